@@ -1,0 +1,81 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
+
+from api import problems
+from api.deps import require_json
+from api.middleware import BodyLimitMiddleware, IdempotencyMiddleware, RequestContextMiddleware
+from api.routes import auth, invitations, me, members, system
+from infra.logging import configure_logging
+from infra.resources import Resources
+from infra.settings import Settings, load_settings_or_exit
+
+COMMON_PROBLEMS = (400, 401, 403, 404, 413, 415, 422, 429, 500)
+
+
+def _operation_id(route: APIRoute) -> str:
+    # Stable, readable ids for generated clients: the endpoint function's name.
+    return route.name
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings_or_exit()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resources = await Resources.open(settings)
+        app.state.resources = resources
+        try:
+            yield
+        finally:
+            await resources.close()
+
+    app = FastAPI(
+        title="Passerelle API",
+        version="1.0.0",
+        description=(
+            "One API for agency staff (single-page app), client contacts (approval portal) "
+            "and partners. Errors are RFC 9457 problem documents; lists use cursor pagination."
+        ),
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    problems.install(app)
+
+    v1 = APIRouter(
+        prefix="/v1",
+        dependencies=[Depends(require_json)],
+        responses=problems.responses(*COMMON_PROBLEMS),
+    )
+    for module in (auth, me, members, invitations):
+        v1.include_router(module.router)
+    app.include_router(v1)
+    app.include_router(system.router)
+
+    # Outermost first: the request id must exist before anything can fail.
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["ETag", "X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Entry point for uvicorn --factory."""
+    settings = load_settings_or_exit()
+    configure_logging(settings.log_level, json=settings.log_json)
+    return create_app(settings)

@@ -1,0 +1,275 @@
+"""Pure ASGI middleware: request id and access log, body size limit, idempotency keys.
+
+Pure ASGI (not BaseHTTPMiddleware) keeps the per-request overhead small and streaming intact.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import time
+from typing import Any
+
+import structlog
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from infra.errors import ProblemError
+from infra.ids import new_id
+from infra.logging import get_logger
+from infra.security import InvalidToken
+
+log = get_logger("passerelle.access")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class PayloadTooLarge(ProblemError):
+    status = 413
+    type_slug = "payload-too-large"
+    title = "The request body is too large"
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get("x-request-id", "")
+        request_id = given if _REQUEST_ID.match(given) else str(new_id())
+        scope.setdefault("state", {})["request_id"] = request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message).append("X-Request-ID", request_id)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _send_problem(scope, send, PayloadTooLarge(self._detail()))
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise PayloadTooLarge(self._detail())
+            return message
+
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except PayloadTooLarge as exc:
+            # Raised while an outer layer (idempotency) read the body, before any route ran.
+            if started:
+                raise
+            await _send_problem(scope, send, exc)
+
+    def _detail(self) -> str:
+        return f"The limit is {self.max_bytes} bytes."
+
+
+async def _send_problem(scope: Scope, send: Send, error: ProblemError) -> None:
+    body: dict[str, Any] = {
+        "type": error.type_uri,
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        "instance": scope.get("path"),
+        "request_id": scope.get("state", {}).get("request_id"),
+    }
+    body.update(error.extra)
+    payload = json.dumps(body).encode()
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(payload)).encode()),
+    ] + [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class IdempotencyKeyInvalid(ProblemError):
+    status = 400
+    type_slug = "idempotency-key-invalid"
+    title = "The Idempotency-Key header must be 1 to 255 visible ASCII characters"
+
+
+class IdempotencyKeyInUse(ProblemError):
+    status = 409
+    type_slug = "idempotency-key-in-use"
+    title = "A request with this Idempotency-Key is still being processed"
+
+
+class IdempotencyKeyReused(ProblemError):
+    status = 422
+    type_slug = "idempotency-key-reused"
+    title = "This Idempotency-Key was used with a different request"
+
+
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_PENDING_TTL = 60
+_DONE_TTL = 24 * 3600
+
+
+class IdempotencyMiddleware:
+    """Same key + same request -> the first response again; same key + other body -> 422.
+
+    Keys are scoped to the caller (tenant and user from a valid token, else the client
+    address), so one caller can never read another's stored response.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        key = headers.get("idempotency-key")
+        if key is None:
+            await self.app(scope, receive, send)
+            return
+        if not _KEY.match(key):
+            await _send_problem(scope, send, IdempotencyKeyInvalid())
+            return
+        resources = scope["app"].state.resources
+        body = await _read_body(receive)
+        fingerprint = hashlib.sha256(
+            scope["path"].encode() + b"\0" + scope.get("query_string", b"") + b"\0" + body
+        ).hexdigest()
+        redis_key = "idem:" + hashlib.sha256(
+            f"{self._scope_of(resources, headers, scope)}\0{key}".encode()
+        ).hexdigest()
+        redis = resources.redis
+        claimed = await redis.set(
+            redis_key, json.dumps({"state": "pending", "fp": fingerprint}), nx=True,
+            ex=_PENDING_TTL,
+        )
+        if not claimed:
+            stored = await redis.get(redis_key)
+            record = json.loads(stored) if stored else {"state": "pending", "fp": fingerprint}
+            if record["fp"] != fingerprint:
+                await _send_problem(scope, send, IdempotencyKeyReused())
+            elif record["state"] == "pending":
+                await _send_problem(scope, send, IdempotencyKeyInUse())
+            else:
+                await _replay(record, send)
+            return
+
+        captured: dict[str, Any] = {"body": b""}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                captured["status"] = message["status"]
+                captured["headers"] = [
+                    [k.decode("latin-1"), v.decode("latin-1")] for k, v in message["headers"]
+                ]
+            elif message["type"] == "http.response.body":
+                captured["body"] += message.get("body", b"")
+            await send(message)
+
+        try:
+            await self.app(scope, _replay_receive(body), capture)
+        except BaseException:
+            await redis.delete(redis_key)
+            raise
+        status = captured.get("status", 500)
+        if status >= 500 or status == 429:
+            await redis.delete(redis_key)  # not a final answer: let the retry run again
+            return
+        record = {
+            "state": "done",
+            "fp": fingerprint,
+            "status": status,
+            "headers": [h for h in captured["headers"] if h[0].lower() != "x-request-id"],
+            "body": base64.b64encode(captured["body"]).decode(),
+        }
+        await redis.set(redis_key, json.dumps(record), ex=_DONE_TTL)
+
+    @staticmethod
+    def _scope_of(resources: Any, headers: Headers, scope: Scope) -> str:
+        auth = headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            try:
+                claims = resources.signer.verify(
+                    auth[7:].strip(), audience=resources.settings.jwt_audience
+                )
+                return f"{claims.get('tid')}:{claims.get('sub')}"
+            except InvalidToken:
+                pass
+        client = scope.get("client") or ("unknown", 0)
+        return f"anon:{client[0]}"
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay_receive(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def _replay(record: dict[str, Any], send: Send) -> None:
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in record["headers"]]
+    headers.append((b"idempotent-replayed", b"true"))
+    await send({"type": "http.response.start", "status": record["status"], "headers": headers})
+    await send({"type": "http.response.body", "body": base64.b64decode(record["body"])})

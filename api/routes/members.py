@@ -1,0 +1,56 @@
+"""The agency's team: list, read, change role or status."""
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from api.deps import CurrentPrincipal, IfMatch, SessionDep, etag
+from api.problems import responses
+from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from tenants import service
+from tenants.models import Role
+from tenants.schemas import MemberRead, MemberUpdate
+
+router = APIRouter(prefix="/members", tags=["members"])
+
+
+@router.get("", summary="List the agency's members")
+async def list_members(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    role: Role | None = None,
+    status: Literal["invited", "active", "disabled"] | None = None,
+) -> Page[MemberRead]:
+    return await service.list_members(
+        session, principal, limit=limit, cursor=cursor, role=role, status=status
+    )
+
+
+@router.get("/{user_id}", summary="Read one member")
+async def get_member(
+    user_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, response: Response
+) -> MemberRead:
+    member = await service.get_member(session, principal, user_id)
+    response.headers["ETag"] = etag(member.version)
+    return member
+
+
+@router.patch(
+    "/{user_id}",
+    responses=responses(409, 412),
+    summary="Change a member's role, status or client",
+)
+async def update_member(
+    user_id: uuid.UUID,
+    body: MemberUpdate,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    if_match: IfMatch,
+    response: Response,
+) -> MemberRead:
+    member = await service.update_member(session, principal, user_id, body, if_match=if_match)
+    response.headers["ETag"] = etag(member.version)
+    return member

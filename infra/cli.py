@@ -1,0 +1,137 @@
+"""The `passerelle` command: the one place that wires commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from infra.security import generate_key_set_json, generate_signing_key
+from infra.settings import load_settings_or_exit
+
+app = typer.Typer(help="Passerelle: API, worker and operations.", no_args_is_help=True)
+keys_app = typer.Typer(help="Access-token signing keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+) -> None:
+    """Run the HTTP API."""
+    import uvicorn
+
+    settings = load_settings_or_exit()
+    uvicorn.run(
+        "api.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        access_log=False,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run the background worker (every job and cron)."""
+    from arq import run_worker
+
+    from infra.queue import redis_settings
+    from infra.worker import WorkerSettings
+
+    settings = load_settings_or_exit()
+    run_worker(WorkerSettings, redis_settings=redis_settings(str(settings.redis_url)))  # type: ignore[arg-type]
+
+
+def alembic_config(owner_url: str) -> object:
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.set_main_option("sqlalchemy.url", owner_url.replace("%", "%%"))
+    return config
+
+
+@app.command()
+def migrate(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations as the owner role (DATABASE_OWNER_URL)."""
+    from alembic import command
+
+    settings = load_settings_or_exit()
+    command.upgrade(alembic_config(settings.sqlalchemy_owner_url), revision)  # type: ignore[arg-type]
+    typer.echo(f"migrated to {revision}")
+
+
+@app.command()
+def demo() -> None:
+    """Load the demo agency (idempotent) and print its logins."""
+    from tenants.demo import load_demo
+
+    settings = load_settings_or_exit()
+    logins = asyncio.run(load_demo(settings))
+    for role, email, password in logins:
+        typer.echo(f"  {role:<8} {email:<40} {password}")
+
+
+@app.command("create-tenant")
+def create_tenant(
+    slug: Annotated[str, typer.Option(help="Address of the agency, e.g. agence-nord")],
+    name: Annotated[str, typer.Option(help="Display name")],
+    owner_email: Annotated[str, typer.Option(help="The owner's e-mail")],
+    owner_name: Annotated[str, typer.Option(help="The owner's name")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    timezone: str = "America/Montreal",
+    locale: str = "fr-CA",
+    currency: str = "CAD",
+) -> None:
+    """Create an agency and its owner."""
+    from pydantic import ValidationError
+
+    from tenants.demo import create_tenant as _create
+    from tenants.schemas import SignupRequest
+
+    settings = load_settings_or_exit()
+    try:
+        request = SignupRequest(
+            agency_name=name,
+            slug=slug,
+            timezone=timezone,
+            locale=locale,  # type: ignore[arg-type]
+            currency=currency,
+            owner_name=owner_name,
+            email=owner_email,
+            password=password,
+        )
+    except ValidationError as exc:
+        for error in exc.errors():
+            typer.echo(f"{'.'.join(map(str, error['loc']))}: {error['msg']}", err=True)
+        raise typer.Exit(2) from None
+    tenant_id = asyncio.run(_create(settings, request))
+    typer.echo(f"created tenant {slug} ({tenant_id})")
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a new key set (the value of JWT_PRIVATE_KEYS)."""
+    typer.echo(generate_key_set_json())
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    current: Annotated[str, typer.Argument(help="The current JWT_PRIVATE_KEYS value")],
+    keep: Annotated[int, typer.Option(help="How many old keys stay to verify")] = 1,
+) -> None:
+    """Print a key set whose new first key signs while the old ones still verify."""
+    old = json.loads(current)["keys"][:keep]
+    typer.echo(json.dumps({"keys": [generate_signing_key(), *old]}, separators=(",", ":")))

@@ -1,0 +1,63 @@
+"""Async engine, sessions and the tenant-scoped transaction.
+
+The tenant is set per transaction with `set_config(..., true)`, never with a session-level
+`SET`: a pooled connection must not carry one tenant's setting into the next transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from infra.settings import Settings
+
+_SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant_id, true)")
+_SET_USER = text("SELECT set_config('app.user_id', :user_id, true)")
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.engine: AsyncEngine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_recycle=1800,
+            connect_args={"server_settings": {"application_name": "passerelle"}},
+        )
+        self.sessionmaker = async_sessionmaker(
+            self.engine, class_=AsyncSession, expire_on_commit=False, autoflush=False
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        return cls(settings.sqlalchemy_url, pool_size=settings.database_pool_size)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session whose transaction the caller commits (or not)."""
+        async with self.sessionmaker() as session:
+            yield session
+
+    @asynccontextmanager
+    async def tenant_transaction(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncSession]:
+        """One transaction scoped to a tenant; commits on success, rolls back on error."""
+        async with self.sessionmaker() as session, session.begin():
+            await set_tenant(session, tenant_id)
+            yield session
+
+
+async def set_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    await session.execute(_SET_TENANT, {"tenant_id": str(tenant_id)})
+
+
+async def set_acting_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Lets the transaction read the user's own memberships across tenants (login, /me)."""
+    await session.execute(_SET_USER, {"user_id": str(user_id)})

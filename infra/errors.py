@@ -1,0 +1,87 @@
+"""The base of every domain error: an RFC 9457 problem with a stable type."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROBLEM_BASE = "https://passerelle.app/problems/"
+
+
+class ProblemError(Exception):
+    status: int = 400
+    type_slug: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
+
+    @property
+    def type_uri(self) -> str:
+        return PROBLEM_BASE + self.type_slug
+
+
+class NotFound(ProblemError):
+    status = 404
+    type_slug = "not-found"
+    title = "Not found"
+
+
+class Forbidden(ProblemError):
+    status = 403
+    type_slug = "forbidden"
+    title = "Forbidden"
+
+
+class Unauthorized(ProblemError):
+    status = 401
+    type_slug = "unauthorized"
+    title = "Authentication required"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="passerelle"'}, **extra)
+
+
+class Conflict(ProblemError):
+    status = 409
+    type_slug = "conflict"
+    title = "Conflict"
+
+
+class PreconditionFailed(ProblemError):
+    status = 412
+    type_slug = "precondition-failed"
+    title = "The resource changed since you read it"
+
+
+class RateLimited(ProblemError):
+    status = 429
+    type_slug = "rate-limited"
+    title = "Too many requests"
+
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        super().__init__(
+            detail or f"Try again in {retry_after} seconds.",
+            headers={"Retry-After": str(retry_after)},
+        )
+        self.retry_after = retry_after
+
+
+class UnsupportedMediaType(ProblemError):
+    status = 415
+    type_slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+class ServiceUnavailable(ProblemError):
+    status = 503
+    type_slug = "service-unavailable"
+    title = "Service unavailable"

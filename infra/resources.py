@@ -1,0 +1,45 @@
+"""The long-lived clients a process shares: made once at start-up, closed at shutdown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from arq.connections import ArqRedis
+from redis.asyncio import Redis
+
+from infra.db import Database
+from infra.queue import create_queue
+from infra.ratelimit import RateLimiter
+from infra.security import Passwords, TokenSigner
+from infra.settings import Settings
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    db: Database
+    redis: Redis
+    queue: ArqRedis
+    signer: TokenSigner
+    passwords: Passwords
+    limiter: RateLimiter
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Resources:
+        redis = Redis.from_url(str(settings.redis_url), decode_responses=False)
+        return cls(
+            settings=settings,
+            db=Database.from_settings(settings),
+            redis=redis,
+            queue=await create_queue(str(settings.redis_url)),
+            signer=TokenSigner(settings.jwt_private_keys, issuer=settings.jwt_issuer),
+            passwords=Passwords(
+                time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
+            ),
+            limiter=RateLimiter(redis),
+        )
+
+    async def close(self) -> None:
+        await self.queue.aclose()
+        await self.redis.aclose()
+        await self.db.dispose()

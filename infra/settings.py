@@ -1,0 +1,109 @@
+"""Settings from environment variables and `.env`, validated once at start-up."""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from typing import Annotated, Any
+
+from pydantic import Field, PostgresDsn, RedisDsn, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    environment: str = "development"
+    database_url: PostgresDsn
+    """The application role (no table ownership, no BYPASSRLS)."""
+    database_owner_url: PostgresDsn | None = None
+    """The schema owner, used only by migrations."""
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    redis_url: RedisDsn
+
+    jwt_private_keys: str
+    """JSON Web Key Set of ES256 private keys; the first signs, all verify (rotation)."""
+    jwt_issuer: str = "passerelle"
+    jwt_audience: str = "passerelle-api"
+    access_token_ttl_seconds: int = Field(default=900, ge=30, le=3600)
+    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=300)
+    invitation_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=300)
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=1024)
+
+    public_base_url: str = "http://127.0.0.1:8000"
+    app_base_url: str = "http://127.0.0.1:5173"
+    """The single-page app, where invitation links point."""
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_from: str = "Passerelle <no-reply@passerelle.local>"
+    smtp_timeout_seconds: float = 10.0
+
+    login_rate_limit_per_email: str = "10/900"
+    """Attempts per window seconds, per e-mail address."""
+    login_rate_limit_per_address: str = "50/900"
+    """Attempts per window seconds, per client address."""
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @field_validator("login_rate_limit_per_email", "login_rate_limit_per_address")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        parse_rate(value)
+        return value
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return _asyncpg_url(str(self.database_url))
+
+    @property
+    def sqlalchemy_owner_url(self) -> str:
+        if self.database_owner_url is None:
+            raise RuntimeError("DATABASE_OWNER_URL is required to run migrations")
+        return _asyncpg_url(str(self.database_owner_url))
+
+
+def _asyncpg_url(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    if scheme in ("postgres", "postgresql", "postgresql+asyncpg"):
+        return f"postgresql+asyncpg://{rest}"
+    return url
+
+
+def parse_rate(value: str) -> tuple[int, int]:
+    """'10/900' -> (10 attempts, 900 seconds)."""
+    try:
+        count, window = value.split("/")
+        parsed = int(count), int(window)
+    except ValueError as exc:
+        raise ValueError("expected COUNT/SECONDS, for example 10/900") from exc
+    if parsed[0] < 1 or parsed[1] < 1:
+        raise ValueError("COUNT and SECONDS must be positive")
+    return parsed
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()  # type: ignore[call-arg]
+
+
+def load_settings_or_exit() -> Settings:
+    """Start-up entry: one clear line naming the bad setting, then exit."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = ".".join(str(p) for p in error["loc"]).upper()
+            print(f"configuration error: {name}: {error['msg']}", file=sys.stderr)
+            break
+        raise SystemExit(2) from None

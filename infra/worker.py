@@ -1,0 +1,41 @@
+"""The one place that gathers every job and cron into arq's WorkerSettings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq import cron
+
+from infra import outbox
+from infra.logging import configure_logging
+from infra.queue import deserialize, serialize
+from infra.resources import Resources
+from infra.settings import get_settings
+from tenants import jobs as tenant_jobs
+
+# Imported for their outbox handler registrations.
+DOMAIN_JOB_MODULES = (tenant_jobs,)
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    resources = await Resources.open(settings)
+    ctx.update(resources=resources, settings=settings, db=resources.db, signer=resources.signer)
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["resources"].close()
+
+
+class WorkerSettings:
+    """`redis_settings` is given at start (see infra.cli), from REDIS_URL."""
+
+    functions = [outbox.deliver_outbox]
+    cron_jobs = [cron(outbox.sweep_outbox, second=0, run_at_startup=True, unique=True)]
+    on_startup = startup
+    on_shutdown = shutdown
+    job_serializer = serialize
+    job_deserializer = deserialize
+    max_tries = 8
+    health_check_interval = 30

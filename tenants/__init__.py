@@ -1,0 +1,1 @@
+"""The directory: agencies (tenants), people, memberships and roles, audit."""

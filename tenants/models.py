@@ -1,0 +1,171 @@
+"""Database shape of the directory. `tenants` and `users` are global; the rest is tenant-owned."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    String,
+    UniqueConstraint,
+    func,
+)
+from sqlmodel import Field, SQLModel
+
+from infra.clock import utcnow
+from infra.ids import new_id
+from infra.models import TenantScoped, jsonb_field, tz_field
+
+
+class TenantStatus(StrEnum):
+    active = "active"
+    past_due = "past_due"
+    suspended = "suspended"
+    canceled = "canceled"
+
+
+class Role(StrEnum):
+    owner = "owner"
+    admin = "admin"
+    manager = "manager"
+    member = "member"
+    client = "client"
+
+
+class MembershipStatus(StrEnum):
+    invited = "invited"
+    active = "active"
+    disabled = "disabled"
+
+
+class InvitationStatus(StrEnum):
+    pending = "pending"
+    accepted = "accepted"
+    revoked = "revoked"
+
+
+class Tenant(SQLModel, table=True):
+    __tablename__ = "tenants"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    slug: str = Field(max_length=63, unique=True)
+    name: str = Field(max_length=200)
+    timezone: str = Field(max_length=64)
+    locale: str = Field(max_length=8)
+    currency: str = Field(max_length=3)
+    status: str = Field(default=TenantStatus.active, sa_column=Column(String(16), nullable=False))
+    version: int = 1
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+
+
+class User(SQLModel, table=True):
+    """One identity across agencies: freelancers work for several."""
+
+    __tablename__ = "users"
+    __table_args__ = (Index("ux_users_email_lower", func.lower(Column("email")), unique=True),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    email: str = Field(max_length=254)
+    name: str = Field(max_length=200)
+    password_hash: str | None = None
+    locale: str = Field(max_length=8, default="en")
+    version: int = 1
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+
+
+class Membership(TenantScoped, table=True):
+    __tablename__ = "memberships"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "user_id", name="uq_memberships_user"),
+        CheckConstraint("role <> 'client' OR client_id IS NOT NULL", name="ck_memberships_client"),
+        Index("ix_memberships_user", "user_id"),
+    )
+
+    user_id: uuid.UUID = Field(foreign_key="users.id")
+    role: str = Field(sa_column=Column(String(16), nullable=False))
+    status: str = Field(
+        default=MembershipStatus.active, sa_column=Column(String(16), nullable=False)
+    )
+    client_id: uuid.UUID | None = None
+    version: int = 1
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+
+
+class AuthSession(TenantScoped, table=True):
+    """One login: a family of refresh tokens. Revoking it ends every token of the family."""
+
+    __tablename__ = "auth_sessions"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "membership_id"], ["memberships.tenant_id", "memberships.id"]
+        ),
+    )
+
+    user_id: uuid.UUID = Field(foreign_key="users.id")
+    membership_id: uuid.UUID
+    revoked_at: datetime | None = tz_field()
+    revoked_reason: str | None = Field(default=None, max_length=32)
+    user_agent: str | None = Field(default=None, max_length=300)
+
+
+class RefreshToken(TenantScoped, table=True):
+    __tablename__ = "refresh_tokens"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "session_id"], ["auth_sessions.tenant_id", "auth_sessions.id"]
+        ),
+        Index("ix_refresh_tokens_session", "tenant_id", "session_id"),
+    )
+
+    session_id: uuid.UUID
+    token_hash: str = Field(max_length=64)
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    used_at: datetime | None = tz_field()
+
+
+class Invitation(TenantScoped, table=True):
+    __tablename__ = "invitations"
+    __table_args__ = (
+        Index(
+            "ux_invitations_pending_email",
+            "tenant_id",
+            func.lower(Column("email")),
+            unique=True,
+            postgresql_where="status = 'pending'",
+        ),
+    )
+
+    email: str = Field(max_length=254)
+    role: str = Field(sa_column=Column(String(16), nullable=False))
+    client_id: uuid.UUID | None = None
+    invited_by: uuid.UUID = Field(foreign_key="users.id")
+    status: str = Field(
+        default=InvitationStatus.pending, sa_column=Column(String(16), nullable=False)
+    )
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    accepted_at: datetime | None = tz_field()
+
+
+class AuditEvent(TenantScoped, table=True):
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_subject", "tenant_id", "subject_type", "subject_id"),
+        Index("ix_audit_created", "tenant_id", "created_at"),
+    )
+
+    actor_type: str = Field(max_length=16)
+    actor_id: uuid.UUID | None = None
+    action: str = Field(max_length=64)
+    subject_type: str = Field(max_length=32)
+    subject_id: uuid.UUID
+    changes: dict[str, Any] = jsonb_field()
+    request_id: str | None = Field(default=None, max_length=128)
