@@ -16,7 +16,7 @@ from arq import Retry
 from arq.connections import ArqRedis
 from sqlalchemy import BigInteger, Column, Identity, Index, String, func, select, text, update
 from sqlmodel import Field
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra.clock import utcnow
 from infra.db import Database

@@ -1,0 +1,129 @@
+"""Test wiring: one database per test worker, built by the migrations, reached as the
+non-owner application role (so row-level security applies exactly as in production)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy.engine import make_url
+
+from infra.security import generate_signing_key
+from tests.support.smtp import Mailbox, free_port
+
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+WORKER_NUMBER = int(WORKER.removeprefix("gw") or 0) if WORKER.startswith("gw") else 0
+TEST_DB = f"passerelle_test_{WORKER}"
+
+
+def _with_database(url: str, name: str) -> str:
+    return make_url(url).set(drivername="postgresql+asyncpg", database=name).render_as_string(
+        hide_password=False
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    owner = os.environ.get("DATABASE_OWNER_URL")
+    app = os.environ.get("DATABASE_URL")
+    if not owner or not app or not os.environ.get("REDIS_URL"):
+        raise pytest.UsageError(
+            "DATABASE_URL, DATABASE_OWNER_URL and REDIS_URL must be set: run `make test`."
+        )
+    os.environ.setdefault("PASSERELLE_TEST_ADMIN_URL", owner)
+    os.environ["DATABASE_OWNER_URL"] = _with_database(owner, TEST_DB)
+    os.environ["DATABASE_URL"] = _with_database(app, TEST_DB)
+    redis = make_url(os.environ["REDIS_URL"].replace("redis://", "postgresql://", 1))
+    os.environ["REDIS_URL"] = (
+        f"redis://{redis.host or '127.0.0.1'}:{redis.port or 6379}/{1 + WORKER_NUMBER % 15}"
+    )
+    keys = [generate_signing_key(), generate_signing_key()]
+    os.environ["JWT_PRIVATE_KEYS"] = __import__("json").dumps({"keys": keys})
+    os.environ.update(
+        ENVIRONMENT="test",
+        ARGON2_TIME_COST="1",
+        ARGON2_MEMORY_KIB="1024",
+        LOGIN_RATE_LIMIT_PER_EMAIL="5/60",
+        LOGIN_RATE_LIMIT_PER_ADDRESS="10000/60",
+        SMTP_PORT=str(free_port()),
+        APP_BASE_URL="https://app.passerelle.test",
+        LOG_LEVEL="WARNING",
+        LOG_JSON="true",
+    )
+
+
+async def _recreate_database() -> None:
+    admin = make_url(os.environ["PASSERELLE_TEST_ADMIN_URL"])
+    conn = await asyncpg.connect(
+        host=admin.host, port=admin.port, user=admin.username, password=admin.password,
+        database="postgres",
+    )
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{TEST_DB}"')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database() -> Iterator[str]:
+    from alembic import command
+
+    from infra.cli import alembic_config
+
+    asyncio.run(_recreate_database())
+    command.upgrade(alembic_config(os.environ["DATABASE_OWNER_URL"]), "head")  # type: ignore[arg-type]
+    yield TEST_DB
+
+
+@pytest.fixture(scope="session")
+def settings(database: str):
+    from infra.settings import get_settings
+
+    get_settings.cache_clear()
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def mailbox_server(settings) -> Iterator[Mailbox]:
+    box = Mailbox(settings.smtp_port)
+    box.start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture
+def mailbox(mailbox_server: Mailbox) -> Mailbox:
+    mailbox_server.messages.clear()
+    return mailbox_server
+
+
+@pytest.fixture(scope="session")
+async def app(settings):
+    from api.app import create_app
+
+    application = create_app(settings)
+    async with LifespanManager(application) as manager:
+        await application.state.resources.redis.flushdb()
+        yield manager.app
+
+
+@pytest.fixture(scope="session")
+def resources(app):
+    return app.state.resources
+
+
+@pytest.fixture(scope="session")
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def db(resources):
+    return resources.db

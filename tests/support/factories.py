@@ -1,0 +1,117 @@
+"""Build agencies and people through the real API and services (nothing is mocked)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from infra.db import Database
+from infra.security import Passwords
+from tenants.models import Membership, Role, User
+
+PASSWORD = "correct-horse-battery"
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@dataclass
+class Person:
+    user_id: uuid.UUID
+    email: str
+    role: str
+    access_token: str
+    refresh_token: str
+    membership_id: uuid.UUID | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+@dataclass
+class Agency:
+    tenant_id: uuid.UUID
+    slug: str
+    owner: Person
+    people: dict[str, Person] = field(default_factory=dict)
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD,
+                tenant: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"email": email, "password": password}
+    if tenant:
+        body["tenant"] = tenant
+    response = await client.post("/v1/auth/login", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def new_agency(client: httpx.AsyncClient, **overrides: Any) -> Agency:
+    slug = overrides.pop("slug", unique("agency"))
+    email = overrides.pop("email", f"{slug}-owner@example.com")
+    body = {
+        "agency_name": f"Agence {slug}",
+        "slug": slug,
+        "timezone": "America/Montreal",
+        "locale": "fr-CA",
+        "currency": "CAD",
+        "owner_name": "Owner",
+        "email": email,
+        "password": PASSWORD,
+        **overrides,
+    }
+    response = await client.post("/v1/auth/signup", json=body)
+    assert response.status_code == 201, response.text
+    tokens = response.json()
+    me = (await client.get("/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})).json()
+    owner = Person(
+        user_id=uuid.UUID(me["user"]["id"]),
+        email=email,
+        role="owner",
+        access_token=tokens["access_token"],
+        refresh_token=tokens["refresh_token"],
+    )
+    return Agency(tenant_id=uuid.UUID(tokens["tenant"]["id"]), slug=slug, owner=owner)
+
+
+async def add_person(
+    client: httpx.AsyncClient,
+    db: Database,
+    passwords: Passwords,
+    agency: Agency,
+    role: Role | str,
+    *,
+    name: str | None = None,
+    client_id: uuid.UUID | None = None,
+) -> Person:
+    """An active member with a password, created directly (as the app role), then logged in."""
+    role = Role(role)
+    email = f"{unique(role.value)}@example.com"
+    async with db.tenant_transaction(agency.tenant_id) as session:
+        user = User(email=email, name=name or email, password_hash=await passwords.hash(PASSWORD))
+        session.add(user)
+        await session.flush()
+        membership = Membership(
+            tenant_id=agency.tenant_id,
+            user_id=user.id,
+            role=role,
+            client_id=client_id or (uuid.uuid4() if role == Role.client else None),
+        )
+        session.add(membership)
+        user_id, membership_id = user.id, membership.id
+    tokens = await login(client, email)
+    person = Person(
+        user_id=user_id,
+        email=email,
+        role=role.value,
+        access_token=tokens["access_token"],
+        refresh_token=tokens["refresh_token"],
+        membership_id=membership_id,
+    )
+    agency.people[f"{role.value}:{email}"] = person
+    return person
