@@ -64,9 +64,7 @@ async def get_principal(
         )
     except BadToken as exc:
         raise errors.InvalidToken() from exc
-    principal = await service.load_principal(
-        session, claims, request_id=request.state.request_id
-    )
+    principal = await service.load_principal(session, claims, request_id=request.state.request_id)
     structlog.contextvars.bind_contextvars(
         tenant_id=str(principal.tenant_id), principal=f"user:{principal.user_id}"
     )
@@ -86,7 +84,7 @@ def parse_if_match(
         return None
     value = if_match.strip().removeprefix("W/").strip('"')
     if not value.isdigit():
-        raise PreconditionFailed("If-Match must be an ETag this API gave you, such as \"3\".")
+        raise PreconditionFailed('If-Match must be an ETag this API gave you, such as "3".')
     return int(value)
 
 

@@ -179,12 +179,17 @@ class IdempotencyMiddleware:
         fingerprint = hashlib.sha256(
             scope["path"].encode() + b"\0" + scope.get("query_string", b"") + b"\0" + body
         ).hexdigest()
-        redis_key = "idem:" + hashlib.sha256(
-            f"{self._scope_of(resources, headers, scope)}\0{key}".encode()
-        ).hexdigest()
+        redis_key = (
+            "idem:"
+            + hashlib.sha256(
+                f"{self._scope_of(resources, headers, scope)}\0{key}".encode()
+            ).hexdigest()
+        )
         redis = resources.redis
         claimed = await redis.set(
-            redis_key, json.dumps({"state": "pending", "fp": fingerprint}), nx=True,
+            redis_key,
+            json.dumps({"state": "pending", "fp": fingerprint}),
+            nx=True,
             ex=_PENDING_TTL,
         )
         if not claimed:

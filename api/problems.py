@@ -94,8 +94,11 @@ async def _on_validation(request: Request, exc: Exception) -> ProblemResponse:
             title="The request body is not valid JSON",
         )
     fields = [
-        {"pointer": _pointer(tuple(e.get("loc", ()))), "message": e.get("msg", ""),
-         "code": e.get("type", "invalid")}
+        {
+            "pointer": _pointer(tuple(e.get("loc", ()))),
+            "message": e.get("msg", ""),
+            "code": e.get("type", "invalid"),
+        }
         for e in errors
     ]
     return problem(

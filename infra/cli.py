@@ -107,7 +107,7 @@ def create_tenant(
             agency_name=name,
             slug=slug,
             timezone=timezone,
-            locale=locale,  # type: ignore[arg-type]
+            locale=locale,
             currency=currency,
             owner_name=owner_name,
             email=owner_email,

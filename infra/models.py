@@ -24,7 +24,7 @@ def jsonb_field(**kwargs: Any) -> Any:
 
 
 def tz_field(*, nullable: bool = True) -> Any:
-    return Field(default=None, sa_type=DateTime(timezone=True), nullable=nullable)  # type: ignore[call-overload]
+    return Field(default=None, sa_type=DateTime(timezone=True), nullable=nullable)
 
 
 class TenantScoped(SQLModel):
@@ -34,6 +34,6 @@ class TenantScoped(SQLModel):
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     created_at: datetime = Field(
         default_factory=utcnow,
-        sa_type=DateTime(timezone=True),  # type: ignore[call-overload]
+        sa_type=DateTime(timezone=True),
         nullable=False,
     )

@@ -14,9 +14,9 @@ from typing import Any
 
 from arq import Retry
 from arq.connections import ArqRedis
-from sqlalchemy import BigInteger, Column, Identity, Index, String, func, select, text, update
-from sqlmodel import Field
+from sqlalchemy import BigInteger, Column, Identity, Index, String, func, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, col, select
 
 from infra.clock import utcnow
 from infra.db import Database
@@ -142,7 +142,7 @@ async def _deliver_batch(
     async with db.tenant_transaction(tenant_id) as session:
         result = await session.scalars(
             select(Event)
-            .where(Event.tenant_id == tenant_id, Event.status == "pending")  # type: ignore[arg-type]
+            .where(Event.tenant_id == tenant_id, Event.status == "pending")
             .order_by(Event.seq)  # type: ignore[arg-type]
             .limit(BATCH)
         )
@@ -184,7 +184,7 @@ async def _deliver_batch(
                     blocked.add(event.aggregate_id)
             await session.execute(
                 update(Event)
-                .where(Event.tenant_id == tenant_id, Event.id == event.id)
+                .where(col(Event.tenant_id) == tenant_id, col(Event.id) == event.id)
                 .values(**values)
             )
     return delivered, progressed and len(events) == BATCH

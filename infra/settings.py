@@ -94,7 +94,7 @@ def parse_rate(value: str) -> tuple[int, int]:
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()  # type: ignore[call-arg]
+    return Settings()
 
 
 def load_settings_or_exit() -> Settings:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from arq import cron
 
@@ -31,8 +31,10 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 class WorkerSettings:
     """`redis_settings` is given at start (see infra.cli), from REDIS_URL."""
 
-    functions = [outbox.deliver_outbox]
-    cron_jobs = [cron(outbox.sweep_outbox, second=0, run_at_startup=True, unique=True)]
+    functions: ClassVar[list[Any]] = [outbox.deliver_outbox]
+    cron_jobs: ClassVar[list[Any]] = [
+        cron(outbox.sweep_outbox, second=0, run_at_startup=True, unique=True)
+    ]
     on_startup = startup
     on_shutdown = shutdown
     job_serializer = serialize

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import func
+from sqlmodel import select
 
 from infra.db import Database, set_tenant
 from infra.resources import Resources
@@ -29,7 +30,9 @@ DEMO_PEOPLE: list[tuple[Role, str, str, str]] = [
 
 async def create_tenant(settings: Settings, request: SignupRequest) -> uuid.UUID:
     db = Database.from_settings(settings)
-    passwords = Passwords(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib)
+    passwords = Passwords(
+        time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
+    )
     try:
         async with db.session() as session, session.begin():
             tenant, _, _ = await service.signup(session, passwords, request)

@@ -27,10 +27,17 @@ _INVITE = {
 }
 
 
+_BUTTON_STYLE = (
+    "padding:10px 16px;background:#1d4ed8;color:#fff;border-radius:6px;text-decoration:none"
+)
+
+
 @outbox.handler("member.invited")
 async def send_invitation(ctx: dict[str, Any], event: Event) -> None:
     async with ctx["db"].tenant_transaction(event.tenant_id) as session:
-        invitation = await session.get(Invitation, (event.tenant_id, event.payload["invitation_id"]))
+        invitation = await session.get(
+            Invitation, (event.tenant_id, event.payload["invitation_id"])
+        )
         tenant = await session.get(Tenant, event.tenant_id)
         inviter = await session.get(User, event.payload["invited_by"])
     if invitation is None or invitation.status != InvitationStatus.pending:
@@ -51,11 +58,15 @@ async def send_invitation(ctx: dict[str, Any], event: Event) -> None:
     lines = [html_lib.escape(line) for line in text.splitlines()]
     html = (
         f"<p>{lines[0]}</p><p>{lines[2]}</p>"
-        f'<p><a href="{html_lib.escape(link)}" style="padding:10px 16px;background:#1d4ed8;color:#fff;'
-        f'border-radius:6px;text-decoration:none">{button}</a></p>'
+        f'<p><a href="{html_lib.escape(link)}" style="{_BUTTON_STYLE}">{button}</a></p>'
     )
     await send_mail(
         settings,
-        Mail(to=invitation.email, subject=subject.format(**values), text=text, html=html,
-             language=language),
+        Mail(
+            to=invitation.email,
+            subject=subject.format(**values),
+            text=text,
+            html=html,
+            language=language,
+        ),
     )

@@ -62,8 +62,8 @@ class Tenant(SQLModel, table=True):
     currency: str = Field(max_length=3)
     status: str = Field(default=TenantStatus.active, sa_column=Column(String(16), nullable=False))
     version: int = 1
-    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 
 class User(SQLModel, table=True):
@@ -78,8 +78,8 @@ class User(SQLModel, table=True):
     password_hash: str | None = None
     locale: str = Field(max_length=8, default="en")
     version: int = 1
-    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 
 class Membership(TenantScoped, table=True):
@@ -97,7 +97,7 @@ class Membership(TenantScoped, table=True):
     )
     client_id: uuid.UUID | None = None
     version: int = 1
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 
 class AuthSession(TenantScoped, table=True):
@@ -128,7 +128,7 @@ class RefreshToken(TenantScoped, table=True):
 
     session_id: uuid.UUID
     token_hash: str = Field(max_length=64)
-    expires_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True))
     used_at: datetime | None = tz_field()
 
 
@@ -151,7 +151,7 @@ class Invitation(TenantScoped, table=True):
     status: str = Field(
         default=InvitationStatus.pending, sa_column=Column(String(16), nullable=False)
     )
-    expires_at: datetime = Field(sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True))
     accepted_at: datetime | None = tz_field()
 
 

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from infra import outbox
 from infra.clock import utcnow
@@ -298,7 +299,7 @@ async def refresh_tokens(
             RefreshToken.used_at.is_(None),  # type: ignore[union-attr]
         )
         .values(used_at=now)
-        .returning(RefreshToken.id)
+        .returning(col(RefreshToken.id))
     )
     if spent.first() is None:
         await revoke_session(session, tenant_id, stored.session_id, reason="refresh_reuse")
@@ -418,7 +419,7 @@ def _member_read(m: Membership, u: User) -> MemberRead:
         email=u.email,
         name=u.name,
         role=Role(m.role),
-        status=m.status,  # type: ignore[arg-type]
+        status=m.status,
         client_id=m.client_id,
         version=m.version,
         created_at=m.created_at,
@@ -445,7 +446,7 @@ async def list_members(
     )
     if cursor is not None:
         (after,) = decode_cursor(cursor, size=1)
-        query = query.where(Membership.id > _uuid_or_invalid(after))  # type: ignore[operator]
+        query = query.where(Membership.id > _uuid_or_invalid(after))
     if role is not None:
         query = query.where(Membership.role == role)
     if status is not None:
@@ -472,16 +473,14 @@ async def _get_membership(
         .where(Membership.tenant_id == principal.tenant_id, Membership.user_id == user_id)
     )
     if lock:
-        query = query.with_for_update(of=Membership)  # type: ignore[arg-type]
+        query = query.with_for_update(of=Membership)
     row = (await session.execute(query)).first()
     if row is None:
         raise errors.MemberNotFound()
     return row[0], row[1]
 
 
-async def get_member(
-    session: AsyncSession, principal: Principal, user_id: uuid.UUID
-) -> MemberRead:
+async def get_member(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> MemberRead:
     authorize(principal, Action.members_read)
     membership, user = await _get_membership(session, principal, user_id)
     return _member_read(membership, user)
@@ -549,7 +548,9 @@ async def update_member(
             action="member.updated",
             subject_type="membership",
             subject_id=membership.id,
-            changes={k: [str(v) if v is not None else None for v in pair] for k, pair in diff.items()},
+            changes={
+                k: [str(v) if v is not None else None for v in pair] for k, pair in diff.items()
+            },
         )
         await session.flush()
     return _member_read(membership, user)

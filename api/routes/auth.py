@@ -59,15 +59,22 @@ async def signup(
 async def _limit_login(resources: ResourcesDep, request: Request, email: str) -> None:
     settings = resources.settings
     checks = (
-        ("email", hashlib.sha256(email.lower().encode()).hexdigest(),
-         settings.login_rate_limit_per_email),
-        ("addr", request.client.host if request.client else "unknown",
-         settings.login_rate_limit_per_address),
+        (
+            "email",
+            hashlib.sha256(email.lower().encode()).hexdigest(),
+            settings.login_rate_limit_per_email,
+        ),
+        (
+            "addr",
+            request.client.host if request.client else "unknown",
+            settings.login_rate_limit_per_address,
+        ),
     )
     for kind, who, rate in checks:
         limit, window = parse_rate(rate)
-        decision = await resources.limiter.hit(f"login:{kind}:{who}", limit=limit,
-                                               window_seconds=window)
+        decision = await resources.limiter.hit(
+            f"login:{kind}:{who}", limit=limit, window_seconds=window
+        )
         if not decision.allowed:
             raise RateLimited(decision.retry_after, "Too many login attempts.")
 
@@ -100,7 +107,9 @@ async def login(
 
 
 @router.post("/refresh", summary="Trade a refresh token for new tokens (rotation)")
-async def refresh(body: RefreshRequest, session: SessionDep, resources: ResourcesDep) -> TokenResponse:
+async def refresh(
+    body: RefreshRequest, session: SessionDep, resources: ResourcesDep
+) -> TokenResponse:
     try:
         issued = await service.refresh_tokens(
             session, resources.signer, resources.settings, body.refresh_token

@@ -20,7 +20,10 @@ router = APIRouter(prefix="/invitations", tags=["invitations"])
     summary="Invite someone by e-mail (the link goes out by e-mail only)",
 )
 async def create_invitation(
-    body: InvitationCreate, principal: CurrentPrincipal, session: SessionDep, resources: ResourcesDep
+    body: InvitationCreate,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    resources: ResourcesDep,
 ) -> InvitationRead:
     invitation = await service.invite(session, principal, body, resources.settings)
     return InvitationRead.model_validate(invitation, from_attributes=True)
@@ -41,7 +44,11 @@ async def accept_invitation(
         session, resources.passwords, resources.signer, token, body
     )
     issued = await service.start_session(
-        session, resources.signer, resources.settings, tenant=tenant, membership=membership,
+        session,
+        resources.signer,
+        resources.settings,
+        tenant=tenant,
+        membership=membership,
         user_agent=None,
     )
     return _tokens(issued)

@@ -36,7 +36,9 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer, nullable=False, server_default="1"),
         sa.Column("created_at", tstz, nullable=False, server_default=sa.func.now()),
         sa.Column("updated_at", tstz, nullable=False, server_default=sa.func.now()),
-        sa.CheckConstraint("slug ~ '^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$'", name="ck_tenants_slug"),
+        sa.CheckConstraint(
+            "slug ~ '^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$'", name="ck_tenants_slug"
+        ),
         sa.CheckConstraint(
             "status IN ('active', 'past_due', 'suspended', 'canceled')", name="ck_tenants_status"
         ),
@@ -72,7 +74,9 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "status IN ('invited', 'active', 'disabled')", name="ck_memberships_status"
         ),
-        sa.CheckConstraint("role <> 'client' OR client_id IS NOT NULL", name="ck_memberships_client"),
+        sa.CheckConstraint(
+            "role <> 'client' OR client_id IS NOT NULL", name="ck_memberships_client"
+        ),
     )
     op.create_index("ix_memberships_user", "memberships", ["user_id"])
     # A person may read their own memberships in every agency (login, the agency switcher);
@@ -118,7 +122,9 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "status IN ('pending', 'accepted', 'revoked')", name="ck_invitations_status"
         ),
-        sa.CheckConstraint("role <> 'client' OR client_id IS NOT NULL", name="ck_invitations_client"),
+        sa.CheckConstraint(
+            "role <> 'client' OR client_id IS NOT NULL", name="ck_invitations_client"
+        ),
     )
     op.create_index(
         "ux_invitations_pending_email",
@@ -156,9 +162,7 @@ def upgrade() -> None:
         sa.Column("next_attempt_at", tstz),
         sa.Column("delivered_at", tstz),
         sa.Column("last_error", sa.Text),
-        sa.CheckConstraint(
-            "status IN ('pending', 'delivered', 'dead')", name="ck_events_status"
-        ),
+        sa.CheckConstraint("status IN ('pending', 'delivered', 'dead')", name="ck_events_status"),
     )
     op.create_index(
         "ix_events_pending",
