@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infra.errors import ProblemError
@@ -26,10 +27,16 @@ log = get_logger("passerelle.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-class PayloadTooLarge(ProblemError):
+class PayloadTooLarge(ProblemError, HTTPException):
+    """Also an HTTPException: FastAPI's body reader re-raises those instead of answering 400."""
+
     status = 413
     type_slug = "payload-too-large"
     title = "The request body is too large"
+
+    def __init__(self, detail: str | None = None) -> None:
+        ProblemError.__init__(self, detail)
+        self.status_code = self.status
 
 
 class RequestContextMiddleware:
@@ -42,21 +49,30 @@ class RequestContextMiddleware:
             return
         given = Headers(scope=scope).get("x-request-id", "")
         request_id = given if _REQUEST_ID.match(given) else str(new_id())
-        scope.setdefault("state", {})["request_id"] = request_id
+        # A fresh dict: the lifespan state may be shared between concurrent requests.
+        scope["state"] = {**scope.get("state", {}), "request_id": request_id}
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = 500
+        started_response = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started_response = True
                 MutableHeaders(scope=message).append("X-Request-ID", request_id)
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Answer the 500 here, where the request id header is added; the outer error
+            # middleware then only logs, as the response has started.
+            if not started_response:
+                await _send_problem(scope, send_with_id, InternalError())
+            raise
         finally:
             log.info(
                 "request",
@@ -65,6 +81,15 @@ class RequestContextMiddleware:
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
+
+
+class InternalError(ProblemError):
+    status = 500
+    type_slug = "internal-error"
+    title = "Something went wrong on our side"
+
+    def __init__(self) -> None:
+        super().__init__("The error was logged; quote the request id if you contact support.")
 
 
 class BodyLimitMiddleware:

@@ -108,8 +108,9 @@ async def app(settings):
 
     application = create_app(settings)
     async with LifespanManager(application) as manager:
+        application.state.asgi = manager.app  # the app with its lifespan state attached
         await application.state.resources.redis.flushdb()
-        yield manager.app
+        yield application
 
 
 @pytest.fixture(scope="session")
@@ -119,7 +120,7 @@ def resources(app):
 
 @pytest.fixture(scope="session")
 async def client(app) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    transport = httpx.ASGITransport(app=app.state.asgi, client=("203.0.113.7", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
 

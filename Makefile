@@ -1,0 +1,114 @@
+# Passerelle — developer and CI entry points.
+#
+#   make install        create .venv from uv.lock (all dependency groups)
+#   make services       make sure PostgreSQL and Redis answer; write .dev/env
+#   make migrate        apply the migrations
+#   make run            demo data + worker + API on http://127.0.0.1:8000 (Ctrl-C stops both)
+#   make test           the test suite (PYTEST_ARGS="-k foo -x" for extra arguments)
+#   make bench          the benchmarks (BENCH=api for one of them)
+#   make lint           ruff + mypy
+#   make migration-sql  print the SQL of all migrations
+#   make services-stop  stop the private servers started under .dev/
+#   make clean          services-stop, then remove .venv and .dev
+#
+# Settings come from .dev/env (written by scripts/services.sh). It is loaded into each
+# recipe's shell with `set -a; . .dev/env` rather than make's `include`, because its values
+# may be quoted JSON that make would not parse.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.ONESHELL:
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-builtin-rules
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+BENCH ?=
+LOAD_ENV := set -a; . ./.dev/env; set +a
+
+.PHONY: help install services migrate run test bench lint migration-sql services-stop clean
+
+help:
+	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
+
+install: $(VENV)/.installed
+
+# uv: from PATH, else `python3 -m uv` (installed with pip when missing). If pip refuses
+# (externally managed Python), uv goes into a small private venv under .dev/.
+$(VENV)/.installed: pyproject.toml uv.lock
+	@if uv --version >/dev/null 2>&1; then
+		uv=(uv)
+	elif python3 -m uv --version >/dev/null 2>&1; then
+		uv=(python3 -m uv)
+	elif python3 -m pip install --quiet uv 2>/dev/null; then
+		uv=(python3 -m uv)
+	elif [ -x .dev/uv/bin/uv ] || { python3 -m venv .dev/uv && .dev/uv/bin/pip install --quiet uv; }; then
+		uv=(.dev/uv/bin/uv)
+	else
+		echo "make: cannot find or install uv (tried PATH, python3 -m uv, pip, a venv)" >&2
+		exit 1
+	fi
+	echo "+ $${uv[*]} sync --frozen --all-groups"
+	"$${uv[@]}" sync --frozen --all-groups
+	touch $@
+
+services: install
+	bash scripts/services.sh
+
+migrate: services
+	$(LOAD_ENV)
+	$(BIN)/passerelle migrate
+
+run: migrate
+	$(LOAD_ENV)
+	$(BIN)/passerelle demo
+	$(BIN)/passerelle worker &
+	worker=$$!
+	trap 'kill "$$worker" 2>/dev/null || true; wait "$$worker" 2>/dev/null || true' EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	echo
+	echo "API docs: http://127.0.0.1:8000/docs"
+	if [ -f docs/demo-logins.txt ]; then echo "Demo logins:"; cat docs/demo-logins.txt; fi
+	echo
+	$(BIN)/passerelle serve --host 127.0.0.1 --port 8000
+
+test: services
+	$(LOAD_ENV)
+	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+bench: migrate
+	if ! command -v wrk >/dev/null 2>&1; then
+		if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+			echo "+ apt-get install wrk"
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null
+		else
+			echo "make: warning: wrk is not installed (needs root and apt-get to install it here)" >&2
+		fi
+	fi
+	$(LOAD_ENV)
+	$(BIN)/python -m bench $(BENCH)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy api infra tenants
+
+# SQL goes to stdout, everything else to stderr: `make -s migration-sql > schema.sql`.
+migration-sql: services
+	@$(LOAD_ENV)
+	$(BIN)/alembic upgrade head --sql
+
+services-stop:
+	bash scripts/services.sh stop
+
+clean: services-stop
+	@if [ -L .dev/pg ]; then
+		target=$$(readlink .dev/pg)
+		case "$$target" in /tmp/passerelle-dev-pg-*) rm -rf -- "$$target" ;; esac
+	fi
+	rm -rf -- $(VENV) .dev
+	echo "removed $(VENV) and .dev"
