@@ -1,0 +1,421 @@
+"""Row-level security, for every tenant-owned table found in the metadata.
+
+Nothing here lists tables by hand: every `models.py` of the domain packages is imported and
+every table with a `tenant_id` column is checked, in the catalog and with real rows. A new
+tenant-owned table is covered the day it is added; if no request in `seed_every_table` writes
+a row into it, the data-level tests fail and say so.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from infra.db import Database, set_tenant
+from tests.support import walk
+from tests.support.factories import Agency, login, new_agency, unique
+
+walk.import_all_models()
+TENANT_TABLES = walk.tenant_tables()
+
+# The fail-closed predicate of DESIGN.md, as PostgreSQL prints it back in pg_policies.
+TENANT_PREDICATE = (
+    "(tenant_id = (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid)"
+)
+
+# Permissive policies other than the tenant one widen what a row-level check lets through, so
+# each must be known, read-only, and justified here.
+EXTRA_PERMISSIVE_POLICIES = {
+    ("memberships", "own_memberships"): (
+        "a person reads their own memberships in every agency (login, agency switcher); "
+        "keyed on app.user_id, SELECT only"
+    ),
+}
+
+
+
+def normalised(sql: str | None) -> str:
+    """Whitespace and redundant parentheses are the printer's business, not the policy's."""
+    return re.sub(r"[\s()]", "", sql or "")
+
+
+@asynccontextmanager
+async def rolled_back(db: Database, tenant_id: uuid.UUID | None) -> AsyncIterator[AsyncSession]:
+    """A transaction (with the tenant set the application's way, or none) that is always
+    rolled back, so that a test's writes can never stay."""
+    async with db.sessionmaker() as session:
+        try:
+            if tenant_id is not None:
+                await set_tenant(session, tenant_id)
+            yield session
+        finally:
+            await session.rollback()
+
+
+async def scalar(session: AsyncSession, sql: str, **params: object) -> object:
+    return (await session.execute(text(sql), params)).scalar_one()
+
+
+# ---------------------------------------------------------------------------------------------
+# Which tables are tenant-owned
+
+
+def test_every_domain_models_module_is_imported():
+    modules = walk.import_all_models()
+    assert "tenants.models" in modules
+    assert "infra.outbox" in modules
+    for name in modules:
+        assert name in sys.modules, name
+    assert {"memberships", "events"} <= set(TENANT_TABLES)
+
+
+async def test_tenant_tables_in_metadata_and_database_are_the_same(db):
+    async with db.session() as session:
+        rows = await session.execute(
+            text(
+                """
+                SELECT c.relname
+                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+                  AND c.relname <> 'alembic_version'
+                  AND EXISTS (
+                    SELECT 1 FROM pg_attribute a
+                    WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+                """
+            )
+        )
+        in_database = {name for (name,) in rows}
+    in_metadata = set(TENANT_TABLES)
+    assert in_database - in_metadata == set(), "tables with tenant_id that no model declares"
+    assert in_metadata - in_database == set(), "tenant-owned models whose table lacks tenant_id"
+
+
+# ---------------------------------------------------------------------------------------------
+# The catalog: RLS on and forced, the fail-closed policy, the key, the role
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_row_level_security_is_enabled_and_forced(db, table):
+    async with db.session() as session:
+        row = (
+            await session.execute(
+                text(
+                    "SELECT c.relrowsecurity, c.relforcerowsecurity FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = 'public' AND c.relname = :t"
+                ),
+                {"t": table},
+            )
+        ).one()
+    assert row.relrowsecurity, f"{table}: ENABLE ROW LEVEL SECURITY is missing"
+    assert row.relforcerowsecurity, f"{table}: FORCE ROW LEVEL SECURITY is missing"
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_policy_is_the_fail_closed_tenant_predicate(db, table):
+    async with db.session() as session:
+        policies = (
+            await session.execute(
+                text(
+                    "SELECT policyname, permissive, roles, cmd, qual, with_check "
+                    "FROM pg_policies WHERE schemaname = 'public' AND tablename = :t"
+                ),
+                {"t": table},
+            )
+        ).all()
+    expected = normalised(TENANT_PREDICATE)
+    tenant_policies = [
+        p
+        for p in policies
+        if p.cmd == "ALL"
+        and p.permissive == "PERMISSIVE"
+        and list(p.roles) == ["public"]
+        and normalised(p.qual) == expected
+        and normalised(p.with_check) == expected
+    ]
+    assert tenant_policies, (
+        f"{table}: no policy FOR ALL with USING and WITH CHECK "
+        f"{TENANT_PREDICATE}; found {[tuple(p) for p in policies]}"
+    )
+    for p in policies:
+        if p in tenant_policies or p.permissive != "PERMISSIVE":
+            continue
+        reason = EXTRA_PERMISSIVE_POLICIES.get((table, p.policyname))
+        assert reason, f"{table}: permissive policy {p.policyname} widens the tenant policy"
+        assert p.cmd == "SELECT", f"{table}: extra policy {p.policyname} must be SELECT only"
+        assert "tenant_id" in p.qual or "current_setting" in p.qual, p.qual
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_primary_key_starts_with_tenant_id(db, table):
+    async with db.session() as session:
+        columns = (
+            (
+                await session.execute(
+                    text(
+                        """
+                    SELECT a.attname
+                    FROM pg_index i
+                    JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ON true
+                    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                    WHERE i.indrelid = CAST(:t AS regclass) AND i.indisprimary
+                    ORDER BY k.ord
+                    """
+                    ),
+                    {"t": f"public.{table}"},
+                )
+            )
+            .scalars()
+            .all()
+        )
+        tenant_column = (
+            await session.execute(
+                text(
+                    "SELECT format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull "
+                    "FROM pg_attribute a WHERE a.attrelid = CAST(:t AS regclass) "
+                    "AND a.attname = 'tenant_id'"
+                ),
+                {"t": f"public.{table}"},
+            )
+        ).one()
+    assert columns, f"{table} has no primary key"
+    assert columns[0] == "tenant_id", f"{table}: primary key is {columns}"
+    assert tenant_column.type == "uuid" and tenant_column.attnotnull, tuple(tenant_column)
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_foreign_keys_to_tenant_tables_carry_tenant_id(db, table):
+    """A row can never point into another tenant: a reference to a tenant-owned table goes
+    through (tenant_id, ...) = (tenant_id, ...)."""
+    async with db.session() as session:
+        fks = (
+            await session.execute(
+                text(
+                    """
+                    SELECT con.conname, ref.relname AS target,
+                      ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, o)
+                            JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n
+                            ORDER BY k.o) AS cols,
+                      ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(n, o)
+                            JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n
+                            ORDER BY k.o) AS ref_cols
+                    FROM pg_constraint con JOIN pg_class ref ON ref.oid = con.confrelid
+                    WHERE con.contype = 'f' AND con.conrelid = CAST(:t AS regclass)
+                    """
+                ),
+                {"t": f"public.{table}"},
+            )
+        ).all()
+    for fk in fks:
+        if fk.target not in TENANT_TABLES:
+            continue
+        pairs = dict(zip(fk.cols, fk.ref_cols, strict=True))
+        assert pairs.get("tenant_id") == "tenant_id", (
+            f"{table}.{fk.conname} references {fk.target}{tuple(fk.ref_cols)} without tenant_id"
+        )
+
+
+async def test_application_role_cannot_bypass_row_level_security(db):
+    async with db.session() as session:
+        role = (
+            await session.execute(
+                text(
+                    "SELECT rolname, rolsuper, rolbypassrls FROM pg_roles "
+                    "WHERE rolname = current_user"
+                )
+            )
+        ).one()
+        owned = (
+            await session.execute(
+                text("SELECT schemaname, tablename FROM pg_tables WHERE tableowner = current_user")
+            )
+        ).all()
+    assert role.rolname == "passerelle_app", "the tests must connect as the application role"
+    assert not role.rolsuper
+    assert not role.rolbypassrls
+    assert owned == [], f"the application role owns {owned}"
+
+
+async def test_audit_trail_is_append_only_for_the_application(db):
+    async with db.session() as session:
+        rights = (
+            await session.execute(
+                text(
+                    "SELECT has_table_privilege(current_user, 'audit_events', 'INSERT'), "
+                    "has_table_privilege(current_user, 'audit_events', 'UPDATE'), "
+                    "has_table_privilege(current_user, 'audit_events', 'DELETE')"
+                )
+            )
+        ).one()
+    assert tuple(rights) == (True, False, False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Real rows: one agency cannot see, change, remove or forge another's
+
+
+async def seed_every_table(client) -> tuple[Agency, Agency]:
+    """Two agencies, A and B, each with at least one row in every tenant-owned table, made
+    through the API the way users make them.
+
+    When a new tenant-owned table appears, add here the requests that write its rows: the
+    data-level tests fail with "seed <table> in seed_every_table" until then.
+    """
+    agencies = []
+    for _ in range(2):
+        # tenants, users, memberships, auth_sessions, refresh_tokens, audit_events
+        agency = await new_agency(client)
+        # a second login: another auth session and refresh token
+        await login(client, agency.owner.email)
+        # invitations, events (outbox), an invited membership, audit_events
+        response = await client.post(
+            "/v1/invitations",
+            json={"email": f"{unique('invitee')}@example.com", "role": "member"},
+            headers=agency.owner.headers,
+        )
+        assert response.status_code == 201, response.text
+        agencies.append(agency)
+    return agencies[0], agencies[1]
+
+
+async def require_rows(db: Database, agency: Agency, table: str) -> int:
+    async with db.tenant_transaction(agency.tenant_id) as session:
+        count = await scalar(
+            session,
+            f"SELECT count(*) FROM {walk.quoted(table)} WHERE tenant_id = :t",
+            t=agency.tenant_id,
+        )
+    assert count, f"seed {table} in seed_every_table"
+    return int(count)  # type: ignore[call-overload]
+
+
+async def privileges(db: Database, table: str) -> dict[str, bool]:
+    async with db.session() as session:
+        row = (
+            await session.execute(
+                text(
+                    "SELECT has_table_privilege(current_user, :t, 'INSERT') AS insert, "
+                    "has_table_privilege(current_user, :t, 'UPDATE') AS update, "
+                    "has_table_privilege(current_user, :t, 'DELETE') AS delete"
+                ),
+                {"t": f"public.{table}"},
+            )
+        ).one()
+    return dict(row._mapping)
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_tenant_sees_only_its_own_rows(client, db, table):
+    a, b = await seed_every_table(client)
+    await require_rows(db, a, table)
+    await require_rows(db, b, table)
+    t = walk.quoted(table)
+    async with db.tenant_transaction(a.tenant_id) as session:
+        assert (
+            await scalar(session, f"SELECT count(*) FROM {t} WHERE tenant_id = :b", b=b.tenant_id)
+            == 0
+        )
+        assert await scalar(session, f"SELECT count(*) FROM {t}") > 0  # type: ignore[operator]
+        assert (
+            await scalar(session, f"SELECT count(*) FROM {t} WHERE tenant_id <> :a", a=a.tenant_id)
+            == 0
+        )
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_transaction_without_tenant_sees_nothing(client, db, table):
+    _, b = await seed_every_table(client)
+    await require_rows(db, b, table)
+    async with db.engine.connect() as conn, conn.begin():
+        setting = (
+            await conn.execute(text("SELECT current_setting('app.tenant_id', true)"))
+        ).scalar_one()
+        assert setting in (None, ""), f"a fresh transaction carries tenant {setting!r}"
+        count = (await conn.execute(text(f"SELECT count(*) FROM {walk.quoted(table)}"))).scalar()
+        assert count == 0
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_tenant_cannot_update_or_delete_another_tenants_rows(client, db, table):
+    a, b = await seed_every_table(client)
+    before = await require_rows(db, b, table)
+    rights = await privileges(db, table)
+    t = walk.quoted(table)
+    for verb, sql in (
+        ("update", f"UPDATE {t} SET tenant_id = tenant_id WHERE tenant_id = :b"),
+        ("delete", f"DELETE FROM {t} WHERE tenant_id = :b"),
+    ):
+        async with rolled_back(db, a.tenant_id) as session:
+            if rights[verb]:
+                result = await session.execute(text(sql), {"b": b.tenant_id})
+                assert result.rowcount == 0, f"{verb} reached {result.rowcount} rows of B"
+            else:
+                # The grant is withheld (the audit trail is append-only): refused even sooner.
+                with pytest.raises(DBAPIError, match="permission denied"):
+                    await session.execute(text(sql), {"b": b.tenant_id})
+    assert await require_rows(db, b, table) == before
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_tenant_cannot_write_rows_labelled_as_another_tenant(client, db, table):
+    a, b = await seed_every_table(client)
+    await require_rows(db, a, table)
+    before = await require_rows(db, b, table)
+    rights = await privileges(db, table)
+    t = walk.quoted(table)
+    forge = (
+        f"INSERT INTO {t} OVERRIDING SYSTEM VALUE "
+        f"SELECT (jsonb_populate_record(NULL::{t}, to_jsonb(r) || "
+        f"jsonb_build_object('tenant_id', CAST(:b AS text), 'id', gen_random_uuid()))).* "
+        f"FROM {t} r LIMIT 1"
+    )
+    async with rolled_back(db, a.tenant_id) as session:
+        expected = "row-level security" if rights["insert"] else "permission denied"
+        with pytest.raises(DBAPIError, match=expected):
+            await session.execute(text(forge), {"b": str(b.tenant_id)})
+    # Moving one of A's rows into B is refused the same way (WITH CHECK on UPDATE).
+    if rights["update"]:
+        async with rolled_back(db, a.tenant_id) as session:
+            with pytest.raises(DBAPIError, match="row-level security"):
+                await session.execute(
+                    text(
+                        f"UPDATE {t} SET tenant_id = :b WHERE id = "
+                        f"(SELECT id FROM {t} WHERE tenant_id = :a LIMIT 1)"
+                    ),
+                    {"a": a.tenant_id, "b": b.tenant_id},
+                )
+    assert await require_rows(db, b, table) == before
+
+
+async def test_tenant_setting_does_not_outlive_its_transaction(client, settings):
+    a, _ = await seed_every_table(client)
+    single = Database(settings.sqlalchemy_url, pool_size=1)
+    try:
+        async with single.tenant_transaction(a.tenant_id) as session:
+            first_pid = await scalar(session, "SELECT pg_backend_pid()")
+            for table in TENANT_TABLES:
+                seen = await scalar(session, f"SELECT count(*) FROM {walk.quoted(table)}")
+                assert seen, f"seed {table} in seed_every_table"
+        # Committed. The same pooled connection, a new transaction, no tenant set:
+        async with single.engine.connect() as conn, conn.begin():
+            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            assert pid == first_pid, "the pool handed out another connection"
+            setting = (
+                await conn.execute(text("SELECT current_setting('app.tenant_id', true)"))
+            ).scalar_one()
+            assert setting in (None, ""), f"the tenant leaked: {setting!r}"
+            for table in TENANT_TABLES:
+                count = (
+                    await conn.execute(text(f"SELECT count(*) FROM {walk.quoted(table)}"))
+                ).scalar_one()
+                assert count == 0, f"{table}: {count} rows visible without a tenant"
+    finally:
+        await single.dispose()
