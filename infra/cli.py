@@ -43,15 +43,23 @@ def serve(
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 0 if a worker reported healthy recently")
+    ] = False,
+) -> None:
     """Run the background worker (every job and cron)."""
     from arq import run_worker
+    from arq.worker import async_check_health
 
     from infra.queue import redis_settings
     from infra.worker import WorkerSettings
 
     settings = load_settings_or_exit()
-    run_worker(WorkerSettings, redis_settings=redis_settings(str(settings.redis_url)))  # type: ignore[arg-type]
+    redis = redis_settings(str(settings.redis_url))
+    if check:
+        raise typer.Exit(asyncio.run(async_check_health(redis)))
+    run_worker(WorkerSettings, redis_settings=redis)  # type: ignore[arg-type]
 
 
 def alembic_config(owner_url: str) -> object:
