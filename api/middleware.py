@@ -27,7 +27,7 @@ log = get_logger("passerelle.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-class PayloadTooLarge(ProblemError, HTTPException):
+class PayloadTooLarge(ProblemError, HTTPException):  # type: ignore[misc]
     """Also an HTTPException: FastAPI's body reader re-raises those instead of answering 400."""
 
     status = 413

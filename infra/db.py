@@ -29,7 +29,10 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(
             url,
             pool_size=pool_size,
-            max_overflow=pool_size,
+            # No overflow: a connection opened under a burst and closed right after costs more
+            # (connect, auth, type introspection) than waiting a moment for a pooled one.
+            max_overflow=0,
+            pool_timeout=10,
             pool_recycle=1800,
             connect_args={"server_settings": {"application_name": "passerelle"}},
         )
@@ -59,7 +62,9 @@ class Database:
 
 
 async def set_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
-    await session.execute(_SET_TENANT, {"tenant_id": str(tenant_id)})
+    # On the connection: a bare statement needs none of the ORM session's bookkeeping.
+    connection = await session.connection()
+    await connection.execute(_SET_TENANT, {"tenant_id": str(tenant_id)})
 
 
 async def set_acting_user(session: AsyncSession, user_id: uuid.UUID) -> None:

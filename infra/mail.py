@@ -24,10 +24,11 @@ async def send_mail(settings: Settings, mail: Mail) -> None:
     message["From"] = settings.smtp_from
     message["To"] = mail.to
     message["Subject"] = mail.subject
-    message["Content-Language"] = mail.language
     message.set_content(mail.text)
     if mail.html:
         message.add_alternative(mail.html, subtype="html")
+    # After set_content, which clears every Content-* header.
+    message["Content-Language"] = mail.language
     await aiosmtplib.send(
         message,
         hostname=settings.smtp_host,

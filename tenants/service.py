@@ -8,9 +8,10 @@ import binascii
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, update
+from sqlalchemy import Select, bindparam, func, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -344,6 +345,26 @@ async def logout(session: AsyncSession, principal: Principal) -> None:
     await revoke_session(session, principal.tenant_id, principal.session_id, reason="logout")
 
 
+# Built once: this runs on every authenticated request. Executed on the session's connection,
+# skipping the ORM layer, since it only reads two columns.
+_PRINCIPAL = (
+    select(col(Membership.role), col(Membership.client_id))
+    .join(
+        AuthSession,
+        (col(AuthSession.tenant_id) == col(Membership.tenant_id))
+        & (col(AuthSession.membership_id) == col(Membership.id)),
+    )
+    .where(
+        col(Membership.tenant_id) == bindparam("tenant_id"),
+        col(Membership.id) == bindparam("membership_id"),
+        col(Membership.user_id) == bindparam("user_id"),
+        col(Membership.status) == MembershipStatus.active.value,
+        col(AuthSession.id) == bindparam("session_id"),
+        col(AuthSession.revoked_at).is_(None),
+    )
+)
+
+
 async def load_principal(
     session: AsyncSession, claims: dict[str, Any], *, request_id: str | None
 ) -> Principal:
@@ -357,24 +378,17 @@ async def load_principal(
     except (KeyError, ValueError, TypeError) as exc:
         raise errors.InvalidToken() from exc
     await set_tenant(session, tenant_id)
-    row = (
-        await session.execute(
-            select(Membership.role, Membership.client_id)
-            .join(
-                AuthSession,
-                (AuthSession.tenant_id == Membership.tenant_id)  # type: ignore[arg-type]
-                & (AuthSession.membership_id == Membership.id),
-            )
-            .where(
-                Membership.tenant_id == tenant_id,
-                Membership.id == membership_id,
-                Membership.user_id == user_id,
-                Membership.status == MembershipStatus.active,
-                AuthSession.id == session_id,
-                AuthSession.revoked_at.is_(None),  # type: ignore[union-attr]
-            )
-        )
-    ).first()
+    connection = await session.connection()
+    result = await connection.execute(
+        _PRINCIPAL,
+        {
+            "tenant_id": tenant_id,
+            "membership_id": membership_id,
+            "user_id": user_id,
+            "session_id": session_id,
+        },
+    )
+    row = result.first()
     if row is None:
         raise errors.InvalidToken("This session has ended; log in again.")
     return Principal(
@@ -427,6 +441,31 @@ def _member_read(m: Membership, u: User) -> MemberRead:
     )
 
 
+# Plain rows, not entities: a page of 50 members would otherwise build 100 tracked objects.
+_MEMBER_ROWS = cast(
+    "Select[Any]",
+    (
+        sa_select(
+            col(User.id).label("user_id"),
+            col(User.email),
+            col(User.name),
+            col(Membership.role),
+            col(Membership.status),
+            col(Membership.client_id),
+            col(Membership.version),
+            col(Membership.created_at),
+            col(Membership.updated_at),
+            col(Membership.id).label("membership_id"),
+        )
+        .join(User, col(User.id) == col(Membership.user_id))
+        .order_by(col(Membership.id))
+    ),
+)
+
+
+_MEMBER_PAGE = Page[MemberRead]
+
+
 async def list_members(
     session: AsyncSession,
     principal: Principal,
@@ -437,24 +476,21 @@ async def list_members(
     status: str | None = None,
 ) -> Page[MemberRead]:
     authorize(principal, Action.members_read)
-    query = (
-        select(Membership, User)
-        .join(User, User.id == Membership.user_id)  # type: ignore[arg-type]
-        .where(Membership.tenant_id == principal.tenant_id)
-        .order_by(Membership.id)  # type: ignore[arg-type]
-        .limit(limit + 1)
-    )
+    query = _MEMBER_ROWS.where(col(Membership.tenant_id) == principal.tenant_id).limit(limit + 1)
     if cursor is not None:
         (after,) = decode_cursor(cursor, size=1)
-        query = query.where(Membership.id > _uuid_or_invalid(after))
+        query = query.where(col(Membership.id) > _uuid_or_invalid(after))
     if role is not None:
-        query = query.where(Membership.role == role)
+        query = query.where(col(Membership.role) == role)
     if status is not None:
-        query = query.where(Membership.status == status)
-    rows = (await session.execute(query)).all()
-    items = [_member_read(m, u) for m, u in rows[:limit]]
-    next_cursor = encode_cursor(rows[limit - 1][0].id) if len(rows) > limit else None
-    return Page(items=items, next_cursor=next_cursor)
+        query = query.where(col(Membership.status) == status)
+    connection = await session.connection()
+    rows = (await connection.execute(query)).all()
+    next_cursor = encode_cursor(rows[limit - 1].membership_id) if len(rows) > limit else None
+    # One validation of the whole page (pydantic-core), straight from the rows.
+    return _MEMBER_PAGE.model_validate(
+        {"items": [row._mapping for row in rows[:limit]], "next_cursor": next_cursor}
+    )
 
 
 def _uuid_or_invalid(value: str) -> uuid.UUID:
@@ -473,7 +509,7 @@ async def _get_membership(
         .where(Membership.tenant_id == principal.tenant_id, Membership.user_id == user_id)
     )
     if lock:
-        query = query.with_for_update(of=Membership)
+        query = query.with_for_update(of=Membership).execution_options(populate_existing=True)
     row = (await session.execute(query)).first()
     if row is None:
         raise errors.MemberNotFound()
@@ -495,6 +531,11 @@ async def update_member(
     if_match: int | None,
 ) -> MemberRead:
     authorize(principal, Action.members_update)
+    membership, user = await _get_membership(session, principal, user_id)
+    if membership.role == Role.owner or changes.role == Role.owner:
+        # Owner rows are locked together, in id order, before the target: two owners demoting
+        # each other then queue up instead of deadlocking.
+        await _lock_active_owners(session, principal.tenant_id)
     membership, user = await _get_membership(session, principal, user_id, lock=True)
     check_version(membership.version, if_match)
     patch = changes.model_dump(exclude_unset=True)
@@ -556,21 +597,25 @@ async def update_member(
     return _member_read(membership, user)
 
 
+async def _lock_active_owners(session: AsyncSession, tenant_id: uuid.UUID) -> list[uuid.UUID]:
+    owners = await session.scalars(
+        select(Membership.id)
+        .where(
+            Membership.tenant_id == tenant_id,
+            Membership.role == Role.owner,
+            Membership.status == MembershipStatus.active,
+        )
+        .order_by(col(Membership.id))
+        .with_for_update()
+    )
+    return list(owners.all())
+
+
 async def _ensure_another_owner(
     session: AsyncSession, tenant_id: uuid.UUID, leaving: uuid.UUID
 ) -> None:
-    # Lock every active owner row, so two owners demoting each other at once cannot both win.
-    owners = (
-        await session.scalars(
-            select(Membership.id)
-            .where(
-                Membership.tenant_id == tenant_id,
-                Membership.role == Role.owner,
-                Membership.status == MembershipStatus.active,
-            )
-            .with_for_update()
-        )
-    ).all()
+    # The owner rows are locked: two owners demoting each other at once cannot both win.
+    owners = await _lock_active_owners(session, tenant_id)
     if not [o for o in owners if o != leaving]:
         raise errors.LastOwner()
 

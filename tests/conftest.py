@@ -22,8 +22,10 @@ TEST_DB = f"passerelle_test_{WORKER}"
 
 
 def _with_database(url: str, name: str) -> str:
-    return make_url(url).set(drivername="postgresql+asyncpg", database=name).render_as_string(
-        hide_password=False
+    return (
+        make_url(url)
+        .set(drivername="postgresql+asyncpg", database=name)
+        .render_as_string(hide_password=False)
     )
 
 
@@ -59,7 +61,10 @@ def pytest_configure(config: pytest.Config) -> None:
 async def _recreate_database() -> None:
     admin = make_url(os.environ["PASSERELLE_TEST_ADMIN_URL"])
     conn = await asyncpg.connect(
-        host=admin.host, port=admin.port, user=admin.username, password=admin.password,
+        host=admin.host,
+        port=admin.port,
+        user=admin.username,
+        password=admin.password,
         database="postgres",
     )
     try:

@@ -34,7 +34,6 @@ TEN_MB = 10 * 1024 * 1024
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-
 # ---------------------------------------------------------------------------------------------
 # Registries: what the walk cannot guess. A new route with a path parameter or a JSON body
 # fails its tests until it is registered here.

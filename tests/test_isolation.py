@@ -41,7 +41,6 @@ EXTRA_PERMISSIVE_POLICIES = {
 }
 
 
-
 def normalised(sql: str | None) -> str:
     """Whitespace and redundant parentheses are the printer's business, not the policy's."""
     return re.sub(r"[\s()]", "", sql or "")

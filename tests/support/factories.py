@@ -41,8 +41,9 @@ class Agency:
     people: dict[str, Person] = field(default_factory=dict)
 
 
-async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD,
-                tenant: str | None = None) -> dict[str, Any]:
+async def login(
+    client: httpx.AsyncClient, email: str, password: str = PASSWORD, tenant: str | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"email": email, "password": password}
     if tenant:
         body["tenant"] = tenant
@@ -68,7 +69,9 @@ async def new_agency(client: httpx.AsyncClient, **overrides: Any) -> Agency:
     response = await client.post("/v1/auth/signup", json=body)
     assert response.status_code == 201, response.text
     tokens = response.json()
-    me = (await client.get("/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})).json()
+    me = (
+        await client.get("/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    ).json()
     owner = Person(
         user_id=uuid.UUID(me["user"]["id"]),
         email=email,

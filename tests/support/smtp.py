@@ -21,7 +21,7 @@ class _Handler:
     def __init__(self, box: Mailbox) -> None:
         self.box = box
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         self.box.messages.append(message)  # type: ignore[arg-type]
         return "250 OK"
@@ -42,12 +42,13 @@ class Mailbox:
     def to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.messages if address.lower() in str(m["To"]).lower()]
 
-    async def wait_for(self, address: str, *, count: int = 1, timeout: float = 5) -> list[EmailMessage]:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(self.to(address)) < count:
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"no e-mail to {address} within {timeout}s")
-            await asyncio.sleep(0.02)
+    async def wait_for(self, address: str, *, count: int = 1) -> list[EmailMessage]:
+        try:
+            async with asyncio.timeout(5):
+                while len(self.to(address)) < count:
+                    await asyncio.sleep(0.02)  # noqa: ASYNC110 (filled by the SMTP thread)
+        except TimeoutError:
+            raise AssertionError(f"no e-mail to {address} within 5 s") from None
         return self.to(address)
 
 

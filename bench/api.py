@@ -1,0 +1,437 @@
+"""API benchmark: the full stack against a bare asyncpg + Starlette baseline.
+
+Both answer an authenticated GET /v1/members?limit=50 for an agency of 60 members, with the
+same SQL statements in one transaction; the baseline skips everything else (JWT, middleware,
+dependency injection, response validation). The figure that matters is the ratio of their
+throughputs: how much of the raw capacity the framework layers leave to the application.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import platform
+import secrets
+import sys
+import time
+import uuid
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from bench.common import (
+    RESULTS,
+    ROOT,
+    VENV_BIN,
+    BenchError,
+    Server,
+    WrkResult,
+    env_int,
+    free_port,
+    libpq_url,
+    machine_busy_percent,
+    machine_note,
+    migrate,
+    recreate_database,
+    redis_with_db,
+    require_env,
+    run_wrk,
+    with_database,
+    write_results,
+    wrk_binary,
+)
+
+NAME = "api"
+DATABASE = "passerelle_bench"
+MEMBERS = 60  # the owner included
+LIMIT = 50
+PATH = f"/v1/members?limit={LIMIT}"
+TARGET_RATIO = 0.6
+BUSY_WARNING_PERCENT = 15
+WARMUP_S = 3
+THREADS = 2
+CONNECTIONS = 32
+OWNER_EMAIL = "owner@bench-agency.example.com"
+SLUG = "bench-agency"
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+async def _flush_redis(url: str) -> None:
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(url)
+    try:
+        await redis.flushdb()
+    finally:
+        await redis.aclose()
+
+
+async def _seed(settings: Any, password: str) -> uuid.UUID:
+    """One agency: the owner through the real sign-up service, then 59 members as the app
+    role in one tenant transaction (row-level security applies as in production)."""
+    from infra.db import Database
+    from infra.security import Passwords
+    from tenants import service
+    from tenants.models import Membership, MembershipStatus, Role, User
+    from tenants.schemas import SignupRequest
+
+    db = Database(settings.sqlalchemy_url, pool_size=2)
+    passwords = Passwords(
+        time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
+    )
+    try:
+        async with db.session() as session:
+            tenant, _, _ = await service.signup(
+                session,
+                passwords,
+                SignupRequest(
+                    agency_name="Agence Banc d'essai",
+                    slug=SLUG,
+                    owner_name="Propriétaire Banc",
+                    email=OWNER_EMAIL,
+                    password=password,
+                ),
+            )
+            await session.commit()
+            tenant_id = tenant.id
+        # Members never log in here: one real argon2 hash serves them all.
+        shared_hash = await passwords.hash(secrets.token_urlsafe(16))
+        roles = [Role.admin] * 3 + [Role.manager] * 8 + [Role.client] * 12
+        roles += [Role.member] * (MEMBERS - 1 - len(roles))
+        async with db.tenant_transaction(tenant_id) as session:
+            users = [
+                User(
+                    email=f"membre{i:02d}@bench-agency.example.com",
+                    name=f"Membre {i:02d} Banc",
+                    password_hash=shared_hash,
+                    locale="fr",
+                )
+                for i in range(1, MEMBERS)
+            ]
+            session.add_all(users)
+            await session.flush()
+            session.add_all(
+                Membership(
+                    tenant_id=tenant_id,
+                    user_id=user.id,
+                    role=role,
+                    status=(
+                        MembershipStatus.invited
+                        if i % 15 == 7
+                        else MembershipStatus.disabled
+                        if i % 20 == 11
+                        else MembershipStatus.active
+                    ),
+                    client_id=uuid.uuid4() if role == Role.client else None,
+                )
+                for i, (user, role) in enumerate(zip(users, roles, strict=True))
+            )
+        return tenant_id
+    finally:
+        await db.dispose()
+
+
+def _claims(token: str) -> dict[str, Any]:
+    """The payload of our own freshly issued token (the full stack verifies it; we only read)."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))  # type: ignore[no-any-return]
+
+
+def _login(server: Server, password: str) -> str:
+    response = httpx.post(
+        server.base_url + "/v1/auth/login",
+        json={"email": OWNER_EMAIL, "password": password},
+        timeout=30.0,
+    )
+    if response.status_code != 200:
+        raise BenchError(f"login failed: {response.status_code} {response.text[:500]}")
+    body = response.json()
+    if body.get("expires_in", 0) < 3600:
+        raise BenchError(f"the access token lives {body.get('expires_in')} s, expected 3600")
+    return str(body["access_token"])
+
+
+def _check_answer(server: Server, token: str) -> dict[str, Any]:
+    response = httpx.get(
+        server.base_url + PATH, headers={"Authorization": f"Bearer {token}"}, timeout=30.0
+    )
+    if response.status_code != 200:
+        raise BenchError(
+            f"{server.name}: GET {PATH} answered {response.status_code}: {response.text[:500]}"
+        )
+    body = response.json()
+    items = body.get("items")
+    if not isinstance(items, list) or len(items) != LIMIT or not body.get("next_cursor"):
+        raise BenchError(
+            f"{server.name}: expected {LIMIT} items and a next_cursor, got "
+            f"{len(items) if isinstance(items, list) else items!r} items, "
+            f"next_cursor={body.get('next_cursor')!r}"
+        )
+    return body  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------------------------------------
+# Measurement
+
+
+@dataclass(frozen=True)
+class Measured:
+    wrk: WrkResult
+    server_cpu_s: float | None
+    """CPU time the server process used during the measured run (None if unknown)."""
+
+    @property
+    def cpu_ms_per_request(self) -> float | None:
+        if self.server_cpu_s is None or not self.wrk.requests:
+            return None
+        return self.server_cpu_s * 1000 / self.wrk.requests
+
+    @property
+    def cpu_percent(self) -> float | None:
+        if self.server_cpu_s is None or not self.wrk.duration_s:
+            return None
+        return 100 * self.server_cpu_s / self.wrk.duration_s
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.wrk.as_dict(),
+            "server_cpu_s": self.server_cpu_s,
+            "server_cpu_ms_per_request": self.cpu_ms_per_request,
+            "server_cpu_percent_of_one_core": self.cpu_percent,
+        }
+
+
+def _measure(server: Server, slug: str, token: str, duration_s: int) -> Measured:
+    url = server.base_url + PATH
+    headers = {"Authorization": f"Bearer {token}"}
+    print(f"  {server.name}: warm-up {WARMUP_S} s …", flush=True)
+    run_wrk(url, duration_s=WARMUP_S, threads=THREADS, connections=CONNECTIONS, headers=headers)
+    server.check_alive()
+    print(f"  {server.name}: measuring {duration_s} s …", flush=True)
+    cpu_before = server.cpu_seconds()
+    result, raw = run_wrk(
+        url, duration_s=duration_s, threads=THREADS, connections=CONNECTIONS, headers=headers
+    )
+    cpu_after = server.cpu_seconds()
+    server.check_alive()
+    (RESULTS / f"{NAME}-{slug}.wrk.txt").write_text(raw)
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return Measured(result, cpu)
+
+
+def _app_pool_shape(settings: Any) -> str:
+    """The full stack's pool as infra.db builds it (read, not assumed)."""
+    from infra.db import Database
+
+    db = Database.from_settings(settings)
+    pool: Any = db.engine.pool
+    shape = f"pool_size={pool.size()}, max_overflow={getattr(pool, '_max_overflow', '?')}"
+    asyncio.run(db.dispose())
+    return shape
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for package in (
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "uvloop",
+        "httptools",
+        "sqlalchemy",
+        "asyncpg",
+        "pydantic",
+    ):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def run() -> None:
+    env = require_env("DATABASE_URL", "DATABASE_OWNER_URL", "REDIS_URL")
+    duration = env_int("BENCH_DURATION", 15)
+    redis_index = int(os.environ.get("BENCH_REDIS_DB", "14"))
+    wrk_binary()  # fail before building anything
+
+    from infra.security import generate_key_set_json
+    from infra.settings import Settings
+
+    owner_url = with_database(env["DATABASE_OWNER_URL"], DATABASE)
+    app_url = with_database(env["DATABASE_URL"], DATABASE)
+    redis_url = redis_with_db(env["REDIS_URL"], redis_index)
+    bench_settings = {
+        "DATABASE_URL": app_url,
+        "DATABASE_OWNER_URL": owner_url,
+        "REDIS_URL": redis_url,
+        "JWT_PRIVATE_KEYS": generate_key_set_json(),
+        "ACCESS_TOKEN_TTL_SECONDS": "3600",
+        "LOG_LEVEL": "WARNING",
+    }
+    server_env = {**os.environ, **bench_settings}
+    settings = Settings(**{k.lower(): v for k, v in bench_settings.items()})  # type: ignore[arg-type]
+    pool_size = settings.database_pool_size
+    app_pool = _app_pool_shape(settings)
+    versions = _versions()
+
+    print(f"== bench api: GET {PATH}, full stack vs bare asyncpg+starlette ==")
+    print(f"   {machine_note()}")
+    print(
+        f"   wrk -t{THREADS} -c{CONNECTIONS}, {WARMUP_S} s warm-up (discarded) then {duration} s "
+        f"each; uvicorn 1 process, uvloop {versions['uvloop']} + httptools "
+        f"{versions['httptools']}; database pool: full stack SQLAlchemy {app_pool}, "
+        f"bare asyncpg min=max={pool_size} (DATABASE_POOL_SIZE)"
+    )
+    print(
+        "   bare = Starlette + raw asyncpg, the same SQL in one transaction (BEGIN; set_config; "
+        "principal query; list query; COMMIT) and the same JSON, but NO JWT verification, NO "
+        "middleware, NO dependency injection, NO response validation."
+    )
+
+    started = time.monotonic()
+    print(
+        f"-- building database {DATABASE} (drop, create, migrate, seed {MEMBERS} members) …",
+        flush=True,
+    )
+    asyncio.run(recreate_database(env["DATABASE_OWNER_URL"], DATABASE))
+    migrate(owner_url)
+    password = "bench-" + secrets.token_urlsafe(12)
+    tenant_id = asyncio.run(_seed(settings, password))
+    asyncio.run(_flush_redis(redis_url))
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    full_port = free_port()
+    bare_port = free_port()
+    while bare_port == full_port:
+        bare_port = free_port()
+    full = Server(
+        "full stack",
+        [str(VENV_BIN / "passerelle"), "serve", "--host", "127.0.0.1", "--port", str(full_port)],
+        env=server_env,
+        port=full_port,
+        log_path=RESULTS / f"{NAME}-full.log",
+    )
+    with ExitStack() as stack:
+        stack.callback(full.stop)
+        full.start()
+        full.wait_ready("/readyz")
+        token = _login(full, password)
+        claims = _claims(token)
+        if claims.get("tid") != str(tenant_id):
+            raise BenchError(f"logged into tenant {claims.get('tid')}, expected {tenant_id}")
+        bare = Server(
+            "bare asyncpg+starlette",
+            [
+                sys.executable,
+                str(ROOT / "bench" / "bare_app.py"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(bare_port),
+            ],
+            env={
+                **server_env,
+                "BARE_DSN": libpq_url(app_url),
+                "BARE_POOL_SIZE": str(pool_size),
+                "BARE_TENANT_ID": claims["tid"],
+                "BARE_MEMBERSHIP_ID": claims["mid"],
+                "BARE_USER_ID": claims["sub"],
+                "BARE_SESSION_ID": claims["sid"],
+            },
+            port=bare_port,
+            log_path=RESULTS / f"{NAME}-bare.log",
+        )
+        stack.callback(bare.stop)
+        bare.start()
+        bare.wait_ready("/readyz")
+
+        full_body = _check_answer(full, token)
+        bare_body = _check_answer(bare, token)
+        if full_body != bare_body:
+            raise BenchError(
+                "the two servers do not answer the same document:\n"
+                f"  full: {json.dumps(full_body)[:600]}\n  bare: {json.dumps(bare_body)[:600]}"
+            )
+        print(
+            f"-- both answer 200 with {LIMIT} items and identical bodies "
+            f"(setup {time.monotonic() - started:.1f} s)",
+            flush=True,
+        )
+
+        busy = machine_busy_percent()
+        if busy is not None and busy > BUSY_WARNING_PERCENT:
+            print(
+                f"   WARNING: the machine was {busy:.0f}% busy before measuring (something else "
+                "is running): the figures will be low and noisy.",
+                flush=True,
+            )
+        results = {
+            server.name: _measure(server, slug, token, duration)
+            for server, slug in ((full, "full"), (bare, "bare"))
+        }
+
+    full_r, bare_r = results[full.name], results[bare.name]
+    ratio = (
+        full_r.wrk.requests_per_s / bare_r.wrk.requests_per_s if bare_r.wrk.requests_per_s else 0.0
+    )
+    verdict = "PASS" if ratio >= TARGET_RATIO else "BELOW TARGET"
+
+    print()
+    print(
+        f"{'name':<24} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8}"
+        f"   {'server CPU ms/req':>17} {'server CPU %':>12}"
+    )
+    for name, m in results.items():
+        r = m.wrk
+        per_request = "n/a" if m.cpu_ms_per_request is None else f"{m.cpu_ms_per_request:.2f}"
+        percent = "n/a" if m.cpu_percent is None else f"{m.cpu_percent:.0f}"
+        print(
+            f"{name:<24} {r.requests_per_s:>11.1f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f}"
+            f"   {per_request:>17} {percent:>12}"
+        )
+    print("(server CPU %: of one core; the server is one process, so 100 is its ceiling)")
+    print()
+    print(f"full/bare throughput: {ratio:.2f}   target >= {TARGET_RATIO:.2f}   {verdict}")
+
+    path = write_results(
+        NAME,
+        {
+            "benchmark": NAME,
+            "finished_at": datetime.now(UTC).isoformat(),
+            "request": f"GET {PATH}",
+            "members_in_agency": MEMBERS,
+            "cpu_count": os.cpu_count(),
+            "machine_busy_percent_before": None if busy is None else round(busy, 1),
+            "note": machine_note(),
+            "wrk": {
+                "threads": THREADS,
+                "connections": CONNECTIONS,
+                "warmup_s": WARMUP_S,
+                "duration_s": duration,
+            },
+            "database_pool_size": pool_size,
+            "full_stack_pool": app_pool,
+            "versions": versions,
+            "baseline": "Starlette + raw asyncpg pool, same SQL statements and JSON; no JWT, "
+            "no middleware, no dependency injection, no response validation",
+            "results": {
+                "full_stack": full_r.as_dict(),
+                "bare_asyncpg_starlette": bare_r.as_dict(),
+            },
+            "ratio_full_over_bare": round(ratio, 4),
+            "target_ratio": TARGET_RATIO,
+            "verdict": verdict,
+        },
+    )
+    print(f"figures written to {path.relative_to(ROOT)}")

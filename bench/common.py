@@ -1,0 +1,333 @@
+"""Shared pieces of the benchmarks: scratch databases, server processes, wrk."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+VENV_BIN = Path(sys.executable).parent
+
+
+class BenchError(Exception):
+    """The benchmark could not run, or its measurement is invalid."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Environment and URLs
+
+
+def require_env(*names: str) -> dict[str, str]:
+    missing = [n for n in names if not os.environ.get(n)]
+    if missing:
+        raise BenchError(f"set {', '.join(missing)} (run `make bench`, which exports them)")
+    return {n: os.environ[n] for n in names}
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BenchError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 1:
+        raise BenchError(f"{name} must be at least 1")
+    return value
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server and role, another database (asyncpg SQLAlchemy URL)."""
+    return (
+        make_url(url)
+        .set(drivername="postgresql+asyncpg", database=database)
+        .render_as_string(hide_password=False)
+    )
+
+
+def libpq_url(url: str) -> str:
+    """postgresql+asyncpg://… -> postgresql://… (what asyncpg.connect takes)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def redis_with_db(url: str, index: int) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{index}", parts.query, ""))
+
+
+async def recreate_database(owner_url: str, database: str) -> None:
+    """Drop and create `database` as the owner role, from the `postgres` maintenance database."""
+    import asyncpg
+
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", database):
+        raise BenchError(f"unsafe database name {database!r}")
+    owner = make_url(owner_url)
+    conn = await asyncpg.connect(
+        host=owner.host,
+        port=owner.port,
+        user=owner.username,
+        password=owner.password,
+        database="postgres",
+    )
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await conn.close()
+
+
+def migrate(owner_url: str) -> None:
+    from alembic import command
+
+    from infra.cli import alembic_config
+
+    command.upgrade(alembic_config(owner_url), "head")  # type: ignore[arg-type]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def machine_note() -> str:
+    cores = os.cpu_count() or 1
+    return (
+        f"{cores} CPU core{'s' if cores != 1 else ''}: wrk, the server under test and PostgreSQL "
+        "share them, so absolute figures are modest; compare the ratio, not the numbers."
+    )
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    values = [int(v) for v in first[1:]]
+    return sum(values), values[3] + (values[4] if len(values) > 4 else 0)  # total, idle+iowait
+
+
+def machine_busy_percent(sample_s: float = 1.0) -> float | None:
+    """How busy all cores were over a short sample before measuring (Linux), or None."""
+    before = _cpu_times()
+    time.sleep(sample_s)
+    after = _cpu_times()
+    if before is None or after is None or after[0] == before[0]:
+        return None
+    return 100.0 * (1 - (after[1] - before[1]) / (after[0] - before[0]))
+
+
+def write_results(name: str, data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Server processes
+
+
+class Server:
+    """A server in its own process (and process group); output goes to a log file."""
+
+    def __init__(
+        self, name: str, argv: list[str], *, env: dict[str, str], port: int, log_path: Path
+    ) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.port = port
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: Any = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches us; we stop it in order
+        )
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time the server process has used so far (Linux /proc), or None."""
+        if self.proc is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        # After "pid (comm)": state is field 3, utime 14 and stime 15 (1-based, man 5 proc).
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+    def check_alive(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            code = None if self.proc is None else self.proc.returncode
+            raise BenchError(
+                f"{self.name} is not running (exit status {code}); end of {self.log_path}:\n"
+                f"{self.log_tail()}"
+            )
+
+    def wait_ready(self, path: str, *, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                response = httpx.get(self.base_url + path, timeout=2.0)
+                if response.status_code == 200:
+                    return
+                last = f"{response.status_code} {response.text[:200]}"
+            except httpx.HTTPError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            time.sleep(0.2)
+        raise BenchError(
+            f"{self.name} not ready on {path} after {timeout:.0f} s ({last}); "
+            f"end of {self.log_path}:\n{self.log_tail()}"
+        )
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        try:
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=10)
+        finally:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+
+
+# ---------------------------------------------------------------------------------------------
+# wrk
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests_per_s: float
+    p50_ms: float
+    p75_ms: float
+    p90_ms: float
+    p99_ms: float
+    requests: int
+    duration_s: float
+    non_2xx_3xx: int
+    socket_errors: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+_PERCENTILE = re.compile(r"^\s*(50|75|90|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m|h)\s*$", re.M)
+_RPS = re.compile(r"^Requests/sec:\s+([\d.]+)\s*$", re.M)
+_TOTAL = re.compile(r"^\s*(\d+) requests in ([\d.]+)(us|ms|s|m|h),", re.M)
+_NON_2XX = re.compile(r"^\s*Non-2xx or 3xx responses:\s+(\d+)\s*$", re.M)
+_SOCKET = re.compile(
+    r"^\s*Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)\s*$", re.M
+)
+
+
+def parse_wrk(output: str) -> WrkResult:
+    """Read wrk's report (run with --latency). Raises BenchError if a figure is missing."""
+    percentiles = {p: float(v) * _TIME_UNITS_MS[u] for p, v, u in _PERCENTILE.findall(output)}
+    rps = _RPS.search(output)
+    total = _TOTAL.search(output)
+    if rps is None or total is None or set(percentiles) != {"50", "75", "90", "99"}:
+        raise BenchError(f"could not read wrk's report:\n{output}")
+    non_2xx = _NON_2XX.search(output)
+    sockets = _SOCKET.search(output)
+    socket_errors = (
+        dict(zip(("connect", "read", "write", "timeout"), map(int, sockets.groups()), strict=True))
+        if sockets
+        else {"connect": 0, "read": 0, "write": 0, "timeout": 0}
+    )
+    return WrkResult(
+        requests_per_s=float(rps.group(1)),
+        p50_ms=percentiles["50"],
+        p75_ms=percentiles["75"],
+        p90_ms=percentiles["90"],
+        p99_ms=percentiles["99"],
+        requests=int(total.group(1)),
+        duration_s=float(total.group(2)) * _TIME_UNITS_MS[total.group(3)] / 1000.0,
+        non_2xx_3xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=socket_errors,
+    )
+
+
+def wrk_binary() -> str:
+    path = shutil.which("wrk")
+    if path is None:
+        raise BenchError("wrk is not installed (Debian: apt-get install -y wrk)")
+    return path
+
+
+def run_wrk(
+    url: str,
+    *,
+    duration_s: int,
+    threads: int,
+    connections: int,
+    headers: dict[str, str] | None = None,
+) -> tuple[WrkResult, str]:
+    """One wrk run; fails loudly when any response was not 2xx/3xx or a socket failed."""
+    argv = [wrk_binary(), f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--latency"]
+    for name, value in (headers or {}).items():
+        argv += ["-H", f"{name}: {value}"]
+    argv.append(url)
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=duration_s + 60, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"wrk did not finish: {exc}") from None
+    if done.returncode != 0:
+        raise BenchError(f"wrk failed (exit {done.returncode}):\n{done.stdout}{done.stderr}")
+    result = parse_wrk(done.stdout)
+    if result.non_2xx_3xx:
+        raise BenchError(
+            f"{result.non_2xx_3xx} of {result.requests} responses were not 2xx/3xx against "
+            f"{url}: the measurement is invalid.\n{done.stdout}"
+        )
+    if any(result.socket_errors.values()):
+        raise BenchError(
+            f"wrk reported socket errors {result.socket_errors} against {url}: the measurement "
+            f"is invalid.\n{done.stdout}"
+        )
+    return result, done.stdout

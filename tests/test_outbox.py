@@ -1,0 +1,211 @@
+"""The transactional outbox against the real database and a real arq worker: rolled-back
+events never leave, delivery is ordered per aggregate, failures retry and are finally given up."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import timedelta
+
+import pytest
+from arq.worker import Worker
+from sqlalchemy import select, update
+
+from infra import outbox
+from infra.clock import utcnow
+from infra.ids import new_id
+from infra.outbox import Event
+from infra.queue import redis_settings
+from infra.worker import WorkerSettings, shutdown, startup
+from tests.support.factories import new_agency
+
+# What the test handlers saw, per test run: run id -> names of the events delivered, in order.
+DELIVERED: dict[str, list[str]] = defaultdict(list)
+# How many times each event was attempted (by event id).
+ATTEMPTS: dict[uuid.UUID, int] = defaultdict(int)
+
+
+@outbox.handler("test.step")
+async def _step(ctx, event: Event) -> None:
+    """Fails the first `fail` attempts of an event (`fail: -1` fails for ever), then records it."""
+    ATTEMPTS[event.id] += 1
+    fail = event.payload.get("fail", 0)
+    if fail < 0 or ATTEMPTS[event.id] <= fail:
+        raise RuntimeError(f"boom {event.payload['name']} #{ATTEMPTS[event.id]}")
+    DELIVERED[event.payload["run"]].append(event.payload["name"])
+
+
+@pytest.fixture
+def ctx(db, settings, resources):
+    return {"db": db, "settings": settings, "signer": resources.signer, "redis": resources.queue}
+
+
+async def run_worker(settings) -> None:
+    """A real arq worker, in burst mode: it runs every queued job, then stops."""
+    worker = Worker(
+        functions=WorkerSettings.functions,
+        on_startup=startup,
+        on_shutdown=shutdown,
+        redis_settings=redis_settings(str(settings.redis_url)),
+        job_serializer=WorkerSettings.job_serializer,
+        job_deserializer=WorkerSettings.job_deserializer,
+        burst=True,
+        poll_delay=0.05,
+        handle_signals=False,
+    )
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+
+
+async def queued_tenants(resources) -> set[str]:
+    jobs = await resources.queue.queued_jobs()
+    return {job.args[0] for job in jobs if job.function == "deliver_outbox"}
+
+
+async def record(db, tenant_id, run: str, steps: list[tuple[uuid.UUID, str, int]]) -> dict:
+    """Record `(aggregate, name, fail)` events in one committed transaction; name -> event id."""
+    ids = {}
+    async with db.tenant_transaction(tenant_id) as session:
+        for aggregate, name, fail in steps:
+            event = outbox.record_event(
+                session,
+                tenant_id=tenant_id,
+                type="test.step",
+                aggregate_type="test",
+                aggregate_id=aggregate,
+                payload={"run": run, "name": name, "fail": fail},
+            )
+            ids[name] = event.id
+            await session.flush()  # one flush per event: seq follows the order of recording
+    return ids
+
+
+async def events_of(db, tenant_id) -> dict[str, Event]:
+    async with db.tenant_transaction(tenant_id) as session:
+        rows = (
+            await session.scalars(
+                select(Event).where(Event.tenant_id == tenant_id).order_by(Event.seq)
+            )
+        ).all()
+    return {row.payload.get("name", str(row.id)): row for row in rows}
+
+
+async def make_due(db, tenant_id, event_id) -> None:
+    async with db.tenant_transaction(tenant_id) as session:
+        await session.execute(
+            update(Event)
+            .where(Event.tenant_id == tenant_id, Event.id == event_id)
+            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
+
+
+async def test_an_event_of_a_rolled_back_transaction_is_never_delivered(
+    client, db, settings, resources, ctx
+):
+    agency = await new_agency(client)
+    run = str(new_id())
+
+    with pytest.raises(RuntimeError, match="changed my mind"):
+        async with db.tenant_transaction(agency.tenant_id) as session:
+            outbox.record_event(
+                session,
+                tenant_id=agency.tenant_id,
+                type="test.step",
+                aggregate_type="test",
+                aggregate_id=new_id(),
+                payload={"run": run, "name": "ghost"},
+            )
+            await session.flush()
+            raise RuntimeError("changed my mind")
+
+    await outbox.sweep_outbox(ctx)
+    assert str(agency.tenant_id) not in await queued_tenants(resources)
+    await run_worker(settings)
+    assert await outbox.deliver_pending(ctx, agency.tenant_id) == 0
+    assert DELIVERED[run] == []
+    assert await events_of(db, agency.tenant_id) == {}
+
+
+async def test_delivery_is_ordered_per_aggregate_and_retries(client, db, ctx):
+    agency = await new_agency(client)
+    run = str(new_id())
+    a, b = new_id(), new_id()
+    ids = await record(db, agency.tenant_id, run, [(a, "a1", 1), (a, "a2", 0), (b, "b1", 0)])
+
+    # a1 fails: it stays pending and holds a2 back; b1, of another aggregate, goes through.
+    assert await outbox.deliver_pending(ctx, agency.tenant_id) == 1
+    assert DELIVERED[run] == ["b1"]
+    rows = await events_of(db, agency.tenant_id)
+    assert (rows["a1"].status, rows["a1"].attempts) == ("pending", 1)
+    assert rows["a1"].last_error.startswith("RuntimeError: boom a1")
+    assert rows["a1"].next_attempt_at > utcnow()
+    assert (rows["a2"].status, rows["a2"].attempts) == ("pending", 0)
+    assert rows["b1"].status == "delivered" and rows["b1"].delivered_at is not None
+
+    # Not due yet: nothing moves, and a2 does not overtake a1.
+    assert await outbox.deliver_pending(ctx, agency.tenant_id) == 0
+    assert DELIVERED[run] == ["b1"]
+
+    await make_due(db, agency.tenant_id, ids["a1"])
+    assert await outbox.deliver_pending(ctx, agency.tenant_id) == 2
+    assert DELIVERED[run] == ["b1", "a1", "a2"]
+    rows = await events_of(db, agency.tenant_id)
+    assert {name: row.status for name, row in rows.items()} == {
+        "a1": "delivered",
+        "a2": "delivered",
+        "b1": "delivered",
+    }
+    assert (rows["a1"].attempts, rows["a1"].last_error) == (1, None)
+
+
+async def test_an_event_is_given_up_after_max_attempts(client, db, ctx):
+    agency = await new_agency(client)
+    run = str(new_id())
+    x = new_id()
+    ids = await record(db, agency.tenant_id, run, [(x, "x1", -1), (x, "x2", 0)])
+
+    for attempt in range(1, outbox.MAX_ATTEMPTS):
+        await outbox.deliver_pending(ctx, agency.tenant_id)
+        rows = await events_of(db, agency.tenant_id)
+        assert (rows["x1"].status, rows["x1"].attempts) == ("pending", attempt)
+        assert rows["x2"].status == "pending"
+        await make_due(db, agency.tenant_id, ids["x1"])
+
+    # The last attempt gives x1 up, which releases the events queued behind it.
+    await outbox.deliver_pending(ctx, agency.tenant_id)
+    rows = await events_of(db, agency.tenant_id)
+    assert (rows["x1"].status, rows["x1"].attempts) == ("dead", outbox.MAX_ATTEMPTS)
+    assert rows["x1"].last_error == f"RuntimeError: boom x1 #{outbox.MAX_ATTEMPTS}"
+    assert rows["x1"].next_attempt_at is None
+    assert rows["x2"].status == "delivered"
+    assert DELIVERED[run] == ["x2"]
+
+    # A dead event is never tried again.
+    await outbox.deliver_pending(ctx, agency.tenant_id)
+    assert ATTEMPTS[ids["x1"]] == outbox.MAX_ATTEMPTS
+
+
+async def test_the_sweeper_enqueues_tenants_with_due_events(client, db, settings, resources, ctx):
+    due = await new_agency(client)
+    waiting = await new_agency(client)
+    run = str(new_id())
+    await record(db, due.tenant_id, run, [(new_id(), "due", 0)])
+    later = await record(db, waiting.tenant_id, run, [(new_id(), "later", 0)])
+    async with db.tenant_transaction(waiting.tenant_id) as session:
+        await session.execute(
+            update(Event)
+            .where(Event.tenant_id == waiting.tenant_id, Event.id == later["later"])
+            .values(next_attempt_at=utcnow() + timedelta(hours=1))
+        )
+
+    assert await outbox.sweep_outbox(ctx) >= 1
+    queued = await queued_tenants(resources)
+    assert str(due.tenant_id) in queued
+    assert str(waiting.tenant_id) not in queued
+
+    await run_worker(settings)
+    assert DELIVERED[run] == ["due"]
+    assert (await events_of(db, due.tenant_id))["due"].status == "delivered"
+    assert (await events_of(db, waiting.tenant_id))["later"].status == "pending"
