@@ -45,8 +45,8 @@ class Mailbox:
     async def wait_for(self, address: str, *, count: int = 1) -> list[EmailMessage]:
         try:
             async with asyncio.timeout(5):
-                while len(self.to(address)) < count:
-                    await asyncio.sleep(0.02)  # noqa: ASYNC110 (filled by the SMTP thread)
+                while len(self.to(address)) < count:  # noqa: ASYNC110 (the SMTP thread fills it)
+                    await asyncio.sleep(0.02)
         except TimeoutError:
             raise AssertionError(f"no e-mail to {address} within 5 s") from None
         return self.to(address)
