@@ -9,18 +9,9 @@ import pytest
 
 from infra.security import TokenSigner, generate_signing_key
 from tests.support.factories import PASSWORD, add_person, login, new_agency, unique
+from tests.support.problems import assert_problem
 
-PROBLEMS = "https://passerelle.app/problems/"
 REGISTERED = {"iss", "aud", "iat", "exp", "nbf"}
-
-
-def assert_problem(response, status: int, slug: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["type"] == PROBLEMS + slug, body
-    assert body["status"] == status
-    return body
 
 
 def bearer(token: str) -> dict[str, str]:

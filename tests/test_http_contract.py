@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import uuid
@@ -27,11 +26,10 @@ from sqlalchemy import text
 
 from infra.errors import PROBLEM_BASE
 from tests.support import walk
-from tests.support.factories import PASSWORD, Agency, add_person, new_agency, unique
+from tests.support.factories import PASSWORD, Agency, add_person, new_agency, signup_body, unique
+from tests.support.problems import PROBLEM_JSON, REQUEST_ID, assert_problem
 
-PROBLEM_JSON = "application/problem+json"
 TEN_MB = 10 * 1024 * 1024
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -64,17 +62,7 @@ ID_PROVIDERS: dict[str, IdProvider] = {
 
 
 def _signup_body() -> dict[str, Any]:
-    slug = unique("walk")
-    return {
-        "agency_name": f"Agence {slug}",
-        "slug": slug,
-        "timezone": "America/Montreal",
-        "locale": "fr-CA",
-        "currency": "CAD",
-        "owner_name": "Owner",
-        "email": f"{slug}@example.com",
-        "password": PASSWORD,
-    }
+    return signup_body(unique("walk"))
 
 
 # (method, path) -> a function giving a valid JSON body, so that the request reaches the
@@ -152,22 +140,6 @@ def op_id(op: walk.Operation) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
-
-
-def assert_problem(response: httpx.Response, status: int, slug: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    media = response.headers.get("content-type", "").split(";")[0].strip()
-    assert media == PROBLEM_JSON, (media, response.text)
-    body = response.json()
-    assert body["status"] == status, body
-    assert body["type"].startswith(PROBLEM_BASE), body
-    assert isinstance(body["title"], str) and body["title"], body
-    if slug is not None:
-        assert body["type"] == PROBLEM_BASE + slug, body
-    assert "Traceback" not in response.text
-    assert 'File "' not in response.text
-    assert REQUEST_ID.match(response.headers.get("x-request-id", "")), response.headers
-    return body
 
 
 def pointers(problem: dict) -> list[str]:

@@ -7,42 +7,13 @@ import json
 import re
 
 import pytest
-from arq.worker import Worker
 
-from infra.queue import redis_settings
-from infra.worker import WorkerSettings, shutdown, startup
 from tests.support.factories import PASSWORD, add_person, login, new_agency, unique
+from tests.support.problems import assert_problem
 from tests.support.smtp import text_of
+from tests.support.worker import run_worker
 
-PROBLEMS = "https://passerelle.app/problems/"
 LINK = re.compile(r"https://app\.passerelle\.test/invitations/([A-Za-z0-9._~-]+)")
-
-
-def assert_problem(response, status: int, slug: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["type"] == PROBLEMS + slug, body
-    return body
-
-
-async def run_worker(settings) -> None:
-    """A real arq worker, in burst mode: it runs every queued job, then stops."""
-    worker = Worker(
-        functions=WorkerSettings.functions,
-        on_startup=startup,
-        on_shutdown=shutdown,
-        redis_settings=redis_settings(str(settings.redis_url)),
-        job_serializer=WorkerSettings.job_serializer,
-        job_deserializer=WorkerSettings.job_deserializer,
-        burst=True,
-        poll_delay=0.05,
-        handle_signals=False,
-    )
-    try:
-        await worker.main()
-    finally:
-        await worker.close()
 
 
 async def invite(client, inviter_headers, email: str, role: str = "member"):

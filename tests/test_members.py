@@ -10,16 +10,7 @@ from sqlalchemy import select, text
 
 from tenants.models import AuditEvent, Membership
 from tests.support.factories import add_person, new_agency, unique
-
-PROBLEMS = "https://passerelle.app/problems/"
-
-
-def assert_problem(response, status: int, slug: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["type"] == PROBLEMS + slug, body
-    return body
+from tests.support.problems import assert_problem
 
 
 def cursor_of(raw: str) -> str:

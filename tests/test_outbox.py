@@ -8,16 +8,14 @@ from collections import defaultdict
 from datetime import timedelta
 
 import pytest
-from arq.worker import Worker
 from sqlalchemy import select, update
 
 from infra import outbox
 from infra.clock import utcnow
 from infra.ids import new_id
 from infra.outbox import Event
-from infra.queue import redis_settings
-from infra.worker import WorkerSettings, shutdown, startup
 from tests.support.factories import new_agency
+from tests.support.worker import run_worker
 
 # What the test handlers saw, per test run: run id -> names of the events delivered, in order.
 DELIVERED: dict[str, list[str]] = defaultdict(list)
@@ -38,25 +36,6 @@ async def _step(ctx, event: Event) -> None:
 @pytest.fixture
 def ctx(db, settings, resources):
     return {"db": db, "settings": settings, "signer": resources.signer, "redis": resources.queue}
-
-
-async def run_worker(settings) -> None:
-    """A real arq worker, in burst mode: it runs every queued job, then stops."""
-    worker = Worker(
-        functions=WorkerSettings.functions,
-        on_startup=startup,
-        on_shutdown=shutdown,
-        redis_settings=redis_settings(str(settings.redis_url)),
-        job_serializer=WorkerSettings.job_serializer,
-        job_deserializer=WorkerSettings.job_deserializer,
-        burst=True,
-        poll_delay=0.05,
-        handle_signals=False,
-    )
-    try:
-        await worker.main()
-    finally:
-        await worker.close()
 
 
 async def queued_tenants(resources) -> set[str]:

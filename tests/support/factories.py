@@ -52,20 +52,25 @@ async def login(
     return response.json()
 
 
-async def new_agency(client: httpx.AsyncClient, **overrides: Any) -> Agency:
-    slug = overrides.pop("slug", unique("agency"))
-    email = overrides.pop("email", f"{slug}-owner@example.com")
-    body = {
+def signup_body(slug: str | None = None, email: str | None = None, **overrides: Any) -> dict:
+    """A valid POST /v1/auth/signup body for a new, unique agency."""
+    slug = slug or unique("agency")
+    return {
         "agency_name": f"Agence {slug}",
         "slug": slug,
         "timezone": "America/Montreal",
         "locale": "fr-CA",
         "currency": "CAD",
         "owner_name": "Owner",
-        "email": email,
+        "email": email or f"{slug}-owner@example.com",
         "password": PASSWORD,
         **overrides,
     }
+
+
+async def new_agency(client: httpx.AsyncClient, **overrides: Any) -> Agency:
+    body = signup_body(**overrides)
+    slug, email = body["slug"], body["email"]
     response = await client.post("/v1/auth/signup", json=body)
     assert response.status_code == 201, response.text
     tokens = response.json()
