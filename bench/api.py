@@ -80,7 +80,7 @@ async def _seed(settings: Any, password: str) -> uuid.UUID:
     from infra.db import Database
     from infra.security import Passwords
     from tenants import service
-    from tenants.models import Membership, MembershipStatus, Role, User
+    from tenants.models import Client, Membership, MembershipStatus, Role, User
     from tenants.schemas import SignupRequest
 
     db = Database(settings.sqlalchemy_url, pool_size=2)
@@ -116,7 +116,10 @@ async def _seed(settings: Any, password: str) -> uuid.UUID:
                 )
                 for i in range(1, MEMBERS)
             ]
-            session.add_all(users)
+            contact_of = Client(
+                tenant_id=tenant_id, name="Client Banc", locale="fr-CA", currency="CAD"
+            )
+            session.add_all([*users, contact_of])
             await session.flush()
             session.add_all(
                 Membership(
@@ -130,7 +133,7 @@ async def _seed(settings: Any, password: str) -> uuid.UUID:
                         if i % 20 == 11
                         else MembershipStatus.active
                     ),
-                    client_id=uuid.uuid4() if role == Role.client else None,
+                    client_id=contact_of.id if role == Role.client else None,
                 )
                 for i, (user, role) in enumerate(zip(users, roles, strict=True))
             )

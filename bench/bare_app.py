@@ -42,20 +42,20 @@ from starlette.routing import Route
 SET_TENANT = "SELECT set_config('app.tenant_id', $1, true)"
 
 PRINCIPAL = (
-    "SELECT memberships.role, memberships.client_id \n"
+    "SELECT memberships.role, memberships.client_id, tenants.timezone \n"
     "FROM memberships JOIN auth_sessions ON auth_sessions.tenant_id = memberships.tenant_id "
-    "AND auth_sessions.membership_id = memberships.id \n"
+    "AND auth_sessions.membership_id = memberships.id "
+    "JOIN tenants ON tenants.id = memberships.tenant_id \n"
     "WHERE memberships.tenant_id = $1::UUID AND memberships.id = $2::UUID "
     "AND memberships.user_id = $3::UUID AND memberships.status = $4::VARCHAR "
     "AND auth_sessions.id = $5::UUID AND auth_sessions.revoked_at IS NULL"
 )
 
 LIST_MEMBERS = (
-    "SELECT memberships.tenant_id, memberships.id, memberships.created_at, "
-    "memberships.user_id, memberships.role, memberships.status, memberships.client_id, "
-    "memberships.version, memberships.updated_at, users.id AS id_1, users.email, users.name, "
-    "users.password_hash, users.locale, users.version AS version_1, "
-    "users.created_at AS created_at_1, users.updated_at AS updated_at_1 \n"
+    "SELECT users.id AS user_id, users.email, users.name, memberships.role, "
+    "memberships.status, memberships.client_id, memberships.monthly_capacity_minutes, "
+    "memberships.version, memberships.created_at, memberships.updated_at, "
+    "memberships.id AS membership_id \n"
     "FROM memberships JOIN users ON users.id = memberships.user_id \n"
     "WHERE memberships.tenant_id = $1::UUID ORDER BY memberships.id \n"
     " LIMIT $2::INTEGER"
@@ -124,13 +124,14 @@ async def list_members(request: Request) -> JSONResponse:
             "role": r["role"],
             "status": r["status"],
             "client_id": None if r["client_id"] is None else str(r["client_id"]),
+            "monthly_capacity_minutes": r["monthly_capacity_minutes"],
             "version": r["version"],
             "created_at": _iso(r["created_at"]),
             "updated_at": _iso(r["updated_at"]),
         }
         for r in rows[:LIMIT]
     ]
-    next_cursor = _cursor(rows[LIMIT - 1]["id"]) if len(rows) > LIMIT else None
+    next_cursor = _cursor(rows[LIMIT - 1]["membership_id"]) if len(rows) > LIMIT else None
     return JSONResponse({"items": items, "next_cursor": next_cursor})
 
 

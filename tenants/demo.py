@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
+from infra.clock import utcnow
 from infra.db import Database, set_tenant
 from infra.resources import Resources
 from infra.security import Passwords
 from infra.settings import Settings
 from tenants import service
-from tenants.models import Membership, Role, Tenant, User
+from tenants.models import (
+    Assignment,
+    AssignmentRole,
+    Brand,
+    Client,
+    Membership,
+    Role,
+    Tenant,
+    User,
+)
 from tenants.schemas import SignupRequest
 
 DEMO_SLUG = "agence-demo"
@@ -63,6 +75,7 @@ async def load_demo(settings: Settings) -> list[tuple[str, str, str]]:
                     ),
                 )
             await set_tenant(session, tenant.id)
+            await _demo_clients(session, tenant.id)
             for role, name, email, password in DEMO_PEOPLE[1:]:
                 user = (
                     await session.scalars(select(User).where(func.lower(User.email) == email))
@@ -92,6 +105,100 @@ async def load_demo(settings: Settings) -> list[tuple[str, str, str]]:
                             client_id=DEMO_CLIENT_ID if role == Role.client else None,
                         )
                     )
+            await session.flush()
+            await _demo_assignments(session, tenant.id)
     finally:
         await resources.close()
     return [(role.value, email, password) for role, _, email, password in DEMO_PEOPLE]
+
+
+def _demo_id(name: str) -> uuid.UUID:
+    return uuid.uuid5(DEMO_CLIENT_ID, name)
+
+
+DEMO_CLIENTS = [
+    (DEMO_CLIENT_ID, "Boulangerie Saint-Laurent", "fr-CA"),
+    (_demo_id("client:velo"), "Vélo Québec Boutique", "fr-CA"),
+]
+DEMO_BRANDS = [
+    (_demo_id("brand:pains"), DEMO_CLIENT_ID, "Pains du Plateau", "pains-du-plateau", "fr"),
+    (_demo_id("brand:cafe"), DEMO_CLIENT_ID, "Café Saint-Laurent", "cafe-saint-laurent", "fr"),
+    (_demo_id("brand:velo"), _demo_id("client:velo"), "Vélo Urbain", "velo-urbain", "en"),
+]
+# (e-mail, brand index, role, monthly hours)
+DEMO_ASSIGNMENTS = [
+    ("camille@demo.passerelle.app", 0, AssignmentRole.lead, 10),
+    ("mathieu@demo.passerelle.app", 2, AssignmentRole.lead, 20),
+    ("lea@demo.passerelle.app", 0, AssignmentRole.community_manager, 60),
+    ("lea@demo.passerelle.app", 1, AssignmentRole.community_manager, 40),
+    ("samuel@demo.passerelle.app", 2, AssignmentRole.content_creator, 50),
+    ("samuel@demo.passerelle.app", 1, AssignmentRole.analyst, 15),
+]
+DEMO_CAPACITY_HOURS = {"camille": 80, "mathieu": 120, "lea": 100, "samuel": 60}
+
+
+async def _demo_clients(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    for client_id, name, locale in DEMO_CLIENTS:
+        client = await session.get(Client, (tenant_id, client_id))
+        if client is None:
+            session.add(
+                Client(
+                    tenant_id=tenant_id,
+                    id=client_id,
+                    name=name,
+                    locale=locale,
+                    currency="CAD",
+                    billing_email="factures@example.com",
+                )
+            )
+        elif client.name == "Client":  # the placeholder a migration made for the contact
+            client.name = name
+    await session.flush()
+    for brand_id, client_id, name, slug, language in DEMO_BRANDS:
+        if await session.get(Brand, (tenant_id, brand_id)) is None:
+            session.add(
+                Brand(
+                    tenant_id=tenant_id,
+                    id=brand_id,
+                    client_id=client_id,
+                    name=name,
+                    slug=slug,
+                    timezone="America/Montreal",
+                    default_language=language,
+                    guidelines={
+                        "tone_of_voice": "Chaleureux, local, jamais condescendant.",
+                        "netiquette": "Répondre en 4 h ouvrables; aucun débat politique.",
+                        "banned_words": ["cheap", "pas cher"],
+                        "hashtags": ["#MTL", "#AchatLocal"],
+                    },
+                )
+            )
+    await session.flush()
+
+
+async def _demo_assignments(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    start = date(utcnow().year, 1, 1)
+    for email, brand_index, role, hours in DEMO_ASSIGNMENTS:
+        membership = (
+            await session.scalars(
+                select(Membership)
+                .join(User, col(User.id) == col(Membership.user_id))
+                .where(Membership.tenant_id == tenant_id, func.lower(User.email) == email)
+            )
+        ).one()
+        membership.monthly_capacity_minutes = DEMO_CAPACITY_HOURS[email.split("@")[0]] * 60
+        assignment_id = _demo_id(f"assignment:{email}:{brand_index}:{role}")
+        if await session.get(Assignment, (tenant_id, assignment_id)) is None:
+            session.add(
+                Assignment(
+                    tenant_id=tenant_id,
+                    id=assignment_id,
+                    brand_id=DEMO_BRANDS[brand_index][0],
+                    membership_id=membership.id,
+                    user_id=membership.user_id,
+                    role=role,
+                    monthly_minutes=hours * 60,
+                    start_date=start,
+                )
+            )
+    await session.flush()

@@ -80,3 +80,62 @@ class NameRequired(ProblemError):
     status = 422
     type_slug = "name-required"
     title = "Give your name to create your account"
+
+
+class ClientNotFound(NotFound):
+    type_slug = "client-not-found"
+    title = "No such client"
+
+
+class BrandNotFound(NotFound):
+    type_slug = "brand-not-found"
+    title = "No such brand"
+
+
+class AssignmentNotFound(NotFound):
+    type_slug = "assignment-not-found"
+    title = "No such assignment"
+
+
+class ClientArchived(Conflict):
+    type_slug = "client-archived"
+    title = "This client is archived: no new work can start on it"
+
+
+class BrandArchived(Conflict):
+    type_slug = "brand-archived"
+    title = "This brand is archived: no new work can start on it"
+
+
+class BrandSlugTaken(Conflict):
+    type_slug = "brand-slug-taken"
+    title = "Another brand of the agency uses this slug"
+
+
+class AssignmentOverlap(Conflict):
+    type_slug = "assignment-overlap"
+    title = "This person already holds this role on this brand for some of these days"
+
+
+class NotStaff(ProblemError):
+    status = 422
+    type_slug = "not-staff"
+    title = "Only active staff members can be assigned to a brand"
+
+
+class InvalidDates(ProblemError):
+    status = 422
+    type_slug = "invalid-dates"
+    title = "The end date comes before the start date"
+
+
+class PlanLimit(ProblemError):
+    status = 409
+    type_slug = "plan-limit"
+    title = "Your plan's limit is reached"
+
+
+class InvalidMonth(ProblemError):
+    status = 422
+    type_slug = "invalid-month"
+    title = "Months are written YYYY-MM"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -61,6 +61,7 @@ class Tenant(SQLModel, table=True):
     locale: str = Field(max_length=8)
     currency: str = Field(max_length=3)
     status: str = Field(default=TenantStatus.active, sa_column=Column(String(16), nullable=False))
+    plan_id: str = Field(default="starter", foreign_key="plans.id", max_length=32)
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
@@ -96,6 +97,7 @@ class Membership(TenantScoped, table=True):
         default=MembershipStatus.active, sa_column=Column(String(16), nullable=False)
     )
     client_id: uuid.UUID | None = None
+    monthly_capacity_minutes: int = 0
     version: int = 1
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
@@ -169,3 +171,90 @@ class AuditEvent(TenantScoped, table=True):
     subject_id: uuid.UUID
     changes: dict[str, Any] = jsonb_field()
     request_id: str | None = Field(default=None, max_length=128)
+
+
+class Plan(SQLModel, table=True):
+    """What a tenant's subscription allows. Filled from configuration by the billing issue."""
+
+    __tablename__ = "plans"
+
+    id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=100)
+    max_active_brands: int | None = None
+    max_staff_seats: int | None = None
+    max_social_accounts: int | None = None
+
+
+class ClientStatus(StrEnum):
+    active = "active"
+    archived = "archived"
+
+
+class Client(TenantScoped, table=True):
+    """A paying customer of the agency."""
+
+    __tablename__ = "clients"
+    __table_args__ = (Index("ix_clients_name", "tenant_id", func.lower(Column("name"))),)
+
+    name: str = Field(max_length=200)
+    legal_name: str | None = Field(default=None, max_length=200)
+    billing_email: str | None = Field(default=None, max_length=254)
+    locale: str = Field(max_length=8)
+    currency: str = Field(max_length=3)
+    notes: str | None = None
+    status: str = Field(default=ClientStatus.active, sa_column=Column(String(16), nullable=False))
+    archived_at: datetime | None = tz_field()
+    version: int = 1
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class Brand(TenantScoped, table=True):
+    __tablename__ = "brands"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "client_id"], ["clients.tenant_id", "clients.id"]),
+        UniqueConstraint("tenant_id", "slug", name="uq_brands_slug"),
+        Index("ix_brands_client", "tenant_id", "client_id"),
+        Index("ix_brands_name", "tenant_id", func.lower(Column("name"))),
+    )
+
+    client_id: uuid.UUID
+    name: str = Field(max_length=200)
+    slug: str = Field(max_length=63)
+    timezone: str = Field(max_length=64)
+    default_language: str = Field(max_length=8)
+    guidelines: dict[str, Any] = jsonb_field()
+    status: str = Field(default=ClientStatus.active, sa_column=Column(String(16), nullable=False))
+    archived_at: datetime | None = tz_field()
+    version: int = 1
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class AssignmentRole(StrEnum):
+    lead = "lead"
+    community_manager = "community_manager"
+    content_creator = "content_creator"
+    analyst = "analyst"
+
+
+class Assignment(TenantScoped, table=True):
+    """A staff member on a brand, in a role, for some hours a month, between two dates."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "brand_id"], ["brands.tenant_id", "brands.id"]),
+        ForeignKeyConstraint(
+            ["tenant_id", "membership_id"], ["memberships.tenant_id", "memberships.id"]
+        ),
+        Index("ix_assignments_brand", "tenant_id", "brand_id"),
+        Index("ix_assignments_membership", "tenant_id", "membership_id"),
+    )
+
+    brand_id: uuid.UUID
+    membership_id: uuid.UUID
+    user_id: uuid.UUID = Field(foreign_key="users.id")
+    role: str = Field(sa_column=Column(String(24), nullable=False))
+    monthly_minutes: int = 0
+    start_date: date
+    end_date: date | None = None
+    version: int = 1
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))

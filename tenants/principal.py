@@ -16,5 +16,7 @@ class Principal:
     session_id: uuid.UUID
     role: Role
     client_id: uuid.UUID | None = None
+    timezone: str = "UTC"
+    """The tenant's timezone: days, months and access end dates are counted in it."""
     request_id: str | None = None
     kind: str = "user"

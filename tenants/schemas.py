@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
@@ -123,12 +123,14 @@ class MemberRead(BaseModel):
     role: Role
     status: Literal["invited", "active", "disabled"]
     client_id: uuid.UUID | None
+    monthly_capacity_minutes: int
     version: int
     created_at: datetime
     updated_at: datetime
 
 
 class MemberUpdate(Strict):
+    monthly_capacity_minutes: Annotated[int, Field(ge=0, le=744 * 60)] | None = None
     role: Role | None = None
     status: Literal["active", "disabled"] | None = None
     client_id: uuid.UUID | None = None
@@ -153,3 +155,159 @@ class InvitationAccept(Strict):
     name: Name | None = Field(default=None, description="Required when you have no account yet")
     password: Password
     locale: Locale | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Clients, brands, assignments, capacity, audit
+
+ClientStatusLiteral = Literal["active", "archived"]
+ListStatus = Literal["active", "archived", "all"]
+SortOrder = Literal["name", "created_at"]
+Minutes = Annotated[int, Field(ge=0, le=744 * 60, description="Whole minutes")]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+Word = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class ClientCreate(Strict):
+    name: Name
+    legal_name: ShortText | None = None
+    billing_email: EmailStr | None = None
+    locale: Locale = "fr-CA"
+    currency: Currency = "CAD"
+    notes: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+
+
+class ClientUpdate(Strict):
+    name: Name | None = None
+    legal_name: ShortText | None = None
+    billing_email: EmailStr | None = None
+    locale: Locale | None = None
+    currency: Currency | None = None
+    notes: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+    status: ClientStatusLiteral | None = None
+
+
+class ClientRead(BaseModel):
+    id: uuid.UUID
+    name: str
+    locale: str
+    currency: str
+    status: ClientStatusLiteral
+    legal_name: str | None = Field(description="Only for owners, admins and managers")
+    billing_email: str | None = Field(description="Only for owners, admins and managers")
+    notes: str | None = Field(description="Only for owners, admins and managers")
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class Guidelines(Strict):
+    """What the team writes for a brand; content is checked against it before approval."""
+
+    tone_of_voice: Annotated[str, StringConstraints(max_length=5_000)] = ""
+    netiquette: Annotated[str, StringConstraints(max_length=5_000)] = ""
+    banned_words: Annotated[list[Word], Field(max_length=500)] = Field(default_factory=list)
+    hashtags: Annotated[list[Word], Field(max_length=200)] = Field(default_factory=list)
+
+
+class BrandCreate(Strict):
+    client_id: uuid.UUID
+    name: Name
+    slug: Slug
+    timezone: TimeZone = "America/Montreal"
+    default_language: Literal["fr", "en"] = "fr"
+    guidelines: Guidelines = Field(default_factory=Guidelines)
+
+
+class BrandUpdate(Strict):
+    name: Name | None = None
+    slug: Slug | None = None
+    timezone: TimeZone | None = None
+    default_language: Literal["fr", "en"] | None = None
+    guidelines: Guidelines | None = None
+    status: ClientStatusLiteral | None = None
+
+
+class BrandRead(BaseModel):
+    id: uuid.UUID
+    client_id: uuid.UUID
+    name: str
+    slug: str
+    timezone: str
+    default_language: str
+    guidelines: Guidelines
+    status: ClientStatusLiteral
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+AssignmentRoleLiteral = Literal["lead", "community_manager", "content_creator", "analyst"]
+
+
+class AssignmentCreate(Strict):
+    brand_id: uuid.UUID
+    user_id: uuid.UUID
+    role: AssignmentRoleLiteral
+    monthly_minutes: Minutes = 0
+    start_date: date
+    end_date: date | None = Field(default=None, description="Last day with access (inclusive)")
+
+
+class AssignmentUpdate(Strict):
+    monthly_minutes: Minutes | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+
+
+class AssignmentRead(BaseModel):
+    id: uuid.UUID
+    brand_id: uuid.UUID
+    user_id: uuid.UUID
+    role: AssignmentRoleLiteral
+    monthly_minutes: int
+    start_date: date
+    end_date: date | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class AllocationLine(BaseModel):
+    assignment_id: uuid.UUID
+    brand_id: uuid.UUID
+    brand_name: str
+    role: AssignmentRoleLiteral
+    monthly_minutes: int
+    allocated_minutes: int = Field(description="Prorated by the days of the month assigned")
+
+
+class StaffCapacity(BaseModel):
+    user_id: uuid.UUID
+    name: str
+    month: str
+    capacity_minutes: int
+    allocated_minutes: int
+    over_allocated: bool
+    allocations: list[AllocationLine]
+
+
+class TeamCapacityRow(BaseModel):
+    user_id: uuid.UUID
+    name: str
+    role: Role
+    capacity_minutes: int
+    allocated_minutes: int
+    over_allocated: bool
+
+
+class AuditEventRead(BaseModel):
+    id: uuid.UUID
+    actor_type: str
+    actor_id: uuid.UUID | None
+    action: str
+    subject_type: str
+    subject_id: uuid.UUID
+    changes: dict[str, Any]
+    request_id: str | None
+    created_at: datetime

@@ -47,6 +47,34 @@ class Ctx:
 IdProvider = Callable[[Ctx, Agency, dict[str, str]], Awaitable[str]]
 
 
+async def _owner_post(ctx: Ctx, agency: Agency, path: str, body: dict[str, Any]) -> str:
+    response = await ctx.client.post(path, json=body, headers=agency.owner.headers)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def client_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
+    return await _owner_post(ctx, agency, "/v1/clients", {"name": unique("Client")})
+
+
+async def brand_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
+    parent = await client_id(ctx, agency, ids)
+    return await _owner_post(
+        ctx, agency, "/v1/brands", {"client_id": parent, "name": "Brand", "slug": unique("b")}
+    )
+
+
+async def assignment_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
+    brand = await brand_id(ctx, agency, ids)
+    person = await member_user_id(ctx, agency, ids)
+    return await _owner_post(
+        ctx,
+        agency,
+        "/v1/assignments",
+        {"brand_id": brand, "user_id": person, "role": "analyst", "start_date": "2026-01-01"},
+    )
+
+
 async def member_user_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
     """A member (not the owner, so a leaked PATCH would succeed rather than hit owner rules)."""
     person = await add_person(ctx.client, ctx.db, ctx.resources.passwords, agency, "member")
@@ -58,6 +86,14 @@ async def member_user_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
 # path, so that a child can be made under its parent.
 ID_PROVIDERS: dict[str, IdProvider] = {
     "user_id": member_user_id,
+    "client_id": client_id,
+    "brand_id": brand_id,
+    "assignment_id": assignment_id,
+}
+
+# Query parameters a route requires, so the request reaches the service.
+REQUIRED_QUERY: dict[str, dict[str, str]] = {
+    "/v1/staff/{user_id}/capacity": {"month": "2026-11"},
 }
 
 
@@ -81,6 +117,21 @@ VALID_BODIES: dict[tuple[str, str], Callable[[], Any]] = {
         "password": PASSWORD,
     },
     ("PATCH", "/v1/members/{user_id}"): lambda: {"role": "manager"},
+    ("POST", "/v1/clients"): lambda: {"name": unique("Client")},
+    ("PATCH", "/v1/clients/{client_id}"): lambda: {"name": "Renamed"},
+    ("POST", "/v1/brands"): lambda: {
+        "client_id": str(uuid.uuid4()),
+        "name": "Brand",
+        "slug": unique("b"),
+    },
+    ("PATCH", "/v1/brands/{brand_id}"): lambda: {"name": "Renamed"},
+    ("POST", "/v1/assignments"): lambda: {
+        "brand_id": str(uuid.uuid4()),
+        "user_id": str(uuid.uuid4()),
+        "role": "analyst",
+        "start_date": "2026-01-01",
+    },
+    ("PATCH", "/v1/assignments/{assignment_id}"): lambda: {"monthly_minutes": 600},
 }
 
 # Routes whose path parameters name no tenant object: path -> why.
@@ -153,10 +204,11 @@ async def send(
     *,
     headers: dict[str, str] | None = None,
     body: Any = None,
+    params: dict[str, str] | None = None,
 ) -> httpx.Response:
     if body is None:
-        return await client.request(method, path, headers=headers)
-    return await client.request(method, path, headers=headers, json=body)
+        return await client.request(method, path, headers=headers, params=params)
+    return await client.request(method, path, headers=headers, json=body, params=params)
 
 
 def comparable(problem: dict) -> dict:
@@ -222,7 +274,12 @@ async def test_another_tenants_object_is_not_found(op, client, db, resources):
     answers = {}
     for key, ids in variants.items():
         response = await send(
-            client, op.method, op.info.fill(ids), headers=headers, body=valid_body(op)
+            client,
+            op.method,
+            op.info.fill(ids),
+            headers=headers,
+            body=valid_body(op),
+            params=REQUIRED_QUERY.get(op.path),
         )
         answers[key] = assert_problem(response, 404)
 
@@ -235,6 +292,7 @@ async def test_another_tenants_object_is_not_found(op, client, db, resources):
             op.info.fill({**ids_a, name: str(uuid.uuid4())}),
             headers=headers,
             body=valid_body(op),
+            params=REQUIRED_QUERY.get(op.path),
         )
         unknown = assert_problem(response, 404)
         assert comparable(unknown) == comparable(answers.get(name, answers["*"]))
@@ -246,6 +304,7 @@ async def test_another_tenants_object_is_not_found(op, client, db, resources):
                 op.info.fill({**ids_a, name: "not-a-uuid"}),
                 headers=headers,
                 body=valid_body(op),
+                params=REQUIRED_QUERY.get(op.path),
             )
             problem = assert_problem(response, 422, "validation-error")
             assert any(name in pointer for pointer in pointers(problem)), problem
@@ -255,7 +314,12 @@ async def test_another_tenants_object_is_not_found(op, client, db, resources):
     # The control: the same request on A's own object gets through, so the 404s above were
     # about the tenant, not about a broken route or body.
     response = await send(
-        client, op.method, op.info.fill(ids_a), headers=headers, body=valid_body(op)
+        client,
+        op.method,
+        op.info.fill(ids_a),
+        headers=headers,
+        body=valid_body(op),
+        params=REQUIRED_QUERY.get(op.path),
     )
     assert response.status_code not in (404, 422) and response.status_code < 500, response.text
 

@@ -261,6 +261,30 @@ async def test_audit_trail_is_append_only_for_the_application(db):
 # Real rows: one agency cannot see, change, remove or forge another's
 
 
+async def seed_directory(client, agency: Agency) -> None:
+    """clients, brands, assignments (and their audit rows)."""
+    headers = agency.owner.headers
+
+    async def post(path: str, body: dict) -> str:
+        response = await client.post(path, json=body, headers=headers)
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    client_id = await post("/v1/clients", {"name": unique("Client")})
+    brand_id = await post(
+        "/v1/brands", {"client_id": client_id, "name": "Brand", "slug": unique("brand")}
+    )
+    await post(
+        "/v1/assignments",
+        {
+            "brand_id": brand_id,
+            "user_id": str(agency.owner.user_id),
+            "role": "lead",
+            "start_date": "2026-01-01",
+        },
+    )
+
+
 async def seed_every_table(client) -> tuple[Agency, Agency]:
     """Two agencies, A and B, each with at least one row in every tenant-owned table, made
     through the API the way users make them.
@@ -281,6 +305,7 @@ async def seed_every_table(client) -> tuple[Agency, Agency]:
             headers=agency.owner.headers,
         )
         assert response.status_code == 201, response.text
+        await seed_directory(client, agency)
         agencies.append(agency)
     return agencies[0], agencies[1]
 

@@ -330,7 +330,17 @@ async def test_a_client_contact_needs_a_client_id(client, db, resources):
     assert_problem(refused, 422, "invalid-role-change")
     assert (await member(client, agency, person.user_id))["role"] == "member"
 
-    client_id = "0190b3f4-1234-7000-8000-00000000c11e"
+    unknown = await client.patch(
+        url,
+        json={"role": "client", "client_id": "0190b3f4-1234-7000-8000-00000000c11e"},
+        headers=agency.owner.headers,
+    )
+    assert_problem(unknown, 404, "client-not-found")
+
+    created = await client.post(
+        "/v1/clients", json={"name": "Client"}, headers=agency.owner.headers
+    )
+    client_id = created.json()["id"]
     accepted = await client.patch(
         url, json={"role": "client", "client_id": client_id}, headers=agency.owner.headers
     )

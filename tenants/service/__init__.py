@@ -1,6 +1,15 @@
 """Business rules of the directory. Functions take a session and the acting principal;
 they never commit: the request (or job) that called them owns the transaction."""
 
+from tenants.service.assignments import (
+    create_assignment,
+    get_assignment,
+    list_assignments,
+    list_audit_events,
+    staff_capacity,
+    team_capacity,
+    update_assignment,
+)
 from tenants.service.auth import (
     IssuedTokens,
     authenticate,
@@ -14,6 +23,16 @@ from tenants.service.auth import (
     start_session,
 )
 from tenants.service.common import authorize, check_version, record_audit
+from tenants.service.directory import (
+    create_brand,
+    create_client,
+    get_brand,
+    get_client,
+    list_brands,
+    list_clients,
+    update_brand,
+    update_client,
+)
 from tenants.service.members import (
     INVITATION_AUDIENCE,
     accept_invitation,
@@ -31,10 +50,20 @@ __all__ = [
     "authenticate",
     "authorize",
     "check_version",
+    "create_assignment",
+    "create_brand",
+    "create_client",
     "find_user_by_email",
+    "get_assignment",
+    "get_brand",
+    "get_client",
     "get_member",
     "invitation_token",
     "invite",
+    "list_assignments",
+    "list_audit_events",
+    "list_brands",
+    "list_clients",
     "list_members",
     "load_principal",
     "logout",
@@ -43,6 +72,11 @@ __all__ = [
     "refresh_tokens",
     "revoke_session",
     "signup",
+    "staff_capacity",
     "start_session",
+    "team_capacity",
+    "update_assignment",
+    "update_brand",
+    "update_client",
     "update_member",
 ]

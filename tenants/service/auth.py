@@ -287,12 +287,13 @@ async def logout(session: AsyncSession, principal: Principal) -> None:
 # Built once: this runs on every authenticated request. Executed on the session's connection,
 # skipping the ORM layer, since it only reads two columns.
 _PRINCIPAL = (
-    select(col(Membership.role), col(Membership.client_id))
+    select(col(Membership.role), col(Membership.client_id), col(Tenant.timezone))
     .join(
         AuthSession,
         (col(AuthSession.tenant_id) == col(Membership.tenant_id))
         & (col(AuthSession.membership_id) == col(Membership.id)),
     )
+    .join(Tenant, col(Tenant.id) == col(Membership.tenant_id))
     .where(
         col(Membership.tenant_id) == bindparam("tenant_id"),
         col(Membership.id) == bindparam("membership_id"),
@@ -337,6 +338,7 @@ async def load_principal(
         session_id=session_id,
         role=Role(row.role),
         client_id=row.client_id,
+        timezone=row.timezone,
         request_id=request_id,
     )
 

@@ -44,7 +44,7 @@ from tenants.schemas import (
     MemberUpdate,
 )
 from tenants.service.auth import find_user_by_email
-from tenants.service.common import authorize, check_version, record_audit
+from tenants.service.common import authorize, check_version, ensure_client_exists, record_audit
 
 INVITATION_AUDIENCE = "passerelle-invitation"
 
@@ -60,6 +60,7 @@ def _member_read(m: Membership, u: User) -> MemberRead:
         role=Role(m.role),
         status=m.status,
         client_id=m.client_id,
+        monthly_capacity_minutes=m.monthly_capacity_minutes,
         version=m.version,
         created_at=m.created_at,
         updated_at=m.updated_at,
@@ -77,6 +78,7 @@ _MEMBER_ROWS = cast(
             col(Membership.role),
             col(Membership.status),
             col(Membership.client_id),
+            col(Membership.monthly_capacity_minutes),
             col(Membership.version),
             col(Membership.created_at),
             col(Membership.updated_at),
@@ -174,6 +176,9 @@ async def update_member(
         raise errors.InvalidRoleChange("A client contact needs a client_id.")
     if new_role != Role.client:
         new_client = None
+    elif new_client is not None and new_client != membership.client_id:
+        await ensure_client_exists(session, principal, new_client)
+    new_capacity = patch.get("monthly_capacity_minutes", membership.monthly_capacity_minutes)
     if membership.status == MembershipStatus.invited and "status" in patch:
         raise errors.InvalidRoleChange("An invited member becomes active by accepting.")
     leaves_owners = membership.role == Role.owner and (
@@ -187,10 +192,12 @@ async def update_member(
             ("role", membership.role, new_role),
             ("status", membership.status, new_status),
             ("client_id", membership.client_id, new_client),
+            ("monthly_capacity_minutes", membership.monthly_capacity_minutes, new_capacity),
         )
         if old != new
     }
     if diff:
+        membership.monthly_capacity_minutes = new_capacity
         membership.role = new_role
         membership.status = new_status
         membership.client_id = new_client
@@ -257,6 +264,8 @@ async def invite(
         raise errors.PermissionDenied("Only an owner may invite an owner.")
     if data.role == Role.client and data.client_id is None:
         raise errors.InvalidRoleChange("A client contact needs a client_id.")
+    if data.role == Role.client and data.client_id is not None:
+        await ensure_client_exists(session, principal, data.client_id)
     user = await find_user_by_email(session, data.email)
     if user is None:
         # A placeholder identity without a password; accepting the invitation completes it.

@@ -10,7 +10,7 @@ import httpx
 
 from infra.db import Database
 from infra.security import Passwords
-from tenants.models import Membership, Role, User
+from tenants.models import Client, Membership, Role, User
 
 PASSWORD = "correct-horse-battery"
 
@@ -103,12 +103,21 @@ async def add_person(
     async with db.tenant_transaction(agency.tenant_id) as session:
         user = User(email=email, name=name or email, password_hash=await passwords.hash(PASSWORD))
         session.add(user)
+        if role == Role.client and client_id is None:
+            contact_of = Client(
+                tenant_id=agency.tenant_id,
+                name=f"Client of {email}",
+                locale="fr-CA",
+                currency="CAD",
+            )
+            session.add(contact_of)
+            client_id = contact_of.id
         await session.flush()
         membership = Membership(
             tenant_id=agency.tenant_id,
             user_id=user.id,
             role=role,
-            client_id=client_id or (uuid.uuid4() if role == Role.client else None),
+            client_id=client_id if role == Role.client else None,
         )
         session.add(membership)
         user_id, membership_id = user.id, membership.id

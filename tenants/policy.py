@@ -1,0 +1,76 @@
+"""Who sees what in the directory: one policy, role × resource × action -> scope.
+
+A scope says which rows a role reaches: every row of the tenant, only what the person is
+currently assigned to, only their own client's, only their own, or nothing. Services turn the
+scope into a query filter, so lists and single reads obey the same rule.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from tenants.models import Role
+
+
+class Resource(StrEnum):
+    client = "client"
+    brand = "brand"
+    assignment = "assignment"
+    capacity = "capacity"
+    audit = "audit"
+
+
+class Verb(StrEnum):
+    read = "read"  # lists and single reads alike
+    create = "create"
+    update = "update"
+
+
+class Scope(StrEnum):
+    all = "all"
+    assigned = "assigned"
+    """Brands with a current assignment of the person, and those brands' clients."""
+    own_client = "own_client"
+    own = "own"
+    none = "none"
+
+
+_STAFF_MANAGER = {
+    Resource.client: {Verb.read: Scope.all, Verb.create: Scope.all, Verb.update: Scope.all},
+    Resource.brand: {Verb.read: Scope.all, Verb.create: Scope.all, Verb.update: Scope.all},
+    Resource.assignment: {Verb.read: Scope.all, Verb.create: Scope.all, Verb.update: Scope.all},
+    Resource.capacity: {Verb.read: Scope.all, Verb.create: Scope.none, Verb.update: Scope.all},
+    Resource.audit: {Verb.read: Scope.all, Verb.create: Scope.none, Verb.update: Scope.none},
+}
+
+POLICY: dict[Role, dict[Resource, dict[Verb, Scope]]] = {
+    Role.owner: _STAFF_MANAGER,
+    Role.admin: _STAFF_MANAGER,
+    Role.manager: _STAFF_MANAGER,
+    Role.member: {
+        Resource.client: {Verb.read: Scope.assigned},
+        Resource.brand: {Verb.read: Scope.assigned},
+        Resource.assignment: {Verb.read: Scope.own},
+        Resource.capacity: {Verb.read: Scope.own},
+    },
+    Role.client: {
+        Resource.client: {Verb.read: Scope.own_client},
+        Resource.brand: {Verb.read: Scope.own_client},
+    },
+}
+
+
+def scope_of(role: Role | str, resource: Resource, verb: Verb) -> Scope:
+    return POLICY.get(Role(role), {}).get(resource, {}).get(verb, Scope.none)
+
+
+def sees_internal_client_fields(role: Role | str) -> bool:
+    """Notes, legal name and billing e-mail are for the agency's managers only."""
+    return scope_of(role, Resource.client, Verb.update) is Scope.all
+
+
+def local_date(timezone: str, at: datetime) -> date:
+    """The calendar day at `at` in the tenant's timezone: access ends with that day."""
+    return at.astimezone(ZoneInfo(timezone)).date()

@@ -1,0 +1,433 @@
+"""Clients and their brands: the agency's directory, seen through the visibility policy."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Select, func
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col, select
+
+from infra.clock import utcnow
+from infra.pagination import Page
+from tenants import errors
+from tenants.models import Assignment, Brand, Client, ClientStatus, Plan, Tenant
+from tenants.policy import Resource, Scope, Verb, local_date, sees_internal_client_fields
+from tenants.principal import Principal
+from tenants.schemas import (
+    BrandCreate,
+    BrandRead,
+    BrandUpdate,
+    ClientCreate,
+    ClientRead,
+    ClientUpdate,
+    Guidelines,
+    ListStatus,
+    SortOrder,
+)
+from tenants.service.common import (
+    check_version,
+    keyset_page,
+    next_cursor,
+    record_audit,
+    require_scope,
+)
+
+
+def today_for(principal: Principal, at: datetime | None = None) -> date:
+    return local_date(principal.timezone, at or utcnow())
+
+
+def current_brand_ids(principal: Principal, today: date) -> Select[Any]:
+    """Brands the person holds a current assignment on (access ends after the end date)."""
+    return select(Assignment.brand_id).where(
+        Assignment.tenant_id == principal.tenant_id,
+        Assignment.membership_id == principal.membership_id,
+        col(Assignment.start_date) <= today,
+        (col(Assignment.end_date).is_(None)) | (col(Assignment.end_date) >= today),
+    )
+
+
+def brand_visibility(principal: Principal, scope: Scope, today: date) -> ColumnElement[bool]:
+    if scope is Scope.all:
+        return col(Brand.tenant_id) == principal.tenant_id
+    if scope is Scope.assigned:
+        return col(Brand.id).in_(current_brand_ids(principal, today))
+    if scope is Scope.own_client and principal.client_id is not None:
+        return col(Brand.client_id) == principal.client_id
+    return col(Brand.id).is_(None)  # nothing
+
+
+def client_visibility(principal: Principal, scope: Scope, today: date) -> ColumnElement[bool]:
+    if scope is Scope.all:
+        return col(Client.tenant_id) == principal.tenant_id
+    if scope is Scope.assigned:
+        assigned_clients = select(Brand.client_id).where(
+            Brand.tenant_id == principal.tenant_id,
+            col(Brand.id).in_(current_brand_ids(principal, today)),
+        )
+        return col(Client.id).in_(assigned_clients)
+    if scope is Scope.own_client and principal.client_id is not None:
+        return col(Client.id) == principal.client_id
+    return col(Client.id).is_(None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Clients
+
+
+def client_read(client: Client, principal: Principal) -> ClientRead:
+    internal = sees_internal_client_fields(principal.role)
+    return ClientRead(
+        id=client.id,
+        name=client.name,
+        locale=client.locale,
+        currency=client.currency,
+        status=client.status,
+        legal_name=client.legal_name if internal else None,
+        billing_email=client.billing_email if internal else None,
+        notes=client.notes if internal else None,
+        version=client.version,
+        created_at=client.created_at,
+        updated_at=client.updated_at,
+    )
+
+
+def _status_filter(column: Any, status: ListStatus) -> ColumnElement[bool]:
+    return column.is_not(None) if status == "all" else column == status  # type: ignore[no-any-return]
+
+
+async def list_clients(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    status: ListStatus = "active",
+    q: str | None = None,
+    sort: SortOrder = "name",
+    at: datetime | None = None,
+) -> Page[ClientRead]:
+    scope = require_scope(principal, Resource.client, Verb.read)
+    query: Select[Any] = select(Client).where(
+        Client.tenant_id == principal.tenant_id,
+        client_visibility(principal, scope, today_for(principal, at)),
+        _status_filter(col(Client.status), status),
+    )
+    if q:
+        query = query.where(func.lower(Client.name).contains(q.lower(), autoescape=True))
+    key: Any = func.lower(Client.name) if sort == "name" else col(Client.created_at)
+    parse: Any = str if sort == "name" else datetime.fromisoformat
+    query = keyset_page(
+        query,
+        sort_key=key,
+        id_column=col(Client.id),
+        sort_name=sort,
+        cursor=cursor,
+        limit=limit,
+        parse=parse,
+    )
+    rows = list((await session.scalars(query)).all())
+    return Page(
+        items=[client_read(c, principal) for c in rows[:limit]],
+        next_cursor=next_cursor(
+            rows,
+            limit=limit,
+            sort_name=sort,
+            key=(lambda c: c.name.lower()) if sort == "name" else (lambda c: c.created_at),
+            ident=lambda c: c.id,
+        ),
+    )
+
+
+async def _load_client(
+    session: AsyncSession,
+    principal: Principal,
+    client_id: uuid.UUID,
+    verb: Verb,
+    *,
+    lock: bool = False,
+    at: datetime | None = None,
+) -> Client:
+    scope = require_scope(principal, Resource.client, verb)
+    query = select(Client).where(
+        Client.tenant_id == principal.tenant_id,
+        Client.id == client_id,
+        client_visibility(principal, scope, today_for(principal, at)),
+    )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    client = (await session.scalars(query)).first()
+    if client is None:
+        raise errors.ClientNotFound()
+    return client
+
+
+async def get_client(
+    session: AsyncSession, principal: Principal, client_id: uuid.UUID, *, at: datetime | None = None
+) -> ClientRead:
+    return client_read(
+        await _load_client(session, principal, client_id, Verb.read, at=at), principal
+    )
+
+
+async def create_client(
+    session: AsyncSession, principal: Principal, data: ClientCreate
+) -> ClientRead:
+    require_scope(principal, Resource.client, Verb.create)
+    client = Client(tenant_id=principal.tenant_id, **data.model_dump())
+    session.add(client)
+    record_audit(
+        session,
+        tenant_id=principal.tenant_id,
+        actor=principal,
+        action="client.created",
+        subject_type="client",
+        subject_id=client.id,
+        changes={"name": data.name},
+    )
+    await session.flush()
+    return client_read(client, principal)
+
+
+def _apply(obj: Any, patch: dict[str, Any]) -> dict[str, list[Any]]:
+    diff: dict[str, list[Any]] = {}
+    for field, new in patch.items():
+        old = getattr(obj, field)
+        if old != new:
+            diff[field] = [_plain(old), _plain(new)]
+            setattr(obj, field, new)
+    return diff
+
+
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, (uuid.UUID, date, datetime)) else value
+
+
+async def update_client(
+    session: AsyncSession,
+    principal: Principal,
+    client_id: uuid.UUID,
+    data: ClientUpdate,
+    *,
+    if_match: int | None,
+) -> ClientRead:
+    client = await _load_client(session, principal, client_id, Verb.update, lock=True)
+    check_version(client.version, if_match)
+    patch = data.model_dump(exclude_unset=True)
+    if "billing_email" in patch and patch["billing_email"] is not None:
+        patch["billing_email"] = str(patch["billing_email"])
+    diff = _apply(client, patch)
+    if diff:
+        if "status" in diff:
+            client.archived_at = utcnow() if client.status == ClientStatus.archived else None
+        client.version += 1
+        client.updated_at = utcnow()
+        action = "client.updated"
+        if diff.get("status") == ["active", "archived"]:
+            action = "client.archived"
+        record_audit(
+            session,
+            tenant_id=principal.tenant_id,
+            actor=principal,
+            action=action,
+            subject_type="client",
+            subject_id=client.id,
+            changes={k: v for k, v in diff.items() if k != "notes"}
+            | ({"notes": ["…", "…"]} if "notes" in diff else {}),
+        )
+        await session.flush()
+    return client_read(client, principal)
+
+
+# ---------------------------------------------------------------------------------------------
+# Brands
+
+
+def brand_read(brand: Brand) -> BrandRead:
+    return BrandRead(
+        id=brand.id,
+        client_id=brand.client_id,
+        name=brand.name,
+        slug=brand.slug,
+        timezone=brand.timezone,
+        default_language=brand.default_language,
+        guidelines=Guidelines.model_validate(brand.guidelines),
+        status=brand.status,
+        version=brand.version,
+        created_at=brand.created_at,
+        updated_at=brand.updated_at,
+    )
+
+
+async def list_brands(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    client_id: uuid.UUID | None = None,
+    status: ListStatus = "active",
+    q: str | None = None,
+    sort: SortOrder = "name",
+    at: datetime | None = None,
+) -> Page[BrandRead]:
+    scope = require_scope(principal, Resource.brand, Verb.read)
+    query: Select[Any] = select(Brand).where(
+        Brand.tenant_id == principal.tenant_id,
+        brand_visibility(principal, scope, today_for(principal, at)),
+        _status_filter(col(Brand.status), status),
+    )
+    if client_id is not None:
+        query = query.where(col(Brand.client_id) == client_id)
+    if q:
+        query = query.where(func.lower(Brand.name).contains(q.lower(), autoescape=True))
+    key: Any = func.lower(Brand.name) if sort == "name" else col(Brand.created_at)
+    parse: Any = str if sort == "name" else datetime.fromisoformat
+    query = keyset_page(
+        query,
+        sort_key=key,
+        id_column=col(Brand.id),
+        sort_name=sort,
+        cursor=cursor,
+        limit=limit,
+        parse=parse,
+    )
+    rows = list((await session.scalars(query)).all())
+    return Page(
+        items=[brand_read(b) for b in rows[:limit]],
+        next_cursor=next_cursor(
+            rows,
+            limit=limit,
+            sort_name=sort,
+            key=(lambda b: b.name.lower()) if sort == "name" else (lambda b: b.created_at),
+            ident=lambda b: b.id,
+        ),
+    )
+
+
+async def load_brand(
+    session: AsyncSession,
+    principal: Principal,
+    brand_id: uuid.UUID,
+    verb: Verb,
+    *,
+    lock: bool = False,
+    at: datetime | None = None,
+) -> Brand:
+    scope = require_scope(principal, Resource.brand, verb)
+    query = select(Brand).where(
+        Brand.tenant_id == principal.tenant_id,
+        Brand.id == brand_id,
+        brand_visibility(principal, scope, today_for(principal, at)),
+    )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    brand = (await session.scalars(query)).first()
+    if brand is None:
+        raise errors.BrandNotFound()
+    return brand
+
+
+async def get_brand(
+    session: AsyncSession, principal: Principal, brand_id: uuid.UUID, *, at: datetime | None = None
+) -> BrandRead:
+    return brand_read(await load_brand(session, principal, brand_id, Verb.read, at=at))
+
+
+async def _ensure_brand_slot(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    """Refuse a new active brand past the plan's limit. Locking the tenant row serializes
+    concurrent creations, so two racing requests cannot both take the last slot."""
+    plan_id = await session.scalar(
+        select(Tenant.plan_id).where(Tenant.id == tenant_id).with_for_update()
+    )
+    limit = await session.scalar(select(Plan.max_active_brands).where(Plan.id == plan_id))
+    if limit is None:
+        return
+    active = await session.scalar(
+        select(func.count())
+        .select_from(Brand)
+        .where(Brand.tenant_id == tenant_id, Brand.status == ClientStatus.active)
+    )
+    if (active or 0) >= limit:
+        raise errors.PlanLimit(
+            f"Your plan allows {limit} active brands and you have {active}. Archive a brand "
+            "or change plan.",
+            limit={"name": "max_active_brands", "value": limit, "in_use": active},
+        )
+
+
+async def create_brand(session: AsyncSession, principal: Principal, data: BrandCreate) -> BrandRead:
+    require_scope(principal, Resource.brand, Verb.create)
+    client = await _load_client(session, principal, data.client_id, Verb.read)
+    if client.status != ClientStatus.active:
+        raise errors.ClientArchived()
+    await _ensure_brand_slot(session, principal.tenant_id)
+    brand = Brand(
+        tenant_id=principal.tenant_id,
+        client_id=data.client_id,
+        name=data.name,
+        slug=data.slug,
+        timezone=data.timezone,
+        default_language=data.default_language,
+        guidelines=data.guidelines.model_dump(),
+    )
+    session.add(brand)
+    record_audit(
+        session,
+        tenant_id=principal.tenant_id,
+        actor=principal,
+        action="brand.created",
+        subject_type="brand",
+        subject_id=brand.id,
+        changes={"name": data.name, "client_id": str(data.client_id)},
+    )
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise errors.BrandSlugTaken() from exc
+    return brand_read(brand)
+
+
+async def update_brand(
+    session: AsyncSession,
+    principal: Principal,
+    brand_id: uuid.UUID,
+    data: BrandUpdate,
+    *,
+    if_match: int | None,
+) -> BrandRead:
+    brand = await load_brand(session, principal, brand_id, Verb.update, lock=True)
+    check_version(brand.version, if_match)
+    patch = data.model_dump(exclude_unset=True)
+    if patch.get("status") == ClientStatus.active and brand.status != ClientStatus.active:
+        client = await _load_client(session, principal, brand.client_id, Verb.read)
+        if client.status != ClientStatus.active:
+            raise errors.ClientArchived()
+        await _ensure_brand_slot(session, principal.tenant_id)
+    diff = _apply(brand, patch)
+    if diff:
+        if "status" in diff:
+            brand.archived_at = utcnow() if brand.status == ClientStatus.archived else None
+        brand.version += 1
+        brand.updated_at = utcnow()
+        record_audit(
+            session,
+            tenant_id=principal.tenant_id,
+            actor=principal,
+            action="brand.archived"
+            if diff.get("status") == ["active", "archived"]
+            else "brand.updated",
+            subject_type="brand",
+            subject_id=brand.id,
+            changes=diff,
+        )
+        try:
+            await session.flush()
+        except IntegrityError as exc:
+            raise errors.BrandSlugTaken() from exc
+    return brand_read(brand)
