@@ -6,12 +6,12 @@ import calendar
 import re
 from datetime import date
 
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 
 
 def parse_month(value: str) -> tuple[date, date]:
     """'2026-11' -> (first day, last day)."""
-    match = _MONTH.match(value)
+    match = _MONTH.fullmatch(value)
     if not match:
         raise ValueError("expected YYYY-MM")
     year, month = int(match.group(1)), int(match.group(2))
