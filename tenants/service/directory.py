@@ -76,6 +76,50 @@ def client_visibility(principal: Principal, scope: Scope, today: date) -> Column
     return col(Client.id).is_(None)
 
 
+async def _named_page(
+    session: AsyncSession,
+    query: Select[Any],
+    model: type[Client] | type[Brand],
+    *,
+    q: str | None,
+    sort: SortOrder,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Any], str | None]:
+    """Name search, then a keyset page sorted by name or creation, for clients and brands."""
+    if q:
+        query = query.where(func.lower(model.name).contains(q.lower(), autoescape=True))
+    by_name = sort == "name"
+    query = keyset_page(
+        query,
+        sort_key=func.lower(model.name) if by_name else col(model.created_at),
+        id_column=col(model.id),
+        sort_name=sort,
+        cursor=cursor,
+        limit=limit,
+        parse=str if by_name else datetime.fromisoformat,
+    )
+    rows = list((await session.scalars(query)).all())
+    return rows[:limit], next_cursor(
+        rows,
+        limit=limit,
+        sort_name=sort,
+        key=(lambda r: r.name.lower()) if by_name else (lambda r: r.created_at),
+        ident=lambda r: r.id,
+    )
+
+
+async def _visible_one(
+    session: AsyncSession, query: Select[Any], *, lock: bool, missing: Exception
+) -> Any:
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    found = (await session.scalars(query)).first()
+    if found is None:
+        raise missing
+    return found
+
+
 # ---------------------------------------------------------------------------------------------
 # Clients
 
@@ -118,30 +162,10 @@ async def list_clients(
         client_visibility(principal, scope, today_for(principal, at)),
         _status_filter(col(Client.status), status),
     )
-    if q:
-        query = query.where(func.lower(Client.name).contains(q.lower(), autoescape=True))
-    key: Any = func.lower(Client.name) if sort == "name" else col(Client.created_at)
-    parse: Any = str if sort == "name" else datetime.fromisoformat
-    query = keyset_page(
-        query,
-        sort_key=key,
-        id_column=col(Client.id),
-        sort_name=sort,
-        cursor=cursor,
-        limit=limit,
-        parse=parse,
+    rows, cursor_out = await _named_page(
+        session, query, Client, q=q, sort=sort, cursor=cursor, limit=limit
     )
-    rows = list((await session.scalars(query)).all())
-    return Page(
-        items=[client_read(c, principal) for c in rows[:limit]],
-        next_cursor=next_cursor(
-            rows,
-            limit=limit,
-            sort_name=sort,
-            key=(lambda c: c.name.lower()) if sort == "name" else (lambda c: c.created_at),
-            ident=lambda c: c.id,
-        ),
-    )
+    return Page(items=[client_read(c, principal) for c in rows], next_cursor=cursor_out)
 
 
 async def _load_client(
@@ -159,11 +183,7 @@ async def _load_client(
         Client.id == client_id,
         client_visibility(principal, scope, today_for(principal, at)),
     )
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    client = (await session.scalars(query)).first()
-    if client is None:
-        raise errors.ClientNotFound()
+    client: Client = await _visible_one(session, query, lock=lock, missing=errors.ClientNotFound())
     return client
 
 
@@ -284,30 +304,10 @@ async def list_brands(
     )
     if client_id is not None:
         query = query.where(col(Brand.client_id) == client_id)
-    if q:
-        query = query.where(func.lower(Brand.name).contains(q.lower(), autoescape=True))
-    key: Any = func.lower(Brand.name) if sort == "name" else col(Brand.created_at)
-    parse: Any = str if sort == "name" else datetime.fromisoformat
-    query = keyset_page(
-        query,
-        sort_key=key,
-        id_column=col(Brand.id),
-        sort_name=sort,
-        cursor=cursor,
-        limit=limit,
-        parse=parse,
+    rows, cursor_out = await _named_page(
+        session, query, Brand, q=q, sort=sort, cursor=cursor, limit=limit
     )
-    rows = list((await session.scalars(query)).all())
-    return Page(
-        items=[brand_read(b) for b in rows[:limit]],
-        next_cursor=next_cursor(
-            rows,
-            limit=limit,
-            sort_name=sort,
-            key=(lambda b: b.name.lower()) if sort == "name" else (lambda b: b.created_at),
-            ident=lambda b: b.id,
-        ),
-    )
+    return Page(items=[brand_read(b) for b in rows], next_cursor=cursor_out)
 
 
 async def load_brand(
@@ -325,11 +325,7 @@ async def load_brand(
         Brand.id == brand_id,
         brand_visibility(principal, scope, today_for(principal, at)),
     )
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    brand = (await session.scalars(query)).first()
-    if brand is None:
-        raise errors.BrandNotFound()
+    brand: Brand = await _visible_one(session, query, lock=lock, missing=errors.BrandNotFound())
     return brand
 
 
