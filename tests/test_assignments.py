@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import event
 
-from tests.support.factories import add_person, new_agency, unique
+from tests.support.factories import add_person, make_brand, make_client, new_agency, walk
 from tests.support.problems import assert_problem
 
 NOV = "2026-11"
@@ -18,26 +18,6 @@ NOV = "2026-11"
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
-
-
-async def make_client(client: httpx.AsyncClient, headers, name: str | None = None) -> dict:
-    response = await client.post(
-        "/v1/clients", json={"name": name or unique("Client")}, headers=headers
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def make_brand(
-    client: httpx.AsyncClient, headers, client_id: str, name: str | None = None
-) -> dict:
-    response = await client.post(
-        "/v1/brands",
-        json={"client_id": client_id, "name": name or unique("Brand"), "slug": unique("brand")},
-        headers=headers,
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 def assignment_body(
@@ -66,20 +46,6 @@ async def assign(client, headers, **kwargs: Any) -> dict:
     response = await post_assignment(client, headers, **kwargs)
     assert response.status_code == 201, response.text
     return response.json()
-
-
-async def walk(client, path: str, headers, **params: Any) -> list[dict]:
-    items: list[dict] = []
-    query: dict[str, Any] = {"limit": 200, **params}
-    for _ in range(50):
-        response = await client.get(path, params=query, headers=headers)
-        assert response.status_code == 200, response.text
-        page = response.json()
-        items += page["items"]
-        if page["next_cursor"] is None:
-            return items
-        query["cursor"] = page["next_cursor"]
-    raise AssertionError("the cursor never ends")
 
 
 async def set_capacity(client, headers, user_id, minutes: int) -> None:

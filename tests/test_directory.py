@@ -16,7 +16,16 @@ from sqlalchemy import text
 from tenants import errors, service
 from tenants.models import Role
 from tenants.principal import Principal
-from tests.support.factories import Agency, Person, add_person, new_agency, unique
+from tests.support.factories import (
+    Agency,
+    Person,
+    add_person,
+    make_brand,
+    make_client,
+    new_agency,
+    unique,
+    walk,
+)
 from tests.support.problems import assert_problem
 
 TZ = ZoneInfo("America/Montreal")  # the agencies' timezone (see signup_body)
@@ -28,38 +37,6 @@ def today() -> date:
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
-
-
-async def make_client(
-    client: httpx.AsyncClient, headers: dict[str, str], name: str | None = None, **fields: Any
-) -> dict:
-    response = await client.post(
-        "/v1/clients", json={"name": name or unique("Client"), **fields}, headers=headers
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def make_brand(
-    client: httpx.AsyncClient,
-    headers: dict[str, str],
-    client_id: str,
-    name: str | None = None,
-    slug: str | None = None,
-    **fields: Any,
-) -> dict:
-    response = await client.post(
-        "/v1/brands",
-        json={
-            "client_id": client_id,
-            "name": name or unique("Brand"),
-            "slug": slug or unique("brand"),
-            **fields,
-        },
-        headers=headers,
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 async def assign(
@@ -87,23 +64,6 @@ async def assign(
     )
     assert response.status_code == 201, response.text
     return response.json()
-
-
-async def walk(
-    client: httpx.AsyncClient, path: str, headers: dict[str, str], **params: Any
-) -> list[dict]:
-    """Every item of a list, following cursors; fails if a page repeats forever."""
-    items: list[dict] = []
-    query: dict[str, Any] = {"limit": 200, **params}
-    for _ in range(50):
-        response = await client.get(path, params=query, headers=headers)
-        assert response.status_code == 200, response.text
-        page = response.json()
-        items += page["items"]
-        if page["next_cursor"] is None:
-            return items
-        query["cursor"] = page["next_cursor"]
-    raise AssertionError("the cursor never ends")
 
 
 async def names(client, path: str, headers, **params) -> set[str]:

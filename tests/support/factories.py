@@ -132,3 +132,52 @@ async def add_person(
     )
     agency.people[f"{role.value}:{email}"] = person
     return person
+
+
+async def make_client(
+    client: httpx.AsyncClient, headers: dict[str, str], name: str | None = None, **fields: Any
+) -> dict:
+    response = await client.post(
+        "/v1/clients", json={"name": name or unique("Client"), **fields}, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def make_brand(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    client_id: str,
+    name: str | None = None,
+    slug: str | None = None,
+    **fields: Any,
+) -> dict:
+    response = await client.post(
+        "/v1/brands",
+        json={
+            "client_id": client_id,
+            "name": name or unique("Brand"),
+            "slug": slug or unique("brand"),
+            **fields,
+        },
+        headers=headers,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def walk(
+    client: httpx.AsyncClient, path: str, headers: dict[str, str], **params: Any
+) -> list[dict]:
+    """Every item of a list, following cursors; fails if a page repeats forever."""
+    items: list[dict] = []
+    query: dict[str, Any] = {"limit": 200, **params}
+    for _ in range(50):
+        response = await client.get(path, params=query, headers=headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        items += page["items"]
+        if page["next_cursor"] is None:
+            return items
+        query["cursor"] = page["next_cursor"]
+    raise AssertionError("the cursor never ends")
