@@ -12,7 +12,19 @@ from fastapi.routing import APIRoute
 from api import problems
 from api.deps import require_json
 from api.middleware import BodyLimitMiddleware, IdempotencyMiddleware, RequestContextMiddleware
-from api.routes import assignments, auth, brands, clients, invitations, me, members, system
+from api.routes import (
+    assignments,
+    auth,
+    brands,
+    budgets,
+    clients,
+    invitations,
+    me,
+    members,
+    retainers,
+    system,
+    time,
+)
 from infra.logging import configure_logging
 from infra.resources import Resources
 from infra.settings import Settings, load_settings_or_exit
@@ -54,7 +66,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(require_json)],
         responses=problems.responses(*COMMON_PROBLEMS),
     )
-    for module in (auth, me, members, invitations, clients, brands, assignments):
+    for module in (
+        auth,
+        me,
+        members,
+        invitations,
+        clients,
+        brands,
+        assignments,
+        retainers,
+        time,
+        budgets,
+    ):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(system.router)

@@ -20,12 +20,18 @@ class Resource(StrEnum):
     assignment = "assignment"
     capacity = "capacity"
     audit = "audit"
+    retainer = "retainer"
+    rate = "rate"
+    time_entry = "time_entry"
+    timesheet = "timesheet"
+    budget = "budget"
 
 
 class Verb(StrEnum):
     read = "read"  # lists and single reads alike
     create = "create"
     update = "update"
+    approve = "approve"
 
 
 class Scope(StrEnum):
@@ -43,6 +49,16 @@ _STAFF_MANAGER = {
     Resource.assignment: {Verb.read: Scope.all, Verb.create: Scope.all, Verb.update: Scope.all},
     Resource.capacity: {Verb.read: Scope.all, Verb.create: Scope.none, Verb.update: Scope.all},
     Resource.audit: {Verb.read: Scope.all, Verb.create: Scope.none, Verb.update: Scope.none},
+    Resource.retainer: {Verb.read: Scope.all, Verb.create: Scope.all, Verb.update: Scope.all},
+    Resource.rate: {Verb.read: Scope.all, Verb.create: Scope.all, Verb.update: Scope.all},
+    # Time is always logged by the person who spent it; managers correct and approve it.
+    Resource.time_entry: {Verb.read: Scope.all, Verb.create: Scope.own, Verb.update: Scope.all},
+    Resource.timesheet: {
+        Verb.read: Scope.all,
+        Verb.create: Scope.own,
+        Verb.approve: Scope.all,
+    },
+    Resource.budget: {Verb.read: Scope.all},
 }
 
 POLICY: dict[Role, dict[Resource, dict[Verb, Scope]]] = {
@@ -54,10 +70,15 @@ POLICY: dict[Role, dict[Resource, dict[Verb, Scope]]] = {
         Resource.brand: {Verb.read: Scope.assigned},
         Resource.assignment: {Verb.read: Scope.own},
         Resource.capacity: {Verb.read: Scope.own},
+        Resource.time_entry: {Verb.read: Scope.own, Verb.create: Scope.own, Verb.update: Scope.own},
+        Resource.timesheet: {Verb.read: Scope.own, Verb.create: Scope.own},
+        # Hours only, for the clients they work on: fees and rates stay with managers.
+        Resource.budget: {Verb.read: Scope.assigned},
     },
     Role.client: {
         Resource.client: {Verb.read: Scope.own_client},
         Resource.brand: {Verb.read: Scope.own_client},
+        Resource.budget: {Verb.read: Scope.own_client},
     },
 }
 
@@ -69,6 +90,11 @@ def scope_of(role: Role | str, resource: Resource, verb: Verb) -> Scope:
 def sees_internal_client_fields(role: Role | str) -> bool:
     """Notes, legal name and billing e-mail are for the agency's managers only."""
     return scope_of(role, Resource.client, Verb.update) is Scope.all
+
+
+def sees_money(role: Role | str) -> bool:
+    """Fees, rates and amounts are for those who manage retainers."""
+    return scope_of(role, Resource.retainer, Verb.read) is Scope.all
 
 
 def local_date(timezone: str, at: datetime) -> date:

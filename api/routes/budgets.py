@@ -1,0 +1,40 @@
+"""Budget status: per client, for the whole team, and in the client portal."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import CurrentPrincipal, SessionDep
+from billing import service
+from billing.schemas import BudgetRead, BudgetSummary
+from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+
+router = APIRouter(tags=["budgets"])
+
+Month = Annotated[str, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])]
+
+
+@router.get("/clients/{client_id}/budget", summary="A client's retainer month in figures")
+async def get_client_budget(
+    client_id: uuid.UUID, month: Month, principal: CurrentPrincipal, session: SessionDep
+) -> BudgetRead:
+    return await service.client_budget(session, principal, client_id, month)
+
+
+@router.get("/budgets", summary="Every client's month, the likeliest overrun first")
+async def list_budgets(
+    month: Month,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> Page[BudgetSummary]:
+    return await service.team_budgets(session, principal, month, limit=limit, cursor=cursor)
+
+
+@router.get("/portal/budget", summary="Your company's retainer month (client contacts)")
+async def get_portal_budget(
+    month: Month, principal: CurrentPrincipal, session: SessionDep
+) -> BudgetRead:
+    return await service.portal_budget(session, principal, month)

@@ -1,0 +1,1 @@
+"""Time budgets: retainers, rates, time entries, timers, timesheets and budget status."""

@@ -1,0 +1,324 @@
+"""Weekly timesheets: a person submits a week, a manager approves it (freezing rates) or
+returns it with a reason. Submitted and approved weeks lock their entries."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from billing import errors
+from billing.models import EntryStatus, Rate, TimeEntry, Timesheet, TimesheetStatus
+from billing.rates import RateRule, resolve_rate
+from billing.schemas import TimesheetDay, TimesheetRead
+from billing.service.entries import entry_read
+from billing.timekeeping import local_day, parse_iso_week
+from infra.clock import utcnow
+from tenants.errors import MemberNotFound, PermissionDenied
+from tenants.models import Membership, MembershipStatus, Role
+from tenants.policy import Resource, Scope, Verb
+from tenants.principal import Principal
+from tenants.service.common import record_audit, require_scope
+
+
+def _week(value: str) -> tuple[date, date]:
+    try:
+        return parse_iso_week(value)
+    except ValueError as exc:
+        raise errors.InvalidWeek(str(exc)) from exc
+
+
+async def _staff(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> Membership:
+    membership = (
+        await session.scalars(
+            select(Membership).where(
+                Membership.tenant_id == principal.tenant_id,
+                Membership.user_id == user_id,
+                Membership.role != Role.client,
+                Membership.status != MembershipStatus.invited,
+            )
+        )
+    ).first()
+    if membership is None:
+        raise MemberNotFound(f"No staff member {user_id} in this agency.")
+    return membership
+
+
+async def _load(
+    session: AsyncSession,
+    principal: Principal,
+    user_id: uuid.UUID,
+    week: str,
+    verb: Verb,
+    *,
+    lock: bool = False,
+) -> tuple[Membership, date, date, Timesheet | None]:
+    scope = require_scope(principal, Resource.timesheet, verb)
+    if scope is Scope.own and user_id != principal.user_id:
+        raise MemberNotFound(f"No timesheet of {user_id} that you can see.")
+    monday, sunday = _week(week)
+    membership = await _staff(session, principal, user_id)
+    query = select(Timesheet).where(
+        Timesheet.tenant_id == principal.tenant_id,
+        Timesheet.membership_id == membership.id,
+        Timesheet.week_start == monday,
+    )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    sheet = (await session.scalars(query)).first()
+    return membership, monday, sunday, sheet
+
+
+async def _read(
+    session: AsyncSession,
+    principal: Principal,
+    membership: Membership,
+    week: str,
+    monday: date,
+    sunday: date,
+    sheet: Timesheet | None,
+) -> TimesheetRead:
+    await session.flush()
+    entries = list(
+        (
+            await session.scalars(
+                select(TimeEntry)
+                .where(
+                    TimeEntry.tenant_id == principal.tenant_id,
+                    TimeEntry.membership_id == membership.id,
+                    col(TimeEntry.work_date).between(monday, sunday),
+                )
+                .order_by(col(TimeEntry.work_date), col(TimeEntry.id))
+                .execution_options(populate_existing=True)
+            )
+        ).all()
+    )
+    per_day: dict[date, int] = defaultdict(int)
+    for entry in entries:
+        per_day[entry.work_date] += entry.minutes
+    return TimesheetRead(
+        user_id=membership.user_id,
+        week=week,
+        status=sheet.status if sheet else "open",  # type: ignore[arg-type]
+        reason=sheet.reason if sheet else None,
+        submitted_at=sheet.submitted_at if sheet else None,
+        decided_by=sheet.decided_by if sheet else None,
+        decided_at=sheet.decided_at if sheet else None,
+        total_minutes=sum(per_day.values()),
+        days=[
+            TimesheetDay(date=monday + timedelta(days=i), minutes=per_day[monday + timedelta(i)])
+            for i in range(7)
+        ],
+        entries=[entry_read(e) for e in entries],
+    )
+
+
+async def get_timesheet(
+    session: AsyncSession, principal: Principal, user_id: uuid.UUID, week: str
+) -> TimesheetRead:
+    membership, monday, sunday, sheet = await _load(session, principal, user_id, week, Verb.read)
+    return await _read(session, principal, membership, week, monday, sunday, sheet)
+
+
+async def _set_entries(
+    session: AsyncSession,
+    principal: Principal,
+    membership: Membership,
+    monday: date,
+    sunday: date,
+    *,
+    from_status: EntryStatus,
+    to_status: EntryStatus,
+) -> None:
+    await session.execute(
+        update(TimeEntry)
+        .where(
+            col(TimeEntry.tenant_id) == principal.tenant_id,
+            col(TimeEntry.membership_id) == membership.id,
+            col(TimeEntry.work_date).between(monday, sunday),
+            col(TimeEntry.status) == from_status,
+        )
+        .values(
+            status=to_status,
+            version=TimeEntry.version + 1,
+            updated_at=utcnow(),
+            **({"rate_minor": None, "rate_currency": None} if to_status == "open" else {}),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def submit_timesheet(
+    session: AsyncSession,
+    principal: Principal,
+    user_id: uuid.UUID,
+    week: str,
+    *,
+    at: datetime | None = None,
+) -> TimesheetRead:
+    if user_id != principal.user_id:
+        raise PermissionDenied("Only the person whose week it is submits it.")
+    membership, monday, sunday, _ = await _load(session, principal, user_id, week, Verb.create)
+    if monday > local_day(at or utcnow(), principal.timezone):
+        raise errors.InvalidWeek("This week has not begun yet.")
+    # The person's lock: no entry of theirs can be written while the week is being submitted.
+    await session.scalar(
+        select(Membership.id)
+        .where(Membership.id == membership.id, Membership.tenant_id == principal.tenant_id)
+        .with_for_update()
+    )
+    _, _, _, sheet = await _load(session, principal, user_id, week, Verb.create, lock=True)
+    if sheet is not None and sheet.status != TimesheetStatus.returned:
+        raise errors.TimesheetState(f"This week is already {sheet.status}.", status=sheet.status)
+    now = utcnow()
+    if sheet is None:
+        sheet = Timesheet(
+            tenant_id=principal.tenant_id,
+            membership_id=membership.id,
+            user_id=user_id,
+            week_start=monday,
+            status=TimesheetStatus.submitted,
+            submitted_at=now,
+        )
+        session.add(sheet)
+    else:
+        sheet.status = TimesheetStatus.submitted
+        sheet.reason = None
+        sheet.submitted_at = now
+        sheet.decided_by = None
+        sheet.decided_at = None
+        sheet.version += 1
+        sheet.updated_at = now
+    await _set_entries(
+        session,
+        principal,
+        membership,
+        monday,
+        sunday,
+        from_status=EntryStatus.open,
+        to_status=EntryStatus.submitted,
+    )
+    record_audit(
+        session,
+        tenant_id=principal.tenant_id,
+        actor=principal,
+        action="timesheet.submitted",
+        subject_type="timesheet",
+        subject_id=sheet.id,
+        changes={"week": week},
+    )
+    return await _read(session, principal, membership, week, monday, sunday, sheet)
+
+
+async def approve_timesheet(
+    session: AsyncSession, principal: Principal, user_id: uuid.UUID, week: str
+) -> TimesheetRead:
+    membership, monday, sunday, sheet = await _load(
+        session, principal, user_id, week, Verb.approve, lock=True
+    )
+    if user_id == principal.user_id and principal.role != Role.owner:
+        raise errors.SelfApproval("Another manager approves your week.")
+    if sheet is None or sheet.status != TimesheetStatus.submitted:
+        state = sheet.status if sheet else "open"
+        raise errors.TimesheetState(f"Only a submitted week is approved; this one is {state}.")
+    rules = [
+        RateRule(r.id, r.rate_minor, r.currency, r.membership_id, r.client_id, r.role)
+        for r in (
+            await session.scalars(select(Rate).where(Rate.tenant_id == principal.tenant_id))
+        ).all()
+    ]
+    entries = (
+        await session.scalars(
+            select(TimeEntry)
+            .where(
+                TimeEntry.tenant_id == principal.tenant_id,
+                TimeEntry.membership_id == membership.id,
+                col(TimeEntry.work_date).between(monday, sunday),
+                TimeEntry.status == EntryStatus.submitted,
+            )
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    now = utcnow()
+    for entry in entries:
+        # The rate is frozen now: a later change of rates never rewrites approved time.
+        rate = resolve_rate(
+            rules, membership_id=membership.id, client_id=entry.client_id, role=membership.role
+        )
+        entry.status = EntryStatus.approved
+        entry.rate_minor = rate.rate_minor if rate else None
+        entry.rate_currency = rate.currency if rate else None
+        entry.version += 1
+        entry.updated_at = now
+    sheet.status = TimesheetStatus.approved
+    sheet.decided_by = principal.user_id
+    sheet.decided_at = now
+    sheet.version += 1
+    sheet.updated_at = now
+    record_audit(
+        session,
+        tenant_id=principal.tenant_id,
+        actor=principal,
+        action="timesheet.approved",
+        subject_type="timesheet",
+        subject_id=sheet.id,
+        changes={"week": week, "entries": len(entries)},
+    )
+    return await _read(session, principal, membership, week, monday, sunday, sheet)
+
+
+async def return_timesheet(
+    session: AsyncSession, principal: Principal, user_id: uuid.UUID, week: str, reason: str
+) -> TimesheetRead:
+    membership, monday, sunday, sheet = await _load(
+        session, principal, user_id, week, Verb.approve, lock=True
+    )
+    if sheet is None or sheet.status not in (TimesheetStatus.submitted, TimesheetStatus.approved):
+        state = sheet.status if sheet else "open"
+        raise errors.TimesheetState(
+            f"Only a submitted or approved week is returned; this one is {state}."
+        )
+    invoiced = await session.scalar(
+        select(TimeEntry.id)
+        .where(
+            TimeEntry.tenant_id == principal.tenant_id,
+            TimeEntry.membership_id == membership.id,
+            col(TimeEntry.work_date).between(monday, sunday),
+            TimeEntry.status == EntryStatus.invoiced,
+        )
+        .limit(1)
+    )
+    if invoiced is not None:
+        raise errors.EntryLocked("Some of this week's time is invoiced: it can no longer change.")
+    for status in (EntryStatus.submitted, EntryStatus.approved):
+        await _set_entries(
+            session,
+            principal,
+            membership,
+            monday,
+            sunday,
+            from_status=status,
+            to_status=EntryStatus.open,
+        )
+    now = utcnow()
+    sheet.status = TimesheetStatus.returned
+    sheet.reason = reason
+    sheet.decided_by = principal.user_id
+    sheet.decided_at = now
+    sheet.version += 1
+    sheet.updated_at = now
+    record_audit(
+        session,
+        tenant_id=principal.tenant_id,
+        actor=principal,
+        action="timesheet.returned",
+        subject_type="timesheet",
+        subject_id=sheet.id,
+        changes={"week": week, "reason": reason},
+    )
+    return await _read(session, principal, membership, week, monday, sunday, sheet)
