@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from arq import cron
 
+from billing import jobs as billing_jobs
 from infra import outbox
 from infra.logging import configure_logging
 from infra.queue import deserialize, serialize
@@ -14,7 +15,7 @@ from infra.settings import get_settings
 from tenants import jobs as tenant_jobs
 
 # Imported for their outbox handler registrations.
-DOMAIN_JOB_MODULES = (tenant_jobs,)
+DOMAIN_JOB_MODULES = (tenant_jobs, billing_jobs)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -33,7 +34,13 @@ class WorkerSettings:
 
     functions: ClassVar[list[Any]] = [outbox.deliver_outbox]
     cron_jobs: ClassVar[list[Any]] = [
-        cron(outbox.sweep_outbox, second=0, run_at_startup=True, unique=True)
+        cron(outbox.sweep_outbox, second=0, run_at_startup=True, unique=True),
+        cron(
+            billing_jobs.stop_forgotten_timers,
+            minute=set(range(0, 60, 5)),
+            second=30,
+            unique=True,
+        ),
     ]
     on_startup = startup
     on_shutdown = shutdown

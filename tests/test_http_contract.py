@@ -14,6 +14,8 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +56,60 @@ async def _owner_post(ctx: Ctx, agency: Agency, path: str, body: dict[str, Any])
 
 
 async def client_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
-    return await _owner_post(ctx, agency, "/v1/clients", {"name": unique("Client")})
+    """A client with a retainer, so that its budget exists too."""
+    made = await _owner_post(ctx, agency, "/v1/clients", {"name": unique("Client")})
+    await _owner_post(ctx, agency, "/v1/retainers", _retainer_body(made))
+    return made
+
+
+def _retainer_body(client: str) -> dict[str, Any]:
+    return {
+        "client_id": client,
+        "start_month": "2026-01",
+        "monthly_minutes": 6000,
+        "fee_minor": 100000,
+        "overage": {"policy": "hard_cap"},
+    }
+
+
+def _this_month() -> str:
+    return datetime.now(ZoneInfo("America/Montreal")).strftime("%Y-%m")
+
+
+async def retainer_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
+    made = await _owner_post(ctx, agency, "/v1/clients", {"name": unique("Client")})
+    return await _owner_post(ctx, agency, "/v1/retainers", _retainer_body(made))
+
+
+async def rate_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
+    made = await _owner_post(ctx, agency, "/v1/clients", {"name": unique("Client")})
+    return await _owner_post(ctx, agency, "/v1/rates", {"rate_minor": 9000, "client_id": made})
+
+
+async def entry_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
+    """An open entry of the owner's, on a brand the owner is assigned to."""
+    brand = await brand_id(ctx, agency, ids)
+    await _owner_post(
+        ctx,
+        agency,
+        "/v1/assignments",
+        {
+            "brand_id": brand,
+            "user_id": str(agency.owner.user_id),
+            "role": "lead",
+            "start_date": "2026-01-01",
+        },
+    )
+    return await _owner_post(
+        ctx,
+        agency,
+        "/v1/time-entries",
+        {"brand_id": brand, "date": "2026-11-02", "minutes": 45, "activity": "reporting"},
+    )
+
+
+async def iso_week(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
+    return "2026-W45"
 
 
 async def brand_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
@@ -89,11 +144,21 @@ ID_PROVIDERS: dict[str, IdProvider] = {
     "client_id": client_id,
     "brand_id": brand_id,
     "assignment_id": assignment_id,
+    "retainer_id": retainer_id,
+    "rate_id": rate_id,
+    "entry_id": entry_id,
+    "iso_week": iso_week,
 }
+
+# Path parameters that are values, not objects: they name nothing another tenant could own.
+VALUE_PARAMS = {"iso_week"}
 
 # Query parameters a route requires, so the request reaches the service.
 REQUIRED_QUERY: dict[str, dict[str, str]] = {
     "/v1/staff/{user_id}/capacity": {"month": "2026-11"},
+    "/v1/clients/{client_id}/budget": {"month": "2026-11"},
+    "/v1/budgets": {"month": "2026-11"},
+    "/v1/portal/budget": {"month": "2026-11"},
 }
 
 
@@ -132,6 +197,25 @@ VALID_BODIES: dict[tuple[str, str], Callable[[], Any]] = {
         "start_date": "2026-01-01",
     },
     ("PATCH", "/v1/assignments/{assignment_id}"): lambda: {"monthly_minutes": 600},
+    ("POST", "/v1/retainers"): lambda: _retainer_body(str(uuid.uuid4())),
+    ("PATCH", "/v1/retainers/{retainer_id}"): lambda: {
+        "effective_month": _this_month(),
+        "monthly_minutes": 1200,
+        "fee_minor": 200000,
+        "overage": {"policy": "bill_at_rate", "rate_minor": 9000},
+    },
+    ("POST", "/v1/rates"): lambda: {"rate_minor": 8000, "role": "member"},
+    ("PATCH", "/v1/rates/{rate_id}"): lambda: {"rate_minor": 8500},
+    ("POST", "/v1/time-entries"): lambda: {
+        "brand_id": str(uuid.uuid4()),
+        "date": "2026-11-02",
+        "minutes": 30,
+        "activity": "moderation",
+        "billable": False,
+    },
+    ("PATCH", "/v1/time-entries/{entry_id}"): lambda: {"note": "Corrected"},
+    ("POST", "/v1/timers/start"): lambda: {"brand_id": str(uuid.uuid4()), "activity": "other"},
+    ("POST", "/v1/timesheets/{user_id}/{iso_week}/return"): lambda: {"reason": "Friday?"},
 }
 
 # Routes whose path parameters name no tenant object: path -> why.
@@ -268,9 +352,10 @@ async def test_another_tenants_object_is_not_found(op, client, db, resources):
     before = await walk.tenant_snapshot(db, b.tenant_id)
 
     # B's objects, all of them, and (for nested paths) one at a time under A's parents.
+    objects = [p for p in params if p not in VALUE_PARAMS]
     variants = {"*": ids_b}
-    if len(params) > 1:
-        variants.update({p: {**ids_a, p: ids_b[p]} for p in params})
+    if len(objects) > 1:
+        variants.update({p: {**ids_a, p: ids_b[p]} for p in objects})
     answers = {}
     for key, ids in variants.items():
         response = await send(
@@ -283,7 +368,7 @@ async def test_another_tenants_object_is_not_found(op, client, db, resources):
         )
         answers[key] = assert_problem(response, 404)
 
-    for name in params:
+    for name in objects:
         # An id of the right shape that exists nowhere: the same answer, so B's existence
         # is not disclosed.
         response = await send(

@@ -283,6 +283,37 @@ async def seed_directory(client, agency: Agency) -> None:
             "start_date": "2026-01-01",
         },
     )
+    await seed_time(client, agency, client_id, brand_id)
+
+
+async def seed_time(client, agency: Agency, client_id: str, brand_id: str) -> None:
+    """retainers, retainer_terms, rates, time_entries, budget_alerts (and their events),
+    timesheets, timers."""
+    headers = agency.owner.headers
+
+    async def post(path: str, body: dict | None = None, status: int = 201) -> dict:
+        response = await client.post(path, json=body, headers=headers)
+        assert response.status_code == status, response.text
+        return response.json()
+
+    await post(
+        "/v1/retainers",
+        {
+            "client_id": client_id,
+            "start_month": "2026-01",
+            "monthly_minutes": 600,
+            "fee_minor": 100000,
+            "overage": {"policy": "hard_cap"},
+        },
+    )
+    await post("/v1/rates", {"rate_minor": 9000})
+    # 360 of 600 minutes: past the 50 % threshold.
+    await post(
+        "/v1/time-entries",
+        {"brand_id": brand_id, "date": "2026-11-02", "minutes": 360, "activity": "moderation"},
+    )
+    await post(f"/v1/timesheets/{agency.owner.user_id}/2026-W45/submit", status=200)
+    await post("/v1/timers/start", {"brand_id": brand_id, "activity": "crisis"})
 
 
 async def seed_every_table(client) -> tuple[Agency, Agency]:

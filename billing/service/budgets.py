@@ -92,7 +92,7 @@ async def _visible_client(
         )
     ).first()
     if client is None:
-        raise ClientNotFound(f"No client {client_id} that you can see.")
+        raise ClientNotFound()
     return client
 
 

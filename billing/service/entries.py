@@ -93,7 +93,7 @@ async def _brand(session: AsyncSession, tenant_id: uuid.UUID, brand_id: uuid.UUI
         )
     ).first()
     if brand is None:
-        raise BrandNotFound(f"No brand {brand_id} in this agency.")
+        raise BrandNotFound()
     return brand
 
 
@@ -311,7 +311,7 @@ async def _load_entry(
         query = query.with_for_update().execution_options(populate_existing=True)
     entry = (await session.scalars(query)).first()
     if entry is None:
-        raise errors.TimeEntryNotFound(f"No time entry {entry_id} that you can see.")
+        raise errors.TimeEntryNotFound()
     return entry
 
 

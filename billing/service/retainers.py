@@ -138,7 +138,7 @@ async def create_retainer(
         )
     ).first()
     if client is None:
-        raise ClientNotFound(f"No client {data.client_id} in this agency.")
+        raise ClientNotFound()
     start = month_of(data.start_month)
     end = month_of(data.end_month) if data.end_month else None
     if end is not None and end < start:
@@ -208,7 +208,7 @@ async def _load_retainer(
         query = query.with_for_update().execution_options(populate_existing=True)
     retainer = (await session.scalars(query)).first()
     if retainer is None:
-        raise errors.RetainerNotFound(f"No retainer {retainer_id} in this agency.")
+        raise errors.RetainerNotFound()
     return retainer
 
 
@@ -362,7 +362,7 @@ async def create_rate(session: AsyncSession, principal: Principal, data: RateCre
             )
         )
         if found is None:
-            raise ClientNotFound(f"No client {data.client_id} in this agency.")
+            raise ClientNotFound()
     if data.membership_id is not None:
         found = await session.scalar(
             select(Membership.id).where(
@@ -372,7 +372,7 @@ async def create_rate(session: AsyncSession, principal: Principal, data: RateCre
             )
         )
         if found is None:
-            raise MemberNotFound(f"No staff membership {data.membership_id} in this agency.")
+            raise MemberNotFound("No such staff membership in this agency.")
     currency = data.currency or await session.scalar(
         select(Tenant.currency).where(Tenant.id == principal.tenant_id)
     )
@@ -411,7 +411,7 @@ async def _load_rate(session: AsyncSession, principal: Principal, rate_id: uuid.
         )
     ).first()
     if rate is None:
-        raise errors.RateNotFound(f"No rate {rate_id} in this agency.")
+        raise errors.RateNotFound()
     return rate
 
 

@@ -44,7 +44,7 @@ async def _staff(session: AsyncSession, principal: Principal, user_id: uuid.UUID
         )
     ).first()
     if membership is None:
-        raise MemberNotFound(f"No staff member {user_id} in this agency.")
+        raise MemberNotFound()
     return membership
 
 
@@ -59,7 +59,7 @@ async def _load(
 ) -> tuple[Membership, date, date, Timesheet | None]:
     scope = require_scope(principal, Resource.timesheet, verb)
     if scope is Scope.own and user_id != principal.user_id:
-        raise MemberNotFound(f"No timesheet of {user_id} that you can see.")
+        raise MemberNotFound()
     monday, sunday = _week(week)
     membership = await _staff(session, principal, user_id)
     query = select(Timesheet).where(
@@ -160,9 +160,11 @@ async def submit_timesheet(
     *,
     at: datetime | None = None,
 ) -> TimesheetRead:
+    # Whose week it is comes first: another agency's person is not found, not forbidden.
+    membership, monday, sunday, _ = await _load(session, principal, user_id, week, Verb.read)
     if user_id != principal.user_id:
         raise PermissionDenied("Only the person whose week it is submits it.")
-    membership, monday, sunday, _ = await _load(session, principal, user_id, week, Verb.create)
+    require_scope(principal, Resource.timesheet, Verb.create)
     if monday > local_day(at or utcnow(), principal.timezone):
         raise errors.InvalidWeek("This week has not begun yet.")
     # The person's lock: no entry of theirs can be written while the week is being submitted.
