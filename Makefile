@@ -95,7 +95,7 @@ bench: migrate
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy api infra tenants
+	$(BIN)/mypy api infra tenants billing
 
 # SQL goes to stdout, everything else to stderr: `make -s migration-sql > schema.sql`.
 migration-sql: services

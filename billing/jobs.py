@@ -143,6 +143,7 @@ async def stop_forgotten_timers(ctx: dict[str, Any], *, now: datetime | None = N
             ).all()
             for timer in timers:
                 worker = Worker(tenant_id, timer.membership_id, timer.user_id, tenant.timezone)
+                changes: dict[str, Any]
                 try:
                     async with session.begin_nested():
                         entries, _ = await close_timer(

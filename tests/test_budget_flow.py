@@ -60,7 +60,9 @@ async def test_time_logged_shows_in_the_budget(client, db, resources):
     )
     assert_problem(r, 409, "budget-exhausted")
 
-    r = await client.get(f"/v1/clients/{acme['id']}/budget", params={"month": "2026-11"}, headers=boss)
+    r = await client.get(
+        f"/v1/clients/{acme['id']}/budget", params={"month": "2026-11"}, headers=boss
+    )
     assert r.status_code == 200, r.text
     budget = r.json()
     assert budget["used_minutes"] == 360
@@ -69,7 +71,9 @@ async def test_time_logged_shows_in_the_budget(client, db, resources):
     assert budget["by_person"][0]["name"] == "Camille"
     assert budget["fee_minor"] == 150000
 
-    r = await client.get(f"/v1/clients/{acme['id']}/budget", params={"month": "2026-11"}, headers=cm.headers)
+    r = await client.get(
+        f"/v1/clients/{acme['id']}/budget", params={"month": "2026-11"}, headers=cm.headers
+    )
     assert r.status_code == 200, r.text
     assert r.json()["fee_minor"] is None
 

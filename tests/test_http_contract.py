@@ -14,12 +14,12 @@ import os
 import subprocess
 import sys
 import uuid
-from datetime import datetime
-from zoneinfo import ZoneInfo
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest

@@ -189,7 +189,7 @@ async def _status(
         overage_minutes=budget.overage_minutes,
         non_billable_minutes=non_billable,
         percent_used=percent,
-        overage_policy=terms.overage_policy,  # type: ignore[arg-type]
+        overage_policy=terms.overage_policy,
         thresholds_crossed=crossed_thresholds(terms.thresholds, used, budget.available_minutes),
         fee_minor=terms.fee_minor if money else None,
         overage_amount_minor=budget.overage_amount_minor if money else None,
@@ -288,7 +288,7 @@ async def team_budgets(
                         round(budget.used_minutes * 100 / available, 1) if available else 0.0
                     ),
                     projected_percent=round(min(risk(projected, available), 99.99) * 100, 1),
-                    overage_policy=view.terms_for(target).overage_policy,  # type: ignore[arg-type]
+                    overage_policy=view.terms_for(target).overage_policy,
                 )
             )
     summaries.sort(key=lambda s: (-s.projected_percent, s.client_name.lower(), str(s.client_id)))

@@ -55,8 +55,8 @@ def entry_read(entry: TimeEntry) -> EntryRead:
         billable=entry.billable,
         note=entry.note,
         content_item_id=entry.content_item_id,
-        status=entry.status,  # type: ignore[arg-type]
-        source=entry.source,  # type: ignore[arg-type]
+        status=entry.status,
+        source=entry.source,
         flagged_reason=entry.flagged_reason,
         rate_minor=entry.rate_minor,
         rate_currency=entry.rate_currency,

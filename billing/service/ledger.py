@@ -228,7 +228,7 @@ async def record_crossings(
             ]
         )
         .on_conflict_do_nothing(constraint="uq_budget_alerts_once")
-        .returning(BudgetAlert.threshold)
+        .returning(col(BudgetAlert.threshold))
     )
     fresh = sorted(inserted.all())
     for threshold in fresh:

@@ -64,7 +64,7 @@ def terms_read(row: RetainerTerms) -> TermsRead:
             if row.rollover_max_minutes and row.rollover_max_months
             else None
         ),
-        overage=Overage(policy=row.overage_policy, rate_minor=row.overage_rate_minor),  # type: ignore[arg-type]
+        overage=Overage(policy=row.overage_policy, rate_minor=row.overage_rate_minor),
         thresholds=list(row.thresholds),
     )
 
@@ -231,7 +231,7 @@ async def list_retainers(
     require_scope(principal, Resource.retainer, Verb.read)
     query: Select[Any] = select(Retainer).where(Retainer.tenant_id == principal.tenant_id)
     if client_id is not None:
-        query = query.where(Retainer.client_id == client_id)
+        query = query.where(col(Retainer.client_id) == client_id)
     query = keyset_page(
         query,
         sort_key=col(Retainer.created_at),
@@ -327,7 +327,7 @@ def rate_read(rate: Rate) -> RateRead:
     )
     return RateRead(
         id=rate.id,
-        kind=rule.kind,  # type: ignore[arg-type]
+        kind=rule.kind,
         membership_id=rate.membership_id,
         client_id=rate.client_id,
         role=rate.role,

@@ -103,7 +103,7 @@ async def _read(
     return TimesheetRead(
         user_id=membership.user_id,
         week=week,
-        status=sheet.status if sheet else "open",  # type: ignore[arg-type]
+        status=sheet.status if sheet else "open",
         reason=sheet.reason if sheet else None,
         submitted_at=sheet.submitted_at if sheet else None,
         decided_by=sheet.decided_by if sheet else None,
