@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from tests.support.factories import add_person, make_brand, make_client, new_agency
 from tests.support.problems import assert_problem
@@ -80,3 +81,32 @@ async def test_time_logged_shows_in_the_budget(client, db, resources):
     r = await client.get("/v1/budgets", params={"month": "2026-11"}, headers=boss)
     assert r.status_code == 200, r.text
     assert [b["client_id"] for b in r.json()["items"]] == [acme["id"]]
+
+
+async def test_the_demo_agency_has_retainers_and_time_in_its_budgets(client, settings):
+    from billing.demo import load_time_demo
+    from tenants.demo import DEMO_CLIENT_ID, load_demo
+
+    logins = await load_demo(settings)
+    await load_time_demo(settings)
+    await load_time_demo(settings)  # idempotent: a second load adds nothing
+    owner_email, owner_password = logins[0][1], logins[0][2]
+    r = await client.post("/v1/auth/login", json={"email": owner_email, "password": owner_password})
+    assert r.status_code == 200, r.text
+    headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    today = datetime.now(ZoneInfo("America/Montreal")).date()
+    month = f"{today.year}-{today.month:02d}"
+    r = await client.get("/v1/budgets", params={"month": month}, headers=headers)
+    assert r.status_code == 200, r.text
+    rows = r.json()["items"]
+    assert len(rows) == 2
+    assert all(row["used_minutes"] > 0 for row in rows)
+    r = await client.get(
+        f"/v1/clients/{DEMO_CLIENT_ID}/budget", params={"month": month}, headers=headers
+    )
+    assert r.status_code == 200, r.text
+    budget = r.json()
+    assert budget["by_person"] and budget["by_activity"]
+    assert budget["used_minutes"] == sum(p["minutes"] for p in budget["by_person"])
+    entries = await client.get("/v1/time-entries", params={"limit": 200}, headers=headers)
+    assert entries.status_code == 200 and entries.json()["items"]
