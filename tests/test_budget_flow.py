@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from tests.support.factories import add_person, make_brand, make_client, new_agency
@@ -110,3 +110,58 @@ async def test_the_demo_agency_has_retainers_and_time_in_its_budgets(client, set
     assert budget["used_minutes"] == sum(p["minutes"] for p in budget["by_person"])
     entries = await client.get("/v1/time-entries", params={"limit": 200}, headers=headers)
     assert entries.status_code == 200 and entries.json()["items"]
+
+
+async def test_the_worker_stops_forgotten_timers_and_leaves_running_ones(client, db, resources):
+    from sqlalchemy import update
+    from sqlmodel import select
+
+    from billing.jobs import stop_forgotten_timers
+    from billing.models import TimeEntry, Timer
+
+    async def agency_with_timer():
+        agency = await new_agency(client)
+        boss = agency.owner.headers
+        acme = await make_client(client, boss)
+        brand = await make_brand(client, boss, acme["id"])
+        r = await client.post(
+            "/v1/assignments",
+            json={
+                "brand_id": brand["id"],
+                "user_id": str(agency.owner.user_id),
+                "role": "lead",
+                "start_date": "2026-01-01",
+            },
+            headers=boss,
+        )
+        assert r.status_code == 201, r.text
+        r = await client.post(
+            "/v1/timers/start",
+            json={"brand_id": brand["id"], "activity": "moderation", "billable": False},
+            headers=boss,
+        )
+        assert r.status_code == 201, r.text
+        return agency, r.json()
+
+    forgotten, timer = await agency_with_timer()
+    running, _ = await agency_with_timer()
+    async with db.tenant_transaction(forgotten.tenant_id) as session:
+        await session.execute(
+            update(Timer)
+            .where(Timer.tenant_id == forgotten.tenant_id)
+            .values(started_at=Timer.started_at - timedelta(hours=13))
+        )
+
+    assert await stop_forgotten_timers({"db": db}) >= 1  # other tests may have left some
+    assert await stop_forgotten_timers({"db": db}) == 0  # nothing left to stop
+
+    async with db.tenant_transaction(forgotten.tenant_id) as session:
+        entries = (await session.scalars(select(TimeEntry))).all()
+        assert await session.scalar(select(Timer.id)) is None
+    assert sum(e.minutes for e in entries) == 12 * 60
+    assert {e.flagged_reason for e in entries} == {"forgotten_timer"}
+    r = await client.get("/v1/timers/current", headers=forgotten.owner.headers)
+    assert r.json() == {"timer": None}
+    r = await client.get("/v1/timers/current", headers=running.owner.headers)
+    assert r.json()["timer"] is not None
+    assert timer["id"] != r.json()["timer"]["id"]
