@@ -15,40 +15,57 @@ from tenants.policy import (
     local_date,
     scope_of,
     sees_internal_client_fields,
+    sees_money,
 )
 
 # ---------------------------------------------------------------------------------------------
 # The matrix: every role × resource × verb, written by hand. A change to the policy must be a
 # change to this table too.
 
-#            resource      read        create  update
+#            resource      read        create  update  approve
 _MANAGERS = {
-    "client": ("all", "all", "all"),
-    "brand": ("all", "all", "all"),
-    "assignment": ("all", "all", "all"),
-    "capacity": ("all", "none", "all"),
-    "audit": ("all", "none", "none"),
+    "client": ("all", "all", "all", "none"),
+    "brand": ("all", "all", "all", "none"),
+    "assignment": ("all", "all", "all", "none"),
+    "capacity": ("all", "none", "all", "none"),
+    "audit": ("all", "none", "none", "none"),
+    "retainer": ("all", "all", "all", "none"),
+    "rate": ("all", "all", "all", "none"),
+    # Time is logged by whoever spent it, so even a manager creates only their own.
+    "time_entry": ("all", "own", "all", "none"),
+    "timesheet": ("all", "own", "none", "all"),
+    "budget": ("all", "none", "none", "none"),
 }
 EXPECTED: dict[str, dict[str, tuple[str, str, str]]] = {
     "owner": _MANAGERS,
     "admin": _MANAGERS,
     "manager": _MANAGERS,
     "member": {
-        "client": ("assigned", "none", "none"),
-        "brand": ("assigned", "none", "none"),
-        "assignment": ("own", "none", "none"),
-        "capacity": ("own", "none", "none"),
-        "audit": ("none", "none", "none"),
+        "client": ("assigned", "none", "none", "none"),
+        "brand": ("assigned", "none", "none", "none"),
+        "assignment": ("own", "none", "none", "none"),
+        "capacity": ("own", "none", "none", "none"),
+        "audit": ("none", "none", "none", "none"),
+        "retainer": ("none", "none", "none", "none"),
+        "rate": ("none", "none", "none", "none"),
+        "time_entry": ("own", "own", "own", "none"),
+        "timesheet": ("own", "own", "none", "none"),
+        "budget": ("assigned", "none", "none", "none"),
     },
     "client": {
-        "client": ("own_client", "none", "none"),
-        "brand": ("own_client", "none", "none"),
-        "assignment": ("none", "none", "none"),
-        "capacity": ("none", "none", "none"),
-        "audit": ("none", "none", "none"),
+        "client": ("own_client", "none", "none", "none"),
+        "brand": ("own_client", "none", "none", "none"),
+        "assignment": ("none", "none", "none", "none"),
+        "capacity": ("none", "none", "none", "none"),
+        "audit": ("none", "none", "none", "none"),
+        "retainer": ("none", "none", "none", "none"),
+        "rate": ("none", "none", "none", "none"),
+        "time_entry": ("none", "none", "none", "none"),
+        "timesheet": ("none", "none", "none", "none"),
+        "budget": ("own_client", "none", "none", "none"),
     },
 }
-VERBS = ("read", "create", "update")
+VERBS = ("read", "create", "update", "approve")
 
 CASES = [
     (role, resource, verb, EXPECTED[role][resource][i])
@@ -63,7 +80,7 @@ def test_the_expected_matrix_covers_every_role_resource_and_verb():
     for role in EXPECTED:
         assert set(EXPECTED[role]) == {r.value for r in Resource}
     assert set(VERBS) == {v.value for v in Verb}
-    assert len(CASES) == len(Role) * len(Resource) * len(Verb) == 75
+    assert len(CASES) == len(Role) * len(Resource) * len(Verb) == 200
 
 
 @pytest.mark.parametrize(("role", "resource", "verb", "expected"), CASES, ids=lambda v: str(v))
@@ -91,6 +108,14 @@ def test_an_unknown_role_is_refused_rather_than_granted():
 )
 def test_only_managers_see_internal_client_fields(role, sees):
     assert sees_internal_client_fields(role) is sees
+
+
+@pytest.mark.parametrize(
+    ("role", "sees"),
+    [("owner", True), ("admin", True), ("manager", True), ("member", False), ("client", False)],
+)
+def test_only_managers_see_fees_rates_and_amounts(role, sees):
+    assert sees_money(role) is sees
 
 
 # ---------------------------------------------------------------------------------------------
