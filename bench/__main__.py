@@ -16,6 +16,7 @@ from bench.common import BenchError
 # cannot break another's.
 BENCHMARKS: dict[str, str] = {
     "api": "bench.api",
+    "budget": "bench.budget",
 }
 
 
