@@ -43,29 +43,25 @@ WITH e AS (
   FROM time_entries
   WHERE tenant_id = :tenant_id AND client_id = :client_id
     AND work_date >= :since AND work_date <= :until
+), agg AS (
+  SELECT month, brand_id, person, activity, content,
+         GROUPING(person, activity, content) AS g,
+         coalesce(sum(minutes) FILTER (WHERE billable), 0) AS billable,
+         coalesce(sum(minutes) FILTER (WHERE NOT billable), 0) AS non_billable,
+         coalesce(sum(minutes * rate_minor)
+                  FILTER (WHERE billable AND rate_minor IS NOT NULL), 0) AS frozen_value,
+         coalesce(sum(minutes) FILTER (WHERE billable AND rate_minor IS NULL), 0) AS unrated
+  FROM e
+  GROUP BY GROUPING SETS ((month, brand_id), (month, brand_id, person),
+                          (month, brand_id, activity), (month, brand_id, content))
 )
-SELECT month, brand_id, person, activity, content,
-       GROUPING(person, activity, content) AS g,
-       coalesce(sum(minutes) FILTER (WHERE billable), 0) AS billable,
-       coalesce(sum(minutes) FILTER (WHERE NOT billable), 0) AS non_billable,
-       coalesce(sum(minutes * rate_minor) FILTER (WHERE billable AND rate_minor IS NOT NULL), 0)
-         AS frozen_value,
-       coalesce(sum(minutes) FILTER (WHERE billable AND rate_minor IS NULL), 0) AS unrated
-FROM e
-GROUP BY GROUPING SETS ((month, brand_id), (month, brand_id, person),
-                        (month, brand_id, activity), (month, brand_id, content))
+SELECT agg.*, b.name AS brand_name, u.name AS person_name, m.role AS person_role
+FROM agg
+LEFT JOIN brands b ON b.tenant_id = :tenant_id AND b.id = agg.brand_id
+LEFT JOIN memberships m ON m.tenant_id = :tenant_id AND m.id = agg.person
+LEFT JOIN users u ON u.id = m.user_id
 """
 _BUDGET = text(BUDGET_SQL)
-
-_NAMES = text(
-    """
-    SELECT 'brand' AS kind, b.id, b.name, NULL AS role FROM brands b
-      WHERE b.tenant_id = :tenant_id AND b.client_id = :client_id
-    UNION ALL
-    SELECT 'person', m.id, u.name, m.role FROM memberships m JOIN users u ON u.id = m.user_id
-      WHERE m.tenant_id = :tenant_id AND m.id = ANY(:people)
-    """
-)
 
 
 def _month(value: str) -> date:
@@ -126,9 +122,13 @@ async def _status(
     contents: dict[uuid.UUID | None, int] = defaultdict(int)
     brands: dict[uuid.UUID, int] = defaultdict(int)
     non_billable = 0
+    names: dict[uuid.UUID, tuple[str, str | None]] = {}
     for row in rows:
         if row.g == 7:
             usage[(row.month, row.brand_id)] = int(row.billable)
+            names[row.brand_id] = (row.brand_name, None)
+        elif row.g == 3 and row.person is not None:
+            names[row.person] = (row.person_name, row.person_role)
         if row.month != month or not view.counts(month, row.brand_id):
             continue
         if row.g == 7:
@@ -145,15 +145,6 @@ async def _status(
             contents[row.content] += int(row.billable)
     budget = budget_at(view, usage, month)
     terms = view.terms_for(month)
-    names: dict[tuple[str, uuid.UUID], tuple[str, str | None]] = {
-        (r.kind, r.id): (r.name, r.role)
-        for r in (
-            await session.execute(
-                _NAMES,
-                {"tenant_id": principal.tenant_id, "client_id": client.id, "people": list(people)},
-            )
-        ).all()
-    }
     amounts: dict[uuid.UUID, int | None] = {}
     if money:
         rules = [
@@ -163,7 +154,7 @@ async def _status(
             ).all()
         ]
         for person_id, (_, frozen_value, unrated) in people.items():
-            role = names.get(("person", person_id), ("", None))[1] or ""
+            role = names.get(person_id, ("", None))[1] or ""
             rule = resolve_rate(rules, membership_id=person_id, client_id=client.id, role=role)
             value = frozen_value + unrated * (rule.rate_minor if rule else 0)
             amounts[person_id] = (value * 2 + 60) // 120
@@ -195,7 +186,7 @@ async def _status(
         overage_amount_minor=budget.overage_amount_minor if money else None,
         by_brand=by_minutes(
             [
-                Breakdown(id=b, name=names.get(("brand", b), ("?", None))[0], minutes=m)
+                Breakdown(id=b, name=names.get(b, ("?", None))[0], minutes=m)
                 for b, m in brands.items()
                 if m
             ]
@@ -204,7 +195,7 @@ async def _status(
             [
                 Breakdown(
                     id=p,
-                    name=names.get(("person", p), ("?", None))[0],
+                    name=names.get(p, ("?", None))[0],
                     minutes=v[0],
                     amount_minor=amounts.get(p) if money else None,
                 )
