@@ -100,6 +100,8 @@ class Rate(TenantScoped, table=True):
     )
 
     membership_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = Field(default=None, foreign_key="users.id")
+    """The member's person, as the API names people; the membership keeps the row in-tenant."""
     client_id: uuid.UUID | None = None
     role: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
     rate_minor: int

@@ -95,8 +95,8 @@ class RetainerRead(BaseModel):
 class RateCreate(Strict):
     rate_minor: Money
     currency: Currency | None = Field(default=None, description="The agency's if absent")
-    membership_id: uuid.UUID | None = Field(
-        default=None, description="With client_id: this member's rate on this client"
+    user_id: uuid.UUID | None = Field(
+        default=None, description="With client_id: this staff member's rate on this client"
     )
     client_id: uuid.UUID | None = None
     role: Literal["owner", "admin", "manager", "member"] | None = None
@@ -109,7 +109,7 @@ class RateUpdate(Strict):
 class RateRead(BaseModel):
     id: uuid.UUID
     kind: Literal["member_client", "client", "role", "default"]
-    membership_id: uuid.UUID | None
+    user_id: uuid.UUID | None
     client_id: uuid.UUID | None
     role: str | None
     rate_minor: int

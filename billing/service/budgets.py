@@ -55,7 +55,8 @@ WITH e AS (
   GROUP BY GROUPING SETS ((month, brand_id), (month, brand_id, person),
                           (month, brand_id, activity), (month, brand_id, content))
 )
-SELECT agg.*, b.name AS brand_name, u.name AS person_name, m.role AS person_role
+SELECT agg.*, b.name AS brand_name, u.name AS person_name, m.role AS person_role,
+       m.user_id AS person_user_id
 FROM agg
 LEFT JOIN brands b ON b.tenant_id = :tenant_id AND b.id = agg.brand_id
 LEFT JOIN memberships m ON m.tenant_id = :tenant_id AND m.id = agg.person
@@ -123,12 +124,14 @@ async def _status(
     brands: dict[uuid.UUID, int] = defaultdict(int)
     non_billable = 0
     names: dict[uuid.UUID, tuple[str, str | None]] = {}
+    user_ids: dict[uuid.UUID, uuid.UUID] = {}
     for row in rows:
         if row.g == 7:
             usage[(row.month, row.brand_id)] = int(row.billable)
             names[row.brand_id] = (row.brand_name, None)
         elif row.g == 3 and row.person is not None:
             names[row.person] = (row.person_name, row.person_role)
+            user_ids[row.person] = row.person_user_id
         if row.month != month or not view.counts(month, row.brand_id):
             continue
         if row.g == 7:
@@ -194,7 +197,7 @@ async def _status(
         by_person=by_minutes(
             [
                 Breakdown(
-                    id=p,
+                    id=user_ids.get(p, p),
                     name=names.get(p, ("?", None))[0],
                     minutes=v[0],
                     amount_minor=amounts.get(p) if money else None,

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from billing import errors
-from billing.budget import fits_under_cap
+from billing.budget import months_between
 from billing.models import EntryStatus, TimeEntry, Timer, Timesheet, TimesheetStatus
 from billing.schemas import (
     CurrentTimer,
@@ -179,6 +179,8 @@ async def _charge(
 
     Locks the retainer row, refuses what a hard cap does not allow, and records thresholds
     crossed once the change is written (call it before flushing the change; it flushes).
+    With rollover, time in one month changes what later months have, so every month from the
+    day's to the latest one with time is checked and alerted, not only the day's.
     """
     month = day.replace(day=1)
     view = await lock_retainer(session, tenant_id, client_id, month)
@@ -192,31 +194,39 @@ async def _charge(
     if not billable or not view.counts(month, brand_id) or delta == 0:
         await session.flush()
         return
-    usage = (
-        await usage_of(session, tenant_id, [client_id], view.retainer.start_month, month_end(month))
+    until = month_end(view.retainer.end_month) if view.retainer.end_month else _FOREVER
+    before = (
+        await usage_of(session, tenant_id, [client_id], view.retainer.start_month, until)
     ).get(client_id, {})
-    before = budget_at(view, usage, month)
-    terms = view.terms_for(month)
-    if (
-        terms.overage_policy == "hard_cap"
-        and delta > 0
-        and not fits_under_cap(before.available_minutes, before.used_minutes, delta)
-    ):
-        raise errors.BudgetExhausted(
-            f"{before.remaining_minutes} minutes are left this month and the retainer is capped.",
-            remaining_minutes=before.remaining_minutes,
-        )
+    after = dict(before)
+    after[(month, brand_id)] = after.get((month, brand_id), 0) + delta
+    last = max([month, *(m for m, _ in after)])
+    affected = [m for m in months_between(month, last) if view.covers(m)]
+    if delta > 0:
+        for current in affected:
+            if view.terms_for(current).overage_policy != "hard_cap":
+                continue
+            was, will = budget_at(view, before, current), budget_at(view, after, current)
+            if will.overage_minutes > was.overage_minutes:
+                raise errors.BudgetExhausted(
+                    f"{was.remaining_minutes} minutes are left in {current:%Y-%m} and the "
+                    "retainer is capped.",
+                    remaining_minutes=was.remaining_minutes,
+                    month=f"{current:%Y-%m}",
+                )
     await session.flush()
-    usage[(month, brand_id)] = usage.get((month, brand_id), 0) + delta
-    after = budget_at(view, usage, month)
-    await record_crossings(
-        session,
-        tenant_id=tenant_id,
-        client_id=client_id,
-        view=view,
-        budget=after,
-        request_id=request_id,
-    )
+    for current in affected:
+        await record_crossings(
+            session,
+            tenant_id=tenant_id,
+            client_id=client_id,
+            view=view,
+            budget=budget_at(view, after, current),
+            request_id=request_id,
+        )
+
+
+_FOREVER = date(9999, 12, 31)
 
 
 def _day_of(data: EntryCreate, timezone: str) -> date:

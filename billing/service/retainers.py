@@ -328,7 +328,7 @@ def rate_read(rate: Rate) -> RateRead:
     return RateRead(
         id=rate.id,
         kind=rule.kind,
-        membership_id=rate.membership_id,
+        user_id=rate.user_id,
         client_id=rate.client_id,
         role=rate.role,
         rate_minor=rate.rate_minor,
@@ -351,9 +351,9 @@ async def list_rates(session: AsyncSession, principal: Principal) -> list[RateRe
 
 async def create_rate(session: AsyncSession, principal: Principal, data: RateCreate) -> RateRead:
     require_scope(principal, Resource.rate, Verb.create)
-    if data.role is not None and (data.membership_id or data.client_id):
+    if data.role is not None and (data.user_id or data.client_id):
         raise errors.InvalidTerms("A role rate names no member and no client.")
-    if data.membership_id is not None and data.client_id is None:
+    if data.user_id is not None and data.client_id is None:
         raise errors.InvalidTerms("A member's rate is for one client: give client_id too.")
     if data.client_id is not None:
         found = await session.scalar(
@@ -363,22 +363,24 @@ async def create_rate(session: AsyncSession, principal: Principal, data: RateCre
         )
         if found is None:
             raise ClientNotFound()
-    if data.membership_id is not None:
-        found = await session.scalar(
+    membership_id = None
+    if data.user_id is not None:
+        membership_id = await session.scalar(
             select(Membership.id).where(
                 Membership.tenant_id == principal.tenant_id,
-                Membership.id == data.membership_id,
+                Membership.user_id == data.user_id,
                 Membership.role != Role.client,
             )
         )
-        if found is None:
-            raise MemberNotFound("No such staff membership in this agency.")
+        if membership_id is None:
+            raise MemberNotFound("No such staff member in this agency.")
     currency = data.currency or await session.scalar(
         select(Tenant.currency).where(Tenant.id == principal.tenant_id)
     )
     rate = Rate(
         tenant_id=principal.tenant_id,
-        membership_id=data.membership_id,
+        membership_id=membership_id,
+        user_id=data.user_id,
         client_id=data.client_id,
         role=data.role,
         rate_minor=data.rate_minor,

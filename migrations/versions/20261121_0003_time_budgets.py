@@ -87,6 +87,7 @@ def upgrade() -> None:
     create_tenant_table(
         "rates",
         sa.Column("membership_id", uuid),
+        sa.Column("user_id", uuid, sa.ForeignKey("users.id")),
         sa.Column("client_id", uuid),
         sa.Column("role", sa.String(16)),
         sa.Column("rate_minor", sa.BigInteger, nullable=False),
@@ -99,6 +100,7 @@ def upgrade() -> None:
         # Exactly one of the four kinds: member on a client, client, role, default.
         sa.CheckConstraint(
             "(membership_id IS NULL OR client_id IS NOT NULL) "
+            "AND ((membership_id IS NULL) = (user_id IS NULL)) "
             "AND (role IS NULL OR (membership_id IS NULL AND client_id IS NULL))",
             name="ck_rates_kind",
         ),
