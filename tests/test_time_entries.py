@@ -290,17 +290,13 @@ async def test_the_start_time_gives_the_local_day(client, db, resources):
     # 23:30 in Montreal is already the next day in UTC: the agency's timezone decides.
     late = local(day, 23, 30).astimezone(UTC)
     assert late.date() == day + timedelta(days=1)
-    entry = await log(
-        client, world.member, world.brand, None, 20, started_at=late.isoformat()
-    )
+    entry = await log(client, world.member, world.brand, None, 20, started_at=late.isoformat())
     assert entry["date"] == day.isoformat()
     assert utc(entry["started_at"]) == late
 
     # Both given and agreeing is fine.
     early = local(day, 8, 0)
-    entry = await log(
-        client, world.member, world.brand, day, 20, started_at=early.isoformat()
-    )
+    entry = await log(client, world.member, world.brand, day, 20, started_at=early.isoformat())
     assert entry["date"] == day.isoformat()
     assert utc(entry["started_at"]) == early.astimezone(UTC)
 
@@ -374,9 +370,7 @@ async def test_time_is_logged_only_on_brands_assigned_that_day(client, db, resou
 
     # An assignment from `start` to `end`, inclusive on both ends.
     start, end = day - timedelta(days=2), day + timedelta(days=2)
-    await assign(
-        client, world.boss, world.member.user_id, other["id"], str(start), str(end)
-    )
+    await assign(client, world.boss, world.member.user_id, other["id"], str(start), str(end))
     for inside in (start, day, end):
         await log(client, world.member, other, inside, 30)
     for outside in (start - timedelta(days=1), end + timedelta(days=1)):
@@ -695,9 +689,7 @@ async def test_managers_see_and_correct_everyones_time(client, db, resources, ro
 
     listed = await walk(client, "/v1/time-entries", boss.headers)
     assert {e["id"] for e in listed} == {mine["id"], theirs["id"]}
-    listed = await walk(
-        client, "/v1/time-entries", boss.headers, user_id=str(world.member.user_id)
-    )
+    listed = await walk(client, "/v1/time-entries", boss.headers, user_id=str(world.member.user_id))
     assert [e["id"] for e in listed] == [mine["id"]]
     assert await read_entry(client, boss.headers, theirs["id"]) == theirs
 
@@ -736,9 +728,7 @@ async def test_client_contacts_have_no_time_routes(client, db, resources):
     week = iso_week(today() - timedelta(days=7))
     answers = [
         await client.get("/v1/time-entries", headers=h),
-        await client.post(
-            "/v1/time-entries", json=entry_body(world.brand, today(), 5), headers=h
-        ),
+        await client.post("/v1/time-entries", json=entry_body(world.brand, today(), 5), headers=h),
         await client.get(url, headers=h),
         await client.patch(url, json={"minutes": 5}, headers=h),
         await client.delete(url, headers=h),
@@ -754,9 +744,7 @@ async def test_client_contacts_have_no_time_routes(client, db, resources):
         await client.get(f"/v1/timesheets/{world.member.user_id}/{week}", headers=h),
         await timesheet_action(client, h, contact.user_id, week, "submit"),
         await timesheet_action(client, h, world.member.user_id, week, "approve"),
-        await timesheet_action(
-            client, h, world.member.user_id, week, "return", {"reason": "no"}
-        ),
+        await timesheet_action(client, h, world.member.user_id, week, "return", {"reason": "no"}),
     ]
     for response in answers:
         assert_problem(response, 403, "permission-denied")
@@ -831,9 +819,7 @@ async def test_a_correction_changes_only_what_it_names(client, db, resources):
         content_item_id=str(uuid.uuid4()),
     )
     url = f"/v1/time-entries/{entry['id']}"
-    response = await client.patch(
-        url, json={"activity": "crisis"}, headers=world.member.headers
-    )
+    response = await client.patch(url, json={"activity": "crisis"}, headers=world.member.headers)
     assert response.status_code == 200, response.text
     changed = response.json()
     assert changed["activity"] == "crisis"
@@ -985,9 +971,7 @@ async def test_listing_entries_does_not_query_once_per_entry(client, db, resourc
         engine = resources.db.engine.sync_engine
         event.listen(engine, "before_cursor_execute", count)
         try:
-            response = await client.get(
-                "/v1/time-entries", params={"limit": 100}, headers=headers
-            )
+            response = await client.get("/v1/time-entries", params={"limit": 100}, headers=headers)
         finally:
             event.remove(engine, "before_cursor_execute", count)
         assert response.status_code == 200, response.text
@@ -1036,9 +1020,8 @@ async def test_submitting_a_week_locks_its_time(client, db, resources):
     assert sheet["total_minutes"] == 165
     assert [d["date"] for d in sheet["days"]] == [d.isoformat() for d in week]
     assert [d["minutes"] for d in sheet["days"]] == [60, 0, 0, 0, 0, 0, 105]
-    assert [e["id"] for e in sheet["entries"]] == [a["id"]] + sorted(
-        [b["id"], c["id"]], key=uuid.UUID
-    )
+    sunday_ids = sorted([b["id"], c["id"]], key=uuid.UUID)
+    assert [e["id"] for e in sheet["entries"]] == [a["id"], *sunday_ids]
     assert {e["status"] for e in sheet["entries"]} == {"submitted"}
     for entry in (a, b, c):
         read = await read_entry(client, world.member.headers, entry["id"])
@@ -1049,25 +1032,61 @@ async def test_submitting_a_week_locks_its_time(client, db, resources):
         assert (await read_entry(client, world.member.headers, entry["id"]))["status"] == "open"
     assert await get_sheet(client, world.manager.headers, world.member.user_id, name) == sheet
 
-    # Nothing new in a locked week; its entries do not change.
-    response = await post_entry(client, world.member, world.brand, week[3], 10)
-    assert_problem(response, 409, "week-locked")
-    for person in (world.member, world.manager):
-        response = await client.patch(
-            f"/v1/time-entries/{a['id']}", json={"minutes": 5}, headers=person.headers
-        )
-        assert_problem(response, 409, "time-entry-locked")
-        response = await client.delete(f"/v1/time-entries/{b['id']}", headers=person.headers)
-        assert_problem(response, 409, "time-entry-locked")
-    assert (await read_entry(client, world.member.headers, a["id"]))["minutes"] == 60
+    # Nothing new in a locked week, by hand or by timer; the weeks around it are still open.
+    for day in week:
+        response = await post_entry(client, world.member, world.brand, day, 10)
+        assert_problem(response, 409, "week-locked")
+    await log(client, world.member, world.brand, monday - timedelta(days=1), 10)
+    await log(client, world.member, world.brand, sunday + timedelta(days=1), 10)
+    assert await count_entries(db, world.agency.tenant_id) == 7
 
+
+async def submitted_entry(client, db, resources) -> tuple[World, dict, str]:
+    world = await setup(client, db, resources)
+    day = last_week()[1]
+    entry = await log(client, world.member, world.brand, day, 60)
+    await submit(client, world.member, iso_week(day))
+    return world, await read_entry(client, world.member.headers, entry["id"]), iso_week(day)
+
+
+@pytest.mark.parametrize("who", ["member", "manager", "owner"])
+async def test_a_submitted_entry_cannot_be_corrected(client, db, resources, who):
+    world, entry, _ = await submitted_entry(client, db, resources)
+    person = {"member": world.member, "manager": world.manager, "owner": world.owner}[who]
+    response = await client.patch(
+        f"/v1/time-entries/{entry['id']}", json={"minutes": 5}, headers=person.headers
+    )
+    body = assert_problem(response, 409, "time-entry-locked")
+    assert body["status"] == 409
+    assert await read_entry(client, world.member.headers, entry["id"]) == entry
+
+
+@pytest.mark.parametrize("who", ["member", "manager", "owner"])
+async def test_a_submitted_entry_cannot_be_deleted(client, db, resources, who):
+    world, entry, _ = await submitted_entry(client, db, resources)
+    person = {"member": world.member, "manager": world.manager, "owner": world.owner}[who]
+    response = await client.delete(f"/v1/time-entries/{entry['id']}", headers=person.headers)
+    body = assert_problem(response, 409, "time-entry-locked")
+    assert body["status"] == 409
+    assert await read_entry(client, world.member.headers, entry["id"]) == entry
+
+
+async def test_a_week_is_submitted_once(client, db, resources):
+    world, _, name = await submitted_entry(client, db, resources)
     response = await timesheet_action(
         client, world.member.headers, world.member.user_id, name, "submit"
     )
-    assert_problem(response, 409, "timesheet-state")
-    # The weeks around it are still open.
-    await log(client, world.member, world.brand, monday - timedelta(days=1), 10)
-    await log(client, world.member, world.brand, sunday + timedelta(days=1), 10)
+    body = assert_problem(response, 409, "timesheet-state")
+    assert body["status"] == 409
+    await approve(client, world.manager.headers, world.member.user_id, name)
+    response = await timesheet_action(
+        client, world.member.headers, world.member.user_id, name, "submit"
+    )
+    body = assert_problem(response, 409, "timesheet-state")
+    assert body["status"] == 409
+    sheet = await get_sheet(client, world.member.headers, world.member.user_id, name)
+    assert sheet["status"] == "approved"
+    assert [e["status"] for e in sheet["entries"]] == ["approved"]
 
 
 async def test_the_current_week_can_be_submitted_but_not_next_week(client, db, resources):
@@ -1117,17 +1136,26 @@ async def test_only_the_person_submits_their_week(client, db, resources):
     day = last_week()[2]
     entry = await log(client, world.member, world.brand, day, 30)
     name = iso_week(day)
-    for person in (world.manager, world.owner, colleague):
+    # Those who see the week may not submit it for the person.
+    for person in (world.manager, world.owner):
         response = await timesheet_action(
             client, person.headers, world.member.user_id, name, "submit"
         )
         assert_problem(response, 403, "permission-denied")
+    # A colleague does not even see it; nor does another agency.
+    elsewhere = await setup(client, db, resources)
+    for person in (colleague, elsewhere.owner, elsewhere.member):
+        response = await timesheet_action(
+            client, person.headers, world.member.user_id, name, "submit"
+        )
+        assert_problem(response, 404, "member-not-found")
+        response = await client.get(
+            f"/v1/timesheets/{world.member.user_id}/{name}", headers=person.headers
+        )
+        assert_problem(response, 404, "member-not-found")
     assert (await read_entry(client, world.member.headers, entry["id"]))["status"] == "open"
-    # A member reads only their own week.
-    response = await client.get(
-        f"/v1/timesheets/{world.member.user_id}/{name}", headers=colleague.headers
-    )
-    assert_problem(response, 404, "member-not-found")
+    sheet = await get_sheet(client, world.boss, world.member.user_id, name)
+    assert sheet["status"] == "open"
 
 
 async def test_approval_is_for_managers_and_not_for_ones_own_week(client, db, resources):
@@ -1195,7 +1223,8 @@ async def test_approval_freezes_the_most_specific_rate(client, db, resources):
     rocket = await make_brand(client, boss, globex["id"], name="Rocket")
     await make_retainer(client, boss, globex["id"])
     colleague = await add_person(client, db, resources.passwords, world.agency, "member")
-    for person in (world.member, colleague, world.manager):
+    await assign(client, boss, world.member.user_id, rocket["id"])
+    for person in (colleague, world.manager):
         for brand in (world.brand, rocket):
             await assign(client, boss, person.user_id, brand["id"])
 
@@ -1248,9 +1277,7 @@ async def test_approval_freezes_the_most_specific_rate(client, db, resources):
             headers={**boss, "If-Match": '"1"'},
         )
         assert response.status_code == 200, response.text
-    response = await client.delete(
-        f"/v1/rates/{rates['camille_on_acme']['id']}", headers=boss
-    )
+    response = await client.delete(f"/v1/rates/{rates['camille_on_acme']['id']}", headers=boss)
     assert response.status_code == 204, response.text
     for entry_id, rate in expected.items():
         assert (await read_entry(client, boss, entry_id))["rate_minor"] == rate
@@ -1320,7 +1347,9 @@ async def test_a_returned_week_reopens_its_time(client, db, resources):
 # Invoiced time
 
 
-async def test_invoiced_time_never_changes(client, db, resources):
+async def invoiced_week(client, db, resources) -> tuple[World, dict, dict, str]:
+    """An approved week of two entries, one of which is then invoiced (in the database: no
+    route invoices time yet)."""
     world = await setup(client, db, resources)
     day = last_week()[3]
     name = iso_week(day)
@@ -1328,7 +1357,6 @@ async def test_invoiced_time_never_changes(client, db, resources):
     other = await log(client, world.member, world.brand, day, 30)
     await submit(client, world.member, name)
     await approve(client, world.manager.headers, world.member.user_id, name)
-
     async with db.tenant_transaction(world.agency.tenant_id) as session:
         await session.execute(
             update(TimeEntry)
@@ -1337,40 +1365,50 @@ async def test_invoiced_time_never_changes(client, db, resources):
         )
     seen = await read_entry(client, world.boss, invoiced["id"])
     assert seen["status"] == "invoiced"
+    assert seen["rate_minor"] is None  # no rates in this agency
+    return world, seen, await read_entry(client, world.boss, other["id"]), name
 
+
+@pytest.mark.parametrize("who", ["member", "manager", "owner"])
+async def test_the_api_never_changes_invoiced_time(client, db, resources, who):
+    world, invoiced, _, _ = await invoiced_week(client, db, resources)
+    person = {"member": world.member, "manager": world.manager, "owner": world.owner}[who]
     url = f"/v1/time-entries/{invoiced['id']}"
-    for person in (world.member, world.manager, world.owner):
-        response = await client.patch(url, json={"note": "x"}, headers=person.headers)
-        assert_problem(response, 409, "time-entry-locked")
-        response = await client.delete(url, headers=person.headers)
-        assert_problem(response, 409, "time-entry-locked")
+    response = await client.patch(url, json={"note": "x"}, headers=person.headers)
+    assert_problem(response, 409, "time-entry-locked")
+    response = await client.delete(url, headers=person.headers)
+    assert_problem(response, 409, "time-entry-locked")
+    assert await read_entry(client, world.boss, invoiced["id"]) == invoiced
 
-    # Returning the week would reopen invoiced time: refused, and nothing moves.
+
+async def test_a_week_with_invoiced_time_is_not_returned(client, db, resources):
+    world, invoiced, other, name = await invoiced_week(client, db, resources)
     response = await timesheet_action(
         client, world.manager.headers, world.member.user_id, name, "return", {"reason": "no"}
     )
     assert_problem(response, 409, "time-entry-locked")
     sheet = await get_sheet(client, world.boss, world.member.user_id, name)
     assert sheet["status"] == "approved"
+    assert sheet["reason"] is None
     assert {e["id"]: e["status"] for e in sheet["entries"]} == {
         invoiced["id"]: "invoiced",
         other["id"]: "approved",
     }
+    assert await read_entry(client, world.boss, other["id"]) == other
 
-    # The database itself refuses, whatever the application does.
+
+async def test_the_database_never_changes_invoiced_time(client, db, resources):
+    world, invoiced, other, _ = await invoiced_week(client, db, resources)
+    target = uuid.UUID(invoiced["id"])
     for statement in (
-        update(TimeEntry)
-        .where(TimeEntry.id == uuid.UUID(invoiced["id"]))  # type: ignore[arg-type]
-        .values(minutes=1),
-        update(TimeEntry)
-        .where(TimeEntry.id == uuid.UUID(invoiced["id"]))  # type: ignore[arg-type]
-        .values(status="open"),
-        delete(TimeEntry).where(TimeEntry.id == uuid.UUID(invoiced["id"])),  # type: ignore[arg-type]
+        update(TimeEntry).where(TimeEntry.id == target).values(minutes=1),  # type: ignore[arg-type]
+        update(TimeEntry).where(TimeEntry.id == target).values(status="open"),  # type: ignore[arg-type]
+        delete(TimeEntry).where(TimeEntry.id == target),  # type: ignore[arg-type]
     ):
         with pytest.raises((IntegrityError, DBAPIError)) as raised:
             async with db.tenant_transaction(world.agency.tenant_id) as session:
                 await session.execute(statement)
-        assert "invoiced" in str(raised.value)
+        assert "invoiced and cannot change" in str(raised.value)
     # Other rows of the table still change.
     async with db.tenant_transaction(world.agency.tenant_id) as session:
         await session.execute(
@@ -1378,7 +1416,7 @@ async def test_invoiced_time_never_changes(client, db, resources):
             .where(TimeEntry.id == uuid.UUID(other["id"]))  # type: ignore[arg-type]
             .values(note="fine")
         )
-    assert await read_entry(client, world.boss, invoiced["id"]) == seen
+    assert await read_entry(client, world.boss, invoiced["id"]) == invoiced
     assert (await read_entry(client, world.boss, other["id"]))["note"] == "fine"
 
 
@@ -1482,9 +1520,7 @@ async def test_stopping_a_timer_logs_its_time(client, db, resources):
     assert_problem(response, 409, "no-running-timer")
 
 
-async def test_a_timer_across_midnight_logs_one_entry_per_day(
-    client, db, resources, monkeypatch
-):
+async def test_a_timer_across_midnight_logs_one_entry_per_day(client, db, resources, monkeypatch):
     world = await setup(client, db, resources)
     day = today() - timedelta(days=3)
     response = await start_timer(client, world.member, world.brand)
