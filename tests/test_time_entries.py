@@ -1236,7 +1236,7 @@ async def test_approval_freezes_the_most_specific_rate(client, db, resources):
         "camille_on_acme": {
             "rate_minor": 12000,
             "client_id": world.acme["id"],
-            "membership_id": str(world.member.membership_id),
+            "user_id": str(world.member.user_id),
         },
     }.items():
         response = await client.post("/v1/rates", json=body, headers=boss)

@@ -336,7 +336,7 @@ def _owner(principal: Principal, entry: TimeEntry) -> Worker:
 def _ensure_open(entry: TimeEntry) -> None:
     if entry.status != EntryStatus.open:
         raise errors.EntryLocked(
-            f"This entry is {entry.status}; only open entries change.", status=entry.status
+            f"This entry is {entry.status}; only open entries change.", entry_status=entry.status
         )
 
 

@@ -175,7 +175,9 @@ async def submit_timesheet(
     )
     _, _, _, sheet = await _load(session, principal, user_id, week, Verb.create, lock=True)
     if sheet is not None and sheet.status != TimesheetStatus.returned:
-        raise errors.TimesheetState(f"This week is already {sheet.status}.", status=sheet.status)
+        raise errors.TimesheetState(
+            f"This week is already {sheet.status}.", timesheet_status=sheet.status
+        )
     now = utcnow()
     if sheet is None:
         sheet = Timesheet(
