@@ -7,6 +7,7 @@ a precise stop time for a timer, it freezes the clock of the entries service onl
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from dataclasses import dataclass
@@ -935,9 +936,12 @@ async def test_list_filters_narrow_the_list(client, db, resources):
     [
         "garbage!!",
         "bm90IGpzb24",  # "not json"
+        # another list's order, then a key that is not a date
         encode_cursor("date", "2026-11-01"),  # too short
-        encode_cursor("name", "2026-11-01", uuid.uuid4()),  # another list's order
-        encode_cursor("date", "yesterday", uuid.uuid4()),
+        encode_cursor(
+            "name", "2026-11-01", "0192f000-0000-7000-8000-000000000001"
+        ),  # another list's order
+        encode_cursor("date", "yesterday", "0192f000-0000-7000-8000-000000000002"),
         encode_cursor("date", "2026-11-01", "not-a-uuid"),
     ],
 )
@@ -1620,3 +1624,197 @@ async def test_a_timer_stop_is_held_to_the_length_of_the_day(client, db, resourc
     assert body["logged_minutes"] == 1400
     assert await count_entries(db, world.agency.tenant_id) == 1
     assert await current(client, world.member) is not None
+
+
+async def test_a_timer_stopped_at_exactly_twelve_hours_is_not_flagged(
+    client, db, resources, monkeypatch
+):
+    world = await setup(client, db, resources)
+    day = today() - timedelta(days=4)
+    for stop, flagged in ((timedelta(hours=12), False), (timedelta(hours=12, seconds=1), True)):
+        response = await start_timer(client, world.member, world.brand)
+        assert response.status_code == 201, response.text
+        await move_timer_start(db, world, world.member, local(day, 6))
+        freeze_entries_clock(monkeypatch, local(day, 6) + stop)
+        stopped = await stop_timer(client, world.member)
+        assert stopped["flagged"] is flagged
+        assert [(e["date"], e["minutes"]) for e in stopped["entries"]] == [(day.isoformat(), 720)]
+        reason = "forgotten_timer" if flagged else None
+        assert stopped["entries"][0]["flagged_reason"] == reason
+        day -= timedelta(days=1)
+
+
+async def test_a_timer_of_a_few_seconds_logs_nothing(client, db, resources, monkeypatch):
+    world = await setup(client, db, resources)
+    response = await start_timer(client, world.member, world.brand)
+    assert response.status_code == 201, response.text
+    started = utc(response.json()["started_at"])
+    freeze_entries_clock(monkeypatch, started + timedelta(seconds=20))
+    stopped = await stop_timer(client, world.member)
+    assert stopped == {"entries": [], "flagged": False}
+    assert await current(client, world.member) is None
+    assert await count_entries(db, world.agency.tenant_id) == 0
+    # Half a minute counts as a minute.
+    response = await start_timer(client, world.member, world.brand)
+    assert response.status_code == 201, response.text
+    started = utc(response.json()["started_at"])
+    freeze_entries_clock(monkeypatch, started + timedelta(seconds=30))
+    stopped = await stop_timer(client, world.member)
+    assert [e["minutes"] for e in stopped["entries"]] == [1]
+
+
+async def test_a_timer_over_the_night_the_clocks_go_forward(client, db, resources, monkeypatch):
+    world = await setup(client, db, resources)
+    response = await start_timer(client, world.member, world.brand)
+    assert response.status_code == 201, response.text
+    # 23:00 on 7 March (EST) to 04:00 on 8 March (EDT): four real hours.
+    await move_timer_start(db, world, world.member, local(SPRING_FORWARD - timedelta(days=1), 23))
+    freeze_entries_clock(monkeypatch, local(SPRING_FORWARD, 4))
+    stopped = await stop_timer(client, world.member)
+    assert stopped["flagged"] is False
+    assert [(e["date"], e["minutes"]) for e in stopped["entries"]] == [
+        ("2026-03-07", 60),
+        ("2026-03-08", 180),
+    ]
+
+
+async def test_a_timer_logs_no_time_on_a_day_after_the_assignment_ended(
+    client, db, resources, monkeypatch
+):
+    """The assignment ends on `last`; a timer running past that midnight must not put time on
+    the next day (whether the stop is refused or cut at the end of the assignment)."""
+    world = await setup(client, db, resources)
+    last = today() - timedelta(days=3)
+    response = await start_timer(client, world.member, world.brand)
+    assert response.status_code == 201, response.text
+    assignments = await walk(
+        client, "/v1/assignments", world.boss, user_id=str(world.member.user_id)
+    )
+    assert len(assignments) == 1
+    response = await client.patch(
+        f"/v1/assignments/{assignments[0]['id']}",
+        json={"end_date": last.isoformat()},
+        headers=world.boss,
+    )
+    assert response.status_code == 200, response.text
+    # By hand, the day after is refused.
+    response = await post_entry(client, world.member, world.brand, last + timedelta(days=1), 75)
+    assert_problem(response, 422, "not-assigned")
+
+    await move_timer_start(db, world, world.member, local(last, 22, 30))
+    freeze_entries_clock(monkeypatch, local(last + timedelta(days=1), 1, 15))
+    response = await client.post("/v1/timers/stop", headers=world.member.headers)
+    if response.status_code == 200:
+        assert {e["date"] for e in response.json()["entries"]} <= {last.isoformat()}
+    else:
+        assert_problem(response, 422, "not-assigned")
+    logged = await walk(client, "/v1/time-entries", world.boss)
+    assert {e["date"] for e in logged} <= {last.isoformat()}, logged
+
+
+async def test_a_brand_of_another_agency_cannot_be_timed(client, db, resources):
+    world = await setup(client, db, resources)
+    elsewhere = await setup(client, db, resources)
+    response = await start_timer(client, world.member, elsewhere.brand)
+    assert_problem(response, 404, "brand-not-found")
+    assert await current(client, world.member) is None
+    assert await current(client, elsewhere.member) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# At the same moment
+
+
+async def test_simultaneous_starts_leave_one_timer(client, db, resources):
+    world = await setup(client, db, resources)
+    responses = await asyncio.gather(
+        *(start_timer(client, world.member, world.brand, note=str(i)) for i in range(5))
+    )
+    started = [r for r in responses if r.status_code == 201]
+    assert len(started) == 1, [r.text for r in responses]
+    for response in responses:
+        if response.status_code != 201:
+            assert_problem(response, 409, "timer-running")
+    running = await current(client, world.member)
+    assert running is not None and running["id"] == started[0].json()["id"]
+
+
+async def test_simultaneous_stops_log_the_time_once(client, db, resources):
+    world = await setup(client, db, resources)
+    response = await start_timer(client, world.member, world.brand)
+    assert response.status_code == 201, response.text
+    await move_timer_start(db, world, world.member, datetime.now(UTC) - timedelta(minutes=30))
+    responses = await asyncio.gather(
+        *(client.post("/v1/timers/stop", headers=world.member.headers) for _ in range(4))
+    )
+    stopped = [r for r in responses if r.status_code == 200]
+    assert len(stopped) == 1, [r.text for r in responses]
+    for response in responses:
+        if response.status_code != 200:
+            assert_problem(response, 409, "no-running-timer")
+    logged = await walk(client, "/v1/time-entries", world.member.headers)
+    assert sum(e["minutes"] for e in logged) == 30
+    assert [e["id"] for e in logged] == [e["id"] for e in stopped[0].json()["entries"]]
+
+
+async def test_simultaneous_entries_do_not_overfill_a_day(client, db, resources):
+    world = await setup(client, db, resources)
+    day = today() - timedelta(days=2)
+    responses = await asyncio.gather(
+        *(post_entry(client, world.member, world.brand, day, 500) for _ in range(4))
+    )
+    made = [r for r in responses if r.status_code == 201]
+    assert len(made) == 2, [r.text for r in responses]
+    for response in responses:
+        if response.status_code != 201:
+            assert_problem(response, 422, "day-overfull")
+    logged = await walk(client, "/v1/time-entries", world.member.headers)
+    assert sum(e["minutes"] for e in logged) == 1000
+
+
+async def test_an_entry_racing_a_submission_does_not_land_in_the_locked_week(client, db, resources):
+    world = await setup(client, db, resources)
+    week = last_week()
+    name = iso_week(week[0])
+    await log(client, world.member, world.brand, week[0], 30)
+    responses = await asyncio.gather(
+        timesheet_action(client, world.member.headers, world.member.user_id, name, "submit"),
+        *(post_entry(client, world.member, world.brand, week[i], 20) for i in range(1, 6)),
+    )
+    assert responses[0].status_code == 200, responses[0].text
+    for response in responses[1:]:
+        if response.status_code != 201:
+            assert_problem(response, 409, "week-locked")
+    sheet = await get_sheet(client, world.member.headers, world.member.user_id, name)
+    assert sheet["status"] == "submitted"
+    # Whatever won the race, no open time is left in a submitted week.
+    assert {e["status"] for e in sheet["entries"]} == {"submitted"}
+    made = sum(1 for r in responses[1:] if r.status_code == 201)
+    assert len(sheet["entries"]) == 1 + made
+
+
+# ---------------------------------------------------------------------------------------------
+# The audit trail
+
+
+async def test_changes_to_time_are_audited(client, db, resources):
+    world = await setup(client, db, resources)
+    entry = await log(client, world.member, world.brand, today() - timedelta(days=1), 30)
+    url = f"/v1/time-entries/{entry['id']}"
+    response = await client.patch(url, json={"minutes": 45}, headers=world.manager.headers)
+    assert response.status_code == 200, response.text
+    response = await client.delete(url, headers=world.member.headers)
+    assert response.status_code == 204, response.text
+    events = await walk(client, "/v1/audit-events", world.boss, subject_id=entry["id"])
+    assert [e["action"] for e in events] == [
+        "time_entry.deleted",
+        "time_entry.updated",
+        "time_entry.created",
+    ]
+    assert [e["actor_id"] for e in events] == [
+        str(world.member.user_id),
+        str(world.manager.user_id),
+        str(world.member.user_id),
+    ]
+    assert all(e["subject_type"] == "time_entry" for e in events)
+    assert events[1]["changes"]["minutes"] == 45
