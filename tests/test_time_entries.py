@@ -936,7 +936,6 @@ async def test_list_filters_narrow_the_list(client, db, resources):
     [
         "garbage!!",
         "bm90IGpzb24",  # "not json"
-        # another list's order, then a key that is not a date
         encode_cursor("date", "2026-11-01"),  # too short
         encode_cursor(
             "name", "2026-11-01", "0192f000-0000-7000-8000-000000000001"
