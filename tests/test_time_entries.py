@@ -765,12 +765,38 @@ async def test_another_agencys_time_is_not_found(client, db, resources):
         assert_problem(response, 404, "time-entry-not-found")
         assert_problem(await client.delete(url, headers=h), 404, "time-entry-not-found")
         assert await walk(client, "/v1/time-entries", h) == []
-    week = iso_week(today() - timedelta(days=7))
+    # Nor are its people's weeks, whatever the action.
+    week = iso_week(today() - timedelta(days=1))
+    await submit(client, world.member, week)
     response = await client.get(
         f"/v1/timesheets/{world.member.user_id}/{week}", headers=other.owner.headers
     )
     assert_problem(response, 404, "member-not-found")
-    assert await read_entry(client, world.member.headers, entry["id"]) == entry
+    for action, body in (("approve", None), ("return", {"reason": "not yours"})):
+        response = await timesheet_action(
+            client, other.owner.headers, world.member.user_id, week, action, body
+        )
+        assert_problem(response, 404, "member-not-found")
+    sheet = await get_sheet(client, world.boss, world.member.user_id, week)
+    assert sheet["status"] == "submitted"
+    assert sheet["decided_by"] is None
+
+
+async def test_a_client_contact_has_no_timesheet(client, db, resources):
+    world = await setup(client, db, resources)
+    contact = await add_person(
+        client,
+        db,
+        resources.passwords,
+        world.agency,
+        "client",
+        client_id=uuid.UUID(world.acme["id"]),
+    )
+    week = iso_week(today() - timedelta(days=7))
+    response = await client.get(f"/v1/timesheets/{contact.user_id}/{week}", headers=world.boss)
+    assert_problem(response, 404, "member-not-found")
+    response = await client.get(f"/v1/timesheets/{uuid.uuid4()}/{week}", headers=world.boss)
+    assert_problem(response, 404, "member-not-found")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -870,6 +896,13 @@ async def test_lists_come_in_pages_by_date_then_id(client, db, resources):
     # The same walk twice gives the same order.
     again = await walk(client, "/v1/time-entries", world.member.headers, limit=7)
     assert [e["id"] for e in again] == ids
+    # A page that holds exactly what is left has no next page.
+    response = await client.get(
+        "/v1/time-entries", params={"limit": 23}, headers=world.member.headers
+    )
+    assert response.status_code == 200, response.text
+    assert [e["id"] for e in response.json()["items"]] == ids
+    assert response.json()["next_cursor"] is None
 
 
 async def test_list_filters_narrow_the_list(client, db, resources):
@@ -1508,7 +1541,10 @@ async def test_stopping_a_timer_logs_its_time(client, db, resources):
     assert sum(e["minutes"] for e in entries) == 45
     # One entry per local day the 45 minutes touched (two only just after midnight).
     days = sorted({started.astimezone(MTL).date(), datetime.now(MTL).date()})
-    assert [e["date"] for e in entries] == [d.isoformat() for d in days]
+    dates = [e["date"] for e in entries]
+    assert dates == sorted(set(dates))
+    assert dates[0] == days[0].isoformat()
+    assert set(dates) <= {d.isoformat() for d in days}
     assert utc(entries[0]["started_at"]) == started
     for entry in entries:
         assert entry["source"] == "timer"
@@ -1817,3 +1853,27 @@ async def test_changes_to_time_are_audited(client, db, resources):
     ]
     assert all(e["subject_type"] == "time_entry" for e in events)
     assert events[1]["changes"]["minutes"] == 45
+
+
+async def test_a_timer_that_cannot_be_logged_is_kept(client, db, resources):
+    """Stopping a billable timer on a client without a retainer is refused; the running time is
+    not lost: the timer stays until it is discarded."""
+    world = await setup(client, db, resources, retainer=False)
+    response = await start_timer(client, world.member, world.brand)
+    assert response.status_code == 201, response.text
+    timer = response.json()
+    await move_timer_start(db, world, world.member, datetime.now(UTC) - timedelta(minutes=20))
+    response = await client.post("/v1/timers/stop", headers=world.member.headers)
+    assert_problem(response, 422, "no-retainer")
+    assert await count_entries(db, world.agency.tenant_id) == 0
+    running = await current(client, world.member)
+    assert running is not None and running["id"] == timer["id"]
+    response = await client.delete("/v1/timers/current", headers=world.member.headers)
+    assert response.status_code == 204, response.text
+    # A non-billable timer needs no retainer.
+    response = await start_timer(client, world.member, world.brand, billable=False)
+    assert response.status_code == 201, response.text
+    await move_timer_start(db, world, world.member, datetime.now(UTC) - timedelta(minutes=20))
+    stopped = await stop_timer(client, world.member)
+    assert sum(e["minutes"] for e in stopped["entries"]) == 20
+    assert {e["billable"] for e in stopped["entries"]} == {False}

@@ -100,6 +100,13 @@ async def _brand(session: AsyncSession, tenant_id: uuid.UUID, brand_id: uuid.UUI
 async def _ensure_assigned(
     session: AsyncSession, worker: Worker, brand_id: uuid.UUID, day: date
 ) -> None:
+    if not await _is_assigned(session, worker, brand_id, day):
+        raise errors.NotAssigned(f"You are not assigned to this brand on {day.isoformat()}.")
+
+
+async def _is_assigned(
+    session: AsyncSession, worker: Worker, brand_id: uuid.UUID, day: date
+) -> bool:
     found = await session.scalar(
         select(Assignment.id)
         .where(
@@ -111,8 +118,7 @@ async def _ensure_assigned(
         )
         .limit(1)
     )
-    if found is None:
-        raise errors.NotAssigned(f"You are not assigned to this brand on {day.isoformat()}.")
+    return found is not None
 
 
 async def _lock_person(session: AsyncSession, worker: Worker) -> None:
@@ -556,6 +562,8 @@ async def close_timer(
     brand = await _brand(session, worker.tenant_id, timer.brand_id)
     entries: list[TimeEntry] = []
     for piece in split_by_local_day(timer.started_at, end, worker.timezone):
+        if not await _is_assigned(session, worker, brand.id, piece.day):
+            continue  # the assignment ended while the timer ran: no time on days after it
         await _ensure_week_open(session, worker, piece.day)
         await _ensure_day_room(session, worker, piece.day, piece.minutes)
         entry = TimeEntry(
