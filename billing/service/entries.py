@@ -346,6 +346,21 @@ def _ensure_open(entry: TimeEntry) -> None:
         )
 
 
+async def _entry_to_change(
+    session: AsyncSession, principal: Principal, entry_id: uuid.UUID, *, if_match: int | None
+) -> tuple[TimeEntry, Worker]:
+    """The entry, locked after its owner (the lock order of every time write), if it may
+    still change: open, at the version the caller read, in a week not submitted."""
+    found = await _load_entry(session, principal, entry_id, Verb.update)
+    owner = _owner(principal, found)
+    await _lock_person(session, owner)
+    entry = await _load_entry(session, principal, entry_id, Verb.update, lock=True)
+    _ensure_open(entry)
+    check_version(entry.version, if_match)
+    await _ensure_week_open(session, owner, entry.work_date)
+    return entry, owner
+
+
 async def update_entry(
     session: AsyncSession,
     principal: Principal,
@@ -354,13 +369,7 @@ async def update_entry(
     *,
     if_match: int | None,
 ) -> EntryRead:
-    found = await _load_entry(session, principal, entry_id, Verb.update)
-    owner = _owner(principal, found)
-    await _lock_person(session, owner)
-    entry = await _load_entry(session, principal, entry_id, Verb.update, lock=True)
-    _ensure_open(entry)
-    check_version(entry.version, if_match)
-    await _ensure_week_open(session, owner, entry.work_date)
+    entry, owner = await _entry_to_change(session, principal, entry_id, if_match=if_match)
     changes = data.model_dump(exclude_unset=True)
     if changes.get("minutes") is None:
         changes.pop("minutes", None)
@@ -404,13 +413,7 @@ async def update_entry(
 async def delete_entry(
     session: AsyncSession, principal: Principal, entry_id: uuid.UUID, *, if_match: int | None
 ) -> None:
-    found = await _load_entry(session, principal, entry_id, Verb.update)
-    owner = _owner(principal, found)
-    await _lock_person(session, owner)
-    entry = await _load_entry(session, principal, entry_id, Verb.update, lock=True)
-    _ensure_open(entry)
-    check_version(entry.version, if_match)
-    await _ensure_week_open(session, owner, entry.work_date)
+    entry, _ = await _entry_to_change(session, principal, entry_id, if_match=if_match)
     await session.delete(entry)
     record_audit(
         session,
