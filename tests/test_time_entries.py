@@ -123,10 +123,12 @@ async def make_retainer(
     return response.json()
 
 
-async def setup(client, db, resources, *, retainer: bool = True) -> World:
+async def setup(
+    client, db, resources, *, retainer: bool = True, timezone: str = "America/Montreal"
+) -> World:
     """An agency with one client and brand; a member assigned to it since January; a manager
     who is not assigned to anything; a retainer covering the whole year."""
-    agency = await new_agency(client)
+    agency = await new_agency(client, timezone=timezone)
     owner = agency.owner
     acme = await make_client(client, owner.headers, name="Acme")
     brand = await make_brand(client, owner.headers, acme["id"], name="Acme Brand")
@@ -557,7 +559,7 @@ BAD_BODIES: list[tuple[str, dict[str, Any]]] = [
     ("content item not a uuid", {"content_item_id": "42"}),
     ("note too long", {"note": "x" * 2001}),
     ("billable not a boolean", {"billable": "perhaps"}),
-    ("unknown field", {"user_id": str(uuid.uuid4())}),
+    ("unknown field", {"user_id": "0192f000-0000-7000-8000-000000000003"}),
     ("status is not the caller's", {"status": "approved"}),
     ("no brand", {"brand_id": None}),
 ]
@@ -608,7 +610,7 @@ BAD_PATCHES: list[tuple[str, dict[str, Any]]] = [
     ("more than 25 hours", {"minutes": 1501}),
     ("unknown activity", {"activity": "sleeping"}),
     ("date cannot move", {"date": "2026-11-02"}),
-    ("brand cannot move", {"brand_id": str(uuid.uuid4())}),
+    ("brand cannot move", {"brand_id": "0192f000-0000-7000-8000-000000000004"}),
     ("status is not editable", {"status": "approved"}),
     ("rate is not editable", {"rate_minor": 1}),
 ]
@@ -1828,6 +1830,97 @@ async def test_an_entry_racing_a_submission_does_not_land_in_the_locked_week(cli
     assert len(sheet["entries"]) == 1 + made
 
 
+async def test_a_correction_racing_new_time_does_not_overfill_the_day(client, db, resources):
+    """The manager's correction takes the member's lock, not the manager's own."""
+    world = await setup(client, db, resources)
+    day = today() - timedelta(days=2)
+    entry = await log(client, world.member, world.brand, day, 1000)
+    for _ in range(3):
+        created, corrected = await asyncio.gather(
+            post_entry(client, world.member, world.brand, day, 440),
+            client.patch(
+                f"/v1/time-entries/{entry['id']}",
+                json={"minutes": 1001},
+                headers=world.manager.headers,
+            ),
+        )
+        succeeded = [r for r in (created, corrected) if r.status_code in (200, 201)]
+        assert len(succeeded) == 1, (created.text, corrected.text)
+        for response in (created, corrected):
+            if response.status_code not in (200, 201):
+                assert_problem(response, 422, "day-overfull")
+        logged = await walk(client, "/v1/time-entries", world.member.headers)
+        assert sum(e["minutes"] for e in logged) <= 1440
+        # Back to 1000 alone for the next round.
+        for e in logged:
+            if e["id"] != entry["id"]:
+                response = await client.delete(
+                    f"/v1/time-entries/{e['id']}", headers=world.member.headers
+                )
+                assert response.status_code == 204, response.text
+        response = await client.patch(
+            f"/v1/time-entries/{entry['id']}", json={"minutes": 1000}, headers=world.boss
+        )
+        assert response.status_code == 200, response.text
+
+
+async def test_simultaneous_corrections_of_one_version_let_one_through(client, db, resources):
+    world = await setup(client, db, resources)
+    entry = await log(client, world.member, world.brand, today() - timedelta(days=1), 30)
+    url = f"/v1/time-entries/{entry['id']}"
+    responses = await asyncio.gather(
+        *(
+            client.patch(url, json={"minutes": 31 + i}, headers={**world.boss, "If-Match": '"1"'})
+            for i in range(4)
+        )
+    )
+    ok = [r for r in responses if r.status_code == 200]
+    assert len(ok) == 1, [r.text for r in responses]
+    for response in responses:
+        if response.status_code != 200:
+            assert_problem(response, 412, "precondition-failed")
+    assert await read_entry(client, world.boss, entry["id"]) == ok[0].json()
+
+
+async def test_simultaneous_submissions_submit_once(client, db, resources):
+    world = await setup(client, db, resources)
+    day = last_week()[2]
+    await log(client, world.member, world.brand, day, 30)
+    name = iso_week(day)
+    responses = await asyncio.gather(
+        *(
+            timesheet_action(client, world.member.headers, world.member.user_id, name, "submit")
+            for _ in range(3)
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [200, 409, 409], [r.text for r in responses]
+    for response in responses:
+        if response.status_code == 409:
+            assert_problem(response, 409, "timesheet-state")
+    sheet = await get_sheet(client, world.boss, world.member.user_id, name)
+    assert sheet["status"] == "submitted"
+    assert [e["version"] for e in sheet["entries"]] == [2]
+
+
+async def test_simultaneous_approvals_approve_once(client, db, resources):
+    world = await setup(client, db, resources)
+    day = last_week()[2]
+    await log(client, world.member, world.brand, day, 30)
+    name = iso_week(day)
+    await submit(client, world.member, name)
+    admin = await add_person(client, db, resources.passwords, world.agency, "admin")
+    responses = await asyncio.gather(
+        *(
+            timesheet_action(client, person.headers, world.member.user_id, name, "approve")
+            for person in (world.manager, admin, world.owner)
+        )
+    )
+    assert sorted(r.status_code for r in responses) == [200, 409, 409], [r.text for r in responses]
+    sheet = await get_sheet(client, world.boss, world.member.user_id, name)
+    assert sheet["status"] == "approved"
+    assert [e["version"] for e in sheet["entries"]] == [3]
+
+
 # ---------------------------------------------------------------------------------------------
 # The audit trail
 
@@ -1877,3 +1970,51 @@ async def test_a_timer_that_cannot_be_logged_is_kept(client, db, resources):
     stopped = await stop_timer(client, world.member)
     assert sum(e["minutes"] for e in stopped["entries"]) == 20
     assert {e["billable"] for e in stopped["entries"]} == {False}
+
+
+# ---------------------------------------------------------------------------------------------
+# Other timezones: the agency's clock, never the server's nor Montreal's
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago", "Asia/Kolkata"])
+async def test_days_are_the_agencys_days(client, db, resources, zone):
+    tz = ZoneInfo(zone)
+    world = await setup(client, db, resources, timezone=zone)
+    here = datetime.now(UTC).astimezone(tz).date()
+    await log(client, world.member, world.brand, here, 30)
+    response = await post_entry(client, world.member, world.brand, here + timedelta(days=1), 30)
+    assert_problem(response, 422, "future-date")
+    # 23:30 of the day before, local: that day, whatever the UTC date.
+    late = datetime.combine(here - timedelta(days=2), time(23, 30), tzinfo=tz)
+    entry = await log(client, world.member, world.brand, None, 20, started_at=late.isoformat())
+    assert entry["date"] == (here - timedelta(days=2)).isoformat()
+    response = await post_entry(
+        client,
+        world.member,
+        world.brand,
+        here - timedelta(days=1),
+        20,
+        started_at=late.astimezone(UTC).isoformat(),
+    )
+    assert_problem(response, 422, "date-mismatch")
+    # A day is 24 hours there (none of these zones changes its clocks in the last two days).
+    await log(client, world.member, world.brand, here - timedelta(days=1), 1440)
+    response = await post_entry(client, world.member, world.brand, here - timedelta(days=1), 1)
+    assert_problem(response, 422, "day-overfull")
+
+
+async def test_a_timer_splits_at_the_agencys_midnight(client, db, resources, monkeypatch):
+    zone = ZoneInfo("Asia/Kolkata")  # UTC+05:30: midnight is at 18:30 UTC
+    world = await setup(client, db, resources, timezone="Asia/Kolkata")
+    day = datetime.now(UTC).astimezone(zone).date() - timedelta(days=3)
+    response = await start_timer(client, world.member, world.brand)
+    assert response.status_code == 201, response.text
+    await move_timer_start(db, world, world.member, datetime.combine(day, time(23, 0), tzinfo=zone))
+    freeze_entries_clock(
+        monkeypatch, datetime.combine(day + timedelta(days=1), time(1, 0), tzinfo=zone)
+    )
+    stopped = await stop_timer(client, world.member)
+    assert [(e["date"], e["minutes"]) for e in stopped["entries"]] == [
+        (day.isoformat(), 60),
+        ((day + timedelta(days=1)).isoformat(), 60),
+    ]
