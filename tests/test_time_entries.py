@@ -1360,6 +1360,13 @@ async def test_a_returned_week_reopens_its_time(client, db, resources):
     assert reopened["status"] == "open"
     assert reopened["rate_minor"] is None and reopened["rate_currency"] is None
     assert await get_sheet(client, world.member.headers, world.member.user_id, name) == sheet
+    # A returned week is not approved until it is submitted again.
+    response = await timesheet_action(client, m, world.member.user_id, name, "approve")
+    assert_problem(response, 409, "timesheet-state")
+    response = await timesheet_action(
+        client, m, world.member.user_id, name, "return", {"reason": "again"}
+    )
+    assert_problem(response, 409, "timesheet-state")
 
     # The week is open again: the member corrects it and adds to it.
     response = await client.patch(
