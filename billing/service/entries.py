@@ -76,7 +76,7 @@ class Worker:
     timezone: str
 
 
-def _worker(principal: Principal) -> Worker:
+def worker_of(principal: Principal) -> Worker:
     return Worker(
         principal.tenant_id, principal.membership_id, principal.user_id, principal.timezone
     )
@@ -121,7 +121,7 @@ async def _is_assigned(
     return found is not None
 
 
-async def _lock_person(session: AsyncSession, worker: Worker) -> None:
+async def lock_person(session: AsyncSession, worker: Worker) -> None:
     """Serializes one person's time writes (day totals); always taken before a retainer lock."""
     await session.scalar(
         select(Membership.id)
@@ -257,13 +257,13 @@ async def create_entry(
     session: AsyncSession, principal: Principal, data: EntryCreate, *, at: datetime | None = None
 ) -> EntryRead:
     require_scope(principal, Resource.time_entry, Verb.create)
-    worker = _worker(principal)
+    worker = worker_of(principal)
     day = _day_of(data, worker.timezone)
     if day > local_day(at or utcnow(), worker.timezone):
         raise errors.FutureDate(f"{day.isoformat()} has not begun yet.")
     brand = await _brand(session, worker.tenant_id, data.brand_id)
     await _ensure_assigned(session, worker, brand.id, day)
-    await _lock_person(session, worker)
+    await lock_person(session, worker)
     await _ensure_week_open(session, worker, day)
     await _ensure_day_room(session, worker, day, data.minutes)
     entry = TimeEntry(
@@ -353,7 +353,7 @@ async def _entry_to_change(
     still change: open, at the version the caller read, in a week not submitted."""
     found = await _load_entry(session, principal, entry_id, Verb.update)
     owner = _owner(principal, found)
-    await _lock_person(session, owner)
+    await lock_person(session, owner)
     entry = await _load_entry(session, principal, entry_id, Verb.update, lock=True)
     _ensure_open(entry)
     check_version(entry.version, if_match)
@@ -514,7 +514,7 @@ async def current_timer(
     session: AsyncSession, principal: Principal, *, at: datetime | None = None
 ) -> CurrentTimer:
     require_scope(principal, Resource.time_entry, Verb.create)
-    timer = await _running(session, _worker(principal))
+    timer = await _running(session, worker_of(principal))
     return CurrentTimer(timer=_timer_read(timer, at or utcnow()) if timer else None)
 
 
@@ -522,7 +522,7 @@ async def start_timer(
     session: AsyncSession, principal: Principal, data: TimerStart, *, at: datetime | None = None
 ) -> TimerRead:
     require_scope(principal, Resource.time_entry, Verb.create)
-    worker = _worker(principal)
+    worker = worker_of(principal)
     now = at or utcnow()
     brand = await _brand(session, worker.tenant_id, data.brand_id)
     await _ensure_assigned(session, worker, brand.id, local_day(now, worker.timezone))
@@ -606,8 +606,8 @@ async def stop_timer(
     session: AsyncSession, principal: Principal, *, at: datetime | None = None
 ) -> TimerStopped:
     require_scope(principal, Resource.time_entry, Verb.create)
-    worker = _worker(principal)
-    await _lock_person(session, worker)
+    worker = worker_of(principal)
+    await lock_person(session, worker)
     timer = await _running(session, worker, lock=True)
     if timer is None:
         raise errors.NoTimer()
@@ -628,7 +628,7 @@ async def stop_timer(
 
 async def discard_timer(session: AsyncSession, principal: Principal) -> None:
     require_scope(principal, Resource.time_entry, Verb.create)
-    worker = _worker(principal)
+    worker = worker_of(principal)
     timer = await _running(session, worker, lock=True)
     if timer is None:
         raise errors.NoTimer()

@@ -184,18 +184,6 @@ def month_end(month: date) -> date:
     return month.replace(day=month_days(month))
 
 
-async def locked_budget(
-    session: AsyncSession, tenant_id: uuid.UUID, client_id: uuid.UUID, month: date
-) -> tuple[RetainerView, MonthBudget] | None:
-    view = await lock_retainer(session, tenant_id, client_id, month)
-    if view is None:
-        return None
-    usage = await usage_of(
-        session, tenant_id, [client_id], view.retainer.start_month, month_end(month)
-    )
-    return view, budget_at(view, usage.get(client_id, {}), month)
-
-
 async def record_crossings(
     session: AsyncSession,
     *,

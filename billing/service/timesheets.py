@@ -15,7 +15,7 @@ from billing import errors
 from billing.models import EntryStatus, Rate, TimeEntry, Timesheet, TimesheetStatus
 from billing.rates import RateRule, resolve_rate
 from billing.schemas import TimesheetDay, TimesheetRead
-from billing.service.entries import entry_read
+from billing.service.entries import entry_read, lock_person, worker_of
 from billing.timekeeping import local_day, parse_iso_week
 from infra.clock import utcnow
 from tenants.errors import MemberNotFound, PermissionDenied
@@ -168,11 +168,7 @@ async def submit_timesheet(
     if monday > local_day(at or utcnow(), principal.timezone):
         raise errors.InvalidWeek("This week has not begun yet.")
     # The person's lock: no entry of theirs can be written while the week is being submitted.
-    await session.scalar(
-        select(Membership.id)
-        .where(Membership.id == membership.id, Membership.tenant_id == principal.tenant_id)
-        .with_for_update()
-    )
+    await lock_person(session, worker_of(principal))
     _, _, _, sheet = await _load(session, principal, user_id, week, Verb.create, lock=True)
     if sheet is not None and sheet.status != TimesheetStatus.returned:
         raise errors.TimesheetState(
