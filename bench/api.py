@@ -9,16 +9,13 @@ throughputs: how much of the raw capacity the framework layers leave to the appl
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
-import platform
 import secrets
 import sys
 import time
 import uuid
 from contextlib import ExitStack
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,18 +26,23 @@ from bench.common import (
     ROOT,
     VENV_BIN,
     BenchError,
+    Measured,
     Server,
-    WrkResult,
+    app_pool_shape,
     env_int,
+    flush_redis,
     free_port,
     libpq_url,
+    login_owner,
     machine_busy_percent,
     machine_note,
+    measure_wrk,
     migrate,
+    package_versions,
     recreate_database,
     redis_with_db,
     require_env,
-    run_wrk,
+    token_claims,
     with_database,
     write_results,
     wrk_binary,
@@ -62,16 +64,6 @@ SLUG = "bench-agency"
 
 # ---------------------------------------------------------------------------------------------
 # Data
-
-
-async def _flush_redis(url: str) -> None:
-    from redis.asyncio import Redis
-
-    redis = Redis.from_url(url)
-    try:
-        await redis.flushdb()
-    finally:
-        await redis.aclose()
 
 
 async def _seed(settings: Any, password: str) -> uuid.UUID:
@@ -142,26 +134,6 @@ async def _seed(settings: Any, password: str) -> uuid.UUID:
         await db.dispose()
 
 
-def _claims(token: str) -> dict[str, Any]:
-    """The payload of our own freshly issued token (the full stack verifies it; we only read)."""
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))  # type: ignore[no-any-return]
-
-
-def _login(server: Server, password: str) -> str:
-    response = httpx.post(
-        server.base_url + "/v1/auth/login",
-        json={"email": OWNER_EMAIL, "password": password},
-        timeout=30.0,
-    )
-    if response.status_code != 200:
-        raise BenchError(f"login failed: {response.status_code} {response.text[:500]}")
-    body = response.json()
-    if body.get("expires_in", 0) < 3600:
-        raise BenchError(f"the access token lives {body.get('expires_in')} s, expected 3600")
-    return str(body["access_token"])
-
-
 def _check_answer(server: Server, token: str) -> dict[str, Any]:
     response = httpx.get(
         server.base_url + PATH, headers={"Authorization": f"Bearer {token}"}, timeout=30.0
@@ -185,81 +157,18 @@ def _check_answer(server: Server, token: str) -> dict[str, Any]:
 # Measurement
 
 
-@dataclass(frozen=True)
-class Measured:
-    wrk: WrkResult
-    server_cpu_s: float | None
-    """CPU time the server process used during the measured run (None if unknown)."""
-
-    @property
-    def cpu_ms_per_request(self) -> float | None:
-        if self.server_cpu_s is None or not self.wrk.requests:
-            return None
-        return self.server_cpu_s * 1000 / self.wrk.requests
-
-    @property
-    def cpu_percent(self) -> float | None:
-        if self.server_cpu_s is None or not self.wrk.duration_s:
-            return None
-        return 100 * self.server_cpu_s / self.wrk.duration_s
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            **self.wrk.as_dict(),
-            "server_cpu_s": self.server_cpu_s,
-            "server_cpu_ms_per_request": self.cpu_ms_per_request,
-            "server_cpu_percent_of_one_core": self.cpu_percent,
-        }
-
-
 def _measure(server: Server, slug: str, token: str, duration_s: int) -> Measured:
-    url = server.base_url + PATH
-    headers = {"Authorization": f"Bearer {token}"}
-    print(f"  {server.name}: warm-up {WARMUP_S} s …", flush=True)
-    run_wrk(url, duration_s=WARMUP_S, threads=THREADS, connections=CONNECTIONS, headers=headers)
-    server.check_alive()
-    print(f"  {server.name}: measuring {duration_s} s …", flush=True)
-    cpu_before = server.cpu_seconds()
-    result, raw = run_wrk(
-        url, duration_s=duration_s, threads=THREADS, connections=CONNECTIONS, headers=headers
+    return measure_wrk(
+        server,
+        server.base_url + PATH,
+        token,
+        label=server.name,
+        duration_s=duration_s,
+        warmup_s=WARMUP_S,
+        threads=THREADS,
+        connections=CONNECTIONS,
+        raw_path=RESULTS / f"{NAME}-{slug}.wrk.txt",
     )
-    cpu_after = server.cpu_seconds()
-    server.check_alive()
-    (RESULTS / f"{NAME}-{slug}.wrk.txt").write_text(raw)
-    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
-    return Measured(result, cpu)
-
-
-def _app_pool_shape(settings: Any) -> str:
-    """The full stack's pool as infra.db builds it (read, not assumed)."""
-    from infra.db import Database
-
-    db = Database.from_settings(settings)
-    pool: Any = db.engine.pool
-    shape = f"pool_size={pool.size()}, max_overflow={getattr(pool, '_max_overflow', '?')}"
-    asyncio.run(db.dispose())
-    return shape
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {"python": platform.python_version()}
-    for package in (
-        "fastapi",
-        "starlette",
-        "uvicorn",
-        "uvloop",
-        "httptools",
-        "sqlalchemy",
-        "asyncpg",
-        "pydantic",
-    ):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            found[package] = "not installed"
-    return found
 
 
 def run() -> None:
@@ -285,8 +194,17 @@ def run() -> None:
     server_env = {**os.environ, **bench_settings}
     settings = Settings(**{k.lower(): v for k, v in bench_settings.items()})  # type: ignore[arg-type]
     pool_size = settings.database_pool_size
-    app_pool = _app_pool_shape(settings)
-    versions = _versions()
+    app_pool = app_pool_shape(settings)
+    versions = package_versions(
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "uvloop",
+        "httptools",
+        "sqlalchemy",
+        "asyncpg",
+        "pydantic",
+    )
 
     print(f"== bench api: GET {PATH}, full stack vs bare asyncpg+starlette ==")
     print(f"   {machine_note()}")
@@ -311,7 +229,7 @@ def run() -> None:
     migrate(owner_url)
     password = "bench-" + secrets.token_urlsafe(12)
     tenant_id = asyncio.run(_seed(settings, password))
-    asyncio.run(_flush_redis(redis_url))
+    asyncio.run(flush_redis(redis_url))
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     full_port = free_port()
@@ -329,8 +247,8 @@ def run() -> None:
         stack.callback(full.stop)
         full.start()
         full.wait_ready("/readyz")
-        token = _login(full, password)
-        claims = _claims(token)
+        token = login_owner(full, OWNER_EMAIL, password)
+        claims = token_claims(token)
         if claims.get("tid") != str(tenant_id):
             raise BenchError(f"logged into tenant {claims.get('tid')}, expected {tenant_id}")
         bare = Server(

@@ -11,11 +11,9 @@ raw queries per second one endpoint request costs: raw queries/s over endpoint r
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import math
 import os
-import platform
 import re
 import secrets
 import time
@@ -33,18 +31,23 @@ from bench.common import (
     ROOT,
     VENV_BIN,
     BenchError,
+    Measured,
     Server,
-    WrkResult,
+    app_pool_shape,
     env_int,
+    flush_redis,
     free_port,
     libpq_url,
+    login_owner,
     machine_busy_percent,
     machine_note,
+    measure_wrk,
     migrate,
+    package_versions,
     recreate_database,
     redis_with_db,
     require_env,
-    run_wrk,
+    token_claims,
     with_database,
     write_results,
     wrk_binary,
@@ -106,16 +109,6 @@ def _run_async(factory: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(factory())  # type: ignore[arg-type]
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(factory())  # type: ignore[arg-type]
-
-
-async def _flush_redis(url: str) -> None:
-    from redis.asyncio import Redis
-
-    redis = Redis.from_url(url)
-    try:
-        await redis.flushdb()
-    finally:
-        await redis.aclose()
 
 
 async def _signup(settings: Any, password: str) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
@@ -236,9 +229,10 @@ def _build_statements(
                                    currency)
                   VALUES (t.id, gen_random_uuid(), NULL, NULL, NULL, 9500, 'CAD'),
                          (t.id, gen_random_uuid(), NULL, NULL, 'manager', 11000, 'CAD');
-                INSERT INTO rates (tenant_id, id, membership_id, client_id, role, rate_minor,
-                                   currency)
-                  SELECT t.id, gen_random_uuid(), p.membership_id, c.id, NULL, 10500, 'CAD'
+                INSERT INTO rates (tenant_id, id, membership_id, user_id, client_id, role,
+                                   rate_minor, currency)
+                  SELECT t.id, gen_random_uuid(), p.membership_id, p.user_id, c.id, NULL, 10500,
+                         'CAD'
                   FROM b_people p JOIN b_clients c ON c.tenant_id = p.tenant_id AND c.n = 0
                   WHERE p.tenant_id = t.id AND p.n = 1;
               END LOOP;
@@ -597,25 +591,6 @@ def _check_raw(raw: RawSide, since: date) -> RawCheck:
 # The endpoint side
 
 
-def _claims(token: str) -> dict[str, Any]:
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))  # type: ignore[no-any-return]
-
-
-def _login(server: Server, password: str) -> str:
-    response = httpx.post(
-        server.base_url + "/v1/auth/login",
-        json={"email": OWNER_EMAIL, "password": password},
-        timeout=30.0,
-    )
-    if response.status_code != 200:
-        raise BenchError(f"login failed: {response.status_code} {response.text[:500]}")
-    body = response.json()
-    if body.get("expires_in", 0) < 3600:
-        raise BenchError(f"the access token lives {body.get('expires_in')} s, expected 3600")
-    return str(body["access_token"])
-
-
 def _check_endpoint(server: Server, path: str, token: str) -> dict[str, Any]:
     response = httpx.get(
         server.base_url + path, headers={"Authorization": f"Bearer {token}"}, timeout=30.0
@@ -625,48 +600,18 @@ def _check_endpoint(server: Server, path: str, token: str) -> dict[str, Any]:
     return response.json()  # type: ignore[no-any-return]
 
 
-@dataclass(frozen=True)
-class Measured:
-    wrk: WrkResult
-    server_cpu_s: float | None
-
-    @property
-    def cpu_percent(self) -> float | None:
-        if self.server_cpu_s is None or not self.wrk.duration_s:
-            return None
-        return 100 * self.server_cpu_s / self.wrk.duration_s
-
-    @property
-    def cpu_ms_per_request(self) -> float | None:
-        if self.server_cpu_s is None or not self.wrk.requests:
-            return None
-        return self.server_cpu_s * 1000 / self.wrk.requests
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            **self.wrk.as_dict(),
-            "server_cpu_s": self.server_cpu_s,
-            "server_cpu_ms_per_request": self.cpu_ms_per_request,
-            "server_cpu_percent_of_one_core": self.cpu_percent,
-        }
-
-
 def _measure_endpoint(server: Server, path: str, token: str, duration_s: int) -> Measured:
-    url = server.base_url + path
-    headers = {"Authorization": f"Bearer {token}"}
-    print(f"  endpoint: warm-up {WARMUP_S} s …", flush=True)
-    run_wrk(url, duration_s=WARMUP_S, threads=THREADS, connections=CONNECTIONS, headers=headers)
-    server.check_alive()
-    print(f"  endpoint: measuring {duration_s} s …", flush=True)
-    cpu_before = server.cpu_seconds()
-    result, raw = run_wrk(
-        url, duration_s=duration_s, threads=THREADS, connections=CONNECTIONS, headers=headers
+    return measure_wrk(
+        server,
+        server.base_url + path,
+        token,
+        label="endpoint",
+        duration_s=duration_s,
+        warmup_s=WARMUP_S,
+        threads=THREADS,
+        connections=CONNECTIONS,
+        raw_path=RESULTS / f"{NAME}-endpoint.wrk.txt",
     )
-    cpu_after = server.cpu_seconds()
-    server.check_alive()
-    (RESULTS / f"{NAME}-endpoint.wrk.txt").write_text(raw)
-    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
-    return Measured(result, cpu)
 
 
 @dataclass(frozen=True)
@@ -742,28 +687,6 @@ async def _profile_statements(settings: Any, path: str, token: str) -> Statement
     )
 
 
-def _app_pool_shape(settings: Any) -> str:
-    from infra.db import Database
-
-    db = Database.from_settings(settings)
-    pool: Any = db.engine.pool
-    shape = f"pool_size={pool.size()}, max_overflow={getattr(pool, '_max_overflow', '?')}"
-    asyncio.run(db.dispose())
-    return shape
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {"python": platform.python_version()}
-    for package in ("fastapi", "uvicorn", "uvloop", "sqlalchemy", "asyncpg", "pydantic"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            found[package] = "not installed"
-    return found
-
-
 # ---------------------------------------------------------------------------------------------
 
 
@@ -790,8 +713,8 @@ def run() -> None:
     server_env = {**os.environ, **bench_settings}
     settings = Settings(**{k.lower(): v for k, v in bench_settings.items()})  # type: ignore[arg-type]
     pool_size = settings.database_pool_size
-    app_pool = _app_pool_shape(settings)
-    versions = _versions()
+    app_pool = app_pool_shape(settings)
+    versions = package_versions("fastapi", "uvicorn", "uvloop", "sqlalchemy", "asyncpg", "pydantic")
 
     print(
         f"== bench budget: GET /v1/clients/{{id}}/budget?month={MONTH} vs its BUDGET_SQL "
@@ -830,7 +753,7 @@ def run() -> None:
         f"{built.seconds:.1f} s ({steps})",
         flush=True,
     )
-    asyncio.run(_flush_redis(redis_url))
+    asyncio.run(flush_redis(redis_url))
 
     path = f"/v1/clients/{built.client_id}/budget?month={MONTH}"
     raw = RawSide(libpq_url(app_url), pool_size, tenant_id, built.client_id)
@@ -858,8 +781,8 @@ def run() -> None:
         stack.callback(server.stop)
         server.start()
         server.wait_ready("/readyz")
-        token = _login(server, password)
-        claims = _claims(token)
+        token = login_owner(server, OWNER_EMAIL, password)
+        claims = token_claims(token)
         if claims.get("tid") != str(tenant_id):
             raise BenchError(f"logged into tenant {claims.get('tid')}, expected {tenant_id}")
         body = _check_endpoint(server, path, token)

@@ -331,3 +331,121 @@ def run_wrk(
             f"is invalid.\n{done.stdout}"
         )
     return result, done.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# What every HTTP benchmark does: a clean Redis, the owner's token, a measured wrk run
+
+
+async def flush_redis(url: str) -> None:
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(url)
+    try:
+        await redis.flushdb()
+    finally:
+        await redis.aclose()
+
+
+def token_claims(token: str) -> dict[str, Any]:
+    """The payload of our own freshly issued token (the server verifies it; we only read)."""
+    import base64
+
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))  # type: ignore[no-any-return]
+
+
+def login_owner(server: Server, email: str, password: str) -> str:
+    response = httpx.post(
+        server.base_url + "/v1/auth/login",
+        json={"email": email, "password": password},
+        timeout=30.0,
+    )
+    if response.status_code != 200:
+        raise BenchError(f"login failed: {response.status_code} {response.text[:500]}")
+    body = response.json()
+    if body.get("expires_in", 0) < 3600:
+        raise BenchError(f"the access token lives {body.get('expires_in')} s, expected 3600")
+    return str(body["access_token"])
+
+
+@dataclass(frozen=True)
+class Measured:
+    wrk: WrkResult
+    server_cpu_s: float | None
+    """CPU time the server process used during the measured run (None if unknown)."""
+
+    @property
+    def cpu_ms_per_request(self) -> float | None:
+        if self.server_cpu_s is None or not self.wrk.requests:
+            return None
+        return self.server_cpu_s * 1000 / self.wrk.requests
+
+    @property
+    def cpu_percent(self) -> float | None:
+        if self.server_cpu_s is None or not self.wrk.duration_s:
+            return None
+        return 100 * self.server_cpu_s / self.wrk.duration_s
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.wrk.as_dict(),
+            "server_cpu_s": self.server_cpu_s,
+            "server_cpu_ms_per_request": self.cpu_ms_per_request,
+            "server_cpu_percent_of_one_core": self.cpu_percent,
+        }
+
+
+def measure_wrk(
+    server: Server,
+    url: str,
+    token: str,
+    *,
+    label: str,
+    duration_s: int,
+    warmup_s: int,
+    threads: int,
+    connections: int,
+    raw_path: Path,
+) -> Measured:
+    """A discarded warm-up, then the measured run, with the server's CPU time around it."""
+    headers = {"Authorization": f"Bearer {token}"}
+    print(f"  {label}: warm-up {warmup_s} s …", flush=True)
+    run_wrk(url, duration_s=warmup_s, threads=threads, connections=connections, headers=headers)
+    server.check_alive()
+    print(f"  {label}: measuring {duration_s} s …", flush=True)
+    cpu_before = server.cpu_seconds()
+    result, raw = run_wrk(
+        url, duration_s=duration_s, threads=threads, connections=connections, headers=headers
+    )
+    cpu_after = server.cpu_seconds()
+    server.check_alive()
+    raw_path.write_text(raw)
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return Measured(result, cpu)
+
+
+def app_pool_shape(settings: Any) -> str:
+    """The full stack's pool as infra.db builds it (read, not assumed)."""
+    import asyncio
+
+    from infra.db import Database
+
+    db = Database.from_settings(settings)
+    pool: Any = db.engine.pool
+    shape = f"pool_size={pool.size()}, max_overflow={getattr(pool, '_max_overflow', '?')}"
+    asyncio.run(db.dispose())
+    return shape
+
+
+def package_versions(*packages: str) -> dict[str, str]:
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for package in packages:
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
