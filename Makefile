@@ -35,10 +35,13 @@ help:
 
 install: $(VENV)/.installed
 
-# uv: from PATH, else `python3 -m uv` (installed with pip when missing). If pip refuses
-# (externally managed Python), uv goes into a small private venv under .dev/.
-$(VENV)/.installed: pyproject.toml uv.lock
-	@if uv --version >/dev/null 2>&1; then
+# System packages first (libenchant-2 and the hunspell dictionaries that pyenchant loads; a
+# no-op when present). Then uv: from PATH, else `python3 -m uv` (installed with pip when
+# missing). If pip refuses (externally managed Python), uv goes into a small private venv
+# under .dev/.
+$(VENV)/.installed: pyproject.toml uv.lock scripts/system-packages.sh
+	@bash scripts/system-packages.sh
+	if uv --version >/dev/null 2>&1; then
 		uv=(uv)
 	elif python3 -m uv --version >/dev/null 2>&1; then
 		uv=(python3 -m uv)
@@ -95,7 +98,7 @@ bench: migrate
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy api infra tenants billing
+	$(BIN)/mypy api infra tenants billing workflows
 
 # SQL goes to stdout, everything else to stderr: `make -s migration-sql > schema.sql`.
 migration-sql: services

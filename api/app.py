@@ -18,12 +18,15 @@ from api.routes import (
     brands,
     budgets,
     clients,
+    content,
     invitations,
     me,
     members,
+    portal,
     retainers,
     system,
     time,
+    workflow_templates,
 )
 from infra.logging import configure_logging
 from infra.resources import Resources
@@ -77,6 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         retainers,
         time,
         budgets,
+        workflow_templates,
+        content,
+        portal,
     ):
         v1.include_router(module.router)
     app.include_router(v1)

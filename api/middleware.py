@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from infra.errors import ProblemError
 from infra.ids import new_id
 from infra.logging import get_logger
-from infra.security import InvalidToken
+from infra.security import InvalidToken, redact_path
 
 log = get_logger("passerelle.access")
 
@@ -77,7 +77,7 @@ class RequestContextMiddleware:
             log.info(
                 "request",
                 method=scope["method"],
-                path=scope["path"],
+                path=redact_path(scope["path"]),
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )

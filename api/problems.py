@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from infra.errors import PROBLEM_BASE, ProblemError
 from infra.logging import get_logger
+from infra.security import redact_path
 
 log = get_logger(__name__)
 
@@ -55,7 +56,7 @@ def problem(
     if detail:
         body["detail"] = detail
     if request is not None:
-        body["instance"] = request.url.path
+        body["instance"] = redact_path(request.url.path)
         body["request_id"] = request.scope.get("state", {}).get("request_id")
     body.update({k: v for k, v in extra.items() if v is not None})
     return ProblemResponse(body, status_code=status, headers=headers)

@@ -86,10 +86,12 @@ def demo() -> None:
     """Load the demo agency (idempotent) and print its logins."""
     from billing.demo import load_time_demo
     from tenants.demo import load_demo
+    from workflows.demo import load_content_demo
 
     settings = load_settings_or_exit()
     logins = asyncio.run(load_demo(settings))
     asyncio.run(load_time_demo(settings))
+    asyncio.run(load_content_demo(settings))
     for role, email, password in logins:
         typer.echo(f"  {role:<8} {email:<40} {password}")
 

@@ -23,7 +23,8 @@ async def send_mail(settings: Settings, mail: Mail) -> None:
     message = EmailMessage()
     message["From"] = settings.smtp_from
     message["To"] = mail.to
-    message["Subject"] = mail.subject
+    # A header may not hold a line break: one in user text must not stop the e-mail.
+    message["Subject"] = " ".join(mail.subject.split())
     message.set_content(mail.text)
     if mail.html:
         message.add_alternative(mail.html, subtype="html")

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=3600)
     refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=300)
     invitation_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=300)
+    approval_link_ttl_hours: int = Field(default=72, ge=1, le=24 * 30)
+    """How long an external approver's single-use link stays valid."""
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=1024)
 

@@ -13,9 +13,10 @@ from infra.queue import deserialize, serialize
 from infra.resources import Resources
 from infra.settings import get_settings
 from tenants import jobs as tenant_jobs
+from workflows import jobs as workflow_jobs
 
 # Imported for their outbox handler registrations.
-DOMAIN_JOB_MODULES = (tenant_jobs, billing_jobs)
+DOMAIN_JOB_MODULES = (tenant_jobs, billing_jobs, workflow_jobs)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -41,6 +42,7 @@ class WorkerSettings:
             second=30,
             unique=True,
         ),
+        cron(workflow_jobs.approval_timeouts, second=15, unique=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

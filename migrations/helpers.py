@@ -35,6 +35,11 @@ def create_tenant_table(name: str, *items: Any, **kwargs: Any) -> sa.Table:
     return table
 
 
+def tenant_fk(table: str, column: str) -> sa.ForeignKeyConstraint:
+    """A reference to another tenant-owned row, through the tenant: never across agencies."""
+    return sa.ForeignKeyConstraint(["tenant_id", column], [f"{table}.tenant_id", f"{table}.id"])
+
+
 def isolate(name: str) -> None:
     op.execute(f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {name} FORCE ROW LEVEL SECURITY")

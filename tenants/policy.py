@@ -25,6 +25,8 @@ class Resource(StrEnum):
     time_entry = "time_entry"
     timesheet = "timesheet"
     budget = "budget"
+    content = "content"
+    workflow_template = "workflow_template"
 
 
 class Verb(StrEnum):
@@ -59,6 +61,12 @@ _STAFF_MANAGER = {
         Verb.approve: Scope.all,
     },
     Resource.budget: {Verb.read: Scope.all},
+    Resource.content: {Verb.read: Scope.all, Verb.create: Scope.all, Verb.update: Scope.all},
+    Resource.workflow_template: {
+        Verb.read: Scope.all,
+        Verb.create: Scope.all,
+        Verb.update: Scope.all,
+    },
 }
 
 POLICY: dict[Role, dict[Resource, dict[Verb, Scope]]] = {
@@ -74,11 +82,20 @@ POLICY: dict[Role, dict[Resource, dict[Verb, Scope]]] = {
         Resource.timesheet: {Verb.read: Scope.own, Verb.create: Scope.own},
         # Hours only, for the clients they work on: fees and rates stay with managers.
         Resource.budget: {Verb.read: Scope.assigned},
+        Resource.content: {
+            Verb.read: Scope.assigned,
+            Verb.create: Scope.assigned,
+            Verb.update: Scope.assigned,
+        },
+        # Members pick a template for an item; managers shape the agency's workflows.
+        Resource.workflow_template: {Verb.read: Scope.all},
     },
     Role.client: {
         Resource.client: {Verb.read: Scope.own_client},
         Resource.brand: {Verb.read: Scope.own_client},
         Resource.budget: {Verb.read: Scope.own_client},
+        # Only what was sent to them, as it was sent (see workflows.service.access).
+        Resource.content: {Verb.read: Scope.own_client},
     },
 }
 

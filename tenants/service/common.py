@@ -37,11 +37,12 @@ def record_audit(
     changes: dict[str, Any] | None = None,
     request_id: str | None = None,
     actor_id: uuid.UUID | None = None,
+    actor_type: str | None = None,
 ) -> None:
     session.add(
         AuditEvent(
             tenant_id=tenant_id,
-            actor_type=actor.kind if actor else ("user" if actor_id else "system"),
+            actor_type=actor_type or (actor.kind if actor else ("user" if actor_id else "system")),
             actor_id=actor.user_id if actor else actor_id,
             action=action,
             subject_type=subject_type,

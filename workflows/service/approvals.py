@@ -1,0 +1,501 @@
+"""Decisions and comments, from staff, client contacts and external approvers' links."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from sqlalchemy import func, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from infra.clock import utcnow
+from infra.db import set_tenant
+from infra.security import InvalidToken, TokenSigner
+from tenants.errors import PermissionDenied
+from tenants.models import Brand, Membership, MembershipStatus, Role, User
+from tenants.policy import Resource, Scope, Verb, scope_of
+from tenants.principal import Principal
+from tenants.service.directory import brand_visibility, today_for
+from workflows import errors
+from workflows.engine import Decision, StepKind
+from workflows.models import ApprovalDecision, ApprovalLink, ContentComment, ContentItem
+from workflows.schemas import (
+    CommentCreate,
+    CommentRead,
+    DecisionCreate,
+    DecisionRead,
+    InboxItem,
+    LinkDecision,
+    LinkView,
+)
+from workflows.service.access import (
+    CLIENT_VISIBLE,
+    is_client,
+    load_item,
+    load_revision,
+    revision_read,
+    step_due_at,
+    user_key,
+)
+from workflows.service.content import tenant_timezone
+from workflows.service.flow import Actor, approver_check, emit, record_decision
+
+LINK_AUDIENCE = "passerelle-approval-link"
+MENTION = re.compile(r"@\[([^\]\n]{1,100})\]\(([0-9a-fA-F-]{36})\)")
+"""`@[Name](user-id)`: what the app inserts when someone picks a colleague to mention."""
+
+
+def decision_read(row: ApprovalDecision) -> DecisionRead:
+    return DecisionRead(
+        id=row.id,
+        revision_id=row.revision_id,
+        round=row.round,
+        step_index=row.step_index,
+        step_kind=row.step_kind,
+        decision=row.decision,
+        comment=row.comment,
+        actor_type=row.actor_type,
+        user_id=row.user_id,
+        email=row.email,
+        channel=row.channel,
+        created_at=row.created_at,
+    )
+
+
+async def decide(
+    session: AsyncSession,
+    principal: Principal,
+    content_id: uuid.UUID,
+    data: DecisionCreate,
+    *,
+    channel: str,
+) -> DecisionRead:
+    item = await load_item(session, principal, content_id, lock=True)
+    if data.revision_id != item.current_revision_id:
+        raise errors.RevisionSuperseded(
+            "This revision was replaced by a newer one; nothing was recorded. Review the "
+            "current revision.",
+            current_revision_id=str(item.current_revision_id) if not is_client(principal) else None,
+        )
+    actor = Actor(
+        key=user_key(principal.user_id),
+        actor_type="user",
+        channel=channel,
+        principal=principal,
+        user_id=principal.user_id,
+    )
+    approver_check(item, actor)
+    brand = await session.get(Brand, (item.tenant_id, item.brand_id))
+    assert brand is not None
+    row = await record_decision(
+        session,
+        item,
+        brand,
+        actor,
+        Decision(data.decision),
+        data.comment,
+        timezone=principal.timezone,
+        now=utcnow(),
+        request_id=principal.request_id,
+    )
+    await _decision_comment(session, item, row, author_name=await _name(session, principal.user_id))
+    await session.flush()
+    return decision_read(row)
+
+
+async def _name(session: AsyncSession, user_id: uuid.UUID) -> str:
+    return (await session.scalar(select(User.name).where(User.id == user_id))) or "?"
+
+
+async def _decision_comment(
+    session: AsyncSession, item: ContentItem, row: ApprovalDecision, *, author_name: str
+) -> None:
+    """A decision's comment joins the thread, visible to whoever the step belongs to."""
+    if not row.comment:
+        return
+    session.add(
+        ContentComment(
+            tenant_id=item.tenant_id,
+            content_item_id=item.id,
+            revision_id=row.revision_id,
+            visibility=CLIENT_VISIBLE if row.step_kind == StepKind.client else "internal",
+            body=row.comment,
+            author_type="link" if row.link_id else "user",
+            author_id=row.user_id,
+            author_email=row.email,
+            author_name=author_name,
+        )
+    )
+
+
+async def list_decisions(
+    session: AsyncSession, principal: Principal, content_id: uuid.UUID
+) -> list[DecisionRead]:
+    """Every decision on the item, oldest first; a client contact sees those of client steps."""
+    item = await load_item(session, principal, content_id)
+    query = select(ApprovalDecision).where(
+        ApprovalDecision.tenant_id == principal.tenant_id,
+        ApprovalDecision.content_item_id == item.id,
+    )
+    if is_client(principal):
+        query = query.where(ApprovalDecision.step_kind == StepKind.client)
+    rows = (
+        await session.scalars(
+            query.order_by(col(ApprovalDecision.created_at), col(ApprovalDecision.id)).limit(2000)
+        )
+    ).all()
+    return [decision_read(r) for r in rows]
+
+
+# ---------------------------------------------------------------------------------------------
+# Comments
+
+
+def comment_read(row: ContentComment) -> CommentRead:
+    return CommentRead(
+        id=row.id,
+        parent_id=row.parent_id,
+        visibility=row.visibility,
+        body=row.body,
+        anchor=row.anchor,
+        author_type=row.author_type,
+        author_id=row.author_id,
+        author_name=row.author_name,
+        mentions=list(row.mentions),
+        created_at=row.created_at,
+    )
+
+
+async def list_comments(
+    session: AsyncSession, principal: Principal, content_id: uuid.UUID
+) -> list[CommentRead]:
+    item = await load_item(session, principal, content_id)
+    return await _comments(session, principal.tenant_id, item.id, client_only=is_client(principal))
+
+
+async def _comments(
+    session: AsyncSession, tenant_id: uuid.UUID, item_id: uuid.UUID, *, client_only: bool
+) -> list[CommentRead]:
+    query = select(ContentComment).where(
+        ContentComment.tenant_id == tenant_id, ContentComment.content_item_id == item_id
+    )
+    if client_only:
+        query = query.where(ContentComment.visibility == CLIENT_VISIBLE)
+    rows = (
+        await session.scalars(
+            query.order_by(col(ContentComment.created_at), col(ContentComment.id)).limit(5000)
+        )
+    ).all()
+    return [comment_read(r) for r in rows]
+
+
+async def _check_anchor(
+    session: AsyncSession, principal: Principal, item: ContentItem, data: CommentCreate
+) -> dict[str, Any] | None:
+    if data.anchor is None:
+        return None
+    revision = await load_revision(session, item.tenant_id, item.id, data.anchor.revision_id)
+    if is_client(principal) and revision.id != item.client_revision_id:
+        raise errors.RevisionNotFound()
+    platform = data.anchor.platform
+    if platform is None:
+        text_of = revision.title
+    elif platform in revision.variants:
+        text_of = revision.variants[platform]
+    else:
+        raise errors.InvalidComment(
+            f"Revision {revision.number} has no {platform} text.", field="anchor.platform"
+        )
+    if data.anchor.end > len(text_of):
+        raise errors.InvalidComment(
+            f"The anchor ends at {data.anchor.end} but that text has {len(text_of)} characters.",
+            field="anchor.end",
+        )
+    return {
+        **data.anchor.model_dump(mode="json"),
+        "quote": text_of[data.anchor.start : data.anchor.end],
+        "revision_number": revision.number,
+    }
+
+
+async def _mentions(
+    session: AsyncSession, principal: Principal, item: ContentItem, body: str
+) -> list[uuid.UUID]:
+    """Staff named in the body who can see the item; anyone else is left as plain text."""
+    wanted: list[uuid.UUID] = []
+    for _, raw in MENTION.findall(body):
+        try:
+            wanted.append(uuid.UUID(raw))
+        except ValueError:
+            continue
+    if not wanted or is_client(principal):
+        return []
+    rows = (
+        await session.execute(
+            select(Membership.user_id, Membership.role, Membership.id).where(
+                Membership.tenant_id == principal.tenant_id,
+                col(Membership.user_id).in_(wanted),
+                Membership.status == MembershipStatus.active,
+                Membership.role != Role.client,
+            )
+        )
+    ).all()
+    found: list[uuid.UUID] = []
+    for user_id, role, membership_id in rows:
+        scope = scope_of(role, Resource.content, Verb.read)
+        if scope is Scope.assigned:
+            member = Principal(
+                tenant_id=principal.tenant_id,
+                user_id=user_id,
+                membership_id=membership_id,
+                session_id=principal.session_id,
+                role=Role(role),
+                timezone=principal.timezone,
+            )
+            reaches = await session.scalar(
+                select(func.count())
+                .select_from(Brand)
+                .where(
+                    Brand.tenant_id == principal.tenant_id,
+                    Brand.id == item.brand_id,
+                    brand_visibility(member, scope, today_for(member)),
+                )
+            )
+            if not reaches:
+                continue
+        found.append(user_id)
+    return [u for u in dict.fromkeys(wanted) if u in found]
+
+
+async def add_comment(
+    session: AsyncSession, principal: Principal, content_id: uuid.UUID, data: CommentCreate
+) -> CommentRead:
+    item = await load_item(session, principal, content_id)
+    visibility = CLIENT_VISIBLE if is_client(principal) else data.visibility
+    if data.parent_id is not None:
+        parent = await session.get(ContentComment, (principal.tenant_id, data.parent_id))
+        if (
+            parent is None
+            or parent.content_item_id != item.id
+            or (is_client(principal) and parent.visibility != CLIENT_VISIBLE)
+        ):
+            raise errors.CommentNotFound("No such comment on this item to reply to.")
+        if parent.visibility == "internal" and visibility == CLIENT_VISIBLE:
+            raise errors.InvalidComment(
+                "A reply to an internal comment stays internal: the client never saw it.",
+                field="visibility",
+            )
+    anchor = await _check_anchor(session, principal, item, data)
+    mentions = await _mentions(session, principal, item, data.body)
+    comment = ContentComment(
+        tenant_id=principal.tenant_id,
+        content_item_id=item.id,
+        parent_id=data.parent_id,
+        revision_id=data.anchor.revision_id if data.anchor else None,
+        anchor=anchor,
+        visibility=visibility,
+        body=data.body,
+        author_type="user",
+        author_id=principal.user_id,
+        author_name=await _name(session, principal.user_id),
+        mentions=mentions,
+    )
+    session.add(comment)
+    if mentions:
+        emit(
+            session,
+            item,
+            "comment.mentioned",
+            principal.request_id,
+            comment_id=str(comment.id),
+            user_ids=[str(u) for u in mentions],
+            author_id=str(principal.user_id),
+        )
+    await session.flush()
+    return comment_read(comment)
+
+
+# ---------------------------------------------------------------------------------------------
+# The portal inbox
+
+
+async def inbox(session: AsyncSession, principal: Principal, *, limit: int) -> list[InboxItem]:
+    """What awaits this client contact's decision, soonest due first."""
+    if not is_client(principal):
+        raise PermissionDenied("The inbox is for client contacts; staff use /v1/content.")
+    key = user_key(principal.user_id)
+    rows = (
+        await session.execute(
+            select(ContentItem, Brand.name)
+            .join(
+                Brand,
+                (col(Brand.tenant_id) == col(ContentItem.tenant_id))
+                & (col(Brand.id) == col(ContentItem.brand_id)),
+            )
+            .where(
+                ContentItem.tenant_id == principal.tenant_id,
+                Brand.client_id == principal.client_id,
+                ContentItem.status == "awaiting_client",
+                text(
+                    "content_items.step_approvers -> (content_items.step_index::text) ? :key "
+                    "AND NOT (content_items.step_approvers -> "
+                    "(content_items.step_index::text || '\\:decided')) ? :key"
+                ).bindparams(key=key),
+            )
+            .order_by(col(ContentItem.next_deadline_at), col(ContentItem.id))
+            .limit(limit)
+        )
+    ).all()
+    counts = await _client_comment_counts(session, principal.tenant_id, [r[0].id for r in rows])
+    out = []
+    for item, brand_name in rows:
+        assert item.step_index is not None and item.client_revision_id is not None
+        out.append(
+            InboxItem(
+                id=item.id,
+                brand_id=item.brand_id,
+                brand_name=brand_name,
+                title=item.title,
+                planned_at=item.planned_at,
+                revision_id=item.client_revision_id,
+                step_name=item.workflow["steps"][item.step_index]["name"],
+                due_at=step_due_at(item),
+                comment_count=counts.get(item.id, 0),
+            )
+        )
+    return out
+
+
+async def _client_comment_counts(
+    session: AsyncSession, tenant_id: uuid.UUID, item_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    if not item_ids:
+        return {}
+    rows = (
+        await session.execute(
+            select(ContentComment.content_item_id, func.count())
+            .where(
+                ContentComment.tenant_id == tenant_id,
+                col(ContentComment.content_item_id).in_(item_ids),
+                ContentComment.visibility == CLIENT_VISIBLE,
+            )
+            .group_by(col(ContentComment.content_item_id))
+        )
+    ).all()
+    return {item_id: int(n) for item_id, n in rows}
+
+
+# ---------------------------------------------------------------------------------------------
+# Approval links
+
+
+def link_token(signer: TokenSigner, link: ApprovalLink) -> str:
+    ttl = max(int((link.expires_at - utcnow()).total_seconds()), 1)
+    return signer.sign(
+        {"sub": str(link.id), "tid": str(link.tenant_id)}, audience=LINK_AUDIENCE, ttl_seconds=ttl
+    )
+
+
+async def _open_link(
+    session: AsyncSession, signer: TokenSigner, token: str, *, lock: bool
+) -> tuple[ApprovalLink, ContentItem]:
+    """The link and its item, or the precise reason the link is refused."""
+    if len(token) > 2048:
+        raise errors.LinkInvalid("This link was altered or is not one of ours.")
+    try:
+        claims = signer.verify_signature(token, audience=LINK_AUDIENCE)
+        tenant_id, link_id = uuid.UUID(str(claims["tid"])), uuid.UUID(str(claims["sub"]))
+    except (InvalidToken, KeyError, ValueError) as exc:
+        raise errors.LinkInvalid("This link was altered or is not one of ours.") from exc
+    await set_tenant(session, tenant_id)
+    query = select(ApprovalLink).where(
+        ApprovalLink.tenant_id == tenant_id, ApprovalLink.id == link_id
+    )
+    item_query = select(ContentItem).where(ContentItem.tenant_id == tenant_id)
+    if lock:
+        item_query = item_query.with_for_update().execution_options(populate_existing=True)
+    link = (await session.scalars(query)).first()
+    if link is None:
+        raise errors.LinkInvalid("This link was altered or is not one of ours.")
+    item = (await session.scalars(item_query.where(ContentItem.id == link.content_item_id))).one()
+    if lock:
+        await session.refresh(link, with_for_update=True)
+    if link.used_at is not None:
+        raise errors.LinkUsed(
+            "You already answered with this link; each link records one decision.",
+            used_at=link.used_at.isoformat(),
+        )
+    if link.revision_id != item.current_revision_id or link.round != item.round:
+        raise errors.LinkSuperseded(
+            "The post was changed or withdrawn since this e-mail was sent; you will get a new "
+            "link if your approval is needed again."
+        )
+    if item.status == "expired":
+        raise errors.StepClosed(
+            "The time to decide on this post ran out; the agency will send a new link if your "
+            "approval is needed again."
+        )
+    if link.step_index != item.step_index or item.status != "awaiting_client":
+        raise errors.StepClosed("This approval step was already decided by someone else.")
+    if link.expires_at <= utcnow():
+        raise errors.LinkExpired(
+            "This link has expired; ask the agency to send it again.",
+            expired_at=link.expires_at.isoformat(),
+        )
+    return link, item
+
+
+async def view_link(session: AsyncSession, signer: TokenSigner, token: str) -> LinkView:
+    link, item = await _open_link(session, signer, token, lock=False)
+    revision = await load_revision(session, item.tenant_id, item.id, link.revision_id)
+    brand = await session.get(Brand, (item.tenant_id, item.brand_id))
+    assert brand is not None and item.step_index is not None
+    return LinkView(
+        content_id=item.id,
+        brand_name=brand.name,
+        title=revision.title,
+        revision=revision_read(revision),
+        step_name=item.workflow["steps"][item.step_index]["name"],
+        email=link.email,
+        expires_at=link.expires_at,
+        comments=await _comments(session, item.tenant_id, item.id, client_only=True),
+    )
+
+
+async def decide_by_link(
+    session: AsyncSession,
+    signer: TokenSigner,
+    token: str,
+    data: LinkDecision,
+    *,
+    request_id: str | None,
+) -> DecisionRead:
+    link, item = await _open_link(session, signer, token, lock=True)
+    actor = Actor(
+        key=f"email:{link.email}",
+        actor_type="link",
+        channel="link",
+        email=link.email,
+        link_id=link.id,
+    )
+    approver_check(item, actor)
+    brand = await session.get(Brand, (item.tenant_id, item.brand_id))
+    assert brand is not None
+    now = utcnow()
+    row = await record_decision(
+        session,
+        item,
+        brand,
+        actor,
+        Decision(data.decision),
+        data.comment,
+        timezone=await tenant_timezone(session, item.tenant_id),
+        now=now,
+        request_id=request_id,
+    )
+    link.used_at = now
+    await _decision_comment(session, item, row, author_name=link.email)
+    await session.flush()
+    return decision_read(row)
