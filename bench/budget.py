@@ -285,6 +285,23 @@ def _build_statements(
             """,
         ),
         (
+            "content items",
+            # The posts that entries name: time_entries.content_item_id is a foreign key.
+            """
+            DO $$
+            DECLARE t uuid;
+            BEGIN
+              FOR t IN SELECT id FROM b_tenants ORDER BY idx LOOP
+                PERFORM set_config('app.tenant_id', t::text, true);
+                INSERT INTO content_items (tenant_id, id, brand_id, title)
+                  SELECT DISTINCT tenant_id, content_item_id, brand_id, 'Post'
+                  FROM b_entries WHERE tenant_id = t AND content_item_id IS NOT NULL;
+              END LOOP;
+              PERFORM set_config('app.tenant_id', '', true);
+            END $$;
+            """,
+        ),
+        (
             "entries written",
             # Day by day and agency by agency, as time is logged in production: a client's
             # entries end up spread over the table as they would be, not packed together.

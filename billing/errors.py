@@ -123,3 +123,9 @@ class InvalidTerms(ProblemError):
     status = 422
     type_slug = "invalid-terms"
     title = "These terms do not hold together"
+
+
+class UnknownContentItem(ProblemError):
+    status = 422
+    type_slug = "unknown-content-item"
+    title = "content_item_id does not name a content item of this brand"

@@ -29,6 +29,7 @@ from tests.support.factories import (
     add_person,
     make_brand,
     make_client,
+    make_post,
     new_agency,
     walk,
 )
@@ -845,7 +846,7 @@ async def test_a_correction_changes_only_what_it_names(client, db, resources):
         today() - timedelta(days=1),
         30,
         note="first",
-        content_item_id=str(uuid.uuid4()),
+        content_item_id=(await make_post(client, world.owner.headers, world.brand["id"]))["id"],
     )
     url = f"/v1/time-entries/{entry['id']}"
     response = await client.patch(url, json={"activity": "crisis"}, headers=world.member.headers)

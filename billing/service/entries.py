@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func
+from sqlalchemy import Select, func, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -253,6 +253,23 @@ def _day_of(data: EntryCreate, timezone: str) -> date:
 # Entries
 
 
+async def _ensure_content_item(
+    session: AsyncSession, tenant_id: uuid.UUID, brand_id: uuid.UUID, item_id: uuid.UUID | None
+) -> None:
+    """Time spent on a post points at a real post of the same brand. Read as a plain row:
+    billing does not depend on the workflows package, only on its table."""
+    if item_id is None:
+        return
+    owner = await session.scalar(
+        text("SELECT brand_id FROM content_items WHERE tenant_id = :t AND id = :i"),
+        {"t": tenant_id, "i": item_id},
+    )
+    if owner is None:
+        raise errors.UnknownContentItem("No such content item in this agency.")
+    if owner != brand_id:
+        raise errors.UnknownContentItem("This content item belongs to another brand.")
+
+
 async def create_entry(
     session: AsyncSession, principal: Principal, data: EntryCreate, *, at: datetime | None = None
 ) -> EntryRead:
@@ -263,6 +280,7 @@ async def create_entry(
         raise errors.FutureDate(f"{day.isoformat()} has not begun yet.")
     brand = await _brand(session, worker.tenant_id, data.brand_id)
     await _ensure_assigned(session, worker, brand.id, day)
+    await _ensure_content_item(session, worker.tenant_id, brand.id, data.content_item_id)
     await lock_person(session, worker)
     await _ensure_week_open(session, worker, day)
     await _ensure_day_room(session, worker, day, data.minutes)
@@ -377,6 +395,10 @@ async def update_entry(
         changes.pop("billable", None)
     if changes.get("activity") is None:
         changes.pop("activity", None)
+    if "content_item_id" in changes:
+        await _ensure_content_item(
+            session, entry.tenant_id, entry.brand_id, changes["content_item_id"]
+        )
     new_minutes = changes.get("minutes", entry.minutes)
     new_billable = changes.get("billable", entry.billable)
     if new_minutes > entry.minutes:
@@ -526,6 +548,7 @@ async def start_timer(
     now = at or utcnow()
     brand = await _brand(session, worker.tenant_id, data.brand_id)
     await _ensure_assigned(session, worker, brand.id, local_day(now, worker.timezone))
+    await _ensure_content_item(session, worker.tenant_id, brand.id, data.content_item_id)
     running = await _running(session, worker)
     if running is not None:
         raise errors.TimerRunning(

@@ -130,11 +130,13 @@ async def create_retainer(
     session: AsyncSession, principal: Principal, data: RetainerCreate
 ) -> RetainerRead:
     require_scope(principal, Resource.retainer, Verb.create)
+    # Locking the client serializes a client's retainer creations: two racing inserts under
+    # the exclusion constraint could otherwise deadlock instead of one getting the 409.
     client = (
         await session.scalars(
-            select(Client).where(
-                Client.tenant_id == principal.tenant_id, Client.id == data.client_id
-            )
+            select(Client)
+            .where(Client.tenant_id == principal.tenant_id, Client.id == data.client_id)
+            .with_for_update()
         )
     ).first()
     if client is None:

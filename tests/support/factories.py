@@ -181,3 +181,13 @@ async def walk(
             return items
         query["cursor"] = page["next_cursor"]
     raise AssertionError("the cursor never ends")
+
+
+async def make_post(
+    client: httpx.AsyncClient, headers: dict[str, str], brand_id: str, **fields: Any
+) -> dict:
+    """A draft content item on a brand (time can then be logged against it)."""
+    body = {"title": unique("Post"), "variants": {"instagram": "Bonjour"}, **fields}
+    response = await client.post(f"/v1/brands/{brand_id}/content", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
