@@ -136,6 +136,29 @@ async def member_user_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
     return str(person.user_id)
 
 
+async def template_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
+    return await _owner_post(ctx, agency, "/v1/workflow-templates", _template_body())
+
+
+def _template_body() -> dict[str, Any]:
+    return {"name": unique("Workflow"), "steps": []}
+
+
+async def content_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
+    """A draft on a brand whose default workflow needs no approval, so it can be submitted."""
+    brand = await brand_id(ctx, agency, ids)
+    await _owner_post(
+        ctx, agency, "/v1/workflow-templates", {**_template_body(), "brand_ids": [brand]}
+    )
+    return await _owner_post(
+        ctx, agency, f"/v1/brands/{brand}/content", {"title": "Post", "variants": {"x": "Hi"}}
+    )
+
+
+async def revision_number(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
+    return "1"
+
+
 # Path-parameter name -> an async function making an object of that kind in the given agency
 # and returning its id. `ids` holds the ids already made for the parameters to its left in the
 # path, so that a child can be made under its parent.
@@ -148,10 +171,14 @@ ID_PROVIDERS: dict[str, IdProvider] = {
     "rate_id": rate_id,
     "entry_id": entry_id,
     "iso_week": iso_week,
+    "template_id": template_id,
+    "content_id": content_id,
+    "base": revision_number,
+    "head": revision_number,
 }
 
 # Path parameters that are values, not objects: they name nothing another tenant could own.
-VALUE_PARAMS = {"iso_week"}
+VALUE_PARAMS = {"iso_week", "base", "head"}
 
 # Query parameters a route requires, so the request reaches the service.
 REQUIRED_QUERY: dict[str, dict[str, str]] = {
@@ -159,6 +186,7 @@ REQUIRED_QUERY: dict[str, dict[str, str]] = {
     "/v1/clients/{client_id}/budget": {"month": "2026-11"},
     "/v1/budgets": {"month": "2026-11"},
     "/v1/portal/budget": {"month": "2026-11"},
+    "/v1/calendar": {"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"},
 }
 
 
@@ -216,12 +244,29 @@ VALID_BODIES: dict[tuple[str, str], Callable[[], Any]] = {
     ("PATCH", "/v1/time-entries/{entry_id}"): lambda: {"note": "Corrected"},
     ("POST", "/v1/timers/start"): lambda: {"brand_id": str(uuid.uuid4()), "activity": "other"},
     ("POST", "/v1/timesheets/{user_id}/{iso_week}/return"): lambda: {"reason": "Friday?"},
+    ("POST", "/v1/workflow-templates"): _template_body,
+    ("PUT", "/v1/workflow-templates/{template_id}"): _template_body,
+    ("POST", "/v1/brands/{brand_id}/content"): lambda: {"title": "Post"},
+    ("PATCH", "/v1/content/{content_id}"): lambda: {"title": "Renamed"},
+    ("POST", "/v1/content/{content_id}/submit"): lambda: {},
+    ("POST", "/v1/content/{content_id}/schedule"): lambda: {
+        "planned_at": "2099-01-01T09:00:00+00:00"
+    },
+    ("POST", "/v1/content/{content_id}/decisions"): lambda: {
+        "revision_id": str(uuid.uuid4()),
+        "decision": "approve",
+    },
+    ("POST", "/v1/content/{content_id}/comments"): lambda: {"body": "Nice", "visibility": "client"},
+    ("POST", "/v1/approval-links/{token}"): lambda: {"decision": "approve"},
 }
 
 # Routes whose path parameters name no tenant object: path -> why.
 NOT_TENANT_OBJECTS: dict[str, str] = {
     "/v1/invitations/{token}/accept": (
         "reached by a signed invitation token (which names its tenant), not by an object id"
+    ),
+    "/v1/approval-links/{token}": (
+        "reached by a signed approval-link token (which names its tenant), not by an object id"
     ),
 }
 

@@ -257,6 +257,23 @@ async def test_audit_trail_is_append_only_for_the_application(db):
     assert tuple(rights) == (True, False, False)
 
 
+@pytest.mark.parametrize("table", ["content_revisions", "approval_decisions", "content_comments"])
+async def test_the_approval_record_is_append_only_for_the_application(db, table):
+    """Who approved which revision cannot be rewritten, even by a bug in the application."""
+    async with db.session() as session:
+        rights = (
+            await session.execute(
+                text(
+                    "SELECT has_table_privilege(current_user, :t, 'INSERT'), "
+                    "has_table_privilege(current_user, :t, 'UPDATE'), "
+                    "has_table_privilege(current_user, :t, 'DELETE')"
+                ),
+                {"t": table},
+            )
+        ).one()
+    assert tuple(rights) == (True, False, False)
+
+
 # ---------------------------------------------------------------------------------------------
 # Real rows: one agency cannot see, change, remove or forge another's
 
@@ -284,6 +301,41 @@ async def seed_directory(client, agency: Agency) -> None:
         },
     )
     await seed_time(client, agency, client_id, brand_id)
+    await seed_content(client, agency, brand_id)
+
+
+async def seed_content(client, agency: Agency, brand_id: str) -> None:
+    """workflow_templates, brand_workflows, content_items, content_revisions,
+    content_comments, approval_decisions, approval_links."""
+    headers = agency.owner.headers
+
+    async def post(path: str, body: dict) -> dict:
+        response = await client.post(path, json=body, headers=headers)
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    owner = str(agency.owner.user_id)
+    await post(
+        "/v1/workflow-templates",
+        {
+            "name": "Owner, then the client",
+            "allow_self_approval": True,
+            "brand_ids": [brand_id],
+            "steps": [
+                {"name": "Owner", "kind": "internal", "user_ids": [owner]},
+                {"name": "Client", "kind": "client", "emails": ["client@example.com"]},
+            ],
+        },
+    )
+    item = await post(f"/v1/brands/{brand_id}/content", {"title": "Hello", "variants": {"x": "Hi"}})
+    await post(
+        f"/v1/content/{item['id']}/comments", {"body": "Looks good", "visibility": "internal"}
+    )
+    submitted = await post(f"/v1/content/{item['id']}/submit", {})
+    await post(
+        f"/v1/content/{item['id']}/decisions",
+        {"revision_id": submitted["revision"]["id"], "decision": "approve"},
+    )
 
 
 async def seed_time(client, agency: Agency, client_id: str, brand_id: str) -> None:

@@ -35,6 +35,8 @@ _MANAGERS = {
     "time_entry": ("all", "own", "all", "none"),
     "timesheet": ("all", "own", "none", "all"),
     "budget": ("all", "none", "none", "none"),
+    "content": ("all", "all", "all", "none"),
+    "workflow_template": ("all", "all", "all", "none"),
 }
 EXPECTED: dict[str, dict[str, tuple[str, str, str]]] = {
     "owner": _MANAGERS,
@@ -51,6 +53,8 @@ EXPECTED: dict[str, dict[str, tuple[str, str, str]]] = {
         "time_entry": ("own", "own", "own", "none"),
         "timesheet": ("own", "own", "none", "none"),
         "budget": ("assigned", "none", "none", "none"),
+        "content": ("assigned", "assigned", "assigned", "none"),
+        "workflow_template": ("all", "none", "none", "none"),
     },
     "client": {
         "client": ("own_client", "none", "none", "none"),
@@ -63,6 +67,8 @@ EXPECTED: dict[str, dict[str, tuple[str, str, str]]] = {
         "time_entry": ("none", "none", "none", "none"),
         "timesheet": ("none", "none", "none", "none"),
         "budget": ("own_client", "none", "none", "none"),
+        "content": ("own_client", "none", "none", "none"),
+        "workflow_template": ("none", "none", "none", "none"),
     },
 }
 VERBS = ("read", "create", "update", "approve")
@@ -80,7 +86,7 @@ def test_the_expected_matrix_covers_every_role_resource_and_verb():
     for role in EXPECTED:
         assert set(EXPECTED[role]) == {r.value for r in Resource}
     assert set(VERBS) == {v.value for v in Verb}
-    assert len(CASES) == len(Role) * len(Resource) * len(Verb) == 200
+    assert len(CASES) == len(Role) * len(Resource) * len(Verb) == 240
 
 
 @pytest.mark.parametrize(("role", "resource", "verb", "expected"), CASES, ids=lambda v: str(v))
