@@ -15,11 +15,13 @@ from api.middleware import BodyLimitMiddleware, IdempotencyMiddleware, RequestCo
 from api.routes import (
     assignments,
     auth,
+    billing,
     brands,
     budgets,
     clients,
     content,
     invitations,
+    invoices,
     me,
     members,
     portal,
@@ -32,7 +34,7 @@ from infra.logging import configure_logging
 from infra.resources import Resources
 from infra.settings import Settings, load_settings_or_exit
 
-COMMON_PROBLEMS = (400, 401, 403, 404, 413, 415, 422, 429, 500)
+COMMON_PROBLEMS = (400, 401, 402, 403, 404, 413, 415, 422, 429, 500)
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -83,6 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         workflow_templates,
         content,
         portal,
+        billing,
+        invoices,
     ):
         v1.include_router(module.router)
     app.include_router(v1)

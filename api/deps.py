@@ -13,10 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from infra import outbox
 from infra.errors import PreconditionFailed, UnsupportedMediaType
 from infra.logging import get_logger
+from infra.queue import run_after_commit
 from infra.resources import Resources
 from infra.security import InvalidToken as BadToken
 from tenants import errors, service
 from tenants.principal import Principal
+from tenants.standing import Standing
 
 log = get_logger(__name__)
 
@@ -41,6 +43,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         await session.commit()
         try:
             await outbox.dispatch_after_commit(session, resources.queue)
+            await run_after_commit(session, resources.queue)
         except Exception:  # the outbox sweeper delivers what could not be enqueued now
             log.warning("outbox.enqueue_failed", exc_info=True)
 
@@ -65,10 +68,32 @@ async def get_principal(
     except BadToken as exc:
         raise errors.InvalidToken() from exc
     principal = await service.load_principal(session, claims, request_id=request.state.request_id)
+    _refuse_writes_when_read_only(request, principal)
     structlog.contextvars.bind_contextvars(
         tenant_id=str(principal.tenant_id), principal=f"user:{principal.user_id}"
     )
     return principal
+
+
+# Paying, logging out and refreshing a token stay open to an agency that cannot write.
+_OPEN_WHEN_READ_ONLY = ("/v1/billing/", "/v1/auth/")
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _refuse_writes_when_read_only(request: Request, principal: Principal) -> None:
+    if principal.standing not in (Standing.suspended, Standing.canceled):
+        return
+    if request.method in _READS or request.url.path.startswith(_OPEN_WHEN_READ_ONLY):
+        return
+    if principal.standing == Standing.suspended:
+        raise errors.SubscriptionSuspended(
+            "The subscription is past due beyond its grace period. Everything stays readable; "
+            "pay through POST /v1/billing/portal-session to write again."
+        )
+    raise errors.SubscriptionCanceled(
+        "The subscription is canceled: data stays readable and exportable. Subscribe again "
+        "through POST /v1/billing/checkout-session to write again."
+    )
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from infra.errors import Conflict, NotFound, ProblemError
 
 
@@ -129,3 +131,113 @@ class UnknownContentItem(ProblemError):
     status = 422
     type_slug = "unknown-content-item"
     title = "content_item_id does not name a content item of this brand"
+
+
+class StripeNotConfigured(ProblemError):
+    status = 503
+    type_slug = "stripe-not-configured"
+    title = "Stripe is not configured on this server"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(
+            detail
+            or "Set STRIPE_API_KEY (and STRIPE_WEBHOOK_SECRET for webhooks) to use billing. "
+            "Client invoices are handled as external invoices meanwhile.",
+            **extra,
+        )
+
+
+class StripeUnavailable(ProblemError):
+    status = 502
+    type_slug = "stripe-unavailable"
+    title = "Stripe did not answer; try again shortly"
+
+
+class InvalidStripeSignature(ProblemError):
+    status = 400
+    type_slug = "invalid-stripe-signature"
+    title = "The Stripe-Signature header does not verify"
+
+
+class UnknownPlan(ProblemError):
+    status = 422
+    type_slug = "unknown-plan"
+    title = "No such plan in the catalogue"
+
+
+class SubscriptionExists(ProblemError):
+    status = 409
+    type_slug = "subscription-exists"
+    title = "This agency already has a subscription"
+
+
+class NoBillingAccount(ProblemError):
+    status = 409
+    type_slug = "no-billing-account"
+    title = "This agency has no Stripe customer yet"
+
+
+class UnknownStripeAccount(ProblemError):
+    status = 422
+    type_slug = "unknown-stripe-account"
+    title = "Stripe does not know this connected account"
+
+
+class InvoiceNotFound(ProblemError):
+    status = 404
+    type_slug = "invoice-not-found"
+    title = "Invoice not found"
+
+
+class InvoiceLineNotFound(ProblemError):
+    status = 404
+    type_slug = "invoice-line-not-found"
+    title = "Invoice line not found"
+
+
+class InvoiceExists(ProblemError):
+    status = 409
+    type_slug = "invoice-exists"
+    title = "This client already has an invoice for this month"
+
+
+class InvoiceNotDraft(ProblemError):
+    status = 409
+    type_slug = "invoice-not-draft"
+    title = "Only a draft invoice can be changed or finalized"
+
+
+class InvoiceNotFinalized(ProblemError):
+    status = 409
+    type_slug = "invoice-not-finalized"
+    title = "Only a finalized invoice can be voided or credited"
+
+
+class MonthNotClosed(ProblemError):
+    status = 422
+    type_slug = "month-not-closed"
+    title = "A month is invoiced once it has ended"
+
+
+class NegativeInvoice(ProblemError):
+    status = 422
+    type_slug = "negative-invoice"
+    title = "An invoice cannot total less than zero"
+
+
+class CreditTooLarge(ProblemError):
+    status = 422
+    type_slug = "credit-too-large"
+    title = "Credit notes cannot exceed what was invoiced"
+
+
+class EntryInvoiced(ProblemError):
+    status = 409
+    type_slug = "entry-invoiced"
+    title = "This time entry is on a finalized invoice"
+
+
+class InvoiceStale(ProblemError):
+    status = 409
+    type_slug = "invoice-stale"
+    title = "Time approved since this draft was computed is not on it"

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import stripe
+from arq import Retry
 from sqlalchemy import text
 from sqlmodel import col, select
 
-from billing.models import Timer
+from billing.models import StripeEvent, Timer
+from billing.service import invoice_push, invoices, subscriptions
 from billing.service.entries import Worker, close_timer
+from billing.stripe_gateway import TRANSIENT, describe, gateway
 from billing.timekeeping import FORGOTTEN_AFTER
 from infra import outbox
 from infra.clock import utcnow
@@ -167,3 +171,201 @@ async def stop_forgotten_timers(ctx: dict[str, Any], *, now: datetime | None = N
     if stopped:
         log.info("timers.forgotten_stopped", count=stopped)
     return stopped
+
+
+# Stripe: webhooks, seats, client invoices on the agency's connected account
+
+
+def _backoff(ctx: dict[str, Any]) -> timedelta:
+    base = ctx["settings"].job_retry_base_seconds
+    return timedelta(seconds=min(base * 2 ** (ctx.get("job_try", 1) - 1), 3600))
+
+
+def _final_try(ctx: dict[str, Any]) -> bool:
+    return int(ctx.get("job_try", 1)) >= MAX_TRIES
+
+
+MAX_TRIES = 8
+
+
+async def process_stripe_event(ctx: dict[str, Any], event_id: str) -> str:
+    """arq job: apply one stored Stripe event (idempotent: a processed event is skipped)."""
+    db: Database = ctx["db"]
+    try:
+        stripe_api = gateway(ctx["settings"])
+    except ProblemError:
+        return "stripe not configured"
+    try:
+        outcome, tenant_id = await subscriptions.process_event(db, stripe_api, event_id)
+    except TRANSIENT as exc:
+        await subscriptions.record_event_failure(db, event_id, describe(exc))
+        if _final_try(ctx):
+            log.warning("stripe.event_gave_up", event_id=event_id)
+            return "gave up"
+        raise Retry(defer=_backoff(ctx)) from exc
+    if tenant_id is not None:
+        await enqueue_seat_sync(ctx["redis"], ctx["settings"], tenant_id, reason=event_id)
+    return outcome
+
+
+async def enqueue_seat_sync(
+    queue: Any, settings: Any, tenant_id: uuid.UUID, *, reason: str
+) -> None:
+    """Debounced: changes within one window share a job that runs when the window closes and
+    reads the count then, so a burst of invitations is one subscription update."""
+    delay = settings.seat_sync_delay_seconds
+    if delay <= 0:
+        await queue.enqueue_job("sync_seats", str(tenant_id), _job_id=f"seats:{tenant_id}:{reason}")
+        return
+    now = utcnow().timestamp()
+    window_end = (int(now) // delay + 1) * delay
+    await queue.enqueue_job(
+        "sync_seats",
+        str(tenant_id),
+        _job_id=f"seats:{tenant_id}:{window_end}",
+        _defer_until=datetime.fromtimestamp(window_end, UTC),
+    )
+
+
+@outbox.handler("member.joined")
+@outbox.handler("member.updated")
+async def seats_follow_members(ctx: dict[str, Any], event: Event) -> None:
+    if ctx["settings"].stripe_configured:
+        await enqueue_seat_sync(
+            ctx["redis"], ctx["settings"], event.tenant_id, reason=str(event.id)
+        )
+
+
+async def sync_seats(ctx: dict[str, Any], tenant_id: str) -> str:
+    """arq job: make Stripe bill as many seats as there are active staff."""
+    db: Database = ctx["db"]
+    tid = uuid.UUID(tenant_id)
+    try:
+        stripe_api = gateway(ctx["settings"])
+    except ProblemError:
+        return "stripe not configured"
+    plan = await subscriptions.prepare_seat_sync(db, tid)
+    if plan is None:
+        return "in sync"
+    item_id, quantity, round_ = plan
+    try:
+        await stripe_api.set_item_quantity(item_id, quantity, key=f"seats-{item_id}-{round_}")
+    except TRANSIENT as exc:
+        final = _final_try(ctx)
+        await subscriptions.finish_seat_sync(db, tid, quantity, error=describe(exc), final=final)
+        if final:
+            return "gave up"
+        raise Retry(defer=_backoff(ctx)) from exc
+    except stripe.StripeError as exc:
+        await subscriptions.finish_seat_sync(db, tid, quantity, error=describe(exc), final=True)
+        return "refused"
+    await subscriptions.finish_seat_sync(db, tid, quantity, error=None, final=False)
+    return f"seats={quantity}"
+
+
+@outbox.handler("invoice.finalized")
+async def push_finalized_invoice(ctx: dict[str, Any], event: Event) -> None:
+    if event.payload.get("mode") == "stripe":
+        await ctx["redis"].enqueue_job(
+            "push_invoice",
+            str(event.tenant_id),
+            event.payload["invoice_id"],
+            _job_id=f"invoice-push:{event.payload['invoice_id']}",
+        )
+
+
+@outbox.handler("invoice.voided")
+async def void_on_stripe(ctx: dict[str, Any], event: Event) -> None:
+    if event.payload.get("mode") == "stripe":
+        await ctx["redis"].enqueue_job(
+            "void_stripe_invoice",
+            str(event.tenant_id),
+            event.payload["invoice_id"],
+            _job_id=f"invoice-void:{event.payload['invoice_id']}",
+        )
+
+
+async def push_invoice(ctx: dict[str, Any], tenant_id: str, invoice_id: str) -> str:
+    """arq job: create and finalize the invoice on the agency's connected Stripe account.
+
+    Every call carries an idempotency key derived from our ids, so a retry after a timeout
+    or a crash finds the objects the first try made instead of making them twice."""
+    db: Database = ctx["db"]
+    tid, iid = uuid.UUID(tenant_id), uuid.UUID(invoice_id)
+    try:
+        stripe_api = gateway(ctx["settings"])
+        return await invoice_push.push(db, stripe_api, tid, iid)
+    except TRANSIENT as exc:
+        final = _final_try(ctx)
+        await invoice_push.record_failure(db, tid, iid, describe(exc), final=final)
+        if final:
+            return "gave up"
+        raise Retry(defer=_backoff(ctx)) from exc
+    except (stripe.StripeError, ProblemError, invoice_push.NoAccount) as exc:
+        await invoice_push.record_failure(db, tid, iid, describe(exc), final=True)
+        return "refused"
+
+
+async def void_stripe_invoice(ctx: dict[str, Any], tenant_id: str, invoice_id: str) -> str:
+    db: Database = ctx["db"]
+    tid, iid = uuid.UUID(tenant_id), uuid.UUID(invoice_id)
+    try:
+        stripe_api = gateway(ctx["settings"])
+        outcome = await invoice_push.void(db, stripe_api, tid, iid)
+    except TRANSIENT as exc:
+        if _final_try(ctx):
+            return "gave up"
+        raise Retry(defer=_backoff(ctx)) from exc
+    if outcome == "wait":
+        if _final_try(ctx):
+            return "gave up"
+        raise Retry(defer=_backoff(ctx))
+    return outcome
+
+
+async def build_due_invoices(db: Database, now: datetime) -> list[uuid.UUID]:
+    """Drafts for the month that just closed, for every agency whose local date is the 1st."""
+    async with db.session() as session:
+        rows = (
+            await session.execute(
+                select(Tenant.id, Tenant.timezone).where(Tenant.status != "canceled")
+            )
+        ).all()
+    created: list[uuid.UUID] = []
+    for tenant_id, timezone in rows:
+        today = local_date(timezone, now)
+        if today.day != 1:
+            continue
+        async with db.tenant_transaction(tenant_id) as session:
+            tenant = (await session.scalars(select(Tenant).where(Tenant.id == tenant_id))).one()
+            created += await invoices.build_month(session, tenant, invoices.previous_month(today))
+        # Each agency commits on its own: one agency's failure does not hold back the others.
+    return created
+
+
+async def build_monthly_invoices(ctx: dict[str, Any]) -> int:
+    """arq cron (hourly): see build_due_invoices. Idempotent: a client's month has one invoice."""
+    # Their `invoice.draft_created` events leave through the outbox sweeper.
+    return len(await build_due_invoices(ctx["db"], utcnow()))
+
+
+async def sweep_stripe_events(ctx: dict[str, Any]) -> int:
+    """arq cron: re-enqueue stored events whose after-commit enqueue was lost."""
+    db: Database = ctx["db"]
+    async with db.session() as session:
+        ids = (
+            await session.scalars(
+                select(StripeEvent.id)
+                .where(
+                    col(StripeEvent.processed_at).is_(None),
+                    col(StripeEvent.received_at) < utcnow() - timedelta(minutes=1),
+                    col(StripeEvent.attempts) < MAX_TRIES,
+                )
+                .limit(500)
+            )
+        ).all()
+    for event_id in ids:
+        await ctx["redis"].enqueue_job(
+            "process_stripe_event", event_id, _job_id=f"stripe-event:{event_id}"
+        )
+    return len(ids)

@@ -17,10 +17,10 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import UUID
-from sqlmodel import Field
+from sqlmodel import Field, SQLModel
 
 from infra.clock import utcnow
-from infra.models import TenantScoped, tz_field
+from infra.models import TenantScoped, jsonb_field, tz_field
 
 
 class Activity(StrEnum):
@@ -134,6 +134,8 @@ class TimeEntry(TenantScoped, table=True):
     billable: bool = True
     note: str | None = None
     content_item_id: uuid.UUID | None = None
+    invoice_id: uuid.UUID | None = None
+    """Set when a finalized invoice bills this entry: from then on it is locked."""
     status: str = Field(default=EntryStatus.open, sa_column=Column(String(16), nullable=False))
     rate_minor: int | None = None
     rate_currency: str | None = Field(default=None, max_length=3)
@@ -203,3 +205,142 @@ class BudgetAlert(TenantScoped, table=True):
     threshold: int
     used_minutes: int
     available_minutes: int
+
+
+class SeatSync(StrEnum):
+    synced = "synced"
+    pending = "pending"
+    failed = "failed"
+
+
+class Subscription(TenantScoped, table=True):
+    """The agency's Passerelle subscription, as last read from Stripe."""
+
+    __tablename__ = "subscriptions"
+
+    stripe_subscription_id: str = Field(max_length=255)
+    stripe_customer_id: str = Field(max_length=255)
+    plan_id: str = Field(max_length=32)
+    status: str = Field(max_length=24)
+    """Stripe's own status: active, trialing, past_due, unpaid, canceled, incomplete..."""
+    base_item_id: str | None = Field(default=None, max_length=255)
+    seat_item_id: str | None = Field(default=None, max_length=255)
+    seats: int = 0
+    """The seat quantity Stripe bills."""
+    seats_wanted: int = 0
+    """Active staff memberships when last counted; differs from `seats` while a sync is due."""
+    seat_sync_status: str = Field(default=SeatSync.synced, max_length=16)
+    seat_sync_error: str | None = None
+    seat_sync_round: int = 0
+    """Bumped for every new seat count: the idempotency key of that count's Stripe update."""
+    current_period_end: datetime | None = tz_field()
+    cancel_at_period_end: bool = False
+    stripe_created: int = 0
+    synced_at: datetime | None = tz_field()
+    version: int = 1
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class StripeEvent(SQLModel, table=True):
+    """A webhook event received from Stripe, stored once by its id. Not tenant-owned."""
+
+    __tablename__ = "stripe_events"
+
+    id: str = Field(primary_key=True, max_length=255)
+    type: str = Field(max_length=100)
+    account: str | None = Field(default=None, max_length=255)
+    object_id: str | None = Field(default=None, max_length=255)
+    customer_id: str | None = Field(default=None, max_length=255)
+    created: int
+    received_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    processed_at: datetime | None = tz_field()
+    attempts: int = 0
+    last_error: str | None = None
+    agency_id: uuid.UUID | None = None
+
+
+class InvoiceStatus(StrEnum):
+    draft = "draft"
+    finalized = "finalized"
+    void = "void"
+
+
+class InvoiceMode(StrEnum):
+    stripe = "stripe"
+    external = "external"
+
+
+class StripeSync(StrEnum):
+    pending = "pending"
+    synced = "synced"
+    failed = "failed"
+
+
+class LineKind(StrEnum):
+    retainer_fee = "retainer_fee"
+    overage = "overage"
+    manual = "manual"
+
+
+class Invoice(TenantScoped, table=True):
+    """An agency's invoice to one client for one month: at most one per client and month."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "client_id"], ["clients.tenant_id", "clients.id"]),
+    )
+
+    client_id: uuid.UUID
+    month: date
+    number: str | None = Field(default=None, max_length=32)
+    status: str = Field(default=InvoiceStatus.draft, max_length=16)
+    currency: str = Field(max_length=3)
+    locale: str = Field(max_length=8)
+    mode: str | None = Field(default=None, max_length=16)
+    subtotal_minor: int = 0
+    approved_minutes: int = 0
+    """Approved billable minutes of the month when the lines were computed: finalizing after
+    more were approved asks for a refresh first."""
+    credited_minor: int = 0
+    notes: str | None = None
+    due_days: int = 30
+    stripe_invoice_id: str | None = Field(default=None, max_length=255)
+    stripe_status: str | None = Field(default=None, max_length=16)
+    stripe_error: str | None = None
+    stripe_hosted_url: str | None = None
+    finalized_at: datetime | None = tz_field()
+    voided_at: datetime | None = tz_field()
+    void_reason: str | None = None
+    version: int = 1
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class InvoiceLine(TenantScoped, table=True):
+    __tablename__ = "invoice_lines"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "invoice_id"], ["invoices.tenant_id", "invoices.id"]),
+    )
+
+    invoice_id: uuid.UUID
+    position: int
+    kind: str = Field(max_length=16)
+    description: str
+    quantity_minutes: int | None = None
+    unit_amount_minor: int | None = None
+    amount_minor: int
+    computation: dict = jsonb_field()  # type: ignore[type-arg]
+
+
+class CreditNote(TenantScoped, table=True):
+    """Money given back on a finalized invoice. Append-only for the application role."""
+
+    __tablename__ = "credit_notes"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "invoice_id"], ["invoices.tenant_id", "invoices.id"]),
+    )
+
+    invoice_id: uuid.UUID
+    number: str = Field(max_length=40)
+    amount_minor: int
+    reason: str
+    created_by: uuid.UUID = Field(foreign_key="users.id")

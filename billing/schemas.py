@@ -258,3 +258,176 @@ class BudgetSummary(BaseModel):
     percent_used: float
     projected_percent: float = Field(description="Risk of overrun: sorted by this, highest first")
     overage_policy: OveragePolicyField
+
+
+# Agency subscription
+
+
+PlanId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$")]
+
+
+class CheckoutCreate(Strict):
+    plan_id: PlanId
+
+
+class RedirectRead(BaseModel):
+    url: str
+    """Where to send the browser: Stripe's hosted page."""
+
+
+class PlanRead(BaseModel):
+    id: str
+    name: str
+    currency: str
+    seat_price_minor: int
+    max_active_brands: int | None
+    max_social_accounts: int | None
+    max_staff_seats: int | None
+    features: list[str]
+
+
+class LimitUse(BaseModel):
+    used: int | None
+    """None where the thing is not counted yet (social accounts arrive with their issue)."""
+    limit: int | None
+
+
+class SeatsRead(BaseModel):
+    billed: int
+    """The quantity Stripe bills."""
+    active_staff: int
+    sync: Literal["synced", "pending", "failed"]
+    error: str | None = None
+
+
+class SubscriptionRead(BaseModel):
+    stripe_configured: bool
+    plan: PlanRead
+    status: Literal["active", "past_due", "suspended", "canceled"]
+    """The agency's standing: suspended agencies read but do not write."""
+    stripe_status: str | None
+    grace_ends_at: datetime | None
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+    seats: SeatsRead | None
+    limits: dict[str, LimitUse]
+
+
+class ConnectedAccountSet(Strict):
+    account_id: Annotated[str, StringConstraints(pattern=r"^acct_[A-Za-z0-9]{1,64}$")]
+
+
+class ConnectedAccountRead(BaseModel):
+    account_id: str | None
+
+
+class WebhookReceived(BaseModel):
+    received: bool
+    duplicate: bool
+
+
+# Client invoices
+
+
+Amount = Annotated[
+    int, Field(ge=-(10**12), le=10**12, description="Minor units; may be negative for a discount")
+]
+Description = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+
+
+class InvoiceCreate(Strict):
+    client_id: uuid.UUID
+    month: MonthStr
+
+
+class InvoiceUpdate(Strict):
+    notes: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    due_days: Annotated[int, Field(ge=0, le=365)] | None = None
+
+
+class LineCreate(Strict):
+    description: Description
+    amount_minor: Amount
+
+
+class LineUpdate(Strict):
+    description: Description | None = None
+    amount_minor: Amount | None = None
+
+
+class InvoiceVoid(Strict):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=1000, strip_whitespace=True)]
+
+
+class CreditNoteCreate(Strict):
+    amount_minor: Annotated[int, Field(ge=1, le=10**12)]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=1000, strip_whitespace=True)]
+
+
+class InvoiceLineRead(BaseModel):
+    id: uuid.UUID
+    position: int
+    kind: Literal["retainer_fee", "overage", "manual"]
+    description: str
+    quantity_minutes: int | None
+    unit_amount_minor: int | None
+    amount_minor: int
+    computation: dict[str, object]
+    """How the line was reached: the figures and rule behind it, and any edit made to it."""
+
+
+class CreditNoteRead(BaseModel):
+    id: uuid.UUID
+    number: str
+    amount_minor: int
+    reason: str
+    created_by: uuid.UUID
+    created_at: datetime
+
+
+class InvoiceRead(BaseModel):
+    id: uuid.UUID
+    client_id: uuid.UUID
+    client_name: str
+    month: str
+    number: str | None
+    status: Literal["draft", "finalized", "void"]
+    currency: str
+    locale: str
+    mode: Literal["stripe", "external"] | None
+    """Set at finalization: on the agency's connected Stripe account, or external (export)."""
+    subtotal_minor: int
+    credited_minor: int
+    total_minor: int
+    notes: str | None
+    due_days: int
+    stripe_status: Literal["pending", "synced", "failed"] | None
+    stripe_error: str | None
+    stripe_invoice_id: str | None
+    stripe_hosted_url: str | None
+    unapproved_minutes: int
+    """Billable minutes of the month not yet approved, so not on this invoice."""
+    finalized_at: datetime | None
+    voided_at: datetime | None
+    void_reason: str | None
+    version: int
+    lines: list[InvoiceLineRead]
+    credit_notes: list[CreditNoteRead]
+
+
+class InvoiceSummary(BaseModel):
+    id: uuid.UUID
+    client_id: uuid.UUID
+    client_name: str
+    month: str
+    number: str | None
+    status: Literal["draft", "finalized", "void"]
+    currency: str
+    mode: Literal["stripe", "external"] | None
+    total_minor: int
+    stripe_status: Literal["pending", "synced", "failed"] | None
+
+
+class InvoiceBuildResult(BaseModel):
+    month: str
+    created: list[uuid.UUID]

@@ -25,3 +25,14 @@ async def create_queue(url: str) -> ArqRedis:
     return await create_pool(
         redis_settings(url), job_serializer=serialize, job_deserializer=deserialize
     )
+
+
+def enqueue_after_commit(session: Any, function: str, *args: Any, job_id: str) -> None:
+    """Remember a job for when this session's transaction has committed: a rolled-back
+    request enqueues nothing. The request's session dependency enqueues them."""
+    session.info.setdefault("after_commit_jobs", []).append((function, args, job_id))
+
+
+async def run_after_commit(session: Any, queue: ArqRedis) -> None:
+    for function, args, job_id in session.info.pop("after_commit_jobs", []):
+        await queue.enqueue_job(function, *args, _job_id=job_id)

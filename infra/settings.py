@@ -6,8 +6,18 @@ import sys
 from functools import lru_cache
 from typing import Annotated, Any
 
-from pydantic import Field, PostgresDsn, RedisDsn, ValidationError, field_validator
+from pydantic import (
+    Field,
+    PostgresDsn,
+    RedisDsn,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from infra.plans import DEFAULT_PLAN, DEFAULT_PLANS, Plan
 
 
 class Settings(BaseSettings):
@@ -48,6 +58,23 @@ class Settings(BaseSettings):
     login_rate_limit_per_address: str = "50/900"
     """Attempts per window seconds, per client address."""
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+    stripe_api_key: SecretStr | None = None
+    """With no key, Stripe routes answer `stripe-not-configured` and client invoices are
+    external; everything else works."""
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_timeout_seconds: float = Field(default=20.0, gt=0)
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1)
+    """A webhook signed longer ago than this is refused (replay protection)."""
+    billing_grace_days: int = Field(default=7, ge=0, le=90)
+    """How long a past-due agency keeps writing before it is suspended."""
+    seat_sync_delay_seconds: int = Field(default=30, ge=0)
+    """Membership changes within this window become one subscription update."""
+    job_retry_base_seconds: float = Field(default=5.0, gt=0)
+    """First backoff of a job retrying an external call; it doubles each try, up to an hour."""
+    plans: dict[str, Plan] = Field(default_factory=lambda: dict(DEFAULT_PLANS))
+    default_plan: str = DEFAULT_PLAN
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -63,6 +90,20 @@ class Settings(BaseSettings):
     def _rate(cls, value: str) -> str:
         parse_rate(value)
         return value
+
+    @model_validator(mode="after")
+    def _default_plan_exists(self) -> Settings:
+        if self.default_plan not in self.plans:
+            raise ValueError(f"DEFAULT_PLAN {self.default_plan!r} is not in PLANS")
+        return self
+
+    @property
+    def stripe_configured(self) -> bool:
+        return self.stripe_api_key is not None and bool(self.stripe_api_key.get_secret_value())
+
+    def plan(self, plan_id: str) -> Plan:
+        """A tenant on a plan that left the catalogue keeps the default plan's limits."""
+        return self.plans.get(plan_id) or self.plans[self.default_plan]
 
     @property
     def sqlalchemy_url(self) -> str:

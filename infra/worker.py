@@ -33,7 +33,13 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 class WorkerSettings:
     """`redis_settings` is given at start (see infra.cli), from REDIS_URL."""
 
-    functions: ClassVar[list[Any]] = [outbox.deliver_outbox]
+    functions: ClassVar[list[Any]] = [
+        outbox.deliver_outbox,
+        billing_jobs.process_stripe_event,
+        billing_jobs.sync_seats,
+        billing_jobs.push_invoice,
+        billing_jobs.void_stripe_invoice,
+    ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(outbox.sweep_outbox, second=0, run_at_startup=True, unique=True),
         cron(
@@ -43,10 +49,13 @@ class WorkerSettings:
             unique=True,
         ),
         cron(workflow_jobs.approval_timeouts, second=15, unique=True),
+        cron(billing_jobs.sweep_stripe_events, second=45, unique=True),
+        # Hourly, so every timezone's 1st is seen; a client's month has one invoice anyway.
+        cron(billing_jobs.build_monthly_invoices, minute=7, second=0, unique=True),
     ]
     on_startup = startup
     on_shutdown = shutdown
     job_serializer = serialize
     job_deserializer = deserialize
-    max_tries = 8
+    max_tries = billing_jobs.MAX_TRIES
     health_check_interval = 30

@@ -139,3 +139,21 @@ class InvalidMonth(ProblemError):
     status = 422
     type_slug = "invalid-month"
     title = "Months are written YYYY-MM"
+
+
+class SubscriptionSuspended(ProblemError):
+    status = 402
+    type_slug = "subscription-suspended"
+    title = "This agency's subscription is suspended"
+
+
+class SubscriptionCanceled(ProblemError):
+    status = 402
+    type_slug = "subscription-canceled"
+    title = "This agency's subscription is canceled"
+
+
+class PlanFeatureMissing(ProblemError):
+    status = 403
+    type_slug = "plan-feature-missing"
+    title = "Your plan does not include this feature"

@@ -61,7 +61,13 @@ class Tenant(SQLModel, table=True):
     locale: str = Field(max_length=8)
     currency: str = Field(max_length=3)
     status: str = Field(default=TenantStatus.active, sa_column=Column(String(16), nullable=False))
-    plan_id: str = Field(default="starter", foreign_key="plans.id", max_length=32)
+    plan_id: str = Field(default="starter", max_length=32)
+    """An entry of the plan catalogue in configuration (`infra.plans`)."""
+    stripe_customer_id: str | None = Field(default=None, max_length=255)
+    past_due_since: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    stripe_account_id: str | None = Field(default=None, max_length=255)
+    """The agency's own (connected) Stripe account, on which its client invoices are made."""
+    next_invoice_number: int = 1
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
@@ -173,18 +179,6 @@ class AuditEvent(TenantScoped, table=True):
     request_id: str | None = Field(default=None, max_length=128)
 
 
-class Plan(SQLModel, table=True):
-    """What a tenant's subscription allows. Filled from configuration by the billing issue."""
-
-    __tablename__ = "plans"
-
-    id: str = Field(primary_key=True, max_length=32)
-    name: str = Field(max_length=100)
-    max_active_brands: int | None = None
-    max_staff_seats: int | None = None
-    max_social_accounts: int | None = None
-
-
 class ClientStatus(StrEnum):
     active = "active"
     archived = "archived"
@@ -204,6 +198,8 @@ class Client(TenantScoped, table=True):
     notes: str | None = None
     status: str = Field(default=ClientStatus.active, sa_column=Column(String(16), nullable=False))
     archived_at: datetime | None = tz_field()
+    stripe_customer_id: str | None = Field(default=None, max_length=255)
+    """The client as a customer of the agency's connected Stripe account."""
     version: int = 1
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 

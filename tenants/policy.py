@@ -27,6 +27,8 @@ class Resource(StrEnum):
     budget = "budget"
     content = "content"
     workflow_template = "workflow_template"
+    subscription = "subscription"
+    invoice = "invoice"
 
 
 class Verb(StrEnum):
@@ -69,10 +71,27 @@ _STAFF_MANAGER = {
     },
 }
 
+_MANAGER = {
+    **_STAFF_MANAGER,
+    # Managers see the plan and prepare client invoices; money leaves with an admin's approval.
+    Resource.subscription: {Verb.read: Scope.all},
+    Resource.invoice: {Verb.read: Scope.all, Verb.create: Scope.all, Verb.update: Scope.all},
+}
+_ADMIN = {
+    **_MANAGER,
+    Resource.subscription: {Verb.read: Scope.all, Verb.update: Scope.all},
+    Resource.invoice: {
+        Verb.read: Scope.all,
+        Verb.create: Scope.all,
+        Verb.update: Scope.all,
+        Verb.approve: Scope.all,
+    },
+}
+
 POLICY: dict[Role, dict[Resource, dict[Verb, Scope]]] = {
-    Role.owner: _STAFF_MANAGER,
-    Role.admin: _STAFF_MANAGER,
-    Role.manager: _STAFF_MANAGER,
+    Role.owner: _ADMIN,
+    Role.admin: _ADMIN,
+    Role.manager: _MANAGER,
     Role.member: {
         Resource.client: {Verb.read: Scope.assigned},
         Resource.brand: {Verb.read: Scope.assigned},

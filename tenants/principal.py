@@ -20,3 +20,5 @@ class Principal:
     """The tenant's timezone: days, months and access end dates are counted in it."""
     request_id: str | None = None
     kind: str = "user"
+    standing: str = "active"
+    """The agency's standing (`tenants.standing`): suspended or canceled agencies only read."""

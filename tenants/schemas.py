@@ -106,11 +106,23 @@ class MembershipSummary(BaseModel):
     role: Role
 
 
+class BillingBanner(BaseModel):
+    """What the app shows across the top while the subscription needs attention."""
+
+    status: Literal["past_due", "suspended", "canceled"]
+    message: str
+    grace_ends_at: datetime | None
+    read_only: bool
+
+
 class MeResponse(BaseModel):
     user: UserRead
     tenant: TenantRead
     role: Role
     client_id: uuid.UUID | None
+    billing_banner: BillingBanner | None = Field(
+        default=None, description="Set while the agency is past due, suspended or canceled"
+    )
     memberships: list[MembershipSummary] = Field(
         description="Every agency this person can switch to"
     )

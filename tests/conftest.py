@@ -15,6 +15,11 @@ from sqlalchemy.engine import make_url
 
 from infra.security import generate_signing_key
 from tests.support.smtp import Mailbox, free_port
+from tests.support.stripe_server import StripeServer
+
+STRIPE_KEY = "sk_test_passerelle"
+STRIPE_WEBHOOK_SECRET = "whsec_test_passerelle"
+_stripe = StripeServer(api_key=STRIPE_KEY)
 
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 WORKER_NUMBER = int(WORKER.removeprefix("gw") or 0) if WORKER.startswith("gw") else 0
@@ -55,6 +60,12 @@ def pytest_configure(config: pytest.Config) -> None:
         APP_BASE_URL="https://app.passerelle.test",
         LOG_LEVEL="WARNING",
         LOG_JSON="true",
+        SEAT_SYNC_DELAY_SECONDS="0",
+        STRIPE_API_KEY=STRIPE_KEY,
+        STRIPE_WEBHOOK_SECRET=STRIPE_WEBHOOK_SECRET,
+        STRIPE_API_BASE=_stripe.start().url,
+        STRIPE_TIMEOUT_SECONDS="2",
+        JOB_RETRY_BASE_SECONDS="0.05",
     )
 
 
@@ -105,6 +116,17 @@ def mailbox_server(settings) -> Iterator[Mailbox]:
 def mailbox(mailbox_server: Mailbox) -> Mailbox:
     mailbox_server.messages.clear()
     return mailbox_server
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _stripe.stop()
+
+
+@pytest.fixture
+def stripe_server() -> StripeServer:
+    """The local Stripe test server the app's settings point at, emptied for each test."""
+    _stripe.reset()
+    return _stripe
 
 
 @pytest.fixture(scope="session")

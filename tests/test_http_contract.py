@@ -159,6 +159,29 @@ async def revision_number(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
     return "1"
 
 
+def _closed_month() -> str:
+    return "2026-01"
+
+
+async def invoice_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
+    """A draft invoice of a client's closed month."""
+    made = await _owner_post(ctx, agency, "/v1/clients", {"name": unique("Client")})
+    return await _owner_post(
+        ctx, agency, "/v1/invoices", {"client_id": made, "month": _closed_month()}
+    )
+
+
+async def line_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
+    """A manual line of the draft named to its left in the path."""
+    response = await ctx.client.post(
+        f"/v1/invoices/{ids['invoice_id']}/lines",
+        json={"description": "Extra", "amount_minor": 1000},
+        headers=agency.owner.headers,
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["lines"][-1]["id"])
+
+
 # Path-parameter name -> an async function making an object of that kind in the given agency
 # and returning its id. `ids` holds the ids already made for the parameters to its left in the
 # path, so that a child can be made under its parent.
@@ -175,6 +198,8 @@ ID_PROVIDERS: dict[str, IdProvider] = {
     "content_id": content_id,
     "base": revision_number,
     "head": revision_number,
+    "invoice_id": invoice_id,
+    "line_id": line_id,
 }
 
 # Path parameters that are values, not objects: they name nothing another tenant could own.
@@ -258,6 +283,20 @@ VALID_BODIES: dict[tuple[str, str], Callable[[], Any]] = {
     },
     ("POST", "/v1/content/{content_id}/comments"): lambda: {"body": "Nice", "visibility": "client"},
     ("POST", "/v1/approval-links/{token}"): lambda: {"decision": "approve"},
+    ("POST", "/v1/billing/checkout-session"): lambda: {"plan_id": "growth"},
+    ("PUT", "/v1/billing/connected-account"): lambda: {"account_id": "acct_1Unknown"},
+    ("POST", "/v1/invoices"): lambda: {"client_id": str(uuid.uuid4()), "month": _closed_month()},
+    ("PATCH", "/v1/invoices/{invoice_id}"): lambda: {"notes": "Thanks"},
+    ("POST", "/v1/invoices/{invoice_id}/lines"): lambda: {
+        "description": "Extra",
+        "amount_minor": 1000,
+    },
+    ("PATCH", "/v1/invoices/{invoice_id}/lines/{line_id}"): lambda: {"amount_minor": 500},
+    ("POST", "/v1/invoices/{invoice_id}/void"): lambda: {"reason": "Wrong month"},
+    ("POST", "/v1/invoices/{invoice_id}/credit-notes"): lambda: {
+        "amount_minor": 100,
+        "reason": "Goodwill",
+    },
 }
 
 # Routes whose path parameters name no tenant object: path -> why.

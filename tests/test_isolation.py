@@ -302,6 +302,45 @@ async def seed_directory(client, agency: Agency) -> None:
     )
     await seed_time(client, agency, client_id, brand_id)
     await seed_content(client, agency, brand_id)
+    await seed_invoices(client, agency, client_id)
+
+
+async def seed_invoices(client, agency: Agency, client_id: str) -> None:
+    """invoices, invoice_lines, credit_notes."""
+    headers = agency.owner.headers
+
+    async def post(path: str, body: dict | None = None, status: int = 201) -> dict:
+        response = await client.post(path, json=body, headers=headers)
+        assert response.status_code == status, response.text
+        return response.json()
+
+    invoice = await post("/v1/invoices", {"client_id": client_id, "month": "2026-01"})
+    await post(
+        f"/v1/invoices/{invoice['id']}/lines", {"description": "Shoot", "amount_minor": 5000}
+    )
+    await post(f"/v1/invoices/{invoice['id']}/finalize", status=200)
+    await post(
+        f"/v1/invoices/{invoice['id']}/credit-notes", {"amount_minor": 100, "reason": "Goodwill"}
+    )
+
+
+async def seed_subscription(client, agency: Agency) -> None:
+    """subscriptions: written only by Stripe's webhooks, so made the way Stripe makes it."""
+    from infra.settings import get_settings
+    from tests.conftest import STRIPE_WEBHOOK_SECRET, _stripe
+    from tests.support.stripe_server import deliver
+    from tests.support.worker import run_worker
+
+    response = await client.post(
+        "/v1/billing/checkout-session", json={"plan_id": "growth"}, headers=agency.owner.headers
+    )
+    assert response.status_code == 200, response.text
+    session_id = response.json()["url"].rstrip("/").rsplit("/", 1)[-1]
+    _, events = _stripe.complete_checkout(session_id)
+    for event in events:
+        delivered = await deliver(client, event, secret=STRIPE_WEBHOOK_SECRET)
+        assert delivered.status_code == 200, delivered.text
+    await run_worker(get_settings())
 
 
 async def seed_content(client, agency: Agency, brand_id: str) -> None:
@@ -389,6 +428,7 @@ async def seed_every_table(client) -> tuple[Agency, Agency]:
         )
         assert response.status_code == 201, response.text
         await seed_directory(client, agency)
+        await seed_subscription(client, agency)
         agencies.append(agency)
     return agencies[0], agencies[1]
 

@@ -38,10 +38,21 @@ _MANAGERS = {
     "content": ("all", "all", "all", "none"),
     "workflow_template": ("all", "all", "all", "none"),
 }
+# Managers prepare client invoices; only owners and admins issue them and manage the plan.
+_MANAGER_ONLY = {
+    **_MANAGERS,
+    "subscription": ("all", "none", "none", "none"),
+    "invoice": ("all", "all", "all", "none"),
+}
+_ADMINS = {
+    **_MANAGERS,
+    "subscription": ("all", "none", "all", "none"),
+    "invoice": ("all", "all", "all", "all"),
+}
 EXPECTED: dict[str, dict[str, tuple[str, str, str]]] = {
-    "owner": _MANAGERS,
-    "admin": _MANAGERS,
-    "manager": _MANAGERS,
+    "owner": _ADMINS,
+    "admin": _ADMINS,
+    "manager": _MANAGER_ONLY,
     "member": {
         "client": ("assigned", "none", "none", "none"),
         "brand": ("assigned", "none", "none", "none"),
@@ -55,6 +66,8 @@ EXPECTED: dict[str, dict[str, tuple[str, str, str]]] = {
         "budget": ("assigned", "none", "none", "none"),
         "content": ("assigned", "assigned", "assigned", "none"),
         "workflow_template": ("all", "none", "none", "none"),
+        "subscription": ("none", "none", "none", "none"),
+        "invoice": ("none", "none", "none", "none"),
     },
     "client": {
         "client": ("own_client", "none", "none", "none"),
@@ -69,6 +82,8 @@ EXPECTED: dict[str, dict[str, tuple[str, str, str]]] = {
         "budget": ("own_client", "none", "none", "none"),
         "content": ("own_client", "none", "none", "none"),
         "workflow_template": ("none", "none", "none", "none"),
+        "subscription": ("none", "none", "none", "none"),
+        "invoice": ("none", "none", "none", "none"),
     },
 }
 VERBS = ("read", "create", "update", "approve")
@@ -86,7 +101,7 @@ def test_the_expected_matrix_covers_every_role_resource_and_verb():
     for role in EXPECTED:
         assert set(EXPECTED[role]) == {r.value for r in Resource}
     assert set(VERBS) == {v.value for v in Verb}
-    assert len(CASES) == len(Role) * len(Resource) * len(Verb) == 240
+    assert len(CASES) == len(Role) * len(Resource) * len(Verb) == 280
 
 
 @pytest.mark.parametrize(("role", "resource", "verb", "expected"), CASES, ids=lambda v: str(v))

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -24,7 +25,7 @@ from infra.security import (
     new_secret,
     secrets_match,
 )
-from infra.settings import Settings
+from infra.settings import Settings, get_settings
 from tenants import errors
 from tenants.models import (
     AuthSession,
@@ -40,6 +41,7 @@ from tenants.schemas import (
     SignupRequest,
 )
 from tenants.service.common import record_audit
+from tenants.standing import standing_of
 
 # ---------------------------------------------------------------------------------------------
 # Sign-up, login and tokens
@@ -287,7 +289,13 @@ async def logout(session: AsyncSession, principal: Principal) -> None:
 # Built once: this runs on every authenticated request. Executed on the session's connection,
 # skipping the ORM layer, since it only reads two columns.
 _PRINCIPAL = (
-    select(col(Membership.role), col(Membership.client_id), col(Tenant.timezone))
+    sa_select(
+        col(Membership.role),
+        col(Membership.client_id),
+        col(Tenant.timezone),
+        col(Tenant.status),
+        col(Tenant.past_due_since),
+    )
     .join(
         AuthSession,
         (col(AuthSession.tenant_id) == col(Membership.tenant_id))
@@ -340,6 +348,12 @@ async def load_principal(
         client_id=row.client_id,
         timezone=row.timezone,
         request_id=request_id,
+        standing=standing_of(
+            row.status,
+            row.past_due_since,
+            utcnow(),
+            timedelta(days=get_settings().billing_grace_days),
+        ).value,
     )
 
 

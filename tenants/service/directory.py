@@ -14,8 +14,9 @@ from sqlmodel import col, select
 
 from infra.clock import utcnow
 from infra.pagination import Page
+from infra.settings import get_settings
 from tenants import errors
-from tenants.models import Assignment, Brand, Client, ClientStatus, Plan, Tenant
+from tenants.models import Assignment, Brand, Client, ClientStatus, Tenant
 from tenants.policy import Resource, Scope, Verb, local_date, sees_internal_client_fields
 from tenants.principal import Principal
 from tenants.schemas import (
@@ -341,7 +342,7 @@ async def _ensure_brand_slot(session: AsyncSession, tenant_id: uuid.UUID) -> Non
     plan_id = await session.scalar(
         select(Tenant.plan_id).where(Tenant.id == tenant_id).with_for_update()
     )
-    limit = await session.scalar(select(Plan.max_active_brands).where(Plan.id == plan_id))
+    limit = get_settings().plan(plan_id or "").max_active_brands
     if limit is None:
         return
     active = await session.scalar(

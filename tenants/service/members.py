@@ -23,7 +23,7 @@ from infra.security import (
     Passwords,
     TokenSigner,
 )
-from infra.settings import Settings
+from infra.settings import Settings, get_settings
 from tenants import errors
 from tenants.models import (
     AuthSession,
@@ -197,6 +197,13 @@ async def update_member(
         if old != new
     }
     if diff:
+        becomes_staff_seat = (
+            new_status == MembershipStatus.active
+            and new_role != Role.client
+            and (membership.status != MembershipStatus.active or membership.role == Role.client)
+        )
+        if becomes_staff_seat:
+            await ensure_staff_seat(session, principal.tenant_id, joining=1)
         membership.monthly_capacity_minutes = new_capacity
         membership.role = new_role
         membership.status = new_status
@@ -214,6 +221,20 @@ async def update_member(
                 )
                 .values(revoked_at=utcnow(), revoked_reason="member_disabled")
             )
+        if "role" in diff or "status" in diff:
+            outbox.record_event(
+                session,
+                tenant_id=principal.tenant_id,
+                type="member.updated",
+                aggregate_type="membership",
+                aggregate_id=membership.id,
+                payload={
+                    "user_id": str(user.id),
+                    "role": new_role.value,
+                    "status": str(new_status),
+                },
+                request_id=principal.request_id,
+            )
         record_audit(
             session,
             tenant_id=principal.tenant_id,
@@ -227,6 +248,32 @@ async def update_member(
         )
         await session.flush()
     return _member_read(membership, user)
+
+
+async def ensure_staff_seat(session: AsyncSession, tenant_id: uuid.UUID, *, joining: int) -> None:
+    """Refuse a staff member past the plan's seat limit. The tenant row lock serializes
+    concurrent joins so two cannot take the last seat; nobody is ever removed for it."""
+    plan_id = await session.scalar(
+        select(Tenant.plan_id).where(Tenant.id == tenant_id).with_for_update()
+    )
+    limit = get_settings().plan(plan_id or "").max_staff_seats
+    if limit is None:
+        return
+    active = await session.scalar(
+        select(func.count())
+        .select_from(Membership)
+        .where(
+            Membership.tenant_id == tenant_id,
+            Membership.status == MembershipStatus.active,
+            Membership.role != Role.client,
+        )
+    )
+    if (active or 0) + joining > limit:
+        raise errors.PlanLimit(
+            f"Your plan includes {limit} staff seats and {active} are taken. Disable a member "
+            "or change plan.",
+            limit={"name": "max_staff_seats", "value": limit, "in_use": active},
+        )
 
 
 async def _lock_active_owners(session: AsyncSession, tenant_id: uuid.UUID) -> list[uuid.UUID]:
@@ -266,6 +313,8 @@ async def invite(
         raise errors.InvalidRoleChange("A client contact needs a client_id.")
     if data.role == Role.client and data.client_id is not None:
         await ensure_client_exists(session, principal, data.client_id)
+    if data.role != Role.client:
+        await ensure_staff_seat(session, principal.tenant_id, joining=1)
     user = await find_user_by_email(session, data.email)
     if user is None:
         # A placeholder identity without a password; accepting the invitation completes it.
@@ -399,9 +448,19 @@ async def accept_invitation(
     ).first()
     if membership is None or membership.status != MembershipStatus.invited:
         raise errors.InvitationInvalid("This invitation no longer matches a pending membership.")
+    if membership.role != Role.client:
+        await ensure_staff_seat(session, tenant_id, joining=1)
     membership.status = MembershipStatus.active
     membership.version += 1
     membership.updated_at = utcnow()
+    outbox.record_event(
+        session,
+        tenant_id=tenant_id,
+        type="member.joined",
+        aggregate_type="membership",
+        aggregate_id=membership.id,
+        payload={"user_id": str(user.id), "role": membership.role},
+    )
     invitation.status = InvitationStatus.accepted
     invitation.accepted_at = utcnow()
     session.add_all([membership, invitation])
