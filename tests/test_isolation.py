@@ -407,7 +407,18 @@ async def seed_time(client, agency: Agency, client_id: str, brand_id: str) -> No
     await post("/v1/timers/start", {"brand_id": brand_id, "activity": "crisis"})
 
 
+_SEEDED: list[tuple[Agency, Agency]] = []
+
+
 async def seed_every_table(client) -> tuple[Agency, Agency]:
+    """Seeded once per test process: the tests here only read, or try writes that isolation
+    refuses, so they can share the two agencies (seeding runs the worker, which is slow)."""
+    if not _SEEDED:
+        _SEEDED.append(await _seed_every_table(client))
+    return _SEEDED[0]
+
+
+async def _seed_every_table(client) -> tuple[Agency, Agency]:
     """Two agencies, A and B, each with at least one row in every tenant-owned table, made
     through the API the way users make them.
 
