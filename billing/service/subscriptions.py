@@ -35,7 +35,7 @@ from infra import outbox
 from infra.clock import utcnow
 from infra.db import Database
 from infra.plans import Plan
-from infra.settings import Settings
+from infra.settings import Settings, get_settings
 from tenants.models import Brand, ClientStatus, Membership, MembershipStatus, Role, Tenant
 from tenants.policy import Resource, Verb
 from tenants.principal import Principal
@@ -76,8 +76,7 @@ async def _tenant(session: AsyncSession, tenant_id: uuid.UUID, *, lock: bool = F
     query = select(Tenant).where(Tenant.id == tenant_id)
     if lock:
         query = query.with_for_update()
-    tenant = (await session.scalars(query)).one()
-    return tenant
+    return (await session.scalars(query)).one()
 
 
 async def _subscription(
@@ -420,8 +419,6 @@ async def apply_subscription(
     db: Database, tenant_id: uuid.UUID, remote: dict[str, Any], *, seen_at: int
 ) -> None:
     """Take Stripe's subscription as read into our row and the agency's standing."""
-    from infra.settings import get_settings
-
     settings = get_settings()
     async with db.tenant_transaction(tenant_id) as session:
         tenant = await _tenant(session, tenant_id, lock=True)
