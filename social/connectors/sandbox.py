@@ -1,0 +1,117 @@
+"""The demo platform: no network at all, deterministic and plausible figures.
+
+Everything is a function of (external id, day) through a hash: followers grow slowly with a
+little noise, impressions follow the week (weekends quieter), reach is 55-80 % of impressions,
+engagements 2-6 %, a few posts on weekdays, some video views. The OAuth dance is the API's
+own redirect: a code ``sandbox-<anything>`` is exchanged for the account
+``sandbox-<sha256(code)[:10]>`` whose access token ``sandbox-at-<external id>`` names it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, date, datetime, timedelta
+
+from social.connectors.base import days, utc_today
+from social.connectors.types import DailyMetrics, Platform, Profile, TokenInvalid, TokenSet
+
+ACCESS_PREFIX = "sandbox-at-"
+REFRESH_PREFIX = "sandbox-rt-"
+CODE_PREFIX = "sandbox-"
+TOKEN_LIFETIME = timedelta(days=30)
+EPOCH = date(2024, 1, 1)
+_WEEKDAY = (1.0, 1.08, 1.05, 1.0, 0.92, 0.68, 0.6)
+_FIRST = ("Maison", "Atelier", "Studio", "Café", "Librairie", "Brasserie", "Jardin", "Galerie")
+_SECOND = ("Lumière", "Horizon", "Papillon", "Azur", "Olivier", "Coquelicot", "Mistral", "Sable")
+
+
+def _u(*parts: object) -> float:
+    raw = hashlib.sha256("|".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(raw[:8], "big") / 2**64
+
+
+def external_id_for_code(code: str) -> str:
+    return CODE_PREFIX + hashlib.sha256(code.encode()).hexdigest()[:10]
+
+
+def followers(external_id: str, day: date) -> int:
+    size = 300 + 40_000 * _u(external_id, "size") ** 2
+    growth = 0.5 + size * (0.0005 + 0.002 * _u(external_id, "growth"))
+    noise = (_u(external_id, day, "noise") - 0.5) * 2 * (1 + size * 0.0005)
+    return max(0, round(size + growth * (day - EPOCH).days + noise))
+
+
+def figures(external_id: str, day: date) -> dict[str, int | None]:
+    """The sandbox account's figures for one day, every metric present."""
+    total = followers(external_id, day)
+    weekday = day.weekday()
+    impressions = round(
+        (60 + total * 0.35) * _WEEKDAY[weekday] * (0.75 + 0.5 * _u(external_id, day, "imp"))
+    )
+    posts = int(_u(external_id, day, "posts") * (3.0 if weekday < 5 else 1.6))
+    return {
+        "followers": total,
+        "follower_change": total - followers(external_id, day - timedelta(days=1)),
+        "impressions": impressions,
+        "reach": round(impressions * (0.55 + 0.25 * _u(external_id, day, "reach"))),
+        "engagements": round(impressions * (0.02 + 0.04 * _u(external_id, day, "eng"))),
+        "posts_published": posts,
+        "video_views": round(impressions * (0.08 + 0.22 * _u(external_id, day, "views"))),
+    }
+
+
+class SandboxConnector:
+    platform = Platform.sandbox
+    authorize_url = ""
+    token_url = ""
+    scopes: tuple[str, ...] = ()
+    scope_separator = " "
+    backfill_days = 90
+    refresh_uses_access_token = False
+
+    def __init__(self, **_: object) -> None:
+        """Takes (and ignores) what the network connectors take: http, budget, settings."""
+        self.extra_authorize_params: dict[str, str] = {}
+        self.extra_token_params: dict[str, str] = {}
+
+    @staticmethod
+    def _tokens(external_id: str) -> TokenSet:
+        return TokenSet(
+            access_token=ACCESS_PREFIX + external_id,
+            refresh_token=REFRESH_PREFIX + external_id,
+            expires_at=datetime.now(UTC) + TOKEN_LIFETIME,
+            scope="sandbox",
+        )
+
+    async def exchange(self, code: str) -> TokenSet:
+        if not code.startswith(CODE_PREFIX) or len(code) <= len(CODE_PREFIX):
+            raise TokenInvalid("sandbox: not a sandbox authorization code")
+        return self._tokens(external_id_for_code(code))
+
+    async def refresh(self, refresh_token: str) -> TokenSet:
+        if not refresh_token.startswith(REFRESH_PREFIX + CODE_PREFIX):
+            raise TokenInvalid("sandbox: not a sandbox refresh token")
+        return self._tokens(refresh_token.removeprefix(REFRESH_PREFIX))
+
+    async def profile(self, token: TokenSet, external_id: str | None) -> Profile:
+        if external_id is None:
+            if not token.access_token.startswith(ACCESS_PREFIX + CODE_PREFIX):
+                raise TokenInvalid("sandbox: not a sandbox access token")
+            external_id = token.access_token.removeprefix(ACCESS_PREFIX)
+        first = _FIRST[int(_u(external_id, "first") * len(_FIRST))]
+        second = _SECOND[int(_u(external_id, "second") * len(_SECOND))]
+        suffix = external_id.removeprefix(CODE_PREFIX)[:4]
+        return Profile(
+            external_id=external_id,
+            handle=f"{first}{second}_{suffix}".lower().replace("é", "e").replace("è", "e"),
+            display_name=f"{first} {second}",
+            followers=followers(external_id, utc_today()),
+        )
+
+    async def daily_metrics(
+        self, token: TokenSet, external_id: str, since: date, until: date
+    ) -> DailyMetrics:
+        result = DailyMetrics()
+        for day in days(since, min(until, utc_today())):
+            result.days[day] = figures(external_id, day)
+        return result
