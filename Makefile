@@ -98,7 +98,7 @@ bench: migrate
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy api infra tenants billing workflows
+	$(BIN)/mypy api infra tenants billing workflows social
 
 # SQL goes to stdout, everything else to stderr: `make -s migration-sql > schema.sql`.
 migration-sql: services

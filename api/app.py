@@ -26,6 +26,7 @@ from api.routes import (
     members,
     portal,
     retainers,
+    social,
     system,
     time,
     workflow_templates,
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         portal,
         billing,
         invoices,
+        social,
     ):
         v1.include_router(module.router)
     app.include_router(v1)

@@ -288,7 +288,7 @@ class PlanRead(BaseModel):
 
 class LimitUse(BaseModel):
     used: int | None
-    """None where the thing is not counted yet (social accounts arrive with their issue)."""
+    """None where the thing is not counted."""
     limit: int | None
 
 

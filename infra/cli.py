@@ -15,6 +15,10 @@ from infra.settings import load_settings_or_exit
 app = typer.Typer(help="Passerelle: API, worker and operations.", no_args_is_help=True)
 keys_app = typer.Typer(help="Access-token signing keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+tokens_app = typer.Typer(
+    help="Encryption of the platforms' OAuth tokens at rest.", no_args_is_help=True
+)
+app.add_typer(tokens_app, name="tokens")
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,7 +63,13 @@ def worker(
     redis = redis_settings(str(settings.redis_url))
     if check:
         raise typer.Exit(asyncio.run(async_check_health(redis)))
-    run_worker(WorkerSettings, redis_settings=redis)  # type: ignore[arg-type]
+    run_worker(
+        WorkerSettings,  # type: ignore[arg-type]
+        redis_settings=redis,
+        max_jobs=settings.worker_max_jobs,
+        # Also how long a crashed worker's job waits before another worker runs it again.
+        job_timeout=settings.social_sync_timeout_seconds,
+    )
 
 
 def alembic_config(owner_url: str) -> object:
@@ -85,6 +95,7 @@ def migrate(revision: Annotated[str, typer.Argument()] = "head") -> None:
 def demo() -> None:
     """Load the demo agency (idempotent) and print its logins."""
     from billing.demo import load_time_demo
+    from social.demo import load_social_demo
     from tenants.demo import load_demo
     from workflows.demo import load_content_demo
 
@@ -92,6 +103,7 @@ def demo() -> None:
     logins = asyncio.run(load_demo(settings))
     asyncio.run(load_time_demo(settings))
     asyncio.run(load_content_demo(settings))
+    asyncio.run(load_social_demo(settings))
     for role, email, password in logins:
         typer.echo(f"  {role:<8} {email:<40} {password}")
 
@@ -131,6 +143,34 @@ def create_tenant(
         raise typer.Exit(2) from None
     tenant_id = asyncio.run(_create(settings, request))
     typer.echo(f"created tenant {slug} ({tenant_id})")
+
+
+@tokens_app.command("generate-key")
+def tokens_generate_key() -> None:
+    """Print a new key for TOKEN_ENCRYPTION_KEYS (put it first, then run `tokens rotate`)."""
+    from social.vault import TokenVault
+
+    typer.echo(TokenVault.generate_key())
+
+
+@tokens_app.command("rotate")
+def tokens_rotate() -> None:
+    """Re-encrypt every stored platform token under the first TOKEN_ENCRYPTION_KEYS key."""
+    from infra.db import Database
+    from social.rotation import rotate_tokens
+    from social.vault import TokenVault
+
+    settings = load_settings_or_exit()
+
+    async def run() -> None:
+        db = Database.from_settings(settings)
+        try:
+            done = await rotate_tokens(db, TokenVault.from_secret(settings.token_encryption_keys))
+        finally:
+            await db.dispose()
+        typer.echo(f"re-encrypted {done.tokens} tokens in {done.tenants} agencies")
+
+    asyncio.run(run())
 
 
 @keys_app.command("generate")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
@@ -23,6 +24,8 @@ class Resources:
     signer: TokenSigner
     passwords: Passwords
     limiter: RateLimiter
+    http: httpx.AsyncClient
+    """For the social platforms: one connection pool per process."""
 
     @classmethod
     async def open(cls, settings: Settings) -> Resources:
@@ -37,9 +40,15 @@ class Resources:
                 time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
             ),
             limiter=RateLimiter(redis),
+            http=httpx.AsyncClient(
+                timeout=settings.social_http_timeout_seconds,
+                limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+                follow_redirects=False,
+            ),
         )
 
     async def close(self) -> None:
+        await self.http.aclose()
         await self.queue.aclose()
         await self.redis.aclose()
         await self.db.dispose()

@@ -7,6 +7,8 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import (
+    BaseModel,
+    ConfigDict,
     Field,
     PostgresDsn,
     RedisDsn,
@@ -18,6 +20,25 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from infra.plans import DEFAULT_PLAN, DEFAULT_PLANS, Plan
+
+# Each platform's documented ceilings, a little under them. YouTube counts quota units
+# (10,000 a day), X counts per user token as well as per app.
+DEFAULT_SOCIAL_RATES: dict[str, str] = {
+    "facebook_page": "200/60",
+    "instagram_business": "200/60",
+    "linkedin_organization": "100/60",
+    "x": "450/900",
+    "x:token": "75/900",
+    "youtube": "9000/86400",
+    "tiktok": "500/60",
+}
+
+
+class SocialClient(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    client_id: str
+    client_secret: SecretStr
 
 
 class Settings(BaseSettings):
@@ -73,6 +94,24 @@ class Settings(BaseSettings):
     """Membership changes within this window become one subscription update."""
     job_retry_base_seconds: float = Field(default=5.0, gt=0)
     """First backoff of a job retrying an external call; it doubles each try, up to an hour."""
+    token_encryption_keys: SecretStr | None = None
+    """Comma-separated Fernet keys for the platforms' OAuth tokens at rest. The first
+    encrypts, all decrypt: put a new key first, run `passerelle tokens rotate`, then drop
+    the old one. Without it, social accounts cannot be connected."""
+    social_clients: dict[str, SocialClient] = Field(default_factory=dict)
+    """Per platform, the OAuth app: {"x": {"client_id": "...", "client_secret": "..."}}."""
+    social_base_urls: dict[str, str] = Field(default_factory=dict)
+    """Per platform, a base URL that replaces the platform's own hosts (tests, proxies)."""
+    social_rates: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SOCIAL_RATES))
+    """Request budgets, COUNT/SECONDS, per platform and per token ("x:token")."""
+    social_sync_interval_minutes: int = Field(default=360, ge=1)
+    social_backfill_days: int = Field(default=90, ge=1, le=365)
+    social_http_timeout_seconds: float = Field(default=20.0, gt=0)
+    social_sync_timeout_seconds: int = Field(default=300, ge=1)
+    """A sync job running longer is cancelled; a crashed worker's job is retried after this."""
+    social_sync_now_rate: str = "3/600"
+    """Manual syncs per account: COUNT/SECONDS."""
+    worker_max_jobs: int = Field(default=50, ge=1, le=1000)
     plans: dict[str, Plan] = Field(default_factory=lambda: dict(DEFAULT_PLANS))
     default_plan: str = DEFAULT_PLAN
     log_level: str = "INFO"
@@ -85,7 +124,16 @@ class Settings(BaseSettings):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
 
-    @field_validator("login_rate_limit_per_email", "login_rate_limit_per_address")
+    @field_validator("social_rates")
+    @classmethod
+    def _social_rates(cls, value: dict[str, str]) -> dict[str, str]:
+        for rate in value.values():
+            parse_rate(rate)
+        return value
+
+    @field_validator(
+        "login_rate_limit_per_email", "login_rate_limit_per_address", "social_sync_now_rate"
+    )
     @classmethod
     def _rate(cls, value: str) -> str:
         parse_rate(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from arq import cron
+from arq.worker import func
 
 from billing import jobs as billing_jobs
 from infra import outbox
@@ -12,11 +13,12 @@ from infra.logging import configure_logging
 from infra.queue import deserialize, serialize
 from infra.resources import Resources
 from infra.settings import get_settings
+from social import jobs as social_jobs
 from tenants import jobs as tenant_jobs
 from workflows import jobs as workflow_jobs
 
 # Imported for their outbox handler registrations.
-DOMAIN_JOB_MODULES = (tenant_jobs, billing_jobs, workflow_jobs)
+DOMAIN_JOB_MODULES = (tenant_jobs, billing_jobs, workflow_jobs, social_jobs)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -39,6 +41,7 @@ class WorkerSettings:
         billing_jobs.sync_seats,
         billing_jobs.push_invoice,
         billing_jobs.void_stripe_invoice,
+        func(social_jobs.sync_social_account, max_tries=social_jobs.MAX_TRIES),
     ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(outbox.sweep_outbox, second=0, run_at_startup=True, unique=True),
@@ -52,6 +55,7 @@ class WorkerSettings:
         cron(billing_jobs.sweep_stripe_events, second=45, unique=True),
         # Hourly, so every timezone's 1st is seen; a client's month has one invoice anyway.
         cron(billing_jobs.build_monthly_invoices, minute=7, second=0, unique=True),
+        cron(social_jobs.schedule_social_syncs, second=5, run_at_startup=True, unique=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -451,6 +451,9 @@ write_env() {
         if [[ -n "$DB_OWNER_URL" ]]; then kv DATABASE_OWNER_URL "$DB_OWNER_URL"; fi
         kv REDIS_URL "$RD_URL"
         jwt_keys_line
+        # A Fernet key (32 random bytes, URL-safe base64) for the platforms' tokens at rest.
+        [[ -n "$(env_file_raw TOKEN_ENCRYPTION_KEYS)" ]] || kv TOKEN_ENCRYPTION_KEYS \
+            "$(python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')"
         [[ -n "$(env_file_raw SMTP_HOST)" ]] || echo "SMTP_HOST=127.0.0.1"
         [[ -n "$(env_file_raw SMTP_PORT)" ]] || echo "SMTP_PORT=1025"
         if [[ -f "$ENV_FILE" ]]; then

@@ -29,6 +29,10 @@ class Resource(StrEnum):
     workflow_template = "workflow_template"
     subscription = "subscription"
     invoice = "invoice"
+    social_account = "social_account"
+    """Connected accounts and their statistics."""
+    report = "report"
+    """A client's monthly audience report."""
 
 
 class Verb(StrEnum):
@@ -69,6 +73,12 @@ _STAFF_MANAGER = {
         Verb.create: Scope.all,
         Verb.update: Scope.all,
     },
+    Resource.social_account: {
+        Verb.read: Scope.all,
+        Verb.create: Scope.all,
+        Verb.update: Scope.all,
+    },
+    Resource.report: {Verb.read: Scope.all},
 }
 
 _MANAGER = {
@@ -108,6 +118,13 @@ POLICY: dict[Role, dict[Resource, dict[Verb, Scope]]] = {
         },
         # Members pick a template for an item; managers shape the agency's workflows.
         Resource.workflow_template: {Verb.read: Scope.all},
+        # Community managers connect and look after the accounts of the brands they run.
+        Resource.social_account: {
+            Verb.read: Scope.assigned,
+            Verb.create: Scope.assigned,
+            Verb.update: Scope.assigned,
+        },
+        Resource.report: {Verb.read: Scope.assigned},
     },
     Role.client: {
         Resource.client: {Verb.read: Scope.own_client},
@@ -115,6 +132,9 @@ POLICY: dict[Role, dict[Resource, dict[Verb, Scope]]] = {
         Resource.budget: {Verb.read: Scope.own_client},
         # Only what was sent to them, as it was sent (see workflows.service.access).
         Resource.content: {Verb.read: Scope.own_client},
+        # Their brands' audience and monthly reports, read-only, in the portal.
+        Resource.social_account: {Verb.read: Scope.own_client},
+        Resource.report: {Verb.read: Scope.own_client},
     },
 }
 

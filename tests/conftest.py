@@ -4,6 +4,7 @@ non-owner application role (so row-level security applies exactly as in producti
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import AsyncIterator, Iterator
 
@@ -11,15 +12,31 @@ import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
 from infra.security import generate_signing_key
+from tests.support.platform_sim import PlatformSimulator
 from tests.support.smtp import Mailbox, free_port
 from tests.support.stripe_server import StripeServer
 
 STRIPE_KEY = "sk_test_passerelle"
 STRIPE_WEBHOOK_SECRET = "whsec_test_passerelle"
 _stripe = StripeServer(api_key=STRIPE_KEY)
+NETWORK_PLATFORMS = (
+    "facebook_page",
+    "instagram_business",
+    "linkedin_organization",
+    "x",
+    "youtube",
+    "tiktok",
+)
+SOCIAL_CLIENTS = {
+    p: {"client_id": f"cid-{p}", "client_secret": f"secret-{p}"} for p in NETWORK_PLATFORMS
+}
+_platforms = PlatformSimulator(
+    clients={p: (c["client_id"], c["client_secret"]) for p, c in SOCIAL_CLIENTS.items()}
+)
 
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 WORKER_NUMBER = int(WORKER.removeprefix("gw") or 0) if WORKER.startswith("gw") else 0
@@ -49,7 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
         f"redis://{redis.host or '127.0.0.1'}:{redis.port or 6379}/{1 + WORKER_NUMBER % 15}"
     )
     keys = [generate_signing_key(), generate_signing_key()]
-    os.environ["JWT_PRIVATE_KEYS"] = __import__("json").dumps({"keys": keys})
+    os.environ["JWT_PRIVATE_KEYS"] = json.dumps({"keys": keys})
     os.environ.update(
         ENVIRONMENT="test",
         ARGON2_TIME_COST="1",
@@ -66,6 +83,13 @@ def pytest_configure(config: pytest.Config) -> None:
         STRIPE_API_BASE=_stripe.start().url,
         STRIPE_TIMEOUT_SECONDS="2",
         JOB_RETRY_BASE_SECONDS="0.05",
+        TOKEN_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        SOCIAL_CLIENTS=json.dumps(SOCIAL_CLIENTS),
+        SOCIAL_HTTP_TIMEOUT_SECONDS="3",
+    )
+    _platforms.start()
+    os.environ["SOCIAL_BASE_URLS"] = json.dumps(
+        {p: _platforms.base_url(p) for p in NETWORK_PLATFORMS}
     )
 
 
@@ -120,6 +144,14 @@ def mailbox(mailbox_server: Mailbox) -> Mailbox:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     _stripe.stop()
+    _platforms.stop()
+
+
+@pytest.fixture
+def platforms() -> PlatformSimulator:
+    """The platform simulator the app's settings point at, emptied for each test."""
+    _platforms.reset()
+    return _platforms
 
 
 @pytest.fixture

@@ -182,6 +182,25 @@ async def line_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
     return str(response.json()["lines"][-1]["id"])
 
 
+async def account_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
+    """A sandbox social account, connected through the real OAuth routes."""
+    brand = ids.get("brand_id") or await brand_id(ctx, agency, ids)
+    started = await ctx.client.post(
+        f"/v1/brands/{brand}/social-accounts/connect",
+        params={"platform": "sandbox"},
+        headers=agency.owner.headers,
+    )
+    assert started.status_code == 200, started.text
+    url = httpx.URL(started.json()["authorization_url"])
+    response = await ctx.client.get(url.path, params=dict(url.params))
+    assert response.status_code == 200, response.text
+    return str(response.json()["id"])
+
+
+async def report_month(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
+    return "2026-10"
+
+
 # Path-parameter name -> an async function making an object of that kind in the given agency
 # and returning its id. `ids` holds the ids already made for the parameters to its left in the
 # path, so that a child can be made under its parent.
@@ -200,10 +219,12 @@ ID_PROVIDERS: dict[str, IdProvider] = {
     "head": revision_number,
     "invoice_id": invoice_id,
     "line_id": line_id,
+    "account_id": account_id,
+    "month": report_month,
 }
 
 # Path parameters that are values, not objects: they name nothing another tenant could own.
-VALUE_PARAMS = {"iso_week", "base", "head"}
+VALUE_PARAMS = {"iso_week", "base", "head", "month"}
 
 # Query parameters a route requires, so the request reaches the service.
 REQUIRED_QUERY: dict[str, dict[str, str]] = {
@@ -212,6 +233,7 @@ REQUIRED_QUERY: dict[str, dict[str, str]] = {
     "/v1/budgets": {"month": "2026-11"},
     "/v1/portal/budget": {"month": "2026-11"},
     "/v1/calendar": {"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"},
+    "/v1/brands/{brand_id}/social-accounts/connect": {"platform": "sandbox"},
 }
 
 
@@ -293,6 +315,7 @@ VALID_BODIES: dict[tuple[str, str], Callable[[], Any]] = {
     },
     ("PATCH", "/v1/invoices/{invoice_id}/lines/{line_id}"): lambda: {"amount_minor": 500},
     ("POST", "/v1/invoices/{invoice_id}/void"): lambda: {"reason": "Wrong month"},
+    ("PATCH", "/v1/social-accounts/{account_id}"): lambda: {"status": "paused"},
     ("POST", "/v1/invoices/{invoice_id}/credit-notes"): lambda: {
         "amount_minor": 100,
         "reason": "Goodwill",
@@ -306,6 +329,10 @@ NOT_TENANT_OBJECTS: dict[str, str] = {
     ),
     "/v1/approval-links/{token}": (
         "reached by a signed approval-link token (which names its tenant), not by an object id"
+    ),
+    "/v1/oauth/callback/{platform}": (
+        "reached by a platform's redirect with a signed state (which names its tenant); the "
+        "path names a platform, not an object"
     ),
 }
 

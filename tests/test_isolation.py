@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -303,6 +304,55 @@ async def seed_directory(client, agency: Agency) -> None:
     await seed_time(client, agency, client_id, brand_id)
     await seed_content(client, agency, brand_id)
     await seed_invoices(client, agency, client_id)
+    await seed_social(client, agency, brand_id)
+
+
+async def seed_social(client, agency: Agency, brand_id: str) -> None:
+    """social_connections, social_accounts; the worker (run by seed_subscription) then writes
+    social_stats_daily, and seed_anomaly a social_anomalies row."""
+    started = await client.post(
+        f"/v1/brands/{brand_id}/social-accounts/connect",
+        params={"platform": "sandbox"},
+        headers=agency.owner.headers,
+    )
+    assert started.status_code == 200, started.text
+    url = httpx.URL(started.json()["authorization_url"])
+    response = await client.get(url.path, params=dict(url.params))
+    assert response.status_code == 200, response.text
+
+
+async def seed_anomaly(agency: Agency) -> None:
+    """The sandbox reports yesterday's followers falling far below their usual change, and
+    the sync's own anomaly check records it."""
+    from datetime import timedelta
+
+    from infra.clock import utcnow
+    from infra.settings import get_settings
+
+    yesterday = utcnow().date() - timedelta(days=1)
+    db = Database.from_settings(get_settings())
+    try:
+        await _seed_anomaly(db, agency, yesterday)
+    finally:
+        await db.dispose()
+
+
+async def _seed_anomaly(db: Database, agency: Agency, yesterday) -> None:
+    from sqlmodel import select
+
+    from social.models import SocialAccount
+    from social.sync import judge_recent
+
+    async with db.tenant_transaction(agency.tenant_id) as session:
+        account = (await session.scalars(select(SocialAccount))).one()
+        await session.execute(
+            text(
+                "UPDATE social_stats_daily SET follower_change = -5000 "
+                "WHERE account_id = :a AND day = :d"
+            ),
+            {"a": account.id, "d": yesterday},
+        )
+        assert await judge_recent(session, account, yesterday, None) >= 1
 
 
 async def seed_invoices(client, agency: Agency, client_id: str) -> None:
@@ -440,6 +490,7 @@ async def _seed_every_table(client) -> tuple[Agency, Agency]:
         assert response.status_code == 201, response.text
         await seed_directory(client, agency)
         await seed_subscription(client, agency)
+        await seed_anomaly(agency)
         agencies.append(agency)
     return agencies[0], agencies[1]
 
@@ -545,8 +596,9 @@ async def test_tenant_cannot_write_rows_labelled_as_another_tenant(client, db, t
             with pytest.raises(DBAPIError, match="row-level security"):
                 await session.execute(
                     text(
-                        f"UPDATE {t} SET tenant_id = :b WHERE id = "
-                        f"(SELECT id FROM {t} WHERE tenant_id = :a LIMIT 1)"
+                        # ctid, not id: some tables are keyed by their natural key.
+                        f"UPDATE {t} SET tenant_id = :b WHERE ctid = "
+                        f"(SELECT ctid FROM {t} WHERE tenant_id = :a LIMIT 1)"
                     ),
                     {"a": a.tenant_id, "b": b.tenant_id},
                 )

@@ -37,6 +37,8 @@ _MANAGERS = {
     "budget": ("all", "none", "none", "none"),
     "content": ("all", "all", "all", "none"),
     "workflow_template": ("all", "all", "all", "none"),
+    "social_account": ("all", "all", "all", "none"),
+    "report": ("all", "none", "none", "none"),
 }
 # Managers prepare client invoices; only owners and admins issue them and manage the plan.
 _MANAGER_ONLY = {
@@ -68,6 +70,8 @@ EXPECTED: dict[str, dict[str, tuple[str, str, str]]] = {
         "workflow_template": ("all", "none", "none", "none"),
         "subscription": ("none", "none", "none", "none"),
         "invoice": ("none", "none", "none", "none"),
+        "social_account": ("assigned", "assigned", "assigned", "none"),
+        "report": ("assigned", "none", "none", "none"),
     },
     "client": {
         "client": ("own_client", "none", "none", "none"),
@@ -84,6 +88,8 @@ EXPECTED: dict[str, dict[str, tuple[str, str, str]]] = {
         "workflow_template": ("none", "none", "none", "none"),
         "subscription": ("none", "none", "none", "none"),
         "invoice": ("none", "none", "none", "none"),
+        "social_account": ("own_client", "none", "none", "none"),
+        "report": ("own_client", "none", "none", "none"),
     },
 }
 VERBS = ("read", "create", "update", "approve")
@@ -101,7 +107,7 @@ def test_the_expected_matrix_covers_every_role_resource_and_verb():
     for role in EXPECTED:
         assert set(EXPECTED[role]) == {r.value for r in Resource}
     assert set(VERBS) == {v.value for v in Verb}
-    assert len(CASES) == len(Role) * len(Resource) * len(Verb) == 280
+    assert len(CASES) == len(Role) * len(Resource) * len(Verb) == 320
 
 
 @pytest.mark.parametrize(("role", "resource", "verb", "expected"), CASES, ids=lambda v: str(v))

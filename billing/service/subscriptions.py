@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import stripe
-from sqlalchemy import func, update
+from sqlalchemy import func, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -102,6 +102,11 @@ async def get_subscription(
         .select_from(Brand)
         .where(Brand.tenant_id == principal.tenant_id, Brand.status == ClientStatus.active)
     )
+    # By name, not by model: billing does not depend on the social package.
+    social_accounts = await session.scalar(
+        text("SELECT count(*) FROM social_accounts WHERE tenant_id = :t"),
+        {"t": principal.tenant_id},
+    )
     return SubscriptionRead(
         stripe_configured=settings.stripe_configured,
         plan=plan_read(
@@ -125,7 +130,9 @@ async def get_subscription(
         limits={
             "active_brands": LimitUse(used=int(brands or 0), limit=plan.max_active_brands),
             "staff_seats": LimitUse(used=staff, limit=plan.max_staff_seats),
-            "social_accounts": LimitUse(used=None, limit=plan.max_social_accounts),
+            "social_accounts": LimitUse(
+                used=int(social_accounts or 0), limit=plan.max_social_accounts
+            ),
         },
     )
 

@@ -294,7 +294,8 @@ async def tenant_snapshot(db: Any, tenant_id: uuid.UUID) -> dict[str, list[Any]]
     async with db.tenant_transaction(tenant_id) as session:
         for table in tenant_tables():
             rows = await session.execute(
-                text(f"SELECT to_jsonb(t)::text FROM {quoted(table)} t ORDER BY t.id")
+                # Ordered by the whole row: not every table has an `id`.
+                text(f"SELECT to_jsonb(t)::text AS r FROM {quoted(table)} t ORDER BY r")
             )
             snapshot[table] = [json.loads(r) for (r,) in rows]
         rows = await session.execute(

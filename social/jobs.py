@@ -1,0 +1,207 @@
+"""arq jobs of social accounts: the per-minute scheduler, one sync per account, and the
+e-mail to the brand's lead when an account needs to be connected again."""
+
+from __future__ import annotations
+
+import html
+import uuid
+from collections import deque
+from datetime import datetime
+from typing import Any
+
+from arq import Retry
+from arq.connections import ArqRedis
+from sqlmodel import col, select
+
+from infra import outbox
+from infra.clock import utcnow
+from infra.db import Database
+from infra.logging import get_logger
+from infra.mail import Mail, send_mail
+from infra.outbox import Event
+from social.kit import SocialKit, kit_of
+from social.models import SYNCABLE, SocialAccount
+from social.service.accounts import SYNC_JOB, sync_job_id
+from social.sync import mark_error, sync_account
+from tenants.models import (
+    Assignment,
+    AssignmentRole,
+    Brand,
+    Membership,
+    MembershipStatus,
+    Role,
+    Tenant,
+    User,
+)
+from tenants.policy import local_date
+
+log = get_logger(__name__)
+
+MAX_TRIES = 6
+PER_TENANT_PER_TICK = 1000
+"""At most this many of one agency's accounts are queued per minute: a large agency's
+backlog waits in the database, where it cannot stand in front of a small agency's accounts."""
+
+
+def _kit(ctx: dict[str, Any]) -> SocialKit:
+    return kit_of(ctx["resources"])
+
+
+async def due_accounts(
+    db: Database, now: datetime, *, per_tenant: int = PER_TENANT_PER_TICK
+) -> list[tuple[uuid.UUID, uuid.UUID, datetime]]:
+    """Due accounts of every agency, interleaved one agency at a time (round robin), so that
+    the queue serves agencies in turn whatever their size."""
+    async with db.session() as session:
+        tenants = (
+            await session.scalars(select(Tenant.id).where(Tenant.status != "canceled"))
+        ).all()
+    lanes: list[deque[tuple[uuid.UUID, uuid.UUID, datetime]]] = []
+    for tenant_id in tenants:
+        async with db.tenant_transaction(tenant_id) as session:
+            rows = (
+                await session.execute(
+                    select(SocialAccount.id, SocialAccount.next_sync_at)
+                    .where(
+                        SocialAccount.tenant_id == tenant_id,
+                        col(SocialAccount.status).in_([s.value for s in SYNCABLE]),
+                        col(SocialAccount.next_sync_at) <= now,
+                    )
+                    .order_by(col(SocialAccount.next_sync_at))
+                    .limit(per_tenant)
+                )
+            ).all()
+        if rows:
+            lanes.append(deque((tenant_id, account_id, due) for account_id, due in rows))
+    ordered: list[tuple[uuid.UUID, uuid.UUID, datetime]] = []
+    while lanes:
+        for lane in list(lanes):
+            ordered.append(lane.popleft())
+            if not lane:
+                lanes.remove(lane)
+    return ordered
+
+
+async def enqueue_due(
+    db: Database, queue: ArqRedis, now: datetime, *, per_tenant: int = PER_TENANT_PER_TICK
+) -> int:
+    queued = 0
+    for tenant_id, account_id, due in await due_accounts(db, now, per_tenant=per_tenant):
+        job = await queue.enqueue_job(
+            SYNC_JOB, str(tenant_id), str(account_id), _job_id=sync_job_id(account_id, due)
+        )
+        queued += job is not None
+    return queued
+
+
+async def schedule_social_syncs(ctx: dict[str, Any]) -> int:
+    """arq cron (every minute): one job per due account; job ids make repeats no-ops."""
+    return await enqueue_due(ctx["db"], ctx["redis"], utcnow())
+
+
+async def sync_social_account(ctx: dict[str, Any], tenant_id: str, account_id: str) -> str:
+    kit = _kit(ctx)
+    tenant, account = uuid.UUID(tenant_id), uuid.UUID(account_id)
+    outcome = await sync_account(ctx["db"], kit, tenant, account)
+    if outcome.status != "retry":
+        return f"{outcome.status}:{outcome.days}"
+    if ctx.get("job_try", 1) >= MAX_TRIES:
+        await mark_error(ctx["db"], kit, tenant, account, outcome.reason or "platform error")
+        return "error"
+    base = ctx["settings"].job_retry_base_seconds
+    backoff = min(base * 2 ** (ctx.get("job_try", 1) - 1), 3600.0)
+    raise Retry(defer=max(outcome.retry_after, backoff))
+
+
+# --- needs_reauth e-mail --------------------------------------------------------------------
+
+_WORDS = {
+    "en": {
+        "subject": "Reconnect {platform} account {handle} for {brand}",
+        "body": "{platform} no longer accepts our access to {handle} ({brand}), so its "
+        "statistics have stopped updating. Connect it again from the brand's page:",
+        "reason": "What the platform said",
+    },
+    "fr": {
+        "subject": "Reconnectez le compte {platform} {handle} de {brand}",
+        "body": "{platform} n'accepte plus notre accès à {handle} ({brand}) : ses statistiques "
+        "ne sont plus mises à jour. Reconnectez-le depuis la page de la marque :",
+        "reason": "Réponse de la plateforme",
+    },
+}
+
+
+async def _reauth_recipients(
+    ctx: dict[str, Any], tenant_id: uuid.UUID, brand_id: uuid.UUID
+) -> tuple[str, list[tuple[str, str]]]:
+    """The brand's current leads; the agency's owners and admins when it has none."""
+    async with ctx["db"].tenant_transaction(tenant_id) as session:
+        brand = await session.get(Brand, (tenant_id, brand_id))
+        tenant = await session.get(Tenant, tenant_id)
+        if brand is None or tenant is None:
+            return "", []
+        today = local_date(tenant.timezone, utcnow())
+        people = select(User.email, User.locale).join(
+            Membership, col(Membership.user_id) == col(User.id)
+        )
+        leads = (
+            await session.execute(
+                people.join(
+                    Assignment,
+                    (col(Assignment.tenant_id) == col(Membership.tenant_id))
+                    & (col(Assignment.membership_id) == col(Membership.id)),
+                ).where(
+                    Assignment.tenant_id == tenant_id,
+                    Assignment.brand_id == brand_id,
+                    Assignment.role == AssignmentRole.lead,
+                    col(Assignment.start_date) <= today,
+                    col(Assignment.end_date).is_(None) | (col(Assignment.end_date) >= today),
+                    Membership.status == MembershipStatus.active,
+                )
+            )
+        ).all()
+        if not leads:
+            leads = (
+                await session.execute(
+                    people.where(
+                        Membership.tenant_id == tenant_id,
+                        col(Membership.role).in_([Role.owner, Role.admin]),
+                        Membership.status == MembershipStatus.active,
+                    )
+                )
+            ).all()
+        return brand.name, [(email, locale) for email, locale in leads]
+
+
+@outbox.handler("social_account.needs_reauth")
+async def mail_needs_reauth(ctx: dict[str, Any], event: Event) -> None:
+    payload = event.payload
+    brand_id = uuid.UUID(payload["brand_id"])
+    brand, recipients = await _reauth_recipients(ctx, event.tenant_id, brand_id)
+    settings = ctx["settings"]
+    url = f"{settings.app_base_url}/brands/{brand_id}/social-accounts"
+    for email, locale in sorted(set(recipients)):
+        language = "fr" if (locale or "").lower().startswith("fr") else "en"
+        words = _WORDS[language]
+        values = {
+            "platform": payload["platform"],
+            "handle": payload.get("handle") or payload["account_id"],
+            "brand": brand,
+        }
+        body = words["body"].format(**values)
+        reason = payload.get("reason") or ""
+        text = f"{body}\n\n{url}\n\n{words['reason']}: {reason}\n"
+        markup = (
+            f'<p>{html.escape(body)}</p><p><a href="{html.escape(url)}">{html.escape(url)}</a>'
+            f"</p><p><small>{html.escape(words['reason'])}: {html.escape(reason)}</small></p>"
+        )
+        await send_mail(
+            settings,
+            Mail(
+                to=email,
+                subject=words["subject"].format(**values),
+                text=text,
+                html=markup,
+                language=language,
+            ),
+        )

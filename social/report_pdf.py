@@ -1,0 +1,685 @@
+"""The monthly client report as a PDF, in the client's language, with charts drawn by fpdf2.
+
+Pure: it lays out a `ClientReport` (gathered elsewhere) and returns the bytes. The core PDF fonts
+are used, so there is no font file to ship; they are set to Windows-1252 rather than fpdf2's
+Latin-1 default because that code page also has the em dash, the ellipsis, curly quotes and the
+euro sign that French text and "—" for a missing figure need. Other characters become "?".
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
+
+from fpdf import FPDF
+
+from billing.invoicing import month_name
+from social.connectors.types import Platform
+from social.schemas import AnomalyRead, ClientReport, ReportAccount, ReportBrand, ReportTotals
+from tenants.capacity import parse_month
+
+Language = Literal["fr", "en"]
+MISSING = "—"
+"""Shown for a figure the platforms did not give (not the same as 0)."""
+NNBSP = "\u202f"
+"""French groups digits and sets off % with a narrow no-break space (as billing's money does)."""
+
+_WORDS: dict[Language, dict[str, str]] = {
+    "en": {
+        "title": "Monthly report",
+        "client": "Client",
+        "prepared_by": "Prepared by {agency}",
+        "generated": "generated on {date}",
+        "summary": "Summary",
+        "no_data": "No data for this month.",
+        "no_account": "No social account is followed for this brand.",
+        "followers_start": "Followers at start of month",
+        "followers_end": "Followers at end of month",
+        "follower_change": "Follower change",
+        "impressions": "Impressions",
+        "reach": "Reach",
+        "engagements": "Engagements",
+        "engagement_rate": "Engagement rate",
+        "posts_published": "Posts published",
+        "video_views": "Video views",
+        "chart_followers": "Followers per day",
+        "chart_engagements": "Engagements per day",
+        "chart_empty": "No data",
+        "col_account": "Account",
+        "col_platform": "Network",
+        "col_followers": "Followers",
+        "col_change": "Change",
+        "col_impressions": "Impressions",
+        "col_reach": "Reach",
+        "col_engagements": "Engagements",
+        "col_rate": "Eng. rate",
+        "col_posts": "Posts",
+        "col_video": "Video views",
+        "anomalies": "Alerts",
+        "anomalies_intro": "Days far outside the account's usual figures of the previous 28 days:",
+        "no_anomaly": "No anomaly was detected this month.",
+        "anomaly.follower_change.drop": "Follower drop",
+        "anomaly.engagements.spike": "Engagement spike",
+        "anomaly_usual": "usual: {median} ± {mad}, score {score}",
+        "colon": ":",
+        "unknown_account": "an account no longer followed",
+        "sandbox": "Demo",
+        "page": "Page {page}/{{nb}}",
+    },
+    "fr": {
+        "title": "Rapport mensuel",
+        "client": "Client",
+        "prepared_by": "Préparé par {agency}",
+        "generated": "généré le {date}",
+        "summary": "Synthèse",
+        "no_data": "Aucune donnée pour ce mois.",
+        "no_account": "Aucun compte social n'est suivi pour cette marque.",
+        "followers_start": "Abonnés en début de mois",
+        "followers_end": "Abonnés en fin de mois",
+        "follower_change": "Évolution des abonnés",
+        "impressions": "Impressions",
+        "reach": "Portée",
+        "engagements": "Engagements",
+        "engagement_rate": "Taux d'engagement",
+        "posts_published": "Publications",
+        "video_views": "Vues de vidéos",
+        "chart_followers": "Abonnés par jour",
+        "chart_engagements": "Engagements par jour",
+        "chart_empty": "Pas de données",
+        "col_account": "Compte",
+        "col_platform": "Réseau",
+        "col_followers": "Abonnés",
+        "col_change": "Évolution",
+        "col_impressions": "Impressions",
+        "col_reach": "Portée",
+        "col_engagements": "Engagements",
+        "col_rate": "Taux d'eng.",
+        "col_posts": "Publications",
+        "col_video": "Vues vidéo",
+        "anomalies": "Alertes",
+        "anomalies_intro": (
+            "Jours très éloignés des chiffres habituels du compte sur les 28 jours précédents :"
+        ),
+        "no_anomaly": "Aucune anomalie n'a été détectée ce mois-ci.",
+        "anomaly.follower_change.drop": "Chute des abonnés",
+        "anomaly.engagements.spike": "Pic d'engagements",
+        "anomaly_usual": "habituel : {median} ± {mad}, score {score}",
+        "colon": "\u00a0:",
+        "unknown_account": "un compte qui n'est plus suivi",
+        "sandbox": "Démo",
+        "page": "Page {page}/{{nb}}",
+    },
+}
+
+_PLATFORMS: dict[Platform, str] = {
+    Platform.facebook_page: "Facebook",
+    Platform.instagram_business: "Instagram",
+    Platform.linkedin_organization: "LinkedIn",
+    Platform.x: "X",
+    Platform.youtube: "YouTube",
+    Platform.tiktok: "TikTok",
+}
+
+_TOTALS_ORDER = (
+    "followers_start",
+    "followers_end",
+    "follower_change",
+    "impressions",
+    "reach",
+    "engagements",
+    "engagement_rate",
+    "posts_published",
+    "video_views",
+)
+
+# Page geometry, in mm (A4 is 210 x 297).
+_MARGIN = 15.0
+_WIDTH = 210.0 - 2 * _MARGIN
+_BOTTOM = 18.0
+_CHART_HEIGHT = 52.0
+_CHART_GAP = 6.0
+_TEXT = (33, 37, 41)
+_MUTED = (108, 117, 125)
+_RULE = (206, 212, 218)
+_LINE_COLOUR = (37, 99, 235)
+_BAR_COLOUR = (13, 148, 136)
+_ALERT = (200, 35, 51)
+
+
+# --- numbers, dates and names in the report's language -------------------------------------
+
+
+def format_count(value: int | None, language: Language, *, signed: bool = False) -> str:
+    """12345 -> '12,345' (en) or '12 345' (fr, narrow no-break space); None -> '—'."""
+    if value is None:
+        return MISSING
+    digits = f"{abs(value):,}"
+    if language == "fr":
+        digits = digits.replace(",", NNBSP)
+    sign = "-" if value < 0 else ("+" if signed and value > 0 else "")
+    return sign + digits
+
+
+def format_decimal(value: float, language: Language, *, places: int = 1) -> str:
+    """52.5 -> '52.5' / '52,5'; a whole number loses its '.0' (50.0 -> '50')."""
+    text = f"{value:,.{places}f}"
+    if places and text.rstrip("0").endswith("."):
+        text = text[: text.index(".")]
+    if text in ("-0", "-0.0"):
+        text = text[1:]
+    if language == "fr":
+        text = text.translate({ord(","): NNBSP, ord("."): ","})
+    return text
+
+
+def format_percent(fraction: float | None, language: Language) -> str:
+    """0.034 -> '3.4%' (en) or '3,4 %' (fr); None -> '—'."""
+    if fraction is None:
+        return MISSING
+    figure = f"{fraction * 100:.1f}"
+    return f"{figure.replace('.', ',')}{NNBSP}%" if language == "fr" else f"{figure}%"
+
+
+def format_day(day: date, language: Language) -> str:
+    """'3 September 2026' / '3 septembre 2026' ('1er' for the first, as French writes it)."""
+    number = "1er" if language == "fr" and day.day == 1 else str(day.day)
+    return f"{number} {month_name(day, language)}"
+
+
+def _platform_name(platform: Platform, words: dict[str, str]) -> str:
+    return _PLATFORMS.get(platform, words["sandbox"])
+
+
+def _account_name(account: ReportAccount, words: dict[str, str]) -> str:
+    if account.display_name:
+        return account.display_name
+    if account.handle:
+        return account.handle if account.handle.startswith("@") else f"@{account.handle}"
+    return _platform_name(account.platform, words)
+
+
+def _text(value: str) -> str:
+    """What Windows-1252 can show: spaces that it lacks become its no-break space, the rest '?'."""
+    for wide in ("\u202f", "\u2009", "\u2007"):
+        value = value.replace(wide, "\u00a0")
+    value = value.replace("\u2212", "-").replace("→", "->")
+    return value.encode("cp1252", "replace").decode("cp1252")
+
+
+# --- the brand's daily series, from its accounts ------------------------------------------
+
+
+def _month_days(month: str) -> list[date]:
+    first, last = parse_month(month)
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def _brand_followers(accounts: Sequence[ReportAccount], days: Sequence[date]) -> list[int | None]:
+    """Followers of the brand per day: the sum of its accounts' last known counts.
+
+    Followers is a stock: a day an account did not report, its previous count still stands.
+    A day before some account's first count is left empty rather than summed without it, or
+    the line would jump on the day that account's figures start, like a gain that never was.
+    """
+    known: list[dict[date, int]] = []
+    for account in accounts:
+        counts = {d.day: d.followers for d in account.daily if d.followers is not None}
+        if counts:
+            known.append(counts)
+    if not known:
+        return [None] * len(days)
+    current: list[int | None] = [None] * len(known)
+    totals: list[int | None] = []
+    for day in days:
+        for index, counts in enumerate(known):
+            if day in counts:
+                current[index] = counts[day]
+        values = [v for v in current if v is not None]
+        totals.append(sum(values) if len(values) == len(current) else None)
+    return totals
+
+
+def _brand_engagements(accounts: Sequence[ReportAccount], days: Sequence[date]) -> list[int | None]:
+    """Engagements of the brand per day: the sum of what its accounts reported that day."""
+    by_day: dict[date, int] = {}
+    for account in accounts:
+        for figure in account.daily:
+            if figure.engagements is not None:
+                by_day[figure.day] = by_day.get(figure.day, 0) + figure.engagements
+    return [by_day.get(day) for day in days]
+
+
+def _has_data(totals: ReportTotals, accounts: Sequence[ReportAccount]) -> bool:
+    if any(getattr(totals, name) is not None for name in _TOTALS_ORDER):
+        return True
+    for account in accounts:
+        if any(getattr(account.totals, name) is not None for name in _TOTALS_ORDER):
+            return True
+        for figure in account.daily:
+            if any(
+                v is not None for v in (figure.followers, figure.engagements, figure.impressions)
+            ):
+                return True
+    return False
+
+
+# --- layout ---------------------------------------------------------------------------------
+
+
+class _ReportPDF(FPDF):
+    def __init__(self, footer_left: str, footer_right: str) -> None:
+        super().__init__(orientation="portrait", unit="mm", format="A4")
+        self._footer_left = footer_left
+        self._footer_right = footer_right
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font("helvetica", "", 7.5)
+        self.set_text_color(*_MUTED)
+        self.cell(_WIDTH / 2, 5, _fit(self, self._footer_left, _WIDTH / 2))
+        self.set_x(_MARGIN + _WIDTH / 2)
+        self.cell(_WIDTH / 2, 5, self._footer_right.format(page=self.page_no()), align="R")
+        self.set_text_color(*_TEXT)
+
+
+def _fit(pdf: FPDF, value: str, width: float) -> str:
+    """`value` cut with an ellipsis so it stays inside a cell of `width`."""
+    text = _text(value)
+    room = width - 2 * pdf.c_margin
+    if pdf.get_string_width(text) <= room:
+        return text
+    while text and pdf.get_string_width(text + "…") > room:
+        text = text[:-1]
+    return text.rstrip() + "…"
+
+
+def _room_for(pdf: FPDF, height: float) -> None:
+    """Start a new page unless `height` more mm fit on this one (drawings do not break pages)."""
+    if pdf.get_y() + height > pdf.h - _BOTTOM:
+        pdf.add_page()
+
+
+def _heading(pdf: FPDF, text: str, size: float, *, space_after: float = 1.0) -> None:
+    pdf.set_font("helvetica", "B", size)
+    pdf.set_text_color(*_TEXT)
+    pdf.cell(_WIDTH, size * 0.5, _fit(pdf, text, _WIDTH), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(space_after)
+
+
+def _paragraph(
+    pdf: FPDF, text: str, *, size: float = 10, colour: tuple[int, int, int] = _TEXT
+) -> None:
+    pdf.set_font("helvetica", "", size)
+    pdf.set_text_color(*colour)
+    pdf.multi_cell(_WIDTH, size * 0.5, _text(text), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_text_color(*_TEXT)
+
+
+def _totals_values(totals: ReportTotals, language: Language) -> dict[str, str]:
+    values = {
+        name: format_count(getattr(totals, name), language)
+        for name in _TOTALS_ORDER
+        if name not in ("follower_change", "engagement_rate")
+    }
+    values["follower_change"] = format_count(totals.follower_change, language, signed=True)
+    values["engagement_rate"] = format_percent(totals.engagement_rate, language)
+    return values
+
+
+def _totals_grid(
+    pdf: FPDF, totals: ReportTotals, words: dict[str, str], language: Language
+) -> None:
+    """The nine figures in two columns of label and value."""
+    values = _totals_values(totals, language)
+    row_height, column = 6.5, (_WIDTH - 6) / 2
+    label_width, value_width = column * 0.64, column * 0.36
+    _room_for(pdf, row_height * 5)
+    pdf.set_draw_color(*_RULE)
+    pdf.set_line_width(0.2)
+    for index, name in enumerate(_TOTALS_ORDER):
+        left = index % 2 == 0
+        x = _MARGIN if left else _MARGIN + column + 6
+        pdf.set_x(x)
+        pdf.set_font("helvetica", "", 9)
+        pdf.set_text_color(*_MUTED)
+        pdf.cell(label_width, row_height, _fit(pdf, words[name], label_width), border="B")
+        pdf.set_font("helvetica", "B", 9.5)
+        pdf.set_text_color(*_TEXT)
+        pdf.cell(value_width, row_height, _text(values[name]), border="B", align="R")
+        if not left or index == len(_TOTALS_ORDER) - 1:
+            pdf.ln(row_height)
+    pdf.ln(3)
+
+
+def _chart_frame(
+    pdf: FPDF, x: float, y: float, width: float, height: float, title: str
+) -> tuple[float, float, float, float]:
+    """Title and axes; returns the plot area (x, y, width, height)."""
+    pdf.set_xy(x, y)
+    pdf.set_font("helvetica", "B", 8.5)
+    pdf.set_text_color(*_TEXT)
+    pdf.cell(width, 5, _fit(pdf, title, width))
+    area = (x + 16, y + 8, width - 18, height - 15)
+    ax, ay, aw, ah = area
+    pdf.set_draw_color(*_MUTED)
+    pdf.set_line_width(0.25)
+    pdf.line(ax, ay, ax, ay + ah)
+    pdf.line(ax, ay + ah, ax + aw, ay + ah)
+    return area
+
+
+def _y_label(pdf: FPDF, x: float, y: float, text: str) -> None:
+    pdf.set_font("helvetica", "", 6.5)
+    pdf.set_text_color(*_MUTED)
+    pdf.set_xy(x, y - 2)
+    pdf.cell(15, 4, _text(text), align="R")
+
+
+def _x_labels(pdf: FPDF, area: tuple[float, float, float, float], days: Sequence[date]) -> None:
+    """First and last day of the month under the axis, with a tick each week."""
+    ax, ay, aw, ah = area
+    step = aw / len(days)
+    pdf.set_draw_color(*_MUTED)
+    for index in range(0, len(days), 7):
+        tick = ax + step * (index + 0.5)
+        pdf.line(tick, ay + ah, tick, ay + ah + 1)
+    pdf.set_font("helvetica", "", 6.5)
+    pdf.set_text_color(*_MUTED)
+    for index in (0, len(days) - 1):
+        pdf.set_xy(ax + step * (index + 0.5) - 6, ay + ah + 1.2)
+        pdf.cell(12, 3.5, str(days[index].day), align="C")
+
+
+def _empty_chart(pdf: FPDF, area: tuple[float, float, float, float], words: dict[str, str]) -> None:
+    ax, ay, aw, ah = area
+    pdf.set_font("helvetica", "I", 8)
+    pdf.set_text_color(*_MUTED)
+    pdf.set_xy(ax, ay + ah / 2 - 2)
+    pdf.cell(aw, 4, _text(words["chart_empty"]), align="C")
+
+
+def _line_chart(
+    pdf: FPDF,
+    x: float,
+    y: float,
+    width: float,
+    values: Sequence[int | None],
+    days: Sequence[date],
+    title: str,
+    words: dict[str, str],
+    language: Language,
+) -> None:
+    """A line through the known days (a gap where a day is missing), the axis from min to max."""
+    area = _chart_frame(pdf, x, y, width, _CHART_HEIGHT, title)
+    ax, ay, aw, ah = area
+    known = [v for v in values if v is not None]
+    if not known:
+        _empty_chart(pdf, area, words)
+        return
+    low, high = min(known), max(known)
+    step = aw / len(values)
+
+    def position(index: int, value: int) -> tuple[float, float]:
+        # A flat series sits mid-height rather than on the axis.
+        share = 0.5 if high == low else (value - low) / (high - low)
+        return ax + step * (index + 0.5), ay + ah * (1 - share)
+
+    pdf.set_draw_color(*_LINE_COLOUR)
+    pdf.set_fill_color(*_LINE_COLOUR)
+    pdf.set_line_width(0.6)
+    for index, value in enumerate(values):
+        if value is None:
+            continue
+        here = position(index, value)
+        following = values[index + 1] if index + 1 < len(values) else None
+        previous = values[index - 1] if index > 0 else None
+        if following is not None:
+            pdf.line(*here, *position(index + 1, following))
+        elif previous is None:
+            # A lone day has no segment: a dot shows it.
+            pdf.rect(here[0] - 0.5, here[1] - 0.5, 1, 1, style="F")
+    if high == low:
+        _y_label(pdf, ax - 16, ay + ah / 2, format_count(high, language))
+    else:
+        _y_label(pdf, ax - 16, ay, format_count(high, language))
+        _y_label(pdf, ax - 16, ay + ah, format_count(low, language))
+    _x_labels(pdf, area, days)
+
+
+def _bar_chart(
+    pdf: FPDF,
+    x: float,
+    y: float,
+    width: float,
+    values: Sequence[int | None],
+    days: Sequence[date],
+    title: str,
+    words: dict[str, str],
+    language: Language,
+) -> None:
+    """One bar per day from 0 to the day's figure; a missing day has no bar."""
+    area = _chart_frame(pdf, x, y, width, _CHART_HEIGHT, title)
+    ax, ay, aw, ah = area
+    known = [v for v in values if v is not None]
+    if not known:
+        _empty_chart(pdf, area, words)
+        return
+    high = max(max(known), 0)
+    step = aw / len(values)
+    pdf.set_fill_color(*_BAR_COLOUR)
+    for index, value in enumerate(values):
+        if value is None or value <= 0 or high == 0:
+            continue
+        bar = ah * value / high
+        pdf.rect(ax + step * index + step * 0.15, ay + ah - bar, step * 0.7, bar, style="F")
+    _y_label(pdf, ax - 16, ay, format_count(high, language))
+    _y_label(pdf, ax - 16, ay + ah, format_count(0, language))
+    _x_labels(pdf, area, days)
+
+
+def _charts(
+    pdf: FPDF, brand: ReportBrand, days: Sequence[date], words: dict[str, str], language: Language
+) -> None:
+    _room_for(pdf, _CHART_HEIGHT + 2)
+    top = pdf.get_y()
+    half = (_WIDTH - _CHART_GAP) / 2
+    _line_chart(
+        pdf,
+        _MARGIN,
+        top,
+        half,
+        _brand_followers(brand.accounts, days),
+        days,
+        words["chart_followers"],
+        words,
+        language,
+    )
+    _bar_chart(
+        pdf,
+        _MARGIN + half + _CHART_GAP,
+        top,
+        half,
+        _brand_engagements(brand.accounts, days),
+        days,
+        words["chart_engagements"],
+        words,
+        language,
+    )
+    pdf.set_text_color(*_TEXT)
+    pdf.set_xy(_MARGIN, top + _CHART_HEIGHT + 2)
+
+
+_COLUMNS: tuple[tuple[str, float], ...] = (
+    ("col_account", 29),
+    ("col_platform", 18),
+    ("col_followers", 17),
+    ("col_change", 15),
+    ("col_impressions", 17),
+    ("col_reach", 15),
+    ("col_engagements", 19),
+    ("col_rate", 16),
+    ("col_posts", 17),
+    ("col_video", 17),
+)
+
+
+def _accounts_table(
+    pdf: FPDF, accounts: Sequence[ReportAccount], words: dict[str, str], language: Language
+) -> None:
+    row_height = 6.0
+
+    def header() -> None:
+        pdf.set_font("helvetica", "B", 7)
+        pdf.set_text_color(*_TEXT)
+        pdf.set_draw_color(*_MUTED)
+        for index, (key, width) in enumerate(_COLUMNS):
+            align = "L" if index < 2 else "R"
+            pdf.cell(width, row_height, _fit(pdf, words[key], width), border="B", align=align)
+        pdf.ln(row_height)
+
+    _room_for(pdf, row_height * 3)
+    header()
+    pdf.set_draw_color(*_RULE)
+    for account in accounts:
+        if pdf.get_y() + row_height > pdf.h - _BOTTOM:
+            pdf.add_page()
+            header()
+            pdf.set_draw_color(*_RULE)
+        values = _totals_values(account.totals, language)
+        cells = (
+            _account_name(account, words),
+            _platform_name(account.platform, words),
+            values["followers_end"],
+            values["follower_change"],
+            values["impressions"],
+            values["reach"],
+            values["engagements"],
+            values["engagement_rate"],
+            values["posts_published"],
+            values["video_views"],
+        )
+        pdf.set_font("helvetica", "", 7.5)
+        for index, (text, (_, width)) in enumerate(zip(cells, _COLUMNS, strict=True)):
+            align = "L" if index < 2 else "R"
+            pdf.cell(width, row_height, _fit(pdf, text, width), border="B", align=align)
+        pdf.ln(row_height)
+    pdf.ln(4)
+
+
+def _brand_section(
+    pdf: FPDF, brand: ReportBrand, days: Sequence[date], words: dict[str, str], language: Language
+) -> None:
+    # Keep the heading with at least the totals and the charts.
+    _room_for(pdf, 12 + 6.5 * 5 + 3 + _CHART_HEIGHT)
+    pdf.ln(2)
+    _heading(pdf, brand.name, 14, space_after=2)
+    _totals_grid(pdf, brand.totals, words, language)
+    if not brand.accounts:
+        _paragraph(pdf, words["no_account"], colour=_MUTED)
+        pdf.ln(3)
+        return
+    _charts(pdf, brand, days, words, language)
+    _accounts_table(pdf, brand.accounts, words, language)
+
+
+def _anomaly_line(
+    anomaly: AnomalyRead,
+    accounts: dict[uuid.UUID, tuple[ReportBrand, ReportAccount]],
+    words: dict[str, str],
+    language: Language,
+) -> str:
+    found = accounts.get(anomaly.account_id)
+    if found is None:
+        who = words["unknown_account"]
+    else:
+        brand, account = found
+        network = _platform_name(account.platform, words)
+        who = f"{network} {_account_name(account, words)} ({brand.name})"
+    what = words.get(
+        f"anomaly.{anomaly.metric}.{anomaly.direction}", f"{anomaly.metric} ({anomaly.direction})"
+    )
+    signed = anomaly.metric == "follower_change"
+    usual = words["anomaly_usual"].format(
+        median=format_decimal(anomaly.median, language),
+        mad=format_decimal(anomaly.mad, language),
+        score=format_decimal(anomaly.score, language),
+    )
+    value = format_count(anomaly.value, language, signed=signed)
+    return f"{format_day(anomaly.day, language)} — {who} — {what}{words['colon']} {value} ({usual})"
+
+
+def _anomalies_section(
+    pdf: FPDF, report: ClientReport, words: dict[str, str], language: Language
+) -> None:
+    _room_for(pdf, 25)
+    pdf.ln(2)
+    _heading(pdf, words["anomalies"], 14, space_after=2)
+    if not report.anomalies:
+        _paragraph(pdf, words["no_anomaly"])
+        return
+    _paragraph(pdf, words["anomalies_intro"], size=9, colour=_MUTED)
+    pdf.ln(1)
+    accounts = {
+        account.id: (brand, account) for brand in report.brands for account in brand.accounts
+    }
+    ordered = sorted(report.anomalies, key=lambda a: (a.day, a.metric, str(a.account_id)))
+    for anomaly in ordered:
+        _room_for(pdf, 10)
+        pdf.set_fill_color(*_ALERT)
+        pdf.rect(_MARGIN, pdf.get_y() + 1.6, 1.6, 1.6, style="F")
+        pdf.set_x(_MARGIN + 4)
+        pdf.set_font("helvetica", "", 9)
+        pdf.set_text_color(*_TEXT)
+        line = _anomaly_line(anomaly, accounts, words, language)
+        pdf.multi_cell(_WIDTH - 4, 4.8, _text(line), new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(1)
+
+
+def render_report_pdf(report: ClientReport) -> bytes:
+    """The client's month as a PDF: summary, then each brand with its charts and accounts, then
+    the alerts. An empty month still gives a valid document that says there is no data."""
+    language: Language = report.language
+    words = _WORDS[language]
+    first, _ = parse_month(report.month)
+    period = month_name(first, language)
+    title = f"{words['title']} — {period}"
+    days = _month_days(report.month)
+
+    pdf = _ReportPDF(f"{report.agency_name} — {report.client_name} — {period}", words["page"])
+    # Windows-1252 has the em dash and curly quotes that Latin-1 lacks (see the module notes).
+    pdf.core_fonts_encoding = "windows-1252"
+    pdf.set_margins(_MARGIN, _MARGIN, _MARGIN)
+    pdf.set_auto_page_break(True, margin=_BOTTOM)
+    pdf.set_title(f"{title} — {report.client_name}")
+    pdf.set_author(report.agency_name)
+    pdf.set_subject(title)
+    pdf.set_lang(language)
+    pdf.set_creation_date(_as_utc(report.generated_at))
+    pdf.add_page()
+
+    _heading(pdf, title, 18, space_after=2)
+    _heading(pdf, report.client_name, 13, space_after=1)
+    byline = (
+        f"{words['prepared_by'].format(agency=report.agency_name)} · "
+        f"{words['generated'].format(date=format_day(report.generated_at.date(), language))}"
+    )
+    _paragraph(pdf, byline, size=9, colour=_MUTED)
+    pdf.ln(5)
+
+    _heading(pdf, words["summary"], 14, space_after=2)
+    _totals_grid(pdf, report.totals, words, language)
+    every_account = [account for brand in report.brands for account in brand.accounts]
+    if not _has_data(report.totals, every_account):
+        _paragraph(pdf, words["no_data"])
+        pdf.ln(3)
+    for brand in report.brands:
+        _brand_section(pdf, brand, days, words, language)
+    _anomalies_section(pdf, report, words, language)
+    return bytes(pdf.output())
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # fpdf2 writes the creation date with its offset; a naive time is taken as UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -1,0 +1,457 @@
+"""Connecting social accounts (OAuth2 authorization code with PKCE and a signed state),
+reading and pausing them, and asking for a sync now."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from authlib.common.security import generate_token
+from authlib.integrations.base_client.errors import OAuthError
+from authlib.integrations.httpx_client import AsyncOAuth2Client
+from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from infra import outbox
+from infra.clock import utcnow
+from infra.db import set_tenant
+from infra.errors import PreconditionFailed
+from infra.errors import RateLimited as TooManyRequests
+from infra.queue import enqueue_after_commit
+from infra.security import InvalidToken, TokenSigner
+from infra.settings import get_settings, parse_rate
+from social import errors
+from social.connectors.types import (
+    ConnectorError,
+    Platform,
+    PlatformUnavailable,
+    TokenInvalid,
+    TokenSet,
+)
+from social.kit import SocialKit
+from social.models import AccountStatus, SocialAccount, SocialConnection
+from social.schemas import ConnectStart, MetricError, SocialAccountRead, SyncRequested
+from tenants.errors import BrandNotFound, PlanLimit
+from tenants.models import Brand, Tenant
+from tenants.policy import Resource, Scope, Verb
+from tenants.principal import Principal
+from tenants.service.common import require_scope
+from tenants.service.directory import brand_visibility, today_for
+
+STATE_AUDIENCE = "passerelle-oauth-state"
+CONNECTION_TTL = timedelta(minutes=15)
+SYNC_JOB = "sync_social_account"
+
+
+def account_read(account: SocialAccount) -> SocialAccountRead:
+    return SocialAccountRead(
+        id=account.id,
+        brand_id=account.brand_id,
+        platform=Platform(account.platform),
+        external_id=account.external_id,
+        handle=account.handle,
+        display_name=account.display_name,
+        status=account.status,
+        last_success_at=account.last_success_at,
+        last_error=account.last_error,
+        last_error_at=account.last_error_at,
+        next_sync_at=account.next_sync_at if account.status != AccountStatus.paused else None,
+        metric_errors={k: MetricError(**v) for k, v in account.metric_errors.items()},
+        connected_at=account.connected_at,
+        version=account.version,
+    )
+
+
+def sync_job_id(account_id: uuid.UUID, due: datetime | str) -> str:
+    """One job per account and due time: the scheduler enqueuing it again changes nothing."""
+    stamp = due if isinstance(due, str) else str(int(due.timestamp()))
+    return f"social-sync:{account_id}:{stamp}"
+
+
+async def visible_brand(
+    session: AsyncSession, principal: Principal, brand_id: uuid.UUID, verb: Verb
+) -> Brand:
+    scope = require_scope(principal, Resource.social_account, verb)
+    brand = (
+        await session.scalars(
+            select(Brand).where(
+                Brand.tenant_id == principal.tenant_id,
+                Brand.id == brand_id,
+                brand_visibility(principal, scope, today_for(principal)),
+            )
+        )
+    ).first()
+    if brand is None:
+        raise BrandNotFound()
+    return brand
+
+
+async def load_account(
+    session: AsyncSession,
+    principal: Principal,
+    account_id: uuid.UUID,
+    verb: Verb,
+    *,
+    lock: bool = False,
+) -> SocialAccount:
+    scope: Scope = require_scope(principal, Resource.social_account, verb)
+    query = (
+        select(SocialAccount)
+        .join(
+            Brand,
+            (col(Brand.tenant_id) == col(SocialAccount.tenant_id))
+            & (col(Brand.id) == col(SocialAccount.brand_id)),
+        )
+        .where(
+            SocialAccount.tenant_id == principal.tenant_id,
+            SocialAccount.id == account_id,
+            brand_visibility(principal, scope, today_for(principal)),
+        )
+    )
+    if lock:
+        query = query.with_for_update(of=SocialAccount).execution_options(populate_existing=True)
+    account = (await session.scalars(query)).first()
+    if account is None:
+        raise errors.SocialAccountNotFound()
+    return account
+
+
+# --- connecting ---------------------------------------------------------------------------
+
+
+def redirect_uri(platform: Platform) -> str:
+    return f"{get_settings().public_base_url}/v1/oauth/callback/{platform.value}"
+
+
+def _oauth_client(kit: SocialKit, platform: Platform, uri: str) -> AsyncOAuth2Client:
+    app = kit.settings.social_clients.get(platform.value)
+    if app is None:
+        raise errors.PlatformNotConfigured(
+            f"Set SOCIAL_CLIENTS for {platform.value} to connect its accounts."
+        )
+    connector = kit.connector(platform)
+    return AsyncOAuth2Client(
+        client_id=app.client_id,
+        client_secret=app.client_secret.get_secret_value(),
+        scope=getattr(connector, "scope_separator", " ").join(connector.scopes),
+        token_endpoint_auth_method=getattr(
+            connector, "token_endpoint_auth_method", "client_secret_basic"
+        ),
+        redirect_uri=uri,
+        code_challenge_method="S256",
+        timeout=kit.settings.social_http_timeout_seconds,
+    )
+
+
+async def start_connection(
+    session: AsyncSession,
+    principal: Principal,
+    kit: SocialKit,
+    signer: TokenSigner,
+    brand_id: uuid.UUID,
+    platform: Platform,
+) -> ConnectStart:
+    brand = await visible_brand(session, principal, brand_id, Verb.create)
+    vault = kit.vault
+    connector = kit.connector(platform)
+    verifier = generate_token(64)
+    uri = redirect_uri(platform)
+    now = utcnow()
+    connection = SocialConnection(
+        tenant_id=principal.tenant_id,
+        brand_id=brand.id,
+        platform=platform.value,
+        membership_id=principal.membership_id,
+        code_verifier=vault.encrypt(verifier) or b"",
+        redirect_uri=uri,
+        expires_at=now + CONNECTION_TTL,
+    )
+    session.add(connection)
+    # The state is signed: a callback can only complete a connection this API started, for
+    # the agency, brand and platform it was started for, within its lifetime.
+    state = signer.sign(
+        {"sub": str(connection.id), "tid": str(principal.tenant_id), "plt": platform.value},
+        audience=STATE_AUDIENCE,
+        ttl_seconds=int(CONNECTION_TTL.total_seconds()),
+    )
+    if platform is Platform.sandbox:
+        # No platform to visit: the demo's "consent" comes straight back to our callback.
+        url = f"{uri}?code=sandbox-{generate_token(24)}&state={state}"
+    else:
+        client = _oauth_client(kit, platform, uri)
+        extra: dict[str, Any] = dict(getattr(connector, "extra_authorize_params", {}) or {})
+        url, _ = client.create_authorization_url(
+            connector.authorize_url, state=state, code_verifier=verifier, **extra
+        )
+        await client.aclose()
+    await session.flush()
+    return ConnectStart(authorization_url=url, expires_at=connection.expires_at)
+
+
+async def _exchange(
+    kit: SocialKit, platform: Platform, code: str, verifier: str, uri: str
+) -> TokenSet:
+    connector = kit.connector(platform)
+    if platform is Platform.sandbox:
+        return await connector.exchange(code)  # type: ignore[attr-defined,no-any-return]
+    client = _oauth_client(kit, platform, uri)
+    extra: dict[str, Any] = dict(getattr(connector, "extra_token_params", {}) or {})
+    try:
+        token = await client.fetch_token(
+            connector.token_url, code=code, code_verifier=verifier, **extra
+        )
+    except OAuthError as exc:
+        raise errors.OAuthExchangeFailed(
+            f"{platform.value} answered {exc.error or 'an error'} to the authorization code."
+        ) from None
+    except Exception as exc:  # network failures: the platform is unreachable, not the user
+        raise errors.PlatformUnreachable(f"{platform.value} could not be reached.") from exc
+    finally:
+        await client.aclose()
+    expires_at = token.get("expires_at")
+    return TokenSet(
+        access_token=str(token["access_token"]),
+        refresh_token=token.get("refresh_token"),
+        expires_at=datetime.fromtimestamp(expires_at, tz=utcnow().tzinfo) if expires_at else None,
+        scope=token.get("scope"),
+    )
+
+
+async def _ensure_account_slot(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    """Locking the tenant row serializes connections, so two cannot take the last slot."""
+    plan_id = await session.scalar(
+        select(Tenant.plan_id).where(Tenant.id == tenant_id).with_for_update()
+    )
+    limit = get_settings().plan(plan_id or "").max_social_accounts
+    if limit is None:
+        return
+    used = await session.scalar(
+        select(func.count()).select_from(SocialAccount).where(SocialAccount.tenant_id == tenant_id)
+    )
+    if (used or 0) >= limit:
+        raise PlanLimit(
+            f"Your plan allows {limit} social accounts and you have {used}. Remove one or "
+            "change plan.",
+            limit={"name": "max_social_accounts", "value": limit, "in_use": used},
+        )
+
+
+async def complete_connection(
+    session: AsyncSession,
+    kit: SocialKit,
+    signer: TokenSigner,
+    platform: Platform,
+    *,
+    code: str | None,
+    state: str | None,
+    error: str | None,
+    request_id: str | None = None,
+) -> SocialAccountRead:
+    if not state:
+        raise errors.InvalidOAuthState("The state parameter is missing.")
+    try:
+        claims = signer.verify(state, audience=STATE_AUDIENCE)
+        connection_id = uuid.UUID(str(claims["sub"]))
+        tenant_id = uuid.UUID(str(claims["tid"]))
+    except (InvalidToken, KeyError, ValueError):
+        raise errors.InvalidOAuthState("The state is not one we issued, or it expired.") from None
+    if claims.get("plt") != platform.value:
+        raise errors.InvalidOAuthState("The state was issued for another platform.")
+    await set_tenant(session, tenant_id)
+    connection = (
+        await session.scalars(
+            select(SocialConnection)
+            .where(SocialConnection.tenant_id == tenant_id, SocialConnection.id == connection_id)
+            .with_for_update()
+        )
+    ).first()
+    now = utcnow()
+    if connection is None or connection.used_at is not None or connection.expires_at <= now:
+        raise errors.InvalidOAuthState("This connection was already completed or has expired.")
+    if error:
+        connection.used_at = now
+        await session.flush()
+        raise errors.OAuthDenied(f"{platform.value} answered: {error[:100]}.")
+    if not code:
+        raise errors.InvalidOAuthState("The code parameter is missing.")
+
+    vault = kit.vault
+    verifier = vault.decrypt(connection.code_verifier) or ""
+    tokens = await _exchange(kit, platform, code, verifier, connection.redirect_uri)
+    try:
+        profile = await kit.connector(platform).profile(tokens, None)
+    except TokenInvalid:
+        raise errors.OAuthExchangeFailed(f"{platform.value} refused the new token.") from None
+    except (PlatformUnavailable, ConnectorError) as exc:
+        raise errors.PlatformUnreachable(str(exc)) from None
+
+    account = (
+        await session.scalars(
+            select(SocialAccount)
+            .where(
+                SocialAccount.tenant_id == tenant_id,
+                SocialAccount.platform == platform.value,
+                SocialAccount.external_id == profile.external_id,
+            )
+            .with_for_update()
+        )
+    ).first()
+    if account is not None and account.brand_id != connection.brand_id:
+        raise errors.AccountOwnedElsewhere(
+            "Disconnect it from its brand first, or connect another account."
+        )
+    created = account is None
+    if account is None:
+        await _ensure_account_slot(session, tenant_id)
+        account = SocialAccount(
+            tenant_id=tenant_id,
+            brand_id=connection.brand_id,
+            platform=platform.value,
+            external_id=profile.external_id,
+            connected_by=connection.membership_id,
+        )
+        session.add(account)
+    else:
+        account.version += 1
+    account.handle = profile.handle
+    account.display_name = profile.display_name
+    account.access_token = vault.encrypt(tokens.access_token)
+    # Some platforms hand out a refresh token only on the first consent: a reconnect that
+    # brings none must keep the one we hold, which still works.
+    refresh_token = tokens.refresh_token
+    if refresh_token is None and getattr(
+        kit.connector(platform), "refresh_uses_access_token", False
+    ):
+        # Meta has no refresh token: a long-lived token is exchanged for a new one instead.
+        refresh_token = tokens.access_token
+    if refresh_token:
+        account.refresh_token = vault.encrypt(refresh_token)
+    account.token_expires_at = tokens.expires_at
+    account.token_scope = tokens.scope
+    account.status = AccountStatus.connected
+    account.last_error = None
+    account.next_sync_at = now
+    account.connected_at = now
+    account.updated_at = now
+    connection.used_at = now
+    connection.account_id = account.id
+    await session.flush()
+    outbox.record_event(
+        session,
+        tenant_id=tenant_id,
+        type="social_account.connected" if created else "social_account.reconnected",
+        aggregate_type="social_account",
+        aggregate_id=account.id,
+        payload={
+            "account_id": str(account.id),
+            "brand_id": str(account.brand_id),
+            "platform": platform.value,
+            "handle": account.handle,
+        },
+        request_id=request_id,
+    )
+    enqueue_after_commit(
+        session,
+        SYNC_JOB,
+        str(tenant_id),
+        str(account.id),
+        job_id=sync_job_id(account.id, f"connect-{connection.id}"),
+    )
+    return account_read(account)
+
+
+# --- reading and changing -----------------------------------------------------------------
+
+
+async def list_accounts(
+    session: AsyncSession, principal: Principal, brand_id: uuid.UUID
+) -> list[SocialAccountRead]:
+    await visible_brand(session, principal, brand_id, Verb.read)
+    rows = (
+        await session.scalars(
+            select(SocialAccount)
+            .where(
+                SocialAccount.tenant_id == principal.tenant_id, SocialAccount.brand_id == brand_id
+            )
+            .order_by(col(SocialAccount.platform), col(SocialAccount.handle), col(SocialAccount.id))
+        )
+    ).all()
+    return [account_read(a) for a in rows]
+
+
+async def get_account(
+    session: AsyncSession, principal: Principal, account_id: uuid.UUID
+) -> SocialAccountRead:
+    return account_read(await load_account(session, principal, account_id, Verb.read))
+
+
+async def set_status(
+    session: AsyncSession,
+    principal: Principal,
+    account_id: uuid.UUID,
+    status: str,
+    *,
+    if_match: int | None,
+) -> SocialAccountRead:
+    account = await load_account(session, principal, account_id, Verb.update, lock=True)
+    if if_match is not None and if_match != account.version:
+        raise PreconditionFailed("The account changed since you read it; read it again.")
+    if status == AccountStatus.connected and account.status == AccountStatus.needs_reauth:
+        raise errors.ReconnectNeeded(
+            "The platform refused this account's token: connect it again to resume."
+        )
+    if status != account.status:
+        account.status = status
+        account.version += 1
+        account.updated_at = utcnow()
+        if status == AccountStatus.connected:
+            account.next_sync_at = utcnow()
+        await session.flush()
+    return account_read(account)
+
+
+async def disconnect(session: AsyncSession, principal: Principal, account_id: uuid.UUID) -> None:
+    """Forget the account, its tokens and its history (pause it to keep the history)."""
+    account = await load_account(session, principal, account_id, Verb.update, lock=True)
+    await session.delete(account)
+    await session.flush()
+
+
+async def request_sync(
+    session: AsyncSession,
+    principal: Principal,
+    kit: SocialKit,
+    limiter: Any,
+    queue: Any,
+    account_id: uuid.UUID,
+) -> SyncRequested:
+    account = await load_account(session, principal, account_id, Verb.update)
+    if account.status not in (AccountStatus.connected, AccountStatus.error):
+        raise errors.AccountNotSyncable(
+            f"The account is {account.status}: "
+            + (
+                "connect it again first."
+                if account.status == AccountStatus.needs_reauth
+                else "resume it first."
+            )
+        )
+    count, window = parse_rate(kit.settings.social_sync_now_rate)
+    decision = await limiter.hit(
+        f"social-sync-now:{account.id}", limit=count, window_seconds=window
+    )
+    if not decision.allowed:
+        raise TooManyRequests(
+            decision.retry_after,
+            f"This account was synced on request {count} times in {window} s; "
+            f"try again in {decision.retry_after} s.",
+        )
+    # Nothing in the database changes, so there is no commit to wait for.
+    job = await queue.enqueue_job(
+        SYNC_JOB,
+        str(principal.tenant_id),
+        str(account.id),
+        _job_id=sync_job_id(account.id, f"now-{int(utcnow().timestamp()) // 60}"),
+    )
+    return SyncRequested(account_id=account.id, queued=job is not None)
