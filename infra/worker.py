@@ -41,7 +41,9 @@ class WorkerSettings:
         billing_jobs.sync_seats,
         billing_jobs.push_invoice,
         billing_jobs.void_stripe_invoice,
-        func(social_jobs.sync_social_account, max_tries=social_jobs.MAX_TRIES),
+        # No result kept: a sync that died (timeout, crash) frees its job id, so the next
+        # minute's scheduler queues the still-due account again.
+        func(social_jobs.sync_social_account, max_tries=social_jobs.MAX_TRIES, keep_result=0),
     ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(outbox.sweep_outbox, second=0, run_at_startup=True, unique=True),

@@ -102,7 +102,14 @@ async def schedule_social_syncs(ctx: dict[str, Any]) -> int:
 async def sync_social_account(ctx: dict[str, Any], tenant_id: str, account_id: str) -> str:
     kit = _kit(ctx)
     tenant, account = uuid.UUID(tenant_id), uuid.UUID(account_id)
-    outcome = await sync_account(ctx["db"], kit, tenant, account)
+    try:
+        outcome = await sync_account(ctx["db"], kit, tenant, account)
+    except Exception as exc:
+        # Anything unexpected (a token no key decrypts, a database error) must show on the
+        # account, never only in a log; marking it also moves its next sync, hence its job id.
+        log.exception("social.sync_failed", account_id=account_id)
+        await mark_error(ctx["db"], kit, tenant, account, f"internal error ({type(exc).__name__})")
+        return "error"
     if outcome.status != "retry":
         return f"{outcome.status}:{outcome.days}"
     if ctx.get("job_try", 1) >= MAX_TRIES:
