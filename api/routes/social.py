@@ -7,13 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
-from social.report_pdf import render_report_pdf
 
 from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, etag
 from api.problems import responses
 from billing.schemas import MonthStr
 from social.connectors.types import Platform
 from social.kit import kit_of
+from social.report_pdf import render_report_pdf
 from social.schemas import (
     AnomalyRead,
     ClientReport,
@@ -76,6 +76,7 @@ async def oauth_callback(
 ) -> SocialAccountRead:
     account = await accounts.complete_connection(
         session,
+        resources.db,
         kit_of(resources),
         resources.signer,
         platform,

@@ -10,13 +10,13 @@ from typing import Any
 from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from infra import outbox
 from infra.clock import utcnow
-from infra.db import set_tenant
+from infra.db import Database, set_tenant
 from infra.errors import PreconditionFailed
 from infra.errors import RateLimited as TooManyRequests
 from infra.queue import enqueue_after_commit
@@ -33,7 +33,7 @@ from social.connectors.types import (
 from social.kit import SocialKit
 from social.models import AccountStatus, SocialAccount, SocialConnection
 from social.schemas import ConnectStart, MetricError, SocialAccountRead, SyncRequested
-from tenants.errors import BrandNotFound, PlanLimit
+from tenants.errors import BrandArchived, BrandNotFound, PlanLimit
 from tenants.models import Brand, Tenant
 from tenants.policy import Resource, Scope, Verb
 from tenants.principal import Principal
@@ -154,6 +154,8 @@ async def start_connection(
     platform: Platform,
 ) -> ConnectStart:
     brand = await visible_brand(session, principal, brand_id, Verb.create)
+    if brand.status != "active":
+        raise BrandArchived("Restore the brand before connecting its accounts.")
     vault = kit.vault
     connector = kit.connector(platform)
     verifier = generate_token(64)
@@ -240,6 +242,7 @@ async def _ensure_account_slot(session: AsyncSession, tenant_id: uuid.UUID) -> N
 
 async def complete_connection(
     session: AsyncSession,
+    db: Database,
     kit: SocialKit,
     signer: TokenSigner,
     platform: Platform,
@@ -259,6 +262,23 @@ async def complete_connection(
         raise errors.InvalidOAuthState("The state is not one we issued, or it expired.") from None
     if claims.get("plt") != platform.value:
         raise errors.InvalidOAuthState("The state was issued for another platform.")
+    if error:
+        # Its own transaction: the refusal below rolls the request's back, and a refused
+        # connection must stay used so its state cannot be tried again with a code.
+        async with db.tenant_transaction(tenant_id) as own:
+            closed = await own.execute(
+                update(SocialConnection)
+                .where(
+                    col(SocialConnection.tenant_id) == tenant_id,
+                    col(SocialConnection.id) == connection_id,
+                    col(SocialConnection.used_at).is_(None),
+                    col(SocialConnection.expires_at) > utcnow(),
+                )
+                .values(used_at=utcnow())
+            )
+        if closed.rowcount != 1:  # type: ignore[attr-defined]
+            raise errors.InvalidOAuthState("This connection was already completed or has expired.")
+        raise errors.OAuthDenied(f"{platform.value} answered: {error[:100]}.")
     await set_tenant(session, tenant_id)
     connection = (
         await session.scalars(
@@ -270,10 +290,6 @@ async def complete_connection(
     now = utcnow()
     if connection is None or connection.used_at is not None or connection.expires_at <= now:
         raise errors.InvalidOAuthState("This connection was already completed or has expired.")
-    if error:
-        connection.used_at = now
-        await session.flush()
-        raise errors.OAuthDenied(f"{platform.value} answered: {error[:100]}.")
     if not code:
         raise errors.InvalidOAuthState("The code parameter is missing.")
 

@@ -54,7 +54,10 @@ _BUCKETS = text(
 def date_range(from_date: date | None, to_date: date | None) -> tuple[date, date]:
     """Defaults: the last 30 complete days (yesterday is the last day platforms report)."""
     to_date = to_date or (utcnow().date() - timedelta(days=1))
-    from_date = from_date or (to_date - timedelta(days=DEFAULT_DAYS - 1))
+    try:
+        from_date = from_date or (to_date - timedelta(days=DEFAULT_DAYS - 1))
+    except OverflowError:
+        raise errors.InvalidRange("`to` is too early for a default range; give `from`.") from None
     if from_date > to_date:
         raise errors.InvalidRange("`from` is after `to`.")
     if (to_date - from_date).days >= MAX_DAYS:
