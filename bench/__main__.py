@@ -17,6 +17,7 @@ from bench.common import BenchError
 BENCHMARKS: dict[str, str] = {
     "api": "bench.api",
     "budget": "bench.budget",
+    "social": "bench.social",
 }
 
 
