@@ -761,6 +761,20 @@ def run() -> None:
         f"{100 * (sim_cpu_after - sim_cpu_before) / span:.0f} %"
     )
     print(f"CPU (of one core): worker {wcpu}; simulator {scpu}")
+    if worker_cpu:
+        per = worker_cpu / ACCOUNTS
+        print(
+            f"  worker CPU per account {1000 * per:.1f} ms (start-up and cron included): one "
+            f"process cannot pass {1 / per:.0f} accounts/s on a core of its own, whatever "
+            "WORKER_MAX_JOBS"
+        )
+    if jobs:
+        enq = [j.enqueued - origin for j in jobs]
+        print(
+            f"  queued by the cron: 50 % by {_pct(enq, 50):.1f} s, 90 % by {_pct(enq, 90):.1f} s, "
+            f"the last at {max(enq):.1f} s (start-up pass, then one pass a minute, at most "
+            "1,000 accounts of an agency each)"
+        )
     print(
         "completion per agency (its last account done, from the first job's start): "
         f"p50 {_pct(values, 50):.1f} s  p90 {_pct(values, 90):.1f} s  max {max(values):.1f} s"
@@ -844,6 +858,15 @@ def run() -> None:
                 "retried_jobs": retried,
                 "simulator_requests": sim_sent,
                 "worker_cpu_s": worker_cpu,
+                "worker_cpu_ms_per_account": (
+                    round(1000 * worker_cpu / ACCOUNTS, 2) if worker_cpu else None
+                ),
+                "enqueued_s_p50": round(_pct([j.enqueued - origin for j in jobs], 50), 2)
+                if jobs
+                else None,
+                "enqueued_s_max": round(max(j.enqueued - origin for j in jobs), 2)
+                if jobs
+                else None,
                 "simulator_cpu_s": (
                     None
                     if sim_cpu_after is None or sim_cpu_before is None
