@@ -14,12 +14,11 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     LargeBinary,
-    PrimaryKeyConstraint,
     String,
     UniqueConstraint,
     text,
 )
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from infra.clock import utcnow
 from infra.models import TenantScoped, jsonb_field, tz_field
@@ -74,10 +73,10 @@ class SocialAccount(TenantScoped, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 
-class DailyStat(SQLModel, table=True):
+class DailyStat(TenantScoped, table=True):
     __tablename__ = "social_stats_daily"
     __table_args__ = (
-        PrimaryKeyConstraint("tenant_id", "account_id", "day", name="pk_social_stats_daily"),
+        UniqueConstraint("tenant_id", "account_id", "day", name="uq_social_stats_daily_day"),
         ForeignKeyConstraint(
             ["tenant_id", "account_id"],
             ["social_accounts.tenant_id", "social_accounts.id"],
@@ -85,7 +84,6 @@ class DailyStat(SQLModel, table=True):
         ),
     )
 
-    tenant_id: uuid.UUID = Field(foreign_key="tenants.id")
     account_id: uuid.UUID
     day: date
     followers: int | None = Field(default=None, sa_type=BigInteger)

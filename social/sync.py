@@ -21,6 +21,7 @@ from sqlmodel import col, select
 from infra import outbox
 from infra.clock import utcnow
 from infra.db import Database
+from infra.ids import new_id
 from infra.logging import get_logger
 from social import anomalies
 from social.connectors.types import (
@@ -137,6 +138,7 @@ async def _store(
     rows = [
         {
             "tenant_id": account.tenant_id,
+            "id": new_id(),
             "account_id": account.id,
             "day": day,
             **{m: values.get(m) for m in METRICS},

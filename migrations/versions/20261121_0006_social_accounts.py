@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
-from migrations.helpers import create_tenant_table, isolate, tenant_fk
+from migrations.helpers import create_tenant_table, tenant_fk
 
 revision: str = "0006"
 down_revision: str | None = "0005"
@@ -77,10 +77,8 @@ def upgrade() -> None:
         postgresql_where=sa.text("status IN ('connected', 'error')"),
     )
 
-    # Keyed by the day itself, not by a surrogate id: the key IS the no-duplicate guarantee.
-    op.create_table(
+    create_tenant_table(
         "social_stats_daily",
-        sa.Column("tenant_id", uuid, sa.ForeignKey("tenants.id"), nullable=False),
         sa.Column("account_id", uuid, nullable=False),
         sa.Column("day", sa.Date, nullable=False),
         sa.Column("followers", sa.BigInteger),
@@ -91,14 +89,14 @@ def upgrade() -> None:
         sa.Column("posts_published", sa.BigInteger),
         sa.Column("video_views", sa.BigInteger),
         sa.Column("fetched_at", tstz, nullable=False, server_default=sa.func.now()),
-        sa.PrimaryKeyConstraint("tenant_id", "account_id", "day", name="pk_social_stats_daily"),
+        # The no-duplicate guarantee: a re-run of a sync updates this row, never adds one.
+        sa.UniqueConstraint("tenant_id", "account_id", "day", name="uq_social_stats_daily_day"),
         sa.ForeignKeyConstraint(
             ["tenant_id", "account_id"],
             ["social_accounts.tenant_id", "social_accounts.id"],
             ondelete="CASCADE",
         ),
     )
-    isolate("social_stats_daily")
 
     create_tenant_table(
         "social_connections",
