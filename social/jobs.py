@@ -73,6 +73,8 @@ async def due_accounts(
             ).all()
         if rows:
             lanes.append(deque((tenant_id, account_id, due) for account_id, due in rows))
+    # The agency that has waited longest goes first in each round: a stable, fair order.
+    lanes.sort(key=lambda lane: lane[0][2])
     ordered: list[tuple[uuid.UUID, uuid.UUID, datetime]] = []
     while lanes:
         for lane in list(lanes):
