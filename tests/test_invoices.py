@@ -219,9 +219,10 @@ async def stored_invoices(db, tenant_id: uuid.UUID) -> list[Invoice]:
 def pdf_text(data: bytes) -> bytes:
     """The PDF with its compressed streams inflated, to look for words in it."""
     parts = [data]
-    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+    # `\r` is not stripped before `endstream`: it may be the compressed data's last byte.
+    for match in re.finditer(rb"stream\r?\n(.*?)\nendstream", data, re.S):
         try:
-            parts.append(zlib.decompress(match.group(1)))
+            parts.append(zlib.decompressobj().decompress(match.group(1)))
         except zlib.error:
             parts.append(match.group(1))
     return b"\n".join(parts)

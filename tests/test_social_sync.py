@@ -444,7 +444,11 @@ async def test_a_refused_token_asks_the_brand_lead_to_reconnect_once(
     assert event.payload["brand_id"] == shop.brand_id
     assert event.payload["platform"] == platform
 
-    await _deliver_events(db, resources, settings)
+    # A delivery that found its agency's outbox lock taken retries later: sweep again then.
+    for _ in range(3):
+        await _deliver_events(db, resources, settings)
+        if mailbox.to(lead.email):
+            break
     [message] = await mailbox.wait_for(lead.email)
     assert account["handle"] in str(message["Subject"])
     assert mailbox.to(shop.agency.owner.email) == []  # the brand has a lead: only the lead
