@@ -412,7 +412,8 @@ async def test_429_with_retry_after_pauses_the_key_and_raises_rate_limited(
     external_id, token = account(platforms, platform)
     key = token_key("x", token.access_token) if paused_key == "x:token" else paused_key
     connector = connect(platform)
-    platforms.rate_limit(platform, 1, retry_after=30)
+    # Three, not one: a late request of an earlier test must not take the only 429.
+    platforms.rate_limit(platform, 3, retry_after=30)
     with pytest.raises(RateLimited) as error:
         await connector.profile(token, external_id)
     assert error.value.retry_after == 30
@@ -463,7 +464,7 @@ async def test_x_429_without_retry_after_waits_for_the_window_reset(
 ) -> None:
     external_id, token = account(platforms, "x")
     if remaining is None:
-        platforms.rate_limit("x", 1, retry_after=None)  # X's own 429: reset in 15 minutes
+        platforms.rate_limit("x", 3, retry_after=None)  # X's own 429: reset in 15 minutes
         wait = 900
     else:
         platforms.set_remaining("x", remaining, reset_in=60)  # the window is already spent
