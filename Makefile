@@ -4,9 +4,10 @@
 #   make services       make sure PostgreSQL and Redis answer; write .dev/env
 #   make migrate        apply the migrations
 #   make run            demo data + worker + API on http://127.0.0.1:8000 (Ctrl-C stops both)
-#   make test           the test suite (PYTEST_ARGS="-k foo -x" for extra arguments)
+#   make test           the test suite (PYTEST_ARGS="-k foo -x" for extra arguments), then make client
 #   make bench          the benchmarks (BENCH=api for one of them)
 #   make lint           ruff + mypy
+#   make client         TypeScript types from the OpenAPI document (openapi-typescript); tsc checks a usage file
 #   make migration-sql  print the SQL of all migrations
 #   make services-stop  stop the private servers started under .dev/
 #   make clean          services-stop, then remove .venv and .dev
@@ -28,7 +29,7 @@ PYTEST_ARGS ?=
 BENCH ?=
 LOAD_ENV := set -a; . ./.dev/env; set +a
 
-.PHONY: help install services migrate run test bench lint migration-sql services-stop clean
+.PHONY: help install services migrate run test bench lint client migration-sql services-stop clean
 
 help:
 	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
@@ -81,6 +82,7 @@ run: migrate
 test: services
 	$(LOAD_ENV)
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory client
 
 bench: migrate
 	if ! command -v wrk >/dev/null 2>&1; then
@@ -98,7 +100,23 @@ bench: migrate
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy api infra tenants billing workflows social
+	$(BIN)/mypy api infra tenants billing workflows social partners
+
+# The OpenAPI document must make a working TypeScript client: generate the types with
+# openapi-typescript (versions in clients/typescript/package-lock.json) and type-check
+# clients/typescript/usage.ts, a partner program, with tsc. The document is built from the
+# app object with placeholder settings: no database, Redis or .dev/env needed.
+client: install
+	if ! command -v npm >/dev/null 2>&1; then
+		echo "make: client needs Node.js (18 or later) and npm" >&2
+		exit 1
+	fi
+	mkdir -p .dev
+	$(BIN)/python scripts/dump_openapi.py .dev/openapi.json
+	cd clients/typescript
+	npm ci --no-audit --no-fund --loglevel=error
+	npx --no -- openapi-typescript ../../.dev/openapi.json -o src/schema.d.ts
+	npx --no -- tsc --noEmit -p .
 
 # SQL goes to stdout, everything else to stderr: `make -s migration-sql > schema.sql`.
 migration-sql: services

@@ -24,11 +24,13 @@ from api.routes import (
     invoices,
     me,
     members,
+    partner_apps,
     portal,
     retainers,
     social,
     system,
     time,
+    webhooks,
     workflow_templates,
 )
 from infra.logging import configure_logging
@@ -89,9 +91,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         billing,
         invoices,
         social,
+        partner_apps,
+        webhooks,
     ):
         v1.include_router(module.router)
     app.include_router(v1)
+    app.include_router(
+        partner_apps.oauth_router, prefix="/v1", responses=problems.responses(*COMMON_PROBLEMS)
+    )
     app.include_router(system.router)
 
     # Outermost first: the request id must exist before anything can fail.
@@ -103,7 +110,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["ETag", "X-Request-ID", "Retry-After"],
+            expose_headers=[
+                "ETag",
+                "X-Request-ID",
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+                "RateLimit-Policy",
+                "Deprecation",
+                "Sunset",
+                "Link",
+            ],
         )
     app.add_middleware(RequestContextMiddleware)
     return app

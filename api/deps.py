@@ -11,11 +11,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra import outbox
-from infra.errors import PreconditionFailed, UnsupportedMediaType
+from infra.errors import PreconditionFailed, RateLimited, UnsupportedMediaType
 from infra.logging import get_logger
 from infra.queue import run_after_commit
 from infra.resources import Resources
 from infra.security import InvalidToken as BadToken
+from infra.settings import parse_rate
+from partners import errors as partner_errors
+from partners.scopes import OPERATION_SCOPES
+from partners.service import tokens
 from tenants import errors, service
 from tenants.principal import Principal
 from tenants.standing import Standing
@@ -67,12 +71,73 @@ async def get_principal(
         )
     except BadToken as exc:
         raise errors.InvalidToken() from exc
-    principal = await service.load_principal(session, claims, request_id=request.state.request_id)
+    if claims.get("kind") == tokens.PARTNER_KIND:
+        operation = _operation_of(request)
+        await _count_partner_request(request, resources, claims)
+        principal = await tokens.load_partner_principal(
+            session, claims, request_id=request.state.request_id
+        )
+        _require_operation_scope(principal, operation)
+        who = f"partner_app:{principal.app_id}"
+    else:
+        principal = await service.load_principal(
+            session, claims, request_id=request.state.request_id
+        )
+        who = f"user:{principal.user_id}"
     _refuse_writes_when_read_only(request, principal)
-    structlog.contextvars.bind_contextvars(
-        tenant_id=str(principal.tenant_id), principal=f"user:{principal.user_id}"
-    )
+    structlog.contextvars.bind_contextvars(tenant_id=str(principal.tenant_id), principal=who)
     return principal
+
+
+def _operation_of(request: Request) -> str:
+    route = request.scope.get("route")
+    return getattr(route, "name", "") or ""
+
+
+def _require_operation_scope(principal: Principal, operation: str) -> None:
+    needed = OPERATION_SCOPES.get(operation)
+    if needed is None:
+        raise partner_errors.NotForPartners(
+            f"Operation '{operation}' is for people signed in to the app, not partner tokens."
+        )
+    if needed.value not in (principal.scopes or ()):
+        raise partner_errors.InsufficientScope(needed.value, operation)
+
+
+def set_response_header(request: Request, name: str, value: str) -> None:
+    headers: dict[str, str] = request.state._state.setdefault("response_headers", {})
+    headers[name] = value
+
+
+async def _count_partner_request(
+    request: Request, resources: Resources, claims: dict[str, object]
+) -> None:
+    """Two sliding windows, the app's and the agency's; the headers show the tighter one
+    (draft-ietf-httpapi-ratelimit-headers: RateLimit-Limit/-Remaining/-Reset)."""
+    settings = resources.settings
+    app_limit, app_window = parse_rate(settings.partner_rate_per_app)
+    tenant_limit, tenant_window = parse_rate(settings.partner_rate_per_tenant)
+    app_key, tenant_key = f"partner:app:{claims.get('app')}", f"partner:tenant:{claims.get('tid')}"
+    by_app = await resources.limiter.hit(app_key, limit=app_limit, window_seconds=app_window)
+    by_tenant = (
+        await resources.limiter.hit(tenant_key, limit=tenant_limit, window_seconds=tenant_window)
+        if by_app.allowed
+        else None
+    )
+    shown, window = by_app, app_window
+    if by_tenant is not None and (not by_tenant.allowed or by_tenant.remaining < by_app.remaining):
+        shown, window = by_tenant, tenant_window
+    set_response_header(request, "RateLimit-Limit", str(shown.limit))
+    set_response_header(request, "RateLimit-Remaining", str(shown.remaining))
+    set_response_header(request, "RateLimit-Reset", str(shown.retry_after or window))
+    set_response_header(request, "RateLimit-Policy", f"{shown.limit};w={window}")
+    if not shown.allowed:
+        whose = "this partner app" if shown is by_app else "your agency's partner apps"
+        raise RateLimited(
+            shown.retry_after,
+            f"Too many requests from {whose}: {shown.limit} per {window} seconds. "
+            f"Try again in {shown.retry_after} seconds.",
+        )
 
 
 # Paying, logging out and refreshing a token stay open to an agency that cannot write.

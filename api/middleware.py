@@ -62,7 +62,13 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started_response = True
-                MutableHeaders(scope=message).append("X-Request-ID", request_id)
+                headers = MutableHeaders(scope=message)
+                headers.append("X-Request-ID", request_id)
+                # Headers that dependencies decided on (rate limits, deprecation), also on
+                # error responses, which routes never see.
+                for name, value in scope["state"].get("response_headers", {}).items():
+                    if name not in headers:
+                        headers.append(name, value)
             await send(message)
 
         try:

@@ -55,7 +55,7 @@ class Event(TenantScoped, table=True):
 
 
 def handler(event_type: str) -> Callable[[Handler], Handler]:
-    """Register a function to run for every delivered event of this type."""
+    """Register a function to run for every delivered event of this type ("*": of any type)."""
 
     def register(fn: Handler) -> Handler:
         _handlers.setdefault(event_type, []).append(fn)
@@ -159,7 +159,7 @@ async def _deliver_batch(
             continue
         error: str | None = None
         try:
-            for fn in _handlers.get(event.type, []):
+            for fn in [*_handlers.get(event.type, []), *_handlers.get("*", [])]:
                 await fn(ctx, event)
         except Exception as exc:  # a handler's failure is recorded, never lost in a log
             error = f"{type(exc).__name__}: {exc}"[:1000]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from functools import lru_cache
 from typing import Annotated, Any
@@ -112,6 +113,26 @@ class Settings(BaseSettings):
     social_sync_now_rate: str = "3/600"
     """Manual syncs per account: COUNT/SECONDS."""
     worker_max_jobs: int = Field(default=50, ge=1, le=1000)
+
+    partner_token_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
+    """Lifetime of a partner access token (client credentials; no refresh token)."""
+    partner_secret_overlap_seconds: int = Field(default=86400, ge=0, le=30 * 86400)
+    """After a rotation, how long the previous partner secret still works, by default."""
+    partner_rate_per_app: str = "600/60"
+    """Requests per window seconds, per partner app."""
+    partner_rate_per_tenant: str = "1200/60"
+    """Requests per window seconds, for all partner apps of one agency together."""
+    partner_token_rate: str = "30/60"  # noqa: S105 - a rate, not a secret
+    """Token requests per window seconds, per client id (slows secret guessing)."""
+    webhook_retry_schedule: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+    )
+    """Seconds to wait before each retry (comma-separated): the default retries for about
+    27 hours. A delivery that fails them all disables its endpoint."""
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """CIDR blocks that webhooks may reach although private, loopback or link-local
+    (comma-separated, for example 127.0.0.0/8 in tests). Empty: only public addresses."""
     plans: dict[str, Plan] = Field(default_factory=lambda: dict(DEFAULT_PLANS))
     default_plan: str = DEFAULT_PLAN
     log_level: str = "INFO"
@@ -131,8 +152,29 @@ class Settings(BaseSettings):
             parse_rate(rate)
         return value
 
+    @field_validator("webhook_retry_schedule", mode="before")
+    @classmethod
+    def _split_schedule(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [float(v) for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("webhook_allowed_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        for network in value:
+            ipaddress.ip_network(network, strict=False)
+        return value
+
     @field_validator(
-        "login_rate_limit_per_email", "login_rate_limit_per_address", "social_sync_now_rate"
+        "login_rate_limit_per_email",
+        "login_rate_limit_per_address",
+        "social_sync_now_rate",
+        "partner_rate_per_app",
+        "partner_rate_per_tenant",
+        "partner_token_rate",
     )
     @classmethod
     def _rate(cls, value: str) -> str:

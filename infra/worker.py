@@ -13,22 +13,30 @@ from infra.logging import configure_logging
 from infra.queue import deserialize, serialize
 from infra.resources import Resources
 from infra.settings import get_settings
+from partners import jobs as partner_jobs
 from social import jobs as social_jobs
 from tenants import jobs as tenant_jobs
 from workflows import jobs as workflow_jobs
 
 # Imported for their outbox handler registrations.
-DOMAIN_JOB_MODULES = (tenant_jobs, billing_jobs, workflow_jobs, social_jobs)
+DOMAIN_JOB_MODULES = (tenant_jobs, billing_jobs, workflow_jobs, social_jobs, partner_jobs)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
     resources = await Resources.open(settings)
-    ctx.update(resources=resources, settings=settings, db=resources.db, signer=resources.signer)
+    ctx.update(
+        resources=resources,
+        settings=settings,
+        db=resources.db,
+        signer=resources.signer,
+        webhook_http=partner_jobs.webhook_client(settings),
+    )
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["webhook_http"].aclose()
     await ctx["resources"].close()
 
 
@@ -44,6 +52,8 @@ class WorkerSettings:
         # No result kept: a sync that died (timeout, crash) frees its job id, so the next
         # minute's scheduler queues the still-due account again.
         func(social_jobs.sync_social_account, max_tries=social_jobs.MAX_TRIES, keep_result=0),
+        # Retries are scheduled by the job itself (the delivery's own backoff), not by arq.
+        func(partner_jobs.deliver_webhook, max_tries=1),
     ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(outbox.sweep_outbox, second=0, run_at_startup=True, unique=True),
@@ -58,6 +68,7 @@ class WorkerSettings:
         # Hourly, so every timezone's 1st is seen; a client's month has one invoice anyway.
         cron(billing_jobs.build_monthly_invoices, minute=7, second=0, unique=True),
         cron(social_jobs.schedule_social_syncs, second=5, run_at_startup=True, unique=True),
+        cron(partner_jobs.sweep_webhooks, second=20, unique=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -22,3 +22,13 @@ class Principal:
     kind: str = "user"
     standing: str = "active"
     """The agency's standing (`tenants.standing`): suspended or canceled agencies only read."""
+    scopes: frozenset[str] | None = None
+    """A partner token's scopes; None for people, whose role alone decides."""
+    app_id: uuid.UUID | None = None
+    """The partner app acting (kind "partner"). It acts with the manager's policy and the
+    identity of the admin who created it, within its scopes."""
+
+    @property
+    def actor_id(self) -> uuid.UUID:
+        """Who audit records name: the partner app, or the person."""
+        return self.app_id or self.user_id

@@ -86,6 +86,10 @@ def pytest_configure(config: pytest.Config) -> None:
         TOKEN_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         SOCIAL_CLIENTS=json.dumps(SOCIAL_CLIENTS),
         SOCIAL_HTTP_TIMEOUT_SECONDS="3",
+        # Webhook receivers in tests listen on loopback; retries are fractions of a second.
+        WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8,::1/128",
+        WEBHOOK_RETRY_SCHEDULE="0.1,0.2,0.3",
+        WEBHOOK_TIMEOUT_SECONDS="2",
     )
     _platforms.start()
     os.environ["SOCIAL_BASE_URLS"] = json.dumps(

@@ -43,7 +43,7 @@ def record_audit(
         AuditEvent(
             tenant_id=tenant_id,
             actor_type=actor_type or (actor.kind if actor else ("user" if actor_id else "system")),
-            actor_id=actor.user_id if actor else actor_id,
+            actor_id=actor.actor_id if actor else actor_id,
             action=action,
             subject_type=subject_type,
             subject_id=subject_id,

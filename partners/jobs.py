@@ -1,0 +1,369 @@
+"""Webhook delivery: outbox events fan out to the endpoints subscribed to them, and each
+delivery is sent, signed, until it succeeds or its retries (about a day) run out.
+
+A delivery is claimed by moving its `next_attempt_at` forward (a lease) before the request,
+so the retry job and the sweeper never send the same attempt twice while it is in flight.
+An endpoint whose delivery exhausts every retry, with no success since that delivery began,
+is disabled and the agency's owners and admins get an e-mail.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, select
+
+from infra import outbox
+from infra.clock import utcnow
+from infra.db import Database
+from infra.ids import new_id
+from infra.logging import get_logger
+from infra.mail import Mail, send_mail
+from infra.outbox import Event, record_event
+from infra.settings import Settings
+from partners.errors import UnsafeWebhookUrl
+from partners.events import PUBLISHED
+from partners.models import DeliveryStatus, EndpointStatus, WebhookDelivery, WebhookEndpoint
+from partners.service.webhooks import DELIVER_JOB, delivery_job_id
+from partners.signing import signed_headers
+from partners.ssrf import parse_networks, resolve
+from social.vault import TokenVault
+from tenants.models import Membership, MembershipStatus, Role, Tenant, User
+
+log = get_logger(__name__)
+
+MAX_LOGGED_ATTEMPTS = 20
+ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+
+
+def envelope(event: Event) -> dict[str, Any]:
+    return {
+        "id": str(event.id),
+        "type": event.type,
+        "timestamp": event.created_at.isoformat(),
+        "data": event.payload,
+    }
+
+
+@outbox.handler("*")
+async def fan_out(ctx: dict[str, Any], event: Event) -> None:
+    """One delivery per subscribed, enabled endpoint; a repeated event makes none twice."""
+    if event.type not in PUBLISHED:
+        return
+    db: Database = ctx["db"]
+    async with db.tenant_transaction(event.tenant_id) as session:
+        endpoint_ids = (
+            await session.scalars(
+                select(WebhookEndpoint.id).where(
+                    col(WebhookEndpoint.tenant_id) == event.tenant_id,
+                    col(WebhookEndpoint.status) == EndpointStatus.enabled.value,
+                    col(WebhookEndpoint.event_types).contains([event.type]),
+                )
+            )
+        ).all()
+        if not endpoint_ids:
+            return
+        now = utcnow()
+        created = (
+            await session.scalars(
+                insert(WebhookDelivery)
+                .values(
+                    [
+                        {
+                            "tenant_id": event.tenant_id,
+                            "id": new_id(),
+                            "endpoint_id": endpoint_id,
+                            "event_id": event.id,
+                            "event_type": event.type,
+                            "payload": envelope(event),
+                            "status": DeliveryStatus.pending.value,
+                            "next_attempt_at": now,
+                            "attempt_log": [],
+                        }
+                        for endpoint_id in endpoint_ids
+                    ]
+                )
+                .on_conflict_do_nothing(
+                    index_elements=["tenant_id", "endpoint_id", "event_id"],
+                    index_where=text("replay_of IS NULL"),
+                )
+                .returning(col(WebhookDelivery.id))
+            )
+        ).all()
+    for delivery_id in created:
+        await ctx["redis"].enqueue_job(
+            DELIVER_JOB,
+            str(event.tenant_id),
+            str(delivery_id),
+            _job_id=delivery_job_id(delivery_id, 1),
+        )
+
+
+def _lease(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.webhook_timeout_seconds + 30)
+
+
+async def deliver_webhook(ctx: dict[str, Any], tenant_id: str, delivery_id: str) -> str:
+    """arq job: one attempt of one delivery. Answers what happened (for logs and tests)."""
+    settings: Settings = ctx["settings"]
+    db: Database = ctx["db"]
+    tenant, ident = uuid.UUID(tenant_id), uuid.UUID(delivery_id)
+    now = utcnow()
+    async with db.tenant_transaction(tenant) as session:
+        claimed = (
+            await session.execute(
+                update(WebhookDelivery)
+                .where(
+                    col(WebhookDelivery.tenant_id) == tenant,
+                    col(WebhookDelivery.id) == ident,
+                    col(WebhookDelivery.status) == DeliveryStatus.pending.value,
+                    col(WebhookDelivery.next_attempt_at) <= now,
+                )
+                .values(next_attempt_at=now + _lease(settings))
+                .returning(col(WebhookDelivery.endpoint_id))
+            )
+        ).first()
+        if claimed is None:
+            return "not-due"
+        delivery = await session.get(WebhookDelivery, (tenant, ident))
+        endpoint = await session.get(WebhookEndpoint, (tenant, claimed.endpoint_id))
+        assert delivery is not None and endpoint is not None
+        url, status = endpoint.url, endpoint.status
+        secret_box = endpoint.secret
+        payload, event_id, attempt = delivery.payload, delivery.event_id, delivery.attempts + 1
+        created_at = delivery.created_at
+    if status != EndpointStatus.enabled:
+        await _finish(
+            ctx, tenant, ident, attempt, None, "The endpoint is disabled.", 0, give_up=True
+        )
+        return "endpoint-disabled"
+
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    started = time.monotonic()
+    response_status: int | None = None
+    error: str | None = None
+    try:
+        target = await resolve(url, parse_networks(settings.webhook_allowed_networks))
+        secret = TokenVault.from_secret(settings.token_encryption_keys).decrypt(secret_box)
+        assert secret is not None
+        headers = signed_headers(secret, str(event_id), int(time.time()), body)
+        headers["host"] = target.host_header
+        headers["user-agent"] = "Passerelle-Webhooks/1.0"
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        client: httpx.AsyncClient = ctx["webhook_http"]
+        response = await client.post(
+            target.pinned_url, content=body, headers=headers, extensions=extensions
+        )
+        response_status = response.status_code
+        if 300 <= response.status_code < 400:
+            error = "The endpoint answered a redirect; redirects are not followed."
+        elif not response.is_success:
+            error = f"The endpoint answered HTTP {response.status_code}."
+    except UnsafeWebhookUrl as exc:
+        error = exc.detail or exc.title
+    except httpx.TimeoutException:
+        error = f"No answer within {settings.webhook_timeout_seconds:g} seconds."
+    except httpx.HTTPError as exc:
+        error = f"Could not reach the endpoint ({type(exc).__name__})."
+    duration_ms = int((time.monotonic() - started) * 1000)
+    outcome = await _finish(
+        ctx, tenant, ident, attempt, response_status, error, duration_ms, created_at=created_at
+    )
+    return outcome
+
+
+async def _finish(
+    ctx: dict[str, Any],
+    tenant: uuid.UUID,
+    ident: uuid.UUID,
+    attempt: int,
+    response_status: int | None,
+    error: str | None,
+    duration_ms: int,
+    *,
+    give_up: bool = False,
+    created_at: Any = None,
+) -> str:
+    settings: Settings = ctx["settings"]
+    db: Database = ctx["db"]
+    schedule = settings.webhook_retry_schedule
+    now = utcnow()
+    retry_in: float | None = None
+    async with db.tenant_transaction(tenant) as session:
+        delivery = await session.get(WebhookDelivery, (tenant, ident), with_for_update=True)
+        if delivery is None:  # the endpoint was deleted meanwhile
+            return "gone"
+        endpoint = await session.get(WebhookEndpoint, (tenant, delivery.endpoint_id))
+        log_entry = {
+            "at": now.isoformat(),
+            "response_status": response_status,
+            "error": error,
+            "duration_ms": duration_ms,
+        }
+        delivery.attempt_log = [*delivery.attempt_log, log_entry][-MAX_LOGGED_ATTEMPTS:]
+        delivery.attempts = attempt
+        delivery.last_attempt_at = now
+        delivery.response_status = response_status
+        delivery.last_error = error
+        delivery.updated_at = now
+        if error is None:
+            delivery.status = DeliveryStatus.succeeded
+            delivery.next_attempt_at = None
+            if endpoint is not None:
+                endpoint.last_success_at = now
+            outcome = "succeeded"
+        elif not give_up and attempt <= len(schedule):
+            retry_in = schedule[attempt - 1]
+            delivery.next_attempt_at = now + timedelta(seconds=retry_in)
+            if endpoint is not None:
+                endpoint.last_failure_at = now
+            outcome = "retrying"
+        else:
+            delivery.status = DeliveryStatus.failed
+            delivery.next_attempt_at = None
+            outcome = "failed"
+            if endpoint is not None:
+                endpoint.last_failure_at = now
+                healthy_since = endpoint.last_success_at
+                if (
+                    not give_up
+                    and endpoint.status == EndpointStatus.enabled
+                    and (healthy_since is None or healthy_since < (created_at or now))
+                ):
+                    _disable(session, endpoint, now, error or "")
+                    outcome = "failed-endpoint-disabled"
+    if retry_in is not None:
+        await ctx["redis"].enqueue_job(
+            DELIVER_JOB,
+            str(tenant),
+            str(ident),
+            _job_id=delivery_job_id(ident, attempt + 1),
+            _defer_by=timedelta(seconds=retry_in),
+        )
+    return outcome
+
+
+def _disable(session: Any, endpoint: WebhookEndpoint, now: Any, error: str) -> None:
+    endpoint.status = EndpointStatus.disabled
+    endpoint.disabled_at = now
+    endpoint.disabled_reason = (
+        "Every retry of a delivery failed over about a day, with no success since. "
+        f"Last error: {error}"
+    )[:1000]
+    endpoint.version += 1
+    endpoint.updated_at = now
+    record_event(
+        session,
+        tenant_id=endpoint.tenant_id,
+        type=ENDPOINT_DISABLED,
+        aggregate_type="webhook_endpoint",
+        aggregate_id=endpoint.id,
+        payload={"endpoint_id": str(endpoint.id), "url": endpoint.url, "reason": error},
+    )
+
+
+@outbox.handler(ENDPOINT_DISABLED)
+async def mail_endpoint_disabled(ctx: dict[str, Any], event: Event) -> None:
+    db: Database = ctx["db"]
+    settings: Settings = ctx["settings"]
+    async with db.tenant_transaction(event.tenant_id) as session:
+        tenant = await session.get(Tenant, event.tenant_id)
+        admins = (
+            await session.execute(
+                select(User.email, User.locale)
+                .join(Membership, col(Membership.user_id) == col(User.id))
+                .where(
+                    col(Membership.tenant_id) == event.tenant_id,
+                    col(Membership.role).in_([Role.owner, Role.admin]),
+                    col(Membership.status) == MembershipStatus.active,
+                )
+            )
+        ).all()
+    agency = tenant.name if tenant else ""
+    url = event.payload["url"]
+    manage = f"{settings.app_base_url}/settings/webhooks/{event.payload['endpoint_id']}"
+    for email, locale in sorted(set(admins)):
+        french = (locale or "").lower().startswith("fr")
+        if french:
+            subject = f"Webhook désactivé : {url}"
+            body = (
+                f"Les livraisons vers {url} ({agency}) échouent depuis environ un jour : "
+                "le point de terminaison est désactivé. Réactivez-le une fois corrigé ; "
+                "les livraisons manquées peuvent être rejouées."
+            )
+        else:
+            subject = f"Webhook disabled: {url}"
+            body = (
+                f"Deliveries to {url} ({agency}) have failed for about a day, so the endpoint "
+                "is disabled. Enable it again once it is fixed; missed deliveries can be "
+                "replayed."
+            )
+        reason = str(event.payload.get("reason") or "")
+        await send_mail(
+            settings,
+            Mail(
+                to=email,
+                subject=subject,
+                text=f"{body}\n\n{manage}\n\n{reason}\n",
+                html=f'<p>{html.escape(body)}</p><p><a href="{html.escape(manage)}">'
+                f"{html.escape(manage)}</a></p><p><small>{html.escape(reason)}</small></p>",
+                language="fr" if french else "en",
+            ),
+        )
+
+
+async def sweep_webhooks(ctx: dict[str, Any]) -> int:
+    """arq cron: re-queues due deliveries whose job was lost (a crash, a full queue)."""
+    db: Database = ctx["db"]
+    settings: Settings = ctx["settings"]
+    cutoff = utcnow() - timedelta(seconds=30)
+    async with db.session() as session:
+        tenants = (
+            await session.execute(
+                text("SELECT due_tenant_id FROM webhook_due_tenants(:cutoff)"),
+                {"cutoff": cutoff},
+            )
+        ).all()
+        await session.commit()
+    queued = 0
+    for (tenant_id,) in tenants:
+        async with db.tenant_transaction(tenant_id) as session:
+            due = (
+                await session.execute(
+                    select(WebhookDelivery.id, WebhookDelivery.attempts)
+                    .where(
+                        col(WebhookDelivery.tenant_id) == tenant_id,
+                        col(WebhookDelivery.status) == DeliveryStatus.pending.value,
+                        col(WebhookDelivery.next_attempt_at) <= cutoff,
+                    )
+                    .limit(500)
+                )
+            ).all()
+        for delivery_id, attempts in due:
+            job = await ctx["redis"].enqueue_job(
+                DELIVER_JOB,
+                str(tenant_id),
+                str(delivery_id),
+                _job_id=f"{delivery_job_id(delivery_id, attempts + 1)}:sweep",
+            )
+            queued += job is not None
+    del settings
+    return queued
+
+
+def webhook_client(settings: Settings) -> httpx.AsyncClient:
+    # No redirects, no proxies from the environment, bounded time: the target is untrusted.
+    return httpx.AsyncClient(
+        follow_redirects=False,
+        trust_env=False,
+        timeout=httpx.Timeout(settings.webhook_timeout_seconds),
+        limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
+    )

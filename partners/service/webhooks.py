@@ -1,0 +1,359 @@
+"""Webhook endpoints and their deliveries, as the agency and its partner apps see them.
+
+Owners and admins manage every endpoint of the agency; a partner app (scope
+`webhooks:manage`) manages only the endpoints it created, and sees only their deliveries.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from infra.clock import utcnow
+from infra.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
+from infra.queue import enqueue_after_commit
+from partners import errors
+from partners.models import (
+    DeliveryStatus,
+    EndpointStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from partners.schemas import (
+    DeliveryAttempt,
+    WebhookDeliveryRead,
+    WebhookEndpointCreate,
+    WebhookEndpointRead,
+    WebhookEndpointUpdate,
+    WebhookEndpointWithSecret,
+)
+from partners.signing import new_webhook_secret
+from partners.ssrf import parse_networks, resolve
+from social.vault import TokenVault
+from tenants.errors import PermissionDenied
+from tenants.models import Role
+from tenants.principal import Principal
+from tenants.service.common import check_version, record_audit
+
+DELIVER_JOB = "deliver_webhook"
+
+
+def delivery_job_id(delivery_id: uuid.UUID, attempt: int) -> str:
+    return f"webhook:{delivery_id}:{attempt}"
+
+
+def _require_manager(principal: Principal) -> None:
+    if principal.kind == "partner":
+        return  # the route's scope (webhooks:manage) was checked before the route ran
+    if principal.role not in (Role.owner, Role.admin):
+        raise PermissionDenied("Only the agency's owners and admins manage webhooks.")
+
+
+def _visible(principal: Principal) -> Any:
+    """Endpoints this principal reaches: its own for a partner app, all for admins."""
+    where = col(WebhookEndpoint.tenant_id) == principal.tenant_id
+    if principal.kind == "partner":
+        where = and_(where, col(WebhookEndpoint.partner_app_id) == principal.app_id)
+    return where
+
+
+def read_endpoint(endpoint: WebhookEndpoint) -> WebhookEndpointRead:
+    return WebhookEndpointRead.model_validate(endpoint, from_attributes=True)
+
+
+async def _check_url(url: str, settings: Any) -> None:
+    await resolve(url, parse_networks(settings.webhook_allowed_networks))
+
+
+async def create_endpoint(
+    session: AsyncSession,
+    principal: Principal,
+    vault: TokenVault,
+    settings: Any,
+    data: WebhookEndpointCreate,
+) -> WebhookEndpointWithSecret:
+    _require_manager(principal)
+    await _check_url(data.url, settings)
+    secret = new_webhook_secret()
+    endpoint = WebhookEndpoint(
+        tenant_id=principal.tenant_id,
+        url=data.url,
+        description=data.description,
+        event_types=[e.value for e in data.event_types],
+        secret=vault.encrypt(secret) or b"",
+        created_by=principal.user_id if principal.kind == "user" else None,
+        partner_app_id=principal.app_id,
+    )
+    session.add(endpoint)
+    record_audit(
+        session,
+        tenant_id=principal.tenant_id,
+        actor=principal,
+        action="webhook_endpoint.created",
+        subject_type="webhook_endpoint",
+        subject_id=endpoint.id,
+        changes={"url": endpoint.url, "event_types": endpoint.event_types},
+    )
+    await session.flush()
+    return WebhookEndpointWithSecret(**read_endpoint(endpoint).model_dump(), secret=secret)
+
+
+async def get_endpoint(
+    session: AsyncSession, principal: Principal, endpoint_id: uuid.UUID
+) -> WebhookEndpoint:
+    _require_manager(principal)
+    endpoint = await session.scalar(
+        select(WebhookEndpoint).where(_visible(principal), col(WebhookEndpoint.id) == endpoint_id)
+    )
+    if endpoint is None:
+        raise errors.WebhookEndpointNotFound("No such webhook endpoint in this agency.")
+    return endpoint
+
+
+async def list_endpoints(session: AsyncSession, principal: Principal) -> list[WebhookEndpoint]:
+    _require_manager(principal)
+    rows = await session.scalars(
+        select(WebhookEndpoint)
+        .where(_visible(principal))
+        .order_by(col(WebhookEndpoint.created_at), col(WebhookEndpoint.id))
+    )
+    return list(rows.all())
+
+
+async def update_endpoint(
+    session: AsyncSession,
+    principal: Principal,
+    settings: Any,
+    endpoint_id: uuid.UUID,
+    data: WebhookEndpointUpdate,
+    if_match: int | None,
+) -> WebhookEndpoint:
+    endpoint = await get_endpoint(session, principal, endpoint_id)
+    check_version(endpoint.version, if_match)
+    changes: dict[str, Any] = {}
+    if data.url is not None and data.url != endpoint.url:
+        await _check_url(data.url, settings)
+        changes["url"] = endpoint.url = data.url
+    if data.event_types is not None:
+        types = [e.value for e in data.event_types]
+        if types != endpoint.event_types:
+            changes["event_types"] = endpoint.event_types = types
+    if "description" in data.model_fields_set and data.description != endpoint.description:
+        changes["description"] = endpoint.description = data.description
+    if data.status is not None and data.status != endpoint.status:
+        changes["status"] = endpoint.status = data.status
+        if data.status == EndpointStatus.enabled:
+            endpoint.disabled_at = None
+            endpoint.disabled_reason = None
+        else:
+            endpoint.disabled_at = utcnow()
+            endpoint.disabled_reason = "Disabled by the agency."
+    if changes:
+        endpoint.version += 1
+        endpoint.updated_at = utcnow()
+        record_audit(
+            session,
+            tenant_id=principal.tenant_id,
+            actor=principal,
+            action="webhook_endpoint.updated",
+            subject_type="webhook_endpoint",
+            subject_id=endpoint.id,
+            changes=changes,
+        )
+        await session.flush()
+    return endpoint
+
+
+async def rotate_secret(
+    session: AsyncSession,
+    principal: Principal,
+    vault: TokenVault,
+    endpoint_id: uuid.UUID,
+    if_match: int | None,
+) -> WebhookEndpointWithSecret:
+    endpoint = await get_endpoint(session, principal, endpoint_id)
+    check_version(endpoint.version, if_match)
+    secret = new_webhook_secret()
+    endpoint.secret = vault.encrypt(secret) or b""
+    endpoint.version += 1
+    endpoint.updated_at = utcnow()
+    record_audit(
+        session,
+        tenant_id=principal.tenant_id,
+        actor=principal,
+        action="webhook_endpoint.secret_rotated",
+        subject_type="webhook_endpoint",
+        subject_id=endpoint.id,
+    )
+    await session.flush()
+    return WebhookEndpointWithSecret(**read_endpoint(endpoint).model_dump(), secret=secret)
+
+
+async def delete_endpoint(
+    session: AsyncSession, principal: Principal, endpoint_id: uuid.UUID, if_match: int | None
+) -> None:
+    """Deleting an endpoint deletes its delivery history with it."""
+    endpoint = await get_endpoint(session, principal, endpoint_id)
+    check_version(endpoint.version, if_match)
+    deliveries = await session.scalars(
+        select(WebhookDelivery).where(
+            col(WebhookDelivery.tenant_id) == principal.tenant_id,
+            col(WebhookDelivery.endpoint_id) == endpoint.id,
+        )
+    )
+    for delivery in deliveries.all():
+        await session.delete(delivery)
+    await session.flush()
+    await session.delete(endpoint)
+    record_audit(
+        session,
+        tenant_id=principal.tenant_id,
+        actor=principal,
+        action="webhook_endpoint.deleted",
+        subject_type="webhook_endpoint",
+        subject_id=endpoint.id,
+        changes={"url": endpoint.url},
+    )
+    await session.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# Deliveries
+
+
+def read_delivery(delivery: WebhookDelivery) -> WebhookDeliveryRead:
+    return WebhookDeliveryRead(
+        id=delivery.id,
+        endpoint_id=delivery.endpoint_id,
+        event_id=delivery.event_id,
+        event_type=delivery.event_type,
+        status=delivery.status,
+        attempts=delivery.attempts,
+        next_attempt_at=delivery.next_attempt_at
+        if delivery.status == DeliveryStatus.pending
+        else None,
+        last_attempt_at=delivery.last_attempt_at,
+        response_status=delivery.response_status,
+        last_error=delivery.last_error,
+        replay_of=delivery.replay_of,
+        created_at=delivery.created_at,
+        attempt_log=[DeliveryAttempt.model_validate(a) for a in delivery.attempt_log],
+    )
+
+
+def _deliveries_of_visible(principal: Principal) -> Any:
+    return (
+        select(WebhookDelivery)
+        .join(
+            WebhookEndpoint,
+            and_(
+                col(WebhookEndpoint.tenant_id) == col(WebhookDelivery.tenant_id),
+                col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id),
+            ),
+        )
+        .where(_visible(principal))
+    )
+
+
+async def list_deliveries(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    endpoint_id: uuid.UUID | None,
+    status: str | None,
+    event_id: uuid.UUID | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[WebhookDeliveryRead]:
+    """Newest first."""
+    _require_manager(principal)
+    query = _deliveries_of_visible(principal)
+    if endpoint_id is not None:
+        query = query.where(col(WebhookDelivery.endpoint_id) == endpoint_id)
+    if status is not None:
+        query = query.where(col(WebhookDelivery.status) == status)
+    if event_id is not None:
+        query = query.where(col(WebhookDelivery.event_id) == event_id)
+    if cursor is not None:
+        name, raw_at, raw_id = decode_cursor(cursor, size=3)
+        if name != "newest":
+            raise InvalidCursor("This cursor belongs to another list.")
+        try:
+            at, after = datetime.fromisoformat(raw_at), uuid.UUID(raw_id)
+        except ValueError as exc:
+            raise InvalidCursor() from exc
+        query = query.where(
+            or_(
+                col(WebhookDelivery.created_at) < at,
+                and_(col(WebhookDelivery.created_at) == at, col(WebhookDelivery.id) < after),
+            )
+        )
+    query = query.order_by(
+        col(WebhookDelivery.created_at).desc(), col(WebhookDelivery.id).desc()
+    ).limit(limit + 1)
+    rows = list((await session.scalars(query)).all())
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor("newest", last.created_at.isoformat(), last.id)
+    return Page(items=[read_delivery(d) for d in rows[:limit]], next_cursor=next_cursor)
+
+
+async def get_delivery(
+    session: AsyncSession, principal: Principal, delivery_id: uuid.UUID
+) -> WebhookDelivery:
+    _require_manager(principal)
+    delivery = await session.scalar(
+        _deliveries_of_visible(principal).where(col(WebhookDelivery.id) == delivery_id)
+    )
+    if delivery is None:
+        raise errors.WebhookDeliveryNotFound("No such webhook delivery in this agency.")
+    assert isinstance(delivery, WebhookDelivery)
+    return delivery
+
+
+async def replay_delivery(
+    session: AsyncSession, principal: Principal, delivery_id: uuid.UUID
+) -> WebhookDelivery:
+    """Sends the same event again (same `webhook-id`, fresh timestamp and signature) as a
+    new delivery with its own attempts; the original stays as it was."""
+    original = await get_delivery(session, principal, delivery_id)
+    endpoint = await get_endpoint(session, principal, original.endpoint_id)
+    if endpoint.status != EndpointStatus.enabled:
+        raise errors.EndpointDisabled(
+            "This endpoint is disabled; enable it (PATCH status=enabled) to replay."
+        )
+    now = utcnow()
+    replay = WebhookDelivery(
+        tenant_id=original.tenant_id,
+        endpoint_id=original.endpoint_id,
+        event_id=original.event_id,
+        event_type=original.event_type,
+        payload=original.payload,
+        next_attempt_at=now,
+        replay_of=original.id,
+    )
+    session.add(replay)
+    record_audit(
+        session,
+        tenant_id=principal.tenant_id,
+        actor=principal,
+        action="webhook_delivery.replayed",
+        subject_type="webhook_delivery",
+        subject_id=original.id,
+        changes={"replay_id": str(replay.id)},
+    )
+    await session.flush()
+    enqueue_after_commit(
+        session,
+        DELIVER_JOB,
+        str(replay.tenant_id),
+        str(replay.id),
+        job_id=delivery_job_id(replay.id, 1),
+    )
+    return replay
