@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -10,6 +10,12 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from api import problems
+from api.deprecations import (
+    DEPRECATIONS,
+    Deprecation,
+    announce_deprecation,
+    mark_deprecated_in_openapi,
+)
 from api.deps import require_json
 from api.middleware import BodyLimitMiddleware, IdempotencyMiddleware, RequestContextMiddleware
 from api.routes import (
@@ -45,7 +51,11 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    deprecations: Mapping[str, Deprecation] = DEPRECATIONS,
+) -> FastAPI:
     settings = settings or load_settings_or_exit()
 
     @asynccontextmanager
@@ -68,10 +78,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=_operation_id,
     )
     problems.install(app)
+    app.state.deprecations = deprecations
+    mark_deprecated_in_openapi(app, deprecations)
 
     v1 = APIRouter(
         prefix="/v1",
-        dependencies=[Depends(require_json)],
+        dependencies=[Depends(require_json), Depends(announce_deprecation)],
         responses=problems.responses(*COMMON_PROBLEMS),
     )
     for module in (
