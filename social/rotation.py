@@ -1,5 +1,6 @@
-"""Re-encrypt every stored token under the first TOKEN_ENCRYPTION_KEYS key, agency by agency,
-so that the old key can then be removed."""
+"""Re-encrypt every stored token (platform tokens, PKCE verifiers in flight, webhook signing
+secrets) under the first TOKEN_ENCRYPTION_KEYS key, agency by agency, so that the old key can
+then be removed."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from sqlmodel import col, select
 
 from infra.db import Database
+from partners.models import WebhookEndpoint
 from social.models import SocialAccount, SocialConnection
 from social.vault import TokenVault
 from tenants.models import Tenant
@@ -50,6 +52,16 @@ async def rotate_tokens(db: Database, vault: TokenVault) -> Rotated:
             ).all()
             for connection in connections:
                 connection.code_verifier = vault.rotate(connection.code_verifier) or b""
+                done.tokens += 1
+            endpoints = (
+                await session.scalars(
+                    select(WebhookEndpoint)
+                    .where(WebhookEndpoint.tenant_id == tenant_id)
+                    .with_for_update()
+                )
+            ).all()
+            for endpoint in endpoints:
+                endpoint.secret = vault.rotate(endpoint.secret) or b""
                 done.tokens += 1
         done.tenants += 1
     return done

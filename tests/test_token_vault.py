@@ -229,3 +229,34 @@ async def test_rotate_tokens_reencrypts_every_agency_and_accounts_keep_syncing(
         response = await client.get(back.path, params=back.params)
         assert response.status_code == 200, response.text
         assert response.json()["platform"] == "sandbox"
+
+
+async def test_rotate_tokens_reencrypts_webhook_signing_secrets(client, db, settings):
+    """Webhook secrets are encrypted with the same keys: a rotation re-encrypts them, and the
+    secret the agency was shown still signs after the old key is gone."""
+    from partners.models import WebhookEndpoint
+    from tests.support.factories import new_agency
+
+    agency = await new_agency(client)
+    created = await client.post(
+        "/v1/webhook-endpoints",
+        json={"url": "http://127.0.0.1:9/hook", "event_types": ["content.approved"]},
+        headers=agency.owner.headers,
+    )
+    assert created.status_code == 201, created.text
+    shown = created.json()["secret"]
+    assert settings.token_encryption_keys is not None
+    current = settings.token_encryption_keys.get_secret_value()
+    new = TokenVault.generate_key()
+    try:
+        await rotate_tokens(db, TokenVault([new, current]))
+        async with db.tenant_transaction(agency.tenant_id) as session:
+            endpoint = await session.get(
+                WebhookEndpoint, (agency.tenant_id, uuid.UUID(created.json()["id"]))
+            )
+            assert endpoint is not None
+            assert TokenVault([new]).decrypt(endpoint.secret) == shown
+            with pytest.raises(ValueError):
+                TokenVault([current]).decrypt(endpoint.secret)
+    finally:
+        await rotate_tokens(db, TokenVault([current, new]))
