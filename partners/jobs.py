@@ -9,6 +9,7 @@ is disabled and the agency's owners and admins get an e-mail.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import time
@@ -159,17 +160,22 @@ async def deliver_webhook(ctx: dict[str, Any], tenant_id: str, delivery_id: str)
         headers["user-agent"] = "Passerelle-Webhooks/1.0"
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
         client: httpx.AsyncClient = ctx["webhook_http"]
-        response = await client.post(
-            target.pinned_url, content=body, headers=headers, extensions=extensions
-        )
-        response_status = response.status_code
-        if 300 <= response.status_code < 400:
+        # One deadline for the whole attempt (httpx's timeout bounds each read, so a
+        # receiver trickling bytes could hold it past the lease); the answer's body is
+        # never read, so its size does not matter.
+        async with asyncio.timeout(settings.webhook_timeout_seconds):
+            async with client.stream(
+                "POST", target.pinned_url, content=body, headers=headers, extensions=extensions
+            ) as response:
+                response_status = response.status_code
+        if 300 <= response_status < 400:
             error = "The endpoint answered a redirect; redirects are not followed."
-        elif not response.is_success:
-            error = f"The endpoint answered HTTP {response.status_code}."
+        elif not 200 <= response_status < 300:
+            error = f"The endpoint answered HTTP {response_status}."
     except UnsafeWebhookUrl as exc:
         error = exc.detail or exc.title
-    except httpx.TimeoutException:
+    except (httpx.TimeoutException, TimeoutError):
+        response_status = None
         error = f"No answer within {settings.webhook_timeout_seconds:g} seconds."
     except httpx.HTTPError as exc:
         error = f"Could not reach the endpoint ({type(exc).__name__})."
@@ -240,6 +246,9 @@ async def _finish(
                 ):
                     _disable(session, endpoint, now, error or "")
                     outcome = "failed-endpoint-disabled"
+    if outcome == "failed-endpoint-disabled":
+        # The e-mail's outbox event leaves now rather than on the next minute's sweep.
+        await outbox.enqueue_delivery(ctx["redis"], tenant, job_key=f"webhook-disabled-{ident}")
     if retry_in is not None:
         await ctx["redis"].enqueue_job(
             DELIVER_JOB,

@@ -671,7 +671,9 @@ async def test_a_worker_killed_mid_sync_leaves_every_account_synced_once_by_anot
         )
         accounts += [(shop.tenant_id, account_id) for account_id in ids]
         external.update({a: e for a, (_, e, _) in zip(ids, tokens, strict=True)})
-    platforms.latency = 0.3
+    # Long enough that an account the platform was asked about is still in flight when the
+    # kill lands, even on a loaded machine (0.3 s was seen to race the kill).
+    platforms.latency = 0.8
     log = tmp_path / "worker.log"
     workers: list[subprocess.Popen] = []
     try:

@@ -185,6 +185,28 @@ class _Server(AuthorizationServer):  # type: ignore[misc]
         }
 
 
+def _refuse_malformed(request: TokenRequest) -> None:
+    """What authlib leaves to the framework: RFC 6749 §3.2 (no parameter twice), §3.1 (an
+    empty value is a missing one), and a Basic header that decodes to `id:secret`."""
+    repeated = sorted(k for k, values in request.form.items() if len(values) > 1)
+    if repeated:
+        raise errors.OAuthError(
+            400, "invalid_request", f"Send each parameter once: {', '.join(repeated)} repeated."
+        )
+    if not (request.form.get("grant_type") or [""])[0]:
+        raise errors.OAuthError(400, "invalid_request", "grant_type is required.")
+    auth = request.headers.get("authorization", "")
+    if auth[:6].lower() == "basic " or auth.strip().lower() == "basic":
+        try:
+            decoded = base64.b64decode(auth[6:].strip(), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            decoded = ""
+        if ":" not in decoded:
+            raise errors.OAuthError(
+                401, "invalid_client", "The Basic credentials are not base64 of id:secret."
+            )
+
+
 def presented_client_id(request: TokenRequest) -> str | None:
     """The client id from HTTP Basic (RFC 6749 §2.3.1: form-urlencoded inside) or the form."""
     auth = request.headers.get("authorization", "")
@@ -202,6 +224,7 @@ async def issue_token(
     session: AsyncSession, signer: TokenSigner, request: TokenRequest
 ) -> dict[str, Any]:
     settings = get_settings()
+    _refuse_malformed(request)
     client: _Client | None = None
     client_id = presented_client_id(request)
     parsed = parse_client_id(client_id) if client_id else None
