@@ -9,8 +9,10 @@ says where to register it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -27,9 +30,12 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 
 from infra.errors import PROBLEM_BASE
+from partners.events import EventType
 from tests.support import walk
 from tests.support.factories import PASSWORD, Agency, add_person, new_agency, signup_body, unique
+from tests.support.partners import basic, partner_for, request_token
 from tests.support.problems import PROBLEM_JSON, REQUEST_ID, assert_problem
+from tests.support.worker import run_worker
 
 TEN_MB = 10 * 1024 * 1024
 
@@ -201,6 +207,67 @@ async def report_month(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
     return "2026-10"
 
 
+def _partner_app_body() -> dict[str, Any]:
+    return {"name": unique("Partner"), "scopes": ["brands:read", "content:read"]}
+
+
+async def app_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
+    """A partner app, made by the owner."""
+    return await _owner_post(ctx, agency, "/v1/partner-apps", _partner_app_body())
+
+
+async def _answer_no_content(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = re.search(rb"(?im)^content-length:[ \t]*(\d+)", head)
+        if length:
+            await reader.readexactly(int(length.group(1)))
+        writer.write(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+_SINK: list[asyncio.Server] = []
+
+
+async def _hook_url() -> str:
+    """A loopback receiver (allowed in tests) that answers 204 to every webhook. Started once
+    on the session's event loop and kept: a replay queued by one test is sent by the worker
+    that a later test runs."""
+    if not _SINK:
+        _SINK.append(await asyncio.start_server(_answer_no_content, "127.0.0.1", 0))
+    port = _SINK[0].sockets[0].getsockname()[1]
+    return f"http://127.0.0.1:{port}/hook"
+
+
+async def _webhook_endpoint(ctx: Ctx, agency: Agency, event: EventType) -> str:
+    body = {"url": await _hook_url(), "event_types": [event.value]}
+    return await _owner_post(ctx, agency, "/v1/webhook-endpoints", body)
+
+
+async def endpoint_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
+    """An enabled webhook endpoint, made by the owner."""
+    return await _webhook_endpoint(ctx, agency, EventType.invoice_finalized)
+
+
+async def delivery_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
+    """A delivery made the way deliveries are made: a draft invoice's event, fanned out by the
+    real worker to an endpoint subscribed to it, and sent (successfully) to a receiver."""
+    endpoint = await _webhook_endpoint(ctx, agency, EventType.invoice_draft_created)
+    await invoice_id(ctx, agency, ids)
+    await run_worker(ctx.resources.settings)
+    response = await ctx.client.get(
+        "/v1/webhook-deliveries", params={"endpoint_id": endpoint}, headers=agency.owner.headers
+    )
+    assert response.status_code == 200, response.text
+    [delivery] = response.json()["items"]
+    assert delivery["status"] == "succeeded", delivery
+    return str(delivery["id"])
+
+
 # Path-parameter name -> an async function making an object of that kind in the given agency
 # and returning its id. `ids` holds the ids already made for the parameters to its left in the
 # path, so that a child can be made under its parent.
@@ -221,6 +288,9 @@ ID_PROVIDERS: dict[str, IdProvider] = {
     "line_id": line_id,
     "account_id": account_id,
     "month": report_month,
+    "app_id": app_id,
+    "endpoint_id": endpoint_id,
+    "delivery_id": delivery_id,
 }
 
 # Path parameters that are values, not objects: they name nothing another tenant could own.
@@ -320,6 +390,23 @@ VALID_BODIES: dict[tuple[str, str], Callable[[], Any]] = {
         "amount_minor": 100,
         "reason": "Goodwill",
     },
+    ("POST", "/v1/partner-apps"): _partner_app_body,
+    ("PATCH", "/v1/partner-apps/{app_id}"): lambda: {"name": "Renamed"},
+    ("POST", "/v1/partner-apps/{app_id}/rotate-secret"): lambda: {"overlap_seconds": 60},
+    ("POST", "/v1/webhook-endpoints"): lambda: {
+        # Loopback: allowed by the test settings (WEBHOOK_ALLOWED_NETWORKS).
+        "url": "http://127.0.0.1:9/hook",
+        "event_types": [EventType.invoice_finalized.value],
+    },
+    ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"): lambda: {"description": "Renamed"},
+}
+
+# Routes that read a body that is not JSON (they declare no body model, so the JSON-body walks
+# do not reach them; the test_token_endpoint_* tests below do): (method, path) -> why.
+NON_JSON_BODIES: dict[tuple[str, str], str] = {
+    ("POST", "/v1/oauth/token"): (
+        "RFC 6749 §4.4: the client-credentials token request is application/x-www-form-urlencoded"
+    ),
 }
 
 # Routes whose path parameters name no tenant object: path -> why.
@@ -427,6 +514,8 @@ def test_walk_knows_which_routes_need_a_token():
     assert by_id["PATCH /v1/members/{user_id}"].info.needs_auth
     assert not by_id["POST /v1/auth/signup"].info.needs_auth
     assert not by_id["GET /healthz"].info.needs_auth
+    # The partner authenticates with its client credentials, not with a bearer token.
+    assert not by_id["POST /v1/oauth/token"].info.needs_auth
 
 
 def test_every_route_with_a_path_parameter_or_body_is_registered():
@@ -443,6 +532,10 @@ def test_registries_name_only_existing_routes():
     paths = {path for _, path in ops}
     params = {p for op in walk.operations(_APP) for p in op.info.path_params}
     assert set(VALID_BODIES) <= ops, set(VALID_BODIES) - ops
+    assert set(NON_JSON_BODIES) <= ops, set(NON_JSON_BODIES) - ops
+    json_bodies = {(op.method, op.path) for op in BODY_OPS}
+    assert not set(NON_JSON_BODIES) & json_bodies, set(NON_JSON_BODIES) & json_bodies
+    assert all(reason.strip() for reason in NON_JSON_BODIES.values())
     assert set(NOT_TENANT_OBJECTS) <= paths, set(NOT_TENANT_OBJECTS) - paths
     assert set(ID_PROVIDERS) <= params, set(ID_PROVIDERS) - params
 
@@ -622,6 +715,112 @@ async def test_oversized_chunked_body_is_refused_and_changes_nothing(op, client,
     response = await client.send(request)
     assert_problem(response, 413, "payload-too-large")
     assert await walk.tenant_row_counts(db, agency.tenant_id) == before
+
+
+# The token endpoint takes a form (NON_JSON_BODIES): the same promises, in OAuth's words.
+FORM = "application/x-www-form-urlencoded"
+TOKEN_FORM = b"grant_type=client_credentials"
+# (case, content type, body, status, RFC 6749 §5.2 error, or None for the plain problem)
+TokenCase = tuple[str, str | None, bytes, int, str | None]
+MALFORMED_TOKEN_REQUESTS: list[TokenCase] = [
+    ("json", "application/json", b'{"grant_type": "client_credentials"}', 400, "invalid_request"),
+    ("text-plain", "text/plain", TOKEN_FORM, 400, "invalid_request"),
+    ("no-media-type", None, TOKEN_FORM, 400, "invalid_request"),
+    ("not-utf8", FORM, TOKEN_FORM + b"&scope=caf\xe9", 400, "invalid_request"),
+    ("bad-percent-escape", FORM, TOKEN_FORM + b"&scope=%zz", 400, "invalid_scope"),
+    ("over-8-kb", FORM, TOKEN_FORM + b"&scope=" + b"x" * 9000, 400, "invalid_request"),
+    ("10-mb", FORM, TOKEN_FORM + b"&scope=" + b"x" * TEN_MB, 413, None),
+]
+# RFC 6749 §5.2 invalid_request: "missing a required parameter, ... repeats a parameter,
+# includes multiple credentials" (§3.2: parameters MUST NOT be sent more than once; §2.3: one
+# authentication method per request).
+INVALID_TOKEN_REQUESTS: list[TokenCase] = [
+    ("no-grant-type", FORM, b"", 400, "invalid_request"),
+    ("repeated-grant-type", FORM, TOKEN_FORM + b"&" + TOKEN_FORM, 400, "invalid_request"),
+    ("repeated-scope", FORM, TOKEN_FORM + b"&scope=brands:read" * 2, 400, "invalid_request"),
+]
+
+
+async def _form_chunks(total: int, size: int = 256 * 1024) -> AsyncIterator[bytes]:
+    yield TOKEN_FORM + b"&scope="
+    sent = 0
+    while sent < total:
+        yield b"x" * size
+        sent += size
+
+
+def _token_problem_mismatch(response: httpx.Response, status: int, error: str | None) -> str:
+    """What is wrong with this answer to a token request that must fail ("" if nothing)."""
+    try:
+        assert response.status_code == status
+        slug = "payload-too-large" if error is None else "oauth-" + error.replace("_", "-")
+        problem = assert_problem(response, status, slug)
+        assert "access_token" not in response.text
+        if error is not None:
+            assert problem["error"] == error and problem["error_description"], problem
+            assert response.headers.get("cache-control") == "no-store", response.headers
+    except AssertionError:
+        body = response.json() if "json" in response.headers.get("content-type", "") else {}
+        answer = body.get("error") or body.get("type", "")
+        return f"wanted {status} {error}, got {response.status_code} {answer}"
+    return ""
+
+
+async def _refused_token_requests(client, db, cases, extra) -> None:
+    """Each case, sent with the right client id and secret of an app whose agency has the
+    public API, is the problem it should be, and no token is issued (the app's last token
+    time does not move); then a well-formed request gets a token."""
+    agency = await new_agency(client)
+    app, _ = await partner_for(client, db, agency, ["brands:read"])
+    credentials = basic(app.client_id, app.client_secret)
+    before = await walk.tenant_snapshot(db, agency.tenant_id)
+
+    answers = []
+    for case, media, content, status, error in cases:
+        headers = {**credentials, **({"content-type": media} if media else {})}
+        response = await client.post("/v1/oauth/token", headers=headers, content=content)
+        answers.append((case, response, status, error))
+    answers += await extra(client, app, credentials)
+    wrong = [
+        f"{case}: {mismatch}"
+        for case, response, status, error in answers
+        if (mismatch := _token_problem_mismatch(response, status, error))
+    ]
+    assert not wrong, "\n".join(wrong)
+    assert await walk.tenant_snapshot(db, agency.tenant_id) == before, "a token was issued"
+
+    # The control: the same client with a well-formed request gets its token.
+    response = await request_token(client, app.client_id, app.client_secret)
+    assert response.status_code == 200, response.text
+    assert response.json()["access_token"]
+
+
+async def test_token_endpoint_answers_problems_for_malformed_input(client, db):
+    async def chunked(client, app, credentials):
+        # No Content-Length: the body limit must hold while the form streams in.
+        request = client.build_request(
+            "POST",
+            "/v1/oauth/token",
+            headers={**credentials, "content-type": FORM},
+            content=_form_chunks(TEN_MB),
+        )
+        assert request.headers.get("transfer-encoding") == "chunked"
+        return [("10-mb-chunked", await client.send(request), 413, None)]
+
+    await _refused_token_requests(client, db, MALFORMED_TOKEN_REQUESTS, chunked)
+
+
+async def test_token_endpoint_refuses_what_rfc_6749_calls_an_invalid_request(client, db):
+    async def two_methods(client, app, credentials):
+        form = urlencode({"client_id": app.client_id, "client_secret": app.client_secret})
+        response = await client.post(
+            "/v1/oauth/token",
+            headers={**credentials, "content-type": FORM},
+            content=TOKEN_FORM + b"&" + form.encode(),
+        )
+        return [("basic-and-form-credentials", response, 400, "invalid_request")]
+
+    await _refused_token_requests(client, db, INVALID_TOKEN_REQUESTS, two_methods)
 
 
 # ---------------------------------------------------------------------------------------------

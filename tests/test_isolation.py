@@ -8,6 +8,7 @@ a row into it, the data-level tests fail and say so.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sys
 import uuid
@@ -21,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra.db import Database, set_tenant
+from partners.events import EventType
 from tests.support import walk
 from tests.support.factories import Agency, login, new_agency, unique
 
@@ -74,7 +76,17 @@ def test_every_domain_models_module_is_imported():
     assert "infra.outbox" in modules
     for name in modules:
         assert name in sys.modules, name
+    # Every models.py of every package, not only those of walk.MODEL_PACKAGES: a package left
+    # out there would leave its tables out of every check in this file.
+    found = set()
+    for package in walk.ROOT.iterdir():
+        if package.name == "tests" or not (package / "__init__.py").exists():
+            continue
+        for path in sorted(package.rglob("models.py")):
+            found.add(".".join(path.relative_to(walk.ROOT).with_suffix("").parts))
+    assert found - set(modules) == set(), "add their packages to walk.MODEL_PACKAGES"
     assert {"memberships", "events"} <= set(TENANT_TABLES)
+    assert {"partner_apps", "webhook_endpoints", "webhook_deliveries"} <= set(TENANT_TABLES)
 
 
 async def test_tenant_tables_in_metadata_and_database_are_the_same(db):
@@ -307,6 +319,46 @@ async def seed_directory(client, agency: Agency) -> None:
     await seed_social(client, agency, brand_id)
 
 
+async def seed_partners(client, agency: Agency, hook_url: str) -> None:
+    """partner_apps, webhook_endpoints; the worker (run by seed_subscription) then writes
+    webhook_deliveries for the invoice seed_invoices finalizes, and sends them to `hook_url`."""
+    for path, body in (
+        ("/v1/partner-apps", {"name": "Reporting tool", "scopes": ["brands:read"]}),
+        (
+            "/v1/webhook-endpoints",
+            {"url": hook_url, "event_types": [EventType.invoice_finalized.value]},
+        ),
+    ):
+        response = await client.post(path, json=body, headers=agency.owner.headers)
+        assert response.status_code == 201, response.text
+
+
+@asynccontextmanager
+async def webhook_receiver() -> AsyncIterator[str]:
+    """A loopback HTTP server (loopback is allowed in tests) answering 204 to every webhook;
+    yields the URL to subscribe."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"(?im)^content-length:[ \t]*(\d+)", head)
+            if length:
+                await reader.readexactly(int(length.group(1)))
+            writer.write(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+            await writer.drain()
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 async def seed_social(client, agency: Agency, brand_id: str) -> None:
     """social_connections, social_accounts; the worker (run by seed_subscription) then writes
     social_stats_daily, and seed_anomaly a social_anomalies row."""
@@ -476,22 +528,24 @@ async def _seed_every_table(client) -> tuple[Agency, Agency]:
     data-level tests fail with "seed <table> in seed_every_table" until then.
     """
     agencies = []
-    for _ in range(2):
-        # tenants, users, memberships, auth_sessions, refresh_tokens, audit_events
-        agency = await new_agency(client)
-        # a second login: another auth session and refresh token
-        await login(client, agency.owner.email)
-        # invitations, events (outbox), an invited membership, audit_events
-        response = await client.post(
-            "/v1/invitations",
-            json={"email": f"{unique('invitee')}@example.com", "role": "member"},
-            headers=agency.owner.headers,
-        )
-        assert response.status_code == 201, response.text
-        await seed_directory(client, agency)
-        await seed_subscription(client, agency)
-        await seed_anomaly(agency)
-        agencies.append(agency)
+    async with webhook_receiver() as hook_url:
+        for _ in range(2):
+            # tenants, users, memberships, auth_sessions, refresh_tokens, audit_events
+            agency = await new_agency(client)
+            # a second login: another auth session and refresh token
+            await login(client, agency.owner.email)
+            # invitations, events (outbox), an invited membership, audit_events
+            response = await client.post(
+                "/v1/invitations",
+                json={"email": f"{unique('invitee')}@example.com", "role": "member"},
+                headers=agency.owner.headers,
+            )
+            assert response.status_code == 201, response.text
+            await seed_partners(client, agency, hook_url)
+            await seed_directory(client, agency)
+            await seed_subscription(client, agency)
+            await seed_anomaly(agency)
+            agencies.append(agency)
     return agencies[0], agencies[1]
 
 

@@ -205,6 +205,13 @@ def _refuse_malformed(request: TokenRequest) -> None:
             raise errors.OAuthError(
                 401, "invalid_client", "The Basic credentials are not base64 of id:secret."
             )
+        if "client_secret" in request.form:
+            # §2.3: one authentication method per request.
+            raise errors.OAuthError(
+                400,
+                "invalid_request",
+                "Authenticate once: HTTP Basic or client_secret in the form, not both.",
+            )
 
 
 def presented_client_id(request: TokenRequest) -> str | None:
