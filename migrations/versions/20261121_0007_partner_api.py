@@ -67,9 +67,7 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer, nullable=False, server_default="1"),
         sa.Column("updated_at", tstz, nullable=False, server_default=sa.func.now()),
         tenant_fk("partner_apps", "partner_app_id"),
-        sa.CheckConstraint(
-            "status IN ('enabled', 'disabled')", name="ck_webhook_endpoints_status"
-        ),
+        sa.CheckConstraint("status IN ('enabled', 'disabled')", name="ck_webhook_endpoints_status"),
     )
 
     create_tenant_table(
