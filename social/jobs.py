@@ -89,8 +89,14 @@ async def enqueue_due(
 ) -> int:
     queued = 0
     for tenant_id, account_id, due in await due_accounts(db, now, per_tenant=per_tenant):
+        # The due time travels with the job: a job queued by a pass that ran late finds the
+        # account already synced (next sync moved on) and does nothing.
         job = await queue.enqueue_job(
-            SYNC_JOB, str(tenant_id), str(account_id), _job_id=sync_job_id(account_id, due)
+            SYNC_JOB,
+            str(tenant_id),
+            str(account_id),
+            due.isoformat(),
+            _job_id=sync_job_id(account_id, due),
         )
         queued += job is not None
     return queued
@@ -101,11 +107,15 @@ async def schedule_social_syncs(ctx: dict[str, Any]) -> int:
     return await enqueue_due(ctx["db"], ctx["redis"], utcnow())
 
 
-async def sync_social_account(ctx: dict[str, Any], tenant_id: str, account_id: str) -> str:
+async def sync_social_account(
+    ctx: dict[str, Any], tenant_id: str, account_id: str, due_at: str | None = None
+) -> str:
+    """`due_at` is set for scheduled syncs, not for one a person asked for."""
     kit = _kit(ctx)
     tenant, account = uuid.UUID(tenant_id), uuid.UUID(account_id)
+    due = datetime.fromisoformat(due_at) if due_at else None
     try:
-        outcome = await sync_account(ctx["db"], kit, tenant, account)
+        outcome = await sync_account(ctx["db"], kit, tenant, account, due_at=due)
     except Exception as exc:
         # Anything unexpected (a token no key decrypts, a database error) must show on the
         # account, never only in a log; marking it also moves its next sync, hence its job id.

@@ -76,13 +76,22 @@ async def _load(
 
 
 async def _fresh_tokens(
-    db: Database, kit: SocialKit, tenant_id: uuid.UUID, account_id: uuid.UUID, now: datetime
+    db: Database,
+    kit: SocialKit,
+    tenant_id: uuid.UUID,
+    account_id: uuid.UUID,
+    now: datetime,
+    due_at: datetime | None = None,
 ) -> TokenSet | None:
     """The account's tokens, refreshed first when they expire soon. Two workers never refresh
-    at once (the row lock): a platform that rotates refresh tokens would revoke the loser's."""
+    at once (the row lock): a platform that rotates refresh tokens would revoke the loser's.
+    None when there is nothing to do: the account left sync, or (`due_at`) the scheduled sync
+    this job was queued for already happened."""
     async with db.tenant_transaction(tenant_id) as session:
         account = await _load(session, tenant_id, account_id)
         if account is None or account.status not in SYNCABLE:
+            return None
+        if due_at is not None and (account.next_sync_at is None or account.next_sync_at > due_at):
             return None
         tokens = _tokens(kit, account)
         if tokens.expires_at is None or tokens.expires_at > now + REFRESH_AHEAD:
@@ -288,10 +297,13 @@ async def sync_account(
     account_id: uuid.UUID,
     *,
     now: datetime | None = None,
+    due_at: datetime | None = None,
 ) -> Outcome:
+    """`due_at`: the scheduled time a job was queued for; once the account's next sync has
+    moved past it (another job synced it), the job does nothing."""
     now = now or utcnow()
     try:
-        tokens = await _fresh_tokens(db, kit, tenant_id, account_id, now)
+        tokens = await _fresh_tokens(db, kit, tenant_id, account_id, now, due_at)
         if tokens is None:
             return Outcome("skipped")
         async with db.tenant_transaction(tenant_id) as session:

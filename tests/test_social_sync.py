@@ -601,6 +601,36 @@ async def test_the_scheduler_serves_a_small_agency_as_soon_as_a_large_one(
         assert (await stored_account(db, small.tenant_id, account_id)).last_success_at is None
 
 
+async def test_a_job_queued_late_for_an_account_synced_meanwhile_does_nothing(
+    client, db, resources, settings, platforms
+):
+    """A scheduler pass that ran late queues an account another job synced in between: the
+    job carries the due time it was queued for and skips, asking the platform nothing."""
+    platform = "linkedin_organization"
+    shop = await new_shop(client)
+    tokens = []
+    for _ in range(2):
+        external_id = platforms.add_account(platform, followers=500)
+        tokens.append((platform, external_id, platforms.issue_token(platform, external_id)))
+    vault = kit_of(resources).vault
+    ids = await insert_accounts(
+        db, vault, shop.tenant_id, shop.brand_id, tokens, utcnow() - timedelta(minutes=5)
+    )
+    assert await enqueue_due(db, resources.queue, utcnow()) >= 2
+    # Meanwhile the first account is synced by someone else: its next sync moves on.
+    done = await sync_account(db, kit_of(resources), shop.tenant_id, ids[0])
+    assert done.status == "synced", done
+    synced_at = (await stored_account(db, shop.tenant_id, ids[0])).last_success_at
+    asked_before = sum(tokens[0][1] in r.path for r in list(platforms.requests))
+
+    await run_worker(settings)
+
+    assert sum(tokens[0][1] in r.path for r in list(platforms.requests)) == asked_before
+    assert (await stored_account(db, shop.tenant_id, ids[0])).last_success_at == synced_at
+    # The other account, still due, was synced by its job.
+    assert (await stored_account(db, shop.tenant_id, ids[1])).last_success_at is not None
+
+
 # --- the crash test ---------------------------------------------------------------------------
 
 
