@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, delete, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -200,15 +200,12 @@ async def delete_endpoint(
     """Deleting an endpoint deletes its delivery history with it."""
     endpoint = await get_endpoint(session, principal, endpoint_id)
     check_version(endpoint.version, if_match)
-    deliveries = await session.scalars(
-        select(WebhookDelivery).where(
+    await session.execute(
+        delete(WebhookDelivery).where(
             col(WebhookDelivery.tenant_id) == principal.tenant_id,
             col(WebhookDelivery.endpoint_id) == endpoint.id,
         )
     )
-    for delivery in deliveries.all():
-        await session.delete(delivery)
-    await session.flush()
     await session.delete(endpoint)
     record_audit(
         session,
