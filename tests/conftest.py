@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from infra.security import generate_signing_key
 from tests.support.platform_sim import PlatformSimulator
+from tests.support.clock import Clock
 from tests.support.smtp import Mailbox, free_port
 from tests.support.stripe_server import StripeServer
 
@@ -40,7 +41,10 @@ _platforms = PlatformSimulator(
 
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 WORKER_NUMBER = int(WORKER.removeprefix("gw") or 0) if WORKER.startswith("gw") else 0
-TEST_DB = f"passerelle_test_{WORKER}"
+# Several suites may run at once on one machine (two checkouts, a benchmark beside the
+# tests): PASSERELLE_TEST_SLOT gives each its own databases and Redis numbers.
+SLOT = int(os.environ.get("PASSERELLE_TEST_SLOT", "0") or 0)
+TEST_DB = f"passerelle_test_{WORKER}" + (f"_s{SLOT}" if SLOT else "")
 
 
 def _with_database(url: str, name: str) -> str:
@@ -63,7 +67,8 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["DATABASE_URL"] = _with_database(app, TEST_DB)
     redis = make_url(os.environ["REDIS_URL"].replace("redis://", "postgresql://", 1))
     os.environ["REDIS_URL"] = (
-        f"redis://{redis.host or '127.0.0.1'}:{redis.port or 6379}/{1 + WORKER_NUMBER % 15}"
+        f"redis://{redis.host or '127.0.0.1'}:{redis.port or 6379}/"
+        f"{1 + (2 * SLOT + WORKER_NUMBER) % 15}"
     )
     keys = [generate_signing_key(), generate_signing_key()]
     os.environ["JWT_PRIVATE_KEYS"] = json.dumps({"keys": keys})
@@ -191,3 +196,11 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(scope="session")
 def db(resources):
     return resources.db
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    """The application clock, for a test that needs a given date: `clock.set(datetime(...))`."""
+    c = Clock()
+    yield c
+    c.stop()
