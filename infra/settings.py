@@ -75,10 +75,18 @@ class Settings(BaseSettings):
     smtp_from: str = "Passerelle <no-reply@passerelle.local>"
     smtp_timeout_seconds: float = 10.0
 
-    login_rate_limit_per_email: str = "10/900"
-    """Attempts per window seconds, per e-mail address."""
+    # Only failed logins count (a success never does): see infra/ratelimit.py, _ADMIT_CHECK.
+    login_rate_limit_per_pair: str = "10/900"
+    """Failed logins per window seconds for one e-mail from one client address; then that pair
+    waits. A successful login clears its failures."""
     login_rate_limit_per_address: str = "50/900"
-    """Attempts per window seconds, per client address."""
+    """Failed logins per window seconds from one client address (an IPv6 /64), any e-mail."""
+    login_rate_limit_per_email: str = "10/900"
+    """Failed logins per window seconds on one e-mail, from anywhere, after which addresses that
+    have failed on it wait 1 s, then 2 s, 4 s… between attempts. Addresses that have not failed
+    on it are never slowed by it, so nobody can lock an owner out."""
+    login_slowdown_max_seconds: int = Field(default=300, ge=1, le=3600)
+    """The longest wait the per-e-mail slowdown imposes."""
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
     stripe_api_key: SecretStr | None = None
@@ -123,7 +131,7 @@ class Settings(BaseSettings):
     partner_rate_per_tenant: str = "1200/60"
     """Requests per window seconds, for all partner apps of one agency together."""
     partner_token_rate: str = "30/60"  # noqa: S105 - a rate, not a secret
-    """Token requests per window seconds, per client id (slows secret guessing)."""
+    """Failed token requests per window seconds, per client id and client address."""
     webhook_retry_schedule: Annotated[list[float], NoDecode] = Field(
         default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
     )
@@ -169,6 +177,7 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
+        "login_rate_limit_per_pair",
         "login_rate_limit_per_email",
         "login_rate_limit_per_address",
         "social_sync_now_rate",

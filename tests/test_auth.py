@@ -175,27 +175,7 @@ async def test_login_with_a_tenant_the_person_does_not_belong_to_is_refused(clie
     assert_problem(response, 401, "invalid-credentials")
 
 
-async def test_login_is_rate_limited_per_email(client, settings):
-    target = await new_agency(client)
-    bystander = await new_agency(client)
-    limit = 5  # LOGIN_RATE_LIMIT_PER_EMAIL=5/60 in tests
-    assert settings.login_rate_limit_per_email == f"{limit}/60"
-
-    for _ in range(limit):
-        response = await client.post(
-            "/v1/auth/login", json={"email": target.owner.email, "password": "wrong-password-1"}
-        )
-        assert_problem(response, 401, "invalid-credentials")
-
-    # Even the right password is refused once the limit is reached, whatever the case.
-    refused = await client.post(
-        "/v1/auth/login", json={"email": target.owner.email.upper(), "password": PASSWORD}
-    )
-    assert_problem(refused, 429, "rate-limited")
-    assert 1 <= int(refused.headers["retry-after"]) <= 60
-
-    # The limit counts per e-mail: someone else is not locked out.
-    assert (await login(client, bystander.owner.email))["tenant"]["slug"] == bystander.slug
+# Login limits (only failures count; nobody can lock an owner out): tests/test_login_limits.py
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response, status
@@ -10,7 +11,8 @@ from fastapi import APIRouter, Header, Request, Response, status
 from api.deps import CurrentPrincipal, ResourcesDep, SessionDep
 from api.problems import responses
 from infra.errors import RateLimited
-from infra.settings import parse_rate
+from infra.ratelimit import FailureLimits, address_key
+from infra.settings import Settings, parse_rate
 from tenants import errors, service
 from tenants.schemas import (
     LoginRequest,
@@ -38,13 +40,19 @@ def _tokens(issued: service.IssuedTokens) -> TokenResponse:
 @router.post(
     "/signup",
     status_code=status.HTTP_201_CREATED,
-    responses=responses(409),
+    responses=responses(409, 429),
     summary="Create an agency and its owner",
 )
 async def signup(
-    body: SignupRequest, session: SessionDep, resources: ResourcesDep, user_agent: UserAgent = None
+    body: SignupRequest,
+    request: Request,
+    session: SessionDep,
+    resources: ResourcesDep,
+    user_agent: UserAgent = None,
 ) -> TokenResponse:
-    tenant, _, membership = await service.signup(session, resources.passwords, body)
+    # An existing account opens a second agency with its password: the same guessing limits.
+    async with _password_check(resources, request, body.email):
+        tenant, _, membership = await service.signup(session, resources.passwords, body)
     issued = await service.start_session(
         session,
         resources.signer,
@@ -56,27 +64,45 @@ async def signup(
     return _tokens(issued)
 
 
-async def _limit_login(resources: ResourcesDep, request: Request, email: str) -> None:
-    settings = resources.settings
-    checks = (
-        (
-            "email",
-            hashlib.sha256(email.lower().encode()).hexdigest(),
-            settings.login_rate_limit_per_email,
-        ),
-        (
-            "addr",
-            request.client.host if request.client else "unknown",
-            settings.login_rate_limit_per_address,
-        ),
+def login_limits(settings: Settings) -> FailureLimits:
+    return FailureLimits(
+        per_pair=parse_rate(settings.login_rate_limit_per_pair),
+        per_address=parse_rate(settings.login_rate_limit_per_address),
+        per_subject=parse_rate(settings.login_rate_limit_per_email),
+        max_delay_seconds=settings.login_slowdown_max_seconds,
     )
-    for kind, who, rate in checks:
-        limit, window = parse_rate(rate)
-        decision = await resources.limiter.hit(
-            f"login:{kind}:{who}", limit=limit, window_seconds=window
+
+
+@asynccontextmanager
+async def _password_check(
+    resources: ResourcesDep, request: Request, email: str
+) -> AsyncIterator[None]:
+    """Admit a password check for `email` from this client, then count it only if the password
+    was wrong. Refused before the e-mail is looked up or any hash runs, so a refusal costs
+    nothing and says nothing about whether the account exists."""
+    admission = await resources.limiter.admit_check(
+        "login",
+        subject=email.lower(),
+        address=address_key(request.client.host if request.client else None),
+        limits=login_limits(resources.settings),
+    )
+    if not admission.allowed:
+        raise RateLimited(
+            admission.retry_after,
+            f"Too many failed login attempts; try again in {admission.retry_after} seconds.",
         )
-        if not decision.allowed:
-            raise RateLimited(decision.retry_after, "Too many login attempts.")
+    try:
+        yield
+    except (errors.InvalidCredentials, errors.EmailTaken):
+        await admission.failed()
+        raise
+    except errors.TenantRequired:
+        await admission.succeeded()  # the password was right; only the agency is missing
+        raise
+    except Exception:
+        await admission.not_checked()
+        raise
+    await admission.succeeded()
 
 
 @router.post("/login", responses=responses(409, 429), summary="Log in with e-mail and password")
@@ -87,14 +113,14 @@ async def login(
     resources: ResourcesDep,
     user_agent: UserAgent = None,
 ) -> TokenResponse:
-    await _limit_login(resources, request, body.email)
-    tenant, _, membership = await service.authenticate(
-        session,
-        resources.passwords,
-        email=body.email,
-        password=body.password,
-        tenant_slug=body.tenant,
-    )
+    async with _password_check(resources, request, body.email):
+        tenant, _, membership = await service.authenticate(
+            session,
+            resources.passwords,
+            email=body.email,
+            password=body.password,
+            tenant_slug=body.tenant,
+        )
     issued = await service.start_session(
         session,
         resources.signer,
