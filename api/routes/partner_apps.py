@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, etag
 from api.problems import responses
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from infra.ratelimit import FailureLimits, address_key
 from infra.settings import parse_rate
 from partners import errors
 from partners.schemas import (
@@ -172,18 +173,35 @@ async def issue_token(
         form=form,
     )
     client_id = tokens.presented_client_id(request_) or "anonymous"
-    limit, window = parse_rate(resources.settings.partner_token_rate)
-    decision = await resources.limiter.hit(
-        f"oauth-token:{client_id[:100]}", limit=limit, window_seconds=window
+    # Only failed client authentications count, per client id and address: a stranger who
+    # knows a client id cannot stop its partner from getting tokens (secrets are too long to
+    # guess, so there is no per-client-id slowdown).
+    admission = await resources.limiter.admit_check(
+        "oauth-token",
+        subject=client_id[:100],
+        address=address_key(request.client.host if request.client else None),
+        limits=FailureLimits(per_pair=parse_rate(resources.settings.partner_token_rate)),
     )
-    if not decision.allowed:
+    if not admission.allowed:
         raise errors.OAuthError(
             429,
             "slow_down",
-            f"Too many token requests for this client; try again in {decision.retry_after} s.",
-            headers_extra={"Retry-After": str(decision.retry_after)},
+            f"Too many failed token requests for this client; "
+            f"try again in {admission.retry_after} s.",
+            headers_extra={"Retry-After": str(admission.retry_after)},
         )
-    body = await tokens.issue_token(session, resources.signer, request_)
+    try:
+        body = await tokens.issue_token(session, resources.signer, request_)
+    except errors.OAuthError as exc:
+        if exc.extra.get("error") == "invalid_client":
+            await admission.failed()
+        else:
+            await admission.not_checked()
+        raise
+    except Exception:
+        await admission.not_checked()
+        raise
+    await admission.succeeded()
     return JSONResponse(  # type: ignore[return-value]
         body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
     )
