@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from html import unescape
 
 import pytest
 from sqlmodel import select
@@ -54,11 +55,14 @@ async def _setup(
     rule: str = "any",
     title: str = "Baguette au levain",
     extra: dict | None = None,
+    brand_fields: dict | None = None,
 ) -> Setup:
     agency = await new_agency(client)
     h = agency.owner.headers
     acme = await make_client(client, h, locale=locale)
-    brand = await make_brand(client, h, acme["id"], default_language=locale[:2])
+    brand = await make_brand(
+        client, h, acme["id"], default_language=locale[:2], **(brand_fields or {})
+    )
     emails = emails or [_email()]
     steps = steps or [{"name": "Client OK", "kind": "client", "rule": rule, "emails": emails}]
     r = await client.post(
@@ -152,14 +156,14 @@ def _flip_at(token: str, part: int, position: int) -> str:
             "fr-CA",
             "À approuver : Baguette au levain",
             "Voir et décider",
-            "Ce lien est personnel, utilisable une fois, valable jusqu'au",
+            "Ce lien est personnel et ne fonctionne qu'une fois. Il expire le",
             "1 commentaire(s)",
         ),
         (
             "en",
             "To approve: Baguette au levain",
             "Review and decide",
-            "This link is personal, works once, and is valid until",
+            "This link is personal and works only once. It expires on",
             "1 comment(s)",
         ),
     ],
@@ -195,7 +199,7 @@ async def test_the_email_speaks_the_clients_language_and_hides_internal_comments
     assert POST_TEXT in text and POST_TEXT in html
     assert f'href="{url}"' in html and f">{button}</a>" in html
     assert f"{button}" in text and url in text
-    assert expiry in text
+    assert expiry in text and expiry in unescape(html)
     assert count_words in text and count_words in html  # the internal comment is not counted
     assert "Marge trop faible" not in text and "Marge trop faible" not in html
     assert "Client OK" in text  # the step's name
@@ -211,10 +215,58 @@ async def test_the_email_speaks_the_clients_language_and_hides_internal_comments
     assert view["variants"] == {"instagram": POST_TEXT}
     assert [c["body"] for c in view["comments"]] == ["Photo prise au four ce matin"]
     expires = datetime.fromisoformat(view["expires_at"])
-    assert expires.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") in text
     started = datetime.fromisoformat(submitted["step"]["started_at"])
     assert abs(expires - (started + timedelta(hours=72))) < timedelta(seconds=5)
     assert token not in r.text
+
+
+EXPIRY_MAILS = [
+    pytest.param(
+        "fr-CA",
+        "America/Montreal",
+        "Ce lien est personnel et ne fonctionne qu'une fois. "
+        "Il expire le 8 décembre 2026 à 17 h 00 (heure de Montréal).",
+        id="fr-CA",
+    ),
+    pytest.param(
+        "fr",
+        "Europe/Paris",
+        "Ce lien est personnel et ne fonctionne qu'une fois. "
+        "Il expire le 8 décembre 2026 à 23 h 00 (heure de Paris).",
+        id="fr",
+    ),
+    pytest.param(
+        "en",
+        "America/Vancouver",
+        "This link is personal and works only once. "
+        "It expires on December 8, 2026 at 2:00 PM (Vancouver time).",
+        id="en",
+    ),
+]
+
+
+@pytest.mark.parametrize(("locale", "zone", "sentence"), EXPIRY_MAILS)
+async def test_the_email_says_when_the_link_expires_and_that_it_works_once(
+    client, settings, mailbox, clock, locale, zone, sentence
+):
+    # Sent at 17:00 in Montréal; links live 72 hours.
+    clock.set(datetime(2026, 12, 5, 22, 0, tzinfo=UTC))
+    s = await _setup(client, locale=locale, brand_fields={"timezone": zone})
+    await _submit(client, s)
+    message = await _mail_for(settings, mailbox, s.emails[0])
+    text = " ".join(text_of(message).split())
+    html_part = message.get_body(preferencelist=("html",))
+    assert html_part is not None
+    html = " ".join(unescape(str(html_part.get_content())).split())
+    assert sentence in text
+    assert sentence in html
+
+    # And it does work once.
+    token = _token(message)
+    r = await client.post(f"/v1/approval-links/{token}", json={"decision": "approve"})
+    assert r.status_code == 201, r.text
+    again = await client.post(f"/v1/approval-links/{token}", json={"decision": "approve"})
+    assert_problem(again, 410, "approval-link-used")
 
 
 def _strings(value: object) -> list[str]:
