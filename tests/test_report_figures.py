@@ -235,3 +235,23 @@ async def test_the_served_report_adds_up_in_json_and_pdf(client, db, clock):
     assert "Losing account Demo 1,850 -150" in text
     assert "Silent account Demo — —" in text
     assert "1,404" not in text and "+1,410" not in text
+
+
+async def test_the_first_month_of_the_calendar_has_no_month_before_it(client, db, clock):
+    """Reading the count before the month must not step out of the calendar (0001-01)."""
+    clock.set(datetime(2026, 12, 6, 14, 0, tzinfo=UTC))
+    agency = await new_agency(client)
+    owner = agency.owner.headers
+    customer = await make_client(client, owner, locale="en")
+    brand = await make_brand(client, owner, customer["id"])
+    await _account(db, agency.tenant_id, brand["id"], "Any account")
+    path = f"/v1/clients/{customer['id']}/reports/0001-01"
+    json_answer = await client.get(path, headers=owner)
+    pdf_answer = await client.get(f"{path}/pdf", headers=owner)
+    # Served as an empty month, or refused as out of range: never a server error, and the
+    # same for JSON and PDF.
+    assert json_answer.status_code in (200, 422), json_answer.text
+    assert pdf_answer.status_code == json_answer.status_code, pdf_answer.text
+    if json_answer.status_code == 200:
+        assert json_answer.json()["month"] == "0001-01"
+        assert pdf_answer.content.startswith(b"%PDF-")

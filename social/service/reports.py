@@ -105,7 +105,7 @@ async def _closing_counts(
     session: AsyncSession, tenant_id: uuid.UUID, account_ids: list[uuid.UUID], first: date
 ) -> dict[uuid.UUID, int]:
     """Each account's last follower count of the month before `first`."""
-    if not account_ids:
+    if not account_ids or first == date.min:
         return {}
     opened = (first - timedelta(days=1)).replace(day=1)
     rows = await session.execute(
@@ -226,7 +226,8 @@ async def client_report(
         client_id=client.id,
         client_name=client.name,
         agency_name=tenant.name if tenant else "",
-        month=f"{first:%Y-%m}",
+        # strftime's %Y drops the zeros of a year before 1000, which the PDF could not read.
+        month=f"{first.year:04d}-{first.month:02d}",
         language="fr" if client.locale.lower().startswith("fr") else "en",
         generated_at=utcnow(),
         totals=sum_totals(list(own_totals.values())),
