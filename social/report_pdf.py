@@ -143,6 +143,7 @@ _CHART_GAP = 6.0
 _TEXT = (33, 37, 41)
 _MUTED = (108, 117, 125)
 _RULE = (206, 212, 218)
+_GRID = (233, 236, 239)
 _LINE_COLOUR = (37, 99, 235)
 _BAR_COLOUR = (13, 148, 136)
 _ALERT = (200, 35, 51)
@@ -186,6 +187,30 @@ def format_day(day: date, language: Language) -> str:
     """'3 September 2026' / '3 septembre 2026' ('1er' for the first, as French writes it)."""
     number = "1er" if language == "fr" and day.day == 1 else str(day.day)
     return f"{number} {month_name(day, language)}"
+
+
+_NICE = (1, 2, 5)
+_TICK_INTERVALS = 4
+"""About how many intervals an axis is cut into: 3 to 7 labels fit a chart's height."""
+
+
+def nice_ticks(low: int, high: int, intervals: int = _TICK_INTERVALS) -> list[int]:
+    """The values to label on an axis that must show `low` to `high`: whole multiples of a step
+    of 1, 2 or 5 x 10^n, from the multiple at or below `low` to the one at or above `high`, with
+    at most `intervals` steps from `low` to `high`. The chart's axis then runs from the first
+    tick to the last, so every label sits on a round figure. A flat series gives its value."""
+    if high < low:
+        raise ValueError(f"an axis cannot run from {low} down to {high}")
+    if high == low:
+        return [low]
+    step = next(
+        nice * 10**power
+        for power in range(len(str(high - low)) + 1)
+        for nice in _NICE
+        if (high - low) / (nice * 10**power) <= intervals
+    )
+    first, last = (low // step) * step, -(-high // step) * step
+    return list(range(first, last + 1, step))
 
 
 def _platform_name(platform: Platform, words: dict[str, str]) -> str:
@@ -377,6 +402,28 @@ def _y_label(pdf: FPDF, x: float, y: float, text: str) -> None:
     pdf.cell(15, 4, _text(text), align="R")
 
 
+def _y_axis(
+    pdf: FPDF, area: tuple[float, float, float, float], ticks: Sequence[int], language: Language
+) -> None:
+    """A label, a tick and a faint grid line at each of `ticks` (the axis runs from the first
+    to the last); a single tick labels the middle of a flat series."""
+    ax, ay, aw, ah = area
+    if len(ticks) == 1:
+        _y_label(pdf, ax - 16, ay + ah / 2, format_count(ticks[0], language))
+        return
+    low, high = ticks[0], ticks[-1]
+    for tick in ticks:
+        y = ay + ah * (1 - (tick - low) / (high - low))
+        if tick != low:
+            pdf.set_draw_color(*_GRID)
+            pdf.set_line_width(0.15)
+            pdf.line(ax, y, ax + aw, y)
+        pdf.set_draw_color(*_MUTED)
+        pdf.set_line_width(0.25)
+        pdf.line(ax - 1, y, ax, y)
+        _y_label(pdf, ax - 17, y, format_count(tick, language))
+
+
 def _x_labels(pdf: FPDF, area: tuple[float, float, float, float], days: Sequence[date]) -> None:
     """First and last day of the month under the axis, with a tick each week."""
     ax, ay, aw, ah = area
@@ -411,14 +458,17 @@ def _line_chart(
     words: dict[str, str],
     language: Language,
 ) -> None:
-    """A line through the known days (a gap where a day is missing), the axis from min to max."""
+    """A line through the known days (a gap where a day is missing), on an axis with round
+    ticks around the lowest and highest day (see `nice_ticks`)."""
     area = _chart_frame(pdf, x, y, width, _CHART_HEIGHT, title)
     ax, ay, aw, ah = area
     known = [v for v in values if v is not None]
     if not known:
         _empty_chart(pdf, area, words)
         return
-    low, high = min(known), max(known)
+    ticks = nice_ticks(min(known), max(known))
+    low, high = ticks[0], ticks[-1]
+    _y_axis(pdf, area, ticks, language)
     step = aw / len(values)
 
     def position(index: int, value: int) -> tuple[float, float]:
@@ -440,11 +490,6 @@ def _line_chart(
         elif previous is None:
             # A lone day has no segment: a dot shows it.
             pdf.rect(here[0] - 0.5, here[1] - 0.5, 1, 1, style="F")
-    if high == low:
-        _y_label(pdf, ax - 16, ay + ah / 2, format_count(high, language))
-    else:
-        _y_label(pdf, ax - 16, ay, format_count(high, language))
-        _y_label(pdf, ax - 16, ay + ah, format_count(low, language))
     _x_labels(pdf, area, days)
 
 
@@ -459,14 +504,20 @@ def _bar_chart(
     words: dict[str, str],
     language: Language,
 ) -> None:
-    """One bar per day from 0 to the day's figure; a missing day has no bar."""
+    """One bar per day from 0 to the day's figure, on an axis with round ticks from 0; a
+    missing day has no bar."""
     area = _chart_frame(pdf, x, y, width, _CHART_HEIGHT, title)
     ax, ay, aw, ah = area
     known = [v for v in values if v is not None]
     if not known:
         _empty_chart(pdf, area, words)
         return
-    high = max(max(known), 0)
+    ticks = nice_ticks(0, max(max(known), 0))
+    high = ticks[-1]
+    if high == 0:
+        _y_label(pdf, ax - 16, ay + ah, format_count(0, language))
+    else:
+        _y_axis(pdf, area, ticks, language)
     step = aw / len(values)
     pdf.set_fill_color(*_BAR_COLOUR)
     for index, value in enumerate(values):
@@ -474,8 +525,6 @@ def _bar_chart(
             continue
         bar = ah * value / high
         pdf.rect(ax + step * index + step * 0.15, ay + ah - bar, step * 0.7, bar, style="F")
-    _y_label(pdf, ax - 16, ay, format_count(high, language))
-    _y_label(pdf, ax - 16, ay + ah, format_count(0, language))
     _x_labels(pdf, area, days)
 
 

@@ -100,9 +100,17 @@ class AnomalyRead(BaseModel):
 
 
 class ReportTotals(BaseModel):
+    """An account's month, or the sum of its accounts' for a brand and for the client: every
+    figure of a brand or of the client is the sum of the same figure of its accounts."""
+
     followers_start: int | None
+    """The count the month opened with: the account's last count of the previous month, or its
+    first count of this month when it has none (connected during the month)."""
     followers_end: int | None
+    """The account's last count of the month (the latest so far for the month under way). An
+    account with no count in the month has neither start nor end and is left out of both."""
     follower_change: int | None
+    """followers_end - followers_start, at every level."""
     impressions: int | None
     reach: int | None
     engagements: int | None

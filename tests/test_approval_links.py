@@ -10,10 +10,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from html import unescape
 
 import pytest
 from sqlmodel import select
 
+from infra.clock import utcnow
 from infra.outbox import Event
 from tests.support.factories import Agency, add_person, make_brand, make_client, new_agency, unique
 from tests.support.problems import assert_problem
@@ -52,11 +54,15 @@ async def _setup(
     emails: list[str] | None = None,
     rule: str = "any",
     title: str = "Baguette au levain",
+    extra: dict | None = None,
+    brand_fields: dict | None = None,
 ) -> Setup:
     agency = await new_agency(client)
     h = agency.owner.headers
     acme = await make_client(client, h, locale=locale)
-    brand = await make_brand(client, h, acme["id"], default_language=locale[:2])
+    brand = await make_brand(
+        client, h, acme["id"], default_language=locale[:2], **(brand_fields or {})
+    )
     emails = emails or [_email()]
     steps = steps or [{"name": "Client OK", "kind": "client", "rule": rule, "emails": emails}]
     r = await client.post(
@@ -67,7 +73,7 @@ async def _setup(
     assert r.status_code == 201, r.text
     r = await client.post(
         f"/v1/brands/{brand['id']}/content",
-        json={"title": title, "variants": {"instagram": POST_TEXT}},
+        json={"title": title, "variants": {"instagram": POST_TEXT}, **(extra or {})},
         headers=h,
     )
     assert r.status_code == 201, r.text
@@ -150,14 +156,14 @@ def _flip_at(token: str, part: int, position: int) -> str:
             "fr-CA",
             "À approuver : Baguette au levain",
             "Voir et décider",
-            "Ce lien est personnel, utilisable une fois, valable jusqu'au",
+            "Ce lien est personnel et ne fonctionne qu'une fois. Il expire le",
             "1 commentaire(s)",
         ),
         (
             "en",
             "To approve: Baguette au levain",
             "Review and decide",
-            "This link is personal, works once, and is valid until",
+            "This link is personal and works only once. It expires on",
             "1 comment(s)",
         ),
     ],
@@ -193,7 +199,7 @@ async def test_the_email_speaks_the_clients_language_and_hides_internal_comments
     assert POST_TEXT in text and POST_TEXT in html
     assert f'href="{url}"' in html and f">{button}</a>" in html
     assert f"{button}" in text and url in text
-    assert expiry in text
+    assert expiry in text and expiry in unescape(html)
     assert count_words in text and count_words in html  # the internal comment is not counted
     assert "Marge trop faible" not in text and "Marge trop faible" not in html
     assert "Client OK" in text  # the step's name
@@ -201,21 +207,197 @@ async def test_the_email_speaks_the_clients_language_and_hides_internal_comments
     r = await client.get(f"/v1/approval-links/{token}")
     assert r.status_code == 200, r.text
     view = r.json()
-    assert view["content_id"] == s.item_id
     assert view["title"] == "Baguette au levain"
     assert view["brand_name"] == s.brand["name"]
     assert view["step_name"] == "Client OK"
     assert view["email"] == s.emails[0]
-    assert view["revision"]["id"] == submitted["revision"]["id"]
-    assert view["revision"]["number"] == 1
-    assert view["revision"]["variants"] == {"instagram": POST_TEXT}
+    assert view["revision_number"] == 1
+    assert view["variants"] == {"instagram": POST_TEXT}
     assert [c["body"] for c in view["comments"]] == ["Photo prise au four ce matin"]
-    assert all(c["visibility"] == "client" for c in view["comments"])
     expires = datetime.fromisoformat(view["expires_at"])
-    assert expires.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") in text
     started = datetime.fromisoformat(submitted["step"]["started_at"])
     assert abs(expires - (started + timedelta(hours=72))) < timedelta(seconds=5)
     assert token not in r.text
+
+
+EXPIRY_MAILS = [
+    pytest.param(
+        "fr-CA",
+        "America/Montreal",
+        "Ce lien est personnel et ne fonctionne qu'une fois. "
+        "Il expire le 8 décembre 2026 à 17 h 00 (heure de Montréal).",
+        id="fr-CA",
+    ),
+    pytest.param(
+        "fr",
+        "Europe/Paris",
+        "Ce lien est personnel et ne fonctionne qu'une fois. "
+        "Il expire le 8 décembre 2026 à 23 h 00 (heure de Paris).",
+        id="fr",
+    ),
+    pytest.param(
+        "en",
+        "America/Vancouver",
+        "This link is personal and works only once. "
+        "It expires on December 8, 2026 at 2:00 PM (Vancouver time).",
+        id="en",
+    ),
+]
+
+
+@pytest.mark.parametrize(("locale", "zone", "sentence"), EXPIRY_MAILS)
+async def test_the_email_says_when_the_link_expires_and_that_it_works_once(
+    client, settings, mailbox, clock, locale, zone, sentence
+):
+    # Sent at 17:00 in Montréal; links live 72 hours.
+    clock.set(datetime(2026, 12, 5, 22, 0, tzinfo=UTC))
+    s = await _setup(client, locale=locale, brand_fields={"timezone": zone})
+    await _submit(client, s)
+    message = await _mail_for(settings, mailbox, s.emails[0])
+    text = " ".join(text_of(message).split())
+    html_part = message.get_body(preferencelist=("html",))
+    assert html_part is not None
+    html = " ".join(unescape(str(html_part.get_content())).split())
+    assert sentence in text
+    assert sentence in html
+
+    # And it does work once.
+    token = _token(message)
+    r = await client.post(f"/v1/approval-links/{token}", json={"decision": "approve"})
+    assert r.status_code == 201, r.text
+    again = await client.post(f"/v1/approval-links/{token}", json={"decision": "approve"})
+    assert_problem(again, 410, "approval-link-used")
+
+
+def _strings(value: object) -> list[str]:
+    """Every key and string value in a JSON document."""
+    if isinstance(value, dict):
+        return [k for k in value] + [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+async def test_the_link_shows_the_approver_nothing_internal(
+    client, db, resources, settings, mailbox
+):
+    photo = {"url": "https://cdn.example/four.jpg", "type": "image", "alt_text": "Le four"}
+    planned = (utcnow() + timedelta(days=10)).replace(microsecond=0)
+    s = await _setup(
+        client,
+        extra={
+            "media": [photo],
+            "campaign": "Relance marge Q4",
+            "labels": ["interne-prix-bas"],
+            "planned_at": planned.isoformat(),
+        },
+    )
+    lea = await add_person(client, db, resources.passwords, s.agency, "member", name="Léa Tremblay")
+    comments = [
+        ({"body": "Marge trop faible, ne pas le dire au client", "visibility": "internal"}),
+        (
+            {
+                "body": f"@[Léa Tremblay]({lea.user_id}) a pris la photo ce matin",
+                "visibility": "client",
+                "anchor": {
+                    "revision_id": s.item["revision"]["id"],
+                    "platform": "instagram",
+                    "start": 0,
+                    "end": 14,
+                },
+            }
+        ),
+    ]
+    ids = []
+    for body in comments:
+        r = await client.post(f"/v1/content/{s.item_id}/comments", json=body, headers=s.headers)
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    r = await client.post(
+        f"/v1/content/{s.item_id}/comments",
+        json={"body": "Réponse pour le client", "visibility": "client", "parent_id": ids[1]},
+        headers=s.headers,
+    )
+    assert r.status_code == 201, r.text
+    ids.append(r.json()["id"])
+    submitted = await _submit(client, s)
+    token = await _link_for(client, settings, mailbox, s, s.emails[0])
+
+    r = await client.get(f"/v1/approval-links/{token}")
+    assert r.status_code == 200, r.text
+    view = r.json()
+    # What the approver needs: the post as sent, the decisions open to them, the client thread.
+    assert set(view) == {
+        "brand_name",
+        "title",
+        "revision_number",
+        "variants",
+        "media",
+        "planned_at",
+        "step_name",
+        "email",
+        "expires_at",
+        "decisions",
+        "comments",
+    }
+    assert view["brand_name"] == s.brand["name"]
+    assert (view["title"], view["variants"]) == ("Baguette au levain", {"instagram": POST_TEXT})
+    assert view["media"] == [photo]
+    assert datetime.fromisoformat(view["planned_at"]) == planned
+    assert view["decisions"] == ["approve", "request_changes", "reject"]
+    assert view["comments"] == [
+        {
+            "author_name": "Owner",
+            "body": "@Léa Tremblay a pris la photo ce matin",
+            "anchor": {"platform": "instagram", "start": 0, "end": 14, "quote": POST_TEXT[:14]},
+            "created_at": view["comments"][0]["created_at"],
+        },
+        {
+            "author_name": "Owner",
+            "body": "Réponse pour le client",
+            "anchor": None,
+            "created_at": view["comments"][1]["created_at"],
+        },
+    ]
+    # Nothing internal: no id of the agency, its people, the item, its revision or comments;
+    # no staff address, internal comment, label, campaign or workflow state.
+    secrets = [
+        str(s.agency.tenant_id),
+        str(s.agency.owner.user_id),
+        str(lea.user_id),
+        str(lea.membership_id),
+        s.agency.owner.email,
+        lea.email,
+        s.item_id,
+        s.brand["id"],
+        submitted["revision"]["id"],
+        *ids,
+        "Marge trop faible",
+        "Relance marge Q4",
+        "interne-prix-bas",
+    ]
+    for secret in secrets:
+        assert secret not in r.text, secret
+    strings = _strings(view)
+    for internal in ("author_id", "user_id", "mentions", "approvers", "labels", "campaign"):
+        assert internal not in strings, internal
+    for word in ("internal", "visibility", "parent_id", "content_id", "revision_id", "id"):
+        assert word not in strings, word
+
+    # The answer to a decision is the approver's own, without the agency's ids either.
+    r = await client.post(
+        f"/v1/approval-links/{token}", json={"decision": "approve", "comment": "Parfait"}
+    )
+    assert r.status_code == 201, r.text
+    answer = r.json()
+    assert set(answer) == {"decision", "comment", "email", "created_at"}
+    assert (answer["decision"], answer["comment"], answer["email"]) == (
+        "approve",
+        "Parfait",
+        s.emails[0],
+    )
+    for secret in secrets:
+        assert secret not in r.text, secret
 
 
 async def test_approve_by_link_is_recorded_once_and_the_link_is_then_used(
@@ -229,9 +411,7 @@ async def test_approve_by_link_is_recorded_once_and_the_link_is_then_used(
     assert r.status_code == 201, r.text
     decision = r.json()
     assert decision["decision"] == "approve"
-    assert decision["channel"] == "link" and decision["actor_type"] == "link"
-    assert decision["email"] == s.emails[0] and decision["user_id"] is None
-    assert decision["revision_id"] == submitted["revision"]["id"]
+    assert decision["email"] == s.emails[0] and decision["comment"] is None
     assert (await _content(client, s))["status"] == "approved"
 
     again = await client.post(f"/v1/approval-links/{token}", json={"decision": "approve"})
@@ -246,7 +426,8 @@ async def test_approve_by_link_is_recorded_once_and_the_link_is_then_used(
 
     [row] = await _decisions(client, s)
     assert row["channel"] == "link" and row["actor_type"] == "link"
-    assert row["email"] == s.emails[0]
+    assert row["email"] == s.emails[0] and row["user_id"] is None
+    assert row["revision_id"] == submitted["revision"]["id"]
     assert row["step_kind"] == "client"
 
     # The token is in no answer and no event.
@@ -399,7 +580,7 @@ async def test_a_token_naming_another_link_or_agency_is_invalid(
     # The genuine token is bound to agency A and shows A's item.
     r = await client.get(f"/v1/approval-links/{token}")
     assert r.status_code == 200, r.text
-    assert r.json()["content_id"] == s.item_id
+    assert r.json()["title"] == "Baguette au levain"
     assert r.json()["brand_name"] == s.brand["name"]
     assert claims["tid"] == str(s.agency.tenant_id)
     r = await client.get(f"/v1/content/{s.item_id}", headers=other_agency.owner.headers)
@@ -461,7 +642,7 @@ async def test_a_link_sent_before_an_edit_is_superseded(client, settings, mailbo
     r = await client.get(f"/v1/approval-links/{new_token}")
     assert r.status_code == 200, r.text
     assert r.json()["title"] == "Baguette au levain v2"
-    assert r.json()["revision"]["number"] == 2
+    assert r.json()["revision_number"] == 2
     r = await client.post(f"/v1/approval-links/{new_token}", json={"decision": "approve"})
     assert r.status_code == 201, r.text
     assert (await _content(client, s))["status"] == "approved"

@@ -1155,7 +1155,7 @@ async def test_client_approvers_are_asked_in_the_clients_language(
     assert link in text_of(to_outsider)
     view = await client.get(f"/v1/approval-links/{token}")
     assert view.status_code == 200, view.text
-    assert view.json()["content_id"] == item["id"] and view.json()["email"] == outsider
+    assert view.json()["title"] == "Nouveautés" and view.json()["email"] == outsider
 
 
 async def test_a_title_is_one_line_because_it_becomes_an_e_mail_subject(client, db, resources):

@@ -4,6 +4,7 @@ and in English, the charts' drawing, missing figures, alerts, long tables and an
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -18,6 +19,7 @@ from social.report_pdf import (
     format_day,
     format_decimal,
     format_percent,
+    nice_ticks,
     render_report_pdf,
 )
 from social.schemas import (
@@ -173,6 +175,20 @@ def drawing(reader: PdfReader, page: int = 0) -> str:
     return reader.pages[page].get_contents().get_data().decode("cp1252")  # type: ignore[union-attr]
 
 
+def shown(reader: PdfReader) -> list[str]:
+    """Every piece of text drawn, in drawing order (no-break spaces as spaces)."""
+    strokes = "\n".join(drawing(reader, n) for n in range(len(reader.pages)))
+    return [t.replace("\u00a0", " ") for t in re.findall(r"BT [^\n]*? \((.*?)\) Tj ET", strokes)]
+
+
+def chart_labels(labels: list[str], title: str, nth: int = 0) -> list[str]:
+    """The axis labels drawn after the `nth` chart titled `title`: y ticks, then x days."""
+    starts = [n for n, label in enumerate(labels) if label == title]
+    following = labels[starts[nth] + 1 :]
+    days = following.index("31")
+    return following[: days + 1]
+
+
 def test_french_report_reads_as_the_client_sees_it() -> None:
     reader, text = read(render_report_pdf(report("fr")))
     assert "Rapport mensuel — août 2026" in text
@@ -243,7 +259,7 @@ def test_english_report() -> None:
 
 
 def test_the_charts_are_drawn() -> None:
-    reader, text = read(render_report_pdf(report("en")))
+    reader, _ = read(render_report_pdf(report("en")))
     strokes = "".join(drawing(reader, n) for n in range(len(reader.pages)))
     # Line chart: one segment per pair of consecutive days, for each of the two brands.
     segments = re.findall(r"[\d.]+ [\d.]+ m [\d.]+ [\d.]+ l S", strokes)
@@ -251,11 +267,21 @@ def test_the_charts_are_drawn() -> None:
     # Bar chart: one filled rectangle per day with engagements, for each brand.
     bars = re.findall(r"[\d.]+ [\d.]+ [\d.]+ -?[\d.]+ re f", strokes)
     assert len(bars) >= 2 * 31
-    # Axis labels: the brand's followers from its first to its last day (two accounts summed),
-    # engagements from 0 to the busiest day; days 1 and 31 under each chart.
-    assert "12,330" in text  # 11,000 + 300 + 1,000 + 30 on 31 August
-    assert "12,000" in text
-    assert "306" in text  # 300 + 6, the busiest day of the cycle
+    # Axis labels: round ticks around the brand's followers (two accounts summed, 12,000 on
+    # 1 August to 12,330 on the 31st) and from 0 past the busiest day's engagements (306); days
+    # 1 and 31 under each chart.
+    labels = shown(reader)
+    assert chart_labels(labels, "Followers per day") == [
+        "12,000",
+        "12,100",
+        "12,200",
+        "12,300",
+        "12,400",
+        "1",
+        "31",
+    ]
+    engagements = chart_labels(labels, "Engagements per day")
+    assert engagements == ["0", "100", "200", "300", "400", "1", "31"]
 
 
 def test_missing_figures_and_an_empty_chart() -> None:
@@ -369,3 +395,74 @@ FORMATS = [
 @pytest.mark.parametrize(("formatted", "expected"), FORMATS, ids=[f[1] for f in FORMATS])
 def test_formats(formatted: str, expected: str) -> None:
     assert formatted == expected
+
+
+TICKS = [
+    # (low, high) -> the labelled values: multiples of 1, 2 or 5 x 10^n around the range
+    ((0, 306), [0, 100, 200, 300, 400]),
+    ((12_000, 12_330), [12_000, 12_100, 12_200, 12_300, 12_400]),
+    ((71_816, 73_156), [71_500, 72_000, 72_500, 73_000, 73_500]),
+    ((0, 7), [0, 2, 4, 6, 8]),
+    ((0, 10), [0, 5, 10]),
+    ((0, 1), [0, 1]),
+    ((3, 4), [3, 4]),
+    ((98, 102), [98, 99, 100, 101, 102]),
+    ((-50, 120), [-50, 0, 50, 100, 150]),
+    ((0, 999_999), [0, 500_000, 1_000_000]),
+    ((1_234_567, 1_234_567), [1_234_567]),
+    ((0, 0), [0]),
+]
+
+
+@pytest.mark.parametrize(("bounds", "expected"), TICKS, ids=[str(t[0]) for t in TICKS])
+def test_nice_ticks(bounds: tuple[int, int], expected: list[int]) -> None:
+    low, high = bounds
+    ticks = nice_ticks(low, high)
+    assert ticks == expected
+    assert ticks[0] <= low and ticks[-1] >= high
+    if len(ticks) > 1:
+        steps = {b - a for a, b in itertools.pairwise(ticks)}
+        assert len(steps) == 1
+        (step,) = steps
+        assert int(str(step)[0]) in (1, 2, 5) and set(str(step)[1:]) <= {"0"}
+        assert (high - low) / step <= 4
+
+
+def test_nice_ticks_refuse_a_reversed_range() -> None:
+    with pytest.raises(ValueError):
+        nice_ticks(5, 4)
+
+
+def test_french_axis_labels_group_thousands() -> None:
+    reader, _ = read(render_report_pdf(report("fr")))
+    labels = shown(reader)
+    assert chart_labels(labels, "Abonnés par jour") == [
+        "12 000",
+        "12 100",
+        "12 200",
+        "12 300",
+        "12 400",
+        "1",
+        "31",
+    ]
+    # The second brand: one LinkedIn account from 1,000 to 1,300 followers.
+    assert chart_labels(labels, "Abonnés par jour", 1) == [
+        "1 000",
+        "1 100",
+        "1 200",
+        "1 300",
+        "1",
+        "31",
+    ]
+
+
+def test_a_flat_series_is_labelled_once() -> None:
+    steady = account(Platform.x, handle="plat", followers=73_156, growth=0)
+    flat = steady.model_copy(
+        update={"daily": [d.model_copy(update={"engagements": 0}) for d in steady.daily]}
+    )
+    brand = ReportBrand(id=uuid.uuid4(), name="Plate", totals=totals(), accounts=[flat])
+    reader, _ = read(render_report_pdf(report("en", brands=[brand], anomalies=[])))
+    labels = shown(reader)
+    assert chart_labels(labels, "Followers per day") == ["73,156", "1", "31"]
+    assert chart_labels(labels, "Engagements per day") == ["0", "1", "31"]

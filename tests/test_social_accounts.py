@@ -973,9 +973,11 @@ async def test_the_routes_need_a_signed_in_person(client):
 # 6. Monthly client reports
 
 
-def totals_from(rows: list[dict[str, Any]], account_ids: list[str]) -> dict[str, Any]:
-    """The month's totals worked out from the stored days of these accounts."""
+def totals_from(rows: list[dict[str, Any]], account_ids: list[str], first: date) -> dict[str, Any]:
+    """The month's totals worked out from the stored days of these accounts: followers from
+    the last count before the month to the last count in it, flows summed over the month."""
     mine = [r for r in rows if str(r["account_id"]) in account_ids]
+    month = [r for r in mine if r["day"] >= first]
     starts, ends = [], []
     for account_id in account_ids:
         known = sorted(
@@ -983,17 +985,23 @@ def totals_from(rows: list[dict[str, Any]], account_ids: list[str]) -> dict[str,
             for r in mine
             if str(r["account_id"]) == account_id and r["followers"] is not None
         )
-        if known:
-            starts.append(known[0][1])
-            ends.append(known[-1][1])
+        before = [f for d, f in known if d < first]
+        during = [f for d, f in known if d >= first]
+        if during:
+            starts.append(before[-1] if before else during[0])
+            ends.append(during[-1])
     flows = {}
     for metric in FLOWS:
-        known = [r[metric] for r in mine if r[metric] is not None]
+        if metric == "follower_change":
+            continue
+        known = [r[metric] for r in month if r[metric] is not None]
         flows[metric] = sum(known) if known else None
     rate = round(flows["engagements"] / flows["impressions"], 4) if flows["impressions"] else None
+    start, end = (sum(starts), sum(ends)) if starts else (None, None)
     return {
-        "followers_start": sum(starts) if starts else None,
-        "followers_end": sum(ends) if ends else None,
+        "followers_start": start,
+        "followers_end": end,
+        "follower_change": None if start is None or end is None else end - start,
         **flows,
         "engagement_rate": rate,
     }
@@ -1022,18 +1030,21 @@ async def test_the_monthly_report_adds_up_the_clients_accounts(client, db, setti
     assert report["language"] == "fr"
 
     ids = [a1["id"], a2["id"], a3["id"]]
-    rows = await stat_rows(db, agency.tenant_id, ids, first, last)
-    assert len(rows) == 3 * last.day
-    assert report["totals"] == totals_from(rows, ids)
-    assert report["totals"]["impressions"] == sum(r["impressions"] for r in rows)
+    opened = (first - timedelta(days=1)).replace(day=1)
+    rows = await stat_rows(db, agency.tenant_id, ids, opened, last)
+    assert len([r for r in rows if r["day"] >= first]) == 3 * last.day
+    assert report["totals"] == totals_from(rows, ids, first)
+    assert report["totals"]["impressions"] == sum(
+        r["impressions"] for r in rows if r["day"] >= first
+    )
 
     assert [b["id"] for b in report["brands"]] == [brand["id"], second["id"]]
     brand_report, second_report = report["brands"]
-    assert brand_report["totals"] == totals_from(rows, [a1["id"], a2["id"]])
-    assert second_report["totals"] == totals_from(rows, [a3["id"]])
+    assert brand_report["totals"] == totals_from(rows, [a1["id"], a2["id"]], first)
+    assert second_report["totals"] == totals_from(rows, [a3["id"]], first)
     assert sorted(a["id"] for a in brand_report["accounts"]) == sorted([a1["id"], a2["id"]])
     for account in brand_report["accounts"] + second_report["accounts"]:
-        assert account["totals"] == totals_from(rows, [account["id"]])
+        assert account["totals"] == totals_from(rows, [account["id"]], first)
         assert [d["day"] for d in account["daily"]] == [
             (first + timedelta(days=n)).isoformat() for n in range(last.day)
         ]

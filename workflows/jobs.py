@@ -23,6 +23,7 @@ from infra.mail import Mail, send_mail
 from infra.outbox import Event
 from infra.settings import Settings
 from tenants.models import Brand, Client, Membership, Role, User
+from workflows.link_expiry import expiry_moment
 from workflows.models import ApprovalLink, ContentComment, ContentItem, ContentRevision
 from workflows.service import link_token, run_due_steps
 
@@ -44,7 +45,7 @@ _TEXT = {
         "comments": "{count} commentaire(s)",
         "button": "Voir et décider",
         "button_mention": "Voir le commentaire",
-        "expires": "Ce lien est personnel, utilisable une fois, valable jusqu'au {expires}.",
+        "expires": "Ce lien est personnel et ne fonctionne qu'une fois. Il expire le {expires}.",
     },
     "en": {
         "request": "To approve: {title} ({brand})",
@@ -60,7 +61,7 @@ _TEXT = {
         "comments": "{count} comment(s)",
         "button": "Review and decide",
         "button_mention": "See the comment",
-        "expires": "This link is personal, works once, and is valid until {expires}.",
+        "expires": "This link is personal and works only once. It expires on {expires}.",
     },
 }
 
@@ -76,6 +77,8 @@ class Recipient:
     url: str
     expires_at: datetime | None = None
     client_facing: bool = False
+    timezone: str = "UTC"
+    """Where the expiry is told: the brand's zone, the client's side of the post."""
 
 
 def preview_of(revision: ContentRevision) -> str:
@@ -109,9 +112,11 @@ def compose(
         if recipient.language == "fr"
         else f"{button}: {recipient.url}",
     ]
+    expiry = None
     if recipient.expires_at is not None:
-        expires = recipient.expires_at.strftime("%Y-%m-%d %H:%M UTC")
-        lines += ["", words["expires"].format(expires=expires)]
+        when = expiry_moment(recipient.expires_at, recipient.language, recipient.timezone)
+        expiry = words["expires"].format(expires=when)
+        lines += ["", expiry]
     esc = html.escape
     body_html = (
         f"<p>{esc(intro)}</p><h2>{esc(title)}</h2>"
@@ -123,7 +128,7 @@ def compose(
         )
         + f'<p><a href="{esc(recipient.url)}" style="display:inline-block;padding:12px 20px;'
         f'background:#1f4fd1;color:#fff;border-radius:6px;text-decoration:none">'
-        f"{esc(button)}</a></p>"
+        f"{esc(button)}</a></p>" + (f"<p>{esc(expiry)}</p>" if expiry else "")
     )
     return Mail(
         to=recipient.email,
@@ -140,6 +145,7 @@ async def _recipients(
     signer: Any,
     item: ContentItem,
     client: Client,
+    brand: Brand,
     keys: list[str],
     step_index: int,
 ) -> list[Recipient]:
@@ -189,6 +195,7 @@ async def _recipients(
                     f"{base}/approve/{token}",
                     expires_at=link.expires_at,
                     client_facing=True,
+                    timezone=brand.timezone,
                 )
             )
     return out
@@ -235,7 +242,7 @@ async def _mail_step(ctx: dict[str, Any], event: Event, kind: str, keys_field: s
                 k for k in ([wanted] if isinstance(wanted, str) else wanted) if k not in decided
             ]
         recipients = await _recipients(
-            session, ctx["settings"], ctx["signer"], item, client, keys, step_index
+            session, ctx["settings"], ctx["signer"], item, client, brand, keys, step_index
         )
         step_name = item.workflow["steps"][step_index]["name"]
         client_count = await _comment_count(session, item, client_only=True)

@@ -364,17 +364,56 @@ class InboxItem(BaseModel):
     comment_count: int
 
 
-class LinkView(BaseModel):
-    """What an external approver sees: the item as sent, never internal comments."""
+class LinkMedia(BaseModel):
+    url: str
+    type: str
+    alt_text: str
 
-    content_id: uuid.UUID
+
+class LinkAnchor(BaseModel):
+    platform: str | None = Field(description="The variant commented on; the title if absent")
+    start: int
+    end: int
+    quote: str | None
+
+
+class LinkComment(BaseModel):
+    """A client-visible comment as an external approver reads it: who wrote it by name only."""
+
+    author_name: str
+    body: str
+    anchor: LinkAnchor | None
+    created_at: datetime
+
+
+class LinkView(BaseModel):
+    """What an external approver sees: the post as it was sent to them, the decisions they may
+    make and the comments meant for the client. Nothing internal: no id of the item, its
+    revisions or the agency's people, no internal comment, label or campaign, no workflow
+    state beyond the name of the step they answer for."""
+
     brand_name: str
     title: str
-    revision: RevisionRead
+    revision_number: int = Field(description="Which version of the post this is (1, 2, …)")
+    variants: dict[str, str]
+    media: list[LinkMedia]
+    planned_at: datetime | None
     step_name: str
-    email: str
+    email: str = Field(description="The address this link was sent to")
     expires_at: datetime
-    comments: list[CommentRead]
+    decisions: list[DecisionField] = Field(
+        description="What may be answered; request_changes needs a comment"
+    )
+    comments: list[LinkComment]
+
+
+class LinkDecisionRead(BaseModel):
+    """The decision recorded through a link, as its author may read it back."""
+
+    decision: DecisionField
+    comment: str | None
+    email: str
+    created_at: datetime
 
 
 class LinkDecision(Strict):

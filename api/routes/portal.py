@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Request, status
 from api.deps import CurrentPrincipal, ResourcesDep, SessionDep
 from api.problems import responses
 from workflows import service
-from workflows.schemas import DecisionRead, InboxItem, LinkDecision, LinkView
+from workflows.schemas import InboxItem, LinkDecision, LinkDecisionRead, LinkView
 
 router = APIRouter(tags=["portal"])
 
@@ -48,7 +48,7 @@ async def decide_by_approval_link(
     session: SessionDep,
     resources: ResourcesDep,
     request: Request,
-) -> DecisionRead:
+) -> LinkDecisionRead:
     return await service.decide_by_link(
         session, resources.signer, token, body, request_id=request.state.request_id
     )

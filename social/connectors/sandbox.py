@@ -94,10 +94,20 @@ class SandboxConnector:
         return self._tokens(refresh_token.removeprefix(REFRESH_PREFIX))
 
     async def profile(self, token: TokenSet, external_id: str | None) -> Profile:
-        if external_id is None:
-            if not token.access_token.startswith(ACCESS_PREFIX + CODE_PREFIX):
-                raise TokenInvalid("sandbox: not a sandbox access token")
-            external_id = token.access_token.removeprefix(ACCESS_PREFIX)
+        """The account of the token, with an invented name when it is being connected
+        (`external_id` None). Asked about a known account (a sync), it gives no name: a sandbox
+        account has no name of its own on a platform, so it keeps the one it was given (the
+        demo names its accounts after their brand)."""
+        if external_id is not None:
+            return Profile(
+                external_id=external_id,
+                handle=None,
+                display_name=None,
+                followers=followers(external_id, utc_today()),
+            )
+        if not token.access_token.startswith(ACCESS_PREFIX + CODE_PREFIX):
+            raise TokenInvalid("sandbox: not a sandbox access token")
+        external_id = token.access_token.removeprefix(ACCESS_PREFIX)
         first = _FIRST[int(_u(external_id, "first") * len(_FIRST))]
         second = _SECOND[int(_u(external_id, "second") * len(_SECOND))]
         suffix = external_id.removeprefix(CODE_PREFIX)[:4]

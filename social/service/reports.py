@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import calendar
 import uuid
+from collections.abc import Sequence
 from datetime import date, timedelta
 
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -23,7 +25,8 @@ from tenants.principal import Principal
 from tenants.service.common import require_scope
 from tenants.service.directory import brand_visibility, client_visibility, today_for
 
-_FLOWS = tuple(m for m in METRICS if m not in ("followers",))
+_FLOWS = tuple(m for m in METRICS if m not in ("followers", "follower_change"))
+"""Figures of a period (summed over days); followers, a stock, is read at the month's bounds."""
 
 
 def parse_report_month(month: str) -> tuple[date, date]:
@@ -43,27 +46,81 @@ def _sum(values: list[int | None]) -> int | None:
     return sum(known) if known else None
 
 
-def totals_of(daily_by_account: list[list[DailyStat]]) -> ReportTotals:
-    """Followers at start and end add up each account's first and last known count; flows
-    add up every day of every account."""
-    starts: list[int | None] = []
-    ends: list[int | None] = []
-    flows: dict[str, list[int | None]] = {m: [] for m in _FLOWS}
-    for stats in daily_by_account:
-        known = [s.followers for s in stats if s.followers is not None]
-        starts.append(known[0] if known else None)
-        ends.append(known[-1] if known else None)
-        for m in _FLOWS:
-            flows[m].extend(getattr(s, m) for s in stats)
-    summed = {m: _sum(flows[m]) for m in _FLOWS}
-    impressions, engagements = summed["impressions"], summed["engagements"]
+def follower_bounds(
+    before: int | None, counts: Sequence[int | None]
+) -> tuple[int | None, int | None]:
+    """One account's followers at the start and at the end of the month.
+
+    `counts` are its daily counts of the month in order (None for a day without one); `before`
+    is its last count of the previous month, if it has any. Followers is a stock, so:
+
+    * the end is the last count of the month (the last day's, or the last one known before it
+      when days are missing, or the latest so far in the month under way);
+    * the start is the count the month opened with: the last count of the previous month; an
+      account without one (connected this month, or with a whole month missing) starts at its
+      first count of the month, so only the change seen this month is counted;
+    * an account with no count in the month has neither: it is left out of the follower figures
+      of its brand and of the client rather than reported with a stale count.
+
+    Both are known or neither is, so follower change = end - start holds for every account and,
+    summed, for every brand and the client.
+    """
+    known = [c for c in counts if c is not None]
+    if not known:
+        return None, None
+    return (known[0] if before is None else before), known[-1]
+
+
+def account_totals(stats: Sequence[DailyStat], before: int | None) -> ReportTotals:
+    """One account's month: followers at its bounds (see `follower_bounds`), flows summed over
+    the days it reported."""
+    ordered = sorted(stats, key=lambda s: s.day)
+    start, end = follower_bounds(before, [s.followers for s in ordered])
+    flows = {m: _sum([getattr(s, m) for s in ordered]) for m in _FLOWS}
+    return _with_rate(start, end, flows)
+
+
+def sum_totals(parts: Sequence[ReportTotals]) -> ReportTotals:
+    """A brand's or the client's totals: every figure is the sum of its accounts' (None when
+    none has it), so the report adds up at every level; the rate is recomputed from the sums."""
+    start = _sum([p.followers_start for p in parts])
+    end = _sum([p.followers_end for p in parts])
+    flows = {m: _sum([getattr(p, m) for p in parts]) for m in _FLOWS}
+    return _with_rate(start, end, flows)
+
+
+def _with_rate(start: int | None, end: int | None, flows: dict[str, int | None]) -> ReportTotals:
+    impressions, engagements = flows["impressions"], flows["engagements"]
     rate = round(engagements / impressions, 4) if impressions and engagements is not None else None
     return ReportTotals(
-        followers_start=_sum(starts),
-        followers_end=_sum(ends),
+        followers_start=start,
+        followers_end=end,
+        follower_change=None if start is None or end is None else end - start,
         engagement_rate=rate,
-        **summed,
+        **flows,
     )
+
+
+async def _closing_counts(
+    session: AsyncSession, tenant_id: uuid.UUID, account_ids: list[uuid.UUID], first: date
+) -> dict[uuid.UUID, int]:
+    """Each account's last follower count of the month before `first`."""
+    if not account_ids or first == date.min:
+        return {}
+    opened = (first - timedelta(days=1)).replace(day=1)
+    rows = await session.execute(
+        select(DailyStat.account_id, DailyStat.followers)
+        .where(
+            DailyStat.tenant_id == tenant_id,
+            col(DailyStat.account_id).in_(account_ids),
+            col(DailyStat.day) >= opened,
+            col(DailyStat.day) < first,
+            col(DailyStat.followers).is_not(None),
+        )
+        .ext(distinct_on(col(DailyStat.account_id)))
+        .order_by(col(DailyStat.account_id), col(DailyStat.day).desc())
+    )
+    return {account_id: int(followers) for account_id, followers in rows.all()}
 
 
 async def client_report(
@@ -130,6 +187,8 @@ async def client_report(
     for s in stats:
         by_account[s.account_id].append(s)
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    closing = await _closing_counts(session, principal.tenant_id, list(by_account), first)
+    own_totals = {a.id: account_totals(by_account[a.id], closing.get(a.id)) for a in accounts}
 
     report_brands: list[ReportBrand] = []
     for brand in brands:
@@ -143,7 +202,7 @@ async def client_report(
                     platform=Platform(account.platform),
                     handle=account.handle,
                     display_name=account.display_name,
-                    totals=totals_of([by_account[account.id]]),
+                    totals=own_totals[account.id],
                     daily=[
                         ReportDay(
                             day=d,
@@ -159,7 +218,7 @@ async def client_report(
             ReportBrand(
                 id=brand.id,
                 name=brand.name,
-                totals=totals_of([by_account[a.id] for a in mine]),
+                totals=sum_totals([own_totals[a.id] for a in mine]),
                 accounts=report_accounts,
             )
         )
@@ -167,10 +226,11 @@ async def client_report(
         client_id=client.id,
         client_name=client.name,
         agency_name=tenant.name if tenant else "",
-        month=f"{first:%Y-%m}",
+        # strftime's %Y drops the zeros of a year before 1000, which the PDF could not read.
+        month=f"{first.year:04d}-{first.month:02d}",
         language="fr" if client.locale.lower().startswith("fr") else "en",
         generated_at=utcnow(),
-        totals=totals_of(list(by_account.values())),
+        totals=sum_totals(list(own_totals.values())),
         brands=report_brands,
         anomalies=await anomalies_of(session, principal.tenant_id, brand_ids, first, last),
     )

@@ -25,9 +25,14 @@ from workflows.schemas import (
     CommentCreate,
     CommentRead,
     DecisionCreate,
+    DecisionField,
     DecisionRead,
     InboxItem,
+    LinkAnchor,
+    LinkComment,
     LinkDecision,
+    LinkDecisionRead,
+    LinkMedia,
     LinkView,
 )
 from workflows.service.access import (
@@ -35,7 +40,6 @@ from workflows.service.access import (
     is_client,
     load_item,
     load_revision,
-    revision_read,
     step_due_at,
     user_key,
 )
@@ -447,20 +451,54 @@ async def _open_link(
     return link, item
 
 
+LINK_DECISIONS: list[DecisionField] = ["approve", "request_changes", "reject"]
+
+
+def _link_media(media: dict[str, Any]) -> LinkMedia:
+    return LinkMedia(
+        url=str(media.get("url", "")),
+        type=str(media.get("type", "")),
+        alt_text=str(media.get("alt_text") or ""),
+    )
+
+
+def _link_comment(comment: CommentRead) -> LinkComment:
+    """The comment without ids: not its own, its author's, its thread's, and a mention of a
+    colleague (`@[Name](user-id)` in the body) reads `@Name`."""
+    anchor = comment.anchor
+    return LinkComment(
+        author_name=comment.author_name,
+        body=MENTION.sub(r"@\1", comment.body),
+        anchor=None
+        if anchor is None
+        else LinkAnchor(
+            platform=anchor.get("platform"),
+            start=int(anchor["start"]),
+            end=int(anchor["end"]),
+            quote=anchor.get("quote"),
+        ),
+        created_at=comment.created_at,
+    )
+
+
 async def view_link(session: AsyncSession, signer: TokenSigner, token: str) -> LinkView:
     link, item = await _open_link(session, signer, token, lock=False)
     revision = await load_revision(session, item.tenant_id, item.id, link.revision_id)
     brand = await session.get(Brand, (item.tenant_id, item.brand_id))
     assert brand is not None and item.step_index is not None
+    comments = await _comments(session, item.tenant_id, item.id, client_only=True)
     return LinkView(
-        content_id=item.id,
         brand_name=brand.name,
         title=revision.title,
-        revision=revision_read(revision),
+        revision_number=revision.number,
+        variants=dict(revision.variants),
+        media=[_link_media(m) for m in revision.media],
+        planned_at=revision.planned_at,
         step_name=item.workflow["steps"][item.step_index]["name"],
         email=link.email,
         expires_at=link.expires_at,
-        comments=await _comments(session, item.tenant_id, item.id, client_only=True),
+        decisions=LINK_DECISIONS,
+        comments=[_link_comment(c) for c in comments],
     )
 
 
@@ -471,7 +509,7 @@ async def decide_by_link(
     data: LinkDecision,
     *,
     request_id: str | None,
-) -> DecisionRead:
+) -> LinkDecisionRead:
     link, item = await _open_link(session, signer, token, lock=True)
     actor = Actor(
         key=f"email:{link.email}",
@@ -498,4 +536,6 @@ async def decide_by_link(
     link.used_at = now
     await _decision_comment(session, item, row, author_name=link.email)
     await session.flush()
-    return decision_read(row)
+    return LinkDecisionRead(
+        decision=row.decision, comment=row.comment, email=link.email, created_at=row.created_at
+    )
