@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from infra.clock import utcnow
 from infra.pagination import MAX_LIMIT, encode_cursor
@@ -515,6 +515,33 @@ async def test_paging_lists_every_row_once_in_a_stable_order(path, client, db, r
         pages = await _pages(client, seeded, limit)
         assert len(pages) == -(-len(whole) // limit)
         assert [row for page in pages for row in page] == whole, f"limit={limit}"
+
+    # No query per row: a page of one and a page of everything cost the same statements.
+    one, one_row = await _statements(resources, client, seeded, 1)
+    every, all_rows = await _statements(resources, client, seeded, MAX_LIMIT)
+    assert (one_row, all_rows) == (1, len(whole))
+    assert one == every, (one, every)
+
+
+async def _statements(
+    resources: Any, client: httpx.AsyncClient, seeded: Seeded, limit: int
+) -> tuple[int, int]:
+    """How many SQL statements one page costs, and how many rows it has."""
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    engine = resources.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        response = await client.get(
+            seeded.url, params={**seeded.params, "limit": limit}, headers=seeded.headers
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert response.status_code == 200, response.text
+    return len(statements), len(response.json()["items"])
 
 
 async def test_a_row_added_while_paging_neither_repeats_nor_hides_the_others(client):
