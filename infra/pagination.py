@@ -48,10 +48,27 @@ def decode_cursor(cursor: str, *, size: int) -> list[str]:
         raise InvalidCursor()
     if not all(isinstance(v, str) for v in values):
         raise InvalidCursor()
-    # PostgreSQL refuses NUL in text: such a cursor was not made by us and must not reach SQL.
-    if any("\x00" in v for v in values):
+    # PostgreSQL refuses NUL and the driver lone surrogates: such a cursor was not made by us
+    # and must not reach SQL.
+    if any("\x00" in v or not _utf8(v) for v in values):
         raise InvalidCursor()
     return values
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def parse_int(text: str) -> int:
+    """An integer sort key read back from a cursor: one that fits PostgreSQL's integer."""
+    value = int(text)
+    if not -(2**31) <= value < 2**31:
+        raise ValueError("out of range")
+    return value
 
 
 # ---------------------------------------------------------------------------------------------

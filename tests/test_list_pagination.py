@@ -8,6 +8,8 @@ tests next to their features.
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -92,16 +94,43 @@ LIST_QUERY: dict[str, Callable[[], dict[str, str]]] = {
     "/v1/team/capacity": lambda: {"month": _this_month()},
 }
 
+
+def _forged(*values: Any) -> str:
+    """A cursor made by hand (JSON-escaped, so that it may carry a lone surrogate)."""
+    raw = json.dumps(values).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 # Cursors nobody was given: not base64, not JSON, the wrong number of values, values of the
-# wrong kind, a NUL that PostgreSQL would refuse.
+# wrong kind, a NUL that PostgreSQL would refuse, a lone surrogate no driver can send.
 FORGED_CURSORS = [
     "%%%not-base64%%%",
     "bm90IGpzb24",  # base64 of "not json"
     encode_cursor(),
+    _forged(1, 2, 3),
     *(encode_cursor(*["not-a-value"] * n) for n in range(1, 5)),
     *(encode_cursor(*["\x00"] * n) for n in range(1, 5)),
+    *(_forged(*["\ud800"] * n) for n in range(1, 5)),
     encode_cursor("name", "a\x00b", uuid.uuid4()),
+    _forged("name", "\ud800", str(uuid.uuid4())),
 ]
+
+# Cursors of the right shape for one list, with a value that list cannot take.
+FORGED_FOR: dict[str, Callable[[dict[str, str]], list[str]]] = {
+    "/v1/content/{content_id}/revisions": lambda query: [
+        encode_cursor("revisions", 10**12, uuid.uuid4()),
+        encode_cursor("revisions", "1.5", uuid.uuid4()),
+    ],
+    "/v1/rates": lambda query: [
+        encode_cursor("rates", 10**12, utcnow().isoformat(), uuid.uuid4()),
+        encode_cursor("rates", 1, "yesterday", uuid.uuid4()),
+    ],
+    "/v1/portal/inbox": lambda query: [encode_cursor("inbox", "2027-01-01T00:00:00+00:00", "x")],
+    "/v1/brands/{brand_id}/social-accounts": lambda query: [
+        encode_cursor("accounts", "sandbox", "no-prefix", uuid.uuid4())
+    ],
+    "/v1/budgets": lambda query: [encode_cursor(f"risk:{query['month']}", "²")],
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,7 +209,7 @@ async def test_a_list_refuses_an_unbounded_limit_and_a_forged_cursor(path, clien
     for bad in (0, -1, maximum + 1, "ten", "true"):
         problem = assert_problem(await get(limit=bad), 422, "validation-error")
         assert any("limit" in e["pointer"] for e in problem["errors"]), (bad, problem)
-    for forged in FORGED_CURSORS:
+    for forged in FORGED_CURSORS + FORGED_FOR.get(path, lambda query: [])(query):
         assert_problem(await get(cursor=forged), 400, "invalid-cursor")
 
 

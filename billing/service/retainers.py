@@ -27,7 +27,7 @@ from billing.schemas import (
     TermsRead,
 )
 from infra.clock import utcnow
-from infra.pagination import Keyset, Page, SortKey
+from infra.pagination import Keyset, Page, SortKey, parse_int
 from tenants.capacity import parse_month
 from tenants.errors import BrandNotFound, ClientNotFound, MemberNotFound
 from tenants.models import Brand, Client, Membership, Role, Tenant
@@ -349,7 +349,7 @@ _RATE_RANK = case(
 RATE_ORDER = Keyset(
     "rates",
     (
-        SortKey(_RATE_RANK, lambda r: r[1], int),
+        SortKey(_RATE_RANK, lambda r: r[1], parse_int),
         SortKey(col(Rate.created_at), lambda r: r[0].created_at, datetime.fromisoformat),
         SortKey(col(Rate.id), lambda r: r[0].id, uuid.UUID),
     ),

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from infra.clock import utcnow
 from infra.errors import ProblemError
-from infra.pagination import Keyset, Page, SortKey
+from infra.pagination import Keyset, Page, SortKey, parse_int
 from tenants.errors import BrandNotFound
 from tenants.models import AuditEvent, Brand, Tenant
 from tenants.policy import Resource, Verb
@@ -248,7 +248,7 @@ def engine_reviewing(item: ContentItem) -> bool:
 REVISION_ORDER = Keyset(
     "revisions",
     (
-        SortKey(col(ContentRevision.number), lambda r: r.number, int),
+        SortKey(col(ContentRevision.number), lambda r: r.number, parse_int),
         SortKey(col(ContentRevision.id), lambda r: r.id, uuid.UUID),
     ),
 )
