@@ -104,7 +104,7 @@ async def _link_for(client, settings, mailbox, s: Setup, address: str, count: in
 async def _decisions(client, s: Setup) -> list[dict]:
     r = await client.get(f"/v1/content/{s.item_id}/decisions", headers=s.headers)
     assert r.status_code == 200, r.text
-    return r.json()
+    return r.json()["items"]
 
 
 async def _content(client, s: Setup) -> dict:
@@ -747,7 +747,7 @@ async def test_request_changes_by_link_needs_a_comment_shown_to_the_client(
 
     r = await client.get(f"/v1/content/{s.item_id}/comments", headers=s.headers)
     assert r.status_code == 200, r.text
-    [comment] = r.json()
+    [comment] = r.json()["items"]
     assert comment["body"] == "Le prix est faux : 4,50 $"
     assert comment["visibility"] == "client"
     assert comment["author_type"] == "link"

@@ -140,7 +140,7 @@ async def _decide(client, s: Setup, who: Person, decision: str = "approve", **ex
 async def _history(client, s: Setup) -> list[dict]:
     r = await client.get(f"/v1/content/{s.item_id}/history", headers=s.headers)
     assert r.status_code == 200, r.text
-    return r.json()
+    return r.json()["items"]
 
 
 def _subjects(mailbox, address: str) -> list[str]:
@@ -389,7 +389,7 @@ async def test_auto_approve_at_due_time_is_a_system_decision(
         assert item["status"] == "approved" and item["step"] is None
 
     r = await client.get(f"/v1/content/{s.item_id}/decisions", headers=s.headers)
-    [decision] = r.json()
+    [decision] = r.json()["items"]
     assert (decision["actor_type"], decision["channel"]) == ("system", "system")
     assert decision["decision"] == "approve" and decision["step_index"] == 0
     assert decision["user_id"] is None and decision["email"] is None
@@ -403,7 +403,7 @@ async def test_auto_approve_at_due_time_is_a_system_decision(
 
     await _tick(db, s.started + 3 * H)  # only once
     r = await client.get(f"/v1/content/{s.item_id}/decisions", headers=s.headers)
-    assert len(r.json()) == 1
+    assert len(r.json()["items"]) == 1
     # The external approver's link no longer decides anything.
     r = await client.post(f"/v1/approval-links/{token}", json={"decision": "reject"})
     assert_problem(r, 409)
@@ -468,7 +468,7 @@ async def test_an_expired_client_step_closes_its_links(client, db, resources, se
     r = await client.post(f"/v1/approval-links/{token}", json={"decision": "approve"})
     assert_problem(r, 409, "step-closed")
     r = await client.get(f"/v1/content/{s.item_id}/decisions", headers=s.headers)
-    assert r.json() == []
+    assert r.json()["items"] == []
     r = await client.post(f"/v1/content/{s.item_id}/submit", json={}, headers=s.headers)
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "awaiting_client"
@@ -510,7 +510,7 @@ async def test_a_step_decided_in_time_is_left_alone(client, db, resources, polic
     item = await _content(client, s)
     assert item["status"] == status
     r = await client.get(f"/v1/content/{s.item_id}/decisions", headers=s.headers)
-    assert len(r.json()) == 1
+    assert len(r.json()["items"]) == 1
 
 
 async def test_a_decided_first_step_leaves_only_the_next_steps_deadline(client, db, resources):

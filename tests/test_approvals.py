@@ -18,7 +18,15 @@ from sqlmodel import col, select
 
 from infra.outbox import Event
 from tenants.models import User
-from tests.support.factories import Agency, Person, add_person, make_brand, make_client, new_agency
+from tests.support.factories import (
+    Agency,
+    Person,
+    add_person,
+    make_brand,
+    make_client,
+    new_agency,
+    walk,
+)
 from tests.support.problems import assert_problem
 from tests.support.smtp import text_of
 from tests.support.worker import run_worker
@@ -147,7 +155,10 @@ async def decided(client, who: Person, item: dict, decision="approve", comment=N
 
 
 async def read(client, headers, item: dict, what: str = "") -> Any:
-    r = await client.get(f"/v1/content/{item['id']}{what}", headers=headers)
+    """The item, or (with a suffix such as "/decisions") every row of its list."""
+    if what:
+        return await walk(client, f"/v1/content/{item['id']}{what}", headers)
+    r = await client.get(f"/v1/content/{item['id']}", headers=headers)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -218,7 +229,7 @@ async def test_templates_are_created_listed_read_and_replaced_with_if_match(clie
 
     r = await client.get("/v1/workflow-templates", headers=s.owner)
     assert r.status_code == 200, r.text
-    assert [t["id"] for t in r.json()] == [created["id"]]
+    assert [t["id"] for t in r.json()["items"]] == [created["id"]]
     r = await client.get(f"/v1/workflow-templates/{created['id']}", headers=s.owner)
     assert r.status_code == 200 and r.headers["etag"] == '"1"'
     assert r.json() == created
@@ -250,7 +261,7 @@ async def test_who_may_read_and_shape_templates(client, db, resources):
     t = await template(client, s.owner, [internal(member)])
 
     r = await client.get("/v1/workflow-templates", headers=member.headers)
-    assert r.status_code == 200 and [x["id"] for x in r.json()] == [t["id"]]
+    assert r.status_code == 200 and [x["id"] for x in r.json()["items"]] == [t["id"]]
     r = await client.post(
         "/v1/workflow-templates",
         json={"name": "Le mien", "steps": []},
@@ -282,7 +293,7 @@ async def test_who_may_read_and_shape_templates(client, db, resources):
         f"/v1/workflow-templates/{t['id']}", json={"name": "Volé", "steps": []}, headers=other.owner
     )
     assert_problem(r, 404, "workflow-template-not-found")
-    assert (await client.get("/v1/workflow-templates", headers=other.owner)).json() == []
+    assert (await client.get("/v1/workflow-templates", headers=other.owner)).json()["items"] == []
     # Nor can another agency's item follow it, or a template claim another agency's brand.
     r = await client.post(
         f"/v1/brands/{other.brand['id']}/content",
@@ -376,7 +387,7 @@ async def test_templates_that_cannot_work_are_refused(client, template_people, c
     assert_problem(
         await client.post("/v1/workflow-templates", json=body, headers=s.owner), 422, slug
     )
-    assert (await client.get("/v1/workflow-templates", headers=s.owner)).json() == []
+    assert (await client.get("/v1/workflow-templates", headers=s.owner)).json()["items"] == []
 
 
 async def test_auto_approve_is_accepted_on_a_client_step_the_client_agreed_to(
@@ -485,7 +496,7 @@ async def test_without_any_template_the_brand_lead_reviews(client, db, resources
     assert_problem(await decide(client, helper, under_review), 403, "not-an-approver")
     await decided(client, lead, under_review)
     assert (await read(client, s.owner, item))["status"] == "approved"
-    assert (await client.get("/v1/workflow-templates", headers=s.owner)).json() == []
+    assert (await client.get("/v1/workflow-templates", headers=s.owner)).json()["items"] == []
 
 
 async def test_a_template_without_steps_approves_at_once(client, db):
@@ -638,7 +649,7 @@ async def test_a_new_round_does_not_count_the_last_rounds_decisions(client, db, 
     now = await read(client, s.owner, item)
     assert now["status"] == "awaiting_client"
     assert now["step"]["decided"] == [key(b)]
-    inbox = (await client.get("/v1/portal/inbox", headers=a.headers)).json()
+    inbox = (await client.get("/v1/portal/inbox", headers=a.headers)).json()["items"]
     assert [i["id"] for i in inbox] == [item["id"]]
     second = await decided(client, a, again)
     assert second["round"] == 2
@@ -922,7 +933,7 @@ async def test_comment_threads_and_who_sees_them(client, db, resources):
     assert all(c["visibility"] == "client" for c in for_client)
     assert (await read(client, s.owner, item))["comment_count"] == 4
     assert (await read(client, a.headers, item))["comment_count"] == 2
-    inbox = (await client.get("/v1/portal/inbox", headers=a.headers)).json()
+    inbox = (await client.get("/v1/portal/inbox", headers=a.headers)).json()["items"]
     assert [(i["id"], i["comment_count"]) for i in inbox] == [(item["id"], 2)]
 
 
@@ -1057,14 +1068,12 @@ async def test_the_portal_inbox_shows_what_awaits_this_contact(client, db, resou
     await decided(client, reviewer, mine)
 
     async def inbox(who: Person) -> list[str]:
-        r = await client.get("/v1/portal/inbox", headers=who.headers)
-        assert r.status_code == 200, r.text
-        return [i["id"] for i in r.json()]
+        return [i["id"] for i in await walk(client, "/v1/portal/inbox", who.headers)]
 
     assert await inbox(a) == [mine["id"]]
     assert await inbox(b) == [mine["id"]]
     assert await inbox(c) == [for_other["id"]]
-    entry = (await client.get("/v1/portal/inbox", headers=a.headers)).json()[0]
+    entry = (await client.get("/v1/portal/inbox", headers=a.headers)).json()["items"][0]
     assert entry["revision_id"] == mine["revision"]["id"]
     assert entry["step_name"] == "Client" and entry["brand_name"] == s.brand["name"]
     assert still_internal["id"] not in await inbox(a)

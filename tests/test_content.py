@@ -145,13 +145,13 @@ async def assign(
 
 
 async def revisions(client: httpx.AsyncClient, headers: dict[str, str], item_id: str) -> list:
-    return await get(client, headers, f"/v1/content/{item_id}/revisions")
+    return await walk(client, f"/v1/content/{item_id}/revisions", headers)
 
 
 async def history_actions(
     client: httpx.AsyncClient, headers: dict[str, str], item_id: str
 ) -> list[str]:
-    return [e["action"] for e in await get(client, headers, f"/v1/content/{item_id}/history")]
+    return [e["action"] for e in await walk(client, f"/v1/content/{item_id}/history", headers)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,7 +404,7 @@ async def test_editing_an_item_under_review_voids_the_review(client, db, resourc
     assert edited["step"] is None
     assert edited["revision"]["number"] == 2
 
-    history = await get(client, world.boss, f"/v1/content/{item['id']}/history")
+    history = await walk(client, f"/v1/content/{item['id']}/history", world.boss)
     voided = [e for e in history if e["action"] == "content.approvals_voided"]
     assert len(voided) == 1
     assert voided[0]["details"]["revision_id"] == old_revision
@@ -414,7 +414,7 @@ async def test_editing_an_item_under_review_voids_the_review(client, db, resourc
     ].index("content.edited")
 
     decisions = f"/v1/content/{item['id']}/decisions"
-    before = await get(client, world.boss, decisions)
+    before = await walk(client, decisions, world.boss)
     assert before == []
     late = await client.post(
         decisions,
@@ -423,7 +423,7 @@ async def test_editing_an_item_under_review_voids_the_review(client, db, resourc
     )
     body = assert_problem(late, 409, "revision-superseded")
     assert body["current_revision_id"] == edited["revision"]["id"]
-    assert await get(client, world.boss, decisions) == before
+    assert await walk(client, decisions, world.boss) == before
     unchanged = await get(client, world.boss, f"/v1/content/{item['id']}")
     assert unchanged["status"] == "draft" and unchanged["version"] == edited["version"]
 
@@ -436,7 +436,7 @@ async def test_editing_an_item_under_review_voids_the_review(client, db, resourc
         headers=reviewer.headers,
     )
     assert_problem(late, 409, "revision-superseded")
-    assert await get(client, world.boss, decisions) == []
+    assert await walk(client, decisions, world.boss) == []
     ok = await client.post(
         decisions,
         json={"revision_id": again["revision"]["id"], "decision": "approve"},
@@ -445,7 +445,7 @@ async def test_editing_an_item_under_review_voids_the_review(client, db, resourc
     assert ok.status_code == 201, ok.text
     final = await get(client, world.boss, f"/v1/content/{item['id']}")
     assert final["status"] == "approved"
-    [recorded] = await get(client, world.boss, decisions)
+    [recorded] = await walk(client, decisions, world.boss)
     assert recorded["revision_id"] == again["revision"]["id"] and recorded["round"] == 2
 
 
@@ -955,7 +955,7 @@ async def test_bad_comment_anchor_changes_nothing(
         headers=world.boss,
     )
     assert_problem(response, status, slug)
-    assert await get(client, world.boss, comments) == []
+    assert await walk(client, comments, world.boss) == []
     assert (await get(client, world.boss, f"/v1/content/{item['id']}"))["comment_count"] == 0
 
 

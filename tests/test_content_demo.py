@@ -43,7 +43,7 @@ async def test_the_demo_has_content_in_every_status_and_pending_client_approvals
     julie = await headers_of("julie@client.demo.passerelle.app")
     r = await client.get("/v1/portal/inbox", headers=julie)
     assert r.status_code == 200, r.text
-    inbox = r.json()
+    inbox = r.json()["items"]
     assert [i["title"] for i in inbox] == ["Portes ouvertes"]
     r = await client.get(f"/v1/content/{inbox[0]['id']}/comments", headers=julie)
-    assert [c["body"] for c in r.json()] == ["Julie, l'heure vous convient-elle ?"]
+    assert [c["body"] for c in r.json()["items"]] == ["Julie, l'heure vous convient-elle ?"]

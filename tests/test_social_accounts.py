@@ -23,7 +23,7 @@ from sqlmodel import col, select
 from social.connectors import sandbox
 from social.models import DailyStat, SocialAccount, SocialConnection
 from social.vault import TokenVault
-from tests.support.factories import add_person, make_brand, make_client, new_agency
+from tests.support.factories import add_person, make_brand, make_client, new_agency, walk
 from tests.support.problems import assert_problem
 from tests.support.worker import run_worker
 
@@ -124,9 +124,7 @@ async def connect(client, headers, brand_id: str, platform: str = "sandbox") -> 
 
 
 async def list_accounts(client, headers, brand_id: str) -> list[dict]:
-    response = await client.get(f"/v1/brands/{brand_id}/social-accounts", headers=headers)
-    assert response.status_code == 200, response.text
-    return response.json()
+    return await walk(client, f"/v1/brands/{brand_id}/social-accounts", headers)
 
 
 async def account_row(db, tenant_id: uuid.UUID, account_id: str) -> dict[str, Any]:

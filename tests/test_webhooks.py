@@ -165,8 +165,8 @@ async def test_an_owner_creates_reads_changes_rotates_and_deletes_an_endpoint(cl
     read = await client.get(path, headers=shop.owner)
     assert read.status_code == 200 and read.headers["etag"] == '"1"'
     listed = await client.get("/v1/webhook-endpoints", headers=shop.owner)
-    assert [e["id"] for e in listed.json()] == [created["id"]]
-    for body in (read.json(), *listed.json()):
+    assert [e["id"] for e in listed.json()["items"]] == [created["id"]]
+    for body in (read.json(), *listed.json()["items"]):
         assert "secret" not in body
         assert created["secret"] not in json.dumps(body)
 
@@ -216,7 +216,7 @@ async def test_an_owner_creates_reads_changes_rotates_and_deletes_an_endpoint(cl
     deleted = await client.delete(path, headers={**shop.owner, "If-Match": f'"{version + 1}"'})
     assert deleted.status_code == 204, deleted.text
     assert_problem(await client.get(path, headers=shop.owner), 404, "webhook-endpoint-not-found")
-    assert (await client.get("/v1/webhook-endpoints", headers=shop.owner)).json() == []
+    assert (await client.get("/v1/webhook-endpoints", headers=shop.owner)).json()["items"] == []
 
 
 @pytest.mark.parametrize(("role", "allowed"), [("admin", True), ("manager", False)])
@@ -246,7 +246,7 @@ async def test_only_owners_and_admins_manage_endpoints(
             assert response.status_code < 300, (method, url, response.text)
         else:
             assert_problem(response, 403, "permission-denied")
-    left = (await client.get("/v1/webhook-endpoints", headers=shop.owner)).json()
+    left = (await client.get("/v1/webhook-endpoints", headers=shop.owner)).json()["items"]
     if allowed:
         assert len(left) == 1 and left[0]["id"] != owned["id"]  # deleted one, made one
     else:
@@ -265,7 +265,7 @@ async def test_another_agency_cannot_see_or_touch_an_endpoint(client, receiver):
     ]:
         response = await client.request(method, url, json=body, headers=stranger.owner)
         assert_problem(response, 404, "webhook-endpoint-not-found")
-    assert (await client.get("/v1/webhook-endpoints", headers=stranger.owner)).json() == []
+    assert (await client.get("/v1/webhook-endpoints", headers=stranger.owner)).json()["items"] == []
     unchanged = await endpoint_of(client, shop.owner, endpoint["id"])
     assert unchanged["version"] == 1 and unchanged["url"] == endpoint["url"]
     filtered = await client.get(
@@ -290,10 +290,10 @@ async def test_a_partner_app_manages_only_the_endpoints_it_created(client, db, s
     assert mine["secret"].startswith("whsec_")
 
     listed = await client.get("/v1/webhook-endpoints", headers=partner)
-    assert [e["id"] for e in listed.json()] == [mine["id"]]
-    assert (await client.get("/v1/webhook-endpoints", headers=other_partner)).json() == []
+    assert [e["id"] for e in listed.json()["items"]] == [mine["id"]]
+    assert (await client.get("/v1/webhook-endpoints", headers=other_partner)).json()["items"] == []
     every = await client.get("/v1/webhook-endpoints", headers=shop.owner)
-    assert {e["id"] for e in every.json()} == {owners["id"], mine["id"]}
+    assert {e["id"] for e in every.json()["items"]} == {owners["id"], mine["id"]}
 
     for headers, endpoint in [(partner, owners), (other_partner, mine)]:
         path = f"/v1/webhook-endpoints/{endpoint['id']}"
@@ -335,7 +335,8 @@ async def test_a_partner_app_manages_only_the_endpoints_it_created(client, db, s
     deleted = await client.delete(f"/v1/webhook-endpoints/{mine['id']}", headers=partner)
     assert deleted.status_code == 204, deleted.text
     assert [
-        e["id"] for e in (await client.get("/v1/webhook-endpoints", headers=shop.owner)).json()
+        e["id"]
+        for e in (await client.get("/v1/webhook-endpoints", headers=shop.owner)).json()["items"]
     ] == [owners["id"]]
 
 
@@ -367,7 +368,7 @@ async def test_bad_endpoint_input_is_refused_and_creates_nothing(client, receive
     body = {k: v for k, v in body.items() if v is not None}
     response = await client.post("/v1/webhook-endpoints", json=body, headers=shop.owner)
     assert_problem(response, 422, slug)
-    assert (await client.get("/v1/webhook-endpoints", headers=shop.owner)).json() == []
+    assert (await client.get("/v1/webhook-endpoints", headers=shop.owner)).json()["items"] == []
 
     # The same values are refused when changing an existing endpoint, which stays as it was.
     endpoint = await add_endpoint(client, shop.owner, receiver.inbox().url)
@@ -422,7 +423,7 @@ async def test_private_and_link_local_targets_are_refused(client, receiver, url)
         "/v1/webhook-endpoints", json={"url": url, "event_types": [SUBMITTED]}, headers=shop.owner
     )
     assert_problem(response, 422, "unsafe-webhook-url")
-    assert (await client.get("/v1/webhook-endpoints", headers=shop.owner)).json() == []
+    assert (await client.get("/v1/webhook-endpoints", headers=shop.owner)).json()["items"] == []
 
     endpoint = await add_endpoint(client, shop.owner, receiver.inbox().url)
     moved = await client.patch(
@@ -441,7 +442,7 @@ async def test_a_name_that_does_not_resolve_is_refused(client):
     )
     body = assert_problem(response, 422, "unsafe-webhook-url")
     assert "nonexistent.invalid" in body["detail"]
-    assert (await client.get("/v1/webhook-endpoints", headers=shop.owner)).json() == []
+    assert (await client.get("/v1/webhook-endpoints", headers=shop.owner)).json()["items"] == []
 
 
 LOOPBACK = [ssrf.parse_networks(["127.0.0.0/8"])[0]]

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import AwareDatetime
 
 from api.deps import CurrentPrincipal, IfMatch, SessionDep, etag
+from api.pagination import Cursor as LongCursor
 from api.problems import responses
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from workflows import service
@@ -96,9 +97,13 @@ async def update_content(
 
 @router.get("/content/{content_id}/revisions", summary="Every revision, oldest first")
 async def list_revisions(
-    content_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
-) -> list[RevisionRead]:
-    return await service.list_revisions(session, principal, content_id)
+    content_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: LongCursor = None,
+) -> Page[RevisionRead]:
+    return await service.list_revisions(session, principal, content_id, limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -170,9 +175,13 @@ async def unschedule_content(
 
 @router.get("/content/{content_id}/decisions", summary="Every decision on the item")
 async def list_decisions(
-    content_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
-) -> list[DecisionRead]:
-    return await service.list_decisions(session, principal, content_id)
+    content_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: LongCursor = None,
+) -> Page[DecisionRead]:
+    return await service.list_decisions(session, principal, content_id, limit=limit, cursor=cursor)
 
 
 @router.post(
@@ -190,9 +199,13 @@ async def decide(
 
 @router.get("/content/{content_id}/comments", summary="The item's comments, oldest first")
 async def list_comments(
-    content_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
-) -> list[CommentRead]:
-    return await service.list_comments(session, principal, content_id)
+    content_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: LongCursor = None,
+) -> Page[CommentRead]:
+    return await service.list_comments(session, principal, content_id, limit=limit, cursor=cursor)
 
 
 @router.post(
@@ -208,9 +221,13 @@ async def add_comment(
 
 @router.get("/content/{content_id}/history", summary="The item's audit trail")
 async def content_history(
-    content_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
-) -> list[HistoryEntry]:
-    return await service.history(session, principal, content_id)
+    content_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: LongCursor = None,
+) -> Page[HistoryEntry]:
+    return await service.history(session, principal, content_id, limit=limit, cursor=cursor)
 
 
 @router.get("/calendar", summary="Items planned in a date range, with their status")

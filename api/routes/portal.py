@@ -1,11 +1,11 @@
 """The client approval portal (client contacts) and external approvers' single-use links."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Request, status
 
 from api.deps import CurrentPrincipal, ResourcesDep, SessionDep
+from api.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.problems import responses
+from infra.pagination import Page
 from workflows import service
 from workflows.schemas import InboxItem, LinkDecision, LinkDecisionRead, LinkView
 
@@ -20,9 +20,10 @@ router = APIRouter(tags=["portal"])
 async def portal_inbox(
     principal: CurrentPrincipal,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=200)] = 100,
-) -> list[InboxItem]:
-    return await service.inbox(session, principal, limit=limit)
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[InboxItem]:
+    return await service.inbox(session, principal, limit=limit, cursor=cursor)
 
 
 @router.get(

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from api.deps import CurrentPrincipal, IfMatch, SessionDep, etag
+from api.pagination import Cursor
 from api.problems import responses
 from billing import service
 from billing.schemas import (
@@ -78,8 +79,13 @@ async def update_retainer(
 
 
 @router.get("/rates", summary="The agency's hourly rates, most specific first")
-async def list_rates(principal: CurrentPrincipal, session: SessionDep) -> list[RateRead]:
-    return await service.list_rates(session, principal)
+async def list_rates(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[RateRead]:
+    return await service.list_rates(session, principal, limit=limit, cursor=cursor)
 
 
 @router.post(

@@ -9,8 +9,10 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 
 from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, etag
+from api.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.problems import responses
 from billing.schemas import MonthStr
+from infra.pagination import Page
 from social.connectors.types import Platform
 from social.kit import kit_of
 from social.report_pdf import render_report_pdf
@@ -96,9 +98,13 @@ async def oauth_callback(
 
 @router.get("/brands/{brand_id}/social-accounts", summary="A brand's social accounts")
 async def list_social_accounts(
-    brand_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
-) -> list[SocialAccountRead]:
-    return await accounts.list_accounts(session, principal, brand_id)
+    brand_id: uuid.UUID,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[SocialAccountRead]:
+    return await accounts.list_accounts(session, principal, brand_id, limit=limit, cursor=cursor)
 
 
 @router.get("/social-accounts/{account_id}", summary="A social account and its sync state")
@@ -210,9 +216,17 @@ async def get_brand_anomalies(
     session: SessionDep,
     from_date: FromDate = None,
     to_date: ToDate = None,
-) -> list[AnomalyRead]:
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[AnomalyRead]:
     return await stats.brand_anomalies(
-        session, principal, brand_id, from_date=from_date, to_date=to_date
+        session,
+        principal,
+        brand_id,
+        from_date=from_date,
+        to_date=to_date,
+        limit=limit,
+        cursor=cursor,
     )
 
 

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response, status
 
 from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, etag
+from api.pagination import Cursor
 from api.problems import responses
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from partners.schemas import (
@@ -28,9 +29,12 @@ def _tagged(response: Response, endpoint: WebhookEndpointRead) -> WebhookEndpoin
 
 @router.get("/webhook-endpoints", summary="List webhook endpoints")
 async def list_webhook_endpoints(
-    principal: CurrentPrincipal, session: SessionDep
-) -> list[WebhookEndpointRead]:
-    return [webhooks.read_endpoint(e) for e in await webhooks.list_endpoints(session, principal)]
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[WebhookEndpointRead]:
+    return await webhooks.list_endpoints(session, principal, limit=limit, cursor=cursor)
 
 
 @router.post(

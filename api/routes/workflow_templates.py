@@ -5,7 +5,9 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from api.deps import CurrentPrincipal, IfMatch, SessionDep, etag
+from api.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.problems import responses
+from infra.pagination import Page
 from workflows import service
 from workflows.schemas import TemplateCreate, TemplateRead, TemplateUpdate
 
@@ -14,9 +16,15 @@ router = APIRouter(tags=["workflow templates"])
 
 @router.get("/workflow-templates", summary="The agency's workflow templates")
 async def list_workflow_templates(
-    principal: CurrentPrincipal, session: SessionDep, include_archived: bool = False
-) -> list[TemplateRead]:
-    return await service.list_templates(session, principal, include_archived=include_archived)
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    include_archived: bool = False,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[TemplateRead]:
+    return await service.list_templates(
+        session, principal, include_archived=include_archived, limit=limit, cursor=cursor
+    )
 
 
 @router.post(

@@ -290,7 +290,7 @@ async def team_budgets(
     start = 0
     if cursor is not None:
         name, raw = decode_cursor(cursor, size=2)
-        if name != f"risk:{_fmt(target)}" or not raw.isdigit():
+        if name != f"risk:{_fmt(target)}" or not (raw.isascii() and raw.isdigit()):
             raise InvalidCursor("This cursor belongs to another list.")
         start = int(raw)
     page = summaries[start : start + limit]

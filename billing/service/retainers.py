@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Select, case
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -27,7 +27,7 @@ from billing.schemas import (
     TermsRead,
 )
 from infra.clock import utcnow
-from infra.pagination import Page
+from infra.pagination import Keyset, Page, SortKey, parse_int
 from tenants.capacity import parse_month
 from tenants.errors import BrandNotFound, ClientNotFound, MemberNotFound
 from tenants.models import Brand, Client, Membership, Role, Tenant
@@ -339,16 +339,32 @@ def rate_read(rate: Rate) -> RateRead:
     )
 
 
-async def list_rates(session: AsyncSession, principal: Principal) -> list[RateRead]:
-    """Rates are few (one per kind and scope): the whole list, most specific first."""
+# Most specific first: a member on a client, a client, a role, then the default.
+_RATE_RANK = case(
+    (col(Rate.membership_id).is_not(None), 0),
+    (col(Rate.client_id).is_not(None), 1),
+    (col(Rate.role).is_not(None), 2),
+    else_=3,
+)
+RATE_ORDER = Keyset(
+    "rates",
+    (
+        SortKey(_RATE_RANK, lambda r: r[1], parse_int),
+        SortKey(col(Rate.created_at), lambda r: r[0].created_at, datetime.fromisoformat),
+        SortKey(col(Rate.id), lambda r: r[0].id, uuid.UUID),
+    ),
+)
+
+
+async def list_rates(
+    session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None
+) -> Page[RateRead]:
+    """Most specific first, then oldest first."""
     require_scope(principal, Resource.rate, Verb.read)
-    rows = (
-        await session.scalars(
-            select(Rate).where(Rate.tenant_id == principal.tenant_id).order_by(col(Rate.created_at))
-        )
-    ).all()
-    order = {"member_client": 0, "client": 1, "role": 2, "default": 3}
-    return sorted((rate_read(r) for r in rows), key=lambda r: order[r.kind])
+    query = select(Rate, _RATE_RANK).where(Rate.tenant_id == principal.tenant_id)
+    query = RATE_ORDER.apply(query, cursor=cursor, limit=limit)
+    rows, next_page = RATE_ORDER.page((await session.execute(query)).all(), limit=limit)
+    return Page(items=[rate_read(rate) for rate, _ in rows], next_cursor=next_page)
 
 
 async def create_rate(session: AsyncSession, principal: Principal, data: RateCreate) -> RateRead:

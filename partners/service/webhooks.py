@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from infra.clock import utcnow
-from infra.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
+from infra.pagination import InvalidCursor, Keyset, Page, SortKey, decode_cursor, encode_cursor
 from infra.queue import enqueue_after_commit
 from partners import errors
 from partners.models import (
@@ -115,14 +115,25 @@ async def get_endpoint(
     return endpoint
 
 
-async def list_endpoints(session: AsyncSession, principal: Principal) -> list[WebhookEndpoint]:
+ENDPOINT_ORDER = Keyset(
+    "endpoints",
+    (
+        SortKey(col(WebhookEndpoint.created_at), lambda e: e.created_at, datetime.fromisoformat),
+        SortKey(col(WebhookEndpoint.id), lambda e: e.id, uuid.UUID),
+    ),
+)
+
+
+async def list_endpoints(
+    session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None
+) -> Page[WebhookEndpointRead]:
+    """Oldest first."""
     _require_manager(principal)
-    rows = await session.scalars(
-        select(WebhookEndpoint)
-        .where(_visible(principal))
-        .order_by(col(WebhookEndpoint.created_at), col(WebhookEndpoint.id))
+    query = ENDPOINT_ORDER.apply(
+        select(WebhookEndpoint).where(_visible(principal)), cursor=cursor, limit=limit
     )
-    return list(rows.all())
+    rows, next_page = ENDPOINT_ORDER.page((await session.scalars(query)).all(), limit=limit)
+    return Page(items=[read_endpoint(e) for e in rows], next_cursor=next_page)
 
 
 async def update_endpoint(

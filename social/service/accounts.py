@@ -19,6 +19,7 @@ from infra.clock import utcnow
 from infra.db import Database, set_tenant
 from infra.errors import PreconditionFailed
 from infra.errors import RateLimited as TooManyRequests
+from infra.pagination import Keyset, Page, SortKey
 from infra.queue import enqueue_after_commit
 from infra.security import InvalidToken, TokenSigner
 from infra.settings import get_settings, parse_rate
@@ -381,20 +382,32 @@ async def complete_connection(
 # --- reading and changing -----------------------------------------------------------------
 
 
+# By platform, then handle (accounts not yet named last).
+ACCOUNT_ORDER = Keyset(
+    "accounts",
+    (
+        SortKey(col(SocialAccount.platform), lambda a: a.platform),
+        SortKey(col(SocialAccount.handle), lambda a: a.handle, nullable=True),
+        SortKey(col(SocialAccount.id), lambda a: a.id, uuid.UUID),
+    ),
+)
+
+
 async def list_accounts(
-    session: AsyncSession, principal: Principal, brand_id: uuid.UUID
-) -> list[SocialAccountRead]:
+    session: AsyncSession,
+    principal: Principal,
+    brand_id: uuid.UUID,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> Page[SocialAccountRead]:
     await visible_brand(session, principal, brand_id, Verb.read)
-    rows = (
-        await session.scalars(
-            select(SocialAccount)
-            .where(
-                SocialAccount.tenant_id == principal.tenant_id, SocialAccount.brand_id == brand_id
-            )
-            .order_by(col(SocialAccount.platform), col(SocialAccount.handle), col(SocialAccount.id))
-        )
-    ).all()
-    return [account_read(a) for a in rows]
+    query = select(SocialAccount).where(
+        SocialAccount.tenant_id == principal.tenant_id, SocialAccount.brand_id == brand_id
+    )
+    query = ACCOUNT_ORDER.apply(query, cursor=cursor, limit=limit)
+    rows, next_page = ACCOUNT_ORDER.page((await session.scalars(query)).all(), limit=limit)
+    return Page(items=[account_read(a) for a in rows], next_cursor=next_page)
 
 
 async def get_account(

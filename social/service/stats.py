@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from infra.clock import utcnow
+from infra.pagination import Keyset, Page, SortKey
 from social import errors
 from social.connectors.types import METRICS
 from social.models import Anomaly, SocialAccount
@@ -191,6 +192,17 @@ async def anomalies_of(
     return [anomaly_read(a) for a in (await session.scalars(query)).all()]
 
 
+# Newest day first, then by metric.
+ANOMALY_ORDER = Keyset(
+    "anomalies",
+    (
+        SortKey(col(Anomaly.day), lambda a: a.day, date.fromisoformat, descending=True),
+        SortKey(col(Anomaly.metric), lambda a: a.metric),
+        SortKey(col(Anomaly.id), lambda a: a.id, uuid.UUID),
+    ),
+)
+
+
 async def brand_anomalies(
     session: AsyncSession,
     principal: Principal,
@@ -198,7 +210,17 @@ async def brand_anomalies(
     *,
     from_date: date | None,
     to_date: date | None,
-) -> list[AnomalyRead]:
+    limit: int,
+    cursor: str | None,
+) -> Page[AnomalyRead]:
     brand = await visible_brand(session, principal, brand_id, Verb.read)
     start, end = date_range(from_date, to_date)
-    return await anomalies_of(session, principal.tenant_id, [brand.id], start, end)
+    query: Any = select(Anomaly).where(
+        Anomaly.tenant_id == principal.tenant_id,
+        Anomaly.brand_id == brand.id,
+        col(Anomaly.day) >= start,
+        col(Anomaly.day) <= end,
+    )
+    query = ANOMALY_ORDER.apply(query, cursor=cursor, limit=limit)
+    rows, next_page = ANOMALY_ORDER.page((await session.scalars(query)).all(), limit=limit)
+    return Page(items=[anomaly_read(a) for a in rows], next_cursor=next_page)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, text
@@ -12,6 +13,7 @@ from sqlmodel import col, select
 
 from infra.clock import utcnow
 from infra.db import set_tenant
+from infra.pagination import Keyset, Page, SortKey
 from infra.security import InvalidToken, TokenSigner
 from tenants.errors import PermissionDenied
 from tenants.models import Brand, Membership, MembershipStatus, Role, User
@@ -134,9 +136,23 @@ async def _decision_comment(
     )
 
 
+DECISION_ORDER = Keyset(
+    "decisions",
+    (
+        SortKey(col(ApprovalDecision.created_at), lambda r: r.created_at, datetime.fromisoformat),
+        SortKey(col(ApprovalDecision.id), lambda r: r.id, uuid.UUID),
+    ),
+)
+
+
 async def list_decisions(
-    session: AsyncSession, principal: Principal, content_id: uuid.UUID
-) -> list[DecisionRead]:
+    session: AsyncSession,
+    principal: Principal,
+    content_id: uuid.UUID,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> Page[DecisionRead]:
     """Every decision on the item, oldest first; a client contact sees those of client steps."""
     item = await load_item(session, principal, content_id)
     query = select(ApprovalDecision).where(
@@ -145,12 +161,9 @@ async def list_decisions(
     )
     if is_client(principal):
         query = query.where(ApprovalDecision.step_kind == StepKind.client)
-    rows = (
-        await session.scalars(
-            query.order_by(col(ApprovalDecision.created_at), col(ApprovalDecision.id)).limit(2000)
-        )
-    ).all()
-    return [decision_read(r) for r in rows]
+    query = DECISION_ORDER.apply(query, cursor=cursor, limit=limit)
+    rows, next_page = DECISION_ORDER.page((await session.scalars(query)).all(), limit=limit)
+    return Page(items=[decision_read(r) for r in rows], next_cursor=next_page)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,11 +185,33 @@ def comment_read(row: ContentComment) -> CommentRead:
     )
 
 
+COMMENT_ORDER = Keyset(
+    "comments",
+    (
+        SortKey(col(ContentComment.created_at), lambda r: r.created_at, datetime.fromisoformat),
+        SortKey(col(ContentComment.id), lambda r: r.id, uuid.UUID),
+    ),
+)
+
+
 async def list_comments(
-    session: AsyncSession, principal: Principal, content_id: uuid.UUID
-) -> list[CommentRead]:
+    session: AsyncSession,
+    principal: Principal,
+    content_id: uuid.UUID,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> Page[CommentRead]:
+    """Oldest first; a client contact sees the client-visible ones."""
     item = await load_item(session, principal, content_id)
-    return await _comments(session, principal.tenant_id, item.id, client_only=is_client(principal))
+    query = select(ContentComment).where(
+        ContentComment.tenant_id == principal.tenant_id, ContentComment.content_item_id == item.id
+    )
+    if is_client(principal):
+        query = query.where(ContentComment.visibility == CLIENT_VISIBLE)
+    query = COMMENT_ORDER.apply(query, cursor=cursor, limit=limit)
+    rows, next_page = COMMENT_ORDER.page((await session.scalars(query)).all(), limit=limit)
+    return Page(items=[comment_read(r) for r in rows], next_cursor=next_page)
 
 
 async def _comments(
@@ -325,33 +360,48 @@ async def add_comment(
 # The portal inbox
 
 
-async def inbox(session: AsyncSession, principal: Principal, *, limit: int) -> list[InboxItem]:
+# Soonest due first; items without a deadline come last.
+INBOX_ORDER = Keyset(
+    "inbox",
+    (
+        SortKey(
+            col(ContentItem.next_deadline_at),
+            lambda r: r[0].next_deadline_at,
+            datetime.fromisoformat,
+            nullable=True,
+        ),
+        SortKey(col(ContentItem.id), lambda r: r[0].id, uuid.UUID),
+    ),
+)
+
+
+async def inbox(
+    session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None
+) -> Page[InboxItem]:
     """What awaits this client contact's decision, soonest due first."""
     if not is_client(principal):
         raise PermissionDenied("The inbox is for client contacts; staff use /v1/content.")
     key = user_key(principal.user_id)
-    rows = (
-        await session.execute(
-            select(ContentItem, Brand.name)
-            .join(
-                Brand,
-                (col(Brand.tenant_id) == col(ContentItem.tenant_id))
-                & (col(Brand.id) == col(ContentItem.brand_id)),
-            )
-            .where(
-                ContentItem.tenant_id == principal.tenant_id,
-                Brand.client_id == principal.client_id,
-                ContentItem.status == "awaiting_client",
-                text(
-                    "content_items.step_approvers -> (content_items.step_index::text) ? :key "
-                    "AND NOT (content_items.step_approvers -> "
-                    "(content_items.step_index::text || '\\:decided')) ? :key"
-                ).bindparams(key=key),
-            )
-            .order_by(col(ContentItem.next_deadline_at), col(ContentItem.id))
-            .limit(limit)
+    query = (
+        select(ContentItem, Brand.name)
+        .join(
+            Brand,
+            (col(Brand.tenant_id) == col(ContentItem.tenant_id))
+            & (col(Brand.id) == col(ContentItem.brand_id)),
         )
-    ).all()
+        .where(
+            ContentItem.tenant_id == principal.tenant_id,
+            Brand.client_id == principal.client_id,
+            ContentItem.status == "awaiting_client",
+            text(
+                "content_items.step_approvers -> (content_items.step_index::text) ? :key "
+                "AND NOT (content_items.step_approvers -> "
+                "(content_items.step_index::text || '\\:decided')) ? :key"
+            ).bindparams(key=key),
+        )
+    )
+    query = INBOX_ORDER.apply(query, cursor=cursor, limit=limit)
+    rows, next_page = INBOX_ORDER.page((await session.execute(query)).all(), limit=limit)
     counts = await _client_comment_counts(session, principal.tenant_id, [r[0].id for r in rows])
     out = []
     for item, brand_name in rows:
@@ -369,7 +419,7 @@ async def inbox(session: AsyncSession, principal: Principal, *, limit: int) -> l
                 comment_count=counts.get(item.id, 0),
             )
         )
-    return out
+    return Page(items=out, next_cursor=next_page)
 
 
 async def _client_comment_counts(

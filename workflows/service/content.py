@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from infra.clock import utcnow
 from infra.errors import ProblemError
-from infra.pagination import Page
+from infra.pagination import Keyset, Page, SortKey, parse_int
 from tenants.errors import BrandNotFound
 from tenants.models import AuditEvent, Brand, Tenant
 from tenants.policy import Resource, Verb
@@ -245,11 +245,24 @@ def engine_reviewing(item: ContentItem) -> bool:
     return item.status in (Status.in_review, Status.awaiting_client)
 
 
+REVISION_ORDER = Keyset(
+    "revisions",
+    (
+        SortKey(col(ContentRevision.number), lambda r: r.number, parse_int),
+        SortKey(col(ContentRevision.id), lambda r: r.id, uuid.UUID),
+    ),
+)
+
+
 async def list_revisions(
-    session: AsyncSession, principal: Principal, content_id: uuid.UUID
-) -> list[RevisionRead]:
-    """Staff see every revision; a client contact only those sent to them. An item's revisions
-    are bounded by its edits, a few dozen at most."""
+    session: AsyncSession,
+    principal: Principal,
+    content_id: uuid.UUID,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> Page[RevisionRead]:
+    """Oldest first. Staff see every revision; a client contact only those sent to them."""
     item = await load_item(session, principal, content_id)
     query = select(ContentRevision).where(
         ContentRevision.tenant_id == principal.tenant_id,
@@ -257,8 +270,9 @@ async def list_revisions(
     )
     if is_client(principal):
         query = query.where(col(ContentRevision.id).in_(_sent_revisions(principal, item.id)))
-    rows = (await session.scalars(query.order_by(col(ContentRevision.number)).limit(1000))).all()
-    return [revision_read(r) for r in rows]
+    query = REVISION_ORDER.apply(query, cursor=cursor, limit=limit)
+    rows, next_page = REVISION_ORDER.page((await session.scalars(query)).all(), limit=limit)
+    return Page(items=[revision_read(r) for r in rows], next_cursor=next_page)
 
 
 def _sent_revisions(principal: Principal, item_id: uuid.UUID) -> CompoundSelect[Any]:
@@ -506,9 +520,23 @@ async def calendar(
     )
 
 
+HISTORY_ORDER = Keyset(
+    "history",
+    (
+        SortKey(col(AuditEvent.created_at), lambda r: r.created_at, datetime.fromisoformat),
+        SortKey(col(AuditEvent.id), lambda r: r.id, uuid.UUID),
+    ),
+)
+
+
 async def history(
-    session: AsyncSession, principal: Principal, content_id: uuid.UUID
-) -> list[HistoryEntry]:
+    session: AsyncSession,
+    principal: Principal,
+    content_id: uuid.UUID,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> Page[HistoryEntry]:
     """The item's audit trail, oldest first; client contacts see only what concerned them."""
     item = await load_item(session, principal, content_id)
     query = select(AuditEvent).where(
@@ -518,21 +546,21 @@ async def history(
     )
     if is_client(principal):
         query = query.where(col(AuditEvent.changes)["audience"].astext == "client")
-    rows = (
-        await session.scalars(
-            query.order_by(col(AuditEvent.created_at), col(AuditEvent.id)).limit(2000)
-        )
-    ).all()
-    return [
-        HistoryEntry(
-            action=r.action,
-            actor_type=r.actor_type,
-            actor_id=r.actor_id,
-            details={k: v for k, v in r.changes.items() if k != "audience"},
-            created_at=r.created_at,
-        )
-        for r in rows
-    ]
+    query = HISTORY_ORDER.apply(query, cursor=cursor, limit=limit)
+    rows, next_page = HISTORY_ORDER.page((await session.scalars(query)).all(), limit=limit)
+    return Page(
+        items=[
+            HistoryEntry(
+                action=r.action,
+                actor_type=r.actor_type,
+                actor_id=r.actor_id,
+                details={k: v for k, v in r.changes.items() if k != "audience"},
+                created_at=r.created_at,
+            )
+            for r in rows
+        ],
+        next_cursor=next_page,
+    )
 
 
 async def tenant_timezone(session: AsyncSession, tenant_id: uuid.UUID) -> str:

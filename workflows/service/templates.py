@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from infra.clock import utcnow
+from infra.pagination import Keyset, Page, SortKey
 from tenants.errors import BrandNotFound
 from tenants.models import Brand, Membership, MembershipStatus, Role
 from tenants.policy import Resource, Verb
@@ -291,23 +292,32 @@ async def get_template(
     return template_read(template, brands[template.id])
 
 
+TEMPLATE_ORDER = Keyset(
+    "templates",
+    (
+        SortKey(col(WorkflowTemplate.name), lambda t: t.name),
+        SortKey(col(WorkflowTemplate.id), lambda t: t.id, uuid.UUID),
+    ),
+)
+
+
 async def list_templates(
-    session: AsyncSession, principal: Principal, *, include_archived: bool
-) -> list[TemplateRead]:
-    """An agency has a handful of templates; the list is bounded by the plan, not paged."""
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    include_archived: bool,
+    limit: int,
+    cursor: str | None,
+) -> Page[TemplateRead]:
+    """By name, with the brands each template is the default of."""
     require_scope(principal, Resource.workflow_template, Verb.read)
     query = select(WorkflowTemplate).where(WorkflowTemplate.tenant_id == principal.tenant_id)
     if not include_archived:
         query = query.where(col(WorkflowTemplate.archived_at).is_(None))
-    templates = list(
-        (
-            await session.scalars(
-                query.order_by(col(WorkflowTemplate.name), col(WorkflowTemplate.id)).limit(500)
-            )
-        ).all()
-    )
+    query = TEMPLATE_ORDER.apply(query, cursor=cursor, limit=limit)
+    templates, next_page = TEMPLATE_ORDER.page((await session.scalars(query)).all(), limit=limit)
     brands = await _brands_of(session, principal.tenant_id, [t.id for t in templates])
-    return [template_read(t, brands[t.id]) for t in templates]
+    return Page(items=[template_read(t, brands[t.id]) for t in templates], next_cursor=next_page)
 
 
 async def update_template(
