@@ -85,3 +85,19 @@ class ServiceUnavailable(ProblemError):
     status = 503
     type_slug = "service-unavailable"
     title = "Service unavailable"
+
+
+class InvalidFields(ProblemError):
+    """The request's own fields are wrong: the same problem as a schema validation error, with
+    `errors: [{pointer, message, code}]`, for rules a schema cannot express."""
+
+    status = 422
+    type_slug = "validation-error"
+    title = "Some fields are not valid"
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__(f"{len(errors)} field(s) need attention.", errors=errors)
+
+    @classmethod
+    def one(cls, pointer: str, message: str, code: str) -> InvalidFields:
+        return cls([{"pointer": pointer, "message": message, "code": code}])
