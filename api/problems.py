@@ -117,14 +117,32 @@ async def _on_http(request: Request, exc: Exception) -> ProblemResponse:
     phrase = HTTPStatus(exc.status_code).phrase
     slug = phrase.lower().replace(" ", "-").replace("'", "")
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
     return problem(
         request,
         status=exc.status_code,
         slug=slug,
         title=phrase,
         detail=detail,
-        headers=dict(exc.headers or {}),
+        headers=headers,
     )
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. The router stops at the first route whose
+    path matches, which knows only its own methods (GET of GET and PATCH /v1/clients/{id})."""
+    from fastapi.routing import iter_route_contexts
+    from starlette.routing import compile_path
+
+    path = request.scope["path"]
+    methods: set[str] = set()
+    for context in iter_route_contexts(request.app.routes):
+        regex, _, _ = compile_path(context.path)
+        if regex.match(path):
+            methods |= set(context.methods or ())
+    return sorted(methods)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> ProblemResponse:
