@@ -1,7 +1,7 @@
 """Staff assignments on brands, capacity views and the audit trail."""
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -15,13 +15,14 @@ from tenants.schemas import (
     AssignmentRead,
     AssignmentUpdate,
     AuditEventRead,
+    Day,
+    Month,
     StaffCapacity,
     TeamCapacityRow,
 )
 
 router = APIRouter(tags=["assignments"])
 
-Month = Annotated[str, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, Query(max_length=512)]
 
@@ -35,7 +36,7 @@ async def list_assignments(
     brand_id: uuid.UUID | None = None,
     user_id: uuid.UUID | None = None,
     active_on: Annotated[
-        date | None, Query(description="Only assignments covering this day")
+        Day | None, Query(description="Only assignments covering this day")
     ] = None,
 ) -> Page[AssignmentRead]:
     return await service.list_assignments(

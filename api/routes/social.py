@@ -2,7 +2,6 @@
 statistics and anomalies, and clients' monthly audience reports."""
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -10,7 +9,6 @@ from fastapi.responses import RedirectResponse
 
 from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, etag
 from api.problems import responses
-from billing.schemas import MonthStr
 from social.connectors.types import Platform
 from social.kit import kit_of
 from social.report_pdf import render_report_pdf
@@ -25,13 +23,14 @@ from social.schemas import (
     SyncRequested,
 )
 from social.service import accounts, reports, stats
+from tenants.schemas import Day, Month
 
 router = APIRouter(tags=["social"])
 
 FromDate = Annotated[
-    date | None, Query(alias="from", description="First day (default: 30 days ago)")
+    Day | None, Query(alias="from", description="First day (default: 30 days ago)")
 ]
-ToDate = Annotated[date | None, Query(alias="to", description="Last day (default: yesterday)")]
+ToDate = Annotated[Day | None, Query(alias="to", description="Last day (default: yesterday)")]
 
 
 def _tagged(response: Response, account: SocialAccountRead) -> SocialAccountRead:
@@ -221,7 +220,7 @@ async def get_brand_anomalies(
     summary="A client's monthly audience report (JSON; the PDF is at …/pdf)",
 )
 async def get_client_report(
-    client_id: uuid.UUID, month: MonthStr, principal: CurrentPrincipal, session: SessionDep
+    client_id: uuid.UUID, month: Month, principal: CurrentPrincipal, session: SessionDep
 ) -> ClientReport:
     return await reports.client_report(session, principal, client_id, month)
 
@@ -233,7 +232,7 @@ async def get_client_report(
     summary="A client's monthly audience report as a PDF with charts, in the client's language",
 )
 async def get_client_report_pdf(
-    client_id: uuid.UUID, month: MonthStr, principal: CurrentPrincipal, session: SessionDep
+    client_id: uuid.UUID, month: Month, principal: CurrentPrincipal, session: SessionDep
 ) -> Response:
     report = await reports.client_report(session, principal, client_id, month)
     return Response(
