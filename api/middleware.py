@@ -20,6 +20,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.problems import matching_routes
 from infra.errors import InvalidFields, ProblemError
 from infra.ids import new_id
 from infra.logging import get_logger
@@ -197,15 +198,9 @@ def _nul_in_path(scope: Scope) -> list[str]:
     path: str = scope["path"]
     if NUL not in path:
         return []
-    from fastapi.routing import iter_route_contexts
-    from starlette.routing import compile_path
-
     # Name the parameter when a route's pattern takes the path; "path" for an unknown one.
-    for context in iter_route_contexts(scope["app"].routes):
-        regex, _, _ = compile_path(context.path)
-        match = regex.match(path)
-        if match:
-            return [f"path:{name}" for name, value in match.groupdict().items() if NUL in value]
+    for _, match in matching_routes(scope["app"], path):
+        return [f"path:{name}" for name, value in match.groupdict().items() if NUL in value]
     return ["path"]
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import RouteContext, iter_route_contexts
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from infra.errors import PROBLEM_BASE, ProblemError
 from infra.logging import get_logger
@@ -133,16 +137,17 @@ async def _on_http(request: Request, exc: Exception) -> ProblemResponse:
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this path. The router stops at the first route whose
     path matches, which knows only its own methods (GET of GET and PATCH /v1/clients/{id})."""
-    from fastapi.routing import iter_route_contexts
-    from starlette.routing import compile_path
-
-    path = request.scope["path"]
     methods: set[str] = set()
-    for context in iter_route_contexts(request.app.routes):
-        regex, _, _ = compile_path(context.path)
-        if regex.match(path):
-            methods |= set(context.methods or ())
+    for context, _ in matching_routes(request.app, request.scope["path"]):
+        methods |= set(context.methods or ())
     return sorted(methods)
+
+
+def matching_routes(app: Any, path: str) -> Iterator[tuple[RouteContext, re.Match[str]]]:
+    """Every route whose path template takes this path, whatever its method."""
+    for context in iter_route_contexts(app.routes):
+        if context.path is not None and (match := compile_path(context.path)[0].match(path)):
+            yield context, match
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> ProblemResponse:
