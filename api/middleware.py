@@ -82,12 +82,12 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            # Logged once, here. Not raised again once a whole response is sent: the server
-            # would then close a keep-alive connection that is in a perfectly good state.
-            failures.exception("request.failed", path=redact_path(scope["path"]))
+            # Answered, then logged once, here. Not raised again once a whole response is
+            # sent: the server would close a keep-alive connection in a perfectly good state.
             if not started_response:
                 await _send_problem(scope, send_with_id, InternalError())
-            elif not finished_response:
+            failures.exception("request.failed", path=redact_path(scope["path"]))
+            if not finished_response:
                 raise  # a response cut short: only closing the connection tells the client
         finally:
             log.info(

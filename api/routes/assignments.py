@@ -36,7 +36,8 @@ async def list_assignments(
     brand_id: uuid.UUID | None = None,
     user_id: uuid.UUID | None = None,
     active_on: Annotated[
-        Day | None, Query(description="Only assignments covering this day")
+        Day | None,
+        Query(description="Only assignments covering this day, 2000-01-01 to 2099-12-31"),
     ] = None,
 ) -> Page[AssignmentRead]:
     return await service.list_assignments(

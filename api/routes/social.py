@@ -28,9 +28,13 @@ from tenants.schemas import Day, Month
 router = APIRouter(tags=["social"])
 
 FromDate = Annotated[
-    Day | None, Query(alias="from", description="First day (default: 30 days ago)")
+    Day | None,
+    Query(alias="from", description="First day, 2000-01-01 to 2099-12-31 (default: 30 days ago)"),
 ]
-ToDate = Annotated[Day | None, Query(alias="to", description="Last day (default: yesterday)")]
+ToDate = Annotated[
+    Day | None,
+    Query(alias="to", description="Last day, 2000-01-01 to 2099-12-31 (default: yesterday)"),
+]
 
 
 def _tagged(response: Response, account: SocialAccountRead) -> SocialAccountRead:
