@@ -380,7 +380,7 @@ async def test_a_week_out_of_range_is_a_422(week, client, owner):
 
 async def test_a_week_the_year_lacks_is_a_422(client, owner):
     response = await client.get(
-        f"/v1/timesheets/{owner.owner.user_id}/2026-W53", headers=owner.owner.headers
+        f"/v1/timesheets/{owner.owner.user_id}/2027-W53", headers=owner.owner.headers
     )
     assert_problem(response, 422, "invalid-week")
 

@@ -1,7 +1,6 @@
 """Staff assignments on brands, capacity views and the audit trail."""
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -16,6 +15,7 @@ from tenants.schemas import (
     AssignmentUpdate,
     AuditEventRead,
     Day,
+    Instant,
     Month,
     StaffCapacity,
     TeamCapacityRow,
@@ -121,8 +121,8 @@ async def list_audit_events(
     subject_type: Annotated[str | None, Query(max_length=32)] = None,
     subject_id: uuid.UUID | None = None,
     actor_id: uuid.UUID | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
 ) -> Page[AuditEventRead]:
     return await service.list_audit_events(
         session,

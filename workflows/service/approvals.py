@@ -201,8 +201,8 @@ async def _check_anchor(
         return None
     with body_reference("/anchor/revision_id"):
         revision = await load_revision(session, item.tenant_id, item.id, data.anchor.revision_id)
-    if is_client(principal) and revision.id != item.client_revision_id:
-        raise errors.RevisionNotFound()
+        if is_client(principal) and revision.id != item.client_revision_id:
+            raise errors.RevisionNotFound()  # a revision the client never saw
     platform = data.anchor.platform
     if platform is None:
         text_of = revision.title
