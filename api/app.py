@@ -17,7 +17,12 @@ from api.deprecations import (
     mark_deprecated_in_openapi,
 )
 from api.deps import require_json
-from api.middleware import BodyLimitMiddleware, IdempotencyMiddleware, RequestContextMiddleware
+from api.middleware import (
+    BodyLimitMiddleware,
+    IdempotencyMiddleware,
+    NulCharacterMiddleware,
+    RequestContextMiddleware,
+)
 from api.routes import (
     assignments,
     auth,
@@ -113,7 +118,8 @@ def create_app(
     )
     app.include_router(system.router)
 
-    # Outermost first: the request id must exist before anything can fail.
+    # Innermost first: the request id must exist before anything can fail.
+    app.add_middleware(NulCharacterMiddleware)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:

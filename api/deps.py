@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from infra import outbox
-from infra.errors import PreconditionFailed, RateLimited, UnsupportedMediaType
+from infra.errors import RateLimited, UnsupportedMediaType
 from infra.logging import get_logger
 from infra.queue import run_after_commit
 from infra.resources import Resources
@@ -170,12 +170,19 @@ def parse_if_match(
         Header(description='The ETag you read (for example "3"); 412 if it is stale'),
     ] = None,
 ) -> int | None:
+    """Never refuses: a dependency runs before the body is validated, and a bad body must be
+    a 422 whatever the If-Match. An ETag this API never gave matches no version, so the
+    service's version check answers 412 after the body passed."""
     if if_match is None or if_match.strip() == "*":
         return None
     value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise PreconditionFailed('If-Match must be an ETag this API gave you, such as "3".')
+    if not value.isdigit() or len(value) > 18:
+        return UNKNOWN_ETAG
     return int(value)
+
+
+# No object ever has this version.
+UNKNOWN_ETAG = -1
 
 
 IfMatch = Annotated[int | None, Depends(parse_if_match)]

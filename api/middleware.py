@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request id and access log, body size limit, idempotency keys.
+"""Pure ASGI middleware: request id and access log, body size limit, NUL characters,
+idempotency keys.
 
 Pure ASGI (not BaseHTTPMiddleware) keeps the per-request overhead small and streaming intact.
 """
@@ -10,19 +11,23 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qsl
 
 import structlog
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from infra.errors import ProblemError
+from api.problems import matching_routes
+from infra.errors import InvalidFields, ProblemError
 from infra.ids import new_id
 from infra.logging import get_logger
 from infra.security import InvalidToken, redact_path
 
 log = get_logger("passerelle.access")
+failures = get_logger("passerelle.errors")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -56,9 +61,10 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
         started_response = False
+        finished_response = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status, started_response
+            nonlocal status, started_response, finished_response
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started_response = True
@@ -69,16 +75,20 @@ class RequestContextMiddleware:
                 for name, value in scope["state"].get("response_headers", {}).items():
                     if name not in headers:
                         headers.append(name, value)
+            elif message["type"] == "http.response.body":
+                finished_response = not message.get("more_body", False)
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            # Answer the 500 here, where the request id header is added; the outer error
-            # middleware then only logs, as the response has started.
+            # Answered, then logged once, here. Not raised again once a whole response is
+            # sent: the server would close a keep-alive connection in a perfectly good state.
             if not started_response:
                 await _send_problem(scope, send_with_id, InternalError())
-            raise
+            failures.exception("request.failed", path=redact_path(scope["path"]))
+            if not finished_response:
+                raise  # a response cut short: only closing the connection tells the client
         finally:
             log.info(
                 "request",
@@ -139,6 +149,110 @@ class BodyLimitMiddleware:
 
     def _detail(self) -> str:
         return f"The limit is {self.max_bytes} bytes."
+
+
+NUL = "\x00"
+_NUL_MESSAGE = "must not contain the NUL character (U+0000)"
+_NUL_CODE = "string_nul"
+_FORM = "application/x-www-form-urlencoded"
+
+
+class NulCharacterMiddleware:
+    """NUL (U+0000) cannot be stored in a PostgreSQL text column, and no name, note or id ever
+    needs it: it is refused with a 422 naming the field, wherever it comes, in a query
+    parameter, a path parameter, a JSON body (values and keys, at any depth) or a form.
+
+    Cheap for the requests that carry none: a byte test on the raw query string and body, and
+    the body is parsed and walked only when that test finds an escaped NUL.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        fields = [*_nul_in_path(scope), *_nul_in_query(scope.get("query_string", b""))]
+        media = Headers(scope=scope).get("content-type", "").split(";")[0].strip().lower()
+        is_json = media == "application/json" or media.endswith("+json")
+        if scope["method"] in ("POST", "PUT", "PATCH") and (is_json or media == _FORM):
+            body = await _read_body(receive)
+            fields += _nul_in_json(body) if is_json else _nul_in_form(body)
+            receive = _replay_then_pass(body, receive)
+        if fields:
+            errors = [{"pointer": f, "message": _NUL_MESSAGE, "code": _NUL_CODE} for f in fields]
+            await _send_problem(scope, send, InvalidFields(errors))
+            return
+        await self.app(scope, receive, send)
+
+
+def _nul_in_query(query_string: bytes) -> list[str]:
+    if b"%00" not in query_string and b"\x00" not in query_string:
+        return []
+    pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    return [f"query:{name}" for name, value in pairs if NUL in name or NUL in value]
+
+
+def _nul_in_path(scope: Scope) -> list[str]:
+    path: str = scope["path"]
+    if NUL not in path:
+        return []
+    # Name the parameter when a route's pattern takes the path; "path" for an unknown one.
+    for _, match in matching_routes(scope["app"], path):
+        return [f"path:{name}" for name, value in match.groupdict().items() if NUL in value]
+    return ["path"]
+
+
+def _nul_in_json(body: bytes) -> list[str]:
+    # JSON can carry NUL only escaped (a raw control character is invalid JSON).
+    if b"\\u0000" not in body:
+        return []
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return []  # malformed: the route answers that
+    return list(_nul_pointers(document, ""))
+
+
+def _nul_pointers(value: Any, pointer: str) -> Iterator[str]:
+    if isinstance(value, str):
+        if NUL in value:
+            yield pointer or "/"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{pointer}/{_escape_pointer(key)}"
+            if NUL in key:
+                yield child
+            yield from _nul_pointers(item, child)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _nul_pointers(item, f"{pointer}/{index}")
+
+
+def _escape_pointer(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")  # RFC 6901
+
+
+def _nul_in_form(body: bytes) -> list[str]:
+    if b"%00" not in body and b"\x00" not in body:
+        return []
+    pairs = parse_qsl(body.decode("latin-1"), keep_blank_values=True)
+    return sorted({f"/{_escape_pointer(name)}" for name, value in pairs if NUL in name + value})
+
+
+def _replay_then_pass(body: bytes, receive: Receive) -> Receive:
+    """The body already read, then the connection's own messages (a disconnect, later)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 async def _send_problem(scope: Scope, send: Send, error: ProblemError) -> None:
@@ -208,7 +322,11 @@ class IdempotencyMiddleware:
         resources = scope["app"].state.resources
         body = await _read_body(receive)
         fingerprint = hashlib.sha256(
-            scope["path"].encode() + b"\0" + scope.get("query_string", b"") + b"\0" + body
+            scope["path"].encode()
+            + b"\0"
+            + scope.get("query_string", b"")
+            + b"\0"
+            + _canonical_body(body, headers)
         ).hexdigest()
         redis_key = (
             "idem:"
@@ -277,6 +395,19 @@ class IdempotencyMiddleware:
                 pass
         client = scope.get("client") or ("unknown", 0)
         return f"anon:{client[0]}"
+
+
+def _canonical_body(body: bytes, headers: Headers) -> bytes:
+    """A JSON body as the API reads it: the same object with its keys in another order, or
+    spaced otherwise, is the same request."""
+    media = headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        return body
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return body
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import RouteContext, iter_route_contexts
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from infra.errors import PROBLEM_BASE, ProblemError
 from infra.logging import get_logger
@@ -117,14 +121,33 @@ async def _on_http(request: Request, exc: Exception) -> ProblemResponse:
     phrase = HTTPStatus(exc.status_code).phrase
     slug = phrase.lower().replace(" ", "-").replace("'", "")
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
     return problem(
         request,
         status=exc.status_code,
         slug=slug,
         title=phrase,
         detail=detail,
-        headers=dict(exc.headers or {}),
+        headers=headers,
     )
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. The router stops at the first route whose
+    path matches, which knows only its own methods (GET of GET and PATCH /v1/clients/{id})."""
+    methods: set[str] = set()
+    for context, _ in matching_routes(request.app, request.scope["path"]):
+        methods |= set(context.methods or ())
+    return sorted(methods)
+
+
+def matching_routes(app: Any, path: str) -> Iterator[tuple[RouteContext, re.Match[str]]]:
+    """Every route whose path template takes this path, whatever its method."""
+    for context in iter_route_contexts(app.routes):
+        if context.path is not None and (match := compile_path(context.path)[0].match(path)):
+            yield context, match
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> ProblemResponse:

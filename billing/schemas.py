@@ -8,17 +8,13 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from billing.budget import DEFAULT_THRESHOLDS
 from billing.models import Activity
-from tenants.schemas import Currency, Strict
+from tenants.schemas import Currency, Day, Instant, Month, Patch, Strict
 
-MonthStr = Annotated[
-    str,
-    StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$"),
-    Field(examples=["2026-11"]),
-]
+MonthStr = Month  # the shared type: the range the API serves is said in the schema
 Minutes = Annotated[int, Field(ge=0, le=744 * 60)]
 Money = Annotated[int, Field(ge=0, le=10**12, description="Minor units (cents)")]
 Note = Annotated[str, StringConstraints(max_length=2000)]
@@ -63,8 +59,10 @@ class RetainerCreate(TermsBody):
     end_month: MonthStr | None = None
 
 
-class RetainerUpdate(TermsBody):
+class RetainerUpdate(TermsBody, Patch):
     """New terms from `effective_month` on; earlier months keep theirs."""
+
+    clearable = frozenset({"brand_ids", "rollover", "end_month"})
 
     effective_month: MonthStr
     end_month: MonthStr | None = None
@@ -102,7 +100,7 @@ class RateCreate(Strict):
     role: Literal["owner", "admin", "manager", "member"] | None = None
 
 
-class RateUpdate(Strict):
+class RateUpdate(Patch):
     rate_minor: Money
 
 
@@ -119,8 +117,8 @@ class RateRead(BaseModel):
 
 class EntryCreate(Strict):
     brand_id: uuid.UUID
-    date: dt.date | None = Field(default=None, description="Local day; from started_at if absent")
-    started_at: AwareDatetime | None = None
+    date: Day | None = Field(default=None, description="Local day; from started_at if absent")
+    started_at: Instant | None = None
     minutes: Annotated[int, Field(ge=1, le=1500)]
     activity: Activity
     billable: bool = True
@@ -128,7 +126,9 @@ class EntryCreate(Strict):
     content_item_id: uuid.UUID | None = None
 
 
-class EntryUpdate(Strict):
+class EntryUpdate(Patch):
+    clearable = frozenset({"note", "content_item_id"})
+
     minutes: Annotated[int, Field(ge=1, le=1500)] | None = None
     activity: Activity | None = None
     billable: bool | None = None
@@ -313,7 +313,7 @@ class SubscriptionRead(BaseModel):
     limits: dict[str, LimitUse]
 
 
-class ConnectedAccountSet(Strict):
+class ConnectedAccountSet(Patch):
     account_id: Annotated[str, StringConstraints(pattern=r"^acct_[A-Za-z0-9]{1,64}$")]
 
 
@@ -340,7 +340,9 @@ class InvoiceCreate(Strict):
     month: MonthStr
 
 
-class InvoiceUpdate(Strict):
+class InvoiceUpdate(Patch):
+    clearable = frozenset({"notes"})
+
     notes: Annotated[str, StringConstraints(max_length=2000)] | None = None
     due_days: Annotated[int, Field(ge=0, le=365)] | None = None
 
@@ -350,7 +352,7 @@ class LineCreate(Strict):
     amount_minor: Amount
 
 
-class LineUpdate(Strict):
+class LineUpdate(Patch):
     description: Description | None = None
     amount_minor: Amount | None = None
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 PROBLEM_BASE = "https://passerelle.app/problems/"
@@ -85,3 +88,47 @@ class ServiceUnavailable(ProblemError):
     status = 503
     type_slug = "service-unavailable"
     title = "Service unavailable"
+
+
+class InvalidFields(ProblemError):
+    """The request's own fields are wrong: the same problem as a schema validation error, with
+    `errors: [{pointer, message, code}]`, for rules a schema cannot express."""
+
+    status = 422
+    type_slug = "validation-error"
+    title = "Some fields are not valid"
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__(f"{len(errors)} field(s) need attention.", errors=errors)
+
+    @classmethod
+    def one(cls, pointer: str, message: str, code: str) -> InvalidFields:
+        return cls([{"pointer": pointer, "message": message, "code": code}])
+
+
+@contextmanager
+def body_reference(pointer: str) -> Iterator[None]:
+    """Around the lookup of an object that the request body names by id: the object must be
+    of the caller's agency and visible to the caller, else the body is wrong, a 422 naming
+    the field (a 404 would say the URL is). The lookup's own problem becomes the field's code."""
+    try:
+        yield
+    except NotFound as exc:
+        raise InvalidFields.one(pointer, exc.detail or exc.title, exc.type_slug) from exc
+
+
+def refuse_unknown_references(
+    pointer: str, given: Sequence[uuid.UUID], known: Collection[uuid.UUID], what: str
+) -> None:
+    """The ids of a list field that name no `what` the caller may see, each named by index."""
+    unknown = [
+        {
+            "pointer": f"{pointer}/{index}",
+            "message": f"No {what} {value} that you can see in this agency.",
+            "code": "unknown-reference",
+        }
+        for index, value in enumerate(given)
+        if value not in known
+    ]
+    if unknown:
+        raise InvalidFields(unknown)

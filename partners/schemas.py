@@ -6,10 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from partners.events import EventType
 from partners.scopes import ApiScope
+from tenants.schemas import Patch, Strict
 
 AppName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
@@ -27,23 +28,17 @@ EventTypes = Annotated[
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
 
 
-class PartnerAppCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PartnerAppCreate(Strict):
     name: AppName
     scopes: Scopes
 
 
-class PartnerAppUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PartnerAppUpdate(Patch):
     name: AppName | None = None
     scopes: Scopes | None = None
 
 
-class SecretRotation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SecretRotation(Strict):
     overlap_seconds: int | None = Field(default=None, ge=0, le=30 * 86400)
     """How long the current secret keeps working (default: PARTNER_SECRET_OVERLAP_SECONDS)."""
 
@@ -74,16 +69,14 @@ class TokenResponse(BaseModel):
     scope: str
 
 
-class WebhookEndpointCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class WebhookEndpointCreate(Strict):
     url: Url
     event_types: EventTypes
     description: Annotated[str, StringConstraints(max_length=500)] | None = None
 
 
-class WebhookEndpointUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class WebhookEndpointUpdate(Patch):
+    clearable = frozenset({"description"})
 
     url: Url | None = None
     event_types: EventTypes | None = None

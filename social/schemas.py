@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from social.connectors.types import Platform
+from tenants.schemas import Patch
 
 AccountStatusField = Literal["connected", "needs_reauth", "error", "paused"]
 Granularity = Literal["day", "week", "month"]
@@ -45,9 +46,7 @@ class SocialAccountRead(BaseModel):
     version: int
 
 
-class SocialAccountUpdate(BaseModel):
-    model_config = {"extra": "forbid"}
-
+class SocialAccountUpdate(Patch):
     status: Literal["connected", "paused"]
     """Pause stops syncing (the history is kept); connected resumes it."""
 

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 from tenants.models import Role
 
@@ -38,11 +52,118 @@ def _check_timezone(value: str) -> str:
 
 TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_check_timezone)]
 
+# What the API serves: months, weeks and days from 2000 to 2099, said in the OpenAPI schema.
+# Far enough for any agency's history and plans; near enough that every computation on them
+# (a month's last day, a week's Sunday, a report in the agency's time zone) stays valid.
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2099, 12, 31)
+Month = Annotated[
+    str,
+    StringConstraints(pattern=r"^20[0-9]{2}-(0[1-9]|1[0-2])$"),
+    Field(description="A month, YYYY-MM, from 2000-01 to 2099-12", examples=["2026-11"]),
+]
+IsoWeek = Annotated[
+    str,
+    StringConstraints(pattern=r"^20[0-9]{2}-W(0[1-9]|[1-4][0-9]|5[0-3])$"),
+    Field(
+        description="An ISO 8601 week, YYYY-Www, from 2000-W01 to 2099-W53 (W53 only in the "
+        "years that have one)",
+        examples=["2026-W47"],
+    ),
+]
+Day = Annotated[
+    date,
+    Field(
+        ge=FIRST_DAY, le=LAST_DAY, description="A day, YYYY-MM-DD, from 2000-01-01 to 2099-12-31"
+    ),
+]
+Instant = Annotated[
+    AwareDatetime,
+    Field(
+        ge=datetime(2000, 1, 1, tzinfo=UTC),
+        lt=datetime(2100, 1, 1, tzinfo=UTC),
+        description="A moment with its UTC offset, from 2000-01-01 to 2099-12-31 (UTC)",
+    ),
+]
+
+
+def _make_scalars_strict(node: Any) -> None:
+    """Every int and bool validator of a model's core schema, at any depth (lists, unions,
+    nested models), refuses the lax conversions (bool -> int, 1 -> True, "3" -> 3)."""
+    if isinstance(node, dict):
+        if node.get("type") in ("int", "bool"):
+            node["strict"] = True
+        for value in node.values():
+            _make_scalars_strict(value)
+    elif isinstance(node, list):
+        for value in node:
+            _make_scalars_strict(value)
+
 
 class Strict(BaseModel):
-    """Request bodies refuse unknown fields: a typo must not pass silently."""
+    """Request bodies refuse unknown fields: a typo must not pass silently. Integers and
+    booleans are strict: `true` is not a number of minutes, `1` or `"yes"` not a yes."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: type[BaseModel], handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        schema = handler(source)
+        _make_scalars_strict(schema)
+        return schema
+
+
+class Patch(Strict):
+    """A partial update: a field left out stays as it is, and `null` is accepted only by the
+    fields listed in `clearable` (it clears them); elsewhere it is a 422 naming the field.
+    The JSON schema says the same: only clearable fields are nullable."""
+
+    clearable: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        unknown = cls.clearable - set(cls.model_fields)
+        if unknown:
+            raise TypeError(f"{cls.__name__}.clearable names no field: {sorted(unknown)}")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _refuse_null(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name not in cls.clearable:
+            raise PydanticCustomError(
+                "null_not_allowed", "cannot be null; leave the field out to keep it as it is"
+            )
+        return value
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        target = handler.resolve_ref_schema(schema)
+        for name, prop in target.get("properties", {}).items():
+            if name not in cls.clearable:
+                _drop_null(prop)
+        return schema
+
+
+def _drop_null(prop: dict[str, Any]) -> None:
+    options = prop.get("anyOf")
+    if not options:
+        return
+    kept = [o for o in options if o.get("type") != "null"]
+    if len(kept) == len(options):
+        return
+    del prop["anyOf"]
+    if len(kept) == 1:
+        prop.update(kept[0])
+    else:
+        prop["anyOf"] = kept
+    if "default" in prop and prop["default"] is None:
+        del prop["default"]
 
 
 class SignupRequest(Strict):
@@ -141,7 +262,9 @@ class MemberRead(BaseModel):
     updated_at: datetime
 
 
-class MemberUpdate(Strict):
+class MemberUpdate(Patch):
+    clearable = frozenset({"client_id"})
+
     monthly_capacity_minutes: Annotated[int, Field(ge=0, le=744 * 60)] | None = None
     role: Role | None = None
     status: Literal["active", "disabled"] | None = None
@@ -189,7 +312,9 @@ class ClientCreate(Strict):
     notes: Annotated[str, StringConstraints(max_length=10_000)] | None = None
 
 
-class ClientUpdate(Strict):
+class ClientUpdate(Patch):
+    clearable = frozenset({"legal_name", "billing_email", "notes"})
+
     name: Name | None = None
     legal_name: ShortText | None = None
     billing_email: EmailStr | None = None
@@ -231,7 +356,7 @@ class BrandCreate(Strict):
     guidelines: Guidelines = Field(default_factory=Guidelines)
 
 
-class BrandUpdate(Strict):
+class BrandUpdate(Patch):
     name: Name | None = None
     slug: Slug | None = None
     timezone: TimeZone | None = None
@@ -262,14 +387,16 @@ class AssignmentCreate(Strict):
     user_id: uuid.UUID
     role: AssignmentRoleLiteral
     monthly_minutes: Minutes = 0
-    start_date: date
-    end_date: date | None = Field(default=None, description="Last day with access (inclusive)")
+    start_date: Day
+    end_date: Day | None = Field(default=None, description="Last day with access (inclusive)")
 
 
-class AssignmentUpdate(Strict):
+class AssignmentUpdate(Patch):
+    clearable = frozenset({"end_date"})
+
     monthly_minutes: Minutes | None = None
-    start_date: date | None = None
-    end_date: date | None = None
+    start_date: Day | None = None
+    end_date: Day | None = None
 
 
 class AssignmentRead(BaseModel):

@@ -27,7 +27,7 @@ from tests.support.factories import (
     new_agency,
     walk,
 )
-from tests.support.problems import assert_problem
+from tests.support.problems import assert_field_refused, assert_problem
 from tests.support.smtp import text_of
 from tests.support.worker import run_worker
 
@@ -300,13 +300,13 @@ async def test_who_may_read_and_shape_templates(client, db, resources):
         json={"title": "x", "template_id": t["id"]},
         headers=other.owner,
     )
-    assert_problem(r, 404, "workflow-template-not-found")
+    assert_field_refused(r, "/template_id", "workflow-template-not-found")
     r = await client.post(
         "/v1/workflow-templates",
         json={"name": "x", "steps": [], "brand_ids": [s.brand["id"]]},
         headers=other.owner,
     )
-    assert_problem(r, 404, "brand-not-found")
+    assert_field_refused(r, "/brand_ids/0", "unknown-reference")
     unchanged = await client.get(f"/v1/workflow-templates/{t['id']}", headers=s.owner)
     assert unchanged.json()["version"] == 1
 
@@ -726,7 +726,7 @@ async def test_a_withdrawn_review_does_not_tell_the_client_who_else_was_asked(
     r = await comment(
         client, a.headers, item, "?", anchor={"revision_id": newer, "start": 0, "end": 1}
     )
-    assert_problem(r, 404, "revision-not-found")
+    assert_field_refused(r, "/anchor/revision_id", "revision-not-found")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -919,7 +919,7 @@ async def test_comment_threads_and_who_sees_them(client, db, resources):
     assert from_client["visibility"] == "client" and from_client["parent_id"] == shared["id"]
     assert from_client["author_id"] == str(a.user_id)
     r = await comment(client, a.headers, item, "Quelle marge ?", parent_id=inside["id"])
-    assert_problem(r, 404, "comment-not-found")
+    assert_field_refused(r, "/parent_id", "comment-not-found")
 
     everything = await read(client, s.owner, item, "/comments")
     assert [c["id"] for c in everything] == [
@@ -1003,8 +1003,10 @@ async def test_anchored_comments(client, db, resources):
     backwards = {"revision_id": rev, "platform": "instagram", "start": 3, "end": 3}
     assert_problem(await comment(client, s.owner, item, "x", anchor=backwards), 422)
     foreign = {"revision_id": elsewhere["revision"]["id"], "start": 0, "end": 1}
-    assert_problem(
-        await comment(client, s.owner, item, "x", anchor=foreign), 404, "revision-not-found"
+    assert_field_refused(
+        await comment(client, s.owner, item, "x", anchor=foreign),
+        "/anchor/revision_id",
+        "revision-not-found",
     )
     assert len(await read(client, s.owner, item, "/comments")) == 2
 
@@ -1213,9 +1215,9 @@ async def test_another_agency_reaches_nothing_of_an_item(client, db, resources):
     # A parent comment must belong to the same item (and agency).
     sibling = await draft(client, s.owner, s.brand)
     r = await comment(client, s.owner, sibling, "réponse", parent_id=note["id"])
-    assert_problem(r, 404, "comment-not-found")
+    assert_field_refused(r, "/parent_id", "comment-not-found")
     theirs = await draft(client, other.owner, other.brand)
     r = await comment(client, other.owner, theirs, "réponse", parent_id=note["id"])
-    assert_problem(r, 404, "comment-not-found")
+    assert_field_refused(r, "/parent_id", "comment-not-found")
     r = await comment(client, s.owner, item, "réponse", parent_id=str(uuid.uuid4()))
-    assert_problem(r, 404, "comment-not-found")
+    assert_field_refused(r, "/parent_id", "comment-not-found")

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event
 
 from tests.support.factories import add_person, make_brand, make_client, new_agency, walk
-from tests.support.problems import assert_problem
+from tests.support.problems import assert_field_refused, assert_problem
 
 NOV = "2026-11"
 
@@ -128,7 +128,7 @@ async def test_only_active_staff_of_the_agency_can_be_assigned(client, db, resou
         response = await post_assignment(
             client, owner, user_id=stranger, brand_id=brand["id"], start="2026-11-01"
         )
-        assert_problem(response, 404, "member-not-found")
+        assert_field_refused(response, "/user_id", "member-not-found")
     assert await walk(client, "/v1/assignments", owner) == []
 
 
@@ -143,7 +143,7 @@ async def test_an_unknown_or_foreign_brand_is_not_found(client, db, resources):
         response = await post_assignment(
             client, owner, user_id=person.user_id, brand_id=brand_id, start="2026-11-01"
         )
-        assert_problem(response, 404, "brand-not-found")
+        assert_field_refused(response, "/brand_id", "brand-not-found")
     assert await walk(client, "/v1/assignments", owner) == []
 
 
@@ -479,7 +479,10 @@ async def test_a_patch_cannot_put_the_end_before_the_start(client, db, resources
     )
     path = f"/v1/assignments/{made['id']}"
     response = await client.patch(path, json=change, headers=owner)
-    assert_problem(response, 422, "invalid-dates")
+    if None in change.values():  # a start date cannot be cleared
+        assert_field_refused(response, "/start_date", "null_not_allowed")
+    else:
+        assert_problem(response, 422, "invalid-dates")
     assert (await client.get(path, headers=owner)).json() == made
 
 

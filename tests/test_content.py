@@ -26,7 +26,7 @@ from tests.support.factories import (
     new_agency,
     walk,
 )
-from tests.support.problems import assert_problem
+from tests.support.problems import assert_field_refused, assert_problem
 from tests.support.walk import operations, route_table_app, tenant_snapshot
 
 MTL = ZoneInfo("America/Montreal")
@@ -918,13 +918,13 @@ async def test_bad_create_is_422_and_creates_nothing(client, change: dict) -> No
     assert await walk(client, path, world.boss) == []
 
 
-async def test_unknown_template_is_404_and_creates_nothing(client) -> None:
+async def test_unknown_template_is_refused_and_creates_nothing(client) -> None:
     world = await setup(client)
     path = f"/v1/brands/{world.brand['id']}/content"
     response = await client.post(
         path, json={"title": "x", "template_id": str(uuid.uuid4())}, headers=world.boss
     )
-    assert_problem(response, 404, "workflow-template-not-found")
+    assert_field_refused(response, "/template_id", "workflow-template-not-found")
     assert await walk(client, path, world.boss) == []
 
 

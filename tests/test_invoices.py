@@ -34,7 +34,7 @@ from tests.support.factories import (
     new_agency,
     walk,
 )
-from tests.support.problems import assert_problem
+from tests.support.problems import assert_field_refused, assert_problem
 from tests.support.worker import run_worker
 
 MTL = ZoneInfo("America/Montreal")
@@ -951,7 +951,7 @@ async def test_another_agencys_invoice_is_not_found_on_every_route(client, db, r
     response = await client.post(
         "/v1/invoices", json={"client_id": s.acme_id, "month": OCT}, headers=other.owner.headers
     )
-    assert_problem(response, 404, "client-not-found")
+    assert_field_refused(response, "/client_id", "client-not-found")
     assert await s.get(invoice["id"]) == invoice
 
 
@@ -1006,7 +1006,7 @@ async def test_bad_input_is_refused(client, db, resources):
     response = await client.post(
         "/v1/invoices", json={"client_id": str(uuid.uuid4()), "month": OCT}, headers=s.boss
     )
-    assert_problem(response, 404, "client-not-found")
+    assert_field_refused(response, "/client_id", "client-not-found")
     response = await client.post(
         "/v1/invoices",
         content=b'{"client_id": ',

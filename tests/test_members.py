@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 
 from tenants.models import AuditEvent, Membership
 from tests.support.factories import add_person, new_agency, unique
-from tests.support.problems import assert_problem
+from tests.support.problems import assert_field_refused, assert_problem
 
 
 def cursor_of(raw: str) -> str:
@@ -335,7 +335,7 @@ async def test_a_client_contact_needs_a_client_id(client, db, resources):
         json={"role": "client", "client_id": "0190b3f4-1234-7000-8000-00000000c11e"},
         headers=agency.owner.headers,
     )
-    assert_problem(unknown, 404, "client-not-found")
+    assert_field_refused(unknown, "/client_id", "client-not-found")
 
     created = await client.post(
         "/v1/clients", json={"name": "Client"}, headers=agency.owner.headers

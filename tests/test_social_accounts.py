@@ -763,8 +763,9 @@ BAD_RANGES = [
         "validation-error",
     ),
     ("huge year", {"to": "99999-01-01"}, "validation-error"),
-    # The default `from` (30 days before `to`) would fall before the year 1.
-    ("before the year one", {"to": "0001-01-10"}, "invalid-range"),
+    # Days the API serves run from 2000 to 2099.
+    ("before the year one", {"to": "0001-01-10"}, "validation-error"),
+    ("before 2000", {"from": "1999-12-31", "to": "2000-01-10"}, "validation-error"),
 ]
 
 

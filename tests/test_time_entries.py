@@ -33,7 +33,7 @@ from tests.support.factories import (
     new_agency,
     walk,
 )
-from tests.support.problems import assert_problem
+from tests.support.problems import assert_field_refused, assert_problem
 
 MTL = ZoneInfo("America/Montreal")
 ASSIGNED_FROM = "2026-01-01"
@@ -413,11 +413,11 @@ async def test_a_brand_of_another_agency_is_not_found(client, db, resources):
     response = await post_entry(
         client, world.member, elsewhere.brand, today() - timedelta(days=1), 30
     )
-    assert_problem(response, 404, "brand-not-found")
+    assert_field_refused(response, "/brand_id", "brand-not-found")
     response = await post_entry(
         client, world.member, str(uuid.uuid4()), today() - timedelta(days=1), 30
     )
-    assert_problem(response, 404, "brand-not-found")
+    assert_field_refused(response, "/brand_id", "brand-not-found")
     assert await count_entries(db, world.agency.tenant_id) == 0
     assert await count_entries(db, elsewhere.agency.tenant_id) == 0
 
@@ -855,10 +855,10 @@ async def test_a_correction_changes_only_what_it_names(client, db, resources):
     assert changed["activity"] == "crisis"
     for same in ("minutes", "note", "content_item_id", "billable", "date", "brand_id"):
         assert changed[same] == entry[same], same
-    # Null clears the note; null minutes leaves them alone.
-    response = await client.patch(
-        url, json={"note": None, "minutes": None}, headers=world.member.headers
-    )
+    # Null clears the note; minutes cannot be null (leave them out to keep them).
+    response = await client.patch(url, json={"minutes": None}, headers=world.member.headers)
+    assert_field_refused(response, "/minutes", "null_not_allowed")
+    response = await client.patch(url, json={"note": None}, headers=world.member.headers)
     assert response.status_code == 200, response.text
     assert response.json()["note"] is None
     assert response.json()["minutes"] == 30
@@ -1152,9 +1152,9 @@ async def test_the_current_week_can_be_submitted_but_not_next_week(client, db, r
         ("2026-w47", "validation-error"),
         ("26-W47", "validation-error"),
         ("2026-W7", "validation-error"),
-        ("2026-W00", "invalid-week"),
+        ("2026-W00", "validation-error"),
         ("2025-W53", "invalid-week"),  # 2025 has 52 weeks
-        ("2026-W54", "invalid-week"),
+        ("2026-W54", "validation-error"),
     ],
 )
 async def test_malformed_weeks_are_refused(client, db, resources, week, slug):
@@ -1761,7 +1761,7 @@ async def test_a_brand_of_another_agency_cannot_be_timed(client, db, resources):
     world = await setup(client, db, resources)
     elsewhere = await setup(client, db, resources)
     response = await start_timer(client, world.member, elsewhere.brand)
-    assert_problem(response, 404, "brand-not-found")
+    assert_field_refused(response, "/brand_id", "brand-not-found")
     assert await current(client, world.member) is None
     assert await current(client, elsewhere.member) is None
 

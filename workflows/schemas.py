@@ -6,10 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, EmailStr, Field, StringConstraints, model_validator
+from pydantic import BaseModel, EmailStr, Field, StringConstraints, model_validator
 
 from tenants.models import AssignmentRole
-from tenants.schemas import Strict
+from tenants.schemas import Instant, Patch, Strict
 
 # One line: a title becomes an e-mail subject, where a line break is refused.
 Title = Annotated[
@@ -59,7 +59,7 @@ class ContentCreate(Strict):
     social_account_ids: Annotated[list[uuid.UUID], Field(max_length=50)] = Field(
         default_factory=list
     )
-    planned_at: AwareDatetime | None = None
+    planned_at: Instant | None = None
     campaign: Label | None = None
     labels: Annotated[list[Label], Field(max_length=30)] = Field(default_factory=list)
     template_id: uuid.UUID | None = Field(
@@ -67,25 +67,20 @@ class ContentCreate(Strict):
     )
 
 
-class ContentUpdate(Strict):
-    """Any field given makes a new revision; an item under review starts over."""
+class ContentUpdate(Patch):
+    """Any field given makes a new revision; an item under review starts over. null clears
+    planned_at, campaign and template_id; the rest cannot be emptied by null."""
+
+    clearable = frozenset({"planned_at", "campaign", "template_id"})
 
     title: Title | None = None
     variants: Variants | None = None
     media: Annotated[list[Media], Field(max_length=20)] | None = None
     social_account_ids: Annotated[list[uuid.UUID], Field(max_length=50)] | None = None
-    planned_at: AwareDatetime | None = None
+    planned_at: Instant | None = None
     campaign: Label | None = None
     labels: Annotated[list[Label], Field(max_length=30)] | None = None
     template_id: uuid.UUID | None = None
-
-    @model_validator(mode="after")
-    def _no_null_content(self) -> ContentUpdate:
-        # null clears planned_at, campaign and template_id; the rest cannot be emptied by null.
-        for name in ("title", "variants", "media", "social_account_ids", "labels"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null; send an empty value or leave it out")
-        return self
 
 
 class RevisionRead(BaseModel):
@@ -156,7 +151,7 @@ class SubmitRequest(Strict):
 
 
 class ScheduleRequest(Strict):
-    planned_at: AwareDatetime | None = Field(
+    planned_at: Instant | None = Field(
         default=None, description="The item's planned time if absent; must be in the future"
     )
 
@@ -310,7 +305,9 @@ class TemplateCreate(Strict):
         return self
 
 
-class TemplateUpdate(TemplateCreate):
+class TemplateUpdate(TemplateCreate, Patch):
+    clearable = frozenset({"description"})
+
     archived: bool = False
 
 

@@ -1,7 +1,6 @@
 """Staff assignments on brands, capacity views and the audit trail."""
 
 import uuid
-from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -15,13 +14,15 @@ from tenants.schemas import (
     AssignmentRead,
     AssignmentUpdate,
     AuditEventRead,
+    Day,
+    Instant,
+    Month,
     StaffCapacity,
     TeamCapacityRow,
 )
 
 router = APIRouter(tags=["assignments"])
 
-Month = Annotated[str, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, Query(max_length=512)]
 
@@ -35,7 +36,8 @@ async def list_assignments(
     brand_id: uuid.UUID | None = None,
     user_id: uuid.UUID | None = None,
     active_on: Annotated[
-        date | None, Query(description="Only assignments covering this day")
+        Day | None,
+        Query(description="Only assignments covering this day, 2000-01-01 to 2099-12-31"),
     ] = None,
 ) -> Page[AssignmentRead]:
     return await service.list_assignments(
@@ -119,8 +121,8 @@ async def list_audit_events(
     subject_type: Annotated[str | None, Query(max_length=32)] = None,
     subject_id: uuid.UUID | None = None,
     actor_id: uuid.UUID | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
 ) -> Page[AuditEventRead]:
     return await service.list_audit_events(
         session,

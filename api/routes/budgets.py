@@ -9,10 +9,9 @@ from api.deps import CurrentPrincipal, SessionDep
 from billing import service
 from billing.schemas import BudgetRead, BudgetSummary
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from tenants.schemas import Month
 
 router = APIRouter(tags=["budgets"])
-
-Month = Annotated[str, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])]
 
 
 @router.get("/clients/{client_id}/budget", summary="A client's retainer month in figures")

@@ -5,12 +5,12 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
-from pydantic import AwareDatetime
 
 from api.deps import CurrentPrincipal, IfMatch, SessionDep, etag
 from api.pagination import Cursor as LongCursor
 from api.problems import responses
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from tenants.schemas import Instant
 from workflows import service
 from workflows.schemas import (
     CalendarItem,
@@ -234,8 +234,8 @@ async def content_history(
 async def calendar(
     principal: CurrentPrincipal,
     session: SessionDep,
-    from_: Annotated[AwareDatetime, Query(alias="from")],
-    to: Annotated[AwareDatetime, Query()],
+    from_: Annotated[Instant, Query(alias="from")],
+    to: Annotated[Instant, Query()],
     brand: uuid.UUID | None = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,

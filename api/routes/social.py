@@ -2,7 +2,6 @@
 statistics and anomalies, and clients' monthly audience reports."""
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -11,7 +10,6 @@ from fastapi.responses import RedirectResponse
 from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, etag
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.problems import responses
-from billing.schemas import MonthStr
 from infra.pagination import Page
 from social.connectors.types import Platform
 from social.kit import kit_of
@@ -27,13 +25,18 @@ from social.schemas import (
     SyncRequested,
 )
 from social.service import accounts, reports, stats
+from tenants.schemas import Day, Month
 
 router = APIRouter(tags=["social"])
 
 FromDate = Annotated[
-    date | None, Query(alias="from", description="First day (default: 30 days ago)")
+    Day | None,
+    Query(alias="from", description="First day, 2000-01-01 to 2099-12-31 (default: 30 days ago)"),
 ]
-ToDate = Annotated[date | None, Query(alias="to", description="Last day (default: yesterday)")]
+ToDate = Annotated[
+    Day | None,
+    Query(alias="to", description="Last day, 2000-01-01 to 2099-12-31 (default: yesterday)"),
+]
 
 
 def _tagged(response: Response, account: SocialAccountRead) -> SocialAccountRead:
@@ -235,7 +238,7 @@ async def get_brand_anomalies(
     summary="A client's monthly audience report (JSON; the PDF is at …/pdf)",
 )
 async def get_client_report(
-    client_id: uuid.UUID, month: MonthStr, principal: CurrentPrincipal, session: SessionDep
+    client_id: uuid.UUID, month: Month, principal: CurrentPrincipal, session: SessionDep
 ) -> ClientReport:
     return await reports.client_report(session, principal, client_id, month)
 
@@ -247,7 +250,7 @@ async def get_client_report(
     summary="A client's monthly audience report as a PDF with charts, in the client's language",
 )
 async def get_client_report_pdf(
-    client_id: uuid.UUID, month: MonthStr, principal: CurrentPrincipal, session: SessionDep
+    client_id: uuid.UUID, month: Month, principal: CurrentPrincipal, session: SessionDep
 ) -> Response:
     report = await reports.client_report(session, principal, client_id, month)
     return Response(

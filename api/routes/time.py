@@ -1,10 +1,9 @@
 """Time entries, timers and weekly timesheets."""
 
 import uuid
-from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from api.deps import CurrentPrincipal, IfMatch, SessionDep, etag
 from api.problems import responses
@@ -23,10 +22,9 @@ from billing.schemas import (
     TimesheetReturn,
 )
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from tenants.schemas import Day, IsoWeek
 
 router = APIRouter(tags=["time"])
-
-IsoWeek = Annotated[str, Path(pattern=r"^[0-9]{4}-W[0-9]{2}$", examples=["2026-W47"])]
 
 
 @router.get("/time-entries", summary="List time entries (members see their own)")
@@ -36,8 +34,8 @@ async def list_time_entries(
     user_id: Annotated[uuid.UUID | None, Query(description="Whose time")] = None,
     brand_id: uuid.UUID | None = None,
     client_id: uuid.UUID | None = None,
-    date_from: Annotated[date | None, Query(alias="from")] = None,
-    date_to: Annotated[date | None, Query(alias="to")] = None,
+    date_from: Annotated[Day | None, Query(alias="from")] = None,
+    date_to: Annotated[Day | None, Query(alias="to")] = None,
     activity: Activity | None = None,
     status: EntryStatusField | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,

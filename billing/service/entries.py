@@ -28,6 +28,7 @@ from billing.schemas import (
 from billing.service.ledger import budget_at, lock_retainer, month_end, record_crossings, usage_of
 from billing.timekeeping import FORGOTTEN_AFTER, day_minutes, local_day, split_by_local_day
 from infra.clock import utcnow
+from infra.errors import body_reference
 from infra.pagination import InvalidCursor, Page
 from tenants.errors import BrandNotFound
 from tenants.models import Assignment, Brand, Membership
@@ -265,9 +266,15 @@ async def _ensure_content_item(
         {"t": tenant_id, "i": item_id},
     )
     if owner is None:
-        raise errors.UnknownContentItem("No such content item in this agency.")
+        raise _unknown_content_item("No such content item in this agency.")
     if owner != brand_id:
-        raise errors.UnknownContentItem("This content item belongs to another brand.")
+        raise _unknown_content_item("This content item belongs to another brand.")
+
+
+def _unknown_content_item(why: str) -> errors.UnknownContentItem:
+    return errors.UnknownContentItem(
+        why, errors=[{"pointer": "/content_item_id", "message": why, "code": "unknown-reference"}]
+    )
 
 
 async def create_entry(
@@ -278,7 +285,8 @@ async def create_entry(
     day = _day_of(data, worker.timezone)
     if day > local_day(at or utcnow(), worker.timezone):
         raise errors.FutureDate(f"{day.isoformat()} has not begun yet.")
-    brand = await _brand(session, worker.tenant_id, data.brand_id)
+    with body_reference("/brand_id"):
+        brand = await _brand(session, worker.tenant_id, data.brand_id)
     await _ensure_assigned(session, worker, brand.id, day)
     await _ensure_content_item(session, worker.tenant_id, brand.id, data.content_item_id)
     await lock_person(session, worker)
@@ -546,7 +554,8 @@ async def start_timer(
     require_scope(principal, Resource.time_entry, Verb.create)
     worker = worker_of(principal)
     now = at or utcnow()
-    brand = await _brand(session, worker.tenant_id, data.brand_id)
+    with body_reference("/brand_id"):
+        brand = await _brand(session, worker.tenant_id, data.brand_id)
     await _ensure_assigned(session, worker, brand.id, local_day(now, worker.timezone))
     await _ensure_content_item(session, worker.tenant_id, brand.id, data.content_item_id)
     running = await _running(session, worker)

@@ -46,7 +46,7 @@ from billing.service.budgets import _month
 from billing.service.ledger import budget_at, month_end, pure_terms, retainers_of
 from infra import outbox
 from infra.clock import utcnow
-from infra.errors import PreconditionFailed
+from infra.errors import PreconditionFailed, body_reference
 from infra.ids import new_id
 from infra.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
 from infra.settings import Settings
@@ -198,7 +198,8 @@ async def create_invoice(
 ) -> InvoiceRead:
     require_scope(principal, Resource.invoice, Verb.create)
     month = _month(data.month)
-    client = await _client(session, principal.tenant_id, data.client_id)
+    with body_reference("/client_id"):
+        client = await _client(session, principal.tenant_id, data.client_id)
     _closed(today_for(principal), month)
     tenant = (await session.scalars(select(Tenant).where(Tenant.id == principal.tenant_id))).one()
     invoice = await build_draft(session, tenant, client, month)

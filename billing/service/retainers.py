@@ -27,9 +27,9 @@ from billing.schemas import (
     TermsRead,
 )
 from infra.clock import utcnow
+from infra.errors import InvalidFields, refuse_unknown_references
 from infra.pagination import Keyset, Page, SortKey, parse_int
 from tenants.capacity import parse_month
-from tenants.errors import BrandNotFound, ClientNotFound, MemberNotFound
 from tenants.models import Brand, Client, Membership, Role, Tenant
 from tenants.policy import Resource, Verb
 from tenants.principal import Principal
@@ -100,11 +100,7 @@ async def _check_terms(
                 )
             ).all()
         )
-        missing = [str(b) for b in body.brand_ids if b not in found]
-        if missing:
-            raise BrandNotFound(
-                "Some brands are not this client's: " + ", ".join(missing), brand_ids=missing
-            )
+        refuse_unknown_references("/brand_ids", body.brand_ids, found, "brand of this client")
 
 
 def _terms_row(
@@ -140,7 +136,7 @@ async def create_retainer(
         )
     ).first()
     if client is None:
-        raise ClientNotFound()
+        raise InvalidFields.one("/client_id", "No such client in this agency.", "client-not-found")
     start = month_of(data.start_month)
     end = month_of(data.end_month) if data.end_month else None
     if end is not None and end < start:
@@ -380,7 +376,9 @@ async def create_rate(session: AsyncSession, principal: Principal, data: RateCre
             )
         )
         if found is None:
-            raise ClientNotFound()
+            raise InvalidFields.one(
+                "/client_id", "No such client in this agency.", "client-not-found"
+            )
     membership_id = None
     if data.user_id is not None:
         membership_id = await session.scalar(
@@ -391,7 +389,9 @@ async def create_rate(session: AsyncSession, principal: Principal, data: RateCre
             )
         )
         if membership_id is None:
-            raise MemberNotFound("No such staff member in this agency.")
+            raise InvalidFields.one(
+                "/user_id", "No such staff member in this agency.", "member-not-found"
+            )
     currency = data.currency or await session.scalar(
         select(Tenant.currency).where(Tenant.id == principal.tenant_id)
     )

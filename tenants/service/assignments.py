@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from infra.clock import utcnow
+from infra.errors import body_reference
 from infra.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
 from tenants import errors
 from tenants.capacity import allocated_minutes, parse_month
@@ -86,7 +87,8 @@ async def create_assignment(
     session: AsyncSession, principal: Principal, data: AssignmentCreate
 ) -> AssignmentRead:
     require_scope(principal, Resource.assignment, Verb.create)
-    brand = await load_brand(session, principal, data.brand_id, Verb.read)
+    with body_reference("/brand_id"):
+        brand = await load_brand(session, principal, data.brand_id, Verb.read)
     if brand.status != ClientStatus.active:
         raise errors.BrandArchived()
     client_status = await session.scalar(
@@ -98,7 +100,8 @@ async def create_assignment(
         raise errors.ClientArchived()
     if data.end_date is not None and data.end_date < data.start_date:
         raise errors.InvalidDates()
-    membership = await _staff_membership(session, principal, data.user_id)
+    with body_reference("/user_id"):
+        membership = await _staff_membership(session, principal, data.user_id)
     assignment = Assignment(
         tenant_id=principal.tenant_id,
         brand_id=brand.id,

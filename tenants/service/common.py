@@ -54,6 +54,8 @@ def record_audit(
 
 
 def check_version(current: int, if_match: int | None) -> None:
+    if if_match is not None and if_match < 0:
+        raise PreconditionFailed('If-Match must be an ETag this API gave you, such as "3".')
     if if_match is not None and if_match != current:
         raise PreconditionFailed(
             f"You edited version {if_match}; the current version is {current}.",

@@ -13,6 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
 from infra.clock import utcnow
+from infra.errors import body_reference
 from infra.pagination import Page
 from infra.settings import get_settings
 from tenants import errors
@@ -360,7 +361,8 @@ async def _ensure_brand_slot(session: AsyncSession, tenant_id: uuid.UUID) -> Non
 
 async def create_brand(session: AsyncSession, principal: Principal, data: BrandCreate) -> BrandRead:
     require_scope(principal, Resource.brand, Verb.create)
-    client = await _load_client(session, principal, data.client_id, Verb.read)
+    with body_reference("/client_id"):
+        client = await _load_client(session, principal, data.client_id, Verb.read)
     if client.status != ClientStatus.active:
         raise errors.ClientArchived()
     await _ensure_brand_slot(session, principal.tenant_id)

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from infra import outbox
 from infra.clock import utcnow
 from infra.db import set_tenant
+from infra.errors import body_reference
 from infra.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
 from infra.security import (
     InvalidToken as BadSignature,
@@ -177,7 +178,8 @@ async def update_member(
     if new_role != Role.client:
         new_client = None
     elif new_client is not None and new_client != membership.client_id:
-        await ensure_client_exists(session, principal, new_client)
+        with body_reference("/client_id"):
+            await ensure_client_exists(session, principal, new_client)
     new_capacity = patch.get("monthly_capacity_minutes", membership.monthly_capacity_minutes)
     if membership.status == MembershipStatus.invited and "status" in patch:
         raise errors.InvalidRoleChange("An invited member becomes active by accepting.")
@@ -311,8 +313,9 @@ async def invite(
         raise errors.PermissionDenied("Only an owner may invite an owner.")
     if data.role == Role.client and data.client_id is None:
         raise errors.InvalidRoleChange("A client contact needs a client_id.")
-    if data.role == Role.client and data.client_id is not None:
-        await ensure_client_exists(session, principal, data.client_id)
+    if data.client_id is not None:
+        with body_reference("/client_id"):
+            await ensure_client_exists(session, principal, data.client_id)
     if data.role != Role.client:
         await ensure_staff_seat(session, principal.tenant_id, joining=1)
     user = await find_user_by_email(session, data.email)

@@ -26,3 +26,13 @@ def assert_problem(response: httpx.Response, status: int, slug: str | None = Non
     assert 'File "' not in response.text
     assert REQUEST_ID.match(response.headers.get("x-request-id", "")), response.headers
     return body
+
+
+def assert_field_refused(response: httpx.Response, pointer: str, code: str | None = None) -> dict:
+    """A 422 validation problem naming `pointer` among its fields (and with that code)."""
+    body = assert_problem(response, 422, "validation-error")
+    named = {e["pointer"]: e["code"] for e in body.get("errors") or []}
+    assert pointer in named, body
+    if code is not None:
+        assert named[pointer] == code, body
+    return body

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 
 from infra.clock import utcnow
 from infra.db import set_tenant
+from infra.errors import InvalidFields, body_reference
 from infra.pagination import Keyset, Page, SortKey
 from infra.security import InvalidToken, TokenSigner
 from tenants.errors import PermissionDenied
@@ -80,6 +81,8 @@ async def decide(
 ) -> DecisionRead:
     item = await load_item(session, principal, content_id, lock=True)
     if data.revision_id != item.current_revision_id:
+        with body_reference("/revision_id"):
+            await load_revision(session, item.tenant_id, item.id, data.revision_id)
         raise errors.RevisionSuperseded(
             "This revision was replaced by a newer one; nothing was recorded. Review the "
             "current revision.",
@@ -235,9 +238,10 @@ async def _check_anchor(
 ) -> dict[str, Any] | None:
     if data.anchor is None:
         return None
-    revision = await load_revision(session, item.tenant_id, item.id, data.anchor.revision_id)
-    if is_client(principal) and revision.id != item.client_revision_id:
-        raise errors.RevisionNotFound()
+    with body_reference("/anchor/revision_id"):
+        revision = await load_revision(session, item.tenant_id, item.id, data.anchor.revision_id)
+        if is_client(principal) and revision.id != item.client_revision_id:
+            raise errors.RevisionNotFound()  # a revision the client never saw
     platform = data.anchor.platform
     if platform is None:
         text_of = revision.title
@@ -320,7 +324,9 @@ async def add_comment(
             or parent.content_item_id != item.id
             or (is_client(principal) and parent.visibility != CLIENT_VISIBLE)
         ):
-            raise errors.CommentNotFound("No such comment on this item to reply to.")
+            raise InvalidFields.one(
+                "/parent_id", "No such comment on this item to reply to.", "comment-not-found"
+            )
         if parent.visibility == "internal" and visibility == CLIENT_VISIBLE:
             raise errors.InvalidComment(
                 "A reply to an internal comment stays internal: the client never saw it.",

@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import anyio.to_thread
-from sqlalchemy import CompoundSelect, Select
+from sqlalchemy import CompoundSelect, Select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from infra.clock import utcnow
-from infra.errors import ProblemError
+from infra.errors import ProblemError, body_reference, refuse_unknown_references
 from infra.pagination import Keyset, Page, SortKey, parse_int
 from tenants.errors import BrandNotFound
 from tenants.models import AuditEvent, Brand, Tenant
@@ -109,12 +109,33 @@ def _fields(data: ContentCreate | ContentUpdate, base: ContentRevision | None) -
     }
 
 
+async def _check_social_accounts(
+    session: AsyncSession, tenant_id: uuid.UUID, brand_id: uuid.UUID, ids: list[uuid.UUID]
+) -> None:
+    """A post goes out only on its own brand's accounts. Read as plain rows: workflows does
+    not depend on the social package, only on its table."""
+    if not ids:
+        return
+    rows = await session.execute(
+        text(
+            "SELECT id FROM social_accounts WHERE tenant_id = :t AND brand_id = :b "
+            "AND id = ANY(:ids)"
+        ),
+        {"t": tenant_id, "b": brand_id, "ids": list(ids)},
+    )
+    refuse_unknown_references(
+        "/social_account_ids", ids, {r for (r,) in rows}, "social account of this brand"
+    )
+
+
 async def create_content(
     session: AsyncSession, principal: Principal, brand_id: uuid.UUID, data: ContentCreate
 ) -> ContentRead:
     brand = await _content_brand(session, principal, brand_id, Verb.create)
     if data.template_id is not None:
-        await usable_template(session, principal.tenant_id, data.template_id)
+        with body_reference("/template_id"):
+            await usable_template(session, principal.tenant_id, data.template_id)
+    await _check_social_accounts(session, brand.tenant_id, brand.id, data.social_account_ids)
     item = ContentItem(
         tenant_id=principal.tenant_id,
         brand_id=brand.id,
@@ -216,8 +237,12 @@ async def update_content(
                 item_status=item.status,
             )
         if data.template_id is not None:
-            await usable_template(session, principal.tenant_id, data.template_id)
+            with body_reference("/template_id"):
+                await usable_template(session, principal.tenant_id, data.template_id)
         item.template_id = data.template_id
+    if data.social_account_ids:
+        accounts = data.social_account_ids
+        await _check_social_accounts(session, item.tenant_id, item.brand_id, accounts)
     content_fields = given - {"template_id"}
     if content_fields:
         previous = Status(item.status)
@@ -384,6 +409,8 @@ async def submit_content(
 ) -> ContentRead:
     item = await load_item(session, principal, content_id, Verb.update, lock=True)
     if data.revision_id is not None and data.revision_id != item.current_revision_id:
+        with body_reference("/revision_id"):
+            await load_revision(session, item.tenant_id, item.id, data.revision_id)
         raise errors.RevisionSuperseded(
             "The item was edited since you read it: review the current revision.",
             current_revision_id=str(item.current_revision_id),

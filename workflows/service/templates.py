@@ -11,15 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from infra.clock import utcnow
+from infra.errors import refuse_unknown_references
 from infra.pagination import Keyset, Page, SortKey
-from tenants.errors import BrandNotFound
 from tenants.models import Brand, Membership, MembershipStatus, Role
 from tenants.policy import Resource, Verb
 from tenants.principal import Principal
 from tenants.service.common import check_version, record_audit, require_scope
 from workflows import errors
 from workflows.models import BrandWorkflow, WorkflowTemplate
-from workflows.schemas import TemplateCreate, TemplateRead, TemplateUpdate
+from workflows.schemas import Step, TemplateCreate, TemplateRead, TemplateUpdate
 
 # When an agency has set up nothing: its brand leads approve, reminded after two days.
 BUILT_IN: dict[str, Any] = {
@@ -161,12 +161,23 @@ async def _check_people(session: AsyncSession, principal: Principal, data: Templ
             )
             if missing := sorted(str(u) for u in ids - found):
                 who = "client contacts" if roles == (Role.client,) else "staff"
+                why = f"Step {index + 1}: these people are not {who} of this agency: " + ", ".join(
+                    missing
+                )
                 raise errors.InvalidTemplate(
-                    f"Step {index + 1}: these people are not {who} of this agency: "
-                    + ", ".join(missing),
+                    why,
                     step_index=index,
                     user_ids=missing,
+                    errors=_people_pointers(index, step, set(missing), why),
                 )
+
+
+def _people_pointers(index: int, step: Step, missing: set[str], why: str) -> list[dict[str, str]]:
+    base = f"/steps/{index}"
+    pointers = [f"{base}/user_ids/{i}" for i, u in enumerate(step.user_ids) if str(u) in missing]
+    if step.timeout.escalate_to is not None and str(step.timeout.escalate_to) in missing:
+        pointers.append(f"{base}/timeout/escalate_to")
+    return [{"pointer": p, "message": why, "code": "unknown-reference"} for p in pointers]
 
 
 async def _set_brands(
@@ -183,8 +194,7 @@ async def _set_brands(
                 )
             ).all()
         )
-        if missing := [str(b) for b in wanted if b not in found]:
-            raise BrandNotFound("Some brands are not in this agency.", brand_ids=missing)
+        refuse_unknown_references("/brand_ids", brand_ids, found, "brand")
     await session.execute(
         delete(BrandWorkflow).where(
             col(BrandWorkflow.tenant_id) == principal.tenant_id,
