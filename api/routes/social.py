@@ -31,6 +31,9 @@ router = APIRouter(tags=["social"])
 FromDate = Annotated[
     date | None, Query(alias="from", description="First day (default: 30 days ago)")
 ]
+# RFC 6749 appendix A: code, state and error are visible ASCII. Bounding them keeps a valid
+# callback URL far below what the HTTP server accepts (64 KiB).
+_VSCHARS = r"^[\x20-\x7e]+$"
 ToDate = Annotated[date | None, Query(alias="to", description="Last day (default: yesterday)")]
 
 
@@ -41,7 +44,7 @@ def _tagged(response: Response, account: SocialAccountRead) -> SocialAccountRead
 
 @router.post(
     "/brands/{brand_id}/social-accounts/connect",
-    responses=responses(503),
+    responses=responses(409, 503),
     summary="Start connecting a social account: answers the platform's authorization URL",
 )
 async def connect_social_account(
@@ -70,9 +73,9 @@ async def oauth_callback(
     request: Request,
     session: SessionDep,
     resources: ResourcesDep,
-    code: Annotated[str | None, Query(max_length=4096)] = None,
-    state: Annotated[str | None, Query(max_length=4096)] = None,
-    error: Annotated[str | None, Query(max_length=512)] = None,
+    code: Annotated[str | None, Query(max_length=2048, pattern=_VSCHARS)] = None,
+    state: Annotated[str | None, Query(max_length=2048, pattern=_VSCHARS)] = None,
+    error: Annotated[str | None, Query(max_length=512, pattern=_VSCHARS)] = None,
 ) -> SocialAccountRead:
     account = await accounts.complete_connection(
         session,
