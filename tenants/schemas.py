@@ -36,7 +36,13 @@ def _check_timezone(value: str) -> str:
     return value
 
 
-TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_check_timezone)]
+# The pattern every IANA name follows, so that the document says what a zone looks like; the
+# validator then refuses a well-formed name that is not in the time zone database.
+TimeZone = Annotated[
+    str,
+    StringConstraints(max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"),
+    AfterValidator(_check_timezone),
+]
 
 
 class Strict(BaseModel):

@@ -31,9 +31,9 @@ router = APIRouter(tags=["social"])
 FromDate = Annotated[
     date | None, Query(alias="from", description="First day (default: 30 days ago)")
 ]
-# RFC 6749 appendix A: code, state and error are visible ASCII. Bounding them keeps a valid
-# callback URL far below what the HTTP server accepts (64 KiB).
-_VSCHARS = r"^[\x20-\x7e]+$"
+# RFC 6749 appendix A: code, state and error are visible ASCII (percent-encoded, 3 bytes each
+# at most), which keeps a valid callback URL far below what the HTTP server reads (64 KiB).
+_VSCHARS = r"^[\x20-\x7e]*$"
 ToDate = Annotated[date | None, Query(alias="to", description="Last day (default: yesterday)")]
 
 
@@ -73,8 +73,8 @@ async def oauth_callback(
     request: Request,
     session: SessionDep,
     resources: ResourcesDep,
-    code: Annotated[str | None, Query(max_length=2048, pattern=_VSCHARS)] = None,
-    state: Annotated[str | None, Query(max_length=2048, pattern=_VSCHARS)] = None,
+    code: Annotated[str | None, Query(max_length=4096, pattern=_VSCHARS)] = None,
+    state: Annotated[str | None, Query(max_length=4096, pattern=_VSCHARS)] = None,
     error: Annotated[str | None, Query(max_length=512, pattern=_VSCHARS)] = None,
 ) -> SocialAccountRead:
     account = await accounts.complete_connection(

@@ -238,6 +238,8 @@ def server_errors(log: Path, limit: int = 30) -> str:
             continue
         if not isinstance(record, dict) or record.get("level") not in ("error", "critical"):
             continue
+        if not record.get("path"):
+            continue  # uvicorn's echo of the same exception
         exception = str(record.get("exception") or "").strip().splitlines()
         cause = next((x for x in reversed(exception) if "Error" in x or "Exception" in x), "")
         found.append(f"{record.get('path')} {record.get('event')}: {cause.strip()[:300]}")
