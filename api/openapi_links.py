@@ -11,6 +11,10 @@ the carrier's own id (as a path parameter or a body field, `<name>s` lists inclu
 the carrier also holds every other known id in that operation's path. When the carrier returns
 one versioned object, the link also passes its ETag as `If-Match`. Adding a route needs no
 edit here; adding a kind of object needs one line.
+
+A link's `requestBody` holds only the fields it fills (`{"client_id": "$response.body#/id"}`):
+schemathesis merges them into the body it generates; a tool reading the link literally would
+send only those fields.
 """
 
 from __future__ import annotations
