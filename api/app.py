@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
-from api import problems
+from api import openapi_links, problems
 from api.deprecations import (
     DEPRECATIONS,
     Deprecation,
@@ -85,6 +85,7 @@ def create_app(
     problems.install(app)
     app.state.deprecations = deprecations
     mark_deprecated_in_openapi(app, deprecations)
+    openapi_links.install(app)
 
     v1 = APIRouter(
         prefix="/v1",

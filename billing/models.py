@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     Column,
     DateTime,
     ForeignKeyConstraint,
@@ -76,14 +77,14 @@ class RetainerTerms(TenantScoped, table=True):
     retainer_id: uuid.UUID
     effective_month: date
     monthly_minutes: int
-    fee_minor: int
+    fee_minor: int = Field(sa_type=BigInteger)
     brand_ids: list[uuid.UUID] | None = Field(
         default=None, sa_column=Column(ARRAY(UUID(as_uuid=True)), nullable=True)
     )
     rollover_max_minutes: int = 0
     rollover_max_months: int = 0
     overage_policy: str = Field(sa_column=Column(String(16), nullable=False))
-    overage_rate_minor: int | None = None
+    overage_rate_minor: int | None = Field(default=None, sa_type=BigInteger)
     thresholds: list[int] = Field(sa_column=Column(ARRAY(Integer), nullable=False))
     created_by: uuid.UUID | None = None
 
@@ -104,7 +105,7 @@ class Rate(TenantScoped, table=True):
     """The member's person, as the API names people; the membership keeps the row in-tenant."""
     client_id: uuid.UUID | None = None
     role: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
-    rate_minor: int
+    rate_minor: int = Field(sa_type=BigInteger)
     currency: str = Field(max_length=3)
     version: int = 1
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
@@ -137,7 +138,7 @@ class TimeEntry(TenantScoped, table=True):
     invoice_id: uuid.UUID | None = None
     """Set when a finalized invoice bills this entry: from then on it is locked."""
     status: str = Field(default=EntryStatus.open, sa_column=Column(String(16), nullable=False))
-    rate_minor: int | None = None
+    rate_minor: int | None = Field(default=None, sa_type=BigInteger)
     rate_currency: str | None = Field(default=None, max_length=3)
     source: str = Field(default="manual", max_length=16)
     flagged_reason: str | None = Field(default=None, max_length=64)
@@ -235,7 +236,7 @@ class Subscription(TenantScoped, table=True):
     """Bumped for every new seat count: the idempotency key of that count's Stripe update."""
     current_period_end: datetime | None = tz_field()
     cancel_at_period_end: bool = False
-    stripe_created: int = 0
+    stripe_created: int = Field(default=0, sa_type=BigInteger)
     synced_at: datetime | None = tz_field()
     version: int = 1
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
@@ -251,7 +252,7 @@ class StripeEvent(SQLModel, table=True):
     account: str | None = Field(default=None, max_length=255)
     object_id: str | None = Field(default=None, max_length=255)
     customer_id: str | None = Field(default=None, max_length=255)
-    created: int
+    created: int = Field(sa_type=BigInteger)
     received_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     processed_at: datetime | None = tz_field()
     attempts: int = 0
@@ -297,11 +298,11 @@ class Invoice(TenantScoped, table=True):
     currency: str = Field(max_length=3)
     locale: str = Field(max_length=8)
     mode: str | None = Field(default=None, max_length=16)
-    subtotal_minor: int = 0
+    subtotal_minor: int = Field(default=0, sa_type=BigInteger)
     approved_minutes: int = 0
     """Approved billable minutes of the month when the lines were computed: finalizing after
     more were approved asks for a refresh first."""
-    credited_minor: int = 0
+    credited_minor: int = Field(default=0, sa_type=BigInteger)
     notes: str | None = None
     due_days: int = 30
     stripe_invoice_id: str | None = Field(default=None, max_length=255)
@@ -326,8 +327,8 @@ class InvoiceLine(TenantScoped, table=True):
     kind: str = Field(max_length=16)
     description: str
     quantity_minutes: int | None = None
-    unit_amount_minor: int | None = None
-    amount_minor: int
+    unit_amount_minor: int | None = Field(default=None, sa_type=BigInteger)
+    amount_minor: int = Field(sa_type=BigInteger)
     computation: dict = jsonb_field()  # type: ignore[type-arg]
 
 
@@ -341,6 +342,6 @@ class CreditNote(TenantScoped, table=True):
 
     invoice_id: uuid.UUID
     number: str = Field(max_length=40)
-    amount_minor: int
+    amount_minor: int = Field(sa_type=BigInteger)
     reason: str
     created_by: uuid.UUID = Field(foreign_key="users.id")

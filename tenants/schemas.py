@@ -50,7 +50,13 @@ def _check_timezone(value: str) -> str:
     return value
 
 
-TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_check_timezone)]
+# The pattern every IANA name follows, so that the document says what a zone looks like; the
+# validator then refuses a well-formed name that is not in the time zone database.
+TimeZone = Annotated[
+    str,
+    StringConstraints(max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"),
+    AfterValidator(_check_timezone),
+]
 
 # What the API serves: months, weeks and days from 2000 to 2099, said in the OpenAPI schema.
 # Far enough for any agency's history and plans; near enough that every computation on them

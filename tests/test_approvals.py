@@ -314,6 +314,11 @@ async def test_who_may_read_and_shape_templates(client, db, resources):
 # Each case builds a template body from the people of the agency (and of another one).
 InvalidCase = Callable[[dict[str, Person]], dict[str, Any]]
 INVALID: dict[str, tuple[InvalidCase, str]] = {
+    # The name is stored in 120 characters; a longer one used to answer 500.
+    "name-longer-than-120-characters": (
+        lambda p: {"name": "N" * 121, "steps": []},
+        "validation-error",
+    ),
     "internal-step-with-emails": (
         lambda p: {"steps": [{**internal(p["manager"]), "emails": ["x@example.com"]}]},
         "validation-error",

@@ -805,3 +805,20 @@ async def test_audit_events_come_newest_first_over_pages(client):
             break
         params["cursor"] = page["next_cursor"]
     assert [e["id"] for e in seen] == [e["id"] for e in everything]
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "Montreal time", "../etc/passwd"])
+async def test_a_brand_time_zone_must_be_an_iana_zone(client, app, zone):
+    agency = await new_agency(client)
+    owner = agency.owner.headers
+    acme = await make_client(client, owner)
+    response = await client.post(
+        "/v1/brands",
+        json={"client_id": acme["id"], "name": "Zoned", "slug": unique("zoned"), "timezone": zone},
+        headers=owner,
+    )
+    assert_problem(response, 422, "validation-error")
+    assert await walk(client, "/v1/brands", owner) == []
+    # The document shows the shape of a zone name, so clients and fuzzers can send one.
+    schema = app.openapi()["components"]["schemas"]["BrandCreate"]["properties"]["timezone"]
+    assert "pattern" in schema

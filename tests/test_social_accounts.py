@@ -1233,3 +1233,30 @@ async def test_a_state_from_another_agency_cannot_land_in_mine(client, db, platf
     assert response.json()["brand_id"] == b_brand["id"]
     assert await account_count(db, a_agency.tenant_id) == 0
     assert await account_count(db, b_agency.tenant_id) == 1
+
+
+async def test_an_archived_brand_connects_nothing_and_the_document_says_so(client, db, app):
+    agency, owner, _, brand = await setup(client)
+    archived = await client.patch(
+        f"/v1/brands/{brand['id']}",
+        json={"status": "archived"},
+        headers={**owner, "If-Match": f'"{brand["version"]}"'},
+    )
+    assert archived.status_code == 200, archived.text
+    assert_problem(await start(client, owner, brand["id"], "x"), 409, "brand-archived")
+    declared = app.openapi()["paths"]["/v1/brands/{brand_id}/social-accounts/connect"]["post"]
+    assert "409" in declared["responses"]
+    assert await account_count(db, agency.tenant_id) == 0
+
+
+async def test_a_callback_code_that_no_platform_would_send_is_refused_first(client, db, platforms):
+    # RFC 6749: code and state are visible ASCII; bounded, so that a valid callback URL stays
+    # far below what the HTTP server reads.
+    agency, owner, _, brand = await setup(client)
+    returned = await returned_url(client, owner, brand["id"], "x")
+    for code in ("caf\u00e9", "c" * 4097):
+        response = await back(client, returned, code=code)
+        assert response.status_code == 422, response.text
+    assert await account_count(db, agency.tenant_id) == 0
+    response = await back(client, returned)
+    assert response.status_code == 200, response.text

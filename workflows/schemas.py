@@ -18,6 +18,13 @@ Title = Annotated[
         strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"
     ),
 ]
+# A template's name is stored in 120 characters.
+TemplateName = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=120, pattern=r"^[^\x00-\x1f\x7f]+$"
+    ),
+]
 Platform = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 PostText = Annotated[str, StringConstraints(max_length=70_000)]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
@@ -275,7 +282,7 @@ class Step(Strict):
 
 
 class TemplateCreate(Strict):
-    name: Title
+    name: TemplateName
     description: Annotated[str, StringConstraints(max_length=1000)] | None = None
     steps: Annotated[list[Step], Field(max_length=10)] = Field(
         description="In order; an empty list means no approval"

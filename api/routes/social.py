@@ -37,6 +37,9 @@ ToDate = Annotated[
     Day | None,
     Query(alias="to", description="Last day, 2000-01-01 to 2099-12-31 (default: yesterday)"),
 ]
+# RFC 6749 appendix A: code, state and error are visible ASCII (percent-encoded, 3 bytes each
+# at most), which keeps a valid callback URL far below what the HTTP server reads (64 KiB).
+_VSCHARS = r"^[\x20-\x7e]*$"
 
 
 def _tagged(response: Response, account: SocialAccountRead) -> SocialAccountRead:
@@ -46,7 +49,7 @@ def _tagged(response: Response, account: SocialAccountRead) -> SocialAccountRead
 
 @router.post(
     "/brands/{brand_id}/social-accounts/connect",
-    responses=responses(503),
+    responses=responses(409, 503),
     summary="Start connecting a social account: answers the platform's authorization URL",
 )
 async def connect_social_account(
@@ -75,9 +78,9 @@ async def oauth_callback(
     request: Request,
     session: SessionDep,
     resources: ResourcesDep,
-    code: Annotated[str | None, Query(max_length=4096)] = None,
-    state: Annotated[str | None, Query(max_length=4096)] = None,
-    error: Annotated[str | None, Query(max_length=512)] = None,
+    code: Annotated[str | None, Query(max_length=4096, pattern=_VSCHARS)] = None,
+    state: Annotated[str | None, Query(max_length=4096, pattern=_VSCHARS)] = None,
+    error: Annotated[str | None, Query(max_length=512, pattern=_VSCHARS)] = None,
 ) -> SocialAccountRead:
     account = await accounts.complete_connection(
         session,
