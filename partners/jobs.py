@@ -88,6 +88,9 @@ async def fan_out(ctx: dict[str, Any], event: Event) -> None:
                             "status": DeliveryStatus.pending.value,
                             "next_attempt_at": now,
                             "attempt_log": [],
+                            # Compared with the endpoint's last success (application time)
+                            # when the delivery fails: not the database's clock.
+                            "created_at": now,
                         }
                         for endpoint_id in endpoint_ids
                     ]
