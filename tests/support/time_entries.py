@@ -2,7 +2,7 @@
 a brand, days in its timezone (America/Montreal unless a test says otherwise), and the calls.
 
 "Now" is the application clock (infra.clock.utcnow), read in the agency's timezone: the real
-time unless a test sets it with the `clock` fixture (timers that must stop at a given moment).
+time unless a test moves it (see freeze_entries_clock for timers that stop at a given moment).
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from sqlalchemy import func, select, update
 
+import billing.service.entries as entries_service
 from billing.models import TimeEntry, Timer
 from infra.clock import utcnow
 from tests.support.factories import (
@@ -192,6 +194,11 @@ async def move_timer_start(db, world: World, person: Person, started_at: datetim
             .values(started_at=started_at)
         )
         assert result.rowcount == 1
+
+
+def freeze_entries_clock(monkeypatch: pytest.MonkeyPatch, at: datetime) -> None:
+    """The timer's stop time, exactly: only the entries service reads this clock."""
+    monkeypatch.setattr(entries_service, "utcnow", lambda: at.astimezone(UTC))
 
 
 async def timesheet_action(
