@@ -110,6 +110,23 @@ def _point_at_this_workers_services() -> None:
     )
 
 
+async def _drop_database(conn: asyncpg.Connection) -> None:
+    """FORCE ends the last run's leftover sessions, but refuses when one is an autovacuum worker
+    (still cleaning the last run's database); a plain DROP cancels those, so it is retried."""
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
+        return
+    except asyncpg.InsufficientPrivilegeError:
+        pass
+    for _ in range(30):
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}"')
+            return
+        except asyncpg.ObjectInUseError:
+            await asyncio.sleep(1)
+    await conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
+
+
 async def _recreate_database() -> None:
     admin = make_url(os.environ["PASSERELLE_TEST_ADMIN_URL"])
     conn = await asyncpg.connect(
@@ -120,7 +137,7 @@ async def _recreate_database() -> None:
         database="postgres",
     )
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
+        await _drop_database(conn)
         await conn.execute(f'CREATE DATABASE "{TEST_DB}"')
     finally:
         await conn.close()
