@@ -5,6 +5,7 @@
 #   make migrate        apply the migrations
 #   make run            demo data + worker + API on http://127.0.0.1:8000 (Ctrl-C stops both)
 #   make test           the test suite (PYTEST_ARGS="-k foo -x" for extra arguments), then make client
+#   make test-at        the test suite with the clock at DATE="2028-02-29 12:00" (Montréal time)
 #   make bench          the benchmarks (BENCH=api for one of them)
 #   make lint           ruff + mypy
 #   make client         TypeScript types from the OpenAPI document (openapi-typescript); tsc checks a usage file
@@ -26,10 +27,11 @@ MAKEFLAGS += --no-builtin-rules
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+DATE ?=
 BENCH ?=
 LOAD_ENV := set -a; . ./.dev/env; set +a
 
-.PHONY: help install services migrate run test bench lint client migration-sql services-stop clean
+.PHONY: help install services migrate run test test-at bench lint client migration-sql services-stop clean
 
 help:
 	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
@@ -83,6 +85,13 @@ test: services
 	$(LOAD_ENV)
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory client
+
+# The suite with the process clock moved (libfaketime), so a test that depends on the real
+# date fails now rather than the day that date comes: see scripts/test-at.sh.
+test-at: services
+	@if [ -z "$(DATE)" ]; then echo 'make: test-at needs DATE="YYYY-MM-DD HH:MM"' >&2; exit 2; fi
+	$(LOAD_ENV)
+	bash scripts/test-at.sh "$(DATE)" $(PYTEST_ARGS)
 
 bench: migrate
 	if ! command -v wrk >/dev/null 2>&1; then

@@ -199,9 +199,14 @@ async def sweep_outbox(ctx: dict[str, Any]) -> int:
     """arq cron: a safety net for deliveries whose after-commit enqueue was lost or backed off."""
     db: Database = ctx["db"]
     async with db.session() as session:
-        rows = (await session.execute(text("SELECT due_tenant_id FROM outbox_due_tenants()"))).all()
+        now = utcnow()
+        rows = (
+            await session.execute(
+                text("SELECT due_tenant_id FROM outbox_due_tenants(:now)"), {"now": now}
+            )
+        ).all()
         await session.commit()
-    minute = utcnow().strftime("%Y%m%d%H%M")
+    minute = now.strftime("%Y%m%d%H%M")
     for (tenant_id,) in rows:
         await enqueue_delivery(ctx["redis"], tenant_id, job_key=f"sweep-{minute}")
     return len(rows)

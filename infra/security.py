@@ -12,7 +12,6 @@ import hmac
 import json
 import re
 import secrets
-import time
 from typing import Any
 
 import anyio.to_thread
@@ -22,7 +21,15 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet
 
+from infra.clock import utcnow
+
 ALGORITHM = "ES256"
+
+
+def _epoch_seconds() -> int:
+    """Now for JWT claims, from the application clock (signing and expiry checks agree)."""
+    return int(utcnow().timestamp())
+
 
 _LINK_TOKEN_IN_PATH = re.compile(r"(/approval-links/)[^/]+")
 
@@ -108,7 +115,7 @@ class TokenSigner:
         return {"keys": keys}
 
     def sign(self, claims: dict[str, Any], *, audience: str, ttl_seconds: int) -> str:
-        now = int(time.time())
+        now = _epoch_seconds()
         payload = {"iss": self.issuer, "aud": audience, "iat": now, "exp": now + ttl_seconds}
         payload.update(claims)
         header = {"alg": ALGORITHM, "kid": self._signing.kid, "typ": "JWT"}
@@ -143,6 +150,7 @@ class TokenSigner:
         if decoded.header.get("kid") not in self._kids:
             raise InvalidToken("unknown kid")
         registry = jwt.JWTClaimsRegistry(
+            now=_epoch_seconds,
             iss={"essential": True, "value": self.issuer},
             aud={"essential": True, "value": audience},
             exp={"essential": True},

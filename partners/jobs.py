@@ -88,6 +88,9 @@ async def fan_out(ctx: dict[str, Any], event: Event) -> None:
                             "status": DeliveryStatus.pending.value,
                             "next_attempt_at": now,
                             "attempt_log": [],
+                            # Compared with the endpoint's last success (application time)
+                            # when the delivery fails: not the database's clock.
+                            "created_at": now,
                         }
                         for endpoint_id in endpoint_ids
                     ]
@@ -155,7 +158,7 @@ async def deliver_webhook(ctx: dict[str, Any], tenant_id: str, delivery_id: str)
         target = await resolve(url, parse_networks(settings.webhook_allowed_networks))
         secret = TokenVault.from_secret(settings.token_encryption_keys).decrypt(secret_box)
         assert secret is not None
-        headers = signed_headers(secret, str(event_id), int(time.time()), body)
+        headers = signed_headers(secret, str(event_id), int(utcnow().timestamp()), body)
         headers["host"] = target.host_header
         headers["user-agent"] = "Passerelle-Webhooks/1.0"
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}

@@ -6,13 +6,15 @@
 # Today that is spell checking (workflows/checks.py): pyenchant loads the system libenchant-2,
 # whose hunspell backend reads the French and US English dictionaries from /usr/share/hunspell.
 # They are Debian packages rather than wheels, so `uv sync` cannot provide them.
+# And libfaketime (the faketime package), which scripts/test-at.sh preloads to run the tests
+# with the clock on another date.
 #
 # When every file is already there this does nothing (no apt, no sudo), so it is cheap to run
 # on every `make install`. Otherwise it runs `apt-get install`, through sudo when not root, and
 # runs `apt-get update` only if that first install fails (stale or empty package lists).
 set -euo pipefail
 
-PACKAGES=(libenchant-2-2 hunspell-fr hunspell-en-us)
+PACKAGES=(libenchant-2-2 hunspell-fr hunspell-en-us faketime)
 DICTIONARIES=(/usr/share/hunspell/fr_FR.dic /usr/share/hunspell/en_US.dic)
 
 say() { printf 'system-packages: %s\n' "$*" >&2; }
@@ -32,12 +34,16 @@ have_libenchant() {
     compgen -G '/usr/lib/*/libenchant-2.so*' >/dev/null || compgen -G '/usr/lib/libenchant-2.so*' >/dev/null
 }
 
+have_libfaketime() {
+    compgen -G '/usr/lib/*/faketime/libfaketime.so.1' >/dev/null || compgen -G '/usr/lib/faketime/libfaketime.so.1' >/dev/null
+}
+
 all_present() {
     local dic
     for dic in "${DICTIONARIES[@]}"; do
         [[ -f "$dic" ]] || return 1
     done
-    have_libenchant
+    have_libenchant && have_libfaketime
 }
 
 apt_get() {
@@ -62,7 +68,7 @@ main() {
         apt_get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null ||
             die "apt-get install ${PACKAGES[*]} failed"
     fi
-    all_present || die "installed ${PACKAGES[*]} but ${DICTIONARIES[*]} or libenchant-2 is still missing"
+    all_present || die "installed ${PACKAGES[*]} but ${DICTIONARIES[*]}, libenchant-2 or libfaketime is still missing"
     say "ok"
 }
 

@@ -1,5 +1,10 @@
 """Test wiring: one database per test worker, built by the migrations, reached as the
-non-owner application role (so row-level security applies exactly as in production)."""
+non-owner application role (so row-level security applies exactly as in production).
+
+The database, the Stripe test server and the platform simulator are built lazily, by the first
+test that needs them (through `settings`): a pure test (diff, policy, arithmetic) runs with no
+PostgreSQL, no Redis and no environment at all.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +20,10 @@ from asgi_lifespan import LifespanManager
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
+from infra.logging import configure_logging
 from infra.security import generate_signing_key
-from tests.support.platform_sim import PlatformSimulator
 from tests.support.clock import Clock
+from tests.support.platform_sim import PlatformSimulator
 from tests.support.smtp import Mailbox, free_port
 from tests.support.stripe_server import StripeServer
 
@@ -45,6 +51,7 @@ WORKER_NUMBER = int(WORKER.removeprefix("gw") or 0) if WORKER.startswith("gw") e
 # tests): PASSERELLE_TEST_SLOT gives each its own databases and Redis numbers.
 SLOT = int(os.environ.get("PASSERELLE_TEST_SLOT", "0") or 0)
 TEST_DB = f"passerelle_test_{WORKER}" + (f"_s{SLOT}" if SLOT else "")
+SERVICES = ("DATABASE_URL", "DATABASE_OWNER_URL", "REDIS_URL")
 
 
 def _with_database(url: str, name: str) -> str:
@@ -55,21 +62,13 @@ def _with_database(url: str, name: str) -> str:
     )
 
 
+def _services_given() -> bool:
+    return all(os.environ.get(name) for name in SERVICES)
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    owner = os.environ.get("DATABASE_OWNER_URL")
-    app = os.environ.get("DATABASE_URL")
-    if not owner or not app or not os.environ.get("REDIS_URL"):
-        raise pytest.UsageError(
-            "DATABASE_URL, DATABASE_OWNER_URL and REDIS_URL must be set: run `make test`."
-        )
-    os.environ.setdefault("PASSERELLE_TEST_ADMIN_URL", owner)
-    os.environ["DATABASE_OWNER_URL"] = _with_database(owner, TEST_DB)
-    os.environ["DATABASE_URL"] = _with_database(app, TEST_DB)
-    redis = make_url(os.environ["REDIS_URL"].replace("redis://", "postgresql://", 1))
-    os.environ["REDIS_URL"] = (
-        f"redis://{redis.host or '127.0.0.1'}:{redis.port or 6379}/"
-        f"{1 + (2 * SLOT + WORKER_NUMBER) % 15}"
-    )
+    if _services_given():
+        _point_at_this_workers_services()
     keys = [generate_signing_key(), generate_signing_key()]
     os.environ["JWT_PRIVATE_KEYS"] = json.dumps({"keys": keys})
     os.environ.update(
@@ -96,10 +95,36 @@ def pytest_configure(config: pytest.Config) -> None:
         WEBHOOK_RETRY_SCHEDULE="0.1,0.2,0.3",
         WEBHOOK_TIMEOUT_SECONDS="2",
     )
-    _platforms.start()
-    os.environ["SOCIAL_BASE_URLS"] = json.dumps(
-        {p: _platforms.base_url(p) for p in NETWORK_PLATFORMS}
+
+
+def _point_at_this_workers_services() -> None:
+    """This worker's (and slot's) own database and Redis number on the servers given."""
+    owner = os.environ["DATABASE_OWNER_URL"]
+    os.environ.setdefault("PASSERELLE_TEST_ADMIN_URL", owner)
+    os.environ["DATABASE_OWNER_URL"] = _with_database(owner, TEST_DB)
+    os.environ["DATABASE_URL"] = _with_database(os.environ["DATABASE_URL"], TEST_DB)
+    redis = make_url(os.environ["REDIS_URL"].replace("redis://", "postgresql://", 1))
+    os.environ["REDIS_URL"] = (
+        f"redis://{redis.host or '127.0.0.1'}:{redis.port or 6379}/"
+        f"{1 + (2 * SLOT + WORKER_NUMBER) % 15}"
     )
+
+
+async def _drop_database(conn: asyncpg.Connection) -> None:
+    """FORCE ends the last run's leftover sessions, but refuses when one is an autovacuum worker
+    (still cleaning the last run's database); a plain DROP cancels those, so it is retried."""
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
+        return
+    except asyncpg.InsufficientPrivilegeError:
+        pass
+    for _ in range(30):
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}"')
+            return
+        except asyncpg.ObjectInUseError:
+            await asyncio.sleep(1)
+    await conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
 
 
 async def _recreate_database() -> None:
@@ -112,29 +137,56 @@ async def _recreate_database() -> None:
         database="postgres",
     )
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
+        await _drop_database(conn)
         await conn.execute(f'CREATE DATABASE "{TEST_DB}"')
     finally:
         await conn.close()
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def database() -> Iterator[str]:
+    """This worker's database, rebuilt by the migrations: for tests that talk to the app."""
     from alembic import command
 
     from infra.cli import alembic_config
 
+    if not _services_given():
+        pytest.exit(
+            f"{', '.join(SERVICES)} must be set for tests that use the database: run `make test`.",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
     asyncio.run(_recreate_database())
     command.upgrade(alembic_config(os.environ["DATABASE_OWNER_URL"]), "head")  # type: ignore[arg-type]
     yield TEST_DB
 
 
 @pytest.fixture(scope="session")
-def settings(database: str):
+def stripe_started() -> Iterator[StripeServer]:
+    os.environ["STRIPE_API_BASE"] = _stripe.start().url
+    yield _stripe
+    _stripe.stop()
+
+
+@pytest.fixture(scope="session")
+def platforms_started() -> Iterator[PlatformSimulator]:
+    _platforms.start()
+    os.environ["SOCIAL_BASE_URLS"] = json.dumps(
+        {p: _platforms.base_url(p) for p in NETWORK_PLATFORMS}
+    )
+    yield _platforms
+    _platforms.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(database: str, stripe_started: StripeServer, platforms_started: PlatformSimulator):
     from infra.settings import get_settings
 
     get_settings.cache_clear()
-    return get_settings()
+    settings = get_settings()
+    # As the API and the worker do on start-up. Unconfigured, structlog renders an exception
+    # with rich and every frame's locals: tens of seconds for one 500 in a test.
+    configure_logging(settings.log_level, json=settings.log_json)
+    return settings
 
 
 @pytest.fixture(scope="session")
@@ -151,23 +203,18 @@ def mailbox(mailbox_server: Mailbox) -> Mailbox:
     return mailbox_server
 
 
-def pytest_unconfigure(config: pytest.Config) -> None:
-    _stripe.stop()
-    _platforms.stop()
-
-
 @pytest.fixture
-def platforms() -> PlatformSimulator:
+def platforms(platforms_started: PlatformSimulator) -> PlatformSimulator:
     """The platform simulator the app's settings point at, emptied for each test."""
-    _platforms.reset()
-    return _platforms
+    platforms_started.reset()
+    return platforms_started
 
 
 @pytest.fixture
-def stripe_server() -> StripeServer:
+def stripe_server(stripe_started: StripeServer) -> StripeServer:
     """The local Stripe test server the app's settings point at, emptied for each test."""
-    _stripe.reset()
-    return _stripe
+    stripe_started.reset()
+    return stripe_started
 
 
 @pytest.fixture(scope="session")

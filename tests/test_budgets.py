@@ -12,9 +12,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from sqlalchemy import event, text, update
 from sqlmodel import select
 
+from infra.clock import utcnow
 from infra.outbox import Event
 from infra.pagination import encode_cursor
 from tenants.models import Membership, MembershipStatus, User
@@ -33,6 +35,9 @@ from tests.support.smtp import text_of
 from tests.support.worker import run_worker
 
 SEP, OCT, NOV = "2026-09", "2026-10", "2026-11"
+# This file's story happens on a fixed day: September and October are closed months and
+# November is the month in progress, whatever the real date.
+STORY_DAY = datetime(2026, 11, 20, 12, 0, tzinfo=ZoneInfo("America/Montreal"))
 THRESHOLD_EVENT = "budget.threshold_crossed"
 
 
@@ -214,7 +219,12 @@ async def threshold_events(db, tenant_id: uuid.UUID, client_id: str) -> list[Eve
 
 
 def montreal_today() -> datetime:
-    return datetime.now(ZoneInfo("America/Montreal"))
+    return utcnow().astimezone(ZoneInfo("America/Montreal"))
+
+
+@pytest.fixture(autouse=True)
+def on_the_story_day(clock):
+    clock.set(STORY_DAY)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ async def test_demo_sandbox_accounts_are_named_after_their_brand(client, db, res
     response = await client.get(f"/v1/brands/{pains[0]}/social-accounts", headers=headers)
     assert response.status_code == 200, response.text
     body = response.json()
-    listed = body["items"] if isinstance(body, dict) else body
+    listed = body["items"]
     assert sorted(a["display_name"] for a in listed) == [
         "Pains du Plateau (Facebook)",
         "Pains du Plateau (Instagram)",

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from infra.clock import utcnow
 from infra.settings import Settings
 from social.connectors.types import (
     Budget,
@@ -53,7 +54,7 @@ class RequestRejected(ConnectorError):
 
 
 def utc_today() -> date:
-    return datetime.now(UTC).date()
+    return utcnow().date()
 
 
 def days(since: date, until: date) -> Iterator[date]:
@@ -98,7 +99,7 @@ def retry_after_seconds(value: str | None, default: float) -> float:
         return default
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return max(0.0, (when - utcnow()).total_seconds())
 
 
 def token_key(platform: str, access_token: str) -> str:
@@ -450,6 +451,6 @@ class HttpConnector:
         return TokenSet(
             access_token=access,
             refresh_token=refresh if isinstance(refresh, str) and refresh else keep,
-            expires_at=(datetime.now(UTC) + timedelta(seconds=expires_in) if expires_in else None),
+            expires_at=(utcnow() + timedelta(seconds=expires_in) if expires_in else None),
             scope=scope if isinstance(scope, str) else None,
         )

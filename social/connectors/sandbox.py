@@ -10,8 +10,9 @@ own redirect: a code ``sandbox-<anything>`` is exchanged for the account
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
+from infra.clock import utcnow
 from social.connectors.base import days, utc_today
 from social.connectors.types import DailyMetrics, Platform, Profile, TokenInvalid, TokenSet
 
@@ -79,7 +80,7 @@ class SandboxConnector:
         return TokenSet(
             access_token=ACCESS_PREFIX + external_id,
             refresh_token=REFRESH_PREFIX + external_id,
-            expires_at=datetime.now(UTC) + TOKEN_LIFETIME,
+            expires_at=utcnow() + TOKEN_LIFETIME,
             scope="sandbox",
         )
 

@@ -13,12 +13,12 @@ Refresh tokens rotate: each refresh answers a new one and voids the old.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
 
+from infra.clock import utcnow
 from social.connectors.base import (
     Assembly,
     HttpConnector,
@@ -68,7 +68,7 @@ class XConnector(HttpConnector):
         reset = as_int(response.headers.get("x-rate-limit-reset"))
         if reset is None:
             return self.default_retry_after
-        return max(1.0, reset - time.time())
+        return max(1.0, reset - utcnow().timestamp())
 
     async def _observe(
         self, response: httpx.Response, body: Json, *, token: str | None, keys: Keys
@@ -119,7 +119,7 @@ class XConnector(HttpConnector):
         names = ("posts_published", "impressions", "engagements")
         tally = Tally(since, until, names)
         start = midnight(since)
-        end = min(midnight(until + timedelta(days=1)), datetime.now(UTC) - END_MARGIN)
+        end = min(midnight(until + timedelta(days=1)), utcnow() - END_MARGIN)
         if end <= start:
             return tally.parts()
         params = {

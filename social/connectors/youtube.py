@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from infra.clock import utcnow
 from social.connectors.base import (
     Assembly,
     HttpConnector,
@@ -56,7 +57,7 @@ RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 
 def until_quota_reset(now: datetime | None = None) -> float:
     """Seconds until midnight Pacific time, when Google resets daily quotas."""
-    local = (now or datetime.now(PACIFIC)).astimezone(PACIFIC)
+    local = (now or utcnow()).astimezone(PACIFIC)
     midnight_pt = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), PACIFIC)
     return max(1.0, (midnight_pt - local).total_seconds())
 
