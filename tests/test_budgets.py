@@ -30,7 +30,7 @@ from tests.support.factories import (
     new_agency,
     walk,
 )
-from tests.support.problems import assert_problem
+from tests.support.problems import assert_field_refused, assert_problem
 from tests.support.smtp import text_of
 from tests.support.worker import run_worker
 
@@ -426,7 +426,7 @@ async def test_retainer_refusals(client, db, resources):
     response = await post_retainer(
         client, s.boss, initech["id"], NOV, brand_ids=[globex_brand["id"]], **terms()
     )
-    assert_problem(response, 404, "brand-not-found")
+    assert_field_refused(response, "/brand_ids/0", "unknown-reference")
     assert await walk(client, "/v1/retainers", s.boss, client_id=initech["id"]) == []
 
     # Changing terms: only from the current month on, inside the retainer, coherent.
@@ -435,7 +435,8 @@ async def test_retainer_refusals(client, db, resources):
     body = {"effective_month": NOV, **terms(900, rate=None)}
     assert_problem(await client.patch(url, json=body, headers=s.boss), 422, "invalid-terms")
     body = {"effective_month": NOV, "brand_ids": [globex_brand["id"]], **terms(900)}
-    assert_problem(await client.patch(url, json=body, headers=s.boss), 404, "brand-not-found")
+    response = await client.patch(url, json=body, headers=s.boss)
+    assert_field_refused(response, "/brand_ids/0", "unknown-reference")
     ended = await make_retainer(client, s.boss, initech["id"], SEP, end_month=OCT, **terms())
     body = {"effective_month": NOV, **terms(900)}
     response = await client.patch(f"/v1/retainers/{ended['id']}", json=body, headers=s.boss)
@@ -505,7 +506,7 @@ async def test_retainers_are_for_managers_of_the_agency(client, db, resources):
     assert await walk(client, "/v1/retainers", theirs) == []
     assert await walk(client, "/v1/retainers", theirs, client_id=s.acme_id) == []
     response = await post_retainer(client, theirs, s.acme_id, "2030-01")
-    assert_problem(response, 404, "client-not-found")
+    assert_field_refused(response, "/client_id", "client-not-found")
     assert_problem(await budget_response(client, theirs, s.acme_id, OCT), 404, "client-not-found")
     got = (await client.get(url, headers=s.boss)).json()
     assert got["version"] == 2
