@@ -14,6 +14,7 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 
 from billing import jobs
+from infra.clock import utcnow
 from tests.conftest import STRIPE_WEBHOOK_SECRET
 from tests.support.factories import PASSWORD, add_person, make_client, new_agency, unique
 from tests.support.problems import assert_problem
@@ -109,11 +110,9 @@ async def event_count(db, event_id: str) -> int:
 async def set_past_due_since(db, tenant_id, days_ago: int) -> None:
     async with db.session() as s:
         result = await s.execute(
-            text(
-                "update tenants set past_due_since = now() - make_interval(days => :d) "
-                "where id = :t"
-            ),
-            {"d": days_ago, "t": tenant_id},
+            # The application's clock, not the database's: tests may run on another date.
+            text("update tenants set past_due_since = :since where id = :t"),
+            {"since": utcnow() - timedelta(days=days_ago), "t": tenant_id},
         )
         await s.commit()
     assert result.rowcount == 1
