@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from billing.budget import MonthBudget, Terms, overage_amount
+from infra.i18n import language, month_name
 
 # ISO 4217 minor units that are not 2; Stripe uses the same exponents.
 _EXPONENTS = {
@@ -21,36 +22,6 @@ _EXPONENTS = {
     "bhd": 3, "jod": 3, "kwd": 3, "omr": 3, "tnd": 3,
 }  # fmt: skip
 
-_MONTHS = {
-    "en": [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ],
-    "fr": [
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ],
-}
 _WORDS = {
     "en": {
         "retainer": "Monthly retainer — {month}",
@@ -63,10 +34,6 @@ _WORDS = {
         "per_hour": "/h",
     },
 }
-
-
-def language(locale: str) -> str:
-    return "fr" if locale.lower().startswith("fr") else "en"
 
 
 def exponent(currency: str) -> int:
@@ -91,10 +58,6 @@ def format_money(minor: int, currency: str, locale: str = "en") -> str:
 def format_minutes(minutes: int) -> str:
     """665 -> '11 h 05'."""
     return f"{minutes // 60} h {minutes % 60:02d}"
-
-
-def month_name(month: date, locale: str) -> str:
-    return f"{_MONTHS[language(locale)][month.month - 1]} {month.year}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import Literal
 
 from fpdf import FPDF
 
-from billing.invoicing import month_name
+from infra.i18n import month_name
 from social.connectors.types import Platform
 from social.schemas import AnomalyRead, ClientReport, ReportAccount, ReportBrand, ReportTotals
 from tenants.capacity import parse_month

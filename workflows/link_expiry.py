@@ -8,36 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-_MONTHS = {
-    "en": (
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ),
-    "fr": (
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ),
-}
+from infra.i18n import MONTHS
+from infra.i18n import language as language_of
 
 _FRENCH_CITIES = {
     "Montreal": "Montréal",
@@ -56,10 +28,6 @@ _FRENCH_CITIES = {
     "Reunion": "La Réunion",
     "Geneva": "Genève",
 }
-
-
-def _language(locale: str) -> str:
-    return "fr" if locale.lower().startswith("fr") else "en"
 
 
 def _offset(moment: datetime) -> str:
@@ -91,8 +59,8 @@ def expiry_moment(expires_at: datetime, locale: str, zone: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         zone, tz = "UTC", ZoneInfo("UTC")
     local = expires_at.astimezone(tz)
-    language = _language(locale)
-    month = _MONTHS[language][local.month - 1]
+    language = language_of(locale)
+    month = MONTHS[language][local.month - 1]
     where = zone_label(zone, local, language)
     if language == "fr":
         day = "1er" if local.day == 1 else str(local.day)

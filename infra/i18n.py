@@ -1,0 +1,46 @@
+"""The languages our messages are written in, and the month names they use."""
+
+from __future__ import annotations
+
+from datetime import date
+
+MONTHS: dict[str, tuple[str, ...]] = {
+    "en": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
+    "fr": (
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ),
+}
+
+
+def language(locale: str) -> str:
+    """'fr-CA', 'fr' -> 'fr'; anything else is written in English."""
+    return "fr" if locale.lower().startswith("fr") else "en"
+
+
+def month_name(month: date, locale: str) -> str:
+    """'novembre 2026', 'November 2026'."""
+    return f"{MONTHS[language(locale)][month.month - 1]} {month.year}"
