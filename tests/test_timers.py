@@ -1,8 +1,8 @@
 """Timers over HTTP: one at a time, split at the agency's midnight and over clock changes,
 forgotten timers, and timers whose time cannot be logged.
 
-Where a timer must stop at a precise moment, the test freezes the clock of the entries service
-only: moving the whole process back in time would make the person's access token not yet valid."""
+Where a timer must stop at a precise moment, the test sets the application clock there and signs
+the person in again (`at_moment`): a token issued at the real time is not yet valid earlier."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from tests.support.time_entries import (
     MTL,
     SPRING_FORWARD,
     assign,
+    at_moment,
     count_entries,
     current,
-    freeze_entries_clock,
     iso_week,
     last_week,
     local,
@@ -119,13 +119,13 @@ async def test_stopping_a_timer_logs_its_time(client, db, resources):
     assert_problem(response, 409, "no-running-timer")
 
 
-async def test_a_timer_across_midnight_logs_one_entry_per_day(client, db, resources, monkeypatch):
+async def test_a_timer_across_midnight_logs_one_entry_per_day(client, db, resources, clock):
     world = await setup(client, db, resources)
     day = today() - timedelta(days=3)
     response = await start_timer(client, world.member, world.brand)
     assert response.status_code == 201, response.text
     await move_timer_start(db, world, world.member, local(day, 22, 30))
-    freeze_entries_clock(monkeypatch, local(day + timedelta(days=1), 1, 15))
+    await at_moment(client, clock, world.member, local(day + timedelta(days=1), 1, 15))
 
     stopped = await stop_timer(client, world.member)
     assert stopped["flagged"] is False
@@ -144,13 +144,13 @@ async def test_a_timer_across_midnight_logs_one_entry_per_day(client, db, resour
     ]
 
 
-async def test_a_timer_over_the_night_the_clocks_go_back(client, db, resources, monkeypatch):
+async def test_a_timer_over_the_night_the_clocks_go_back(client, db, resources, clock):
     world = await setup(client, db, resources)
     response = await start_timer(client, world.member, world.brand)
     assert response.status_code == 201, response.text
     # 23:00 on 31 October (EDT) to 03:00 on 1 November (EST): five real hours.
     await move_timer_start(db, world, world.member, local(FALL_BACK - timedelta(days=1), 23))
-    freeze_entries_clock(monkeypatch, local(FALL_BACK, 3))
+    await at_moment(client, clock, world.member, local(FALL_BACK, 3))
     stopped = await stop_timer(client, world.member)
     assert stopped["flagged"] is False
     assert [(e["date"], e["minutes"]) for e in stopped["entries"]] == [
@@ -206,14 +206,14 @@ async def test_a_timer_cannot_log_into_a_locked_week(client, db, resources):
     assert response.status_code == 204, response.text
 
 
-async def test_a_timer_stop_is_held_to_the_length_of_the_day(client, db, resources, monkeypatch):
+async def test_a_timer_stop_is_held_to_the_length_of_the_day(client, db, resources, clock):
     world = await setup(client, db, resources)
     day = today() - timedelta(days=2)
     await log(client, world.member, world.brand, day, 1400)
     response = await start_timer(client, world.member, world.brand)
     assert response.status_code == 201, response.text
     await move_timer_start(db, world, world.member, local(day, 10))
-    freeze_entries_clock(monkeypatch, local(day, 11))
+    await at_moment(client, clock, world.member, local(day, 11))
     response = await client.post("/v1/timers/stop", headers=world.member.headers)
     body = assert_problem(response, 422, "day-overfull")
     assert body["logged_minutes"] == 1400
@@ -221,16 +221,14 @@ async def test_a_timer_stop_is_held_to_the_length_of_the_day(client, db, resourc
     assert await current(client, world.member) is not None
 
 
-async def test_a_timer_stopped_at_exactly_twelve_hours_is_not_flagged(
-    client, db, resources, monkeypatch
-):
+async def test_a_timer_stopped_at_exactly_twelve_hours_is_not_flagged(client, db, resources, clock):
     world = await setup(client, db, resources)
     day = today() - timedelta(days=4)
     for stop, flagged in ((timedelta(hours=12), False), (timedelta(hours=12, seconds=1), True)):
         response = await start_timer(client, world.member, world.brand)
         assert response.status_code == 201, response.text
         await move_timer_start(db, world, world.member, local(day, 6))
-        freeze_entries_clock(monkeypatch, local(day, 6) + stop)
+        await at_moment(client, clock, world.member, local(day, 6) + stop)
         stopped = await stop_timer(client, world.member)
         assert stopped["flagged"] is flagged
         assert [(e["date"], e["minutes"]) for e in stopped["entries"]] == [(day.isoformat(), 720)]
@@ -239,12 +237,12 @@ async def test_a_timer_stopped_at_exactly_twelve_hours_is_not_flagged(
         day -= timedelta(days=1)
 
 
-async def test_a_timer_of_a_few_seconds_logs_nothing(client, db, resources, monkeypatch):
+async def test_a_timer_of_a_few_seconds_logs_nothing(client, db, resources, clock):
     world = await setup(client, db, resources)
     response = await start_timer(client, world.member, world.brand)
     assert response.status_code == 201, response.text
     started = utc(response.json()["started_at"])
-    freeze_entries_clock(monkeypatch, started + timedelta(seconds=20))
+    await at_moment(client, clock, world.member, started + timedelta(seconds=20))
     stopped = await stop_timer(client, world.member)
     assert stopped == {"entries": [], "flagged": False}
     assert await current(client, world.member) is None
@@ -253,18 +251,18 @@ async def test_a_timer_of_a_few_seconds_logs_nothing(client, db, resources, monk
     response = await start_timer(client, world.member, world.brand)
     assert response.status_code == 201, response.text
     started = utc(response.json()["started_at"])
-    freeze_entries_clock(monkeypatch, started + timedelta(seconds=30))
+    await at_moment(client, clock, world.member, started + timedelta(seconds=30))
     stopped = await stop_timer(client, world.member)
     assert [e["minutes"] for e in stopped["entries"]] == [1]
 
 
-async def test_a_timer_over_the_night_the_clocks_go_forward(client, db, resources, monkeypatch):
+async def test_a_timer_over_the_night_the_clocks_go_forward(client, db, resources, clock):
     world = await setup(client, db, resources)
     response = await start_timer(client, world.member, world.brand)
     assert response.status_code == 201, response.text
     # 23:00 on 7 March (EST) to 04:00 on 8 March (EDT): four real hours.
     await move_timer_start(db, world, world.member, local(SPRING_FORWARD - timedelta(days=1), 23))
-    freeze_entries_clock(monkeypatch, local(SPRING_FORWARD, 4))
+    await at_moment(client, clock, world.member, local(SPRING_FORWARD, 4))
     stopped = await stop_timer(client, world.member)
     assert stopped["flagged"] is False
     assert [(e["date"], e["minutes"]) for e in stopped["entries"]] == [
@@ -274,7 +272,7 @@ async def test_a_timer_over_the_night_the_clocks_go_forward(client, db, resource
 
 
 async def test_a_timer_logs_no_time_on_a_day_after_the_assignment_ended(
-    client, db, resources, monkeypatch
+    client, db, resources, clock
 ):
     """The assignment ends on `last`; a timer running past that midnight must not put time on
     the next day (whether the stop is refused or cut at the end of the assignment)."""
@@ -297,13 +295,13 @@ async def test_a_timer_logs_no_time_on_a_day_after_the_assignment_ended(
     assert_problem(response, 422, "not-assigned")
 
     await move_timer_start(db, world, world.member, local(last, 22, 30))
-    freeze_entries_clock(monkeypatch, local(last + timedelta(days=1), 1, 15))
+    await at_moment(client, clock, world.member, local(last + timedelta(days=1), 1, 15))
     response = await client.post("/v1/timers/stop", headers=world.member.headers)
     if response.status_code == 200:
         assert {e["date"] for e in response.json()["entries"]} <= {last.isoformat()}
     else:
         assert_problem(response, 422, "not-assigned")
-    logged = await walk(client, "/v1/time-entries", world.boss)
+    logged = await walk(client, "/v1/time-entries", world.member.headers)
     assert {e["date"] for e in logged} <= {last.isoformat()}, logged
 
 
@@ -340,15 +338,18 @@ async def test_a_timer_that_cannot_be_logged_is_kept(client, db, resources):
     assert {e["billable"] for e in stopped["entries"]} == {False}
 
 
-async def test_a_timer_splits_at_the_agencys_midnight(client, db, resources, monkeypatch):
+async def test_a_timer_splits_at_the_agencys_midnight(client, db, resources, clock):
     zone = ZoneInfo("Asia/Kolkata")  # UTC+05:30: midnight is at 18:30 UTC
     world = await setup(client, db, resources, timezone="Asia/Kolkata")
     day = utcnow().astimezone(zone).date() - timedelta(days=3)
     response = await start_timer(client, world.member, world.brand)
     assert response.status_code == 201, response.text
     await move_timer_start(db, world, world.member, datetime.combine(day, time(23, 0), tzinfo=zone))
-    freeze_entries_clock(
-        monkeypatch, datetime.combine(day + timedelta(days=1), time(1, 0), tzinfo=zone)
+    await at_moment(
+        client,
+        clock,
+        world.member,
+        datetime.combine(day + timedelta(days=1), time(1, 0), tzinfo=zone),
     )
     stopped = await stop_timer(client, world.member)
     assert [(e["date"], e["minutes"]) for e in stopped["entries"]] == [

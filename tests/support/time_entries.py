@@ -2,7 +2,7 @@
 a brand, days in its timezone (America/Montreal unless a test says otherwise), and the calls.
 
 "Now" is the application clock (infra.clock.utcnow), read in the agency's timezone: the real
-time unless a test moves it (see freeze_entries_clock for timers that stop at a given moment).
+time unless a test moves it (see at_moment for timers that stop at a given moment).
 """
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
 from sqlalchemy import func, select, update
 
-import billing.service.entries as entries_service
 from billing.models import TimeEntry, Timer
 from infra.clock import utcnow
+from tests.support.clock import Clock
 from tests.support.factories import (
     Agency,
     Person,
     add_person,
+    login,
     make_brand,
     make_client,
     new_agency,
@@ -196,9 +196,13 @@ async def move_timer_start(db, world: World, person: Person, started_at: datetim
         assert result.rowcount == 1
 
 
-def freeze_entries_clock(monkeypatch: pytest.MonkeyPatch, at: datetime) -> None:
-    """The timer's stop time, exactly: only the entries service reads this clock."""
-    monkeypatch.setattr(entries_service, "utcnow", lambda: at.astimezone(UTC))
+async def at_moment(
+    client: httpx.AsyncClient, clock: Clock, person: Person, moment: datetime
+) -> None:
+    """Stop the application clock at `moment` and sign `person` in again there: the token they
+    hold was issued at the real time, which is not yet valid at an earlier moment."""
+    clock.set(moment, tick=False)
+    person.access_token = (await login(client, person.email))["access_token"]
 
 
 async def timesheet_action(
