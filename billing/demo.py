@@ -96,7 +96,8 @@ async def load_time_demo(settings: Settings) -> None:
 async def _demo_entries(
     session: AsyncSession, tenant_id: uuid.UUID, first: date, today: date
 ) -> None:
-    """Weekdays of last month (approved, rates frozen) and this month so far (open)."""
+    """Weekdays of last month (approved, rates frozen) and this month so far (open), today
+    included whatever the day, so that this month is never empty (on the 1st, or a weekend)."""
     people = {
         email: membership
         for email, membership in (
@@ -110,8 +111,8 @@ async def _demo_entries(
     brands = {brand_id: client_id for brand_id, client_id, *_ in DEMO_BRANDS}
     this_month = today.replace(day=1)
     day = first
-    while day < today:
-        if day.weekday() < 5:
+    while day <= today:
+        if day.weekday() < 5 or day == today:
             for email, brand_index, role, _ in DEMO_ASSIGNMENTS:
                 membership = people.get(email)
                 if membership is None:
@@ -121,7 +122,7 @@ async def _demo_entries(
                 if await session.get(TimeEntry, (tenant_id, entry_id)) is not None:
                     continue
                 luck = random.Random(str(entry_id))
-                if luck.random() < 0.35:
+                if luck.random() < 0.35 and day < today:
                     continue
                 approved = day < this_month
                 rate = 75_00 if membership.role == "member" else 85_00

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import timedelta
 
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -177,7 +177,8 @@ async def _demo_clients(session: AsyncSession, tenant_id: uuid.UUID) -> None:
 
 
 async def _demo_assignments(session: AsyncSession, tenant_id: uuid.UUID) -> None:
-    start = date(utcnow().year, 1, 1)
+    # From the first of last month: the demo's time goes back that far, in January too.
+    start = (utcnow().date().replace(day=1) - timedelta(days=1)).replace(day=1)
     for email, brand_index, role, hours in DEMO_ASSIGNMENTS:
         membership = (
             await session.scalars(
