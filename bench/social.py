@@ -203,7 +203,7 @@ async def _baseline(
     import asyncpg
     from redis.asyncio import Redis
 
-    import infra.worker  # noqa: F401  (every model mapped, as in the worker process)
+    import main.worker  # noqa: F401  (every model mapped, as in the worker process)
     from infra.db import Database
     from social.kit import SocialKit
     from social.sync import sync_account

@@ -57,7 +57,7 @@ def worker(
     from arq.worker import async_check_health
 
     from infra.queue import redis_settings
-    from infra.worker import WorkerSettings
+    from main.worker import WorkerSettings
 
     settings = load_settings_or_exit()
     redis = redis_settings(str(settings.redis_url))
