@@ -572,8 +572,8 @@ def run() -> None:
     redis_index = int(os.environ.get("BENCH_REDIS_DB", "12"))
 
     from infra.settings import DEFAULT_SOCIAL_RATES, Settings
+    from infra.vault import TokenVault
     from social.ratebudget import Rate
-    from social.vault import TokenVault
 
     owner_url = with_database(env["DATABASE_OWNER_URL"], DATABASE)
     app_url = with_database(env["DATABASE_URL"], DATABASE)

@@ -10,11 +10,11 @@ import httpx
 from redis.asyncio import Redis
 
 from infra.settings import Settings
+from infra.vault import TokenVault
 from social.connectors import build_connector
 from social.connectors.types import Connector, Platform
 from social.errors import PlatformNotConfigured
 from social.ratebudget import Rate, RateBudget
-from social.vault import TokenVault
 
 
 @dataclass
