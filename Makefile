@@ -4,10 +4,10 @@
 #   make services       make sure PostgreSQL and Redis answer; write .dev/env
 #   make migrate        apply the migrations
 #   make run            demo data + worker + API on http://127.0.0.1:8000 (Ctrl-C stops both)
-#   make test           the test suite (PYTEST_ARGS="-k foo -x" for extra arguments), then make client
+#   make test           the import contracts, the test suite (PYTEST_ARGS="-k foo -x"), then make client
 #   make test-at        the test suite with the clock at DATE="2028-02-29 12:00" (Montréal time)
 #   make bench          the benchmarks (BENCH=api for one of them)
-#   make lint           ruff + mypy
+#   make lint           ruff + mypy + the import contracts (lint-imports)
 #   make client         TypeScript types from the OpenAPI document (openapi-typescript); tsc checks a usage file
 #   make migration-sql  print the SQL of all migrations
 #   make services-stop  stop the private servers started under .dev/
@@ -81,7 +81,10 @@ run: migrate
 	echo
 	$(BIN)/passerelle serve --host 127.0.0.1 --port 8000
 
+# The import contracts first (pyproject.toml, [tool.importlinter]): CI runs `make test`, and a
+# broken layer fails it in seconds, before the suite's minutes.
 test: services
+	$(BIN)/lint-imports
 	$(LOAD_ENV)
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory client
@@ -109,7 +112,8 @@ bench: migrate
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy api infra tenants billing workflows social partners
+	$(BIN)/mypy main api infra tenants billing workflows social partners
+	$(BIN)/lint-imports
 
 # The OpenAPI document must make a working TypeScript client: generate the types with
 # openapi-typescript (versions in clients/typescript/package-lock.json) and type-check

@@ -150,7 +150,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    # As infra/cli.py `serve`: one worker, loop/http left to uvicorn ("auto"), no access log.
+    # As main/cli.py `serve`: one worker, loop/http left to uvicorn ("auto"), no access log.
     uvicorn.run(
         app,
         host=args.host,

@@ -94,7 +94,7 @@ async def recreate_database(owner_url: str, database: str) -> None:
 def migrate(owner_url: str) -> None:
     from alembic import command
 
-    from infra.cli import alembic_config
+    from main.cli import alembic_config
 
     command.upgrade(alembic_config(owner_url), "head")  # type: ignore[arg-type]
 

@@ -203,7 +203,7 @@ async def _baseline(
     import asyncpg
     from redis.asyncio import Redis
 
-    import infra.worker  # noqa: F401  (every model mapped, as in the worker process)
+    import main.worker  # noqa: F401  (every model mapped, as in the worker process)
     from infra.db import Database
     from social.kit import SocialKit
     from social.sync import sync_account
@@ -572,8 +572,8 @@ def run() -> None:
     redis_index = int(os.environ.get("BENCH_REDIS_DB", "12"))
 
     from infra.settings import DEFAULT_SOCIAL_RATES, Settings
+    from infra.vault import TokenVault
     from social.ratebudget import Rate
-    from social.vault import TokenVault
 
     owner_url = with_database(env["DATABASE_OWNER_URL"], DATABASE)
     app_url = with_database(env["DATABASE_URL"], DATABASE)

@@ -90,6 +90,13 @@ class ServiceUnavailable(ProblemError):
     title = "Service unavailable"
 
 
+class TokenEncryptionNotConfigured(ServiceUnavailable):
+    """The token vault (infra.vault) has no key: social accounts and webhook secrets need it."""
+
+    type_slug = "token-encryption-not-configured"
+    title = "TOKEN_ENCRYPTION_KEYS is not set: accounts cannot be connected"
+
+
 class InvalidFields(ProblemError):
     """The request's own fields are wrong: the same problem as a schema validation error, with
     `errors: [{pointer, message, code}]`, for rules a schema cannot express."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import httpx
 from arq.connections import ArqRedis
@@ -13,6 +15,8 @@ from infra.queue import create_queue
 from infra.ratelimit import RateLimiter
 from infra.security import Passwords, TokenSigner
 from infra.settings import Settings
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -26,6 +30,7 @@ class Resources:
     limiter: RateLimiter
     http: httpx.AsyncClient
     """For the social platforms: one connection pool per process."""
+    _extensions: dict[type[Any], Any] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     async def open(cls, settings: Settings) -> Resources:
@@ -46,6 +51,17 @@ class Resources:
                 follow_redirects=False,
             ),
         )
+
+    def extension(self, kind: type[T], build: Callable[[Resources], T]) -> T:
+        """The process's one `kind` object, built from these resources on first use: how a
+        domain keeps its own long-lived helpers (social's kit) here without infra knowing them.
+        Keyed by type, so each value is an instance of its key."""
+        found = self._extensions.get(kind)
+        if isinstance(found, kind):
+            return found
+        made = build(self)
+        self._extensions[kind] = made
+        return made
 
     async def close(self) -> None:
         await self.http.aclose()

@@ -30,13 +30,13 @@ from infra.logging import get_logger
 from infra.mail import Mail, send_mail
 from infra.outbox import Event, record_event
 from infra.settings import Settings
+from infra.vault import TokenVault
 from partners.errors import UnsafeWebhookUrl
 from partners.events import PUBLISHED
 from partners.models import DeliveryStatus, EndpointStatus, WebhookDelivery, WebhookEndpoint
 from partners.service.webhooks import DELIVER_JOB, delivery_job_id
 from partners.signing import signed_headers
 from partners.ssrf import parse_networks, resolve
-from social.vault import TokenVault
 from tenants.models import Membership, MembershipStatus, Role, Tenant, User
 
 log = get_logger(__name__)

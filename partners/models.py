@@ -13,6 +13,7 @@ from sqlmodel import Field
 
 from infra.clock import utcnow
 from infra.models import TenantScoped, jsonb_field, tz_field
+from infra.rotation import EncryptedColumns
 
 
 def _jsonb_list() -> Any:
@@ -123,3 +124,7 @@ class WebhookDelivery(TenantScoped, table=True):
     last_error: str | None = None
     replay_of: uuid.UUID | None = None
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+ENCRYPTED_COLUMNS = (EncryptedColumns(WebhookEndpoint, ("secret",)),)
+"""What the token vault encrypts here, for the key rotation (`passerelle tokens rotate`)."""

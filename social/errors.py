@@ -13,11 +13,6 @@ class PlatformNotConfigured(ServiceUnavailable):
     title = "This platform has no OAuth app configured"
 
 
-class TokenEncryptionNotConfigured(ServiceUnavailable):
-    type_slug = "token-encryption-not-configured"
-    title = "TOKEN_ENCRYPTION_KEYS is not set: accounts cannot be connected"
-
-
 class InvalidOAuthState(ProblemError):
     status = 400
     type_slug = "invalid-oauth-state"

@@ -9,12 +9,13 @@ from functools import cached_property
 import httpx
 from redis.asyncio import Redis
 
+from infra.resources import Resources
 from infra.settings import Settings
+from infra.vault import TokenVault
 from social.connectors import build_connector
 from social.connectors.types import Connector, Platform
 from social.errors import PlatformNotConfigured
 from social.ratebudget import Rate, RateBudget
-from social.vault import TokenVault
 
 
 @dataclass
@@ -44,14 +45,10 @@ class SocialKit:
             ) from None
 
 
-def kit_of(resources: object) -> SocialKit:
+def kit_of(resources: Resources) -> SocialKit:
     """One kit per process resources (API app or worker)."""
-    kit = getattr(resources, "_social_kit", None)
-    if kit is None:
-        kit = SocialKit(
-            settings=resources.settings,  # type: ignore[attr-defined]
-            http=resources.http,  # type: ignore[attr-defined]
-            redis=resources.redis,  # type: ignore[attr-defined]
-        )
-        object.__setattr__(resources, "_social_kit", kit)
-    return kit
+    return resources.extension(SocialKit, _build)
+
+
+def _build(resources: Resources) -> SocialKit:
+    return SocialKit(settings=resources.settings, http=resources.http, redis=resources.redis)

@@ -18,10 +18,11 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlmodel import Field
+from sqlmodel import Field, col
 
 from infra.clock import utcnow
 from infra.models import TenantScoped, jsonb_field, tz_field
+from infra.rotation import EncryptedColumns
 
 
 class AccountStatus(StrEnum):
@@ -135,3 +136,16 @@ class Anomaly(TenantScoped, table=True):
     mad: float
     score: float
     direction: str = Field(max_length=8)
+
+
+ENCRYPTED_COLUMNS = (
+    EncryptedColumns(SocialAccount, ("access_token", "refresh_token")),
+    # Only connections still in flight: a used one's verifier is never read again.
+    EncryptedColumns(
+        SocialConnection,
+        ("code_verifier",),
+        where=col(SocialConnection.used_at).is_(None),
+        lock=False,
+    ),
+)
+"""What the token vault encrypts here, for the key rotation (`passerelle tokens rotate`)."""

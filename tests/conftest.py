@@ -148,7 +148,7 @@ def database() -> Iterator[str]:
     """This worker's database, rebuilt by the migrations: for tests that talk to the app."""
     from alembic import command
 
-    from infra.cli import alembic_config
+    from main.cli import alembic_config
 
     if not _services_given():
         pytest.exit(

@@ -20,9 +20,9 @@ from pypdf import PdfReader
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from infra.vault import TokenVault
 from social.connectors import sandbox
 from social.models import DailyStat, SocialAccount, SocialConnection
-from social.vault import TokenVault
 from tests.support.factories import add_person, make_brand, make_client, new_agency, walk
 from tests.support.problems import assert_problem
 from tests.support.worker import run_worker

@@ -10,12 +10,12 @@ import pytest
 from pydantic import SecretStr
 from sqlmodel import select
 
-from social.errors import TokenEncryptionNotConfigured
+from infra.errors import TokenEncryptionNotConfigured
+from infra.vault import TokenVault
+from main.tokens import rotate_tokens
 from social.kit import SocialKit, kit_of
 from social.models import SocialAccount, SocialConnection
-from social.rotation import rotate_tokens
 from social.sync import sync_account
-from social.vault import TokenVault
 from tests.support.factories import make_brand, make_client, new_agency
 
 TOKEN = "EAAGsecret-access-token-0123456789"

@@ -7,6 +7,7 @@ demo shows real revisions, decisions, comments, history and pending approvals.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +36,14 @@ from workflows.schemas import (
 from workflows.service.timeouts import run_tenant_due_steps
 
 EXTERNAL_APPROVER = "marketing@velo-quebec.example"
+
+
+async def _no_accounts(
+    session: AsyncSession, tenant_id: uuid.UUID, brand_id: uuid.UUID, ids: Collection[uuid.UUID]
+) -> set[uuid.UUID]:
+    """The demo's posts name no social account (those come with the social demo, loaded
+    after this one)."""
+    return set()
 
 
 async def _principal(session: AsyncSession, tenant: Tenant, email: str) -> Principal:
@@ -138,6 +147,7 @@ async def _load(session: AsyncSession, tenant: Tenant) -> None:
             ContentCreate.model_validate(
                 {"title": title, "variants": {"instagram": text, "facebook": text}, **extra}
             ),
+            accounts_of_brand=_no_accounts,
         )
 
     async def submit(who: Principal, item_id: uuid.UUID) -> uuid.UUID:
@@ -225,6 +235,11 @@ async def _load(session: AsyncSession, tenant: Tenant) -> None:
 
     item = await draft(lea, pains, "Fermeture exceptionnelle", "Fermé lundi pour inventaire.")
     await service.update_content(
-        session, lea, item.id, ContentUpdate(template_id=hurry.id), if_match=None
+        session,
+        lea,
+        item.id,
+        ContentUpdate(template_id=hurry.id),
+        if_match=None,
+        accounts_of_brand=_no_accounts,
     )
     await submit(lea, item.id)

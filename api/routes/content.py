@@ -10,6 +10,7 @@ from api.deps import CurrentPrincipal, IfMatch, SessionDep, etag
 from api.pagination import Cursor as LongCursor
 from api.problems import responses
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from social.service import accounts
 from tenants.schemas import Instant
 from workflows import service
 from workflows.schemas import (
@@ -68,7 +69,10 @@ async def create_content(
     session: SessionDep,
     response: Response,
 ) -> ContentRead:
-    return _tagged(response, await service.create_content(session, principal, brand_id, body))
+    item = await service.create_content(
+        session, principal, brand_id, body, accounts_of_brand=accounts.accounts_of_brand
+    )
+    return _tagged(response, item)
 
 
 @router.get("/content/{content_id}", summary="A content item with its current revision")
@@ -91,7 +95,14 @@ async def update_content(
     if_match: IfMatch,
     response: Response,
 ) -> ContentRead:
-    item = await service.update_content(session, principal, content_id, body, if_match=if_match)
+    item = await service.update_content(
+        session,
+        principal,
+        content_id,
+        body,
+        if_match=if_match,
+        accounts_of_brand=accounts.accounts_of_brand,
+    )
     return _tagged(response, item)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, text
+from sqlalchemy import Select, func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -41,6 +41,7 @@ from tenants.service.common import (
     record_audit,
     require_scope,
 )
+from workflows.service.content import brand_of_content
 
 
 def entry_read(entry: TimeEntry) -> EntryRead:
@@ -257,14 +258,10 @@ def _day_of(data: EntryCreate, timezone: str) -> date:
 async def _ensure_content_item(
     session: AsyncSession, tenant_id: uuid.UUID, brand_id: uuid.UUID, item_id: uuid.UUID | None
 ) -> None:
-    """Time spent on a post points at a real post of the same brand. Read as a plain row:
-    billing does not depend on the workflows package, only on its table."""
+    """Time spent on a post points at a real post of the same brand."""
     if item_id is None:
         return
-    owner = await session.scalar(
-        text("SELECT brand_id FROM content_items WHERE tenant_id = :t AND id = :i"),
-        {"t": tenant_id, "i": item_id},
-    )
+    owner = await brand_of_content(session, tenant_id, item_id)
     if owner is None:
         raise _unknown_content_item("No such content item in this agency.")
     if owner != brand_id:

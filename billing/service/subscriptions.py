@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import stripe
-from sqlalchemy import func, text, update
+from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -36,6 +36,7 @@ from infra.clock import utcnow
 from infra.db import Database
 from infra.plans import Plan
 from infra.settings import Settings, get_settings
+from social.service.accounts import count_accounts
 from tenants.models import Brand, ClientStatus, Membership, MembershipStatus, Role, Tenant
 from tenants.policy import Resource, Verb
 from tenants.principal import Principal
@@ -102,11 +103,7 @@ async def get_subscription(
         .select_from(Brand)
         .where(Brand.tenant_id == principal.tenant_id, Brand.status == ClientStatus.active)
     )
-    # By name, not by model: billing does not depend on the social package.
-    social_accounts = await session.scalar(
-        text("SELECT count(*) FROM social_accounts WHERE tenant_id = :t"),
-        {"t": principal.tenant_id},
-    )
+    social_accounts = await count_accounts(session, principal.tenant_id)
     return SubscriptionRead(
         stripe_configured=settings.stripe_configured,
         plan=plan_read(

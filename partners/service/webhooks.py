@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from infra.clock import utcnow
 from infra.pagination import InvalidCursor, Keyset, Page, SortKey, decode_cursor, encode_cursor
 from infra.queue import enqueue_after_commit
+from infra.vault import TokenVault
 from partners import errors
 from partners.models import (
     DeliveryStatus,
@@ -34,7 +35,6 @@ from partners.schemas import (
 )
 from partners.signing import new_webhook_secret
 from partners.ssrf import parse_networks, resolve
-from social.vault import TokenVault
 from tenants.errors import PermissionDenied
 from tenants.models import Role
 from tenants.principal import Principal

@@ -4,6 +4,7 @@ reading and pausing them, and asking for a sync now."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -484,3 +485,29 @@ async def request_sync(
         _job_id=sync_job_id(account.id, f"now-{int(utcnow().timestamp()) // 60}"),
     )
     return SyncRequested(account_id=account.id, queued=job is not None)
+
+
+# Read by other packages (billing's seat figures, the content edge), so that none of them reads
+# the social_accounts table itself.
+
+
+async def count_accounts(session: AsyncSession, tenant_id: uuid.UUID) -> int:
+    """Connected or not: every account the agency holds, as its plan counts them."""
+    used = await session.scalar(
+        select(func.count()).select_from(SocialAccount).where(SocialAccount.tenant_id == tenant_id)
+    )
+    return used or 0
+
+
+async def accounts_of_brand(
+    session: AsyncSession, tenant_id: uuid.UUID, brand_id: uuid.UUID, ids: Collection[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of these ids are accounts of this brand (whatever their status)."""
+    rows = await session.scalars(
+        select(SocialAccount.id).where(
+            SocialAccount.tenant_id == tenant_id,
+            SocialAccount.brand_id == brand_id,
+            col(SocialAccount.id).in_(list(ids)),
+        )
+    )
+    return set(rows)

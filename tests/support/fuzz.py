@@ -56,7 +56,7 @@ def private_database(name: str) -> Iterator[dict[str, str]]:
     """A fresh database built by the migrations; yields the environment that points at it."""
     from alembic import command
 
-    from infra.cli import alembic_config
+    from main.cli import alembic_config
 
     drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
     asyncio.run(_admin_execute(drop, f'CREATE DATABASE "{name}"'))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from arq.worker import Worker
 
 from infra.queue import redis_settings
-from infra.worker import WorkerSettings, shutdown, startup
+from main.worker import WorkerSettings, shutdown, startup
 
 
 async def run_worker(settings) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any
 
 import anyio.to_thread
-from sqlalchemy import CompoundSelect, Select, text
+from sqlalchemy import CompoundSelect, Select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -109,33 +110,43 @@ def _fields(data: ContentCreate | ContentUpdate, base: ContentRevision | None) -
     }
 
 
+AccountsOfBrand = Callable[
+    [AsyncSession, uuid.UUID, uuid.UUID, Collection[uuid.UUID]], Awaitable[set[uuid.UUID]]
+]
+"""Which of these ids are social accounts of this brand (session, tenant, brand, ids). Social
+accounts belong to the social package, which workflows does not import: the caller (the edge)
+passes social's answer."""
+
+
 async def _check_social_accounts(
-    session: AsyncSession, tenant_id: uuid.UUID, brand_id: uuid.UUID, ids: list[uuid.UUID]
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    brand_id: uuid.UUID,
+    ids: list[uuid.UUID],
+    accounts_of_brand: AccountsOfBrand,
 ) -> None:
-    """A post goes out only on its own brand's accounts. Read as plain rows: workflows does
-    not depend on the social package, only on its table."""
+    """A post goes out only on its own brand's accounts."""
     if not ids:
         return
-    rows = await session.execute(
-        text(
-            "SELECT id FROM social_accounts WHERE tenant_id = :t AND brand_id = :b "
-            "AND id = ANY(:ids)"
-        ),
-        {"t": tenant_id, "b": brand_id, "ids": list(ids)},
-    )
-    refuse_unknown_references(
-        "/social_account_ids", ids, {r for (r,) in rows}, "social account of this brand"
-    )
+    known = await accounts_of_brand(session, tenant_id, brand_id, ids)
+    refuse_unknown_references("/social_account_ids", ids, known, "social account of this brand")
 
 
 async def create_content(
-    session: AsyncSession, principal: Principal, brand_id: uuid.UUID, data: ContentCreate
+    session: AsyncSession,
+    principal: Principal,
+    brand_id: uuid.UUID,
+    data: ContentCreate,
+    *,
+    accounts_of_brand: AccountsOfBrand,
 ) -> ContentRead:
     brand = await _content_brand(session, principal, brand_id, Verb.create)
     if data.template_id is not None:
         with body_reference("/template_id"):
             await usable_template(session, principal.tenant_id, data.template_id)
-    await _check_social_accounts(session, brand.tenant_id, brand.id, data.social_account_ids)
+    await _check_social_accounts(
+        session, brand.tenant_id, brand.id, data.social_account_ids, accounts_of_brand
+    )
     item = ContentItem(
         tenant_id=principal.tenant_id,
         brand_id=brand.id,
@@ -225,6 +236,7 @@ async def update_content(
     data: ContentUpdate,
     *,
     if_match: int | None,
+    accounts_of_brand: AccountsOfBrand,
 ) -> ContentRead:
     """An edit makes a new revision; whatever was under review or approved starts over."""
     item = await load_item(session, principal, content_id, Verb.update, lock=True)
@@ -242,7 +254,9 @@ async def update_content(
         item.template_id = data.template_id
     if data.social_account_ids:
         accounts = data.social_account_ids
-        await _check_social_accounts(session, item.tenant_id, item.brand_id, accounts)
+        await _check_social_accounts(
+            session, item.tenant_id, item.brand_id, accounts, accounts_of_brand
+        )
     content_fields = given - {"template_id"}
     if content_fields:
         previous = Status(item.status)
@@ -594,3 +608,15 @@ async def tenant_timezone(session: AsyncSession, tenant_id: uuid.UUID) -> str:
     tenant = await session.get(Tenant, tenant_id)
     assert tenant is not None
     return tenant.timezone
+
+
+async def brand_of_content(
+    session: AsyncSession, tenant_id: uuid.UUID, item_id: uuid.UUID
+) -> uuid.UUID | None:
+    """The brand a content item belongs to (None when the agency has no such item): what
+    billing checks time spent on a post against, without reading this package's tables."""
+    return await session.scalar(
+        select(ContentItem.brand_id).where(
+            ContentItem.tenant_id == tenant_id, ContentItem.id == item_id
+        )
+    )

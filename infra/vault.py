@@ -7,7 +7,7 @@ from __future__ import annotations
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from pydantic import SecretStr
 
-from social.errors import TokenEncryptionNotConfigured
+from infra.errors import TokenEncryptionNotConfigured
 
 
 class TokenVault:

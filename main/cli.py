@@ -57,7 +57,7 @@ def worker(
     from arq.worker import async_check_health
 
     from infra.queue import redis_settings
-    from infra.worker import WorkerSettings
+    from main.worker import WorkerSettings
 
     settings = load_settings_or_exit()
     redis = redis_settings(str(settings.redis_url))
@@ -148,7 +148,7 @@ def create_tenant(
 @tokens_app.command("generate-key")
 def tokens_generate_key() -> None:
     """Print a new key for TOKEN_ENCRYPTION_KEYS (put it first, then run `tokens rotate`)."""
-    from social.vault import TokenVault
+    from infra.vault import TokenVault
 
     typer.echo(TokenVault.generate_key())
 
@@ -157,8 +157,8 @@ def tokens_generate_key() -> None:
 def tokens_rotate() -> None:
     """Re-encrypt every stored platform token under the first TOKEN_ENCRYPTION_KEYS key."""
     from infra.db import Database
-    from social.rotation import rotate_tokens
-    from social.vault import TokenVault
+    from infra.vault import TokenVault
+    from main.tokens import rotate_tokens
 
     settings = load_settings_or_exit()
 

@@ -41,7 +41,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 class WorkerSettings:
-    """`redis_settings` is given at start (see infra.cli), from REDIS_URL."""
+    """`redis_settings` is given at start (see main.cli), from REDIS_URL."""
 
     functions: ClassVar[list[Any]] = [
         outbox.deliver_outbox,
