@@ -21,7 +21,7 @@ from infra.db import Database
 from infra.errors import PreconditionFailed
 from infra.errors import RateLimited as TooManyRequests
 from infra.pagination import Keyset, Page, SortKey
-from infra.queue import enqueue_after_commit
+from infra.queue import enqueue_after_commit, job_exists
 from infra.security import InvalidToken, TokenSigner
 from infra.settings import Settings, parse_rate
 from social import errors
@@ -491,11 +491,12 @@ async def request_sync(
             f"This account was synced on request {count} times in {window} s; "
             f"try again in {decision.retry_after} s.",
         )
-    # Nothing in the database changes, so there is no commit to wait for.
-    job = await queue.enqueue_job(
-        SYNC_JOB,
-        str(principal.tenant_id),
-        str(account.id),
-        _job_id=sync_job_id(account.id, f"now-{int(utcnow().timestamp()) // 60}"),
-    )
-    return SyncRequested(account_id=account.id, queued=job is not None)
+    job_id = sync_job_id(account.id, f"now-{int(utcnow().timestamp()) // 60}")
+    # Like every job a request starts, it leaves after the commit; one already waiting under
+    # this id would not be queued again, which the answer says.
+    waiting = await job_exists(queue, job_id)
+    if not waiting:
+        enqueue_after_commit(
+            session, SYNC_JOB, str(principal.tenant_id), str(account.id), job_id=job_id
+        )
+    return SyncRequested(account_id=account.id, queued=not waiting)
