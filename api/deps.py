@@ -10,6 +10,7 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.tenancy import enter_claimed_tenant
 from infra import outbox
 from infra.errors import RateLimited, UnsupportedMediaType
 from infra.logging import get_logger
@@ -74,14 +75,20 @@ async def get_principal(
     if claims.get("kind") == tokens.PARTNER_KIND:
         operation = _operation_of(request)
         await _count_partner_request(request, resources, claims)
+        tenant_id = await enter_claimed_tenant(session, claims)
         principal = await tokens.load_partner_principal(
-            session, claims, request_id=request.state.request_id
+            session,
+            tenant_id,
+            claims,
+            resources.settings,
+            request_id=request.state.request_id,
         )
         _require_operation_scope(principal, operation)
         who = f"partner_app:{principal.app_id}"
     else:
+        tenant_id = await enter_claimed_tenant(session, claims)
         principal = await service.load_principal(
-            session, claims, request_id=request.state.request_id
+            session, tenant_id, claims, resources.settings, request_id=request.state.request_id
         )
         who = f"user:{principal.user_id}"
     _refuse_writes_when_read_only(request, principal)

@@ -70,6 +70,7 @@ async def _seed(settings: Any, password: str) -> uuid.UUID:
     """One agency: the owner through the real sign-up service, then 59 members as the app
     role in one tenant transaction (row-level security applies as in production)."""
     from infra.db import Database
+    from infra.ids import new_id
     from infra.security import Passwords
     from tenants import service
     from tenants.models import Client, Membership, MembershipStatus, Role, User
@@ -80,8 +81,9 @@ async def _seed(settings: Any, password: str) -> uuid.UUID:
         time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
     )
     try:
-        async with db.session() as session:
-            tenant, _, _ = await service.signup(
+        tenant_id = new_id()
+        async with db.tenant_transaction(tenant_id) as session:
+            await service.signup(
                 session,
                 passwords,
                 SignupRequest(
@@ -91,9 +93,8 @@ async def _seed(settings: Any, password: str) -> uuid.UUID:
                     email=OWNER_EMAIL,
                     password=password,
                 ),
+                tenant_id=tenant_id,
             )
-            await session.commit()
-            tenant_id = tenant.id
         # Members never log in here: one real argon2 hash serves them all.
         shared_hash = await passwords.hash(secrets.token_urlsafe(16))
         roles = [Role.admin] * 3 + [Role.manager] * 8 + [Role.client] * 12

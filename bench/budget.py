@@ -114,6 +114,7 @@ def _run_async(factory: Callable[[], Awaitable[T]]) -> T:
 async def _signup(settings: Any, password: str) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
     """The measured agency's owner through the real sign-up service, so that login works."""
     from infra.db import Database
+    from infra.ids import new_id
     from infra.security import Passwords
     from tenants import service
     from tenants.schemas import SignupRequest
@@ -123,8 +124,9 @@ async def _signup(settings: Any, password: str) -> tuple[uuid.UUID, uuid.UUID, u
         time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
     )
     try:
-        async with db.session() as session:
-            tenant, user, membership = await service.signup(
+        tenant_id = new_id()
+        async with db.tenant_transaction(tenant_id) as session:
+            _, user, membership = await service.signup(
                 session,
                 passwords,
                 SignupRequest(
@@ -134,9 +136,9 @@ async def _signup(settings: Any, password: str) -> tuple[uuid.UUID, uuid.UUID, u
                     email=OWNER_EMAIL,
                     password=password,
                 ),
+                tenant_id=tenant_id,
             )
-            await session.commit()
-            return tenant.id, user.id, membership.id
+        return tenant_id, user.id, membership.id
     finally:
         await db.dispose()
 

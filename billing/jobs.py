@@ -196,7 +196,9 @@ async def process_stripe_event(ctx: dict[str, Any], event_id: str) -> str:
     except ProblemError:
         return "stripe not configured"
     try:
-        outcome, tenant_id = await subscriptions.process_event(db, stripe_api, event_id)
+        outcome, tenant_id = await subscriptions.process_event(
+            db, stripe_api, ctx["settings"], event_id
+        )
     except TRANSIENT as exc:
         await subscriptions.record_event_failure(db, event_id, describe(exc))
         if _final_try(ctx):

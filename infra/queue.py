@@ -7,6 +7,7 @@ from typing import Any
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
+from arq.constants import job_key_prefix, result_key_prefix
 
 
 def redis_settings(url: str) -> RedisSettings:
@@ -31,6 +32,12 @@ def enqueue_after_commit(session: Any, function: str, *args: Any, job_id: str) -
     """Remember a job for when this session's transaction has committed: a rolled-back
     request enqueues nothing. The request's session dependency enqueues them."""
     session.info.setdefault("after_commit_jobs", []).append((function, args, job_id))
+
+
+async def job_exists(queue: ArqRedis, job_id: str) -> bool:
+    """Whether arq would refuse this job id now: a job under it is waiting or running, or its
+    result is kept (the same keys `enqueue_job` checks)."""
+    return bool(await queue.exists(job_key_prefix + job_id, result_key_prefix + job_id))
 
 
 async def run_after_commit(session: Any, queue: ArqRedis) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import sys
+from datetime import timedelta
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -199,6 +200,10 @@ class Settings(BaseSettings):
     @property
     def stripe_configured(self) -> bool:
         return self.stripe_api_key is not None and bool(self.stripe_api_key.get_secret_value())
+
+    @property
+    def approval_link_ttl(self) -> timedelta:
+        return timedelta(hours=self.approval_link_ttl_hours)
 
     def plan(self, plan_id: str) -> Plan:
         """A tenant on a plan that left the catalogue keeps the default plan's limits."""

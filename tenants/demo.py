@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from infra.clock import utcnow
-from infra.db import Database, set_tenant
+from infra.db import Database
+from infra.ids import new_id
 from infra.resources import Resources
 from infra.security import Passwords
 from infra.settings import Settings
@@ -46,9 +47,10 @@ async def create_tenant(settings: Settings, request: SignupRequest) -> uuid.UUID
         time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
     )
     try:
-        async with db.session() as session, session.begin():
-            tenant, _, _ = await service.signup(session, passwords, request)
-            return tenant.id
+        tenant_id = new_id()
+        async with db.tenant_transaction(tenant_id) as session:
+            await service.signup(session, passwords, request, tenant_id=tenant_id)
+        return tenant_id
     finally:
         await db.dispose()
 
@@ -56,11 +58,13 @@ async def create_tenant(settings: Settings, request: SignupRequest) -> uuid.UUID
 async def load_demo(settings: Settings) -> list[tuple[str, str, str]]:
     resources = await Resources.open(settings)
     try:
-        async with resources.db.session() as session, session.begin():
-            tenant = (await session.scalars(select(Tenant).where(Tenant.slug == DEMO_SLUG))).first()
-            if tenant is None:
+        async with resources.db.session() as session:
+            existing = await session.scalar(select(Tenant.id).where(Tenant.slug == DEMO_SLUG))
+        tenant_id = existing or new_id()
+        async with resources.db.tenant_transaction(tenant_id) as session:
+            if existing is None:
                 owner = DEMO_PEOPLE[0]
-                tenant, _, _ = await service.signup(
+                await service.signup(
                     session,
                     resources.passwords,
                     SignupRequest(
@@ -73,9 +77,9 @@ async def load_demo(settings: Settings) -> list[tuple[str, str, str]]:
                         email=owner[2],
                         password=owner[3],
                     ),
+                    tenant_id=tenant_id,
                 )
-            await set_tenant(session, tenant.id)
-            await _demo_clients(session, tenant.id)
+            await _demo_clients(session, tenant_id)
             for role, name, email, password in DEMO_PEOPLE[1:]:
                 user = (
                     await session.scalars(select(User).where(func.lower(User.email) == email))
@@ -92,21 +96,21 @@ async def load_demo(settings: Settings) -> list[tuple[str, str, str]]:
                 exists = (
                     await session.scalars(
                         select(Membership.id).where(
-                            Membership.tenant_id == tenant.id, Membership.user_id == user.id
+                            Membership.tenant_id == tenant_id, Membership.user_id == user.id
                         )
                     )
                 ).first()
                 if exists is None:
                     session.add(
                         Membership(
-                            tenant_id=tenant.id,
+                            tenant_id=tenant_id,
                             user_id=user.id,
                             role=role,
                             client_id=DEMO_CLIENT_ID if role == Role.client else None,
                         )
                     )
             await session.flush()
-            await _demo_assignments(session, tenant.id)
+            await _demo_assignments(session, tenant_id)
     finally:
         await resources.close()
     return [(role.value, email, password) for role, _, email, password in DEMO_PEOPLE]

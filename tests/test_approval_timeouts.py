@@ -12,6 +12,7 @@ import pytest
 from sqlmodel import select
 
 from infra.outbox import Event, enqueue_delivery
+from infra.settings import get_settings
 from tests.support.factories import (
     Agency,
     Person,
@@ -103,8 +104,14 @@ def _step(kind: str, policy: str, *, due: int = 2, rule: str = "any", **fields) 
     }
 
 
+def _cron_ctx(db, **extra: object) -> dict[str, object]:
+    """What the worker's start-up puts in arq's context: the settings are the cached ones the
+    app under test runs with (the `settings` fixture)."""
+    return {"db": db, "settings": get_settings(), **extra}
+
+
 async def _tick(db, at: datetime) -> None:
-    await approval_timeouts({"db": db}, now=at)
+    await approval_timeouts(_cron_ctx(db), now=at)
 
 
 async def _events(db, s: Setup, type_: str | None = None) -> list[Event]:
@@ -281,7 +288,7 @@ async def test_a_reminder_is_emailed_by_the_worker_without_waiting_for_the_sweep
     await run_worker(settings)
     await mailbox.wait_for(approver.email)
     # As arq calls the cron: with its Redis connection in the context.
-    await approval_timeouts({"db": db, "redis": resources.queue}, now=s.started + 2 * H)
+    await approval_timeouts(_cron_ctx(db, redis=resources.queue), now=s.started + 2 * H)
     assert len(await _events(db, s, "approval.reminder_sent")) == 1
     await run_worker(settings)
     await mailbox.wait_for(approver.email, count=2)
@@ -549,9 +556,9 @@ async def test_two_simultaneous_runs_send_one_reminder(client, db, resources):
         [_step("internal", "remind", user_ids=[str(approver.user_id)], reminder_hours=[0, 24])],
     )
     at = s.started + 2 * H
-    await asyncio.gather(*(approval_timeouts({"db": db}, now=at) for _ in range(3)))
+    await asyncio.gather(*(approval_timeouts(_cron_ctx(db), now=at) for _ in range(3)))
     assert len(await _events(db, s, "approval.reminder_sent")) == 1
-    await asyncio.gather(*(approval_timeouts({"db": db}, now=at + 24 * H) for _ in range(3)))
+    await asyncio.gather(*(approval_timeouts(_cron_ctx(db), now=at + 24 * H) for _ in range(3)))
     assert len(await _events(db, s, "approval.reminder_sent")) == 2
 
 

@@ -78,14 +78,16 @@ async def load_content_demo(settings: Settings) -> None:
                 return
             tenant = await session.get(Tenant, tenant_id)
             assert tenant is not None
-            await _load(session, tenant)
+            await _load(session, tenant, settings.approval_link_ttl)
         # The one post whose client never answered: its step was due an hour ago.
-        await run_tenant_due_steps(db, tenant_id, now=utcnow() + timedelta(hours=2))
+        await run_tenant_due_steps(
+            db, tenant_id, now=utcnow() + timedelta(hours=2), link_ttl=settings.approval_link_ttl
+        )
     finally:
         await db.dispose()
 
 
-async def _load(session: AsyncSession, tenant: Tenant) -> None:
+async def _load(session: AsyncSession, tenant: Tenant, link_ttl: timedelta) -> None:
     lea = await _principal(session, tenant, "lea@demo.passerelle.app")
     samuel = await _principal(session, tenant, "samuel@demo.passerelle.app")
     mathieu = await _principal(session, tenant, "mathieu@demo.passerelle.app")
@@ -151,7 +153,9 @@ async def _load(session: AsyncSession, tenant: Tenant) -> None:
         )
 
     async def submit(who: Principal, item_id: uuid.UUID) -> uuid.UUID:
-        done = await service.submit_content(session, who, item_id, SubmitRequest())
+        done = await service.submit_content(
+            session, who, item_id, SubmitRequest(), link_ttl=link_ttl
+        )
         assert done.revision is not None
         return done.revision.id
 
@@ -166,6 +170,7 @@ async def _load(session: AsyncSession, tenant: Tenant) -> None:
                 {"revision_id": revision, "decision": what, "comment": why}
             ),
             channel="portal" if who.role == Role.client else "app",
+            link_ttl=link_ttl,
         )
 
     await draft(lea, pains, "Nouveau pain au levain", "Notre levain de seigle arrive samedi.")

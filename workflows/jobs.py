@@ -319,4 +319,9 @@ async def mail_mentions(ctx: dict[str, Any], event: Event) -> None:
 
 async def approval_timeouts(ctx: dict[str, Any], *, now: datetime | None = None) -> int:
     """arq cron: steps past their due time remind, escalate, approve by agreement or expire."""
-    return await run_due_steps(ctx["db"], now=now or utcnow(), queue=ctx.get("redis"))
+    return await run_due_steps(
+        ctx["db"],
+        now=now or utcnow(),
+        link_ttl=ctx["settings"].approval_link_ttl,
+        queue=ctx.get("redis"),
+    )

@@ -10,7 +10,9 @@ from fastapi import APIRouter, Header, Request, Response, status
 
 from api.deps import CurrentPrincipal, ResourcesDep, SessionDep
 from api.problems import responses
+from api.tenancy import enter_tenant
 from infra.errors import RateLimited
+from infra.ids import new_id
 from infra.ratelimit import FailureLimits, address_key
 from infra.settings import Settings, parse_rate
 from tenants import errors, service
@@ -52,7 +54,12 @@ async def signup(
 ) -> TokenResponse:
     # An existing account opens a second agency with its password: the same guessing limits.
     async with _password_check(resources, request, body.email):
-        tenant, _, membership = await service.signup(session, resources.passwords, body)
+        # The new agency's id is chosen here so the request enters it before its first rows.
+        tenant_id = new_id()
+        await enter_tenant(session, tenant_id)
+        tenant, _, membership = await service.signup(
+            session, resources.passwords, body, tenant_id=tenant_id
+        )
     issued = await service.start_session(
         session,
         resources.signer,
@@ -121,6 +128,7 @@ async def login(
             password=body.password,
             tenant_slug=body.tenant,
         )
+    await enter_tenant(session, tenant.id)
     issued = await service.start_session(
         session,
         resources.signer,
@@ -136,9 +144,11 @@ async def login(
 async def refresh(
     body: RefreshRequest, session: SessionDep, resources: ResourcesDep
 ) -> TokenResponse:
+    presented = service.read_refresh_token(body.refresh_token)
+    await enter_tenant(session, presented.tenant_id)
     try:
         issued = await service.refresh_tokens(
-            session, resources.signer, resources.settings, body.refresh_token
+            session, resources.signer, resources.settings, presented
         )
     except errors.RefreshTokenReused:
         await session.commit()  # the family's revocation must stand although we refuse

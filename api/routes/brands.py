@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.deps import CurrentPrincipal, IfMatch, SessionDep, etag
+from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, etag
 from api.problems import responses
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from tenants import service
@@ -44,9 +44,13 @@ async def list_brands(
     summary="Add a brand to a client (counts against the plan's active brands)",
 )
 async def create_brand(
-    body: BrandCreate, principal: CurrentPrincipal, session: SessionDep, response: Response
+    body: BrandCreate,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    resources: ResourcesDep,
+    response: Response,
 ) -> BrandRead:
-    brand = await service.create_brand(session, principal, body)
+    brand = await service.create_brand(session, principal, body, resources.settings)
     response.headers["ETag"] = etag(brand.version)
     return brand
 
@@ -66,9 +70,12 @@ async def update_brand(
     body: BrandUpdate,
     principal: CurrentPrincipal,
     session: SessionDep,
+    resources: ResourcesDep,
     if_match: IfMatch,
     response: Response,
 ) -> BrandRead:
-    brand = await service.update_brand(session, principal, brand_id, body, if_match=if_match)
+    brand = await service.update_brand(
+        session, principal, brand_id, body, resources.settings, if_match=if_match
+    )
     response.headers["ETag"] = etag(brand.version)
     return brand

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from api.deps import CurrentPrincipal, IfMatch, SessionDep, etag
+from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, etag
 from api.pagination import Cursor as LongCursor
 from api.problems import responses
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
@@ -150,10 +150,17 @@ async def submit_content(
     content_id: uuid.UUID,
     principal: CurrentPrincipal,
     session: SessionDep,
+    resources: ResourcesDep,
     response: Response,
     body: SubmitRequest | None = None,
 ) -> ContentRead:
-    item = await service.submit_content(session, principal, content_id, body or SubmitRequest())
+    item = await service.submit_content(
+        session,
+        principal,
+        content_id,
+        body or SubmitRequest(),
+        link_ttl=resources.settings.approval_link_ttl,
+    )
     return _tagged(response, item)
 
 
@@ -202,10 +209,21 @@ async def list_decisions(
     summary="Approve, request changes or reject the current step",
 )
 async def decide(
-    content_id: uuid.UUID, body: DecisionCreate, principal: CurrentPrincipal, session: SessionDep
+    content_id: uuid.UUID,
+    body: DecisionCreate,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    resources: ResourcesDep,
 ) -> DecisionRead:
     channel = "portal" if principal.role == "client" else "app"
-    return await service.decide(session, principal, content_id, body, channel=channel)
+    return await service.decide(
+        session,
+        principal,
+        content_id,
+        body,
+        channel=channel,
+        link_ttl=resources.settings.approval_link_ttl,
+    )
 
 
 @router.get("/content/{content_id}/comments", summary="The item's comments, oldest first")

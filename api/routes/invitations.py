@@ -7,6 +7,7 @@ from fastapi import APIRouter, Path, status
 from api.deps import CurrentPrincipal, ResourcesDep, SessionDep
 from api.problems import responses
 from api.routes.auth import _tokens
+from api.tenancy import enter_tenant
 from tenants import service
 from tenants.schemas import InvitationAccept, InvitationCreate, InvitationRead, TokenResponse
 
@@ -40,8 +41,10 @@ async def accept_invitation(
     session: SessionDep,
     resources: ResourcesDep,
 ) -> TokenResponse:
+    link = service.read_invitation_link(resources.signer, token)
+    await enter_tenant(session, link.tenant_id)
     tenant, membership = await service.accept_invitation(
-        session, resources.passwords, resources.signer, token, body
+        session, resources.passwords, link, body, resources.settings
     )
     issued = await service.start_session(
         session,

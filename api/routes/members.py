@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import CurrentPrincipal, IfMatch, SessionDep, etag
+from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, etag
 from api.problems import responses
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from tenants import service
@@ -48,9 +48,12 @@ async def update_member(
     body: MemberUpdate,
     principal: CurrentPrincipal,
     session: SessionDep,
+    resources: ResourcesDep,
     if_match: IfMatch,
     response: Response,
 ) -> MemberRead:
-    member = await service.update_member(session, principal, user_id, body, if_match=if_match)
+    member = await service.update_member(
+        session, principal, user_id, body, resources.settings, if_match=if_match
+    )
     response.headers["ETag"] = etag(member.version)
     return member

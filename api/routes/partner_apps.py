@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, etag
 from api.problems import responses
+from api.tenancy import enter_tenant
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from infra.ratelimit import FailureLimits, address_key
 from infra.settings import parse_rate
@@ -87,12 +88,13 @@ async def rotate_partner_app_secret(
     app_id: uuid.UUID,
     principal: CurrentPrincipal,
     session: SessionDep,
+    resources: ResourcesDep,
     if_match: IfMatch,
     response: Response,
     body: SecretRotation | None = None,
 ) -> PartnerAppCreated:
     rotated = await apps.rotate_secret(
-        session, principal, app_id, body or SecretRotation(), if_match
+        session, principal, app_id, body or SecretRotation(), if_match, resources.settings
     )
     response.headers["ETag"] = etag(rotated.version)
     response.headers["Cache-Control"] = "no-store"
@@ -191,7 +193,10 @@ async def issue_token(
             headers_extra={"Retry-After": str(admission.retry_after)},
         )
     try:
-        body = await tokens.issue_token(session, resources.signer, request_)
+        tenant_id = tokens.presented_tenant(request_)
+        if tenant_id is not None:
+            await enter_tenant(session, tenant_id)
+        body = await tokens.issue_token(session, resources.signer, resources.settings, request_)
     except errors.OAuthError as exc:
         if exc.extra.get("error") == "invalid_client":
             await admission.failed()

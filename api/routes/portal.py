@@ -5,6 +5,7 @@ from fastapi import APIRouter, Request, status
 from api.deps import CurrentPrincipal, ResourcesDep, SessionDep
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.problems import responses
+from api.tenancy import enter_tenant
 from infra.pagination import Page
 from workflows import service
 from workflows.schemas import InboxItem, LinkDecision, LinkDecisionRead, LinkView
@@ -33,7 +34,9 @@ async def portal_inbox(
     openapi_extra={"security": []},
 )
 async def view_approval_link(token: str, session: SessionDep, resources: ResourcesDep) -> LinkView:
-    return await service.view_link(session, resources.signer, token)
+    link = service.read_link(resources.signer, token)
+    await enter_tenant(session, link.tenant_id)
+    return await service.view_link(session, link)
 
 
 @router.post(
@@ -50,6 +53,12 @@ async def decide_by_approval_link(
     resources: ResourcesDep,
     request: Request,
 ) -> LinkDecisionRead:
+    link = service.read_link(resources.signer, token)
+    await enter_tenant(session, link.tenant_id)
     return await service.decide_by_link(
-        session, resources.signer, token, body, request_id=request.state.request_id
+        session,
+        link,
+        body,
+        link_ttl=resources.settings.approval_link_ttl,
+        request_id=request.state.request_id,
     )

@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse
 from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, etag
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.problems import responses
+from api.tenancy import enter_tenant
 from infra.pagination import Page
 from social.connectors.types import Platform
 from social.kit import kit_of
@@ -82,14 +83,15 @@ async def oauth_callback(
     state: Annotated[str | None, Query(max_length=4096, pattern=_VSCHARS)] = None,
     error: Annotated[str | None, Query(max_length=512, pattern=_VSCHARS)] = None,
 ) -> SocialAccountRead:
+    named = accounts.read_state(resources.signer, platform, state)
+    await enter_tenant(session, named.tenant_id)
     account = await accounts.complete_connection(
         session,
         resources.db,
         kit_of(resources),
-        resources.signer,
         platform,
+        named,
         code=code,
-        state=state,
         error=error,
         request_id=request.state.request_id,
     )

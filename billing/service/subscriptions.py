@@ -35,7 +35,7 @@ from infra import outbox
 from infra.clock import utcnow
 from infra.db import Database
 from infra.plans import Plan
-from infra.settings import Settings, get_settings
+from infra.settings import Settings
 from social.service.accounts import count_accounts
 from tenants.models import Brand, ClientStatus, Membership, MembershipStatus, Role, Tenant
 from tenants.policy import Resource, Verb
@@ -341,7 +341,7 @@ class EventOutcome:
 
 
 async def process_event(
-    db: Database, stripe_api: StripeGateway, event_id: str
+    db: Database, stripe_api: StripeGateway, settings: Settings, event_id: str
 ) -> tuple[str, uuid.UUID | None]:
     """Apply one stored event: re-read its subscription from Stripe and take that state.
 
@@ -367,7 +367,7 @@ async def process_event(
         await _mark(db, event_id, tenant_id, error=None)
         return EventOutcome.ignored, None
     remote = await stripe_api.retrieve_subscription(subscription_id)
-    await apply_subscription(db, tenant_id, remote, seen_at=event.created)
+    await apply_subscription(db, tenant_id, remote, settings, seen_at=event.created)
     await _mark(db, event_id, tenant_id, error=None)
     return EventOutcome.applied, tenant_id
 
@@ -420,10 +420,9 @@ def _ts(value: Any) -> datetime | None:
 
 
 async def apply_subscription(
-    db: Database, tenant_id: uuid.UUID, remote: dict[str, Any], *, seen_at: int
+    db: Database, tenant_id: uuid.UUID, remote: dict[str, Any], settings: Settings, *, seen_at: int
 ) -> None:
     """Take Stripe's subscription as read into our row and the agency's standing."""
-    settings = get_settings()
     async with db.tenant_transaction(tenant_id) as session:
         tenant = await _tenant(session, tenant_id, lock=True)
         row = await _subscription(session, tenant_id, lock=True)

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from infra.clock import utcnow
 from infra.pagination import Page
 from infra.security import hash_secret, new_secret
-from infra.settings import get_settings
+from infra.settings import Settings
 from partners import errors
 from partners.models import AppStatus, PartnerApp
 from partners.schemas import (
@@ -165,6 +165,7 @@ async def rotate_secret(
     app_id: uuid.UUID,
     data: SecretRotation,
     if_match: int | None,
+    settings: Settings,
 ) -> PartnerAppCreated:
     app = await get_app(session, principal, app_id)
     check_version(app.version, if_match)
@@ -173,7 +174,7 @@ async def rotate_secret(
     overlap = (
         data.overlap_seconds
         if data.overlap_seconds is not None
-        else get_settings().partner_secret_overlap_seconds
+        else settings.partner_secret_overlap_seconds
     )
     secret = SECRET_PREFIX + new_secret()
     now = utcnow()

@@ -32,10 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from infra.clock import utcnow
-from infra.db import set_tenant
 from infra.plans import Feature
 from infra.security import TokenSigner, secrets_match
-from infra.settings import Settings, get_settings
+from infra.settings import Settings
 from partners import errors
 from partners.models import AppStatus, PartnerApp
 from partners.scopes import ALL_SCOPES, parse_scopes
@@ -227,10 +226,18 @@ def presented_client_id(request: TokenRequest) -> str | None:
     return values[0] if values else None
 
 
+def presented_tenant(request: TokenRequest) -> uuid.UUID | None:
+    """The agency the presented client id names, if it names one: the caller enters it
+    before the app is looked up."""
+    client_id = presented_client_id(request)
+    parsed = parse_client_id(client_id) if client_id else None
+    return parsed[0] if parsed is not None else None
+
+
 async def issue_token(
-    session: AsyncSession, signer: TokenSigner, request: TokenRequest
+    session: AsyncSession, signer: TokenSigner, settings: Settings, request: TokenRequest
 ) -> dict[str, Any]:
-    settings = get_settings()
+    """The caller has entered `presented_tenant(request)` when there is one."""
     _refuse_malformed(request)
     client: _Client | None = None
     client_id = presented_client_id(request)
@@ -238,7 +245,6 @@ async def issue_token(
     tenant: Tenant | None = None
     if parsed is not None:
         tenant_id, app_id = parsed
-        await set_tenant(session, tenant_id)
         row = (
             await session.execute(
                 select(PartnerApp, Tenant)
@@ -286,17 +292,21 @@ async def issue_token(
 
 
 async def load_partner_principal(
-    session: AsyncSession, claims: dict[str, Any], *, request_id: str | None
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    claims: dict[str, Any],
+    settings: Settings,
+    *,
+    request_id: str | None,
 ) -> Principal:
     """The one query each partner request runs: is the app still active, what is the agency's
-    standing and plan? Scopes are the token's, narrowed to what the app holds now."""
+    standing and plan? Scopes are the token's, narrowed to what the app holds now. The caller
+    has entered `tenant_id`, the tenant the verified token names."""
     try:
-        tenant_id = uuid.UUID(claims["tid"])
         app_id = uuid.UUID(claims["app"])
         token_scopes = set(parse_scopes(claims.get("scope")))
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise tenant_errors.InvalidToken() from exc
-    await set_tenant(session, tenant_id)
     row = (
         await session.execute(
             sa_select(
@@ -318,7 +328,6 @@ async def load_partner_principal(
     ).first()
     if row is None:
         raise tenant_errors.InvalidToken("This partner app was revoked; its tokens no longer work.")
-    settings = get_settings()
     if Feature.public_api not in settings.plan(row.plan_id).features:
         raise errors.FeatureNotInPlan(
             "The agency's plan does not include the public API.", feature="public_api"

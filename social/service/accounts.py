@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,13 +18,13 @@ from sqlmodel import col, select
 
 from infra import outbox
 from infra.clock import utcnow
-from infra.db import Database, set_tenant
+from infra.db import Database
 from infra.errors import PreconditionFailed
 from infra.errors import RateLimited as TooManyRequests
 from infra.pagination import Keyset, Page, SortKey
-from infra.queue import enqueue_after_commit
+from infra.queue import enqueue_after_commit, job_exists
 from infra.security import InvalidToken, TokenSigner
-from infra.settings import get_settings, parse_rate
+from infra.settings import Settings, parse_rate
 from social import errors
 from social.connectors.types import (
     ConnectorError,
@@ -123,8 +124,8 @@ async def load_account(
 # --- connecting ---------------------------------------------------------------------------
 
 
-def redirect_uri(platform: Platform) -> str:
-    return f"{get_settings().public_base_url}/v1/oauth/callback/{platform.value}"
+def redirect_uri(settings: Settings, platform: Platform) -> str:
+    return f"{settings.public_base_url}/v1/oauth/callback/{platform.value}"
 
 
 def _oauth_client(kit: SocialKit, platform: Platform, uri: str) -> AsyncOAuth2Client:
@@ -161,7 +162,7 @@ async def start_connection(
     vault = kit.vault
     connector = kit.connector(platform)
     verifier = generate_token(64)
-    uri = redirect_uri(platform)
+    uri = redirect_uri(kit.settings, platform)
     now = utcnow()
     connection = SocialConnection(
         tenant_id=principal.tenant_id,
@@ -223,12 +224,14 @@ async def _exchange(
     )
 
 
-async def _ensure_account_slot(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+async def _ensure_account_slot(
+    session: AsyncSession, tenant_id: uuid.UUID, settings: Settings
+) -> None:
     """Locking the tenant row serializes connections, so two cannot take the last slot."""
     plan_id = await session.scalar(
         select(Tenant.plan_id).where(Tenant.id == tenant_id).with_for_update()
     )
-    limit = get_settings().plan(plan_id or "").max_social_accounts
+    limit = settings.plan(plan_id or "").max_social_accounts
     if limit is None:
         return
     used = await session.scalar(
@@ -242,18 +245,15 @@ async def _ensure_account_slot(session: AsyncSession, tenant_id: uuid.UUID) -> N
         )
 
 
-async def complete_connection(
-    session: AsyncSession,
-    db: Database,
-    kit: SocialKit,
-    signer: TokenSigner,
-    platform: Platform,
-    *,
-    code: str | None,
-    state: str | None,
-    error: str | None,
-    request_id: str | None = None,
-) -> SocialAccountRead:
+@dataclass(frozen=True)
+class OAuthState:
+    """What a verified OAuth state names; the caller enters its tenant before completing."""
+
+    tenant_id: uuid.UUID
+    connection_id: uuid.UUID
+
+
+def read_state(signer: TokenSigner, platform: Platform, state: str | None) -> OAuthState:
     if not state:
         raise errors.InvalidOAuthState("The state parameter is missing.")
     try:
@@ -264,6 +264,22 @@ async def complete_connection(
         raise errors.InvalidOAuthState("The state is not one we issued, or it expired.") from None
     if claims.get("plt") != platform.value:
         raise errors.InvalidOAuthState("The state was issued for another platform.")
+    return OAuthState(tenant_id, connection_id)
+
+
+async def complete_connection(
+    session: AsyncSession,
+    db: Database,
+    kit: SocialKit,
+    platform: Platform,
+    state: OAuthState,
+    *,
+    code: str | None,
+    error: str | None,
+    request_id: str | None = None,
+) -> SocialAccountRead:
+    """The caller has entered `state.tenant_id`."""
+    tenant_id, connection_id = state.tenant_id, state.connection_id
     if error:
         # Its own transaction: the refusal below rolls the request's back, and a refused
         # connection must stay used so its state cannot be tried again with a code.
@@ -281,7 +297,6 @@ async def complete_connection(
         if closed.rowcount != 1:  # type: ignore[attr-defined]
             raise errors.InvalidOAuthState("This connection was already completed or has expired.")
         raise errors.OAuthDenied(f"{platform.value} answered: {error[:100]}.")
-    await set_tenant(session, tenant_id)
     connection = (
         await session.scalars(
             select(SocialConnection)
@@ -322,7 +337,7 @@ async def complete_connection(
         )
     created = account is None
     if account is None:
-        await _ensure_account_slot(session, tenant_id)
+        await _ensure_account_slot(session, tenant_id, kit.settings)
         account = SocialAccount(
             tenant_id=tenant_id,
             brand_id=connection.brand_id,
@@ -477,14 +492,15 @@ async def request_sync(
             f"This account was synced on request {count} times in {window} s; "
             f"try again in {decision.retry_after} s.",
         )
-    # Nothing in the database changes, so there is no commit to wait for.
-    job = await queue.enqueue_job(
-        SYNC_JOB,
-        str(principal.tenant_id),
-        str(account.id),
-        _job_id=sync_job_id(account.id, f"now-{int(utcnow().timestamp()) // 60}"),
-    )
-    return SyncRequested(account_id=account.id, queued=job is not None)
+    job_id = sync_job_id(account.id, f"now-{int(utcnow().timestamp()) // 60}")
+    # Like every job a request starts, it leaves after the commit; one already waiting under
+    # this id would not be queued again, which the answer says.
+    waiting = await job_exists(queue, job_id)
+    if not waiting:
+        enqueue_after_commit(
+            session, SYNC_JOB, str(principal.tenant_id), str(account.id), job_id=job_id
+        )
+    return SyncRequested(account_id=account.id, queued=not waiting)
 
 
 # Read by other packages (billing's seat figures, the content edge), so that none of them reads

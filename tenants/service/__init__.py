@@ -12,11 +12,13 @@ from tenants.service.assignments import (
 )
 from tenants.service.auth import (
     IssuedTokens,
+    PresentedRefresh,
     authenticate,
     find_user_by_email,
     load_principal,
     logout,
     me,
+    read_refresh_token,
     refresh_tokens,
     revoke_session,
     signup,
@@ -35,17 +37,21 @@ from tenants.service.directory import (
 )
 from tenants.service.members import (
     INVITATION_AUDIENCE,
+    InvitationLink,
     accept_invitation,
     get_member,
     invitation_token,
     invite,
     list_members,
+    read_invitation_link,
     update_member,
 )
 
 __all__ = [
     "INVITATION_AUDIENCE",
+    "InvitationLink",
     "IssuedTokens",
+    "PresentedRefresh",
     "accept_invitation",
     "authenticate",
     "authorize",
@@ -68,6 +74,8 @@ __all__ = [
     "load_principal",
     "logout",
     "me",
+    "read_invitation_link",
+    "read_refresh_token",
     "record_audit",
     "refresh_tokens",
     "revoke_session",

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from infra.clock import utcnow
-from infra.db import set_acting_user, set_tenant
+from infra.db import set_acting_user
 from infra.ids import new_id
 from infra.security import (
     Passwords,
@@ -25,7 +25,7 @@ from infra.security import (
     new_secret,
     secrets_match,
 )
-from infra.settings import Settings, get_settings
+from infra.settings import Settings
 from tenants import errors
 from tenants.models import (
     AuthSession,
@@ -77,9 +77,12 @@ async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
 
 
 async def signup(
-    session: AsyncSession, passwords: Passwords, data: SignupRequest
+    session: AsyncSession, passwords: Passwords, data: SignupRequest, *, tenant_id: uuid.UUID
 ) -> tuple[Tenant, User, Membership]:
-    """Create an agency and its owner. A person with an account may open a second agency."""
+    """Create an agency and its owner. A person with an account may open a second agency.
+
+    The new agency takes `tenant_id`, which the caller has already entered: its owner's
+    membership and the audit event are rows of that tenant."""
     if (await session.scalars(select(Tenant.id).where(Tenant.slug == data.slug))).first():
         raise errors.SlugTaken(f"'{data.slug}' is already used by another agency.")
     user = await find_user_by_email(session, data.email)
@@ -100,6 +103,7 @@ async def signup(
         )
         session.add(user)
     tenant = Tenant(
+        id=tenant_id,
         slug=data.slug,
         name=data.agency_name,
         timezone=data.timezone,
@@ -111,7 +115,6 @@ async def signup(
         await session.flush()
     except IntegrityError as exc:  # a concurrent sign-up took the slug or the e-mail
         raise errors.SlugTaken(f"'{data.slug}' is already used by another agency.") from exc
-    await set_tenant(session, tenant.id)
     membership = Membership(tenant_id=tenant.id, user_id=user.id, role=Role.owner)
     session.add(membership)
     record_audit(
@@ -136,7 +139,8 @@ async def authenticate(
     password: str,
     tenant_slug: str | None,
 ) -> tuple[Tenant, User, Membership]:
-    """Check credentials; wrong e-mail and wrong password fail alike and cost the same."""
+    """Check credentials; wrong e-mail and wrong password fail alike and cost the same.
+    The caller enters the tenant of the membership chosen before starting a session."""
     user = await find_user_by_email(session, email)
     valid = await passwords.verify(user.password_hash if user else None, password)
     if user is None or not valid:
@@ -159,7 +163,6 @@ async def authenticate(
             tenants=[{"slug": t.slug, "name": t.name} for _, t in rows],
         )
     membership, tenant = rows[0]
-    await set_tenant(session, tenant.id)
     return tenant, user, membership
 
 
@@ -220,15 +223,29 @@ async def _issue(
     )
 
 
+@dataclass(frozen=True)
+class PresentedRefresh:
+    """What a refresh token names, read before any lookup so the caller can enter its tenant."""
+
+    tenant_id: uuid.UUID
+    token_id: uuid.UUID
+    secret: str
+
+
+def read_refresh_token(token: str) -> PresentedRefresh:
+    tenant_id, token_id, secret = _decode_refresh(token)
+    return PresentedRefresh(tenant_id, token_id, secret)
+
+
 async def refresh_tokens(
-    session: AsyncSession, signer: TokenSigner, settings: Settings, token: str
+    session: AsyncSession, signer: TokenSigner, settings: Settings, presented: PresentedRefresh
 ) -> IssuedTokens:
     """Rotate: the presented token is spent. Presenting a spent one revokes its whole family.
+    The caller has entered the token's tenant.
 
     On reuse this raises *after* revoking; the caller must commit before answering.
     """
-    tenant_id, token_id, secret = _decode_refresh(token)
-    await set_tenant(session, tenant_id)
+    tenant_id, token_id, secret = presented.tenant_id, presented.token_id, presented.secret
     stored = await session.get(RefreshToken, (tenant_id, token_id))
     if stored is None or not secrets_match(stored.token_hash, secret):
         raise errors.InvalidRefreshToken()
@@ -314,18 +331,22 @@ _PRINCIPAL = (
 
 
 async def load_principal(
-    session: AsyncSession, claims: dict[str, Any], *, request_id: str | None
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    claims: dict[str, Any],
+    settings: Settings,
+    *,
+    request_id: str | None,
 ) -> Principal:
     """The one query every authenticated request runs: is this member still active and this
-    login still open? The role is read here, so a role change applies at once."""
+    login still open? The role is read here, so a role change applies at once. The caller has
+    entered `tenant_id`, the tenant the verified token names."""
     try:
-        tenant_id = uuid.UUID(claims["tid"])
         user_id = uuid.UUID(claims["sub"])
         membership_id = uuid.UUID(claims["mid"])
         session_id = uuid.UUID(claims["sid"])
     except (KeyError, ValueError, TypeError) as exc:
         raise errors.InvalidToken() from exc
-    await set_tenant(session, tenant_id)
     connection = await session.connection()
     result = await connection.execute(
         _PRINCIPAL,
@@ -352,7 +373,7 @@ async def load_principal(
             row.status,
             row.past_due_since,
             utcnow(),
-            timedelta(days=get_settings().billing_grace_days),
+            timedelta(days=settings.billing_grace_days),
         ).value,
     )
 

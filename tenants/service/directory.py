@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from infra.clock import utcnow
 from infra.errors import body_reference
 from infra.pagination import Page
-from infra.settings import get_settings
+from infra.settings import Settings
 from tenants import errors
 from tenants.models import Assignment, Brand, Client, ClientStatus, Tenant
 from tenants.policy import Resource, Scope, Verb, local_date, sees_internal_client_fields
@@ -337,13 +337,15 @@ async def get_brand(
     return brand_read(await load_brand(session, principal, brand_id, Verb.read, at=at))
 
 
-async def _ensure_brand_slot(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+async def _ensure_brand_slot(
+    session: AsyncSession, tenant_id: uuid.UUID, settings: Settings
+) -> None:
     """Refuse a new active brand past the plan's limit. Locking the tenant row serializes
     concurrent creations, so two racing requests cannot both take the last slot."""
     plan_id = await session.scalar(
         select(Tenant.plan_id).where(Tenant.id == tenant_id).with_for_update()
     )
-    limit = get_settings().plan(plan_id or "").max_active_brands
+    limit = settings.plan(plan_id or "").max_active_brands
     if limit is None:
         return
     active = await session.scalar(
@@ -359,13 +361,15 @@ async def _ensure_brand_slot(session: AsyncSession, tenant_id: uuid.UUID) -> Non
         )
 
 
-async def create_brand(session: AsyncSession, principal: Principal, data: BrandCreate) -> BrandRead:
+async def create_brand(
+    session: AsyncSession, principal: Principal, data: BrandCreate, settings: Settings
+) -> BrandRead:
     require_scope(principal, Resource.brand, Verb.create)
     with body_reference("/client_id"):
         client = await _load_client(session, principal, data.client_id, Verb.read)
     if client.status != ClientStatus.active:
         raise errors.ClientArchived()
-    await _ensure_brand_slot(session, principal.tenant_id)
+    await _ensure_brand_slot(session, principal.tenant_id, settings)
     brand = Brand(
         tenant_id=principal.tenant_id,
         client_id=data.client_id,
@@ -397,6 +401,7 @@ async def update_brand(
     principal: Principal,
     brand_id: uuid.UUID,
     data: BrandUpdate,
+    settings: Settings,
     *,
     if_match: int | None,
 ) -> BrandRead:
@@ -407,7 +412,7 @@ async def update_brand(
         client = await _load_client(session, principal, brand.client_id, Verb.read)
         if client.status != ClientStatus.active:
             raise errors.ClientArchived()
-        await _ensure_brand_slot(session, principal.tenant_id)
+        await _ensure_brand_slot(session, principal.tenant_id, settings)
     diff = _apply(brand, patch)
     if diff:
         if "status" in diff:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
@@ -14,7 +15,6 @@ from sqlmodel import col, select
 
 from infra import outbox
 from infra.clock import utcnow
-from infra.db import set_tenant
 from infra.errors import body_reference
 from infra.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
 from infra.security import (
@@ -24,7 +24,7 @@ from infra.security import (
     Passwords,
     TokenSigner,
 )
-from infra.settings import Settings, get_settings
+from infra.settings import Settings
 from tenants import errors
 from tenants.models import (
     AuthSession,
@@ -155,6 +155,7 @@ async def update_member(
     principal: Principal,
     user_id: uuid.UUID,
     changes: MemberUpdate,
+    settings: Settings,
     *,
     if_match: int | None,
 ) -> MemberRead:
@@ -205,7 +206,7 @@ async def update_member(
             and (membership.status != MembershipStatus.active or membership.role == Role.client)
         )
         if becomes_staff_seat:
-            await ensure_staff_seat(session, principal.tenant_id, joining=1)
+            await ensure_staff_seat(session, principal.tenant_id, settings, joining=1)
         membership.monthly_capacity_minutes = new_capacity
         membership.role = new_role
         membership.status = new_status
@@ -252,13 +253,15 @@ async def update_member(
     return _member_read(membership, user)
 
 
-async def ensure_staff_seat(session: AsyncSession, tenant_id: uuid.UUID, *, joining: int) -> None:
+async def ensure_staff_seat(
+    session: AsyncSession, tenant_id: uuid.UUID, settings: Settings, *, joining: int
+) -> None:
     """Refuse a staff member past the plan's seat limit. The tenant row lock serializes
     concurrent joins so two cannot take the last seat; nobody is ever removed for it."""
     plan_id = await session.scalar(
         select(Tenant.plan_id).where(Tenant.id == tenant_id).with_for_update()
     )
-    limit = get_settings().plan(plan_id or "").max_staff_seats
+    limit = settings.plan(plan_id or "").max_staff_seats
     if limit is None:
         return
     active = await session.scalar(
@@ -317,7 +320,7 @@ async def invite(
         with body_reference("/client_id"):
             await ensure_client_exists(session, principal, data.client_id)
     if data.role != Role.client:
-        await ensure_staff_seat(session, principal.tenant_id, joining=1)
+        await ensure_staff_seat(session, principal.tenant_id, settings, joining=1)
     user = await find_user_by_email(session, data.email)
     if user is None:
         # A placeholder identity without a password; accepting the invitation completes it.
@@ -403,20 +406,30 @@ def invitation_token(signer: TokenSigner, invitation: Invitation) -> str:
     )
 
 
+@dataclass(frozen=True)
+class InvitationLink:
+    """What a verified invitation link names; the caller enters its tenant before accepting."""
+
+    tenant_id: uuid.UUID
+    invitation_id: uuid.UUID
+
+
+def read_invitation_link(signer: TokenSigner, token: str) -> InvitationLink:
+    try:
+        claims = signer.verify(token, audience=INVITATION_AUDIENCE)
+        return InvitationLink(uuid.UUID(claims["tid"]), uuid.UUID(claims["sub"]))
+    except (BadSignature, KeyError, ValueError) as exc:
+        raise errors.InvitationInvalid("This invitation link is invalid or has expired.") from exc
+
+
 async def accept_invitation(
     session: AsyncSession,
     passwords: Passwords,
-    signer: TokenSigner,
-    token: str,
+    link: InvitationLink,
     data: InvitationAccept,
+    settings: Settings,
 ) -> tuple[Tenant, Membership]:
-    try:
-        claims = signer.verify(token, audience=INVITATION_AUDIENCE)
-        tenant_id = uuid.UUID(claims["tid"])
-        invitation_id = uuid.UUID(claims["sub"])
-    except (BadSignature, KeyError, ValueError) as exc:
-        raise errors.InvitationInvalid("This invitation link is invalid or has expired.") from exc
-    await set_tenant(session, tenant_id)
+    tenant_id, invitation_id = link.tenant_id, link.invitation_id
     invitation = (
         await session.scalars(
             select(Invitation)
@@ -452,7 +465,7 @@ async def accept_invitation(
     if membership is None or membership.status != MembershipStatus.invited:
         raise errors.InvitationInvalid("This invitation no longer matches a pending membership.")
     if membership.role != Role.client:
-        await ensure_staff_seat(session, tenant_id, joining=1)
+        await ensure_staff_seat(session, tenant_id, settings, joining=1)
     membership.status = MembershipStatus.active
     membership.version += 1
     membership.updated_at = utcnow()

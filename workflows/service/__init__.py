@@ -3,6 +3,7 @@ principal (or a link token); they never commit: the request or job owns the tran
 
 from workflows.service.approvals import (
     LINK_AUDIENCE,
+    SignedLink,
     add_comment,
     decide,
     decide_by_link,
@@ -10,6 +11,7 @@ from workflows.service.approvals import (
     link_token,
     list_comments,
     list_decisions,
+    read_link,
     view_link,
 )
 from workflows.service.content import (
@@ -36,6 +38,7 @@ from workflows.service.timeouts import run_due_steps
 
 __all__ = [
     "LINK_AUDIENCE",
+    "SignedLink",
     "add_comment",
     "calendar",
     "check_content",
@@ -54,6 +57,7 @@ __all__ = [
     "list_decisions",
     "list_revisions",
     "list_templates",
+    "read_link",
     "run_due_steps",
     "schedule_content",
     "submit_content",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, text
@@ -12,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from infra.clock import utcnow
-from infra.db import set_tenant
 from infra.errors import InvalidFields, body_reference
 from infra.pagination import Keyset, Page, SortKey
 from infra.security import InvalidToken, TokenSigner
@@ -78,6 +78,7 @@ async def decide(
     data: DecisionCreate,
     *,
     channel: str,
+    link_ttl: timedelta,
 ) -> DecisionRead:
     item = await load_item(session, principal, content_id, lock=True)
     if data.revision_id != item.current_revision_id:
@@ -107,6 +108,7 @@ async def decide(
         data.comment,
         timezone=principal.timezone,
         now=utcnow(),
+        link_ttl=link_ttl,
         request_id=principal.request_id,
     )
     await _decision_comment(session, item, row, author_name=await _name(session, principal.user_id))
@@ -458,18 +460,30 @@ def link_token(signer: TokenSigner, link: ApprovalLink) -> str:
     )
 
 
-async def _open_link(
-    session: AsyncSession, signer: TokenSigner, token: str, *, lock: bool
-) -> tuple[ApprovalLink, ContentItem]:
-    """The link and its item, or the precise reason the link is refused."""
+@dataclass(frozen=True)
+class SignedLink:
+    """What an approval link's signature vouches for; the caller enters its tenant before
+    viewing or deciding."""
+
+    tenant_id: uuid.UUID
+    link_id: uuid.UUID
+
+
+def read_link(signer: TokenSigner, token: str) -> SignedLink:
     if len(token) > 2048:
         raise errors.LinkInvalid("This link was altered or is not one of ours.")
     try:
         claims = signer.verify_signature(token, audience=LINK_AUDIENCE)
-        tenant_id, link_id = uuid.UUID(str(claims["tid"])), uuid.UUID(str(claims["sub"]))
+        return SignedLink(uuid.UUID(str(claims["tid"])), uuid.UUID(str(claims["sub"])))
     except (InvalidToken, KeyError, ValueError) as exc:
         raise errors.LinkInvalid("This link was altered or is not one of ours.") from exc
-    await set_tenant(session, tenant_id)
+
+
+async def _open_link(
+    session: AsyncSession, signed: SignedLink, *, lock: bool
+) -> tuple[ApprovalLink, ContentItem]:
+    """The link and its item, or the precise reason the link is refused."""
+    tenant_id, link_id = signed.tenant_id, signed.link_id
     query = select(ApprovalLink).where(
         ApprovalLink.tenant_id == tenant_id, ApprovalLink.id == link_id
     )
@@ -537,8 +551,8 @@ def _link_comment(comment: CommentRead) -> LinkComment:
     )
 
 
-async def view_link(session: AsyncSession, signer: TokenSigner, token: str) -> LinkView:
-    link, item = await _open_link(session, signer, token, lock=False)
+async def view_link(session: AsyncSession, signed: SignedLink) -> LinkView:
+    link, item = await _open_link(session, signed, lock=False)
     revision = await load_revision(session, item.tenant_id, item.id, link.revision_id)
     brand = await session.get(Brand, (item.tenant_id, item.brand_id))
     assert brand is not None and item.step_index is not None
@@ -560,13 +574,13 @@ async def view_link(session: AsyncSession, signer: TokenSigner, token: str) -> L
 
 async def decide_by_link(
     session: AsyncSession,
-    signer: TokenSigner,
-    token: str,
+    signed: SignedLink,
     data: LinkDecision,
     *,
+    link_ttl: timedelta,
     request_id: str | None,
 ) -> LinkDecisionRead:
-    link, item = await _open_link(session, signer, token, lock=True)
+    link, item = await _open_link(session, signed, lock=True)
     actor = Actor(
         key=f"email:{link.email}",
         actor_type="link",
@@ -587,6 +601,7 @@ async def decide_by_link(
         data.comment,
         timezone=await tenant_timezone(session, item.tenant_id),
         now=now,
+        link_ttl=link_ttl,
         request_id=request_id,
     )
     link.used_at = now

@@ -419,7 +419,12 @@ async def checks_of(
 
 
 async def submit_content(
-    session: AsyncSession, principal: Principal, content_id: uuid.UUID, data: SubmitRequest
+    session: AsyncSession,
+    principal: Principal,
+    content_id: uuid.UUID,
+    data: SubmitRequest,
+    *,
+    link_ttl: timedelta,
 ) -> ContentRead:
     item = await load_item(session, principal, content_id, Verb.update, lock=True)
     if data.revision_id is not None and data.revision_id != item.current_revision_id:
@@ -451,6 +456,7 @@ async def submit_content(
         submitter=principal.user_id,
         timezone=principal.timezone,
         now=now,
+        link_ttl=link_ttl,
         request_id=principal.request_id,
     )
     audit(

@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from infra.outbox import record_event
-from infra.settings import get_settings
 from tenants.models import (
     Assignment,
     Brand,
@@ -142,6 +141,7 @@ async def start_step(
     *,
     timezone: str,
     now: datetime,
+    link_ttl: timedelta,
     request_id: str | None,
 ) -> None:
     step = item.workflow["steps"][index]
@@ -157,7 +157,6 @@ async def start_step(
     item.next_deadline_at = engine.next_deadline(timeout_step(step), now)
     if step["kind"] == StepKind.client:
         item.client_revision_id = item.current_revision_id
-        ttl = timedelta(hours=get_settings().approval_link_ttl_hours)
         assert item.current_revision_id is not None
         for key in approvers:
             if key.startswith("email:"):
@@ -169,7 +168,7 @@ async def start_step(
                         round=item.round,
                         step_index=index,
                         email=key.removeprefix("email:"),
-                        expires_at=now + ttl,
+                        expires_at=now + link_ttl,
                     )
                 )
         audit(
@@ -231,6 +230,7 @@ async def begin_round(
     submitter: uuid.UUID,
     timezone: str,
     now: datetime,
+    link_ttl: timedelta,
     request_id: str | None,
 ) -> None:
     """A submission: a new round, then the first step (or approval at once with none)."""
@@ -244,7 +244,16 @@ async def begin_round(
     move(item, engine.submit_action(steps[0]["kind"] if steps else None))
     emit(session, item, "content.submitted", request_id, steps=len(steps))
     if steps:
-        await start_step(session, item, brand, 0, timezone=timezone, now=now, request_id=request_id)
+        await start_step(
+            session,
+            item,
+            brand,
+            0,
+            timezone=timezone,
+            now=now,
+            link_ttl=link_ttl,
+            request_id=request_id,
+        )
     else:
         emit(session, item, "content.approved", request_id, without_approval=True)
 
@@ -286,6 +295,7 @@ async def record_decision(
     *,
     timezone: str,
     now: datetime,
+    link_ttl: timedelta,
     request_id: str | None,
 ) -> ApprovalDecision:
     """Write one decision and apply what it means for the step and the item."""
@@ -349,6 +359,7 @@ async def record_decision(
         by_client=client_step,
         timezone=timezone,
         now=now,
+        link_ttl=link_ttl,
         request_id=request_id,
     )
     touch(item)
@@ -365,6 +376,7 @@ async def apply_outcome(
     by_client: bool,
     timezone: str,
     now: datetime,
+    link_ttl: timedelta,
     request_id: str | None,
 ) -> None:
     index = item.step_index
@@ -377,7 +389,14 @@ async def apply_outcome(
     move(item, action)
     if action in (Action.advance_client, Action.advance_internal):
         await start_step(
-            session, item, brand, index + 1, timezone=timezone, now=now, request_id=request_id
+            session,
+            item,
+            brand,
+            index + 1,
+            timezone=timezone,
+            now=now,
+            link_ttl=link_ttl,
+            request_id=request_id,
         )
         return
     end_review(item)

@@ -21,7 +21,6 @@ from infra.db import Database
 from infra.errors import ProblemError
 from infra.logging import get_logger
 from infra.outbox import enqueue_delivery
-from infra.settings import get_settings
 from tenants.models import Brand, Tenant
 from workflows import engine
 from workflows.engine import Action, Decision, TimeoutKind
@@ -34,7 +33,9 @@ log = get_logger(__name__)
 AUTO_APPROVER = "system:auto_approve"
 
 
-async def run_due_steps(db: Database, *, now: datetime, queue: ArqRedis | None = None) -> int:
+async def run_due_steps(
+    db: Database, *, now: datetime, link_ttl: timedelta, queue: ArqRedis | None = None
+) -> int:
     async with db.session() as session:
         rows = (
             await session.execute(
@@ -45,7 +46,7 @@ async def run_due_steps(db: Database, *, now: datetime, queue: ArqRedis | None =
     handled = 0
     for (tenant_id,) in rows:
         try:
-            count = await run_tenant_due_steps(db, tenant_id, now=now)
+            count = await run_tenant_due_steps(db, tenant_id, now=now, link_ttl=link_ttl)
         except Exception:  # one agency's failure must not stop the others' reminders
             log.exception("approvals.timeouts_failed", tenant_id=str(tenant_id))
             continue
@@ -58,7 +59,9 @@ async def run_due_steps(db: Database, *, now: datetime, queue: ArqRedis | None =
     return handled
 
 
-async def run_tenant_due_steps(db: Database, tenant_id: uuid.UUID, *, now: datetime) -> int:
+async def run_tenant_due_steps(
+    db: Database, tenant_id: uuid.UUID, *, now: datetime, link_ttl: timedelta
+) -> int:
     handled = 0
     async with db.tenant_transaction(tenant_id) as session:
         tenant = await session.get(Tenant, tenant_id)
@@ -95,7 +98,9 @@ async def run_tenant_due_steps(db: Database, tenant_id: uuid.UUID, *, now: datet
             assert brand is not None
             try:
                 async with session.begin_nested():
-                    await _apply(session, item, brand, step, plan.action, tenant.timezone, now)
+                    await _apply(
+                        session, item, brand, step, plan.action, tenant.timezone, now, link_ttl
+                    )
             except ProblemError as exc:
                 # One item that cannot move (its next step lost every approver, say) must not
                 # hold back the others, nor fail again every minute: it waits for a person,
@@ -123,10 +128,10 @@ async def run_tenant_due_steps(db: Database, tenant_id: uuid.UUID, *, now: datet
 
 
 async def _extend_links(
-    session: AsyncSession, item: ContentItem, index: int, now: datetime
+    session: AsyncSession, item: ContentItem, index: int, now: datetime, link_ttl: timedelta
 ) -> None:
     """A reminder carries the same link; it must still work for as long as a new one would."""
-    until = now + timedelta(hours=get_settings().approval_link_ttl_hours)
+    until = now + link_ttl
     await session.execute(
         update(ApprovalLink)
         .where(
@@ -149,6 +154,7 @@ async def _apply(
     action: TimeoutKind,
     timezone: str,
     now: datetime,
+    link_ttl: timedelta,
 ) -> None:
     assert item.step_index is not None
     index = item.step_index
@@ -156,7 +162,7 @@ async def _apply(
     decided = set(item.step_approvers.get(f"{index}:decided", []))
     pending = [k for k in approvers if k not in decided]
     if action is TimeoutKind.remind:
-        await _extend_links(session, item, index, now)
+        await _extend_links(session, item, index, now, link_ttl)
         emit(
             session,
             item,
@@ -201,6 +207,7 @@ async def _apply(
             "Approved by agreement: no answer by the due time.",
             timezone=timezone,
             now=now,
+            link_ttl=link_ttl,
             request_id=None,
         )
     else:
