@@ -109,7 +109,7 @@ bench: migrate
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy api infra tenants billing workflows social partners
+	$(BIN)/mypy api infra tenants billing workflows social partners devtools
 
 # The OpenAPI document must make a working TypeScript client: generate the types with
 # openapi-typescript (versions in clients/typescript/package-lock.json) and type-check

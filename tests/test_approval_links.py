@@ -15,11 +15,11 @@ from html import unescape
 import pytest
 from sqlmodel import select
 
+from devtools.smtp import text_of
 from infra.clock import utcnow
 from infra.outbox import Event
 from tests.support.factories import Agency, add_person, make_brand, make_client, new_agency, unique
 from tests.support.problems import assert_problem
-from tests.support.smtp import text_of
 from tests.support.worker import run_worker
 
 LINK = re.compile(r"https://app\.passerelle\.test/approve/([A-Za-z0-9_\-.]+)")

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlmodel import select
 
+from devtools.smtp import text_of
 from infra.outbox import Event, enqueue_delivery
 from tests.support.factories import (
     Agency,
@@ -22,7 +23,6 @@ from tests.support.factories import (
     unique,
 )
 from tests.support.problems import assert_problem
-from tests.support.smtp import text_of
 from tests.support.worker import run_worker
 from workflows.jobs import approval_timeouts
 

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from devtools.smtp import text_of
 from infra.outbox import Event
 from tenants.models import User
 from tests.support.factories import (
@@ -28,7 +29,6 @@ from tests.support.factories import (
     walk,
 )
 from tests.support.problems import assert_field_refused, assert_problem
-from tests.support.smtp import text_of
 from tests.support.worker import run_worker
 
 APP = "https://app.passerelle.test"

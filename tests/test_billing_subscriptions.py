@@ -14,12 +14,12 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 
 from billing import jobs
+from devtools.smtp import text_of
+from devtools.stripe_server import deliver, deliver_in_order, deliver_late, deliver_twice
 from infra.clock import utcnow
 from tests.conftest import STRIPE_WEBHOOK_SECRET
 from tests.support.factories import PASSWORD, add_person, make_client, new_agency, unique
 from tests.support.problems import assert_problem
-from tests.support.smtp import text_of
-from tests.support.stripe_server import deliver, deliver_in_order, deliver_late, deliver_twice
 from tests.support.worker import run_worker
 
 SECRET = STRIPE_WEBHOOK_SECRET
@@ -340,7 +340,7 @@ async def test_a_webhook_signed_with_another_secret_is_refused(client, db, strip
 
 
 async def test_a_tampered_webhook_body_is_refused(client, db, stripe_server):
-    from tests.support.stripe_server import event_payload, sign
+    from devtools.stripe_server import event_payload, sign
 
     event = stripe_server.make_event("customer.created", {"id": "cus_nobody"})
     signature = sign(event_payload(event), SECRET)

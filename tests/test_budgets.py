@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import event, text, update
 from sqlmodel import select
 
+from devtools.smtp import text_of
 from infra.clock import utcnow
 from infra.outbox import Event
 from infra.pagination import encode_cursor
@@ -31,7 +32,6 @@ from tests.support.factories import (
     walk,
 )
 from tests.support.problems import assert_field_refused, assert_problem
-from tests.support.smtp import text_of
 from tests.support.worker import run_worker
 
 SEP, OCT, NOV = "2026-09", "2026-10", "2026-11"

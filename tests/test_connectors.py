@@ -16,6 +16,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from devtools.platforms import PlatformSimulator
 from infra.settings import DEFAULT_SOCIAL_RATES, Settings
 from social.connectors import PLATFORMS, build_connector
 from social.connectors.base import token_key
@@ -31,7 +32,6 @@ from social.connectors.types import (
 )
 from social.connectors.youtube import until_quota_reset
 from social.ratebudget import Rate, RateBudget
-from tests.support.platform_sim import PlatformSimulator
 
 NETWORK = (
     "facebook_page",

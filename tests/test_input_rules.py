@@ -34,13 +34,13 @@ import pytest
 import uvicorn
 from fastapi import Request
 
+from devtools.smtp import free_port
 from infra.clock import utcnow
 from tenants.schemas import Patch
 from tests.support import walk
 from tests.support.factories import Agency, new_agency, unique
 from tests.support.partners import basic, partner_for
 from tests.support.problems import assert_problem
-from tests.support.smtp import free_port
 from tests.test_http_contract import (
     ID_PROVIDERS,
     REQUIRED_QUERY,

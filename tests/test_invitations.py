@@ -8,9 +8,9 @@ import re
 
 import pytest
 
+from devtools.smtp import text_of
 from tests.support.factories import PASSWORD, add_person, login, new_agency, unique
 from tests.support.problems import assert_problem
-from tests.support.smtp import text_of
 from tests.support.worker import run_worker
 
 LINK = re.compile(r"https://app\.passerelle\.test/invitations/([A-Za-z0-9._~-]+)")

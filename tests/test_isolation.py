@@ -428,9 +428,9 @@ async def seed_invoices(client, agency: Agency, client_id: str) -> None:
 
 async def seed_subscription(client, agency: Agency) -> None:
     """subscriptions: written only by Stripe's webhooks, so made the way Stripe makes it."""
+    from devtools.stripe_server import deliver
     from infra.settings import get_settings
     from tests.conftest import STRIPE_WEBHOOK_SECRET, _stripe
-    from tests.support.stripe_server import deliver
     from tests.support.worker import run_worker
 
     response = await client.post(

@@ -20,11 +20,11 @@ import pytest
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
+from devtools.platforms import PlatformSimulator
+from devtools.smtp import free_port
 from infra.settings import Settings
 from social.connectors import build_connector
 from social.connectors.types import TokenInvalid, TokenSet
-from tests.support.platform_sim import PlatformSimulator
-from tests.support.smtp import free_port
 
 NETWORK = (
     "facebook_page",
@@ -350,7 +350,7 @@ def test_command_line_serves_the_simulator() -> None:
         [
             sys.executable,
             "-m",
-            "tests.support.platform_sim",
+            "devtools.platforms",
             "--port",
             str(port),
             "--latency",
@@ -386,9 +386,9 @@ def test_command_line_serves_the_simulator() -> None:
 
 
 def test_s256_is_the_rfc_7636_example() -> None:
-    from tests.support.platform_sim import _s256
+    from devtools.platforms.core import s256
 
     verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
-    assert _s256(verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    assert s256(verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
     digest = hashlib.sha256(verifier.encode()).digest()
-    assert base64.urlsafe_b64encode(digest).decode().rstrip("=") == _s256(verifier)
+    assert base64.urlsafe_b64encode(digest).decode().rstrip("=") == s256(verifier)

@@ -14,7 +14,7 @@ import pytest
 import stripe
 from stripe._encode import _api_encode
 
-from tests.support.stripe_server import (
+from devtools.stripe_server import (
     StripeServer,
     deliver,
     deliver_in_order,

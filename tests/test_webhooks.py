@@ -25,6 +25,8 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from devtools.smtp import text_of
+from devtools.webhook_receiver import Answer, Received, Receiver, redirect
 from infra.outbox import Event, enqueue_delivery, record_event
 from partners import ssrf
 from partners.errors import UnsafeWebhookUrl
@@ -41,8 +43,6 @@ from tests.support.factories import (
 )
 from tests.support.partners import create_partner_app, partner_for, partner_headers
 from tests.support.problems import assert_problem
-from tests.support.receiver import Answer, Received, Receiver, redirect
-from tests.support.smtp import text_of
 from tests.support.worker import run_worker
 
 SUBMITTED = "content.submitted"

@@ -1,7 +1,7 @@
 """A real HTTP server on loopback that receives webhooks, records them and answers from a script.
 
 ``Receiver().start()`` serves from a daemon thread (Starlette under uvicorn, with its own event
-loop, as ``platform_sim`` does), on a free port of 127.0.0.1. Each test takes its own inbox,
+loop, as ``devtools.platforms`` does), on a free port of 127.0.0.1. Each test takes its own inbox,
 ``receiver.inbox()``, which has its own path (so tests and endpoints never see each other's
 requests) and its own script of answers::
 
