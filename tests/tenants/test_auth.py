@@ -175,7 +175,7 @@ async def test_login_with_a_tenant_the_person_does_not_belong_to_is_refused(clie
     assert_problem(response, 401, "invalid-credentials")
 
 
-# Login limits (only failures count; nobody can lock an owner out): tests/test_login_limits.py
+# Login limits (only failures count; nobody can lock an owner out): tenants/test_login_limits.py
 
 
 # ---------------------------------------------------------------------------------------------

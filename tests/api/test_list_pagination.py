@@ -24,7 +24,7 @@ from sqlalchemy import event, update
 from infra.clock import utcnow
 from infra.pagination import MAX_LIMIT, encode_cursor
 from social.models import Anomaly
-from tests import test_http_contract as contract
+from tests.api import test_http_contract as contract
 from tests.support import walk
 from tests.support.factories import Agency, add_person, make_brand, make_client, new_agency, unique
 from tests.support.problems import assert_problem

@@ -34,7 +34,7 @@ from social.sync import REVISED_DAYS, sync_account
 from tests.support.factories import Agency, add_person, make_brand, make_client, new_agency
 from tests.support.worker import run_worker
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NETWORK = (
     "facebook_page",
     "instagram_business",

@@ -415,7 +415,7 @@ async def test_a_stranger_cannot_stop_a_partner_getting_tokens(app, client, db, 
 
 
 def test_every_login_setting_is_documented_with_its_default():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for name in LOGIN_SETTINGS:
         row = re.search(rf"^\|[^|\n]*`{name.upper()}`[^\n]*$", readme, re.MULTILINE)
         assert row is not None, f"{name.upper()} is not in the README's settings table"

@@ -13,7 +13,7 @@ covered the day it is added.
 * After a 500, the keep-alive connection still serves the next request (a real server).
 * Idempotency keys compare parsed JSON, not bytes.
 
-The seeding and the valid bodies come from the HTTP-contract walk (tests/test_http_contract.py).
+The seeding and the valid bodies come from the HTTP-contract walk (tests/api/test_http_contract.py).
 """
 
 from __future__ import annotations
@@ -37,17 +37,17 @@ from fastapi import Request
 from devtools.smtp import free_port
 from infra.clock import utcnow
 from tenants.schemas import Patch
-from tests.support import walk
-from tests.support.factories import Agency, new_agency, unique
-from tests.support.partners import basic, partner_for
-from tests.support.problems import assert_problem
-from tests.test_http_contract import (
+from tests.api.test_http_contract import (
     ID_PROVIDERS,
     REQUIRED_QUERY,
     VALID_BODIES,
     Ctx,
     _owner_post,
 )
+from tests.support import walk
+from tests.support.factories import Agency, new_agency, unique
+from tests.support.partners import basic, partner_for
+from tests.support.problems import assert_problem
 
 _APP = walk.route_table_app()
 DOCUMENT = _APP.openapi()
@@ -145,7 +145,9 @@ async def owner(client) -> Agency:
 
 def _valid_body(op: Op) -> dict[str, Any]:
     factory = VALID_BODIES.get((op.method, op.path))
-    assert factory is not None, f"register {op.id} in VALID_BODIES (tests/test_http_contract.py)"
+    assert factory is not None, (
+        f"register {op.id} in VALID_BODIES (tests/api/test_http_contract.py)"
+    )
     return dict(factory())
 
 

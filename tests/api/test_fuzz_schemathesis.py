@@ -8,7 +8,7 @@ chain created objects into the operations that take their ids. Fixed seed, deran
 
 It passes only with no server error and no response that breaks the document: status code,
 content type, headers and body schema. The configuration is tests/support/schemathesis.toml.
-To see the counts of a passing run: `pytest tests/test_fuzz_schemathesis.py -rP`.
+To see the counts of a passing run: `pytest tests/api/test_fuzz_schemathesis.py -rP`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tests.conftest import TEST_DB
 from tests.support.factories import PASSWORD, make_brand, make_client, make_post, new_agency
 from tests.support.fuzz import private_database, run_schemathesis, serve, server_errors
 
-CONFIG = Path(__file__).parent / "support" / "schemathesis.toml"
+CONFIG = Path(__file__).parents[1] / "support" / "schemathesis.toml"
 # What the run must prove; the other checks of schemathesis judge API design choices (for
 # example that every schema-valid body is accepted), not correctness.
 CHECKS = (
