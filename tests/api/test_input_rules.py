@@ -13,7 +13,7 @@ covered the day it is added.
 * After a 500, the keep-alive connection still serves the next request (a real server).
 * Idempotency keys compare parsed JSON, not bytes.
 
-The seeding and the valid bodies come from the HTTP-contract walk (tests/api/test_http_contract.py).
+The seeding and the valid bodies come from the HTTP-contract registries (tests/support/contract.py).
 """
 
 from __future__ import annotations
@@ -37,14 +37,14 @@ from fastapi import Request
 from devtools.smtp import free_port
 from infra.clock import utcnow
 from tenants.schemas import Patch
-from tests.api.test_http_contract import (
+from tests.support import walk
+from tests.support.contract import (
     ID_PROVIDERS,
     REQUIRED_QUERY,
     VALID_BODIES,
     Ctx,
-    _owner_post,
+    owner_post,
 )
-from tests.support import walk
 from tests.support.factories import Agency, new_agency, unique
 from tests.support.partners import basic, partner_for
 from tests.support.problems import assert_problem
@@ -145,9 +145,7 @@ async def owner(client) -> Agency:
 
 def _valid_body(op: Op) -> dict[str, Any]:
     factory = VALID_BODIES.get((op.method, op.path))
-    assert factory is not None, (
-        f"register {op.id} in VALID_BODIES (tests/api/test_http_contract.py)"
-    )
+    assert factory is not None, f"register {op.id} in VALID_BODIES (tests/support/contract.py)"
     return dict(factory())
 
 
@@ -502,7 +500,7 @@ async def test_an_invalid_body_is_a_422_whatever_the_if_match(op, etag, client, 
 
 async def test_an_unknown_etag_with_a_valid_body_is_a_412_and_changes_nothing(client, db):
     agency = await new_agency(client)
-    made = await _owner_post(_ctx(client, db), agency, "/v1/clients", {"name": "Before"})
+    made = await owner_post(_ctx(client, db), agency, "/v1/clients", {"name": "Before"})
     before = await walk.tenant_snapshot(db, agency.tenant_id)
     response = await client.patch(
         f"/v1/clients/{made}",
@@ -573,19 +571,19 @@ class World:
 async def _world(ctx: Ctx) -> World:
     agency = await new_agency(ctx.client)
     h = agency.owner.headers
-    client_ = await _owner_post(ctx, agency, "/v1/clients", {"name": unique("Client")})
-    brand = await _owner_post(
+    client_ = await owner_post(ctx, agency, "/v1/clients", {"name": unique("Client")})
+    brand = await owner_post(
         ctx, agency, "/v1/brands", {"client_id": client_, "name": "B", "slug": unique("b")}
     )
     owner = str(agency.owner.user_id)
-    await _owner_post(
+    await owner_post(
         ctx,
         agency,
         "/v1/assignments",
         {"brand_id": brand, "user_id": owner, "role": "lead", "start_date": "2000-01-01"},
     )
     member = await ID_PROVIDERS["user_id"](ctx, agency, {})
-    template = await _owner_post(
+    template = await owner_post(
         ctx, agency, "/v1/workflow-templates", {"name": unique("W"), "steps": []}
     )
     content = await ctx.client.post(
@@ -593,11 +591,11 @@ async def _world(ctx: Ctx) -> World:
     )
     assert content.status_code == 201, content.text
     content_id, revision = content.json()["id"], content.json()["revision"]["id"]
-    comment = await _owner_post(
+    comment = await owner_post(
         ctx, agency, f"/v1/content/{content_id}/comments", {"body": "Hi", "visibility": "internal"}
     )
     account = await ID_PROVIDERS["account_id"](ctx, agency, {"brand_id": brand})
-    retainer = await _owner_post(
+    retainer = await owner_post(
         ctx,
         agency,
         "/v1/retainers",
@@ -610,7 +608,7 @@ async def _world(ctx: Ctx) -> World:
         },
     )
     day = (utcnow() - timedelta(days=2)).date().isoformat()
-    entry = await _owner_post(
+    entry = await owner_post(
         ctx,
         agency,
         "/v1/time-entries",

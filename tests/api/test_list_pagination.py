@@ -24,8 +24,7 @@ from sqlalchemy import event, update
 from infra.clock import utcnow
 from infra.pagination import MAX_LIMIT, encode_cursor
 from social.models import Anomaly
-from tests.api import test_http_contract as contract
-from tests.support import walk
+from tests.support import contract, walk
 from tests.support.factories import Agency, add_person, make_brand, make_client, new_agency, unique
 from tests.support.problems import assert_problem
 from workflows.models import ContentItem
@@ -89,7 +88,7 @@ def _this_month() -> str:
     return utcnow().astimezone(ZoneInfo("America/Montreal")).strftime("%Y-%m")
 
 
-# Query parameters a list requires, beyond those test_http_contract registers.
+# Query parameters a list requires, beyond those tests/support/contract.py registers.
 LIST_QUERY: dict[str, Callable[[], dict[str, str]]] = {
     "/v1/team/capacity": lambda: {"month": _this_month()},
 }

@@ -12,8 +12,8 @@ import pytest
 from social.models import DailyStat, SocialAccount
 from social.schemas import ReportTotals
 from social.service.reports import account_totals, follower_bounds, sum_totals
-from tests.social.test_report_pdf import read
 from tests.support.factories import make_brand, make_client, new_agency, unique
+from tests.support.pdf import read
 
 # ---------------------------------------------------------------------------------------------
 # Pure: one account's bounds, and sums

@@ -3,7 +3,6 @@ and in English, the charts' drawing, missing figures, alerts, long tables and an
 
 from __future__ import annotations
 
-import io
 import itertools
 import re
 import uuid
@@ -30,6 +29,7 @@ from social.schemas import (
     ReportDay,
     ReportTotals,
 )
+from tests.support.pdf import read
 
 AUGUST = [date(2026, 8, 1) + timedelta(days=n) for n in range(31)]
 GENERATED = datetime(2026, 9, 2, 7, 30, tzinfo=UTC)
@@ -161,14 +161,6 @@ def report(language: str = "fr", **changes: object) -> ClientReport:
         "anomalies": [anomaly, spike],
     }
     return ClientReport.model_validate(fields | changes)
-
-
-def read(pdf: bytes) -> tuple[PdfReader, str]:
-    """The document and its text as one line: no-break spaces and line ends become spaces."""
-    assert pdf.startswith(b"%PDF-")
-    reader = PdfReader(io.BytesIO(pdf))
-    text = "\n".join(page.extract_text() for page in reader.pages)
-    return reader, " ".join(text.replace("\u00a0", " ").split())
 
 
 def drawing(reader: PdfReader, page: int = 0) -> str:
