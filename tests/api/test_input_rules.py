@@ -45,7 +45,7 @@ from tests.support.contract import (
     Ctx,
     owner_post,
 )
-from tests.support.factories import Agency, new_agency, unique
+from tests.support.factories import Agency, World, new_agency, unique
 from tests.support.partners import basic, partner_for
 from tests.support.problems import assert_problem
 
@@ -560,15 +560,8 @@ def _kind(pointer: str) -> str:
     return KIND_OF[next(p for p in reversed(pointer.split("/")) if not p.isdigit())]
 
 
-@dataclass
-class World:
-    """One agency with one object of each kind a body can name."""
-
-    agency: Agency
-    ids: dict[str, str]
-
-
 async def _world(ctx: Ctx) -> World:
+    """One agency with one object of each kind a body can name (their ids by kind)."""
     agency = await new_agency(ctx.client)
     h = agency.owner.headers
     client_ = await owner_post(ctx, agency, "/v1/clients", {"name": unique("Client")})
@@ -628,7 +621,7 @@ async def _world(ctx: Ctx) -> World:
         "entry": entry,
         "day": day,
     }
-    return World(agency, ids)
+    return World(agency, ids=ids)
 
 
 def _reference_body(op: Op, w: dict[str, str]) -> tuple[str, dict[str, Any]]:

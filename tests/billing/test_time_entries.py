@@ -47,7 +47,7 @@ async def test_member_logs_time_and_reads_it_back(client, db, resources):
     entry = response.json()
     assert entry["user_id"] == str(world.member.user_id)
     assert entry["brand_id"] == world.brand["id"]
-    assert entry["client_id"] == world.acme["id"]
+    assert entry["client_id"] == world.customer["id"]
     assert entry["date"] == day.isoformat()
     assert entry["started_at"] is None
     assert entry["minutes"] == 95
@@ -153,7 +153,7 @@ async def test_days_that_have_not_begun_are_refused(client, db, resources):
 
 async def test_time_is_logged_only_on_brands_assigned_that_day(client, db, resources):
     world = await setup(client, db, resources)
-    other = await make_brand(client, world.boss, world.acme["id"], name="Other Brand")
+    other = await make_brand(client, world.boss, world.customer["id"], name="Other Brand")
     day = today() - timedelta(days=10)
 
     response = await post_entry(client, world.member, other, day, 30)
@@ -216,7 +216,7 @@ async def test_a_brand_of_another_agency_is_not_found(client, db, resources):
 
 async def test_a_day_holds_at_most_its_minutes(client, db, resources):
     world = await setup(client, db, resources)
-    second = await make_brand(client, world.boss, world.acme["id"], name="Second")
+    second = await make_brand(client, world.boss, world.customer["id"], name="Second")
     await assign(client, world.boss, world.member.user_id, second["id"])
     day = today() - timedelta(days=2)
 
@@ -319,7 +319,7 @@ async def test_billable_time_needs_a_retainer_for_its_month(client, db, resource
     assert await count_entries(db, world.agency.tenant_id) == 1
 
     # A retainer from June covers June, not May.
-    await make_retainer(client, world.boss, world.acme["id"], start="2026-06")
+    await make_retainer(client, world.boss, world.customer["id"], start="2026-06")
     response = await post_entry(client, world.member, world.brand, date(2026, 5, 29), 30)
     assert_problem(response, 422, "no-retainer")
     await log(client, world.member, world.brand, date(2026, 6, 1), 30)

@@ -216,7 +216,7 @@ async def test_client_contacts_have_no_time_routes(client, db, resources):
         resources.passwords,
         world.agency,
         "client",
-        client_id=uuid.UUID(world.acme["id"]),
+        client_id=uuid.UUID(world.customer["id"]),
     )
     entry = await log(client, world.member, world.brand, today() - timedelta(days=1), 30)
     h = contact.headers
@@ -285,7 +285,7 @@ async def test_a_client_contact_has_no_timesheet(client, db, resources):
         resources.passwords,
         world.agency,
         "client",
-        client_id=uuid.UUID(world.acme["id"]),
+        client_id=uuid.UUID(world.customer["id"]),
     )
     week = iso_week(today() - timedelta(days=7))
     response = await client.get(f"/v1/timesheets/{contact.user_id}/{week}", headers=world.boss)
@@ -361,7 +361,7 @@ async def test_list_filters_narrow_the_list(client, db, resources):
     assert await ids(boss, user_id=str(world.member.user_id)) == {a["id"], b["id"], c["id"]}
     assert await ids(boss, user_id=str(colleague.user_id)) == {d["id"]}
     assert await ids(boss, brand_id=rocket["id"]) == {b["id"]}
-    assert await ids(boss, client_id=world.acme["id"]) == {a["id"], c["id"], d["id"]}
+    assert await ids(boss, client_id=world.customer["id"]) == {a["id"], c["id"], d["id"]}
     assert await ids(boss, client_id=globex["id"]) == {b["id"]}
     assert await ids(boss, activity="crisis") == {b["id"], c["id"]}
     assert await ids(boss, **{"from": d2.isoformat()}) == {b["id"], c["id"], d["id"]}

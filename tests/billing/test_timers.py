@@ -78,7 +78,7 @@ async def test_one_timer_at_a_time(client, db, resources):
     assert await count_entries(db, world.agency.tenant_id) == 0
 
     # Starting needs a brand assigned today, and a valid body.
-    other = await make_brand(client, world.boss, world.acme["id"])
+    other = await make_brand(client, world.boss, world.customer["id"])
     assert_problem(await start_timer(client, world.member, other), 422, "not-assigned")
     response = await start_timer(client, world.member, world.brand, activity="napping")
     assert_problem(response, 422, "validation-error")

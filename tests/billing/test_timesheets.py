@@ -276,10 +276,10 @@ async def test_approval_freezes_the_most_specific_rate(client, db, resources):
     for name, body in {
         "default": {"rate_minor": 8000},
         "member": {"rate_minor": 9000, "role": "member"},
-        "acme": {"rate_minor": 10000, "client_id": world.acme["id"]},
+        "acme": {"rate_minor": 10000, "client_id": world.customer["id"]},
         "camille_on_acme": {
             "rate_minor": 12000,
-            "client_id": world.acme["id"],
+            "client_id": world.customer["id"],
             "user_id": str(world.member.user_id),
         },
     }.items():

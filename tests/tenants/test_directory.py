@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,8 +16,7 @@ from tenants import errors, service
 from tenants.models import Role
 from tenants.principal import Principal
 from tests.support.factories import (
-    Agency,
-    Person,
+    World,
     add_person,
     make_brand,
     make_client,
@@ -84,18 +82,6 @@ async def audit(client, headers, **params) -> list[dict]:
 
 
 INTERNAL = {"legal_name", "billing_email", "notes"}
-
-
-@dataclass
-class World:
-    agency: Agency
-    people: dict[str, Person]
-    clients: dict[str, dict] = field(default_factory=dict)
-    brands: dict[str, dict] = field(default_factory=dict)
-
-    @property
-    def owner(self) -> dict[str, str]:
-        return self.agency.owner.headers
 
 
 async def build_world(client, db, resources) -> World:
@@ -184,14 +170,14 @@ async def test_visibility_matrix(client, db, resources, role, resource, action):
                 assert_problem(response, 404, NOT_FOUND[resource])
 
     elif action == "create":
-        before = await walk(client, f"/v1/{resource}", world.owner, status="all")
+        before = await walk(client, f"/v1/{resource}", world.boss, status="all")
         if resource == "clients":
             body: dict[str, Any] = {"name": "New client"}
         else:
             own = next(iter(VISIBLE[role]["clients"]))
             body = {"client_id": world.clients[own]["id"], "name": "New brand", "slug": "new"}
         response = await client.post(f"/v1/{resource}", json=body, headers=headers)
-        after = await walk(client, f"/v1/{resource}", world.owner, status="all")
+        after = await walk(client, f"/v1/{resource}", world.boss, status="all")
         if role in MAY_WRITE:
             assert response.status_code == 201, response.text
             assert response.headers["etag"] == '"1"'
@@ -207,7 +193,7 @@ async def test_visibility_matrix(client, db, resources, role, resource, action):
         target = objects[key]
         path = f"/v1/{resource}/{target['id']}"
         response = await patch(client, path, headers, {"name": "Renamed"}, if_match='"1"')
-        seen = (await client.get(path, headers=world.owner)).json()
+        seen = (await client.get(path, headers=world.boss)).json()
         if role in MAY_WRITE:
             assert response.status_code == 200, response.text
             assert response.headers["etag"] == '"2"'

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,12 +17,11 @@ import httpx
 import pytest
 
 from tests.support.factories import (
-    Agency,
     Person,
+    World,
     add_person,
-    make_brand,
-    make_client,
     new_agency,
+    new_world,
     walk,
 )
 from tests.support.problems import assert_field_refused, assert_problem
@@ -36,30 +34,15 @@ MTL = ZoneInfo("America/Montreal")
 # Helpers
 
 
-@dataclass
-class World:
-    agency: Agency
-    acme: dict
-    brand: dict
-    other_brand: dict
-
-    @property
-    def owner(self) -> Person:
-        return self.agency.owner
-
-    @property
-    def boss(self) -> dict[str, str]:
-        return self.agency.owner.headers
-
-
 async def setup(client: httpx.AsyncClient, **brand_fields: Any) -> World:
-    agency = await new_agency(client)
-    acme = await make_client(client, agency.owner.headers, name="Acme", locale="fr-CA")
-    brand = await make_brand(
-        client, agency.owner.headers, acme["id"], default_language="fr", **brand_fields
+    return await new_world(
+        client,
+        customer={"name": "Acme", "locale": "fr-CA"},
+        brands={
+            "brand": {"default_language": "fr", **brand_fields},
+            "other": {"default_language": "fr"},
+        },
     )
-    other = await make_brand(client, agency.owner.headers, acme["id"], default_language="fr")
-    return World(agency, acme, brand, other)
 
 
 def later(days: float = 10) -> datetime:
@@ -209,7 +192,7 @@ async def test_list_per_brand_filters_by_status_and_walks_pages(client) -> None:
     approved = created[1::3]
     for item_id in approved:
         await submit(client, world.boss, item_id)
-    elsewhere = await post(client, world.boss, world.other_brand["id"])
+    elsewhere = await post(client, world.boss, world.brands["other"]["id"])
 
     path = f"/v1/brands/{world.brand['id']}/content"
     everything = await walk(client, path, world.boss, limit=2)
@@ -541,7 +524,9 @@ async def test_calendar_range_and_brand_filter(client) -> None:
     a = await post(client, world.boss, world.brand["id"], title="A", planned_at=iso(at["a"]))
     b = await post(client, world.boss, world.brand["id"], title="B", planned_at=iso(at["b"]))
     c = await post(client, world.boss, world.brand["id"], title="C", planned_at=iso(at["c"]))
-    d = await post(client, world.boss, world.other_brand["id"], title="D", planned_at=iso(at["d"]))
+    d = await post(
+        client, world.boss, world.brands["other"]["id"], title="D", planned_at=iso(at["d"])
+    )
     await post(client, world.boss, world.brand["id"], title="Unplanned")
 
     def window(start: datetime, end: datetime, **extra: Any) -> dict[str, Any]:
@@ -736,13 +721,13 @@ async def test_member_sees_only_brands_they_are_assigned_to(client, db, resource
     member = await add_person(client, db, resources.passwords, world.agency, "member")
     await assign(client, world.boss, member, world.brand["id"])
     mine = await post(client, world.boss, world.brand["id"], title="Mine")
-    theirs = await post(client, world.boss, world.other_brand["id"], title="Theirs")
+    theirs = await post(client, world.boss, world.brands["other"]["id"], title="Theirs")
 
     listed = await walk(client, f"/v1/brands/{world.brand['id']}/content", member.headers)
     assert [i["id"] for i in listed] == [mine["id"]]
     assert (await get(client, member.headers, f"/v1/content/{mine['id']}"))["title"] == "Mine"
     unassigned = await client.get(
-        f"/v1/brands/{world.other_brand['id']}/content", headers=member.headers
+        f"/v1/brands/{world.brands['other']['id']}/content", headers=member.headers
     )
     assert_problem(unassigned, 404)
 
@@ -752,7 +737,7 @@ async def test_member_sees_only_brands_they_are_assigned_to(client, db, resource
     assert drafted.json()["revision"]["author_id"] == str(member.user_id)
     edited = await edit(client, member.headers, mine["id"], title="Mine, retouché")
     assert edited["revision"]["author_id"] == str(member.user_id)
-    refused = await create(client, member.headers, world.other_brand["id"])
+    refused = await create(client, member.headers, world.brands["other"]["id"])
     assert_problem(refused, 404)
 
     before = await tenant_snapshot(db, world.agency.tenant_id)
@@ -768,7 +753,9 @@ async def test_member_sees_only_brands_they_are_assigned_to(client, db, resource
     calendar = await walk(client, "/v1/calendar", member.headers, **window)
     assert [i["id"] for i in calendar] == [mine["id"]]
     other = await client.get(
-        "/v1/calendar", params={**window, "brand": world.other_brand["id"]}, headers=member.headers
+        "/v1/calendar",
+        params={**window, "brand": world.brands["other"]["id"]},
+        headers=member.headers,
     )
     assert_problem(other, 404)
 
@@ -776,7 +763,7 @@ async def test_member_sees_only_brands_they_are_assigned_to(client, db, resource
 async def test_client_contact_does_not_see_a_draft_never_sent(client, db, resources) -> None:
     world = await setup(client)
     contact = await add_person(
-        client, db, resources.passwords, world.agency, "client", client_id=world.acme["id"]
+        client, db, resources.passwords, world.agency, "client", client_id=world.customer["id"]
     )
     draft = await post(client, world.boss, world.brand["id"], planned_at=iso(later(4)))
     for path in ("", "/revisions", "/checks", "/history", "/comments", "/decisions"):
@@ -988,7 +975,7 @@ async def test_time_entry_links_to_a_content_item_of_its_brand(client, db, resou
     member = await add_person(client, db, resources.passwords, world.agency, "member")
     await assign(client, world.boss, member, world.brand["id"])
     item = await post(client, world.boss, world.brand["id"])
-    elsewhere = await post(client, world.boss, world.other_brand["id"])
+    elsewhere = await post(client, world.boss, world.brands["other"]["id"])
     today = datetime.now(MTL).date().isoformat()
 
     def entry(content_item_id: str) -> dict[str, Any]:
