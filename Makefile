@@ -3,7 +3,7 @@
 #   make install        create .venv from uv.lock (all dependency groups)
 #   make services       make sure PostgreSQL and Redis answer; write .dev/env
 #   make migrate        apply the migrations
-#   make run            demo data + worker + API on http://127.0.0.1:8000 (Ctrl-C stops both)
+#   make run            demo data + worker + SMTP capture (devtools) + API on :8000 (Ctrl-C stops all)
 #   make test           the import contracts, the test suite (PYTEST_ARGS="-k foo -x"), then make client
 #   make test-at        the test suite with the clock at DATE="2028-02-29 12:00" (Montréal time)
 #   make bench          the benchmarks (BENCH=api for one of them)
@@ -70,9 +70,11 @@ migrate: services
 run: migrate
 	$(LOAD_ENV)
 	$(BIN)/passerelle demo
+	$(BIN)/python -m devtools --smtp-port "$${SMTP_PORT:-1025}" &
+	tools=$$!
 	$(BIN)/passerelle worker &
 	worker=$$!
-	trap 'kill "$$worker" 2>/dev/null || true; wait "$$worker" 2>/dev/null || true' EXIT
+	trap 'kill "$$worker" "$$tools" 2>/dev/null || true; wait "$$worker" "$$tools" 2>/dev/null || true' EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 	echo
@@ -112,7 +114,7 @@ bench: migrate
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy main api infra tenants billing workflows social partners
+	$(BIN)/mypy main api infra tenants billing workflows social partners devtools
 	$(BIN)/lint-imports
 
 # The OpenAPI document must make a working TypeScript client: generate the types with

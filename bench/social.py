@@ -621,7 +621,7 @@ def run() -> None:
     )
     print(
         f"   platform {PLATFORM} for every account; simulator latency {LATENCY_S * 1000:.0f} ms "
-        f"per request, its own process (tests.support.platform_sim --accounts-from-seed)"
+        f"per request, its own process (devtools.platforms --accounts-from-seed)"
     )
     print(
         f"   worker: WORKER_MAX_JOBS={max_jobs} (BENCH_MAX_JOBS), DATABASE_POOL_SIZE="
@@ -640,7 +640,7 @@ def run() -> None:
         [
             str(VENV_BIN / "python"),
             "-m",
-            "tests.support.platform_sim",
+            "devtools.platforms",
             "--port",
             str(sim_port),
             "--latency",

@@ -20,12 +20,12 @@ from asgi_lifespan import LifespanManager
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
+from devtools.platforms import PlatformSimulator
+from devtools.smtp import Mailbox, free_port
+from devtools.stripe_server import StripeServer
 from infra.logging import configure_logging
 from infra.security import generate_signing_key
 from tests.support.clock import Clock
-from tests.support.platform_sim import PlatformSimulator
-from tests.support.smtp import Mailbox, free_port
-from tests.support.stripe_server import StripeServer
 
 STRIPE_KEY = "sk_test_passerelle"
 STRIPE_WEBHOOK_SECRET = "whsec_test_passerelle"

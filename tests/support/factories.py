@@ -191,3 +191,58 @@ async def make_post(
     response = await client.post(f"/v1/brands/{brand_id}/content", json=body, headers=headers)
     assert response.status_code == 201, response.text
     return response.json()
+
+
+@dataclass
+class World:
+    """A seeded agency, seen by its owner: its clients, brands and people by name, and the ids of
+    whatever else a test made. Modules build it their own way (new_world for the common case: one
+    client and its brands); the first client and the first brand are `customer` and `brand`."""
+
+    agency: Agency
+    clients: dict[str, dict] = field(default_factory=dict)
+    brands: dict[str, dict] = field(default_factory=dict)
+    people: dict[str, Person] = field(default_factory=dict)
+    ids: dict[str, str] = field(default_factory=dict)
+    """Ids of other objects, by kind."""
+
+    @property
+    def owner(self) -> Person:
+        return self.agency.owner
+
+    @property
+    def boss(self) -> dict[str, str]:
+        return self.agency.owner.headers
+
+    @property
+    def customer(self) -> dict:
+        return next(iter(self.clients.values()))
+
+    @property
+    def brand(self) -> dict:
+        return next(iter(self.brands.values()))
+
+    @property
+    def manager(self) -> Person:
+        return self.people["manager"]
+
+    @property
+    def member(self) -> Person:
+        return self.people["member"]
+
+
+async def new_world(
+    client: httpx.AsyncClient,
+    *,
+    customer: dict[str, Any] | None = None,
+    brands: dict[str, dict[str, Any]] | None = None,
+    **agency_fields: Any,
+) -> World:
+    """A new agency (signup fields as given) with one client (its fields in `customer`) and that
+    client's brands, made in order (name -> fields; one brand when not given)."""
+    agency = await new_agency(client, **agency_fields)
+    world = World(agency)
+    world.clients["customer"] = await make_client(client, world.boss, **(customer or {}))
+    for key, fields in (brands or {"brand": {}}).items():
+        world.brands[key] = await make_brand(client, world.boss, world.customer["id"], **fields)
+    return world

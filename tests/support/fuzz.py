@@ -25,7 +25,7 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
-from tests.support.smtp import free_port
+from devtools.smtp import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

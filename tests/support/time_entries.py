@@ -8,7 +8,6 @@ time unless a test moves it (see at_moment for timers that stop at a given momen
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,13 +19,11 @@ from billing.models import TimeEntry, Timer
 from infra.clock import utcnow
 from tests.support.clock import Clock
 from tests.support.factories import (
-    Agency,
     Person,
+    World,
     add_person,
     login,
-    make_brand,
-    make_client,
-    new_agency,
+    new_world,
 )
 
 MTL = ZoneInfo("America/Montreal")
@@ -61,20 +58,6 @@ def last_week() -> list[date]:
     """Monday to Sunday of the previous ISO week: every day of it has begun."""
     monday = monday_of(today()) - timedelta(days=7)
     return [monday + timedelta(days=i) for i in range(7)]
-
-
-@dataclass
-class World:
-    agency: Agency
-    owner: Person
-    manager: Person
-    member: Person
-    acme: dict
-    brand: dict
-
-    @property
-    def boss(self) -> dict[str, str]:
-        return self.owner.headers
 
 
 async def assign(
@@ -123,16 +106,20 @@ async def setup(
 ) -> World:
     """An agency with one client and brand; a member assigned to it since January; a manager
     who is not assigned to anything; a retainer covering the whole year."""
-    agency = await new_agency(client, timezone=timezone)
-    owner = agency.owner
-    acme = await make_client(client, owner.headers, name="Acme")
-    brand = await make_brand(client, owner.headers, acme["id"], name="Acme Brand")
+    world = await new_world(
+        client,
+        customer={"name": "Acme"},
+        brands={"brand": {"name": "Acme Brand"}},
+        timezone=timezone,
+    )
+    agency = world.agency
     member = await add_person(client, db, resources.passwords, agency, "member", name="Camille")
     manager = await add_person(client, db, resources.passwords, agency, "manager", name="Mona")
-    await assign(client, owner.headers, member.user_id, brand["id"])
+    world.people.update(member=member, manager=manager)
+    await assign(client, world.boss, member.user_id, world.brand["id"])
     if retainer:
-        await make_retainer(client, owner.headers, acme["id"])
-    return World(agency, owner, manager, member, acme, brand)
+        await make_retainer(client, world.boss, world.customer["id"])
+    return world
 
 
 def entry_body(brand: dict | str, day: date | None, minutes: int = 60, **extra: Any) -> dict:

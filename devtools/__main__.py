@@ -1,0 +1,53 @@
+"""``python -m devtools``: the local stand-ins ``make run`` needs, on loopback, until Ctrl-C.
+
+An SMTP capture on ``--smtp-port`` (default ``SMTP_PORT``, else 1025) that prints every e-mail
+the worker sends (invitations, approval links), so the demo works offline; and, with
+``--platforms-port``, the social platforms simulator (``SOCIAL_BASE_URLS`` pointed at
+``http://127.0.0.1:<port>/<platform>``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+from devtools.platforms import PlatformSimulator
+from devtools.smtp import Mailbox, text_of
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve the development stand-ins on loopback.")
+    parser.add_argument("--smtp-port", type=int, default=int(os.environ.get("SMTP_PORT", "1025")))
+    parser.add_argument("--platforms-port", type=int, default=None)
+    args = parser.parse_args(argv)
+    mailbox = Mailbox(args.smtp_port)
+    mailbox.start()
+    print(f"devtools: SMTP capture on 127.0.0.1:{args.smtp_port}", flush=True)
+    sim = None
+    if args.platforms_port is not None:
+        sim = PlatformSimulator(accounts_from_seed=True, record_requests=False)
+        sim.start(args.platforms_port)
+        print(f"devtools: platform simulator on {sim.url}", flush=True)
+    shown = 0
+    try:
+        while True:
+            # Messages arrive on the SMTP thread; the list only grows, so a count is enough.
+            for message in mailbox.messages[shown:]:
+                print(f"\n--- e-mail to {message['To']}: {message['Subject']}", flush=True)
+                try:
+                    print(text_of(message), flush=True)
+                except AssertionError:
+                    print("(no text part)", flush=True)
+                shown += 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        mailbox.stop()
+        if sim is not None:
+            sim.stop()
+
+
+if __name__ == "__main__":
+    main()
