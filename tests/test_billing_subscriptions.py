@@ -13,7 +13,7 @@ from arq import Retry
 from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 
-from billing import jobs
+from billing.subscription import jobs
 from infra.clock import utcnow
 from tests.conftest import STRIPE_WEBHOOK_SECRET
 from tests.support.factories import PASSWORD, add_person, make_client, new_agency, unique
