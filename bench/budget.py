@@ -496,7 +496,7 @@ class RawCheck:
 
 class RawSide:
     def __init__(self, dsn: str, pool_size: int, tenant_id: uuid.UUID, client_id: uuid.UUID):
-        from billing.service.budgets import BUDGET_SQL
+        from billing.budgets.service.budgets import BUDGET_SQL
 
         self.dsn = dsn
         self.pool_size = pool_size

@@ -94,7 +94,7 @@ def migrate(revision: Annotated[str, typer.Argument()] = "head") -> None:
 @app.command()
 def demo() -> None:
     """Load the demo agency (idempotent) and print its logins."""
-    from billing.demo import load_time_demo
+    from billing.budgets.demo import load_time_demo
     from social.demo import load_social_demo
     from tenants.demo import load_demo
     from workflows.demo import load_content_demo

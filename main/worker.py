@@ -7,7 +7,9 @@ from typing import Any, ClassVar
 from arq import cron
 from arq.worker import func
 
-from billing import jobs as billing_jobs
+from billing.budgets import jobs as budget_jobs
+from billing.invoices import jobs as invoice_jobs
+from billing.subscription import jobs as subscription_jobs
 from infra import outbox
 from infra.logging import configure_logging
 from infra.queue import deserialize, serialize
@@ -19,7 +21,15 @@ from tenants import jobs as tenant_jobs
 from workflows import jobs as workflow_jobs
 
 # Imported for their outbox handler registrations.
-DOMAIN_JOB_MODULES = (tenant_jobs, billing_jobs, workflow_jobs, social_jobs, partner_jobs)
+DOMAIN_JOB_MODULES = (
+    tenant_jobs,
+    budget_jobs,
+    invoice_jobs,
+    subscription_jobs,
+    workflow_jobs,
+    social_jobs,
+    partner_jobs,
+)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -45,10 +55,10 @@ class WorkerSettings:
 
     functions: ClassVar[list[Any]] = [
         outbox.deliver_outbox,
-        billing_jobs.process_stripe_event,
-        billing_jobs.sync_seats,
-        billing_jobs.push_invoice,
-        billing_jobs.void_stripe_invoice,
+        subscription_jobs.process_stripe_event,
+        subscription_jobs.sync_seats,
+        invoice_jobs.push_invoice,
+        invoice_jobs.void_stripe_invoice,
         # No result kept: a sync that died (timeout, crash) frees its job id, so the next
         # minute's scheduler queues the still-due account again.
         func(social_jobs.sync_social_account, max_tries=social_jobs.MAX_TRIES, keep_result=0),
@@ -58,15 +68,15 @@ class WorkerSettings:
     cron_jobs: ClassVar[list[Any]] = [
         cron(outbox.sweep_outbox, second=0, run_at_startup=True, unique=True),
         cron(
-            billing_jobs.stop_forgotten_timers,
+            budget_jobs.stop_forgotten_timers,
             minute=set(range(0, 60, 5)),
             second=30,
             unique=True,
         ),
         cron(workflow_jobs.approval_timeouts, second=15, unique=True),
-        cron(billing_jobs.sweep_stripe_events, second=45, unique=True),
+        cron(subscription_jobs.sweep_stripe_events, second=45, unique=True),
         # Hourly, so every timezone's 1st is seen; a client's month has one invoice anyway.
-        cron(billing_jobs.build_monthly_invoices, minute=7, second=0, unique=True),
+        cron(invoice_jobs.build_monthly_invoices, minute=7, second=0, unique=True),
         cron(social_jobs.schedule_social_syncs, second=5, run_at_startup=True, unique=True),
         cron(partner_jobs.sweep_webhooks, second=20, unique=True),
     ]
@@ -74,5 +84,5 @@ class WorkerSettings:
     on_shutdown = shutdown
     job_serializer = serialize
     job_deserializer = deserialize
-    max_tries = billing_jobs.MAX_TRIES
+    max_tries = subscription_jobs.MAX_TRIES
     health_check_interval = 30

@@ -4,7 +4,8 @@ from fastapi import APIRouter, Header, Request, status
 
 from api.deps import CurrentPrincipal, ResourcesDep, SessionDep
 from api.problems import responses
-from billing.schemas import (
+from billing.subscription import service as subscriptions
+from billing.subscription.schemas import (
     CheckoutCreate,
     ConnectedAccountRead,
     ConnectedAccountSet,
@@ -12,7 +13,6 @@ from billing.schemas import (
     SubscriptionRead,
     WebhookReceived,
 )
-from billing.service import subscriptions
 from infra.queue import enqueue_after_commit
 
 router = APIRouter(prefix="/billing", tags=["billing"])

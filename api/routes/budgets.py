@@ -6,8 +6,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import CurrentPrincipal, SessionDep
-from billing import service
-from billing.schemas import BudgetRead, BudgetSummary
+from billing.budgets import service
+from billing.budgets.schemas import BudgetRead, BudgetSummary
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from tenants.schemas import Month
 

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Query, Response, status
 
 from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, etag
 from api.problems import responses
-from billing.exports import invoice_csv, invoice_pdf
-from billing.schemas import (
+from billing.invoices import service as invoices
+from billing.invoices.exports import invoice_csv, invoice_pdf
+from billing.invoices.schemas import (
     CreditNoteCreate,
     InvoiceCreate,
     InvoiceRead,
@@ -20,7 +21,6 @@ from billing.schemas import (
     LineUpdate,
     MonthStr,
 )
-from billing.service import invoices
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 router = APIRouter(prefix="/invoices", tags=["invoices"])

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Response, status
 from api.deps import CurrentPrincipal, IfMatch, SessionDep, etag
 from api.pagination import Cursor
 from api.problems import responses
-from billing import service
-from billing.schemas import (
+from billing.budgets import service
+from billing.budgets.schemas import (
     RateCreate,
     RateRead,
     RateUpdate,

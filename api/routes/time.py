@@ -7,9 +7,9 @@ from fastapi import APIRouter, Query, Response, status
 
 from api.deps import CurrentPrincipal, IfMatch, SessionDep, etag
 from api.problems import responses
-from billing import service
-from billing.models import Activity
-from billing.schemas import (
+from billing.budgets import service
+from billing.budgets.models import Activity
+from billing.budgets.schemas import (
     CurrentTimer,
     EntryCreate,
     EntryRead,

@@ -13,7 +13,7 @@ from arq import Retry
 from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 
-from billing import jobs
+from billing.subscription import jobs
 from devtools.smtp import text_of
 from devtools.stripe_server import deliver, deliver_in_order, deliver_late, deliver_twice
 from infra.clock import utcnow

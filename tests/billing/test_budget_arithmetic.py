@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from billing.budget import (
+from billing.budgets.budget import (
     MonthBudget,
     Terms,
     add_months,

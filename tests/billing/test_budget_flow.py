@@ -84,7 +84,7 @@ async def test_time_logged_shows_in_the_budget(client, db, resources):
 
 
 async def test_the_demo_agency_has_retainers_and_time_in_its_budgets(client, settings):
-    from billing.demo import load_time_demo
+    from billing.budgets.demo import load_time_demo
     from tenants.demo import DEMO_CLIENT_ID, load_demo
 
     logins = await load_demo(settings)
@@ -116,8 +116,8 @@ async def test_the_worker_stops_forgotten_timers_and_leaves_running_ones(client,
     from sqlalchemy import update
     from sqlmodel import select
 
-    from billing.jobs import stop_forgotten_timers
-    from billing.models import TimeEntry, Timer
+    from billing.budgets.jobs import stop_forgotten_timers
+    from billing.budgets.models import TimeEntry, Timer
 
     async def agency_with_timer():
         agency = await new_agency(client)

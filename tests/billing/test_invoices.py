@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 import httpx
 from sqlmodel import select
 
-from billing.jobs import build_due_invoices, push_invoice
-from billing.models import Invoice
+from billing.invoices.jobs import build_due_invoices, push_invoice
+from billing.invoices.models import Invoice
 from tests.support.factories import (
     Agency,
     Person,

@@ -8,8 +8,8 @@ from datetime import date
 
 import pytest
 
-from billing.budget import MonthBudget, Terms, month_history
-from billing.invoicing import (
+from billing.budgets.budget import MonthBudget, Terms, month_history
+from billing.invoices.invoicing import (
     amount_due,
     credit_room,
     draft_lines,

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from billing.rates import RateRule, resolve_rate
+from billing.budgets.rates import RateRule, resolve_rate
 
 ME = uuid.UUID("00000000-0000-0000-0000-00000000000a")
 COLLEAGUE = uuid.UUID("00000000-0000-0000-0000-00000000000b")

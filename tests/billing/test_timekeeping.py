@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from billing.timekeeping import (
+from billing.budgets.timekeeping import (
     day_minutes,
     iso_week_of,
     local_day,

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import delete, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from billing.models import TimeEntry
+from billing.budgets.models import TimeEntry
 from tests.support.factories import (
     add_person,
     make_brand,

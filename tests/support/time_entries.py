@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from sqlalchemy import func, select, update
 
-from billing.models import TimeEntry, Timer
+from billing.budgets.models import TimeEntry, Timer
 from infra.clock import utcnow
 from tests.support.clock import Clock
 from tests.support.factories import (

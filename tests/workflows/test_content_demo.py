@@ -6,7 +6,7 @@ from tests.support.factories import login
 
 
 async def test_the_demo_has_content_in_every_status_and_pending_client_approvals(client, settings):
-    from billing.demo import load_time_demo
+    from billing.budgets.demo import load_time_demo
     from tenants.demo import DEMO_BRANDS, load_demo
     from workflows.demo import load_content_demo
 

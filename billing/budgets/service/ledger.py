@@ -1,8 +1,8 @@
 """A client's retainer for a month and what it allows: the rules every write and read shares.
 
 `budget_at` is the one place that turns stored terms and usage into the pure arithmetic of
-`billing.budget`. Writes that change a retainer client's billable time take the retainer's row
-lock first, so a hard cap and the once-only alerts hold under concurrent requests.
+`billing.budgets.budget`. Writes that change a retainer client's billable time take the
+retainer's row lock first, so a hard cap and the once-only alerts hold under concurrent requests.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from billing.budget import (
+from billing.budgets.budget import (
     MonthBudget,
     Terms,
     crossed_thresholds,
@@ -26,7 +26,7 @@ from billing.budget import (
     month_history,
     months_between,
 )
-from billing.models import BudgetAlert, Retainer, RetainerTerms
+from billing.budgets.models import BudgetAlert, Retainer, RetainerTerms
 from infra import outbox
 from infra.ids import new_id
 

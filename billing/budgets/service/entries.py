@@ -13,10 +13,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from billing import errors
-from billing.budget import months_between
-from billing.models import EntryStatus, TimeEntry, Timer, Timesheet, TimesheetStatus
-from billing.schemas import (
+from billing.budgets import errors
+from billing.budgets.budget import months_between
+from billing.budgets.models import EntryStatus, TimeEntry, Timer, Timesheet, TimesheetStatus
+from billing.budgets.schemas import (
     CurrentTimer,
     EntryCreate,
     EntryRead,
@@ -25,8 +25,14 @@ from billing.schemas import (
     TimerStart,
     TimerStopped,
 )
-from billing.service.ledger import budget_at, lock_retainer, month_end, record_crossings, usage_of
-from billing.timekeeping import FORGOTTEN_AFTER, day_minutes, local_day, split_by_local_day
+from billing.budgets.service.ledger import (
+    budget_at,
+    lock_retainer,
+    month_end,
+    record_crossings,
+    usage_of,
+)
+from billing.budgets.timekeeping import FORGOTTEN_AFTER, day_minutes, local_day, split_by_local_day
 from infra.clock import utcnow
 from infra.errors import body_reference
 from infra.pagination import InvalidCursor, Page

@@ -16,12 +16,18 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
-from billing import errors
-from billing.budget import crossed_thresholds, projected_minutes, risk
-from billing.models import Rate
-from billing.rates import RateRule, resolve_rate
-from billing.schemas import ActivityBreakdown, Breakdown, BudgetRead, BudgetSummary
-from billing.service.ledger import RetainerView, budget_at, month_end, retainers_of, usage_of
+from billing.budgets import errors
+from billing.budgets.budget import crossed_thresholds, projected_minutes, risk
+from billing.budgets.models import Rate
+from billing.budgets.rates import RateRule, resolve_rate
+from billing.budgets.schemas import ActivityBreakdown, Breakdown, BudgetRead, BudgetSummary
+from billing.budgets.service.ledger import (
+    RetainerView,
+    budget_at,
+    month_end,
+    retainers_of,
+    usage_of,
+)
 from infra.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
 from tenants.capacity import parse_month
 from tenants.errors import ClientNotFound, InvalidMonth

@@ -7,8 +7,8 @@ import io
 
 from fpdf import FPDF
 
-from billing.invoicing import format_minutes, format_money
-from billing.schemas import InvoiceRead
+from billing.invoices.invoicing import format_minutes, format_money
+from billing.invoices.schemas import InvoiceRead
 from infra.i18n import language, month_name
 from tenants.capacity import parse_month
 from tenants.models import Client, Tenant

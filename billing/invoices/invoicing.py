@@ -1,7 +1,7 @@
 """Invoice arithmetic, pure: a client's closed month in invoice lines, each with its working.
 
-The month's figures come from `billing.budget` (the same rollover and overage rules the budget
-view shows), computed from approved time only. Amounts are integer minor units of the
+The month's figures come from `billing.budgets.budget` (the same rollover and overage rules the
+budget view shows), computed from approved time only. Amounts are integer minor units of the
 retainer's currency; the overage is rounded half up to the minor unit, once, on the line.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from billing.budget import MonthBudget, Terms, overage_amount
+from billing.budgets.budget import MonthBudget, Terms, overage_amount
 from infra.i18n import language, month_name
 
 # ISO 4217 minor units that are not 2; Stripe uses the same exponents.

@@ -18,9 +18,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from billing import errors
-from billing.models import SeatSync, StripeEvent, Subscription
-from billing.schemas import (
+from billing.subscription import errors
+from billing.subscription.models import SeatSync, StripeEvent, Subscription
+from billing.subscription.schemas import (
     CheckoutCreate,
     ConnectedAccountRead,
     ConnectedAccountSet,
@@ -30,7 +30,7 @@ from billing.schemas import (
     SeatsRead,
     SubscriptionRead,
 )
-from billing.stripe_gateway import TRANSIENT, StripeGateway, gateway
+from billing.subscription.stripe_gateway import TRANSIENT, StripeGateway, gateway
 from infra import outbox
 from infra.clock import utcnow
 from infra.db import Database

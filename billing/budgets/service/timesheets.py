@@ -11,12 +11,12 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from billing import errors
-from billing.models import EntryStatus, Rate, TimeEntry, Timesheet, TimesheetStatus
-from billing.rates import RateRule, resolve_rate
-from billing.schemas import TimesheetDay, TimesheetRead
-from billing.service.entries import entry_read, lock_person, worker_of
-from billing.timekeeping import local_day, parse_iso_week
+from billing.budgets import errors
+from billing.budgets.models import EntryStatus, Rate, TimeEntry, Timesheet, TimesheetStatus
+from billing.budgets.rates import RateRule, resolve_rate
+from billing.budgets.schemas import TimesheetDay, TimesheetRead
+from billing.budgets.service.entries import entry_read, lock_person, worker_of
+from billing.budgets.timekeeping import local_day, parse_iso_week
 from infra.clock import utcnow
 from tenants.errors import MemberNotFound, PermissionDenied
 from tenants.models import Membership, MembershipStatus, Role

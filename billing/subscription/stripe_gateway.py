@@ -12,7 +12,7 @@ from typing import Any
 
 import stripe
 
-from billing import errors
+from billing.subscription import errors
 from infra.settings import Settings
 
 TRANSIENT = (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError)

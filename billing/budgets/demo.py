@@ -9,8 +9,8 @@ from datetime import date, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from billing.budget import add_months
-from billing.models import Activity, EntryStatus, Rate, Retainer, RetainerTerms, TimeEntry
+from billing.budgets.budget import add_months
+from billing.budgets.models import Activity, EntryStatus, Rate, Retainer, RetainerTerms, TimeEntry
 from infra.clock import utcnow
 from infra.db import Database
 from infra.settings import Settings

@@ -16,21 +16,22 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from billing import errors
-from billing.budget import add_months
-from billing.invoicing import amount_due, credit_room, draft_lines
-from billing.models import (
+from billing.budgets.budget import add_months
+from billing.budgets.models import EntryStatus, TimeEntry
+from billing.budgets.service.budgets import _month
+from billing.budgets.service.ledger import budget_at, month_end, pure_terms, retainers_of
+from billing.invoices import errors
+from billing.invoices.invoicing import amount_due, credit_room, draft_lines
+from billing.invoices.models import (
     CreditNote,
-    EntryStatus,
     Invoice,
     InvoiceLine,
     InvoiceMode,
     InvoiceStatus,
     LineKind,
     StripeSync,
-    TimeEntry,
 )
-from billing.schemas import (
+from billing.invoices.schemas import (
     CreditNoteCreate,
     CreditNoteRead,
     InvoiceCreate,
@@ -42,8 +43,6 @@ from billing.schemas import (
     LineCreate,
     LineUpdate,
 )
-from billing.service.budgets import _month
-from billing.service.ledger import budget_at, month_end, pure_terms, retainers_of
 from infra import outbox
 from infra.clock import utcnow
 from infra.errors import PreconditionFailed, body_reference

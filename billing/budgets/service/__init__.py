@@ -1,8 +1,8 @@
 """Business rules of time budgets. Functions take a session and the acting principal; they
 never commit: the request (or job) that called them owns the transaction."""
 
-from billing.service.budgets import BUDGET_SQL, client_budget, portal_budget, team_budgets
-from billing.service.entries import (
+from billing.budgets.service.budgets import BUDGET_SQL, client_budget, portal_budget, team_budgets
+from billing.budgets.service.entries import (
     EntryFilters,
     Worker,
     close_timer,
@@ -16,7 +16,7 @@ from billing.service.entries import (
     stop_timer,
     update_entry,
 )
-from billing.service.retainers import (
+from billing.budgets.service.retainers import (
     create_rate,
     create_retainer,
     delete_rate,
@@ -26,7 +26,7 @@ from billing.service.retainers import (
     update_rate,
     update_retainer,
 )
-from billing.service.timesheets import (
+from billing.budgets.service.timesheets import (
     approve_timesheet,
     get_timesheet,
     return_timesheet,

@@ -10,8 +10,8 @@ import uuid
 
 from sqlmodel import col, select
 
-from billing.models import Invoice, InvoiceLine, InvoiceMode, InvoiceStatus, StripeSync
-from billing.stripe_gateway import StripeGateway
+from billing.invoices.models import Invoice, InvoiceLine, InvoiceMode, InvoiceStatus, StripeSync
+from billing.subscription.stripe_gateway import StripeGateway
 from infra.clock import utcnow
 from infra.db import Database
 from tenants.models import Client, Tenant

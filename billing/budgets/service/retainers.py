@@ -11,10 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from billing import errors
-from billing.models import Rate, Retainer, RetainerTerms
-from billing.rates import RateRule
-from billing.schemas import (
+from billing.budgets import errors
+from billing.budgets.models import Rate, Retainer, RetainerTerms
+from billing.budgets.rates import RateRule
+from billing.budgets.schemas import (
     Overage,
     RateCreate,
     RateRead,
