@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from api.deps import CurrentPrincipal, IfMatch, SessionDep, etag
+from api.deps import CurrentPrincipal, IfMatch, SessionDep, tagged
 from api.pagination import Cursor as LongCursor
 from api.problems import responses
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
@@ -37,11 +37,6 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, Query(max_length=512)]
 
 
-def _tagged(response: Response, item: ContentRead) -> ContentRead:
-    response.headers["ETag"] = etag(item.version)
-    return item
-
-
 @router.get("/brands/{brand_id}/content", summary="A brand's content items, oldest first")
 async def list_brand_content(
     brand_id: uuid.UUID,
@@ -68,14 +63,14 @@ async def create_content(
     session: SessionDep,
     response: Response,
 ) -> ContentRead:
-    return _tagged(response, await service.create_content(session, principal, brand_id, body))
+    return tagged(response, await service.create_content(session, principal, brand_id, body))
 
 
 @router.get("/content/{content_id}", summary="A content item with its current revision")
 async def get_content(
     content_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> ContentRead:
-    return _tagged(response, await service.get_content(session, principal, content_id))
+    return tagged(response, await service.get_content(session, principal, content_id))
 
 
 @router.patch(
@@ -92,7 +87,7 @@ async def update_content(
     response: Response,
 ) -> ContentRead:
     item = await service.update_content(session, principal, content_id, body, if_match=if_match)
-    return _tagged(response, item)
+    return tagged(response, item)
 
 
 @router.get("/content/{content_id}/revisions", summary="Every revision, oldest first")
@@ -143,7 +138,7 @@ async def submit_content(
     body: SubmitRequest | None = None,
 ) -> ContentRead:
     item = await service.submit_content(session, principal, content_id, body or SubmitRequest())
-    return _tagged(response, item)
+    return tagged(response, item)
 
 
 @router.post(
@@ -159,7 +154,7 @@ async def schedule_content(
     body: ScheduleRequest | None = None,
 ) -> ContentRead:
     item = await service.schedule_content(session, principal, content_id, body or ScheduleRequest())
-    return _tagged(response, item)
+    return tagged(response, item)
 
 
 @router.post(
@@ -170,7 +165,7 @@ async def schedule_content(
 async def unschedule_content(
     content_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> ContentRead:
-    return _tagged(response, await service.unschedule_content(session, principal, content_id))
+    return tagged(response, await service.unschedule_content(session, principal, content_id))
 
 
 @router.get("/content/{content_id}/decisions", summary="Every decision on the item")
