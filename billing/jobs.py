@@ -20,6 +20,7 @@ from infra import outbox
 from infra.clock import utcnow
 from infra.db import Database
 from infra.errors import ProblemError
+from infra.i18n import language as language_of
 from infra.logging import get_logger
 from infra.mail import Mail, send_mail
 from infra.outbox import Event
@@ -103,7 +104,7 @@ async def mail_brand_leads(ctx: dict[str, Any], event: Event) -> None:
         "link": link,
     }
     for email, locale in leads:
-        language = "fr" if (locale or "").startswith("fr") else "en"
+        language = language_of(locale)
         subject, body = _THRESHOLD[language]
         await send_mail(
             ctx["settings"],

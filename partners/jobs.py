@@ -25,6 +25,7 @@ from sqlmodel import col, select
 from infra import outbox
 from infra.clock import utcnow
 from infra.db import Database
+from infra.i18n import language as language_of
 from infra.ids import new_id
 from infra.logging import get_logger
 from infra.mail import Mail, send_mail
@@ -303,8 +304,8 @@ async def mail_endpoint_disabled(ctx: dict[str, Any], event: Event) -> None:
     url = event.payload["url"]
     manage = f"{settings.app_base_url}/settings/webhooks/{event.payload['endpoint_id']}"
     for email, locale in sorted(set(admins)):
-        french = (locale or "").lower().startswith("fr")
-        if french:
+        lang = language_of(locale)
+        if lang == "fr":
             subject = f"Webhook désactivé : {url}"
             body = (
                 f"Les livraisons vers {url} ({agency}) échouent depuis environ un jour : "
@@ -327,7 +328,7 @@ async def mail_endpoint_disabled(ctx: dict[str, Any], event: Event) -> None:
                 text=f"{body}\n\n{manage}\n\n{reason}\n",
                 html=f'<p>{html.escape(body)}</p><p><a href="{html.escape(manage)}">'
                 f"{html.escape(manage)}</a></p><p><small>{html.escape(reason)}</small></p>",
-                language="fr" if french else "en",
+                language=lang,
             ),
         )
 

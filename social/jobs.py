@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from infra import outbox
 from infra.clock import utcnow
 from infra.db import Database
+from infra.i18n import language as language_of
 from infra.logging import get_logger
 from infra.mail import Mail, send_mail
 from infra.outbox import Event
@@ -200,7 +201,7 @@ async def mail_needs_reauth(ctx: dict[str, Any], event: Event) -> None:
     settings = ctx["settings"]
     url = f"{settings.app_base_url}/brands/{brand_id}/social-accounts"
     for email, locale in sorted(set(recipients)):
-        language = "fr" if (locale or "").lower().startswith("fr") else "en"
+        language = language_of(locale)
         words = _WORDS[language]
         values = {
             "platform": payload["platform"],

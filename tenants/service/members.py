@@ -16,6 +16,7 @@ from infra import outbox
 from infra.clock import utcnow
 from infra.db import set_tenant
 from infra.errors import body_reference
+from infra.i18n import language
 from infra.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
 from infra.security import (
     InvalidToken as BadSignature,
@@ -437,7 +438,7 @@ async def accept_invitation(
         user.name = data.name
         user.password_hash = await passwords.hash(data.password)
         if data.locale:
-            user.locale = "fr" if data.locale.startswith("fr") else "en"
+            user.locale = language(data.locale)
         user.updated_at = utcnow()
         session.add(user)
     elif not await passwords.verify(user.password_hash, data.password):
