@@ -9,6 +9,7 @@ from typing import Any
 import stripe
 from arq import Retry
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from billing.models import StripeEvent, Timer
@@ -24,6 +25,7 @@ from infra.i18n import language as language_of
 from infra.logging import get_logger
 from infra.mail import Mail, send_mail
 from infra.outbox import Event
+from infra.sweep import due_tenants, for_each_tenant
 from tenants.models import (
     Assignment,
     AssignmentRole,
@@ -126,49 +128,48 @@ async def stop_forgotten_timers(ctx: dict[str, Any], *, now: datetime | None = N
     db: Database = ctx["db"]
     now = now or utcnow()
     cutoff = now - FORGOTTEN_AFTER
-    async with db.session() as session:
-        rows = (
-            await session.execute(
-                text("SELECT due_tenant_id FROM overdue_timer_tenants(:cutoff)"),
-                {"cutoff": cutoff},
+    rows = await due_tenants(
+        db, text("SELECT due_tenant_id FROM overdue_timer_tenants(:cutoff)"), {"cutoff": cutoff}
+    )
+
+    async def stop(session: AsyncSession, tenant_id: uuid.UUID) -> int:
+        stopped = 0
+        tenant = await session.get(Tenant, tenant_id)
+        assert tenant is not None
+        timers = (
+            await session.scalars(
+                select(Timer)
+                .where(Timer.tenant_id == tenant_id, col(Timer.started_at) < cutoff)
+                .with_for_update(skip_locked=True)
             )
         ).all()
-        await session.commit()
-    stopped = 0
-    for (tenant_id,) in rows:
-        async with db.tenant_transaction(tenant_id) as session:
-            tenant = await session.get(Tenant, tenant_id)
-            assert tenant is not None
-            timers = (
-                await session.scalars(
-                    select(Timer)
-                    .where(Timer.tenant_id == tenant_id, col(Timer.started_at) < cutoff)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            for timer in timers:
-                worker = Worker(tenant_id, timer.membership_id, timer.user_id, tenant.timezone)
-                changes: dict[str, Any]
-                try:
-                    async with session.begin_nested():
-                        entries, _ = await close_timer(
-                            session, worker, timer, now=now, request_id=None
-                        )
-                    action, changes = "timer.stopped", {"entries": [str(e.id) for e in entries]}
-                except ProblemError as exc:
-                    await session.delete(timer)
-                    action, changes = "timer.discarded", {"reason": exc.type_slug}
-                record_audit(
-                    session,
-                    tenant_id=tenant_id,
-                    actor=None,
-                    action=action,
-                    subject_type="timer",
-                    subject_id=timer.id,
-                    changes={**changes, "forgotten": True},
-                    actor_id=None,
-                )
-                stopped += 1
+        for timer in timers:
+            worker = Worker(tenant_id, timer.membership_id, timer.user_id, tenant.timezone)
+            changes: dict[str, Any]
+            try:
+                async with session.begin_nested():
+                    entries, _ = await close_timer(session, worker, timer, now=now, request_id=None)
+                action, changes = "timer.stopped", {"entries": [str(e.id) for e in entries]}
+            except ProblemError as exc:
+                await session.delete(timer)
+                action, changes = "timer.discarded", {"reason": exc.type_slug}
+            record_audit(
+                session,
+                tenant_id=tenant_id,
+                actor=None,
+                action=action,
+                subject_type="timer",
+                subject_id=timer.id,
+                changes={**changes, "forgotten": True},
+                actor_id=None,
+            )
+            stopped += 1
+        return stopped
+
+    done = await for_each_tenant(
+        db, (tenant_id for (tenant_id,) in rows), stop, failed="timers.forgotten_failed"
+    )
+    stopped = sum(count for _, count in done)
     if stopped:
         log.info("timers.forgotten_stopped", count=stopped)
     return stopped
@@ -326,22 +327,20 @@ async def void_stripe_invoice(ctx: dict[str, Any], tenant_id: str, invoice_id: s
 
 async def build_due_invoices(db: Database, now: datetime) -> list[uuid.UUID]:
     """Drafts for the month that just closed, for every agency whose local date is the 1st."""
-    async with db.session() as session:
-        rows = (
-            await session.execute(
-                select(Tenant.id, Tenant.timezone).where(Tenant.status != "canceled")
-            )
-        ).all()
-    created: list[uuid.UUID] = []
-    for tenant_id, timezone in rows:
-        today = local_date(timezone, now)
-        if today.day != 1:
-            continue
-        async with db.tenant_transaction(tenant_id) as session:
-            tenant = (await session.scalars(select(Tenant).where(Tenant.id == tenant_id))).one()
-            created += await invoices.build_month(session, tenant, invoices.previous_month(today))
-        # Each agency commits on its own: one agency's failure does not hold back the others.
-    return created
+    rows = await due_tenants(
+        db, select(Tenant.id, Tenant.timezone).where(Tenant.status != "canceled")
+    )
+    today_of = {tenant_id: local_date(timezone, now) for tenant_id, timezone in rows}
+
+    async def build(session: AsyncSession, tenant_id: uuid.UUID) -> list[uuid.UUID]:
+        tenant = (await session.scalars(select(Tenant).where(Tenant.id == tenant_id))).one()
+        return await invoices.build_month(
+            session, tenant, invoices.previous_month(today_of[tenant_id])
+        )
+
+    due = [tenant_id for tenant_id, today in today_of.items() if today.day == 1]
+    done = await for_each_tenant(db, due, build, failed="invoices.monthly_failed")
+    return [invoice_id for _, created in done for invoice_id in created]
 
 
 async def build_monthly_invoices(ctx: dict[str, Any]) -> int:

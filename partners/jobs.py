@@ -14,12 +14,14 @@ import html
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import text, update
+from sqlalchemy import Row, text, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from infra import outbox
@@ -31,6 +33,7 @@ from infra.logging import get_logger
 from infra.mail import Mail, send_mail
 from infra.outbox import Event, record_event
 from infra.settings import Settings
+from infra.sweep import due_tenants, for_each_tenant
 from partners.errors import UnsafeWebhookUrl
 from partners.events import PUBLISHED
 from partners.models import DeliveryStatus, EndpointStatus, WebhookDelivery, WebhookEndpoint
@@ -338,28 +341,27 @@ async def sweep_webhooks(ctx: dict[str, Any]) -> int:
     db: Database = ctx["db"]
     settings: Settings = ctx["settings"]
     cutoff = utcnow() - timedelta(seconds=30)
-    async with db.session() as session:
-        tenants = (
+    tenants = await due_tenants(
+        db, text("SELECT due_tenant_id FROM webhook_due_tenants(:cutoff)"), {"cutoff": cutoff}
+    )
+
+    async def pending(session: AsyncSession, tenant_id: uuid.UUID) -> Sequence[Row[uuid.UUID, int]]:
+        return (
             await session.execute(
-                text("SELECT due_tenant_id FROM webhook_due_tenants(:cutoff)"),
-                {"cutoff": cutoff},
+                select(WebhookDelivery.id, WebhookDelivery.attempts)
+                .where(
+                    col(WebhookDelivery.tenant_id) == tenant_id,
+                    col(WebhookDelivery.status) == DeliveryStatus.pending.value,
+                    col(WebhookDelivery.next_attempt_at) <= cutoff,
+                )
+                .limit(500)
             )
         ).all()
-        await session.commit()
+
     queued = 0
-    for (tenant_id,) in tenants:
-        async with db.tenant_transaction(tenant_id) as session:
-            due = (
-                await session.execute(
-                    select(WebhookDelivery.id, WebhookDelivery.attempts)
-                    .where(
-                        col(WebhookDelivery.tenant_id) == tenant_id,
-                        col(WebhookDelivery.status) == DeliveryStatus.pending.value,
-                        col(WebhookDelivery.next_attempt_at) <= cutoff,
-                    )
-                    .limit(500)
-                )
-            ).all()
+    for tenant_id, due in await for_each_tenant(
+        db, (tenant_id for (tenant_id,) in tenants), pending, failed="webhooks.sweep_failed"
+    ):
         for delivery_id, attempts in due:
             job = await ctx["redis"].enqueue_job(
                 DELIVER_JOB,
