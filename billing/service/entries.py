@@ -29,15 +29,13 @@ from billing.service.ledger import budget_at, lock_retainer, month_end, record_c
 from billing.timekeeping import FORGOTTEN_AFTER, day_minutes, local_day, split_by_local_day
 from infra.clock import utcnow
 from infra.errors import body_reference
-from infra.pagination import InvalidCursor, Page
+from infra.pagination import Keyset, Page, SortKey, id_key
 from tenants.errors import BrandNotFound
 from tenants.models import Assignment, Brand, Membership
 from tenants.policy import Resource, Scope, Verb
 from tenants.principal import Principal
 from tenants.service.common import (
     check_version,
-    keyset_page,
-    next_cursor,
     record_audit,
     require_scope,
 )
@@ -493,25 +491,18 @@ async def list_entries(
         query = query.where(col(TimeEntry.work_date) >= filters.date_from)
     if filters.date_to is not None:
         query = query.where(col(TimeEntry.work_date) <= filters.date_to)
-    try:
-        query = keyset_page(
-            query,
-            sort_key=col(TimeEntry.work_date),
-            id_column=col(TimeEntry.id),
-            sort_name="date",
-            cursor=cursor,
-            limit=limit,
-            parse=date.fromisoformat,
-        )
-    except ValueError as exc:
-        raise InvalidCursor() from exc
-    rows = list((await session.scalars(query)).all())
-    return Page(
-        items=[entry_read(e) for e in rows[:limit]],
-        next_cursor=next_cursor(
-            rows, limit=limit, sort_name="date", key=lambda e: e.work_date, ident=lambda e: e.id
-        ),
-    )
+    rows = (await session.scalars(ENTRY_ORDER.apply(query, cursor=cursor, limit=limit))).all()
+    page, after = ENTRY_ORDER.page(rows, limit=limit)
+    return Page(items=[entry_read(e) for e in page], next_cursor=after)
+
+
+ENTRY_ORDER = Keyset(
+    "date",
+    [
+        SortKey(col(TimeEntry.work_date), lambda e: e.work_date, date.fromisoformat),
+        id_key(col(TimeEntry.id)),
+    ],
+)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ from infra import outbox
 from infra.clock import utcnow
 from infra.errors import PreconditionFailed, body_reference
 from infra.ids import new_id
-from infra.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
+from infra.pagination import Keyset, Page, SortKey, id_key
 from infra.settings import Settings
 from tenants.errors import ClientNotFound
 from tenants.models import Client, Tenant
@@ -411,21 +411,8 @@ async def list_invoices(
         query = query.where(Invoice.month == _month(month))
     if status is not None:
         query = query.where(Invoice.status == status)
-    if cursor:
-        try:
-            raw_month, raw_id = decode_cursor(cursor, size=2)
-            after = (date.fromisoformat(raw_month), uuid.UUID(raw_id))
-        except (ValueError, InvalidCursor) as exc:
-            raise InvalidCursor() from exc
-        query = query.where(
-            (col(Invoice.month) < after[0])
-            | ((col(Invoice.month) == after[0]) & (col(Invoice.id) > after[1]))
-        )
-    rows = (
-        await session.execute(
-            query.order_by(col(Invoice.month).desc(), col(Invoice.id)).limit(limit + 1)
-        )
-    ).all()
+    rows = (await session.execute(INVOICE_ORDER.apply(query, cursor=cursor, limit=limit))).all()
+    page, next_cursor = INVOICE_ORDER.page(rows, limit=limit)
     items = [
         InvoiceSummary(
             id=inv.id,
@@ -439,14 +426,19 @@ async def list_invoices(
             total_minor=amount_due(inv.subtotal_minor, inv.credited_minor),
             stripe_status=inv.stripe_status,
         )
-        for inv, name in rows[:limit]
+        for inv, name in page
     ]
-    next_cursor = (
-        encode_cursor(rows[limit - 1][0].month.isoformat(), rows[limit - 1][0].id)
-        if len(rows) > limit
-        else None
-    )
     return Page(items=items, next_cursor=next_cursor)
+
+
+# Newest month first.
+INVOICE_ORDER = Keyset(
+    "invoices",
+    [
+        SortKey(col(Invoice.month), lambda r: r[0].month, date.fromisoformat, descending=True),
+        id_key(col(Invoice.id), lambda r: r[0].id),
+    ],
+)
 
 
 # Editing drafts

@@ -28,15 +28,13 @@ from billing.schemas import (
 )
 from infra.clock import utcnow
 from infra.errors import InvalidFields, refuse_unknown_references
-from infra.pagination import Keyset, Page, SortKey, parse_int
+from infra.pagination import Keyset, Page, SortKey, id_key, parse_int
 from tenants.capacity import parse_month
 from tenants.models import Brand, Client, Membership, Role, Tenant
 from tenants.policy import Resource, Verb
 from tenants.principal import Principal
 from tenants.service.common import (
     check_version,
-    keyset_page,
-    next_cursor,
     record_audit,
     require_scope,
 )
@@ -230,24 +228,19 @@ async def list_retainers(
     query: Select[Any] = select(Retainer).where(Retainer.tenant_id == principal.tenant_id)
     if client_id is not None:
         query = query.where(col(Retainer.client_id) == client_id)
-    query = keyset_page(
-        query,
-        sort_key=col(Retainer.created_at),
-        id_column=col(Retainer.id),
-        sort_name="created",
-        cursor=cursor,
-        limit=limit,
-        parse=datetime.fromisoformat,
-    )
-    rows = list((await session.scalars(query)).all())
-    page = rows[:limit]
+    rows = (await session.scalars(RETAINER_ORDER.apply(query, cursor=cursor, limit=limit))).all()
+    page, after = RETAINER_ORDER.page(rows, limit=limit)
     terms = await _terms_of(session, principal.tenant_id, [r.id for r in page])
-    return Page(
-        items=[retainer_read(r, terms[r.id]) for r in page],
-        next_cursor=next_cursor(
-            rows, limit=limit, sort_name="created", key=lambda r: r.created_at, ident=lambda r: r.id
-        ),
-    )
+    return Page(items=[retainer_read(r, terms[r.id]) for r in page], next_cursor=after)
+
+
+RETAINER_ORDER = Keyset(
+    "created",
+    [
+        SortKey(col(Retainer.created_at), lambda r: r.created_at, datetime.fromisoformat),
+        id_key(col(Retainer.id)),
+    ],
+)
 
 
 async def update_retainer(

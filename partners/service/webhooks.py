@@ -10,12 +10,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_
+from sqlalchemy import and_, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from infra.clock import utcnow
-from infra.pagination import InvalidCursor, Keyset, Page, SortKey, decode_cursor, encode_cursor
+from infra.pagination import Keyset, Page, SortKey, id_key
 from infra.queue import enqueue_after_commit
 from partners import errors
 from partners.models import (
@@ -287,29 +287,23 @@ async def list_deliveries(
         query = query.where(col(WebhookDelivery.status) == status)
     if event_id is not None:
         query = query.where(col(WebhookDelivery.event_id) == event_id)
-    if cursor is not None:
-        name, raw_at, raw_id = decode_cursor(cursor, size=3)
-        if name != "newest":
-            raise InvalidCursor("This cursor belongs to another list.")
-        try:
-            at, after = datetime.fromisoformat(raw_at), uuid.UUID(raw_id)
-        except ValueError as exc:
-            raise InvalidCursor() from exc
-        query = query.where(
-            or_(
-                col(WebhookDelivery.created_at) < at,
-                and_(col(WebhookDelivery.created_at) == at, col(WebhookDelivery.id) < after),
-            )
-        )
-    query = query.order_by(
-        col(WebhookDelivery.created_at).desc(), col(WebhookDelivery.id).desc()
-    ).limit(limit + 1)
-    rows = list((await session.scalars(query)).all())
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = encode_cursor("newest", last.created_at.isoformat(), last.id)
-    return Page(items=[read_delivery(d) for d in rows[:limit]], next_cursor=next_cursor)
+    rows = (await session.scalars(DELIVERY_ORDER.apply(query, cursor=cursor, limit=limit))).all()
+    page, after = DELIVERY_ORDER.page(rows, limit=limit)
+    return Page(items=[read_delivery(d) for d in page], next_cursor=after)
+
+
+DELIVERY_ORDER = Keyset(
+    "newest",
+    [
+        SortKey(
+            col(WebhookDelivery.created_at),
+            lambda d: d.created_at,
+            datetime.fromisoformat,
+            descending=True,
+        ),
+        id_key(col(WebhookDelivery.id), descending=True),
+    ],
+)
 
 
 async def get_delivery(

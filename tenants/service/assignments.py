@@ -14,7 +14,7 @@ from sqlmodel import col, select
 
 from infra.clock import utcnow
 from infra.errors import body_reference
-from infra.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
+from infra.pagination import Keyset, Page, id_key
 from tenants import errors
 from tenants.capacity import allocated_minutes, parse_month
 from tenants.models import (
@@ -155,17 +155,12 @@ async def list_assignments(
             col(Assignment.start_date) <= active_on,
             col(Assignment.end_date).is_(None) | (col(Assignment.end_date) >= active_on),
         )
-    if cursor is not None:
-        (after,) = decode_cursor(cursor, size=1)
-        try:
-            query = query.where(col(Assignment.id) > uuid.UUID(after))
-        except ValueError as exc:
-            raise InvalidCursor() from exc
-    rows = list((await session.scalars(query.order_by(col(Assignment.id)).limit(limit + 1))).all())
-    return Page(
-        items=[assignment_read(a) for a in rows[:limit]],
-        next_cursor=encode_cursor(rows[limit - 1].id) if len(rows) > limit else None,
-    )
+    rows = (await session.scalars(ASSIGNMENT_ORDER.apply(query, cursor=cursor, limit=limit))).all()
+    page, after = ASSIGNMENT_ORDER.page(rows, limit=limit)
+    return Page(items=[assignment_read(a) for a in page], next_cursor=after)
+
+
+ASSIGNMENT_ORDER = Keyset("assignments", [id_key(col(Assignment.id))])
 
 
 async def _load_assignment(
@@ -340,17 +335,9 @@ async def team_capacity(
             Membership.role != Role.client,
             Membership.status == MembershipStatus.active,
         )
-        .order_by(col(Membership.id))
-        .limit(limit + 1)
     )
-    if cursor is not None:
-        (after,) = decode_cursor(cursor, size=1)
-        try:
-            query = query.where(col(Membership.id) > uuid.UUID(after))
-        except ValueError as exc:
-            raise InvalidCursor() from exc
-    rows = (await session.execute(query)).all()
-    page = rows[:limit]
+    rows = (await session.execute(TEAM_ORDER.apply(query, cursor=cursor, limit=limit))).all()
+    page, after = TEAM_ORDER.page(rows, limit=limit)
     lines = await _allocations(session, principal.tenant_id, [m.id for m, _ in page], first, last)
     items = []
     for membership, name in page:
@@ -365,10 +352,10 @@ async def team_capacity(
                 over_allocated=allocated > membership.monthly_capacity_minutes,
             )
         )
-    return Page(
-        items=items,
-        next_cursor=encode_cursor(rows[limit - 1][0].id) if len(rows) > limit else None,
-    )
+    return Page(items=items, next_cursor=after)
+
+
+TEAM_ORDER = Keyset("team", [id_key(col(Membership.id), lambda row: row[0].id)])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,16 +387,12 @@ async def list_audit_events(
         query = query.where(col(AuditEvent.created_at) >= since)
     if until is not None:
         query = query.where(col(AuditEvent.created_at) < until)
-    if cursor is not None:
-        (before,) = decode_cursor(cursor, size=1)
-        try:
-            query = query.where(col(AuditEvent.id) < uuid.UUID(before))
-        except ValueError as exc:
-            raise InvalidCursor() from exc
-    rows = list(
-        (await session.scalars(query.order_by(col(AuditEvent.id).desc()).limit(limit + 1))).all()
-    )
+    rows = (await session.scalars(AUDIT_ORDER.apply(query, cursor=cursor, limit=limit))).all()
+    page, after = AUDIT_ORDER.page(rows, limit=limit)
     return Page(
-        items=[AuditEventRead.model_validate(e, from_attributes=True) for e in rows[:limit]],
-        next_cursor=encode_cursor(rows[limit - 1].id) if len(rows) > limit else None,
+        items=[AuditEventRead.model_validate(e, from_attributes=True) for e in page],
+        next_cursor=after,
     )
+
+
+AUDIT_ORDER = Keyset("audit", [id_key(col(AuditEvent.id), descending=True)])

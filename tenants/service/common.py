@@ -5,12 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from infra.errors import PreconditionFailed
-from infra.pagination import InvalidCursor, decode_cursor, encode_cursor
 from tenants import errors
 from tenants.models import AuditEvent, Client
 from tenants.permissions import Action, can
@@ -81,36 +79,3 @@ def require_scope(principal: Principal, resource: Resource, verb: Verb) -> Scope
             f"Role '{principal.role}' may not {verb.value} {resource.value}s."
         )
     return scope
-
-
-def keyset_page(
-    query: Select[Any],
-    *,
-    sort_key: Any,
-    id_column: Any,
-    sort_name: str,
-    cursor: str | None,
-    limit: int,
-    parse: Any = str,
-) -> Select[Any]:
-    """Order by (sort key, id) and start after the cursor's row; fetches one extra row."""
-    if cursor is not None:
-        name, raw_key, raw_id = decode_cursor(cursor, size=3)
-        if name != sort_name:
-            raise InvalidCursor("This cursor belongs to another sort order.")
-        try:
-            key, after = parse(raw_key), uuid.UUID(raw_id)
-        except ValueError as exc:
-            raise InvalidCursor() from exc
-        query = query.where(or_(sort_key > key, and_(sort_key == key, id_column > after)))
-    return query.order_by(sort_key, id_column).limit(limit + 1)
-
-
-def next_cursor(rows: list[Any], *, limit: int, sort_name: str, key: Any, ident: Any) -> str | None:
-    if len(rows) <= limit:
-        return None
-    last = rows[limit - 1]
-    value = key(last)
-    return encode_cursor(
-        sort_name, value.isoformat() if hasattr(value, "isoformat") else value, ident(last)
-    )

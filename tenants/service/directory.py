@@ -14,7 +14,7 @@ from sqlmodel import col, select
 
 from infra.clock import utcnow
 from infra.errors import body_reference
-from infra.pagination import Page
+from infra.pagination import Keyset, Page, SortKey, id_key
 from infra.settings import get_settings
 from tenants import errors
 from tenants.models import Assignment, Brand, Client, ClientStatus, Tenant
@@ -33,8 +33,6 @@ from tenants.schemas import (
 )
 from tenants.service.common import (
     check_version,
-    keyset_page,
-    next_cursor,
     record_audit,
     require_scope,
 )
@@ -91,24 +89,13 @@ async def _named_page(
     """Name search, then a keyset page sorted by name or creation, for clients and brands."""
     if q:
         query = query.where(func.lower(model.name).contains(q.lower(), autoescape=True))
-    by_name = sort == "name"
-    query = keyset_page(
-        query,
-        sort_key=func.lower(model.name) if by_name else col(model.created_at),
-        id_column=col(model.id),
-        sort_name=sort,
-        cursor=cursor,
-        limit=limit,
-        parse=str if by_name else datetime.fromisoformat,
-    )
-    rows = list((await session.scalars(query)).all())
-    return rows[:limit], next_cursor(
-        rows,
-        limit=limit,
-        sort_name=sort,
-        key=(lambda r: r.name.lower()) if by_name else (lambda r: r.created_at),
-        ident=lambda r: r.id,
-    )
+    if sort == "name":
+        key = SortKey(func.lower(model.name), lambda r: r.name.lower())
+    else:
+        key = SortKey(col(model.created_at), lambda r: r.created_at, datetime.fromisoformat)
+    order = Keyset(sort, [key, id_key(col(model.id))])
+    rows = (await session.scalars(order.apply(query, cursor=cursor, limit=limit))).all()
+    return order.page(rows, limit=limit)
 
 
 async def _visible_one(

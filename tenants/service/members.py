@@ -17,7 +17,7 @@ from infra.clock import utcnow
 from infra.db import set_tenant
 from infra.errors import body_reference
 from infra.i18n import language
-from infra.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
+from infra.pagination import Keyset, Page, id_key
 from infra.security import (
     InvalidToken as BadSignature,
 )
@@ -85,9 +85,7 @@ _MEMBER_ROWS = cast(
             col(Membership.created_at),
             col(Membership.updated_at),
             col(Membership.id).label("membership_id"),
-        )
-        .join(User, col(User.id) == col(Membership.user_id))
-        .order_by(col(Membership.id))
+        ).join(User, col(User.id) == col(Membership.user_id))
     ),
 )
 
@@ -105,28 +103,21 @@ async def list_members(
     status: str | None = None,
 ) -> Page[MemberRead]:
     authorize(principal, Action.members_read)
-    query = _MEMBER_ROWS.where(col(Membership.tenant_id) == principal.tenant_id).limit(limit + 1)
-    if cursor is not None:
-        (after,) = decode_cursor(cursor, size=1)
-        query = query.where(col(Membership.id) > _uuid_or_invalid(after))
+    query = _MEMBER_ROWS.where(col(Membership.tenant_id) == principal.tenant_id)
     if role is not None:
         query = query.where(col(Membership.role) == role)
     if status is not None:
         query = query.where(col(Membership.status) == status)
     connection = await session.connection()
-    rows = (await connection.execute(query)).all()
-    next_cursor = encode_cursor(rows[limit - 1].membership_id) if len(rows) > limit else None
+    rows = (await connection.execute(MEMBER_ORDER.apply(query, cursor=cursor, limit=limit))).all()
+    page, next_cursor = MEMBER_ORDER.page(rows, limit=limit)
     # One validation of the whole page (pydantic-core), straight from the rows.
     return _MEMBER_PAGE.model_validate(
-        {"items": [row._mapping for row in rows[:limit]], "next_cursor": next_cursor}
+        {"items": [row._mapping for row in page], "next_cursor": next_cursor}
     )
 
 
-def _uuid_or_invalid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError as exc:
-        raise InvalidCursor() from exc
+MEMBER_ORDER = Keyset("members", [id_key(col(Membership.id), lambda row: row.membership_id)])
 
 
 async def _get_membership(

@@ -13,12 +13,12 @@ from sqlmodel import col, select
 
 from infra.clock import utcnow
 from infra.errors import ProblemError, body_reference, refuse_unknown_references
-from infra.pagination import Keyset, Page, SortKey, parse_int
+from infra.pagination import Keyset, Page, SortKey, id_key, parse_int
 from tenants.errors import BrandNotFound
 from tenants.models import AuditEvent, Brand, Tenant
 from tenants.policy import Resource, Verb
 from tenants.principal import Principal
-from tenants.service.common import check_version, keyset_page, next_cursor, require_scope
+from tenants.service.common import check_version, require_scope
 from tenants.service.directory import brand_visibility, today_for
 from workflows import errors
 from workflows.checks import Speller, run_checks
@@ -200,22 +200,18 @@ async def list_brand_content(
     )
     if status:
         query = query.where(col(ContentItem.status).in_(status))
-    query = keyset_page(
-        query,
-        sort_key=col(ContentItem.created_at),
-        id_column=col(ContentItem.id),
-        sort_name="created",
-        cursor=cursor,
-        limit=limit,
-        parse=datetime.fromisoformat,
-    )
-    rows = list((await session.scalars(query)).all())
-    return Page(
-        items=[summary(r) for r in rows[:limit]],
-        next_cursor=next_cursor(
-            rows, limit=limit, sort_name="created", key=lambda r: r.created_at, ident=lambda r: r.id
-        ),
-    )
+    rows = (await session.scalars(CONTENT_ORDER.apply(query, cursor=cursor, limit=limit))).all()
+    page, after = CONTENT_ORDER.page(rows, limit=limit)
+    return Page(items=[summary(r) for r in page], next_cursor=after)
+
+
+CONTENT_ORDER = Keyset(
+    "created",
+    [
+        SortKey(col(ContentItem.created_at), lambda r: r.created_at, datetime.fromisoformat),
+        id_key(col(ContentItem.id)),
+    ],
+)
 
 
 async def update_content(
@@ -514,19 +510,11 @@ async def calendar(
     )
     if brand_id is not None:
         query = query.where(col(ContentItem.brand_id) == brand_id)
-    query = keyset_page(
-        query,
-        sort_key=col(ContentItem.planned_at),
-        id_column=col(ContentItem.id),
-        sort_name="planned",
-        cursor=cursor,
-        limit=limit,
-        parse=datetime.fromisoformat,
-    )
-    rows = list((await session.scalars(query)).all())
+    rows = (await session.scalars(CALENDAR_ORDER.apply(query, cursor=cursor, limit=limit))).all()
+    page, after = CALENDAR_ORDER.page(rows, limit=limit)
     client_view = is_client(principal)
     items = []
-    for row in rows[:limit]:
+    for row in page:
         assert row.planned_at is not None
         items.append(
             CalendarItem(
@@ -539,12 +527,16 @@ async def calendar(
                 labels=[] if client_view else list(row.labels),
             )
         )
-    return Page(
-        items=items,
-        next_cursor=next_cursor(
-            rows, limit=limit, sort_name="planned", key=lambda r: r.planned_at, ident=lambda r: r.id
-        ),
-    )
+    return Page(items=items, next_cursor=after)
+
+
+CALENDAR_ORDER = Keyset(
+    "planned",
+    [
+        SortKey(col(ContentItem.planned_at), lambda r: r.planned_at, datetime.fromisoformat),
+        id_key(col(ContentItem.id)),
+    ],
+)
 
 
 HISTORY_ORDER = Keyset(
