@@ -35,6 +35,7 @@ from tenants.models import Assignment, Brand, Membership
 from tenants.policy import Resource, Scope, Verb
 from tenants.principal import Principal
 from tenants.service.common import (
+    bump,
     check_version,
     record_audit,
     require_scope,
@@ -414,8 +415,7 @@ async def update_entry(
     for field, value in changes.items():
         setattr(entry, field, value)
     if changes:
-        entry.version += 1
-        entry.updated_at = utcnow()
+        bump(entry)
     await _charge(
         session,
         principal.tenant_id,

@@ -46,7 +46,7 @@ from billing.service.budgets import _month
 from billing.service.ledger import budget_at, month_end, pure_terms, retainers_of
 from infra import outbox
 from infra.clock import utcnow
-from infra.errors import PreconditionFailed, body_reference
+from infra.errors import body_reference
 from infra.ids import new_id
 from infra.pagination import Keyset, Page, SortKey, id_key
 from infra.settings import Settings
@@ -54,7 +54,7 @@ from tenants.errors import ClientNotFound
 from tenants.models import Client, Tenant
 from tenants.policy import Resource, Verb
 from tenants.principal import Principal
-from tenants.service.common import record_audit, require_scope
+from tenants.service.common import bump, check_version, record_audit, require_scope
 from tenants.service.directory import today_for
 
 _USAGE = text(
@@ -444,16 +444,11 @@ INVOICE_ORDER = Keyset(
 # Editing drafts
 
 
-def _check_version(invoice: Invoice, if_match: int | None) -> None:
-    if if_match is not None and if_match != invoice.version:
-        raise PreconditionFailed()
-
-
 async def _draft(
     session: AsyncSession, principal: Principal, invoice_id: uuid.UUID, if_match: int | None
 ) -> Invoice:
     invoice = await _load(session, principal, invoice_id, Verb.update, lock=True)
-    _check_version(invoice, if_match)
+    check_version(invoice.version, if_match)
     if invoice.status != InvoiceStatus.draft:
         raise errors.InvoiceNotDraft(
             f"This invoice is {invoice.status}.", invoice_status=invoice.status
@@ -469,8 +464,7 @@ async def _retotal(session: AsyncSession, invoice: Invoice) -> None:
         )
     )
     invoice.subtotal_minor = int(total or 0)
-    invoice.version += 1
-    invoice.updated_at = utcnow()
+    bump(invoice)
     session.add(invoice)
     await session.flush()
 
@@ -619,7 +613,7 @@ async def finalize_invoice(
     The invoice row lock serializes finalizations: of two racing requests, the second finds
     the invoice finalized and gets 409."""
     invoice = await _load(session, principal, invoice_id, Verb.approve, lock=True)
-    _check_version(invoice, if_match)
+    check_version(invoice.version, if_match)
     if invoice.status != InvoiceStatus.draft:
         raise errors.InvoiceNotDraft(
             f"This invoice is {invoice.status}.", invoice_status=invoice.status
@@ -664,8 +658,7 @@ async def finalize_invoice(
     invoice.mode = InvoiceMode.stripe if to_stripe else InvoiceMode.external
     invoice.stripe_status = StripeSync.pending if to_stripe else None
     invoice.finalized_at = utcnow()
-    invoice.version += 1
-    invoice.updated_at = utcnow()
+    bump(invoice)
     session.add(invoice)
     record_audit(
         session,
@@ -699,7 +692,7 @@ async def void_invoice(
 ) -> InvoiceRead:
     """Void a finalized invoice: its time is released for a replacement invoice."""
     invoice = await _load(session, principal, invoice_id, Verb.approve, lock=True)
-    _check_version(invoice, if_match)
+    check_version(invoice.version, if_match)
     if invoice.status != InvoiceStatus.finalized:
         raise errors.InvoiceNotFinalized(
             f"This invoice is {invoice.status}.", invoice_status=invoice.status
@@ -707,8 +700,7 @@ async def void_invoice(
     invoice.status = InvoiceStatus.void
     invoice.voided_at = utcnow()
     invoice.void_reason = data.reason
-    invoice.version += 1
-    invoice.updated_at = utcnow()
+    bump(invoice)
     session.add(invoice)
     # The invoice is void first: the database lets invoiced time go only from a void invoice.
     await session.flush()
@@ -775,8 +767,7 @@ async def add_credit_note(
     )
     session.add(note)
     invoice.credited_minor += data.amount_minor
-    invoice.version += 1
-    invoice.updated_at = utcnow()
+    bump(invoice)
     session.add(invoice)
     record_audit(
         session,

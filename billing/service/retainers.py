@@ -26,7 +26,6 @@ from billing.schemas import (
     TermsBody,
     TermsRead,
 )
-from infra.clock import utcnow
 from infra.errors import InvalidFields, refuse_unknown_references
 from infra.pagination import Keyset, Page, SortKey, id_key, parse_int
 from tenants.capacity import parse_month
@@ -34,8 +33,10 @@ from tenants.models import Brand, Client, Membership, Role, Tenant
 from tenants.policy import Resource, Verb
 from tenants.principal import Principal
 from tenants.service.common import (
+    bump,
     check_version,
     record_audit,
+    record_update,
     require_scope,
 )
 from tenants.service.directory import today_for
@@ -286,8 +287,7 @@ async def update_retainer(
     await session.flush()
     session.add(_terms_row(principal, retainer.id, effective, data))
     retainer.end_month = end
-    retainer.version += 1
-    retainer.updated_at = utcnow()
+    bump(retainer)
     try:
         async with session.begin_nested():
             await session.flush()
@@ -440,15 +440,12 @@ async def update_rate(
     check_version(rate.version, if_match)
     old = rate.rate_minor
     rate.rate_minor = data.rate_minor
-    rate.version += 1
-    rate.updated_at = utcnow()
-    record_audit(
+    record_update(
         session,
-        tenant_id=principal.tenant_id,
-        actor=principal,
+        principal,
+        rate,
         action="rate.updated",
         subject_type="rate",
-        subject_id=rate.id,
         changes={"rate_minor": [old, data.rate_minor]},
     )
     return rate_read(rate)

@@ -26,7 +26,7 @@ from partners.schemas import (
 from tenants.errors import PermissionDenied
 from tenants.models import Role
 from tenants.principal import Principal
-from tenants.service.common import check_version, record_audit
+from tenants.service.common import check_version, record_audit, record_update
 
 SECRET_PREFIX = "pas_"  # noqa: S105 - a prefix, not a secret
 
@@ -144,15 +144,12 @@ async def update_app(
         if scopes != app.scopes:
             changes["scopes"] = app.scopes = scopes
     if changes:
-        app.version += 1
-        app.updated_at = utcnow()
-        record_audit(
+        record_update(
             session,
-            tenant_id=principal.tenant_id,
-            actor=principal,
+            principal,
+            app,
             action="partner_app.updated",
             subject_type="partner_app",
-            subject_id=app.id,
             changes=changes,
         )
         await session.flush()
@@ -181,16 +178,14 @@ async def rotate_secret(
     app.previous_secret_hash = app.secret_hash if overlap > 0 else None
     app.previous_secret_expires_at = now + timedelta(seconds=overlap) if overlap > 0 else None
     app.secret_hash = hash_secret(secret)
-    app.version += 1
-    app.updated_at = now
-    record_audit(
+    record_update(
         session,
-        tenant_id=principal.tenant_id,
-        actor=principal,
+        principal,
+        app,
         action="partner_app.secret_rotated",
         subject_type="partner_app",
-        subject_id=app.id,
         changes={"overlap_seconds": overlap},
+        at=now,
     )
     await session.flush()
     return PartnerAppCreated(**read(app).model_dump(), client_secret=secret)
@@ -209,14 +204,12 @@ async def revoke_app(
     app.revoked_at = utcnow()
     app.previous_secret_hash = None
     app.previous_secret_expires_at = None
-    app.version += 1
-    app.updated_at = app.revoked_at
-    record_audit(
+    record_update(
         session,
-        tenant_id=principal.tenant_id,
-        actor=principal,
+        principal,
+        app,
         action="partner_app.revoked",
         subject_type="partner_app",
-        subject_id=app.id,
+        at=app.revoked_at,
     )
     await session.flush()

@@ -38,7 +38,7 @@ from social.vault import TokenVault
 from tenants.errors import PermissionDenied
 from tenants.models import Role
 from tenants.principal import Principal
-from tenants.service.common import check_version, record_audit
+from tenants.service.common import check_version, record_audit, record_update
 
 DELIVER_JOB = "deliver_webhook"
 
@@ -165,15 +165,12 @@ async def update_endpoint(
             endpoint.disabled_at = utcnow()
             endpoint.disabled_reason = "Disabled by the agency."
     if changes:
-        endpoint.version += 1
-        endpoint.updated_at = utcnow()
-        record_audit(
+        record_update(
             session,
-            tenant_id=principal.tenant_id,
-            actor=principal,
+            principal,
+            endpoint,
             action="webhook_endpoint.updated",
             subject_type="webhook_endpoint",
-            subject_id=endpoint.id,
             changes=changes,
         )
         await session.flush()
@@ -191,15 +188,12 @@ async def rotate_secret(
     check_version(endpoint.version, if_match)
     secret = new_webhook_secret()
     endpoint.secret = vault.encrypt(secret) or b""
-    endpoint.version += 1
-    endpoint.updated_at = utcnow()
-    record_audit(
+    record_update(
         session,
-        tenant_id=principal.tenant_id,
-        actor=principal,
+        principal,
+        endpoint,
         action="webhook_endpoint.secret_rotated",
         subject_type="webhook_endpoint",
-        subject_id=endpoint.id,
     )
     await session.flush()
     return WebhookEndpointWithSecret(**read_endpoint(endpoint).model_dump(), secret=secret)

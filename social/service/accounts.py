@@ -38,7 +38,7 @@ from tenants.errors import BrandArchived, BrandNotFound, PlanLimit
 from tenants.models import Brand, Tenant
 from tenants.policy import Resource, Scope, Verb
 from tenants.principal import Principal
-from tenants.service.common import require_scope
+from tenants.service.common import bump, require_scope
 from tenants.service.directory import brand_visibility, today_for
 
 STATE_AUDIENCE = "passerelle-oauth-state"
@@ -433,8 +433,7 @@ async def set_status(
         )
     if status != account.status:
         account.status = status
-        account.version += 1
-        account.updated_at = utcnow()
+        bump(account)
         if status == AccountStatus.connected:
             account.next_sync_at = utcnow()
         await session.flush()

@@ -12,7 +12,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from infra.clock import utcnow
 from infra.errors import body_reference
 from infra.pagination import Keyset, Page, id_key
 from tenants import errors
@@ -40,7 +39,13 @@ from tenants.schemas import (
     StaffCapacity,
     TeamCapacityRow,
 )
-from tenants.service.common import authorize, check_version, record_audit, require_scope
+from tenants.service.common import (
+    authorize,
+    check_version,
+    record_audit,
+    record_update,
+    require_scope,
+)
 from tenants.service.directory import load_brand
 
 _OVERLAP = "ex_assignments_overlap"
@@ -215,15 +220,12 @@ async def update_assignment(
             diff[field] = [None if old is None else str(old), None if new is None else str(new)]
             setattr(assignment, field, new)
     if diff:
-        assignment.version += 1
-        assignment.updated_at = utcnow()
-        record_audit(
+        record_update(
             session,
-            tenant_id=principal.tenant_id,
-            actor=principal,
+            principal,
+            assignment,
             action="assignment.ended" if "end_date" in diff else "assignment.updated",
             subject_type="assignment",
-            subject_id=assignment.id,
             changes=diff,
         )
         await _flush_assignment(session)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
+from infra.clock import utcnow
 from infra.errors import PreconditionFailed
 from tenants import errors
 from tenants.models import AuditEvent, Client
@@ -59,6 +61,42 @@ def check_version(current: int, if_match: int | None) -> None:
             f"You edited version {if_match}; the current version is {current}.",
             current_version=current,
         )
+
+
+class Versioned(Protocol):
+    id: uuid.UUID
+    version: int
+    updated_at: datetime
+
+
+def bump(obj: Versioned, *, at: datetime | None = None) -> None:
+    """The object changed: its next version (its next ETag) and when."""
+    obj.version += 1
+    obj.updated_at = at or utcnow()
+
+
+def record_update(
+    session: AsyncSession,
+    principal: Principal,
+    obj: Versioned,
+    *,
+    action: str,
+    subject_type: str,
+    changes: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> None:
+    """A person's change to a versioned object, after check_version let it through: the next
+    version, and the audit row saying who changed what."""
+    bump(obj, at=at)
+    record_audit(
+        session,
+        tenant_id=principal.tenant_id,
+        actor=principal,
+        action=action,
+        subject_type=subject_type,
+        subject_id=obj.id,
+        changes=changes,
+    )
 
 
 async def ensure_client_exists(

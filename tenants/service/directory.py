@@ -34,6 +34,7 @@ from tenants.schemas import (
 from tenants.service.common import (
     check_version,
     record_audit,
+    record_update,
     require_scope,
 )
 
@@ -234,18 +235,15 @@ async def update_client(
     if diff:
         if "status" in diff:
             client.archived_at = utcnow() if client.status == ClientStatus.archived else None
-        client.version += 1
-        client.updated_at = utcnow()
         action = "client.updated"
         if diff.get("status") == ["active", "archived"]:
             action = "client.archived"
-        record_audit(
+        record_update(
             session,
-            tenant_id=principal.tenant_id,
-            actor=principal,
+            principal,
+            client,
             action=action,
             subject_type="client",
-            subject_id=client.id,
             changes={k: v for k, v in diff.items() if k != "notes"}
             | ({"notes": ["…", "…"]} if "notes" in diff else {}),
         )
@@ -399,17 +397,14 @@ async def update_brand(
     if diff:
         if "status" in diff:
             brand.archived_at = utcnow() if brand.status == ClientStatus.archived else None
-        brand.version += 1
-        brand.updated_at = utcnow()
-        record_audit(
+        record_update(
             session,
-            tenant_id=principal.tenant_id,
-            actor=principal,
+            principal,
+            brand,
             action="brand.archived"
             if diff.get("status") == ["active", "archived"]
             else "brand.updated",
             subject_type="brand",
-            subject_id=brand.id,
             changes=diff,
         )
         try:

@@ -46,7 +46,13 @@ from tenants.schemas import (
     MemberUpdate,
 )
 from tenants.service.auth import find_user_by_email
-from tenants.service.common import authorize, check_version, ensure_client_exists, record_audit
+from tenants.service.common import (
+    authorize,
+    bump,
+    check_version,
+    ensure_client_exists,
+    record_audit,
+)
 
 INVITATION_AUDIENCE = "passerelle-invitation"
 
@@ -202,8 +208,7 @@ async def update_member(
         membership.role = new_role
         membership.status = new_status
         membership.client_id = new_client
-        membership.version += 1
-        membership.updated_at = utcnow()
+        bump(membership)
         session.add(membership)
         if new_status == MembershipStatus.disabled:
             await session.execute(
@@ -446,8 +451,7 @@ async def accept_invitation(
     if membership.role != Role.client:
         await ensure_staff_seat(session, tenant_id, joining=1)
     membership.status = MembershipStatus.active
-    membership.version += 1
-    membership.updated_at = utcnow()
+    bump(membership)
     outbox.record_event(
         session,
         tenant_id=tenant_id,

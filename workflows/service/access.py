@@ -11,11 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
-from infra.clock import utcnow
 from tenants.models import Brand, Role
 from tenants.policy import Resource, Scope, Verb
 from tenants.principal import Principal
-from tenants.service.common import record_audit, require_scope
+from tenants.service.common import bump, record_audit, require_scope
 from tenants.service.directory import brand_visibility, today_for
 from workflows import errors
 from workflows.engine import StepKind, TimeoutPolicy, TimeoutStep, first_deadline
@@ -212,5 +211,4 @@ def audit(
 
 
 def touch(item: ContentItem) -> None:
-    item.version += 1
-    item.updated_at = utcnow()
+    bump(item)

@@ -16,7 +16,7 @@ from infra.pagination import Keyset, Page, SortKey
 from tenants.models import Brand, Membership, MembershipStatus, Role
 from tenants.policy import Resource, Verb
 from tenants.principal import Principal
-from tenants.service.common import check_version, record_audit, require_scope
+from tenants.service.common import bump, check_version, record_audit, require_scope
 from workflows import errors
 from workflows.models import BrandWorkflow, WorkflowTemplate
 from workflows.schemas import Step, TemplateCreate, TemplateRead, TemplateUpdate
@@ -353,8 +353,7 @@ async def update_template(
     template.blocking_checks = list(dict.fromkeys(data.blocking_checks))
     template.is_tenant_default = data.is_tenant_default and not data.archived
     template.archived_at = (template.archived_at or utcnow()) if data.archived else None
-    template.version += 1
-    template.updated_at = utcnow()
+    bump(template)
     await _set_brands(session, principal, template.id, [] if data.archived else data.brand_ids)
     _audit(session, principal, template, "workflow_template.updated", data)
     await _flush(session)
