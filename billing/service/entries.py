@@ -37,6 +37,7 @@ from tenants.principal import Principal
 from tenants.service.common import (
     bump,
     check_version,
+    load_readable,
     record_audit,
     require_scope,
 )
@@ -328,10 +329,13 @@ async def create_entry(
     return entry_read(entry)
 
 
-def _entry_visibility(principal: Principal, scope: Scope) -> Any:
+def readable_entries(principal: Principal, verb: Verb = Verb.read) -> Select[Any]:
+    """All of the agency's time for those who see it all, else one's own."""
+    scope = require_scope(principal, Resource.time_entry, verb)
+    query: Select[Any] = select(TimeEntry).where(TimeEntry.tenant_id == principal.tenant_id)
     if scope is Scope.all:
-        return col(TimeEntry.tenant_id) == principal.tenant_id
-    return col(TimeEntry.membership_id) == principal.membership_id
+        return query
+    return query.where(col(TimeEntry.membership_id) == principal.membership_id)
 
 
 async def _load_entry(
@@ -342,17 +346,12 @@ async def _load_entry(
     *,
     lock: bool = False,
 ) -> TimeEntry:
-    scope = require_scope(principal, Resource.time_entry, verb)
-    query = select(TimeEntry).where(
-        TimeEntry.tenant_id == principal.tenant_id,
-        TimeEntry.id == entry_id,
-        _entry_visibility(principal, scope),
+    entry: TimeEntry = await load_readable(
+        session,
+        readable_entries(principal, verb).where(col(TimeEntry.id) == entry_id),
+        lock=lock,
+        missing=errors.TimeEntryNotFound(),
     )
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    entry = (await session.scalars(query)).first()
-    if entry is None:
-        raise errors.TimeEntryNotFound()
     return entry
 
 
@@ -473,10 +472,7 @@ async def list_entries(
     limit: int,
     cursor: str | None = None,
 ) -> Page[EntryRead]:
-    scope = require_scope(principal, Resource.time_entry, Verb.read)
-    query: Select[Any] = select(TimeEntry).where(
-        TimeEntry.tenant_id == principal.tenant_id, _entry_visibility(principal, scope)
-    )
+    query = readable_entries(principal)
     conditions = {
         TimeEntry.user_id: filters.user_id,
         TimeEntry.brand_id: filters.brand_id,

@@ -42,6 +42,7 @@ from tenants.schemas import (
 from tenants.service.common import (
     authorize,
     check_version,
+    load_readable,
     record_audit,
     record_update,
     require_scope,
@@ -131,10 +132,13 @@ async def create_assignment(
     return assignment_read(assignment)
 
 
-def _assignment_scope(principal: Principal, scope: Scope) -> Any:
+def readable_assignments(principal: Principal, verb: Verb = Verb.read) -> Select[Any]:
+    """All of the agency's assignments for those who manage them, else one's own."""
+    scope = require_scope(principal, Resource.assignment, verb)
+    query: Select[Any] = select(Assignment).where(Assignment.tenant_id == principal.tenant_id)
     if scope is Scope.all:
-        return col(Assignment.tenant_id) == principal.tenant_id
-    return col(Assignment.membership_id) == principal.membership_id
+        return query
+    return query.where(col(Assignment.membership_id) == principal.membership_id)
 
 
 async def list_assignments(
@@ -147,10 +151,7 @@ async def list_assignments(
     user_id: uuid.UUID | None = None,
     active_on: date | None = None,
 ) -> Page[AssignmentRead]:
-    scope = require_scope(principal, Resource.assignment, Verb.read)
-    query: Select[Any] = select(Assignment).where(
-        Assignment.tenant_id == principal.tenant_id, _assignment_scope(principal, scope)
-    )
+    query = readable_assignments(principal)
     if brand_id is not None:
         query = query.where(col(Assignment.brand_id) == brand_id)
     if user_id is not None:
@@ -176,17 +177,12 @@ async def _load_assignment(
     *,
     lock: bool = False,
 ) -> Assignment:
-    scope = require_scope(principal, Resource.assignment, verb)
-    query = select(Assignment).where(
-        Assignment.tenant_id == principal.tenant_id,
-        Assignment.id == assignment_id,
-        _assignment_scope(principal, scope),
+    assignment: Assignment = await load_readable(
+        session,
+        readable_assignments(principal, verb).where(col(Assignment.id) == assignment_id),
+        lock=lock,
+        missing=errors.AssignmentNotFound(),
     )
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    assignment = (await session.scalars(query)).first()
-    if assignment is None:
-        raise errors.AssignmentNotFound()
     return assignment
 
 

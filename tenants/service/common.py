@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
@@ -61,6 +62,25 @@ def check_version(current: int, if_match: int | None) -> None:
             f"You edited version {if_match}; the current version is {current}.",
             current_version=current,
         )
+
+
+async def load_readable(
+    session: AsyncSession,
+    readable: Select[Any],
+    *,
+    missing: Exception,
+    lock: bool = False,
+    lock_of: Any = None,
+) -> Any:
+    """The one row of a resource's readable statement (already narrowed to an id), or the
+    resource's 404: an object the principal may not see is, for them, an object that does not
+    exist (never a 403, which would disclose it). `lock` takes the row for an update."""
+    if lock:
+        readable = readable.with_for_update(of=lock_of).execution_options(populate_existing=True)
+    found = (await session.scalars(readable)).first()
+    if found is None:
+        raise missing
+    return found
 
 
 class Versioned(Protocol):

@@ -33,6 +33,7 @@ from tenants.schemas import (
 )
 from tenants.service.common import (
     check_version,
+    load_readable,
     record_audit,
     record_update,
     require_scope,
@@ -61,6 +62,28 @@ def brand_visibility(principal: Principal, scope: Scope, today: date) -> ColumnE
     if scope is Scope.own_client and principal.client_id is not None:
         return col(Brand.client_id) == principal.client_id
     return col(Brand.id).is_(None)  # nothing
+
+
+def readable_clients(
+    principal: Principal, verb: Verb = Verb.read, *, at: datetime | None = None
+) -> Select[Any]:
+    """The clients this principal may `verb`: the one place that says so (loaders and lists)."""
+    scope = require_scope(principal, Resource.client, verb)
+    return select(Client).where(
+        Client.tenant_id == principal.tenant_id,
+        client_visibility(principal, scope, today_for(principal, at)),
+    )
+
+
+def readable_brands(
+    principal: Principal, verb: Verb = Verb.read, *, at: datetime | None = None
+) -> Select[Any]:
+    """The brands this principal may `verb`: the one place that says so (loaders and lists)."""
+    scope = require_scope(principal, Resource.brand, verb)
+    return select(Brand).where(
+        Brand.tenant_id == principal.tenant_id,
+        brand_visibility(principal, scope, today_for(principal, at)),
+    )
 
 
 def client_visibility(principal: Principal, scope: Scope, today: date) -> ColumnElement[bool]:
@@ -99,17 +122,6 @@ async def _named_page(
     return order.page(rows, limit=limit)
 
 
-async def _visible_one(
-    session: AsyncSession, query: Select[Any], *, lock: bool, missing: Exception
-) -> Any:
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    found = (await session.scalars(query)).first()
-    if found is None:
-        raise missing
-    return found
-
-
 # ---------------------------------------------------------------------------------------------
 # Clients
 
@@ -146,12 +158,7 @@ async def list_clients(
     sort: SortOrder = "name",
     at: datetime | None = None,
 ) -> Page[ClientRead]:
-    scope = require_scope(principal, Resource.client, Verb.read)
-    query: Select[Any] = select(Client).where(
-        Client.tenant_id == principal.tenant_id,
-        client_visibility(principal, scope, today_for(principal, at)),
-        _status_filter(col(Client.status), status),
-    )
+    query = readable_clients(principal, at=at).where(_status_filter(col(Client.status), status))
     rows, cursor_out = await _named_page(
         session, query, Client, q=q, sort=sort, cursor=cursor, limit=limit
     )
@@ -167,13 +174,12 @@ async def _load_client(
     lock: bool = False,
     at: datetime | None = None,
 ) -> Client:
-    scope = require_scope(principal, Resource.client, verb)
-    query = select(Client).where(
-        Client.tenant_id == principal.tenant_id,
-        Client.id == client_id,
-        client_visibility(principal, scope, today_for(principal, at)),
+    client: Client = await load_readable(
+        session,
+        readable_clients(principal, verb, at=at).where(col(Client.id) == client_id),
+        lock=lock,
+        missing=errors.ClientNotFound(),
     )
-    client: Client = await _visible_one(session, query, lock=lock, missing=errors.ClientNotFound())
     return client
 
 
@@ -283,12 +289,7 @@ async def list_brands(
     sort: SortOrder = "name",
     at: datetime | None = None,
 ) -> Page[BrandRead]:
-    scope = require_scope(principal, Resource.brand, Verb.read)
-    query: Select[Any] = select(Brand).where(
-        Brand.tenant_id == principal.tenant_id,
-        brand_visibility(principal, scope, today_for(principal, at)),
-        _status_filter(col(Brand.status), status),
-    )
+    query = readable_brands(principal, at=at).where(_status_filter(col(Brand.status), status))
     if client_id is not None:
         query = query.where(col(Brand.client_id) == client_id)
     rows, cursor_out = await _named_page(
@@ -306,13 +307,12 @@ async def load_brand(
     lock: bool = False,
     at: datetime | None = None,
 ) -> Brand:
-    scope = require_scope(principal, Resource.brand, verb)
-    query = select(Brand).where(
-        Brand.tenant_id == principal.tenant_id,
-        Brand.id == brand_id,
-        brand_visibility(principal, scope, today_for(principal, at)),
+    brand: Brand = await load_readable(
+        session,
+        readable_brands(principal, verb, at=at).where(col(Brand.id) == brand_id),
+        lock=lock,
+        missing=errors.BrandNotFound(),
     )
-    brand: Brand = await _visible_one(session, query, lock=lock, missing=errors.BrandNotFound())
     return brand
 
 

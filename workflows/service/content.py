@@ -43,9 +43,9 @@ from workflows.service.access import (
     audit,
     content_read,
     is_client,
-    item_visibility,
     load_item,
     load_revision,
+    readable_items,
     revision_read,
     shown_revision_id,
     touch,
@@ -193,11 +193,7 @@ async def list_brand_content(
     cursor: str | None,
 ) -> Page[ContentSummary]:
     await _content_brand(session, principal, brand_id, Verb.read)
-    query: Select[Any] = select(ContentItem).where(
-        ContentItem.tenant_id == principal.tenant_id,
-        ContentItem.brand_id == brand_id,
-        item_visibility(principal, Verb.read),
-    )
+    query = readable_items(principal).where(col(ContentItem.brand_id) == brand_id)
     if status:
         query = query.where(col(ContentItem.status).in_(status))
     rows = (await session.scalars(CONTENT_ORDER.apply(query, cursor=cursor, limit=limit))).all()
@@ -502,11 +498,8 @@ async def calendar(
         raise ProblemError(f"Ask for at most {MAX_CALENDAR_DAYS} days at a time.", field="to")
     if brand_id is not None:
         await _content_brand(session, principal, brand_id, Verb.read)
-    query: Select[Any] = select(ContentItem).where(
-        ContentItem.tenant_id == principal.tenant_id,
-        item_visibility(principal, Verb.read),
-        col(ContentItem.planned_at) >= start,
-        col(ContentItem.planned_at) < end,
+    query = readable_items(principal).where(
+        col(ContentItem.planned_at) >= start, col(ContentItem.planned_at) < end
     )
     if brand_id is not None:
         query = query.where(col(ContentItem.brand_id) == brand_id)
