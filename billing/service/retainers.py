@@ -35,6 +35,7 @@ from tenants.principal import Principal
 from tenants.service.common import (
     bump,
     check_version,
+    load_readable,
     record_audit,
     record_update,
     require_scope,
@@ -197,16 +198,19 @@ async def _load_retainer(
     *,
     lock: bool = False,
 ) -> Retainer:
-    require_scope(principal, Resource.retainer, verb)
-    query = select(Retainer).where(
-        Retainer.tenant_id == principal.tenant_id, Retainer.id == retainer_id
+    retainer: Retainer = await load_readable(
+        session,
+        readable_retainers(principal, verb).where(col(Retainer.id) == retainer_id),
+        lock=lock,
+        missing=errors.RetainerNotFound(),
     )
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    retainer = (await session.scalars(query)).first()
-    if retainer is None:
-        raise errors.RetainerNotFound()
     return retainer
+
+
+def readable_retainers(principal: Principal, verb: Verb = Verb.read) -> Select[Any]:
+    """The agency's retainers, for the roles that handle them (require_scope refuses others)."""
+    require_scope(principal, Resource.retainer, verb)
+    return select(Retainer).where(Retainer.tenant_id == principal.tenant_id)
 
 
 async def get_retainer(
@@ -225,8 +229,7 @@ async def list_retainers(
     limit: int,
     cursor: str | None,
 ) -> Page[RetainerRead]:
-    require_scope(principal, Resource.retainer, Verb.read)
-    query: Select[Any] = select(Retainer).where(Retainer.tenant_id == principal.tenant_id)
+    query = readable_retainers(principal)
     if client_id is not None:
         query = query.where(col(Retainer.client_id) == client_id)
     rows = (await session.scalars(RETAINER_ORDER.apply(query, cursor=cursor, limit=limit))).all()

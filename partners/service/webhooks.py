@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete
+from sqlalchemy import Select, and_, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -38,7 +38,7 @@ from social.vault import TokenVault
 from tenants.errors import PermissionDenied
 from tenants.models import Role
 from tenants.principal import Principal
-from tenants.service.common import check_version, record_audit, record_update
+from tenants.service.common import check_version, load_readable, record_audit, record_update
 
 DELIVER_JOB = "deliver_webhook"
 
@@ -60,6 +60,12 @@ def _visible(principal: Principal) -> Any:
     if principal.kind == "partner":
         where = and_(where, col(WebhookEndpoint.partner_app_id) == principal.app_id)
     return where
+
+
+def readable_endpoints(principal: Principal) -> Select[Any]:
+    """The endpoints a webhook manager reaches (see _visible)."""
+    _require_manager(principal)
+    return select(WebhookEndpoint).where(_visible(principal))
 
 
 def read_endpoint(endpoint: WebhookEndpoint) -> WebhookEndpointRead:
@@ -106,12 +112,11 @@ async def create_endpoint(
 async def get_endpoint(
     session: AsyncSession, principal: Principal, endpoint_id: uuid.UUID
 ) -> WebhookEndpoint:
-    _require_manager(principal)
-    endpoint = await session.scalar(
-        select(WebhookEndpoint).where(_visible(principal), col(WebhookEndpoint.id) == endpoint_id)
+    endpoint: WebhookEndpoint = await load_readable(
+        session,
+        readable_endpoints(principal).where(col(WebhookEndpoint.id) == endpoint_id),
+        missing=errors.WebhookEndpointNotFound("No such webhook endpoint in this agency."),
     )
-    if endpoint is None:
-        raise errors.WebhookEndpointNotFound("No such webhook endpoint in this agency.")
     return endpoint
 
 
@@ -128,10 +133,7 @@ async def list_endpoints(
     session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None
 ) -> Page[WebhookEndpointRead]:
     """Oldest first."""
-    _require_manager(principal)
-    query = ENDPOINT_ORDER.apply(
-        select(WebhookEndpoint).where(_visible(principal)), cursor=cursor, limit=limit
-    )
+    query = ENDPOINT_ORDER.apply(readable_endpoints(principal), cursor=cursor, limit=limit)
     rows, next_page = ENDPOINT_ORDER.page((await session.scalars(query)).all(), limit=limit)
     return Page(items=[read_endpoint(e) for e in rows], next_cursor=next_page)
 
