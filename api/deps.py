@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Protocol, TypeVar
 
 import structlog
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -197,6 +197,21 @@ IfMatch = Annotated[int | None, Depends(parse_if_match)]
 
 def etag(version: int) -> str:
     return f'"{version}"'
+
+
+class Versioned(Protocol):
+    @property
+    def version(self) -> int: ...
+
+
+V = TypeVar("V", bound=Versioned)
+
+
+def tagged(response: Response, obj: V) -> V:
+    """Every answer with a versioned object carries its version as the ETag, the value a later
+    write sends back as If-Match."""
+    response.headers["ETag"] = etag(obj.version)
+    return obj
 
 
 async def require_json(request: Request) -> None:

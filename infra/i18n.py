@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
 MONTHS: dict[str, tuple[str, ...]] = {
     "en": (
@@ -36,9 +37,13 @@ MONTHS: dict[str, tuple[str, ...]] = {
 }
 
 
-def language(locale: str) -> str:
-    """'fr-CA', 'fr' -> 'fr'; anything else is written in English."""
-    return "fr" if locale.lower().startswith("fr") else "en"
+Language = Literal["fr", "en"]
+
+
+def language(locale: str | None) -> Language:
+    """The one place that decides: 'fr-CA', 'FR', 'fr' -> 'fr'; anything else, no locale
+    included, is written in English."""
+    return "fr" if (locale or "").lower().startswith("fr") else "en"
 
 
 def month_name(month: date, locale: str) -> str:

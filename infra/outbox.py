@@ -22,6 +22,7 @@ from infra.clock import utcnow
 from infra.db import Database
 from infra.logging import get_logger
 from infra.models import TenantScoped, jsonb_field, tz_field
+from infra.sweep import due_tenants
 
 log = get_logger(__name__)
 
@@ -198,14 +199,10 @@ async def deliver_outbox(ctx: dict[str, Any], tenant_id: str) -> int:
 async def sweep_outbox(ctx: dict[str, Any]) -> int:
     """arq cron: a safety net for deliveries whose after-commit enqueue was lost or backed off."""
     db: Database = ctx["db"]
-    async with db.session() as session:
-        now = utcnow()
-        rows = (
-            await session.execute(
-                text("SELECT due_tenant_id FROM outbox_due_tenants(:now)"), {"now": now}
-            )
-        ).all()
-        await session.commit()
+    now = utcnow()
+    rows = await due_tenants(
+        db, text("SELECT due_tenant_id FROM outbox_due_tenants(:now)"), {"now": now}
+    )
     minute = now.strftime("%Y%m%d%H%M")
     for (tenant_id,) in rows:
         await enqueue_delivery(ctx["redis"], tenant_id, job_key=f"sweep-{minute}")

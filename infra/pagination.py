@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -149,6 +150,13 @@ class Keyset:
             equal = [_same(k.expr, v) for k, v in zip(self.keys[:i], values[:i], strict=True)]
             options.append(and_(true(), *equal, _beyond(key, values[i])))
         return or_(false(), *options)
+
+
+def id_key(
+    expr: Any, read: Callable[[Any], Any] = lambda row: row.id, *, descending: bool = False
+) -> SortKey:
+    """The last key of most orders: the row's UUID id, unique, so the order is total."""
+    return SortKey(expr, read, parse=uuid.UUID, descending=descending)
 
 
 def _same(expr: Any, value: Any) -> ColumnElement[bool]:

@@ -14,22 +14,26 @@ import html
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import text, update
+from sqlalchemy import Row, text, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from infra import outbox
 from infra.clock import utcnow
 from infra.db import Database
+from infra.i18n import language as language_of
 from infra.ids import new_id
 from infra.logging import get_logger
 from infra.mail import Mail, send_mail
 from infra.outbox import Event, record_event
 from infra.settings import Settings
+from infra.sweep import due_tenants, for_each_tenant
 from infra.vault import TokenVault
 from partners.errors import UnsafeWebhookUrl
 from partners.events import PUBLISHED
@@ -303,8 +307,8 @@ async def mail_endpoint_disabled(ctx: dict[str, Any], event: Event) -> None:
     url = event.payload["url"]
     manage = f"{settings.app_base_url}/settings/webhooks/{event.payload['endpoint_id']}"
     for email, locale in sorted(set(admins)):
-        french = (locale or "").lower().startswith("fr")
-        if french:
+        lang = language_of(locale)
+        if lang == "fr":
             subject = f"Webhook désactivé : {url}"
             body = (
                 f"Les livraisons vers {url} ({agency}) échouent depuis environ un jour : "
@@ -327,7 +331,7 @@ async def mail_endpoint_disabled(ctx: dict[str, Any], event: Event) -> None:
                 text=f"{body}\n\n{manage}\n\n{reason}\n",
                 html=f'<p>{html.escape(body)}</p><p><a href="{html.escape(manage)}">'
                 f"{html.escape(manage)}</a></p><p><small>{html.escape(reason)}</small></p>",
-                language="fr" if french else "en",
+                language=lang,
             ),
         )
 
@@ -337,28 +341,27 @@ async def sweep_webhooks(ctx: dict[str, Any]) -> int:
     db: Database = ctx["db"]
     settings: Settings = ctx["settings"]
     cutoff = utcnow() - timedelta(seconds=30)
-    async with db.session() as session:
-        tenants = (
+    tenants = await due_tenants(
+        db, text("SELECT due_tenant_id FROM webhook_due_tenants(:cutoff)"), {"cutoff": cutoff}
+    )
+
+    async def pending(session: AsyncSession, tenant_id: uuid.UUID) -> Sequence[Row[uuid.UUID, int]]:
+        return (
             await session.execute(
-                text("SELECT due_tenant_id FROM webhook_due_tenants(:cutoff)"),
-                {"cutoff": cutoff},
+                select(WebhookDelivery.id, WebhookDelivery.attempts)
+                .where(
+                    col(WebhookDelivery.tenant_id) == tenant_id,
+                    col(WebhookDelivery.status) == DeliveryStatus.pending.value,
+                    col(WebhookDelivery.next_attempt_at) <= cutoff,
+                )
+                .limit(500)
             )
         ).all()
-        await session.commit()
+
     queued = 0
-    for (tenant_id,) in tenants:
-        async with db.tenant_transaction(tenant_id) as session:
-            due = (
-                await session.execute(
-                    select(WebhookDelivery.id, WebhookDelivery.attempts)
-                    .where(
-                        col(WebhookDelivery.tenant_id) == tenant_id,
-                        col(WebhookDelivery.status) == DeliveryStatus.pending.value,
-                        col(WebhookDelivery.next_attempt_at) <= cutoff,
-                    )
-                    .limit(500)
-                )
-            ).all()
+    for tenant_id, due in await for_each_tenant(
+        db, (tenant_id for (tenant_id,) in tenants), pending, failed="webhooks.sweep_failed"
+    ):
         for delivery_id, attempts in due:
             job = await ctx["redis"].enqueue_job(
                 DELIVER_JOB,

@@ -6,19 +6,24 @@ from __future__ import annotations
 import html
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from arq import Retry
 from arq.connections import ArqRedis
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from infra import outbox
 from infra.clock import utcnow
 from infra.db import Database
+from infra.i18n import language as language_of
 from infra.logging import get_logger
 from infra.mail import Mail, send_mail
 from infra.outbox import Event
+from infra.sweep import due_tenants, for_each_tenant
 from social.kit import SocialKit, kit_of
 from social.models import SYNCABLE, SocialAccount
 from social.service.accounts import SYNC_JOB, sync_job_id
@@ -52,25 +57,28 @@ async def due_accounts(
 ) -> list[tuple[uuid.UUID, uuid.UUID, datetime]]:
     """Due accounts of every agency, interleaved one agency at a time (round robin), so that
     the queue serves agencies in turn whatever their size."""
-    async with db.session() as session:
-        tenants = (
-            await session.scalars(select(Tenant.id).where(Tenant.status != "canceled"))
-        ).all()
-    lanes: list[deque[tuple[uuid.UUID, uuid.UUID, datetime]]] = []
-    for tenant_id in tenants:
-        async with db.tenant_transaction(tenant_id) as session:
-            rows = (
-                await session.execute(
-                    select(SocialAccount.id, SocialAccount.next_sync_at)
-                    .where(
-                        SocialAccount.tenant_id == tenant_id,
-                        col(SocialAccount.status).in_([s.value for s in SYNCABLE]),
-                        col(SocialAccount.next_sync_at) <= now,
-                    )
-                    .order_by(col(SocialAccount.next_sync_at))
-                    .limit(per_tenant)
+    tenants = await due_tenants(db, select(Tenant.id).where(Tenant.status != "canceled"))
+
+    async def accounts(
+        session: AsyncSession, tenant_id: uuid.UUID
+    ) -> Sequence[Row[uuid.UUID, Any]]:
+        return (
+            await session.execute(
+                select(SocialAccount.id, SocialAccount.next_sync_at)
+                .where(
+                    SocialAccount.tenant_id == tenant_id,
+                    col(SocialAccount.status).in_([s.value for s in SYNCABLE]),
+                    col(SocialAccount.next_sync_at) <= now,
                 )
-            ).all()
+                .order_by(col(SocialAccount.next_sync_at))
+                .limit(per_tenant)
+            )
+        ).all()
+
+    lanes: list[deque[tuple[uuid.UUID, uuid.UUID, datetime]]] = []
+    for tenant_id, rows in await for_each_tenant(
+        db, (tenant_id for (tenant_id,) in tenants), accounts, failed="social.due_failed"
+    ):
         if rows:
             lanes.append(deque((tenant_id, account_id, due) for account_id, due in rows))
     # The agency that has waited longest goes first in each round: a stable, fair order.
@@ -200,7 +208,7 @@ async def mail_needs_reauth(ctx: dict[str, Any], event: Event) -> None:
     settings = ctx["settings"]
     url = f"{settings.app_base_url}/brands/{brand_id}/social-accounts"
     for email, locale in sorted(set(recipients)):
-        language = "fr" if (locale or "").lower().startswith("fr") else "en"
+        language = language_of(locale)
         words = _WORDS[language]
         values = {
             "platform": payload["platform"],

@@ -6,6 +6,7 @@ import html as html_lib
 from typing import Any
 
 from infra import outbox
+from infra.i18n import language as language_of
 from infra.mail import Mail, send_mail
 from infra.outbox import Event
 from tenants import service
@@ -46,7 +47,7 @@ async def send_invitation(ctx: dict[str, Any], event: Event) -> None:
     settings = ctx["settings"]
     token = service.invitation_token(ctx["signer"], invitation)
     link = f"{settings.app_base_url}/invitations/{token}"
-    language = "fr" if tenant.locale.startswith("fr") else "en"
+    language = language_of(tenant.locale)
     subject, body, button = _INVITE[language]
     values = {
         "inviter": inviter.name,

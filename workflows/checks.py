@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from infra.i18n import language as language_of
+
 WARNING_KINDS = ("banned_word", "too_long", "missing_alt_text", "broken_link", "spelling")
 
 # Characters allowed per post. X counts differently: see `platform_length`.
@@ -453,7 +455,7 @@ def check_spelling(
     def known(candidate: str) -> bool:
         return candidate.casefold() in allowed or speller.check(candidate)
 
-    french = language.lower().startswith("fr")
+    french = language_of(language) == "fr"
     warnings = []
     for word in _prose_words(text):
         for part in _misspelled_parts(word, known, french):

@@ -19,6 +19,7 @@ from sqlmodel import col, select
 
 from infra import outbox
 from infra.clock import utcnow
+from infra.i18n import language as language_of
 from infra.mail import Mail, send_mail
 from infra.outbox import Event
 from infra.settings import Settings
@@ -64,10 +65,6 @@ _TEXT = {
         "expires": "This link is personal and works only once. It expires on {expires}.",
     },
 }
-
-
-def language_of(locale: str | None) -> str:
-    return "fr" if (locale or "").lower().startswith("fr") else "en"
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.deps import CurrentPrincipal, IfMatch, SessionDep, etag
+from api.deps import CurrentPrincipal, IfMatch, SessionDep, tagged
 from api.problems import responses
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from tenants import service
@@ -61,8 +61,7 @@ async def create_assignment(
     body: AssignmentCreate, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> AssignmentRead:
     assignment = await service.create_assignment(session, principal, body)
-    response.headers["ETag"] = etag(assignment.version)
-    return assignment
+    return tagged(response, assignment)
 
 
 @router.get("/assignments/{assignment_id}", summary="Read an assignment")
@@ -70,8 +69,7 @@ async def get_assignment(
     assignment_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> AssignmentRead:
     assignment = await service.get_assignment(session, principal, assignment_id)
-    response.headers["ETag"] = etag(assignment.version)
-    return assignment
+    return tagged(response, assignment)
 
 
 @router.patch(
@@ -90,8 +88,7 @@ async def update_assignment(
     assignment = await service.update_assignment(
         session, principal, assignment_id, body, if_match=if_match
     )
-    response.headers["ETag"] = etag(assignment.version)
-    return assignment
+    return tagged(response, assignment)
 
 
 @router.get("/staff/{user_id}/capacity", summary="A staff member's allocation for a month")

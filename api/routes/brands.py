@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, etag
+from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, tagged
 from api.problems import responses
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from tenants import service
@@ -51,8 +51,7 @@ async def create_brand(
     response: Response,
 ) -> BrandRead:
     brand = await service.create_brand(session, principal, body, resources.settings)
-    response.headers["ETag"] = etag(brand.version)
-    return brand
+    return tagged(response, brand)
 
 
 @router.get("/{brand_id}", summary="Read a brand")
@@ -60,8 +59,7 @@ async def get_brand(
     brand_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> BrandRead:
     brand = await service.get_brand(session, principal, brand_id)
-    response.headers["ETag"] = etag(brand.version)
-    return brand
+    return tagged(response, brand)
 
 
 @router.patch("/{brand_id}", responses=responses(409, 412), summary="Change or archive a brand")
@@ -77,5 +75,4 @@ async def update_brand(
     brand = await service.update_brand(
         session, principal, brand_id, body, resources.settings, if_match=if_match
     )
-    response.headers["ETag"] = etag(brand.version)
-    return brand
+    return tagged(response, brand)

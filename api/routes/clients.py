@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.deps import CurrentPrincipal, IfMatch, SessionDep, etag
+from api.deps import CurrentPrincipal, IfMatch, SessionDep, tagged
 from api.problems import responses
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from tenants import service
@@ -34,8 +34,7 @@ async def create_client(
     body: ClientCreate, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> ClientRead:
     client = await service.create_client(session, principal, body)
-    response.headers["ETag"] = etag(client.version)
-    return client
+    return tagged(response, client)
 
 
 @router.get("/{client_id}", summary="Read a client")
@@ -43,8 +42,7 @@ async def get_client(
     client_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> ClientRead:
     client = await service.get_client(session, principal, client_id)
-    response.headers["ETag"] = etag(client.version)
-    return client
+    return tagged(response, client)
 
 
 @router.patch(
@@ -61,5 +59,4 @@ async def update_client(
     response: Response,
 ) -> ClientRead:
     client = await service.update_client(session, principal, client_id, body, if_match=if_match)
-    response.headers["ETag"] = etag(client.version)
-    return client
+    return tagged(response, client)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, etag
+from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, tagged
 from api.pagination import Cursor as LongCursor
 from api.problems import responses
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
@@ -38,11 +38,6 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, Query(max_length=512)]
 
 
-def _tagged(response: Response, item: ContentRead) -> ContentRead:
-    response.headers["ETag"] = etag(item.version)
-    return item
-
-
 @router.get("/brands/{brand_id}/content", summary="A brand's content items, oldest first")
 async def list_brand_content(
     brand_id: uuid.UUID,
@@ -72,14 +67,14 @@ async def create_content(
     item = await service.create_content(
         session, principal, brand_id, body, accounts_of_brand=accounts.accounts_of_brand
     )
-    return _tagged(response, item)
+    return tagged(response, item)
 
 
 @router.get("/content/{content_id}", summary="A content item with its current revision")
 async def get_content(
     content_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> ContentRead:
-    return _tagged(response, await service.get_content(session, principal, content_id))
+    return tagged(response, await service.get_content(session, principal, content_id))
 
 
 @router.patch(
@@ -103,7 +98,7 @@ async def update_content(
         if_match=if_match,
         accounts_of_brand=accounts.accounts_of_brand,
     )
-    return _tagged(response, item)
+    return tagged(response, item)
 
 
 @router.get("/content/{content_id}/revisions", summary="Every revision, oldest first")
@@ -161,7 +156,7 @@ async def submit_content(
         body or SubmitRequest(),
         link_ttl=resources.settings.approval_link_ttl,
     )
-    return _tagged(response, item)
+    return tagged(response, item)
 
 
 @router.post(
@@ -177,7 +172,7 @@ async def schedule_content(
     body: ScheduleRequest | None = None,
 ) -> ContentRead:
     item = await service.schedule_content(session, principal, content_id, body or ScheduleRequest())
-    return _tagged(response, item)
+    return tagged(response, item)
 
 
 @router.post(
@@ -188,7 +183,7 @@ async def schedule_content(
 async def unschedule_content(
     content_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> ContentRead:
-    return _tagged(response, await service.unschedule_content(session, principal, content_id))
+    return tagged(response, await service.unschedule_content(session, principal, content_id))
 
 
 @router.get("/content/{content_id}/decisions", summary="Every decision on the item")

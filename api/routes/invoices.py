@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, etag
+from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, tagged
 from api.problems import responses
 from billing.invoices import service as invoices
 from billing.invoices.exports import invoice_csv, invoice_pdf
@@ -24,11 +24,6 @@ from billing.invoices.schemas import (
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 router = APIRouter(prefix="/invoices", tags=["invoices"])
-
-
-def _tagged(response: Response, invoice: InvoiceRead) -> InvoiceRead:
-    response.headers["ETag"] = etag(invoice.version)
-    return invoice
 
 
 @router.get("", summary="List client invoices, newest month first")
@@ -63,14 +58,14 @@ async def list_invoices(
 async def create_invoice(
     body: InvoiceCreate, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> InvoiceRead:
-    return _tagged(response, await invoices.create_invoice(session, principal, body))
+    return tagged(response, await invoices.create_invoice(session, principal, body))
 
 
 @router.get("/{invoice_id}", summary="An invoice with its lines, their working and credit notes")
 async def get_invoice(
     invoice_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> InvoiceRead:
-    return _tagged(response, await invoices.get_invoice(session, principal, invoice_id))
+    return tagged(response, await invoices.get_invoice(session, principal, invoice_id))
 
 
 @router.patch(
@@ -84,7 +79,7 @@ async def update_invoice(
     if_match: IfMatch,
     response: Response,
 ) -> InvoiceRead:
-    return _tagged(
+    return tagged(
         response, await invoices.update_invoice(session, principal, invoice_id, body, if_match)
     )
 
@@ -102,7 +97,7 @@ async def add_invoice_line(
     session: SessionDep,
     response: Response,
 ) -> InvoiceRead:
-    return _tagged(response, await invoices.add_line(session, principal, invoice_id, body))
+    return tagged(response, await invoices.add_line(session, principal, invoice_id, body))
 
 
 @router.patch(
@@ -118,7 +113,7 @@ async def update_invoice_line(
     session: SessionDep,
     response: Response,
 ) -> InvoiceRead:
-    return _tagged(
+    return tagged(
         response, await invoices.update_line(session, principal, invoice_id, line_id, body)
     )
 
@@ -133,7 +128,7 @@ async def delete_invoice_line(
     session: SessionDep,
     response: Response,
 ) -> InvoiceRead:
-    return _tagged(response, await invoices.delete_line(session, principal, invoice_id, line_id))
+    return tagged(response, await invoices.delete_line(session, principal, invoice_id, line_id))
 
 
 @router.post(
@@ -148,7 +143,7 @@ async def refresh_invoice(
     if_match: IfMatch,
     response: Response,
 ) -> InvoiceRead:
-    return _tagged(
+    return tagged(
         response, await invoices.refresh_invoice(session, principal, invoice_id, if_match)
     )
 
@@ -166,7 +161,7 @@ async def finalize_invoice(
     if_match: IfMatch,
     response: Response,
 ) -> InvoiceRead:
-    return _tagged(
+    return tagged(
         response,
         await invoices.finalize_invoice(
             session, principal, invoice_id, if_match, resources.settings
@@ -187,7 +182,7 @@ async def void_invoice(
     if_match: IfMatch,
     response: Response,
 ) -> InvoiceRead:
-    return _tagged(
+    return tagged(
         response, await invoices.void_invoice(session, principal, invoice_id, body, if_match)
     )
 
@@ -205,7 +200,7 @@ async def create_credit_note(
     session: SessionDep,
     response: Response,
 ) -> InvoiceRead:
-    return _tagged(response, await invoices.add_credit_note(session, principal, invoice_id, body))
+    return tagged(response, await invoices.add_credit_note(session, principal, invoice_id, body))
 
 
 @router.get(

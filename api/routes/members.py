@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, etag
+from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, tagged
 from api.problems import responses
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from tenants import service
@@ -34,8 +34,7 @@ async def get_member(
     user_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> MemberRead:
     member = await service.get_member(session, principal, user_id)
-    response.headers["ETag"] = etag(member.version)
-    return member
+    return tagged(response, member)
 
 
 @router.patch(
@@ -55,5 +54,4 @@ async def update_member(
     member = await service.update_member(
         session, principal, user_id, body, resources.settings, if_match=if_match
     )
-    response.headers["ETag"] = etag(member.version)
-    return member
+    return tagged(response, member)

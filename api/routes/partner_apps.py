@@ -7,7 +7,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, etag
+from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, tagged
 from api.problems import responses
 from api.tenancy import enter_tenant
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
@@ -26,11 +26,6 @@ from partners.scopes import ALL_SCOPES
 from partners.service import apps, tokens
 
 router = APIRouter(prefix="/partner-apps", tags=["partner apps"])
-
-
-def _tagged(response: Response, app: PartnerAppRead) -> PartnerAppRead:
-    response.headers["ETag"] = etag(app.version)
-    return app
 
 
 @router.get("", summary="List the agency's partner apps (owners and admins)")
@@ -52,7 +47,7 @@ async def create_partner_app(
     body: PartnerAppCreate, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> PartnerAppCreated:
     created = await apps.create_app(session, principal, body)
-    response.headers["ETag"] = etag(created.version)
+    tagged(response, created)
     response.headers["Cache-Control"] = "no-store"
     return created
 
@@ -61,7 +56,7 @@ async def create_partner_app(
 async def get_partner_app(
     app_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> PartnerAppRead:
-    return _tagged(response, apps.read(await apps.get_app(session, principal, app_id)))
+    return tagged(response, apps.read(await apps.get_app(session, principal, app_id)))
 
 
 @router.patch(
@@ -76,7 +71,7 @@ async def update_partner_app(
     response: Response,
 ) -> PartnerAppRead:
     app = await apps.update_app(session, principal, app_id, body, if_match)
-    return _tagged(response, apps.read(app))
+    return tagged(response, apps.read(app))
 
 
 @router.post(
@@ -96,7 +91,7 @@ async def rotate_partner_app_secret(
     rotated = await apps.rotate_secret(
         session, principal, app_id, body or SecretRotation(), if_match, resources.settings
     )
-    response.headers["ETag"] = etag(rotated.version)
+    tagged(response, rotated)
     response.headers["Cache-Control"] = "no-store"
     return rotated
 

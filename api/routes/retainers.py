@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.deps import CurrentPrincipal, IfMatch, SessionDep, etag
+from api.deps import CurrentPrincipal, IfMatch, SessionDep, tagged
 from api.pagination import Cursor
 from api.problems import responses
 from billing.budgets import service
@@ -45,8 +45,7 @@ async def create_retainer(
     body: RetainerCreate, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> RetainerRead:
     retainer = await service.create_retainer(session, principal, body)
-    response.headers["ETag"] = etag(retainer.version)
-    return retainer
+    return tagged(response, retainer)
 
 
 @router.get("/retainers/{retainer_id}", summary="Read a retainer and its terms over time")
@@ -54,8 +53,7 @@ async def get_retainer(
     retainer_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> RetainerRead:
     retainer = await service.get_retainer(session, principal, retainer_id)
-    response.headers["ETag"] = etag(retainer.version)
-    return retainer
+    return tagged(response, retainer)
 
 
 @router.patch(
@@ -74,8 +72,7 @@ async def update_retainer(
     retainer = await service.update_retainer(
         session, principal, retainer_id, body, if_match=if_match
     )
-    response.headers["ETag"] = etag(retainer.version)
-    return retainer
+    return tagged(response, retainer)
 
 
 @router.get("/rates", summary="The agency's hourly rates, most specific first")
@@ -98,8 +95,7 @@ async def create_rate(
     body: RateCreate, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> RateRead:
     rate = await service.create_rate(session, principal, body)
-    response.headers["ETag"] = etag(rate.version)
-    return rate
+    return tagged(response, rate)
 
 
 @router.patch("/rates/{rate_id}", responses=responses(412), summary="Change a rate")
@@ -112,8 +108,7 @@ async def update_rate(
     response: Response,
 ) -> RateRead:
     rate = await service.update_rate(session, principal, rate_id, body, if_match=if_match)
-    response.headers["ETag"] = etag(rate.version)
-    return rate
+    return tagged(response, rate)
 
 
 @router.delete(

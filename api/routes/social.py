@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 
-from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, etag
+from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, tagged
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.problems import responses
 from api.tenancy import enter_tenant
@@ -41,11 +41,6 @@ ToDate = Annotated[
 # RFC 6749 appendix A: code, state and error are visible ASCII (percent-encoded, 3 bytes each
 # at most), which keeps a valid callback URL far below what the HTTP server reads (64 KiB).
 _VSCHARS = r"^[\x20-\x7e]*$"
-
-
-def _tagged(response: Response, account: SocialAccountRead) -> SocialAccountRead:
-    response.headers["ETag"] = etag(account.version)
-    return account
 
 
 @router.post(
@@ -119,7 +114,7 @@ async def list_social_accounts(
 async def get_social_account(
     account_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> SocialAccountRead:
-    return _tagged(response, await accounts.get_account(session, principal, account_id))
+    return tagged(response, await accounts.get_account(session, principal, account_id))
 
 
 @router.patch(
@@ -135,7 +130,7 @@ async def update_social_account(
     response: Response,
     if_match: IfMatch,
 ) -> SocialAccountRead:
-    return _tagged(
+    return tagged(
         response,
         await accounts.set_status(session, principal, account_id, body.status, if_match=if_match),
     )

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.deps import CurrentPrincipal, IfMatch, SessionDep, etag
+from api.deps import CurrentPrincipal, IfMatch, SessionDep, tagged
 from api.problems import responses
 from billing.budgets import service
 from billing.budgets.models import Activity
@@ -63,8 +63,7 @@ async def create_time_entry(
     body: EntryCreate, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> EntryRead:
     entry = await service.create_entry(session, principal, body)
-    response.headers["ETag"] = etag(entry.version)
-    return entry
+    return tagged(response, entry)
 
 
 @router.get("/time-entries/{entry_id}", summary="Read a time entry")
@@ -72,8 +71,7 @@ async def get_time_entry(
     entry_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> EntryRead:
     entry = await service.get_entry(session, principal, entry_id)
-    response.headers["ETag"] = etag(entry.version)
-    return entry
+    return tagged(response, entry)
 
 
 @router.patch(
@@ -90,8 +88,7 @@ async def update_time_entry(
     response: Response,
 ) -> EntryRead:
     entry = await service.update_entry(session, principal, entry_id, body, if_match=if_match)
-    response.headers["ETag"] = etag(entry.version)
-    return entry
+    return tagged(response, entry)
 
 
 @router.delete(

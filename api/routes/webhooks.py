@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, etag
+from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, tagged
 from api.pagination import Cursor
 from api.problems import responses
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
@@ -20,11 +20,6 @@ from partners.service import webhooks
 from social.kit import kit_of
 
 router = APIRouter(tags=["webhooks"])
-
-
-def _tagged(response: Response, endpoint: WebhookEndpointRead) -> WebhookEndpointRead:
-    response.headers["ETag"] = etag(endpoint.version)
-    return endpoint
 
 
 @router.get("/webhook-endpoints", summary="List webhook endpoints")
@@ -53,7 +48,7 @@ async def create_webhook_endpoint(
     created = await webhooks.create_endpoint(
         session, principal, kit_of(resources).vault, resources.settings, body
     )
-    response.headers["ETag"] = etag(created.version)
+    tagged(response, created)
     response.headers["Cache-Control"] = "no-store"
     return created
 
@@ -63,7 +58,7 @@ async def get_webhook_endpoint(
     endpoint_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> WebhookEndpointRead:
     endpoint = await webhooks.get_endpoint(session, principal, endpoint_id)
-    return _tagged(response, webhooks.read_endpoint(endpoint))
+    return tagged(response, webhooks.read_endpoint(endpoint))
 
 
 @router.patch(
@@ -83,7 +78,7 @@ async def update_webhook_endpoint(
     endpoint = await webhooks.update_endpoint(
         session, principal, resources.settings, endpoint_id, body, if_match
     )
-    return _tagged(response, webhooks.read_endpoint(endpoint))
+    return tagged(response, webhooks.read_endpoint(endpoint))
 
 
 @router.post(
@@ -102,7 +97,7 @@ async def rotate_webhook_endpoint_secret(
     rotated = await webhooks.rotate_secret(
         session, principal, kit_of(resources).vault, endpoint_id, if_match
     )
-    response.headers["ETag"] = etag(rotated.version)
+    tagged(response, rotated)
     response.headers["Cache-Control"] = "no-store"
     return rotated
 

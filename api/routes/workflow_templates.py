@@ -4,7 +4,7 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
-from api.deps import CurrentPrincipal, IfMatch, SessionDep, etag
+from api.deps import CurrentPrincipal, IfMatch, SessionDep, tagged
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.problems import responses
 from infra.pagination import Page
@@ -36,8 +36,7 @@ async def create_workflow_template(
     body: TemplateCreate, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> TemplateRead:
     template = await service.create_template(session, principal, body)
-    response.headers["ETag"] = etag(template.version)
-    return template
+    return tagged(response, template)
 
 
 @router.get("/workflow-templates/{template_id}", summary="One workflow template")
@@ -45,8 +44,7 @@ async def get_workflow_template(
     template_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> TemplateRead:
     template = await service.get_template(session, principal, template_id)
-    response.headers["ETag"] = etag(template.version)
-    return template
+    return tagged(response, template)
 
 
 @router.put(
@@ -65,5 +63,4 @@ async def replace_workflow_template(
     template = await service.update_template(
         session, principal, template_id, body, if_match=if_match
     )
-    response.headers["ETag"] = etag(template.version)
-    return template
+    return tagged(response, template)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from billing.budgets.models import Timer
@@ -16,9 +17,11 @@ from infra import outbox
 from infra.clock import utcnow
 from infra.db import Database
 from infra.errors import ProblemError
+from infra.i18n import language as language_of
 from infra.logging import get_logger
 from infra.mail import Mail, send_mail
 from infra.outbox import Event
+from infra.sweep import due_tenants, for_each_tenant
 from tenants.models import (
     Assignment,
     AssignmentRole,
@@ -99,7 +102,7 @@ async def mail_brand_leads(ctx: dict[str, Any], event: Event) -> None:
         "link": link,
     }
     for email, locale in leads:
-        language = "fr" if (locale or "").startswith("fr") else "en"
+        language = language_of(locale)
         subject, body = _THRESHOLD[language]
         await send_mail(
             ctx["settings"],
@@ -121,49 +124,48 @@ async def stop_forgotten_timers(ctx: dict[str, Any], *, now: datetime | None = N
     db: Database = ctx["db"]
     now = now or utcnow()
     cutoff = now - FORGOTTEN_AFTER
-    async with db.session() as session:
-        rows = (
-            await session.execute(
-                text("SELECT due_tenant_id FROM overdue_timer_tenants(:cutoff)"),
-                {"cutoff": cutoff},
+    rows = await due_tenants(
+        db, text("SELECT due_tenant_id FROM overdue_timer_tenants(:cutoff)"), {"cutoff": cutoff}
+    )
+
+    async def stop(session: AsyncSession, tenant_id: uuid.UUID) -> int:
+        stopped = 0
+        tenant = await session.get(Tenant, tenant_id)
+        assert tenant is not None
+        timers = (
+            await session.scalars(
+                select(Timer)
+                .where(Timer.tenant_id == tenant_id, col(Timer.started_at) < cutoff)
+                .with_for_update(skip_locked=True)
             )
         ).all()
-        await session.commit()
-    stopped = 0
-    for (tenant_id,) in rows:
-        async with db.tenant_transaction(tenant_id) as session:
-            tenant = await session.get(Tenant, tenant_id)
-            assert tenant is not None
-            timers = (
-                await session.scalars(
-                    select(Timer)
-                    .where(Timer.tenant_id == tenant_id, col(Timer.started_at) < cutoff)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            for timer in timers:
-                worker = Worker(tenant_id, timer.membership_id, timer.user_id, tenant.timezone)
-                changes: dict[str, Any]
-                try:
-                    async with session.begin_nested():
-                        entries, _ = await close_timer(
-                            session, worker, timer, now=now, request_id=None
-                        )
-                    action, changes = "timer.stopped", {"entries": [str(e.id) for e in entries]}
-                except ProblemError as exc:
-                    await session.delete(timer)
-                    action, changes = "timer.discarded", {"reason": exc.type_slug}
-                record_audit(
-                    session,
-                    tenant_id=tenant_id,
-                    actor=None,
-                    action=action,
-                    subject_type="timer",
-                    subject_id=timer.id,
-                    changes={**changes, "forgotten": True},
-                    actor_id=None,
-                )
-                stopped += 1
+        for timer in timers:
+            worker = Worker(tenant_id, timer.membership_id, timer.user_id, tenant.timezone)
+            changes: dict[str, Any]
+            try:
+                async with session.begin_nested():
+                    entries, _ = await close_timer(session, worker, timer, now=now, request_id=None)
+                action, changes = "timer.stopped", {"entries": [str(e.id) for e in entries]}
+            except ProblemError as exc:
+                await session.delete(timer)
+                action, changes = "timer.discarded", {"reason": exc.type_slug}
+            record_audit(
+                session,
+                tenant_id=tenant_id,
+                actor=None,
+                action=action,
+                subject_type="timer",
+                subject_id=timer.id,
+                changes={**changes, "forgotten": True},
+                actor_id=None,
+            )
+            stopped += 1
+        return stopped
+
+    done = await for_each_tenant(
+        db, (tenant_id for (tenant_id,) in rows), stop, failed="timers.forgotten_failed"
+    )
+    stopped = sum(count for _, count in done)
     if stopped:
         log.info("timers.forgotten_stopped", count=stopped)
     return stopped

@@ -9,6 +9,7 @@ from typing import Any
 
 import stripe
 from arq import Retry
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
 from billing.invoices import push as invoice_push
@@ -20,6 +21,7 @@ from infra.clock import utcnow
 from infra.db import Database
 from infra.errors import ProblemError
 from infra.outbox import Event
+from infra.sweep import due_tenants, for_each_tenant
 from tenants.models import Tenant
 from tenants.policy import local_date
 
@@ -86,22 +88,20 @@ async def void_stripe_invoice(ctx: dict[str, Any], tenant_id: str, invoice_id: s
 
 async def build_due_invoices(db: Database, now: datetime) -> list[uuid.UUID]:
     """Drafts for the month that just closed, for every agency whose local date is the 1st."""
-    async with db.session() as session:
-        rows = (
-            await session.execute(
-                select(Tenant.id, Tenant.timezone).where(Tenant.status != "canceled")
-            )
-        ).all()
-    created: list[uuid.UUID] = []
-    for tenant_id, timezone in rows:
-        today = local_date(timezone, now)
-        if today.day != 1:
-            continue
-        async with db.tenant_transaction(tenant_id) as session:
-            tenant = (await session.scalars(select(Tenant).where(Tenant.id == tenant_id))).one()
-            created += await invoices.build_month(session, tenant, invoices.previous_month(today))
-        # Each agency commits on its own: one agency's failure does not hold back the others.
-    return created
+    rows = await due_tenants(
+        db, select(Tenant.id, Tenant.timezone).where(Tenant.status != "canceled")
+    )
+    today_of = {tenant_id: local_date(timezone, now) for tenant_id, timezone in rows}
+
+    async def build(session: AsyncSession, tenant_id: uuid.UUID) -> list[uuid.UUID]:
+        tenant = (await session.scalars(select(Tenant).where(Tenant.id == tenant_id))).one()
+        return await invoices.build_month(
+            session, tenant, invoices.previous_month(today_of[tenant_id])
+        )
+
+    due = [tenant_id for tenant_id, today in today_of.items() if today.day == 1]
+    done = await for_each_tenant(db, due, build, failed="invoices.monthly_failed")
+    return [invoice_id for _, created in done for invoice_id in created]
 
 
 async def build_monthly_invoices(ctx: dict[str, Any]) -> int:

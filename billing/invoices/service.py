@@ -45,15 +45,15 @@ from billing.invoices.schemas import (
 )
 from infra import outbox
 from infra.clock import utcnow
-from infra.errors import PreconditionFailed, body_reference
+from infra.errors import body_reference
 from infra.ids import new_id
-from infra.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
+from infra.pagination import Keyset, Page, SortKey, id_key
 from infra.settings import Settings
 from tenants.errors import ClientNotFound
 from tenants.models import Client, Tenant
 from tenants.policy import Resource, Verb
 from tenants.principal import Principal
-from tenants.service.common import record_audit, require_scope
+from tenants.service.common import bump, check_version, record_audit, require_scope
 from tenants.service.directory import today_for
 
 _USAGE = text(
@@ -410,21 +410,8 @@ async def list_invoices(
         query = query.where(Invoice.month == _month(month))
     if status is not None:
         query = query.where(Invoice.status == status)
-    if cursor:
-        try:
-            raw_month, raw_id = decode_cursor(cursor, size=2)
-            after = (date.fromisoformat(raw_month), uuid.UUID(raw_id))
-        except (ValueError, InvalidCursor) as exc:
-            raise InvalidCursor() from exc
-        query = query.where(
-            (col(Invoice.month) < after[0])
-            | ((col(Invoice.month) == after[0]) & (col(Invoice.id) > after[1]))
-        )
-    rows = (
-        await session.execute(
-            query.order_by(col(Invoice.month).desc(), col(Invoice.id)).limit(limit + 1)
-        )
-    ).all()
+    rows = (await session.execute(INVOICE_ORDER.apply(query, cursor=cursor, limit=limit))).all()
+    page, next_cursor = INVOICE_ORDER.page(rows, limit=limit)
     items = [
         InvoiceSummary(
             id=inv.id,
@@ -438,29 +425,29 @@ async def list_invoices(
             total_minor=amount_due(inv.subtotal_minor, inv.credited_minor),
             stripe_status=inv.stripe_status,
         )
-        for inv, name in rows[:limit]
+        for inv, name in page
     ]
-    next_cursor = (
-        encode_cursor(rows[limit - 1][0].month.isoformat(), rows[limit - 1][0].id)
-        if len(rows) > limit
-        else None
-    )
     return Page(items=items, next_cursor=next_cursor)
 
 
+# Newest month first.
+INVOICE_ORDER = Keyset(
+    "invoices",
+    [
+        SortKey(col(Invoice.month), lambda r: r[0].month, date.fromisoformat, descending=True),
+        id_key(col(Invoice.id), lambda r: r[0].id),
+    ],
+)
+
+
 # Editing drafts
-
-
-def _check_version(invoice: Invoice, if_match: int | None) -> None:
-    if if_match is not None and if_match != invoice.version:
-        raise PreconditionFailed()
 
 
 async def _draft(
     session: AsyncSession, principal: Principal, invoice_id: uuid.UUID, if_match: int | None
 ) -> Invoice:
     invoice = await _load(session, principal, invoice_id, Verb.update, lock=True)
-    _check_version(invoice, if_match)
+    check_version(invoice.version, if_match)
     if invoice.status != InvoiceStatus.draft:
         raise errors.InvoiceNotDraft(
             f"This invoice is {invoice.status}.", invoice_status=invoice.status
@@ -476,8 +463,7 @@ async def _retotal(session: AsyncSession, invoice: Invoice) -> None:
         )
     )
     invoice.subtotal_minor = int(total or 0)
-    invoice.version += 1
-    invoice.updated_at = utcnow()
+    bump(invoice)
     session.add(invoice)
     await session.flush()
 
@@ -626,7 +612,7 @@ async def finalize_invoice(
     The invoice row lock serializes finalizations: of two racing requests, the second finds
     the invoice finalized and gets 409."""
     invoice = await _load(session, principal, invoice_id, Verb.approve, lock=True)
-    _check_version(invoice, if_match)
+    check_version(invoice.version, if_match)
     if invoice.status != InvoiceStatus.draft:
         raise errors.InvoiceNotDraft(
             f"This invoice is {invoice.status}.", invoice_status=invoice.status
@@ -671,8 +657,7 @@ async def finalize_invoice(
     invoice.mode = InvoiceMode.stripe if to_stripe else InvoiceMode.external
     invoice.stripe_status = StripeSync.pending if to_stripe else None
     invoice.finalized_at = utcnow()
-    invoice.version += 1
-    invoice.updated_at = utcnow()
+    bump(invoice)
     session.add(invoice)
     record_audit(
         session,
@@ -706,7 +691,7 @@ async def void_invoice(
 ) -> InvoiceRead:
     """Void a finalized invoice: its time is released for a replacement invoice."""
     invoice = await _load(session, principal, invoice_id, Verb.approve, lock=True)
-    _check_version(invoice, if_match)
+    check_version(invoice.version, if_match)
     if invoice.status != InvoiceStatus.finalized:
         raise errors.InvoiceNotFinalized(
             f"This invoice is {invoice.status}.", invoice_status=invoice.status
@@ -714,8 +699,7 @@ async def void_invoice(
     invoice.status = InvoiceStatus.void
     invoice.voided_at = utcnow()
     invoice.void_reason = data.reason
-    invoice.version += 1
-    invoice.updated_at = utcnow()
+    bump(invoice)
     session.add(invoice)
     # The invoice is void first: the database lets invoiced time go only from a void invoice.
     await session.flush()
@@ -782,8 +766,7 @@ async def add_credit_note(
     )
     session.add(note)
     invoice.credited_minor += data.amount_minor
-    invoice.version += 1
-    invoice.updated_at = utcnow()
+    bump(invoice)
     session.add(invoice)
     record_audit(
         session,

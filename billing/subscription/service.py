@@ -40,7 +40,7 @@ from social.service.accounts import count_accounts
 from tenants.models import Brand, ClientStatus, Membership, MembershipStatus, Role, Tenant
 from tenants.policy import Resource, Verb
 from tenants.principal import Principal
-from tenants.service.common import record_audit, require_scope
+from tenants.service.common import bump, record_audit, require_scope
 from tenants.standing import Standing, grace_ends_at, standing_of, tenant_status_for
 
 STAFF_ROLES = tuple(r.value for r in Role if r is not Role.client)
@@ -460,8 +460,7 @@ async def apply_subscription(
         row.cancel_at_period_end = bool(remote.get("cancel_at_period_end"))
         row.stripe_created = max(row.stripe_created, seen_at)
         row.synced_at = utcnow()
-        row.version += 1
-        row.updated_at = utcnow()
+        bump(row)
         session.add(row)
 
         before = (tenant.status, tenant.plan_id)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from infra.clock import utcnow
-from infra.pagination import Page
+from infra.pagination import Keyset, Page, SortKey, id_key
 from infra.security import hash_secret, new_secret
 from infra.settings import Settings
 from partners import errors
@@ -26,7 +26,7 @@ from partners.schemas import (
 from tenants.errors import PermissionDenied
 from tenants.models import Role
 from tenants.principal import Principal
-from tenants.service.common import check_version, keyset_page, next_cursor, record_audit
+from tenants.service.common import check_version, record_audit, record_update
 
 SECRET_PREFIX = "pas_"  # noqa: S105 - a prefix, not a secret
 
@@ -107,22 +107,22 @@ async def list_apps(
     session: AsyncSession, principal: Principal, *, cursor: str | None, limit: int
 ) -> Page[PartnerAppRead]:
     require_admin(principal)
-    query = keyset_page(
+    query = APP_ORDER.apply(
         select(PartnerApp).where(col(PartnerApp.tenant_id) == principal.tenant_id),
-        sort_key=col(PartnerApp.created_at),
-        id_column=col(PartnerApp.id),
-        sort_name="created",
         cursor=cursor,
         limit=limit,
-        parse=datetime.fromisoformat,
     )
-    rows = list((await session.scalars(query)).all())
-    return Page(
-        items=[read(a) for a in rows[:limit]],
-        next_cursor=next_cursor(
-            rows, limit=limit, sort_name="created", key=lambda a: a.created_at, ident=lambda a: a.id
-        ),
-    )
+    page, after = APP_ORDER.page((await session.scalars(query)).all(), limit=limit)
+    return Page(items=[read(a) for a in page], next_cursor=after)
+
+
+APP_ORDER = Keyset(
+    "created",
+    [
+        SortKey(col(PartnerApp.created_at), lambda a: a.created_at, datetime.fromisoformat),
+        id_key(col(PartnerApp.id)),
+    ],
+)
 
 
 async def update_app(
@@ -144,15 +144,12 @@ async def update_app(
         if scopes != app.scopes:
             changes["scopes"] = app.scopes = scopes
     if changes:
-        app.version += 1
-        app.updated_at = utcnow()
-        record_audit(
+        record_update(
             session,
-            tenant_id=principal.tenant_id,
-            actor=principal,
+            principal,
+            app,
             action="partner_app.updated",
             subject_type="partner_app",
-            subject_id=app.id,
             changes=changes,
         )
         await session.flush()
@@ -182,16 +179,14 @@ async def rotate_secret(
     app.previous_secret_hash = app.secret_hash if overlap > 0 else None
     app.previous_secret_expires_at = now + timedelta(seconds=overlap) if overlap > 0 else None
     app.secret_hash = hash_secret(secret)
-    app.version += 1
-    app.updated_at = now
-    record_audit(
+    record_update(
         session,
-        tenant_id=principal.tenant_id,
-        actor=principal,
+        principal,
+        app,
         action="partner_app.secret_rotated",
         subject_type="partner_app",
-        subject_id=app.id,
         changes={"overlap_seconds": overlap},
+        at=now,
     )
     await session.flush()
     return PartnerAppCreated(**read(app).model_dump(), client_secret=secret)
@@ -210,14 +205,12 @@ async def revoke_app(
     app.revoked_at = utcnow()
     app.previous_secret_hash = None
     app.previous_secret_expires_at = None
-    app.version += 1
-    app.updated_at = app.revoked_at
-    record_audit(
+    record_update(
         session,
-        tenant_id=principal.tenant_id,
-        actor=principal,
+        principal,
+        app,
         action="partner_app.revoked",
         subject_type="partner_app",
-        subject_id=app.id,
+        at=app.revoked_at,
     )
     await session.flush()

@@ -10,12 +10,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_
+from sqlalchemy import Select, and_, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from infra.clock import utcnow
-from infra.pagination import InvalidCursor, Keyset, Page, SortKey, decode_cursor, encode_cursor
+from infra.pagination import Keyset, Page, SortKey, id_key
 from infra.queue import enqueue_after_commit
 from infra.vault import TokenVault
 from partners import errors
@@ -38,7 +38,7 @@ from partners.ssrf import parse_networks, resolve
 from tenants.errors import PermissionDenied
 from tenants.models import Role
 from tenants.principal import Principal
-from tenants.service.common import check_version, record_audit
+from tenants.service.common import check_version, load_readable, record_audit, record_update
 
 DELIVER_JOB = "deliver_webhook"
 
@@ -60,6 +60,12 @@ def _visible(principal: Principal) -> Any:
     if principal.kind == "partner":
         where = and_(where, col(WebhookEndpoint.partner_app_id) == principal.app_id)
     return where
+
+
+def readable_endpoints(principal: Principal) -> Select[Any]:
+    """The endpoints a webhook manager reaches (see _visible)."""
+    _require_manager(principal)
+    return select(WebhookEndpoint).where(_visible(principal))
 
 
 def read_endpoint(endpoint: WebhookEndpoint) -> WebhookEndpointRead:
@@ -106,12 +112,11 @@ async def create_endpoint(
 async def get_endpoint(
     session: AsyncSession, principal: Principal, endpoint_id: uuid.UUID
 ) -> WebhookEndpoint:
-    _require_manager(principal)
-    endpoint = await session.scalar(
-        select(WebhookEndpoint).where(_visible(principal), col(WebhookEndpoint.id) == endpoint_id)
+    endpoint: WebhookEndpoint = await load_readable(
+        session,
+        readable_endpoints(principal).where(col(WebhookEndpoint.id) == endpoint_id),
+        missing=errors.WebhookEndpointNotFound("No such webhook endpoint in this agency."),
     )
-    if endpoint is None:
-        raise errors.WebhookEndpointNotFound("No such webhook endpoint in this agency.")
     return endpoint
 
 
@@ -128,10 +133,7 @@ async def list_endpoints(
     session: AsyncSession, principal: Principal, *, limit: int, cursor: str | None
 ) -> Page[WebhookEndpointRead]:
     """Oldest first."""
-    _require_manager(principal)
-    query = ENDPOINT_ORDER.apply(
-        select(WebhookEndpoint).where(_visible(principal)), cursor=cursor, limit=limit
-    )
+    query = ENDPOINT_ORDER.apply(readable_endpoints(principal), cursor=cursor, limit=limit)
     rows, next_page = ENDPOINT_ORDER.page((await session.scalars(query)).all(), limit=limit)
     return Page(items=[read_endpoint(e) for e in rows], next_cursor=next_page)
 
@@ -165,15 +167,12 @@ async def update_endpoint(
             endpoint.disabled_at = utcnow()
             endpoint.disabled_reason = "Disabled by the agency."
     if changes:
-        endpoint.version += 1
-        endpoint.updated_at = utcnow()
-        record_audit(
+        record_update(
             session,
-            tenant_id=principal.tenant_id,
-            actor=principal,
+            principal,
+            endpoint,
             action="webhook_endpoint.updated",
             subject_type="webhook_endpoint",
-            subject_id=endpoint.id,
             changes=changes,
         )
         await session.flush()
@@ -191,15 +190,12 @@ async def rotate_secret(
     check_version(endpoint.version, if_match)
     secret = new_webhook_secret()
     endpoint.secret = vault.encrypt(secret) or b""
-    endpoint.version += 1
-    endpoint.updated_at = utcnow()
-    record_audit(
+    record_update(
         session,
-        tenant_id=principal.tenant_id,
-        actor=principal,
+        principal,
+        endpoint,
         action="webhook_endpoint.secret_rotated",
         subject_type="webhook_endpoint",
-        subject_id=endpoint.id,
     )
     await session.flush()
     return WebhookEndpointWithSecret(**read_endpoint(endpoint).model_dump(), secret=secret)
@@ -287,29 +283,23 @@ async def list_deliveries(
         query = query.where(col(WebhookDelivery.status) == status)
     if event_id is not None:
         query = query.where(col(WebhookDelivery.event_id) == event_id)
-    if cursor is not None:
-        name, raw_at, raw_id = decode_cursor(cursor, size=3)
-        if name != "newest":
-            raise InvalidCursor("This cursor belongs to another list.")
-        try:
-            at, after = datetime.fromisoformat(raw_at), uuid.UUID(raw_id)
-        except ValueError as exc:
-            raise InvalidCursor() from exc
-        query = query.where(
-            or_(
-                col(WebhookDelivery.created_at) < at,
-                and_(col(WebhookDelivery.created_at) == at, col(WebhookDelivery.id) < after),
-            )
-        )
-    query = query.order_by(
-        col(WebhookDelivery.created_at).desc(), col(WebhookDelivery.id).desc()
-    ).limit(limit + 1)
-    rows = list((await session.scalars(query)).all())
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = encode_cursor("newest", last.created_at.isoformat(), last.id)
-    return Page(items=[read_delivery(d) for d in rows[:limit]], next_cursor=next_cursor)
+    rows = (await session.scalars(DELIVERY_ORDER.apply(query, cursor=cursor, limit=limit))).all()
+    page, after = DELIVERY_ORDER.page(rows, limit=limit)
+    return Page(items=[read_delivery(d) for d in page], next_cursor=after)
+
+
+DELIVERY_ORDER = Keyset(
+    "newest",
+    [
+        SortKey(
+            col(WebhookDelivery.created_at),
+            lambda d: d.created_at,
+            datetime.fromisoformat,
+            descending=True,
+        ),
+        id_key(col(WebhookDelivery.id), descending=True),
+    ],
+)
 
 
 async def get_delivery(

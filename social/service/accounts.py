@@ -12,7 +12,7 @@ from typing import Any
 from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
-from sqlalchemy import func, update
+from sqlalchemy import Select, func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -40,7 +40,7 @@ from tenants.errors import BrandArchived, BrandNotFound, PlanLimit
 from tenants.models import Brand, Tenant
 from tenants.policy import Resource, Scope, Verb
 from tenants.principal import Principal
-from tenants.service.common import require_scope
+from tenants.service.common import bump, load_readable, require_scope
 from tenants.service.directory import brand_visibility, today_for
 
 STATE_AUDIENCE = "passerelle-oauth-state"
@@ -91,16 +91,10 @@ async def visible_brand(
     return brand
 
 
-async def load_account(
-    session: AsyncSession,
-    principal: Principal,
-    account_id: uuid.UUID,
-    verb: Verb,
-    *,
-    lock: bool = False,
-) -> SocialAccount:
+def readable_accounts(principal: Principal, verb: Verb = Verb.read) -> Select[Any]:
+    """Accounts of the brands this principal reaches."""
     scope: Scope = require_scope(principal, Resource.social_account, verb)
-    query = (
+    return (
         select(SocialAccount)
         .join(
             Brand,
@@ -109,15 +103,26 @@ async def load_account(
         )
         .where(
             SocialAccount.tenant_id == principal.tenant_id,
-            SocialAccount.id == account_id,
             brand_visibility(principal, scope, today_for(principal)),
         )
     )
-    if lock:
-        query = query.with_for_update(of=SocialAccount).execution_options(populate_existing=True)
-    account = (await session.scalars(query)).first()
-    if account is None:
-        raise errors.SocialAccountNotFound()
+
+
+async def load_account(
+    session: AsyncSession,
+    principal: Principal,
+    account_id: uuid.UUID,
+    verb: Verb,
+    *,
+    lock: bool = False,
+) -> SocialAccount:
+    account: SocialAccount = await load_readable(
+        session,
+        readable_accounts(principal, verb).where(col(SocialAccount.id) == account_id),
+        lock=lock,
+        lock_of=SocialAccount,
+        missing=errors.SocialAccountNotFound(),
+    )
     return account
 
 
@@ -449,8 +454,7 @@ async def set_status(
         )
     if status != account.status:
         account.status = status
-        account.version += 1
-        account.updated_at = utcnow()
+        bump(account)
         if status == AccountStatus.connected:
             account.next_sync_at = utcnow()
         await session.flush()

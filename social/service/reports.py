@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from infra.clock import utcnow
+from infra.i18n import language
 from social.connectors.types import METRICS, Platform
 from social.models import DailyStat, SocialAccount
 from social.schemas import ClientReport, ReportAccount, ReportBrand, ReportDay, ReportTotals
@@ -228,7 +229,7 @@ async def client_report(
         agency_name=tenant.name if tenant else "",
         # strftime's %Y drops the zeros of a year before 1000, which the PDF could not read.
         month=f"{first.year:04d}-{first.month:02d}",
-        language="fr" if client.locale.lower().startswith("fr") else "en",
+        language=language(client.locale),
         generated_at=utcnow(),
         totals=sum_totals(list(own_totals.values())),
         brands=report_brands,

@@ -12,9 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from infra.clock import utcnow
 from infra.errors import body_reference
-from infra.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
+from infra.pagination import Keyset, Page, id_key
 from tenants import errors
 from tenants.capacity import allocated_minutes, parse_month
 from tenants.models import (
@@ -40,7 +39,14 @@ from tenants.schemas import (
     StaffCapacity,
     TeamCapacityRow,
 )
-from tenants.service.common import authorize, check_version, record_audit, require_scope
+from tenants.service.common import (
+    authorize,
+    check_version,
+    load_readable,
+    record_audit,
+    record_update,
+    require_scope,
+)
 from tenants.service.directory import load_brand
 
 _OVERLAP = "ex_assignments_overlap"
@@ -126,10 +132,13 @@ async def create_assignment(
     return assignment_read(assignment)
 
 
-def _assignment_scope(principal: Principal, scope: Scope) -> Any:
+def readable_assignments(principal: Principal, verb: Verb = Verb.read) -> Select[Any]:
+    """All of the agency's assignments for those who manage them, else one's own."""
+    scope = require_scope(principal, Resource.assignment, verb)
+    query: Select[Any] = select(Assignment).where(Assignment.tenant_id == principal.tenant_id)
     if scope is Scope.all:
-        return col(Assignment.tenant_id) == principal.tenant_id
-    return col(Assignment.membership_id) == principal.membership_id
+        return query
+    return query.where(col(Assignment.membership_id) == principal.membership_id)
 
 
 async def list_assignments(
@@ -142,10 +151,7 @@ async def list_assignments(
     user_id: uuid.UUID | None = None,
     active_on: date | None = None,
 ) -> Page[AssignmentRead]:
-    scope = require_scope(principal, Resource.assignment, Verb.read)
-    query: Select[Any] = select(Assignment).where(
-        Assignment.tenant_id == principal.tenant_id, _assignment_scope(principal, scope)
-    )
+    query = readable_assignments(principal)
     if brand_id is not None:
         query = query.where(col(Assignment.brand_id) == brand_id)
     if user_id is not None:
@@ -155,17 +161,12 @@ async def list_assignments(
             col(Assignment.start_date) <= active_on,
             col(Assignment.end_date).is_(None) | (col(Assignment.end_date) >= active_on),
         )
-    if cursor is not None:
-        (after,) = decode_cursor(cursor, size=1)
-        try:
-            query = query.where(col(Assignment.id) > uuid.UUID(after))
-        except ValueError as exc:
-            raise InvalidCursor() from exc
-    rows = list((await session.scalars(query.order_by(col(Assignment.id)).limit(limit + 1))).all())
-    return Page(
-        items=[assignment_read(a) for a in rows[:limit]],
-        next_cursor=encode_cursor(rows[limit - 1].id) if len(rows) > limit else None,
-    )
+    rows = (await session.scalars(ASSIGNMENT_ORDER.apply(query, cursor=cursor, limit=limit))).all()
+    page, after = ASSIGNMENT_ORDER.page(rows, limit=limit)
+    return Page(items=[assignment_read(a) for a in page], next_cursor=after)
+
+
+ASSIGNMENT_ORDER = Keyset("assignments", [id_key(col(Assignment.id))])
 
 
 async def _load_assignment(
@@ -176,17 +177,12 @@ async def _load_assignment(
     *,
     lock: bool = False,
 ) -> Assignment:
-    scope = require_scope(principal, Resource.assignment, verb)
-    query = select(Assignment).where(
-        Assignment.tenant_id == principal.tenant_id,
-        Assignment.id == assignment_id,
-        _assignment_scope(principal, scope),
+    assignment: Assignment = await load_readable(
+        session,
+        readable_assignments(principal, verb).where(col(Assignment.id) == assignment_id),
+        lock=lock,
+        missing=errors.AssignmentNotFound(),
     )
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    assignment = (await session.scalars(query)).first()
-    if assignment is None:
-        raise errors.AssignmentNotFound()
     return assignment
 
 
@@ -220,15 +216,12 @@ async def update_assignment(
             diff[field] = [None if old is None else str(old), None if new is None else str(new)]
             setattr(assignment, field, new)
     if diff:
-        assignment.version += 1
-        assignment.updated_at = utcnow()
-        record_audit(
+        record_update(
             session,
-            tenant_id=principal.tenant_id,
-            actor=principal,
+            principal,
+            assignment,
             action="assignment.ended" if "end_date" in diff else "assignment.updated",
             subject_type="assignment",
-            subject_id=assignment.id,
             changes=diff,
         )
         await _flush_assignment(session)
@@ -340,17 +333,9 @@ async def team_capacity(
             Membership.role != Role.client,
             Membership.status == MembershipStatus.active,
         )
-        .order_by(col(Membership.id))
-        .limit(limit + 1)
     )
-    if cursor is not None:
-        (after,) = decode_cursor(cursor, size=1)
-        try:
-            query = query.where(col(Membership.id) > uuid.UUID(after))
-        except ValueError as exc:
-            raise InvalidCursor() from exc
-    rows = (await session.execute(query)).all()
-    page = rows[:limit]
+    rows = (await session.execute(TEAM_ORDER.apply(query, cursor=cursor, limit=limit))).all()
+    page, after = TEAM_ORDER.page(rows, limit=limit)
     lines = await _allocations(session, principal.tenant_id, [m.id for m, _ in page], first, last)
     items = []
     for membership, name in page:
@@ -365,10 +350,10 @@ async def team_capacity(
                 over_allocated=allocated > membership.monthly_capacity_minutes,
             )
         )
-    return Page(
-        items=items,
-        next_cursor=encode_cursor(rows[limit - 1][0].id) if len(rows) > limit else None,
-    )
+    return Page(items=items, next_cursor=after)
+
+
+TEAM_ORDER = Keyset("team", [id_key(col(Membership.id), lambda row: row[0].id)])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,16 +385,12 @@ async def list_audit_events(
         query = query.where(col(AuditEvent.created_at) >= since)
     if until is not None:
         query = query.where(col(AuditEvent.created_at) < until)
-    if cursor is not None:
-        (before,) = decode_cursor(cursor, size=1)
-        try:
-            query = query.where(col(AuditEvent.id) < uuid.UUID(before))
-        except ValueError as exc:
-            raise InvalidCursor() from exc
-    rows = list(
-        (await session.scalars(query.order_by(col(AuditEvent.id).desc()).limit(limit + 1))).all()
-    )
+    rows = (await session.scalars(AUDIT_ORDER.apply(query, cursor=cursor, limit=limit))).all()
+    page, after = AUDIT_ORDER.page(rows, limit=limit)
     return Page(
-        items=[AuditEventRead.model_validate(e, from_attributes=True) for e in rows[:limit]],
-        next_cursor=encode_cursor(rows[limit - 1].id) if len(rows) > limit else None,
+        items=[AuditEventRead.model_validate(e, from_attributes=True) for e in page],
+        next_cursor=after,
     )
+
+
+AUDIT_ORDER = Keyset("audit", [id_key(col(AuditEvent.id), descending=True)])

@@ -17,6 +17,7 @@ from sqlmodel import col, select
 
 from infra.clock import utcnow
 from infra.db import set_acting_user
+from infra.i18n import language
 from infra.ids import new_id
 from infra.security import (
     Passwords,
@@ -99,7 +100,7 @@ async def signup(
             email=data.email,
             name=data.owner_name,
             password_hash=await passwords.hash(data.password),
-            locale="fr" if data.locale.startswith("fr") else "en",
+            locale=language(data.locale),
         )
         session.add(user)
     tenant = Tenant(

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
+from infra.clock import utcnow
 from infra.errors import PreconditionFailed
-from infra.pagination import InvalidCursor, decode_cursor, encode_cursor
 from tenants import errors
 from tenants.models import AuditEvent, Client
 from tenants.permissions import Action, can
@@ -63,6 +64,61 @@ def check_version(current: int, if_match: int | None) -> None:
         )
 
 
+async def load_readable(
+    session: AsyncSession,
+    readable: Select[Any],
+    *,
+    missing: Exception,
+    lock: bool = False,
+    lock_of: Any = None,
+) -> Any:
+    """The one row of a resource's readable statement (already narrowed to an id), or the
+    resource's 404: an object the principal may not see is, for them, an object that does not
+    exist (never a 403, which would disclose it). `lock` takes the row for an update."""
+    if lock:
+        readable = readable.with_for_update(of=lock_of).execution_options(populate_existing=True)
+    found = (await session.scalars(readable)).first()
+    if found is None:
+        raise missing
+    return found
+
+
+class Versioned(Protocol):
+    id: uuid.UUID
+    version: int
+    updated_at: datetime
+
+
+def bump(obj: Versioned, *, at: datetime | None = None) -> None:
+    """The object changed: its next version (its next ETag) and when."""
+    obj.version += 1
+    obj.updated_at = at or utcnow()
+
+
+def record_update(
+    session: AsyncSession,
+    principal: Principal,
+    obj: Versioned,
+    *,
+    action: str,
+    subject_type: str,
+    changes: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> None:
+    """A person's change to a versioned object, after check_version let it through: the next
+    version, and the audit row saying who changed what."""
+    bump(obj, at=at)
+    record_audit(
+        session,
+        tenant_id=principal.tenant_id,
+        actor=principal,
+        action=action,
+        subject_type=subject_type,
+        subject_id=obj.id,
+        changes=changes,
+    )
+
+
 async def ensure_client_exists(
     session: AsyncSession, principal: Principal, client_id: uuid.UUID
 ) -> None:
@@ -81,36 +137,3 @@ def require_scope(principal: Principal, resource: Resource, verb: Verb) -> Scope
             f"Role '{principal.role}' may not {verb.value} {resource.value}s."
         )
     return scope
-
-
-def keyset_page(
-    query: Select[Any],
-    *,
-    sort_key: Any,
-    id_column: Any,
-    sort_name: str,
-    cursor: str | None,
-    limit: int,
-    parse: Any = str,
-) -> Select[Any]:
-    """Order by (sort key, id) and start after the cursor's row; fetches one extra row."""
-    if cursor is not None:
-        name, raw_key, raw_id = decode_cursor(cursor, size=3)
-        if name != sort_name:
-            raise InvalidCursor("This cursor belongs to another sort order.")
-        try:
-            key, after = parse(raw_key), uuid.UUID(raw_id)
-        except ValueError as exc:
-            raise InvalidCursor() from exc
-        query = query.where(or_(sort_key > key, and_(sort_key == key, id_column > after)))
-    return query.order_by(sort_key, id_column).limit(limit + 1)
-
-
-def next_cursor(rows: list[Any], *, limit: int, sort_name: str, key: Any, ident: Any) -> str | None:
-    if len(rows) <= limit:
-        return None
-    last = rows[limit - 1]
-    value = key(last)
-    return encode_cursor(
-        sort_name, value.isoformat() if hasattr(value, "isoformat") else value, ident(last)
-    )

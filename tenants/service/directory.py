@@ -14,7 +14,7 @@ from sqlmodel import col, select
 
 from infra.clock import utcnow
 from infra.errors import body_reference
-from infra.pagination import Page
+from infra.pagination import Keyset, Page, SortKey, id_key
 from infra.settings import Settings
 from tenants import errors
 from tenants.models import Assignment, Brand, Client, ClientStatus, Tenant
@@ -33,9 +33,9 @@ from tenants.schemas import (
 )
 from tenants.service.common import (
     check_version,
-    keyset_page,
-    next_cursor,
+    load_readable,
     record_audit,
+    record_update,
     require_scope,
 )
 
@@ -62,6 +62,28 @@ def brand_visibility(principal: Principal, scope: Scope, today: date) -> ColumnE
     if scope is Scope.own_client and principal.client_id is not None:
         return col(Brand.client_id) == principal.client_id
     return col(Brand.id).is_(None)  # nothing
+
+
+def readable_clients(
+    principal: Principal, verb: Verb = Verb.read, *, at: datetime | None = None
+) -> Select[Any]:
+    """The clients this principal may `verb`: the one place that says so (loaders and lists)."""
+    scope = require_scope(principal, Resource.client, verb)
+    return select(Client).where(
+        Client.tenant_id == principal.tenant_id,
+        client_visibility(principal, scope, today_for(principal, at)),
+    )
+
+
+def readable_brands(
+    principal: Principal, verb: Verb = Verb.read, *, at: datetime | None = None
+) -> Select[Any]:
+    """The brands this principal may `verb`: the one place that says so (loaders and lists)."""
+    scope = require_scope(principal, Resource.brand, verb)
+    return select(Brand).where(
+        Brand.tenant_id == principal.tenant_id,
+        brand_visibility(principal, scope, today_for(principal, at)),
+    )
 
 
 def client_visibility(principal: Principal, scope: Scope, today: date) -> ColumnElement[bool]:
@@ -91,35 +113,13 @@ async def _named_page(
     """Name search, then a keyset page sorted by name or creation, for clients and brands."""
     if q:
         query = query.where(func.lower(model.name).contains(q.lower(), autoescape=True))
-    by_name = sort == "name"
-    query = keyset_page(
-        query,
-        sort_key=func.lower(model.name) if by_name else col(model.created_at),
-        id_column=col(model.id),
-        sort_name=sort,
-        cursor=cursor,
-        limit=limit,
-        parse=str if by_name else datetime.fromisoformat,
-    )
-    rows = list((await session.scalars(query)).all())
-    return rows[:limit], next_cursor(
-        rows,
-        limit=limit,
-        sort_name=sort,
-        key=(lambda r: r.name.lower()) if by_name else (lambda r: r.created_at),
-        ident=lambda r: r.id,
-    )
-
-
-async def _visible_one(
-    session: AsyncSession, query: Select[Any], *, lock: bool, missing: Exception
-) -> Any:
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    found = (await session.scalars(query)).first()
-    if found is None:
-        raise missing
-    return found
+    if sort == "name":
+        key = SortKey(func.lower(model.name), lambda r: r.name.lower())
+    else:
+        key = SortKey(col(model.created_at), lambda r: r.created_at, datetime.fromisoformat)
+    order = Keyset(sort, [key, id_key(col(model.id))])
+    rows = (await session.scalars(order.apply(query, cursor=cursor, limit=limit))).all()
+    return order.page(rows, limit=limit)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,12 +158,7 @@ async def list_clients(
     sort: SortOrder = "name",
     at: datetime | None = None,
 ) -> Page[ClientRead]:
-    scope = require_scope(principal, Resource.client, Verb.read)
-    query: Select[Any] = select(Client).where(
-        Client.tenant_id == principal.tenant_id,
-        client_visibility(principal, scope, today_for(principal, at)),
-        _status_filter(col(Client.status), status),
-    )
+    query = readable_clients(principal, at=at).where(_status_filter(col(Client.status), status))
     rows, cursor_out = await _named_page(
         session, query, Client, q=q, sort=sort, cursor=cursor, limit=limit
     )
@@ -179,13 +174,12 @@ async def _load_client(
     lock: bool = False,
     at: datetime | None = None,
 ) -> Client:
-    scope = require_scope(principal, Resource.client, verb)
-    query = select(Client).where(
-        Client.tenant_id == principal.tenant_id,
-        Client.id == client_id,
-        client_visibility(principal, scope, today_for(principal, at)),
+    client: Client = await load_readable(
+        session,
+        readable_clients(principal, verb, at=at).where(col(Client.id) == client_id),
+        lock=lock,
+        missing=errors.ClientNotFound(),
     )
-    client: Client = await _visible_one(session, query, lock=lock, missing=errors.ClientNotFound())
     return client
 
 
@@ -247,18 +241,15 @@ async def update_client(
     if diff:
         if "status" in diff:
             client.archived_at = utcnow() if client.status == ClientStatus.archived else None
-        client.version += 1
-        client.updated_at = utcnow()
         action = "client.updated"
         if diff.get("status") == ["active", "archived"]:
             action = "client.archived"
-        record_audit(
+        record_update(
             session,
-            tenant_id=principal.tenant_id,
-            actor=principal,
+            principal,
+            client,
             action=action,
             subject_type="client",
-            subject_id=client.id,
             changes={k: v for k, v in diff.items() if k != "notes"}
             | ({"notes": ["…", "…"]} if "notes" in diff else {}),
         )
@@ -298,12 +289,7 @@ async def list_brands(
     sort: SortOrder = "name",
     at: datetime | None = None,
 ) -> Page[BrandRead]:
-    scope = require_scope(principal, Resource.brand, Verb.read)
-    query: Select[Any] = select(Brand).where(
-        Brand.tenant_id == principal.tenant_id,
-        brand_visibility(principal, scope, today_for(principal, at)),
-        _status_filter(col(Brand.status), status),
-    )
+    query = readable_brands(principal, at=at).where(_status_filter(col(Brand.status), status))
     if client_id is not None:
         query = query.where(col(Brand.client_id) == client_id)
     rows, cursor_out = await _named_page(
@@ -321,13 +307,12 @@ async def load_brand(
     lock: bool = False,
     at: datetime | None = None,
 ) -> Brand:
-    scope = require_scope(principal, Resource.brand, verb)
-    query = select(Brand).where(
-        Brand.tenant_id == principal.tenant_id,
-        Brand.id == brand_id,
-        brand_visibility(principal, scope, today_for(principal, at)),
+    brand: Brand = await load_readable(
+        session,
+        readable_brands(principal, verb, at=at).where(col(Brand.id) == brand_id),
+        lock=lock,
+        missing=errors.BrandNotFound(),
     )
-    brand: Brand = await _visible_one(session, query, lock=lock, missing=errors.BrandNotFound())
     return brand
 
 
@@ -417,17 +402,14 @@ async def update_brand(
     if diff:
         if "status" in diff:
             brand.archived_at = utcnow() if brand.status == ClientStatus.archived else None
-        brand.version += 1
-        brand.updated_at = utcnow()
-        record_audit(
+        record_update(
             session,
-            tenant_id=principal.tenant_id,
-            actor=principal,
+            principal,
+            brand,
             action="brand.archived"
             if diff.get("status") == ["active", "archived"]
             else "brand.updated",
             subject_type="brand",
-            subject_id=brand.id,
             changes=diff,
         )
         try:

@@ -16,7 +16,8 @@ from sqlmodel import col, select
 from infra import outbox
 from infra.clock import utcnow
 from infra.errors import body_reference
-from infra.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
+from infra.i18n import language
+from infra.pagination import Keyset, Page, id_key
 from infra.security import (
     InvalidToken as BadSignature,
 )
@@ -45,7 +46,13 @@ from tenants.schemas import (
     MemberUpdate,
 )
 from tenants.service.auth import find_user_by_email
-from tenants.service.common import authorize, check_version, ensure_client_exists, record_audit
+from tenants.service.common import (
+    authorize,
+    bump,
+    check_version,
+    ensure_client_exists,
+    record_audit,
+)
 
 INVITATION_AUDIENCE = "passerelle-invitation"
 
@@ -84,9 +91,7 @@ _MEMBER_ROWS = cast(
             col(Membership.created_at),
             col(Membership.updated_at),
             col(Membership.id).label("membership_id"),
-        )
-        .join(User, col(User.id) == col(Membership.user_id))
-        .order_by(col(Membership.id))
+        ).join(User, col(User.id) == col(Membership.user_id))
     ),
 )
 
@@ -104,28 +109,21 @@ async def list_members(
     status: str | None = None,
 ) -> Page[MemberRead]:
     authorize(principal, Action.members_read)
-    query = _MEMBER_ROWS.where(col(Membership.tenant_id) == principal.tenant_id).limit(limit + 1)
-    if cursor is not None:
-        (after,) = decode_cursor(cursor, size=1)
-        query = query.where(col(Membership.id) > _uuid_or_invalid(after))
+    query = _MEMBER_ROWS.where(col(Membership.tenant_id) == principal.tenant_id)
     if role is not None:
         query = query.where(col(Membership.role) == role)
     if status is not None:
         query = query.where(col(Membership.status) == status)
     connection = await session.connection()
-    rows = (await connection.execute(query)).all()
-    next_cursor = encode_cursor(rows[limit - 1].membership_id) if len(rows) > limit else None
+    rows = (await connection.execute(MEMBER_ORDER.apply(query, cursor=cursor, limit=limit))).all()
+    page, next_cursor = MEMBER_ORDER.page(rows, limit=limit)
     # One validation of the whole page (pydantic-core), straight from the rows.
     return _MEMBER_PAGE.model_validate(
-        {"items": [row._mapping for row in rows[:limit]], "next_cursor": next_cursor}
+        {"items": [row._mapping for row in page], "next_cursor": next_cursor}
     )
 
 
-def _uuid_or_invalid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError as exc:
-        raise InvalidCursor() from exc
+MEMBER_ORDER = Keyset("members", [id_key(col(Membership.id), lambda row: row.membership_id)])
 
 
 async def _get_membership(
@@ -211,8 +209,7 @@ async def update_member(
         membership.role = new_role
         membership.status = new_status
         membership.client_id = new_client
-        membership.version += 1
-        membership.updated_at = utcnow()
+        bump(membership)
         session.add(membership)
         if new_status == MembershipStatus.disabled:
             await session.execute(
@@ -450,7 +447,7 @@ async def accept_invitation(
         user.name = data.name
         user.password_hash = await passwords.hash(data.password)
         if data.locale:
-            user.locale = "fr" if data.locale.startswith("fr") else "en"
+            user.locale = language(data.locale)
         user.updated_at = utcnow()
         session.add(user)
     elif not await passwords.verify(user.password_hash, data.password):
@@ -467,8 +464,7 @@ async def accept_invitation(
     if membership.role != Role.client:
         await ensure_staff_seat(session, tenant_id, settings, joining=1)
     membership.status = MembershipStatus.active
-    membership.version += 1
-    membership.updated_at = utcnow()
+    bump(membership)
     outbox.record_event(
         session,
         tenant_id=tenant_id,

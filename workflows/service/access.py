@@ -6,16 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import Select, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
-from infra.clock import utcnow
 from tenants.models import Brand, Role
 from tenants.policy import Resource, Scope, Verb
 from tenants.principal import Principal
-from tenants.service.common import record_audit, require_scope
+from tenants.service.common import bump, load_readable, record_audit, require_scope
 from tenants.service.directory import brand_visibility, today_for
 from workflows import errors
 from workflows.engine import StepKind, TimeoutPolicy, TimeoutStep, first_deadline
@@ -50,6 +49,13 @@ def item_visibility(principal: Principal, verb: Verb) -> ColumnElement[bool]:
     return condition
 
 
+def readable_items(principal: Principal, verb: Verb = Verb.read) -> Select[Any]:
+    """The content items this principal may `verb` (see item_visibility)."""
+    return select(ContentItem).where(
+        ContentItem.tenant_id == principal.tenant_id, item_visibility(principal, verb)
+    )
+
+
 async def load_item(
     session: AsyncSession,
     principal: Principal,
@@ -58,16 +64,12 @@ async def load_item(
     *,
     lock: bool = False,
 ) -> ContentItem:
-    query = select(ContentItem).where(
-        ContentItem.tenant_id == principal.tenant_id,
-        ContentItem.id == content_id,
-        item_visibility(principal, verb),
+    item: ContentItem = await load_readable(
+        session,
+        readable_items(principal, verb).where(col(ContentItem.id) == content_id),
+        lock=lock,
+        missing=errors.ContentNotFound(),
     )
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    item = (await session.scalars(query)).first()
-    if item is None:
-        raise errors.ContentNotFound()
     return item
 
 
@@ -212,5 +214,4 @@ def audit(
 
 
 def touch(item: ContentItem) -> None:
-    item.version += 1
-    item.updated_at = utcnow()
+    bump(item)

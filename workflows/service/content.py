@@ -14,12 +14,12 @@ from sqlmodel import col, select
 
 from infra.clock import utcnow
 from infra.errors import ProblemError, body_reference, refuse_unknown_references
-from infra.pagination import Keyset, Page, SortKey, parse_int
+from infra.pagination import Keyset, Page, SortKey, id_key, parse_int
 from tenants.errors import BrandNotFound
 from tenants.models import AuditEvent, Brand, Tenant
 from tenants.policy import Resource, Verb
 from tenants.principal import Principal
-from tenants.service.common import check_version, keyset_page, next_cursor, require_scope
+from tenants.service.common import check_version, require_scope
 from tenants.service.directory import brand_visibility, today_for
 from workflows import errors
 from workflows.checks import Speller, run_checks
@@ -44,9 +44,9 @@ from workflows.service.access import (
     audit,
     content_read,
     is_client,
-    item_visibility,
     load_item,
     load_revision,
+    readable_items,
     revision_read,
     shown_revision_id,
     touch,
@@ -204,29 +204,21 @@ async def list_brand_content(
     cursor: str | None,
 ) -> Page[ContentSummary]:
     await _content_brand(session, principal, brand_id, Verb.read)
-    query: Select[Any] = select(ContentItem).where(
-        ContentItem.tenant_id == principal.tenant_id,
-        ContentItem.brand_id == brand_id,
-        item_visibility(principal, Verb.read),
-    )
+    query = readable_items(principal).where(col(ContentItem.brand_id) == brand_id)
     if status:
         query = query.where(col(ContentItem.status).in_(status))
-    query = keyset_page(
-        query,
-        sort_key=col(ContentItem.created_at),
-        id_column=col(ContentItem.id),
-        sort_name="created",
-        cursor=cursor,
-        limit=limit,
-        parse=datetime.fromisoformat,
-    )
-    rows = list((await session.scalars(query)).all())
-    return Page(
-        items=[summary(r) for r in rows[:limit]],
-        next_cursor=next_cursor(
-            rows, limit=limit, sort_name="created", key=lambda r: r.created_at, ident=lambda r: r.id
-        ),
-    )
+    rows = (await session.scalars(CONTENT_ORDER.apply(query, cursor=cursor, limit=limit))).all()
+    page, after = CONTENT_ORDER.page(rows, limit=limit)
+    return Page(items=[summary(r) for r in page], next_cursor=after)
+
+
+CONTENT_ORDER = Keyset(
+    "created",
+    [
+        SortKey(col(ContentItem.created_at), lambda r: r.created_at, datetime.fromisoformat),
+        id_key(col(ContentItem.id)),
+    ],
+)
 
 
 async def update_content(
@@ -526,27 +518,16 @@ async def calendar(
         raise ProblemError(f"Ask for at most {MAX_CALENDAR_DAYS} days at a time.", field="to")
     if brand_id is not None:
         await _content_brand(session, principal, brand_id, Verb.read)
-    query: Select[Any] = select(ContentItem).where(
-        ContentItem.tenant_id == principal.tenant_id,
-        item_visibility(principal, Verb.read),
-        col(ContentItem.planned_at) >= start,
-        col(ContentItem.planned_at) < end,
+    query = readable_items(principal).where(
+        col(ContentItem.planned_at) >= start, col(ContentItem.planned_at) < end
     )
     if brand_id is not None:
         query = query.where(col(ContentItem.brand_id) == brand_id)
-    query = keyset_page(
-        query,
-        sort_key=col(ContentItem.planned_at),
-        id_column=col(ContentItem.id),
-        sort_name="planned",
-        cursor=cursor,
-        limit=limit,
-        parse=datetime.fromisoformat,
-    )
-    rows = list((await session.scalars(query)).all())
+    rows = (await session.scalars(CALENDAR_ORDER.apply(query, cursor=cursor, limit=limit))).all()
+    page, after = CALENDAR_ORDER.page(rows, limit=limit)
     client_view = is_client(principal)
     items = []
-    for row in rows[:limit]:
+    for row in page:
         assert row.planned_at is not None
         items.append(
             CalendarItem(
@@ -559,12 +540,16 @@ async def calendar(
                 labels=[] if client_view else list(row.labels),
             )
         )
-    return Page(
-        items=items,
-        next_cursor=next_cursor(
-            rows, limit=limit, sort_name="planned", key=lambda r: r.planned_at, ident=lambda r: r.id
-        ),
-    )
+    return Page(items=items, next_cursor=after)
+
+
+CALENDAR_ORDER = Keyset(
+    "planned",
+    [
+        SortKey(col(ContentItem.planned_at), lambda r: r.planned_at, datetime.fromisoformat),
+        id_key(col(ContentItem.id)),
+    ],
+)
 
 
 HISTORY_ORDER = Keyset(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import Select, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -16,7 +16,13 @@ from infra.pagination import Keyset, Page, SortKey
 from tenants.models import Brand, Membership, MembershipStatus, Role
 from tenants.policy import Resource, Verb
 from tenants.principal import Principal
-from tenants.service.common import check_version, record_audit, require_scope
+from tenants.service.common import (
+    bump,
+    check_version,
+    load_readable,
+    record_audit,
+    require_scope,
+)
 from workflows import errors
 from workflows.models import BrandWorkflow, WorkflowTemplate
 from workflows.schemas import Step, TemplateCreate, TemplateRead, TemplateUpdate
@@ -279,17 +285,20 @@ def _audit(
     )
 
 
+def readable_templates(principal: Principal) -> Select[Any]:
+    """The agency's templates: any staff member may read them (require_scope says who)."""
+    return select(WorkflowTemplate).where(WorkflowTemplate.tenant_id == principal.tenant_id)
+
+
 async def _load(
     session: AsyncSession, principal: Principal, template_id: uuid.UUID, *, lock: bool = False
 ) -> WorkflowTemplate:
-    query = select(WorkflowTemplate).where(
-        WorkflowTemplate.tenant_id == principal.tenant_id, WorkflowTemplate.id == template_id
+    template: WorkflowTemplate = await load_readable(
+        session,
+        readable_templates(principal).where(col(WorkflowTemplate.id) == template_id),
+        lock=lock,
+        missing=errors.TemplateNotFound(),
     )
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    template = (await session.scalars(query)).first()
-    if template is None:
-        raise errors.TemplateNotFound()
     return template
 
 
@@ -321,7 +330,7 @@ async def list_templates(
 ) -> Page[TemplateRead]:
     """By name, with the brands each template is the default of."""
     require_scope(principal, Resource.workflow_template, Verb.read)
-    query = select(WorkflowTemplate).where(WorkflowTemplate.tenant_id == principal.tenant_id)
+    query = readable_templates(principal)
     if not include_archived:
         query = query.where(col(WorkflowTemplate.archived_at).is_(None))
     query = TEMPLATE_ORDER.apply(query, cursor=cursor, limit=limit)
@@ -353,8 +362,7 @@ async def update_template(
     template.blocking_checks = list(dict.fromkeys(data.blocking_checks))
     template.is_tenant_default = data.is_tenant_default and not data.archived
     template.archived_at = (template.archived_at or utcnow()) if data.archived else None
-    template.version += 1
-    template.updated_at = utcnow()
+    bump(template)
     await _set_brands(session, principal, template.id, [] if data.archived else data.brand_ids)
     _audit(session, principal, template, "workflow_template.updated", data)
     await _flush(session)

@@ -21,6 +21,7 @@ from infra.db import Database
 from infra.errors import ProblemError
 from infra.logging import get_logger
 from infra.outbox import enqueue_delivery
+from infra.sweep import due_tenants, for_each_tenant
 from tenants.models import Brand, Tenant
 from workflows import engine
 from workflows.engine import Action, Decision, TimeoutKind
@@ -36,20 +37,17 @@ AUTO_APPROVER = "system:auto_approve"
 async def run_due_steps(
     db: Database, *, now: datetime, link_ttl: timedelta, queue: ArqRedis | None = None
 ) -> int:
-    async with db.session() as session:
-        rows = (
-            await session.execute(
-                text("SELECT due_tenant_id FROM due_approval_tenants(:now)"), {"now": now}
-            )
-        ).all()
-        await session.commit()
+    rows = await due_tenants(
+        db, text("SELECT due_tenant_id FROM due_approval_tenants(:now)"), {"now": now}
+    )
+
+    async def work(session: AsyncSession, tenant_id: uuid.UUID) -> int:
+        return await _due_steps(session, tenant_id, now=now, link_ttl=link_ttl)
+
     handled = 0
-    for (tenant_id,) in rows:
-        try:
-            count = await run_tenant_due_steps(db, tenant_id, now=now, link_ttl=link_ttl)
-        except Exception:  # one agency's failure must not stop the others' reminders
-            log.exception("approvals.timeouts_failed", tenant_id=str(tenant_id))
-            continue
+    for tenant_id, count in await for_each_tenant(
+        db, (tenant_id for (tenant_id,) in rows), work, failed="approvals.timeouts_failed"
+    ):
         handled += count
         if count and queue is not None:
             # Like a request after commit: deliver the e-mails now, not at the next sweep.
@@ -62,68 +60,72 @@ async def run_due_steps(
 async def run_tenant_due_steps(
     db: Database, tenant_id: uuid.UUID, *, now: datetime, link_ttl: timedelta
 ) -> int:
-    handled = 0
     async with db.tenant_transaction(tenant_id) as session:
-        tenant = await session.get(Tenant, tenant_id)
-        assert tenant is not None
-        items = (
-            await session.scalars(
-                select(ContentItem)
-                .where(
-                    ContentItem.tenant_id == tenant_id,
-                    col(ContentItem.next_deadline_at) <= now,
-                )
-                .order_by(col(ContentItem.next_deadline_at))
-                .limit(500)
-                .with_for_update(skip_locked=True)
+        return await _due_steps(session, tenant_id, now=now, link_ttl=link_ttl)
+
+
+async def _due_steps(
+    session: AsyncSession, tenant_id: uuid.UUID, *, now: datetime, link_ttl: timedelta
+) -> int:
+    handled = 0
+    tenant = await session.get(Tenant, tenant_id)
+    assert tenant is not None
+    items = (
+        await session.scalars(
+            select(ContentItem)
+            .where(
+                ContentItem.tenant_id == tenant_id,
+                col(ContentItem.next_deadline_at) <= now,
             )
-        ).all()
-        for item in items:
-            if item.step_index is None or item.step_started_at is None:
-                item.next_deadline_at = None
-                continue
-            step = item.workflow["steps"][item.step_index]
-            plan = engine.timeout_action(
-                timeout_step(step),
-                started_at=item.step_started_at,
-                done=item.timeouts_done,
-                client_agreed=bool(item.workflow.get("client_agreed_auto_approve")),
+            .order_by(col(ContentItem.next_deadline_at))
+            .limit(500)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    for item in items:
+        if item.step_index is None or item.step_started_at is None:
+            item.next_deadline_at = None
+            continue
+        step = item.workflow["steps"][item.step_index]
+        plan = engine.timeout_action(
+            timeout_step(step),
+            started_at=item.step_started_at,
+            done=item.timeouts_done,
+            client_agreed=bool(item.workflow.get("client_agreed_auto_approve")),
+        )
+        if plan is None:
+            item.next_deadline_at = None
+            continue
+        item.timeouts_done += 1
+        item.next_deadline_at = plan.next_at
+        brand = await session.get(Brand, (tenant_id, item.brand_id))
+        assert brand is not None
+        try:
+            async with session.begin_nested():
+                await _apply(
+                    session, item, brand, step, plan.action, tenant.timezone, now, link_ttl
+                )
+        except ProblemError as exc:
+            # One item that cannot move (its next step lost every approver, say) must not
+            # hold back the others, nor fail again every minute: it waits for a person,
+            # and its history says why.
+            await session.refresh(item)
+            item.next_deadline_at = None
+            audit(
+                session,
+                None,
+                item,
+                "approval.timeout_failed",
+                {
+                    "step_index": item.step_index,
+                    "action": plan.action,
+                    "reason": exc.type_slug,
+                    "detail": str(exc),
+                },
             )
-            if plan is None:
-                item.next_deadline_at = None
-                continue
-            item.timeouts_done += 1
-            item.next_deadline_at = plan.next_at
-            brand = await session.get(Brand, (tenant_id, item.brand_id))
-            assert brand is not None
-            try:
-                async with session.begin_nested():
-                    await _apply(
-                        session, item, brand, step, plan.action, tenant.timezone, now, link_ttl
-                    )
-            except ProblemError as exc:
-                # One item that cannot move (its next step lost every approver, say) must not
-                # hold back the others, nor fail again every minute: it waits for a person,
-                # and its history says why.
-                await session.refresh(item)
-                item.next_deadline_at = None
-                audit(
-                    session,
-                    None,
-                    item,
-                    "approval.timeout_failed",
-                    {
-                        "step_index": item.step_index,
-                        "action": plan.action,
-                        "reason": exc.type_slug,
-                        "detail": str(exc),
-                    },
-                )
-                log.warning(
-                    "approvals.timeout_failed", content_id=str(item.id), reason=exc.type_slug
-                )
-            touch(item)
-            handled += 1
+            log.warning("approvals.timeout_failed", content_id=str(item.id), reason=exc.type_slug)
+        touch(item)
+        handled += 1
     return handled
 
 

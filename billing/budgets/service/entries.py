@@ -35,15 +35,15 @@ from billing.budgets.service.ledger import (
 from billing.budgets.timekeeping import FORGOTTEN_AFTER, day_minutes, local_day, split_by_local_day
 from infra.clock import utcnow
 from infra.errors import body_reference
-from infra.pagination import InvalidCursor, Page
+from infra.pagination import Keyset, Page, SortKey, id_key
 from tenants.errors import BrandNotFound
 from tenants.models import Assignment, Brand, Membership
 from tenants.policy import Resource, Scope, Verb
 from tenants.principal import Principal
 from tenants.service.common import (
+    bump,
     check_version,
-    keyset_page,
-    next_cursor,
+    load_readable,
     record_audit,
     require_scope,
 )
@@ -332,10 +332,13 @@ async def create_entry(
     return entry_read(entry)
 
 
-def _entry_visibility(principal: Principal, scope: Scope) -> Any:
+def readable_entries(principal: Principal, verb: Verb = Verb.read) -> Select[Any]:
+    """All of the agency's time for those who see it all, else one's own."""
+    scope = require_scope(principal, Resource.time_entry, verb)
+    query: Select[Any] = select(TimeEntry).where(TimeEntry.tenant_id == principal.tenant_id)
     if scope is Scope.all:
-        return col(TimeEntry.tenant_id) == principal.tenant_id
-    return col(TimeEntry.membership_id) == principal.membership_id
+        return query
+    return query.where(col(TimeEntry.membership_id) == principal.membership_id)
 
 
 async def _load_entry(
@@ -346,17 +349,12 @@ async def _load_entry(
     *,
     lock: bool = False,
 ) -> TimeEntry:
-    scope = require_scope(principal, Resource.time_entry, verb)
-    query = select(TimeEntry).where(
-        TimeEntry.tenant_id == principal.tenant_id,
-        TimeEntry.id == entry_id,
-        _entry_visibility(principal, scope),
+    entry: TimeEntry = await load_readable(
+        session,
+        readable_entries(principal, verb).where(col(TimeEntry.id) == entry_id),
+        lock=lock,
+        missing=errors.TimeEntryNotFound(),
     )
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    entry = (await session.scalars(query)).first()
-    if entry is None:
-        raise errors.TimeEntryNotFound()
     return entry
 
 
@@ -419,8 +417,7 @@ async def update_entry(
     for field, value in changes.items():
         setattr(entry, field, value)
     if changes:
-        entry.version += 1
-        entry.updated_at = utcnow()
+        bump(entry)
     await _charge(
         session,
         principal.tenant_id,
@@ -478,10 +475,7 @@ async def list_entries(
     limit: int,
     cursor: str | None = None,
 ) -> Page[EntryRead]:
-    scope = require_scope(principal, Resource.time_entry, Verb.read)
-    query: Select[Any] = select(TimeEntry).where(
-        TimeEntry.tenant_id == principal.tenant_id, _entry_visibility(principal, scope)
-    )
+    query = readable_entries(principal)
     conditions = {
         TimeEntry.user_id: filters.user_id,
         TimeEntry.brand_id: filters.brand_id,
@@ -496,25 +490,18 @@ async def list_entries(
         query = query.where(col(TimeEntry.work_date) >= filters.date_from)
     if filters.date_to is not None:
         query = query.where(col(TimeEntry.work_date) <= filters.date_to)
-    try:
-        query = keyset_page(
-            query,
-            sort_key=col(TimeEntry.work_date),
-            id_column=col(TimeEntry.id),
-            sort_name="date",
-            cursor=cursor,
-            limit=limit,
-            parse=date.fromisoformat,
-        )
-    except ValueError as exc:
-        raise InvalidCursor() from exc
-    rows = list((await session.scalars(query)).all())
-    return Page(
-        items=[entry_read(e) for e in rows[:limit]],
-        next_cursor=next_cursor(
-            rows, limit=limit, sort_name="date", key=lambda e: e.work_date, ident=lambda e: e.id
-        ),
-    )
+    rows = (await session.scalars(ENTRY_ORDER.apply(query, cursor=cursor, limit=limit))).all()
+    page, after = ENTRY_ORDER.page(rows, limit=limit)
+    return Page(items=[entry_read(e) for e in page], next_cursor=after)
+
+
+ENTRY_ORDER = Keyset(
+    "date",
+    [
+        SortKey(col(TimeEntry.work_date), lambda e: e.work_date, date.fromisoformat),
+        id_key(col(TimeEntry.id)),
+    ],
+)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,18 +26,18 @@ from billing.budgets.schemas import (
     TermsBody,
     TermsRead,
 )
-from infra.clock import utcnow
 from infra.errors import InvalidFields, refuse_unknown_references
-from infra.pagination import Keyset, Page, SortKey, parse_int
+from infra.pagination import Keyset, Page, SortKey, id_key, parse_int
 from tenants.capacity import parse_month
 from tenants.models import Brand, Client, Membership, Role, Tenant
 from tenants.policy import Resource, Verb
 from tenants.principal import Principal
 from tenants.service.common import (
+    bump,
     check_version,
-    keyset_page,
-    next_cursor,
+    load_readable,
     record_audit,
+    record_update,
     require_scope,
 )
 from tenants.service.directory import today_for
@@ -198,16 +198,19 @@ async def _load_retainer(
     *,
     lock: bool = False,
 ) -> Retainer:
-    require_scope(principal, Resource.retainer, verb)
-    query = select(Retainer).where(
-        Retainer.tenant_id == principal.tenant_id, Retainer.id == retainer_id
+    retainer: Retainer = await load_readable(
+        session,
+        readable_retainers(principal, verb).where(col(Retainer.id) == retainer_id),
+        lock=lock,
+        missing=errors.RetainerNotFound(),
     )
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    retainer = (await session.scalars(query)).first()
-    if retainer is None:
-        raise errors.RetainerNotFound()
     return retainer
+
+
+def readable_retainers(principal: Principal, verb: Verb = Verb.read) -> Select[Any]:
+    """The agency's retainers, for the roles that handle them (require_scope refuses others)."""
+    require_scope(principal, Resource.retainer, verb)
+    return select(Retainer).where(Retainer.tenant_id == principal.tenant_id)
 
 
 async def get_retainer(
@@ -226,28 +229,22 @@ async def list_retainers(
     limit: int,
     cursor: str | None,
 ) -> Page[RetainerRead]:
-    require_scope(principal, Resource.retainer, Verb.read)
-    query: Select[Any] = select(Retainer).where(Retainer.tenant_id == principal.tenant_id)
+    query = readable_retainers(principal)
     if client_id is not None:
         query = query.where(col(Retainer.client_id) == client_id)
-    query = keyset_page(
-        query,
-        sort_key=col(Retainer.created_at),
-        id_column=col(Retainer.id),
-        sort_name="created",
-        cursor=cursor,
-        limit=limit,
-        parse=datetime.fromisoformat,
-    )
-    rows = list((await session.scalars(query)).all())
-    page = rows[:limit]
+    rows = (await session.scalars(RETAINER_ORDER.apply(query, cursor=cursor, limit=limit))).all()
+    page, after = RETAINER_ORDER.page(rows, limit=limit)
     terms = await _terms_of(session, principal.tenant_id, [r.id for r in page])
-    return Page(
-        items=[retainer_read(r, terms[r.id]) for r in page],
-        next_cursor=next_cursor(
-            rows, limit=limit, sort_name="created", key=lambda r: r.created_at, ident=lambda r: r.id
-        ),
-    )
+    return Page(items=[retainer_read(r, terms[r.id]) for r in page], next_cursor=after)
+
+
+RETAINER_ORDER = Keyset(
+    "created",
+    [
+        SortKey(col(Retainer.created_at), lambda r: r.created_at, datetime.fromisoformat),
+        id_key(col(Retainer.id)),
+    ],
+)
 
 
 async def update_retainer(
@@ -293,8 +290,7 @@ async def update_retainer(
     await session.flush()
     session.add(_terms_row(principal, retainer.id, effective, data))
     retainer.end_month = end
-    retainer.version += 1
-    retainer.updated_at = utcnow()
+    bump(retainer)
     try:
         async with session.begin_nested():
             await session.flush()
@@ -447,15 +443,12 @@ async def update_rate(
     check_version(rate.version, if_match)
     old = rate.rate_minor
     rate.rate_minor = data.rate_minor
-    rate.version += 1
-    rate.updated_at = utcnow()
-    record_audit(
+    record_update(
         session,
-        tenant_id=principal.tenant_id,
-        actor=principal,
+        principal,
+        rate,
         action="rate.updated",
         subject_type="rate",
-        subject_id=rate.id,
         changes={"rate_minor": [old, data.rate_minor]},
     )
     return rate_read(rate)

@@ -22,7 +22,7 @@ from tenants.errors import MemberNotFound, PermissionDenied
 from tenants.models import Membership, MembershipStatus, Role
 from tenants.policy import Resource, Scope, Verb
 from tenants.principal import Principal
-from tenants.service.common import record_audit, require_scope
+from tenants.service.common import bump, record_audit, require_scope
 
 
 def _week(value: str) -> tuple[date, date]:
@@ -191,8 +191,7 @@ async def submit_timesheet(
         sheet.submitted_at = now
         sheet.decided_by = None
         sheet.decided_at = None
-        sheet.version += 1
-        sheet.updated_at = now
+        bump(sheet, at=now)
     await _set_entries(
         session,
         principal,
@@ -253,13 +252,11 @@ async def approve_timesheet(
         entry.status = EntryStatus.approved
         entry.rate_minor = rate.rate_minor if rate else None
         entry.rate_currency = rate.currency if rate else None
-        entry.version += 1
-        entry.updated_at = now
+        bump(entry, at=now)
     sheet.status = TimesheetStatus.approved
     sheet.decided_by = principal.user_id
     sheet.decided_at = now
-    sheet.version += 1
-    sheet.updated_at = now
+    bump(sheet, at=now)
     record_audit(
         session,
         tenant_id=principal.tenant_id,
@@ -310,8 +307,7 @@ async def return_timesheet(
     sheet.reason = reason
     sheet.decided_by = principal.user_id
     sheet.decided_at = now
-    sheet.version += 1
-    sheet.updated_at = now
+    bump(sheet, at=now)
     record_audit(
         session,
         tenant_id=principal.tenant_id,
