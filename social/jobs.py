@@ -23,6 +23,7 @@ from infra.i18n import language as language_of
 from infra.logging import get_logger
 from infra.mail import Mail, send_mail
 from infra.outbox import Event
+from infra.retry import backoff, final_try
 from infra.sweep import due_tenants, for_each_tenant
 from social.kit import SocialKit, kit_of
 from social.models import SYNCABLE, SocialAccount
@@ -132,12 +133,10 @@ async def sync_social_account(
         return "error"
     if outcome.status != "retry":
         return f"{outcome.status}:{outcome.days}"
-    if ctx.get("job_try", 1) >= MAX_TRIES:
+    if final_try(ctx, MAX_TRIES):
         await mark_error(ctx["db"], kit, tenant, account, outcome.reason or "platform error")
         return "error"
-    base = ctx["settings"].job_retry_base_seconds
-    backoff = min(base * 2 ** (ctx.get("job_try", 1) - 1), 3600.0)
-    raise Retry(defer=max(outcome.retry_after, backoff))
+    raise Retry(defer=max(outcome.retry_after, backoff(ctx).total_seconds()))
 
 
 # --- needs_reauth e-mail --------------------------------------------------------------------

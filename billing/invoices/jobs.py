@@ -14,13 +14,14 @@ from sqlmodel import select
 
 from billing.invoices import push as invoice_push
 from billing.invoices import service as invoices
-from billing.subscription.jobs import _backoff, _final_try
+from billing.subscription.jobs import MAX_TRIES
 from billing.subscription.stripe_gateway import TRANSIENT, describe, gateway
 from infra import outbox
 from infra.clock import utcnow
 from infra.db import Database
 from infra.errors import ProblemError
 from infra.outbox import Event
+from infra.retry import backoff, final_try
 from infra.sweep import due_tenants, for_each_tenant
 from tenants.models import Tenant
 from tenants.policy import local_date
@@ -59,11 +60,11 @@ async def push_invoice(ctx: dict[str, Any], tenant_id: str, invoice_id: str) -> 
         stripe_api = gateway(ctx["settings"])
         return await invoice_push.push(db, stripe_api, tid, iid)
     except TRANSIENT as exc:
-        final = _final_try(ctx)
+        final = final_try(ctx, MAX_TRIES)
         await invoice_push.record_failure(db, tid, iid, describe(exc), final=final)
         if final:
             return "gave up"
-        raise Retry(defer=_backoff(ctx)) from exc
+        raise Retry(defer=backoff(ctx)) from exc
     except (stripe.StripeError, ProblemError, invoice_push.NoAccount) as exc:
         await invoice_push.record_failure(db, tid, iid, describe(exc), final=True)
         return "refused"
@@ -76,13 +77,13 @@ async def void_stripe_invoice(ctx: dict[str, Any], tenant_id: str, invoice_id: s
         stripe_api = gateway(ctx["settings"])
         outcome = await invoice_push.void(db, stripe_api, tid, iid)
     except TRANSIENT as exc:
-        if _final_try(ctx):
+        if final_try(ctx, MAX_TRIES):
             return "gave up"
-        raise Retry(defer=_backoff(ctx)) from exc
+        raise Retry(defer=backoff(ctx)) from exc
     if outcome == "wait":
-        if _final_try(ctx):
+        if final_try(ctx, MAX_TRIES):
             return "gave up"
-        raise Retry(defer=_backoff(ctx))
+        raise Retry(defer=backoff(ctx))
     return outcome
 
 

@@ -20,22 +20,12 @@ from infra.db import Database
 from infra.errors import ProblemError
 from infra.logging import get_logger
 from infra.outbox import Event
+from infra.retry import backoff, final_try
 
 log = get_logger(__name__)
 
 
-# How every job that calls Stripe retries; the invoice jobs share it.
-
-
-def _backoff(ctx: dict[str, Any]) -> timedelta:
-    base = ctx["settings"].job_retry_base_seconds
-    return timedelta(seconds=min(base * 2 ** (ctx.get("job_try", 1) - 1), 3600))
-
-
-def _final_try(ctx: dict[str, Any]) -> bool:
-    return int(ctx.get("job_try", 1)) >= MAX_TRIES
-
-
+# Every job that calls Stripe (the invoice jobs too) tries this many times.
 MAX_TRIES = 8
 
 
@@ -52,10 +42,10 @@ async def process_stripe_event(ctx: dict[str, Any], event_id: str) -> str:
         )
     except TRANSIENT as exc:
         await subscriptions.record_event_failure(db, event_id, describe(exc))
-        if _final_try(ctx):
+        if final_try(ctx, MAX_TRIES):
             log.warning("stripe.event_gave_up", event_id=event_id)
             return "gave up"
-        raise Retry(defer=_backoff(ctx)) from exc
+        raise Retry(defer=backoff(ctx)) from exc
     if tenant_id is not None:
         await enqueue_seat_sync(ctx["redis"], ctx["settings"], tenant_id, reason=event_id)
     return outcome
@@ -104,11 +94,11 @@ async def sync_seats(ctx: dict[str, Any], tenant_id: str) -> str:
     try:
         await stripe_api.set_item_quantity(item_id, quantity, key=f"seats-{item_id}-{round_}")
     except TRANSIENT as exc:
-        final = _final_try(ctx)
+        final = final_try(ctx, MAX_TRIES)
         await subscriptions.finish_seat_sync(db, tid, quantity, error=describe(exc), final=final)
         if final:
             return "gave up"
-        raise Retry(defer=_backoff(ctx)) from exc
+        raise Retry(defer=backoff(ctx)) from exc
     except stripe.StripeError as exc:
         await subscriptions.finish_seat_sync(db, tid, quantity, error=describe(exc), final=True)
         return "refused"
