@@ -370,7 +370,7 @@ async def invite(
     else:
         existing.role = data.role
         existing.client_id = client_id
-        existing.version += 1
+        bump(existing)
         session.add(existing)
     invitation = Invitation(
         tenant_id=principal.tenant_id,
