@@ -42,6 +42,7 @@ from partners.service.webhooks import DELIVER_JOB, delivery_job_id
 from partners.signing import signed_headers
 from partners.ssrf import parse_networks, resolve
 from tenants.models import Membership, MembershipStatus, Role, Tenant, User
+from tenants.service.common import bump
 
 log = get_logger(__name__)
 
@@ -274,8 +275,7 @@ def _disable(session: Any, endpoint: WebhookEndpoint, now: Any, error: str) -> N
         "Every retry of a delivery failed over about a day, with no success since. "
         f"Last error: {error}"
     )[:1000]
-    endpoint.version += 1
-    endpoint.updated_at = now
+    bump(endpoint, at=now)
     record_event(
         session,
         tenant_id=endpoint.tenant_id,

@@ -35,6 +35,7 @@ from social.connectors.types import (
 )
 from social.kit import SocialKit
 from social.models import SYNCABLE, AccountStatus, Anomaly, DailyStat, SocialAccount
+from tenants.service.common import bump
 
 log = get_logger(__name__)
 
@@ -255,8 +256,7 @@ async def mark_needs_reauth(
         account.status = AccountStatus.needs_reauth
         account.last_error = reason
         account.last_error_at = now
-        account.version += 1
-        account.updated_at = now
+        bump(account, at=now)
         outbox.record_event(
             session,
             tenant_id=tenant_id,

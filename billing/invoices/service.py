@@ -11,7 +11,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, text, update
+from sqlalchemy import Select, func, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -53,7 +53,13 @@ from tenants.errors import ClientNotFound
 from tenants.models import Client, Tenant
 from tenants.policy import Resource, Verb
 from tenants.principal import Principal
-from tenants.service.common import bump, check_version, record_audit, require_scope
+from tenants.service.common import (
+    bump,
+    check_version,
+    load_readable,
+    record_audit,
+    require_scope,
+)
 from tenants.service.directory import today_for
 
 _USAGE = text(
@@ -275,16 +281,19 @@ async def _load(
     *,
     lock: bool = False,
 ) -> Invoice:
-    require_scope(principal, Resource.invoice, verb)
-    query = select(Invoice).where(
-        Invoice.tenant_id == principal.tenant_id, Invoice.id == invoice_id
+    invoice: Invoice = await load_readable(
+        session,
+        readable_invoices(principal, verb).where(col(Invoice.id) == invoice_id),
+        lock=lock,
+        missing=errors.InvoiceNotFound(),
     )
-    if lock:
-        query = query.with_for_update()
-    invoice = (await session.scalars(query)).first()
-    if invoice is None:
-        raise errors.InvoiceNotFound()
     return invoice
+
+
+def readable_invoices(principal: Principal, verb: Verb = Verb.read) -> Select[Any]:
+    """The agency's invoices, for the roles that handle them (require_scope refuses others)."""
+    require_scope(principal, Resource.invoice, verb)
+    return select(Invoice).where(Invoice.tenant_id == principal.tenant_id)
 
 
 async def _unapproved(session: AsyncSession, invoice: Invoice) -> int:
@@ -394,22 +403,21 @@ async def list_invoices(
     cursor: str | None,
 ) -> Page[InvoiceSummary]:
     """Newest month first, then by id."""
-    require_scope(principal, Resource.invoice, Verb.read)
     query = (
-        select(Invoice, Client.name)
+        readable_invoices(principal)
+        .add_columns(col(Client.name))
         .join(
             Client,
             (col(Client.tenant_id) == col(Invoice.tenant_id))
             & (col(Client.id) == col(Invoice.client_id)),
         )
-        .where(Invoice.tenant_id == principal.tenant_id)
     )
     if client_id is not None:
-        query = query.where(Invoice.client_id == client_id)
+        query = query.where(col(Invoice.client_id) == client_id)
     if month is not None:
-        query = query.where(Invoice.month == _month(month))
+        query = query.where(col(Invoice.month) == _month(month))
     if status is not None:
-        query = query.where(Invoice.status == status)
+        query = query.where(col(Invoice.status) == status)
     rows = (await session.execute(INVOICE_ORDER.apply(query, cursor=cursor, limit=limit))).all()
     page, next_cursor = INVOICE_ORDER.page(rows, limit=limit)
     items = [

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -26,7 +28,7 @@ from partners.schemas import (
 from tenants.errors import PermissionDenied
 from tenants.models import Role
 from tenants.principal import Principal
-from tenants.service.common import check_version, record_audit, record_update
+from tenants.service.common import check_version, load_readable, record_audit, record_update
 
 SECRET_PREFIX = "pas_"  # noqa: S105 - a prefix, not a secret
 
@@ -87,31 +89,25 @@ async def create_app(
     return PartnerAppCreated(**read(app).model_dump(), client_secret=secret)
 
 
-async def _get(session: AsyncSession, principal: Principal, app_id: uuid.UUID) -> PartnerApp:
-    app = await session.scalar(
-        select(PartnerApp).where(
-            col(PartnerApp.tenant_id) == principal.tenant_id, col(PartnerApp.id) == app_id
-        )
-    )
-    if app is None:
-        raise errors.PartnerAppNotFound("No such partner app in this agency.")
-    return app
+def readable_apps(principal: Principal) -> Select[Any]:
+    """The agency's partner apps, for its owners and admins (require_admin refuses others)."""
+    require_admin(principal)
+    return select(PartnerApp).where(col(PartnerApp.tenant_id) == principal.tenant_id)
 
 
 async def get_app(session: AsyncSession, principal: Principal, app_id: uuid.UUID) -> PartnerApp:
-    require_admin(principal)
-    return await _get(session, principal, app_id)
+    app: PartnerApp = await load_readable(
+        session,
+        readable_apps(principal).where(col(PartnerApp.id) == app_id),
+        missing=errors.PartnerAppNotFound("No such partner app in this agency."),
+    )
+    return app
 
 
 async def list_apps(
     session: AsyncSession, principal: Principal, *, cursor: str | None, limit: int
 ) -> Page[PartnerAppRead]:
-    require_admin(principal)
-    query = APP_ORDER.apply(
-        select(PartnerApp).where(col(PartnerApp.tenant_id) == principal.tenant_id),
-        cursor=cursor,
-        limit=limit,
-    )
+    query = APP_ORDER.apply(readable_apps(principal), cursor=cursor, limit=limit)
     page, after = APP_ORDER.page((await session.scalars(query)).all(), limit=limit)
     return Page(items=[read(a) for a in page], next_cursor=after)
 

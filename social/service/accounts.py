@@ -352,7 +352,7 @@ async def complete_connection(
         )
         session.add(account)
     else:
-        account.version += 1
+        bump(account, at=now)
     account.handle = profile.handle
     account.display_name = profile.display_name
     account.access_token = vault.encrypt(tokens.access_token)

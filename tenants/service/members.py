@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any, cast
 
 from sqlalchemy import Select, func, update
-from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -51,6 +50,7 @@ from tenants.service.common import (
     bump,
     check_version,
     ensure_client_exists,
+    load_readable,
     record_audit,
 )
 
@@ -75,24 +75,31 @@ def _member_read(m: Membership, u: User) -> MemberRead:
     )
 
 
+def readable_members(principal: Principal, action: Action = Action.members_read) -> Select[Any]:
+    """The agency's memberships with their people, for the roles that may see the team
+    (authorize refuses the others)."""
+    authorize(principal, action)
+    return cast(
+        "Select[Any]",
+        select(Membership, User)
+        .join(User, col(User.id) == col(Membership.user_id))
+        .where(col(Membership.tenant_id) == principal.tenant_id),
+    )
+
+
 # Plain rows, not entities: a page of 50 members would otherwise build 100 tracked objects.
-_MEMBER_ROWS = cast(
-    "Select[Any]",
-    (
-        sa_select(
-            col(User.id).label("user_id"),
-            col(User.email),
-            col(User.name),
-            col(Membership.role),
-            col(Membership.status),
-            col(Membership.client_id),
-            col(Membership.monthly_capacity_minutes),
-            col(Membership.version),
-            col(Membership.created_at),
-            col(Membership.updated_at),
-            col(Membership.id).label("membership_id"),
-        ).join(User, col(User.id) == col(Membership.user_id))
-    ),
+_MEMBER_COLUMNS: tuple[Any, ...] = (
+    col(User.id).label("user_id"),
+    col(User.email),
+    col(User.name),
+    col(Membership.role),
+    col(Membership.status),
+    col(Membership.client_id),
+    col(Membership.monthly_capacity_minutes),
+    col(Membership.version),
+    col(Membership.created_at),
+    col(Membership.updated_at),
+    col(Membership.id).label("membership_id"),
 )
 
 
@@ -108,8 +115,7 @@ async def list_members(
     role: Role | None = None,
     status: str | None = None,
 ) -> Page[MemberRead]:
-    authorize(principal, Action.members_read)
-    query = _MEMBER_ROWS.where(col(Membership.tenant_id) == principal.tenant_id)
+    query = readable_members(principal).with_only_columns(*_MEMBER_COLUMNS)
     if role is not None:
         query = query.where(col(Membership.role) == role)
     if status is not None:
@@ -127,24 +133,28 @@ MEMBER_ORDER = Keyset("members", [id_key(col(Membership.id), lambda row: row.mem
 
 
 async def _get_membership(
-    session: AsyncSession, principal: Principal, user_id: uuid.UUID, *, lock: bool = False
+    session: AsyncSession,
+    principal: Principal,
+    user_id: uuid.UUID,
+    action: Action,
+    *,
+    lock: bool = False,
 ) -> tuple[Membership, User]:
-    query = (
-        select(Membership, User)
-        .join(User, User.id == Membership.user_id)  # type: ignore[arg-type]
-        .where(Membership.tenant_id == principal.tenant_id, Membership.user_id == user_id)
+    membership: Membership = await load_readable(
+        session,
+        readable_members(principal, action).where(col(Membership.user_id) == user_id),
+        lock=lock,
+        lock_of=Membership,
+        missing=errors.MemberNotFound(),
     )
-    if lock:
-        query = query.with_for_update(of=Membership).execution_options(populate_existing=True)
-    row = (await session.execute(query)).first()
-    if row is None:
-        raise errors.MemberNotFound()
-    return row[0], row[1]
+    # The statement loaded the person with the membership: this reads the identity map.
+    user = await session.get(User, membership.user_id)
+    assert user is not None
+    return membership, user
 
 
 async def get_member(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> MemberRead:
-    authorize(principal, Action.members_read)
-    membership, user = await _get_membership(session, principal, user_id)
+    membership, user = await _get_membership(session, principal, user_id, Action.members_read)
     return _member_read(membership, user)
 
 
@@ -158,12 +168,14 @@ async def update_member(
     if_match: int | None,
 ) -> MemberRead:
     authorize(principal, Action.members_update)
-    membership, user = await _get_membership(session, principal, user_id)
+    membership, user = await _get_membership(session, principal, user_id, Action.members_update)
     if membership.role == Role.owner or changes.role == Role.owner:
         # Owner rows are locked together, in id order, before the target: two owners demoting
         # each other then queue up instead of deadlocking.
         await _lock_active_owners(session, principal.tenant_id)
-    membership, user = await _get_membership(session, principal, user_id, lock=True)
+    membership, user = await _get_membership(
+        session, principal, user_id, Action.members_update, lock=True
+    )
     check_version(membership.version, if_match)
     patch = changes.model_dump(exclude_unset=True)
     touches_owner = membership.role == Role.owner or patch.get("role") == Role.owner
@@ -358,7 +370,7 @@ async def invite(
     else:
         existing.role = data.role
         existing.client_id = client_id
-        existing.version += 1
+        bump(existing)
         session.add(existing)
     invitation = Invitation(
         tenant_id=principal.tenant_id,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, text
+from sqlalchemy import Select, func, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -141,6 +141,18 @@ async def _decision_comment(
     )
 
 
+def readable_decisions(principal: Principal, item: ContentItem) -> Select[Any]:
+    """The decisions on an item the principal reads (load_item answered for the item) that
+    they may see: staff every one, a client contact those of client steps."""
+    query = select(ApprovalDecision).where(
+        ApprovalDecision.tenant_id == principal.tenant_id,
+        ApprovalDecision.content_item_id == item.id,
+    )
+    if is_client(principal):
+        query = query.where(ApprovalDecision.step_kind == StepKind.client)
+    return query
+
+
 DECISION_ORDER = Keyset(
     "decisions",
     (
@@ -160,13 +172,7 @@ async def list_decisions(
 ) -> Page[DecisionRead]:
     """Every decision on the item, oldest first; a client contact sees those of client steps."""
     item = await load_item(session, principal, content_id)
-    query = select(ApprovalDecision).where(
-        ApprovalDecision.tenant_id == principal.tenant_id,
-        ApprovalDecision.content_item_id == item.id,
-    )
-    if is_client(principal):
-        query = query.where(ApprovalDecision.step_kind == StepKind.client)
-    query = DECISION_ORDER.apply(query, cursor=cursor, limit=limit)
+    query = DECISION_ORDER.apply(readable_decisions(principal, item), cursor=cursor, limit=limit)
     rows, next_page = DECISION_ORDER.page((await session.scalars(query)).all(), limit=limit)
     return Page(items=[decision_read(r) for r in rows], next_cursor=next_page)
 

@@ -19,7 +19,7 @@ from tenants.errors import BrandNotFound
 from tenants.models import AuditEvent, Brand, Tenant
 from tenants.policy import Resource, Verb
 from tenants.principal import Principal
-from tenants.service.common import check_version, require_scope
+from tenants.service.common import check_version, load_readable, require_scope
 from tenants.service.directory import brand_visibility, today_for
 from workflows import errors
 from workflows.checks import Speller, run_checks
@@ -295,15 +295,21 @@ async def list_revisions(
 ) -> Page[RevisionRead]:
     """Oldest first. Staff see every revision; a client contact only those sent to them."""
     item = await load_item(session, principal, content_id)
+    query = REVISION_ORDER.apply(readable_revisions(principal, item), cursor=cursor, limit=limit)
+    rows, next_page = REVISION_ORDER.page((await session.scalars(query)).all(), limit=limit)
+    return Page(items=[revision_read(r) for r in rows], next_cursor=next_page)
+
+
+def readable_revisions(principal: Principal, item: ContentItem) -> Select[Any]:
+    """The revisions of an item the principal reads (load_item answered for the item) that
+    they may see: staff every one, a client contact only those sent to them."""
     query = select(ContentRevision).where(
         ContentRevision.tenant_id == principal.tenant_id,
         ContentRevision.content_item_id == item.id,
     )
     if is_client(principal):
         query = query.where(col(ContentRevision.id).in_(_sent_revisions(principal, item.id)))
-    query = REVISION_ORDER.apply(query, cursor=cursor, limit=limit)
-    rows, next_page = REVISION_ORDER.page((await session.scalars(query)).all(), limit=limit)
-    return Page(items=[revision_read(r) for r in rows], next_cursor=next_page)
+    return query
 
 
 def _sent_revisions(principal: Principal, item_id: uuid.UUID) -> CompoundSelect[Any]:
@@ -331,16 +337,11 @@ def _sent_revisions(principal: Principal, item_id: uuid.UUID) -> CompoundSelect[
 async def _revision_by_number(
     session: AsyncSession, principal: Principal, item: ContentItem, number: int
 ) -> ContentRevision:
-    query = select(ContentRevision).where(
-        ContentRevision.tenant_id == principal.tenant_id,
-        ContentRevision.content_item_id == item.id,
-        ContentRevision.number == number,
+    revision: ContentRevision = await load_readable(
+        session,
+        readable_revisions(principal, item).where(col(ContentRevision.number) == number),
+        missing=errors.RevisionNotFound(f"This item has no revision number {number} you can see."),
     )
-    if is_client(principal):
-        query = query.where(col(ContentRevision.id).in_(_sent_revisions(principal, item.id)))
-    revision = (await session.scalars(query)).first()
-    if revision is None:
-        raise errors.RevisionNotFound(f"This item has no revision number {number} you can see.")
     return revision
 
 

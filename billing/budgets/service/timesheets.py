@@ -6,8 +6,9 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -22,7 +23,7 @@ from tenants.errors import MemberNotFound, PermissionDenied
 from tenants.models import Membership, MembershipStatus, Role
 from tenants.policy import Resource, Scope, Verb
 from tenants.principal import Principal
-from tenants.service.common import bump, record_audit, require_scope
+from tenants.service.common import bump, load_readable, record_audit, require_scope
 
 
 def _week(value: str) -> tuple[date, date]:
@@ -32,20 +33,19 @@ def _week(value: str) -> tuple[date, date]:
         raise errors.InvalidWeek(str(exc)) from exc
 
 
-async def _staff(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> Membership:
-    membership = (
-        await session.scalars(
-            select(Membership).where(
-                Membership.tenant_id == principal.tenant_id,
-                Membership.user_id == user_id,
-                Membership.role != Role.client,
-                Membership.status != MembershipStatus.invited,
-            )
-        )
-    ).first()
-    if membership is None:
-        raise MemberNotFound()
-    return membership
+def readable_timesheet_staff(principal: Principal, verb: Verb = Verb.read) -> Select[Any]:
+    """The people whose weeks the principal may see (require_scope refuses roles with none):
+    themselves alone when their scope is their own, else every staff member who has joined
+    (client contacts and pending invitations keep no timesheet)."""
+    scope = require_scope(principal, Resource.timesheet, verb)
+    query = select(Membership).where(
+        Membership.tenant_id == principal.tenant_id,
+        Membership.role != Role.client,
+        Membership.status != MembershipStatus.invited,
+    )
+    if scope is Scope.own:
+        query = query.where(Membership.user_id == principal.user_id)
+    return query
 
 
 async def _load(
@@ -57,11 +57,11 @@ async def _load(
     *,
     lock: bool = False,
 ) -> tuple[Membership, date, date, Timesheet | None]:
-    scope = require_scope(principal, Resource.timesheet, verb)
-    if scope is Scope.own and user_id != principal.user_id:
-        raise MemberNotFound()
+    """The person's week; their timesheet row, if the week was ever submitted (else None: the
+    week is open). A person the principal may not see is not found, never forbidden."""
+    readable = readable_timesheet_staff(principal, verb).where(col(Membership.user_id) == user_id)
     monday, sunday = _week(week)
-    membership = await _staff(session, principal, user_id)
+    membership: Membership = await load_readable(session, readable, missing=MemberNotFound())
     query = select(Timesheet).where(
         Timesheet.tenant_id == principal.tenant_id,
         Timesheet.membership_id == membership.id,
