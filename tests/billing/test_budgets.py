@@ -29,6 +29,7 @@ from tests.support.factories import (
     make_client,
     make_post,
     new_agency,
+    new_world,
     walk,
 )
 from tests.support.problems import assert_field_refused, assert_problem
@@ -183,13 +184,14 @@ class Shop:
 
 
 async def shop(client, db, resources, *, brands: int = 2, timezone: str | None = None) -> Shop:
-    agency = await (new_agency(client, timezone=timezone) if timezone else new_agency(client))
-    boss = agency.owner.headers
-    acme = await make_client(client, boss, name=f"Acme {uuid.uuid4().hex[:6]}")
-    made = [
-        await make_brand(client, boss, acme["id"], name=f"Acme brand {i}") for i in range(brands)
-    ]
-    return Shop(agency=agency, boss=boss, acme=acme, brands=made)
+    world = await new_world(
+        client,
+        customer={"name": f"Acme {uuid.uuid4().hex[:6]}"},
+        brands={f"brand {i}": {"name": f"Acme brand {i}"} for i in range(brands)},
+        **({"timezone": timezone} if timezone else {}),
+    )
+    made = list(world.brands.values())
+    return Shop(agency=world.agency, boss=world.boss, acme=world.customer, brands=made)
 
 
 async def staff(

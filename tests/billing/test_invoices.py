@@ -29,9 +29,9 @@ from tests.support.factories import (
     Agency,
     Person,
     add_person,
-    make_brand,
     make_client,
     new_agency,
+    new_world,
     walk,
 )
 from tests.support.problems import assert_field_refused, assert_problem
@@ -176,18 +176,19 @@ async def shop(
     timezone: str | None = None,
     retainer: dict | None = None,
 ) -> Shop:
-    agency = await (new_agency(http, timezone=timezone) if timezone else new_agency(http))
-    boss = agency.owner.headers
-    acme = await make_client(
+    world = await new_world(
         http,
-        boss,
-        name=f"Acme {uuid.uuid4().hex[:6]}",
-        legal_name="Acme Inc.",
-        billing_email="billing@acme.example",
-        locale=locale,
-        currency="CAD",
+        customer={
+            "name": f"Acme {uuid.uuid4().hex[:6]}",
+            "legal_name": "Acme Inc.",
+            "billing_email": "billing@acme.example",
+            "locale": locale,
+            "currency": "CAD",
+        },
+        brands={"brand": {"name": "Acme Brand"}},
+        **({"timezone": timezone} if timezone else {}),
     )
-    brand = await make_brand(http, boss, acme["id"], name="Acme Brand")
+    agency, boss, acme, brand = world.agency, world.boss, world.customer, world.brand
     member = await add_person(http, db, resources.passwords, agency, "member", name="Camille")
     await assign(http, boss, brand["id"], member)
     await add_retainer(http, boss, acme["id"], **(retainer or {}))

@@ -15,7 +15,6 @@ import itertools
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -34,11 +33,10 @@ from partners.events import PUBLISHED
 from partners.models import WebhookDelivery, WebhookEndpoint
 from tests.support.factories import (
     Agency,
+    World,
     add_person,
-    make_brand,
-    make_client,
     make_post,
-    new_agency,
+    new_world,
     walk,
 )
 from tests.support.partners import create_partner_app, partner_for, partner_headers
@@ -59,29 +57,18 @@ def receiver() -> Iterator[Receiver]:
 # Helpers
 
 
-@dataclass
-class Shop:
-    agency: Agency
-    brand_id: str
-    template_id: str
-
-    @property
-    def owner(self) -> dict[str, str]:
-        return self.agency.owner.headers
-
-
-async def new_shop(client: httpx.AsyncClient) -> Shop:
-    agency = await new_agency(client)
-    acme = await make_client(client, agency.owner.headers)
-    brand = await make_brand(client, agency.owner.headers, acme["id"])
+async def new_shop(client: httpx.AsyncClient) -> World:
+    """An agency with one client brand and its workflow template (ids["template"])."""
+    world = await new_world(client)
     # A workflow without steps: a submission needs nobody to review it.
     flow = await client.post(
         "/v1/workflow-templates",
         json={"name": "Straight through", "steps": []},
-        headers=agency.owner.headers,
+        headers=world.boss,
     )
     assert flow.status_code == 201, flow.text
-    return Shop(agency, brand["id"], flow.json()["id"])
+    world.ids["template"] = flow.json()["id"]
+    return world
 
 
 async def add_endpoint(
@@ -100,10 +87,10 @@ async def add_endpoint(
     return response.json()
 
 
-async def submit_a_post(client: httpx.AsyncClient, shop: Shop) -> dict:
+async def submit_a_post(client: httpx.AsyncClient, shop: World) -> dict:
     """A new post submitted to its workflow: the API records a content.submitted event."""
-    post = await make_post(client, shop.owner, shop.brand_id, template_id=shop.template_id)
-    response = await client.post(f"/v1/content/{post['id']}/submit", json={}, headers=shop.owner)
+    post = await make_post(client, shop.boss, shop.brand["id"], template_id=shop.ids["template"])
+    response = await client.post(f"/v1/content/{post['id']}/submit", json={}, headers=shop.boss)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -147,7 +134,7 @@ async def test_an_owner_creates_reads_changes_rotates_and_deletes_an_endpoint(cl
     response = await client.post(
         "/v1/webhook-endpoints",
         json={"url": inbox.url, "event_types": [SUBMITTED], "description": "CRM"},
-        headers=shop.owner,
+        headers=shop.boss,
     )
     assert response.status_code == 201, response.text
     assert response.headers["etag"] == '"1"'
@@ -162,9 +149,9 @@ async def test_an_owner_creates_reads_changes_rotates_and_deletes_an_endpoint(cl
     path = f"/v1/webhook-endpoints/{created['id']}"
 
     # The secret is shown once: reads never carry it.
-    read = await client.get(path, headers=shop.owner)
+    read = await client.get(path, headers=shop.boss)
     assert read.status_code == 200 and read.headers["etag"] == '"1"'
-    listed = await client.get("/v1/webhook-endpoints", headers=shop.owner)
+    listed = await client.get("/v1/webhook-endpoints", headers=shop.boss)
     assert [e["id"] for e in listed.json()["items"]] == [created["id"]]
     for body in (read.json(), *listed.json()["items"]):
         assert "secret" not in body
@@ -174,7 +161,7 @@ async def test_an_owner_creates_reads_changes_rotates_and_deletes_an_endpoint(cl
     changed = await client.patch(
         path,
         json={"url": other.url, "event_types": ["invoice.finalized", SUBMITTED, SUBMITTED]},
-        headers={**shop.owner, "If-Match": '"1"'},
+        headers={**shop.boss, "If-Match": '"1"'},
     )
     assert changed.status_code == 200, changed.text
     assert changed.headers["etag"] == '"2"'
@@ -183,40 +170,40 @@ async def test_an_owner_creates_reads_changes_rotates_and_deletes_an_endpoint(cl
     assert changed.json()["version"] == 2
 
     stale = await client.patch(
-        path, json={"description": "late"}, headers={**shop.owner, "If-Match": '"1"'}
+        path, json={"description": "late"}, headers={**shop.boss, "If-Match": '"1"'}
     )
     assert_problem(stale, 412, "precondition-failed")
-    assert (await endpoint_of(client, shop.owner, created["id"]))["description"] == "CRM"
+    assert (await endpoint_of(client, shop.boss, created["id"]))["description"] == "CRM"
 
-    disabled = await client.patch(path, json={"status": "disabled"}, headers=shop.owner)
+    disabled = await client.patch(path, json={"status": "disabled"}, headers=shop.boss)
     assert disabled.status_code == 200, disabled.text
     assert disabled.json()["status"] == "disabled"
     assert disabled.json()["disabled_reason"] and disabled.json()["disabled_at"]
-    enabled = await client.patch(path, json={"status": "enabled"}, headers=shop.owner)
+    enabled = await client.patch(path, json={"status": "enabled"}, headers=shop.boss)
     assert enabled.json()["status"] == "enabled"
     assert enabled.json()["disabled_reason"] is None and enabled.json()["disabled_at"] is None
     version = enabled.json()["version"]
 
     stale_rotation = await client.post(
-        f"{path}/rotate-secret", headers={**shop.owner, "If-Match": f'"{version - 1}"'}
+        f"{path}/rotate-secret", headers={**shop.boss, "If-Match": f'"{version - 1}"'}
     )
     assert_problem(stale_rotation, 412, "precondition-failed")
     rotated = await client.post(
-        f"{path}/rotate-secret", headers={**shop.owner, "If-Match": f'"{version}"'}
+        f"{path}/rotate-secret", headers={**shop.boss, "If-Match": f'"{version}"'}
     )
     assert rotated.status_code == 200, rotated.text
     assert rotated.headers["cache-control"] == "no-store"
     assert rotated.json()["secret"].startswith("whsec_")
     assert rotated.json()["secret"] != created["secret"]
     assert rotated.json()["version"] == version + 1
-    assert "secret" not in (await endpoint_of(client, shop.owner, created["id"]))
+    assert "secret" not in (await endpoint_of(client, shop.boss, created["id"]))
 
-    stale_delete = await client.delete(path, headers={**shop.owner, "If-Match": f'"{version}"'})
+    stale_delete = await client.delete(path, headers={**shop.boss, "If-Match": f'"{version}"'})
     assert_problem(stale_delete, 412, "precondition-failed")
-    deleted = await client.delete(path, headers={**shop.owner, "If-Match": f'"{version + 1}"'})
+    deleted = await client.delete(path, headers={**shop.boss, "If-Match": f'"{version + 1}"'})
     assert deleted.status_code == 204, deleted.text
-    assert_problem(await client.get(path, headers=shop.owner), 404, "webhook-endpoint-not-found")
-    assert (await client.get("/v1/webhook-endpoints", headers=shop.owner)).json()["items"] == []
+    assert_problem(await client.get(path, headers=shop.boss), 404, "webhook-endpoint-not-found")
+    assert (await client.get("/v1/webhook-endpoints", headers=shop.boss)).json()["items"] == []
 
 
 @pytest.mark.parametrize(("role", "allowed"), [("admin", True), ("manager", False)])
@@ -225,7 +212,7 @@ async def test_only_owners_and_admins_manage_endpoints(
 ):
     shop = await new_shop(client)
     person = await add_person(client, db, resources.passwords, shop.agency, role)
-    owned = await add_endpoint(client, shop.owner, receiver.inbox().url)
+    owned = await add_endpoint(client, shop.boss, receiver.inbox().url)
     path = f"/v1/webhook-endpoints/{owned['id']}"
     attempts = [
         ("GET", "/v1/webhook-endpoints", None),
@@ -246,7 +233,7 @@ async def test_only_owners_and_admins_manage_endpoints(
             assert response.status_code < 300, (method, url, response.text)
         else:
             assert_problem(response, 403, "permission-denied")
-    left = (await client.get("/v1/webhook-endpoints", headers=shop.owner)).json()["items"]
+    left = (await client.get("/v1/webhook-endpoints", headers=shop.boss)).json()["items"]
     if allowed:
         assert len(left) == 1 and left[0]["id"] != owned["id"]  # deleted one, made one
     else:
@@ -255,7 +242,7 @@ async def test_only_owners_and_admins_manage_endpoints(
 
 async def test_another_agency_cannot_see_or_touch_an_endpoint(client, receiver):
     shop, stranger = await new_shop(client), await new_shop(client)
-    endpoint = await add_endpoint(client, shop.owner, receiver.inbox().url)
+    endpoint = await add_endpoint(client, shop.boss, receiver.inbox().url)
     path = f"/v1/webhook-endpoints/{endpoint['id']}"
     for method, url, body in [
         ("GET", path, None),
@@ -263,13 +250,13 @@ async def test_another_agency_cannot_see_or_touch_an_endpoint(client, receiver):
         ("POST", f"{path}/rotate-secret", None),
         ("DELETE", path, None),
     ]:
-        response = await client.request(method, url, json=body, headers=stranger.owner)
+        response = await client.request(method, url, json=body, headers=stranger.boss)
         assert_problem(response, 404, "webhook-endpoint-not-found")
-    assert (await client.get("/v1/webhook-endpoints", headers=stranger.owner)).json()["items"] == []
-    unchanged = await endpoint_of(client, shop.owner, endpoint["id"])
+    assert (await client.get("/v1/webhook-endpoints", headers=stranger.boss)).json()["items"] == []
+    unchanged = await endpoint_of(client, shop.boss, endpoint["id"])
     assert unchanged["version"] == 1 and unchanged["url"] == endpoint["url"]
     filtered = await client.get(
-        "/v1/webhook-deliveries", params={"endpoint_id": endpoint["id"]}, headers=stranger.owner
+        "/v1/webhook-deliveries", params={"endpoint_id": endpoint["id"]}, headers=stranger.boss
     )
     assert filtered.status_code == 200 and filtered.json()["items"] == []
 
@@ -278,7 +265,7 @@ async def test_a_partner_app_manages_only_the_endpoints_it_created(client, db, s
     shop = await new_shop(client)
     app, partner = await partner_for(client, db, shop.agency, ["webhooks:manage"])
     _, other_partner = await partner_for(client, db, shop.agency, ["webhooks:manage"])
-    owners = await add_endpoint(client, shop.owner, receiver.inbox().url)
+    owners = await add_endpoint(client, shop.boss, receiver.inbox().url)
     partner_inbox = receiver.inbox()
     response = await client.post(
         "/v1/webhook-endpoints",
@@ -292,7 +279,7 @@ async def test_a_partner_app_manages_only_the_endpoints_it_created(client, db, s
     listed = await client.get("/v1/webhook-endpoints", headers=partner)
     assert [e["id"] for e in listed.json()["items"]] == [mine["id"]]
     assert (await client.get("/v1/webhook-endpoints", headers=other_partner)).json()["items"] == []
-    every = await client.get("/v1/webhook-endpoints", headers=shop.owner)
+    every = await client.get("/v1/webhook-endpoints", headers=shop.boss)
     assert {e["id"] for e in every.json()["items"]} == {owners["id"], mine["id"]}
 
     for headers, endpoint in [(partner, owners), (other_partner, mine)]:
@@ -305,7 +292,7 @@ async def test_a_partner_app_manages_only_the_endpoints_it_created(client, db, s
     audit = await client.get(
         "/v1/audit-events",
         params={"subject_type": "webhook_endpoint", "subject_id": mine["id"]},
-        headers=shop.owner,
+        headers=shop.boss,
     )
     [created] = [a for a in audit.json()["items"] if a["action"] == "webhook_endpoint.created"]
     assert (created["actor_type"], created["actor_id"]) == ("partner", app.id)
@@ -317,7 +304,7 @@ async def test_a_partner_app_manages_only_the_endpoints_it_created(client, db, s
     seen = await deliveries(client, partner)
     assert [d["endpoint_id"] for d in seen] == [mine["id"]]
     assert await deliveries(client, other_partner) == []
-    assert {d["endpoint_id"] for d in await deliveries(client, shop.owner)} == {
+    assert {d["endpoint_id"] for d in await deliveries(client, shop.boss)} == {
         owners["id"],
         mine["id"],
     }
@@ -336,7 +323,7 @@ async def test_a_partner_app_manages_only_the_endpoints_it_created(client, db, s
     assert deleted.status_code == 204, deleted.text
     assert [
         e["id"]
-        for e in (await client.get("/v1/webhook-endpoints", headers=shop.owner)).json()["items"]
+        for e in (await client.get("/v1/webhook-endpoints", headers=shop.boss)).json()["items"]
     ] == [owners["id"]]
 
 
@@ -366,18 +353,18 @@ async def test_bad_endpoint_input_is_refused_and_creates_nothing(client, receive
     shop = await new_shop(client)
     body = {"url": receiver.inbox().url, "event_types": [SUBMITTED], **change}
     body = {k: v for k, v in body.items() if v is not None}
-    response = await client.post("/v1/webhook-endpoints", json=body, headers=shop.owner)
+    response = await client.post("/v1/webhook-endpoints", json=body, headers=shop.boss)
     assert_problem(response, 422, slug)
-    assert (await client.get("/v1/webhook-endpoints", headers=shop.owner)).json()["items"] == []
+    assert (await client.get("/v1/webhook-endpoints", headers=shop.boss)).json()["items"] == []
 
     # The same values are refused when changing an existing endpoint, which stays as it was.
-    endpoint = await add_endpoint(client, shop.owner, receiver.inbox().url)
+    endpoint = await add_endpoint(client, shop.boss, receiver.inbox().url)
     patch = {k: v for k, v in change.items() if v is not None} or {"url": None}
     refused = await client.patch(
-        f"/v1/webhook-endpoints/{endpoint['id']}", json=patch, headers=shop.owner
+        f"/v1/webhook-endpoints/{endpoint['id']}", json=patch, headers=shop.boss
     )
     assert_problem(refused, 422, slug)  # a url cannot be null: leave it out to keep it
-    after = await endpoint_of(client, shop.owner, endpoint["id"])
+    after = await endpoint_of(client, shop.boss, endpoint["id"])
     assert (after["url"], after["event_types"], after["version"]) == (
         endpoint["url"],
         endpoint["event_types"],
@@ -387,7 +374,7 @@ async def test_bad_endpoint_input_is_refused_and_creates_nothing(client, receive
 
 async def test_every_published_event_type_can_be_subscribed_to(client, receiver):
     shop = await new_shop(client)
-    endpoint = await add_endpoint(client, shop.owner, receiver.inbox().url, sorted(PUBLISHED))
+    endpoint = await add_endpoint(client, shop.boss, receiver.inbox().url, sorted(PUBLISHED))
     assert endpoint["event_types"] == sorted(PUBLISHED)
     assert SUBMITTED in PUBLISHED
 
@@ -417,17 +404,17 @@ UNSAFE_URLS = [
 async def test_private_and_link_local_targets_are_refused(client, receiver, url):
     shop = await new_shop(client)
     response = await client.post(
-        "/v1/webhook-endpoints", json={"url": url, "event_types": [SUBMITTED]}, headers=shop.owner
+        "/v1/webhook-endpoints", json={"url": url, "event_types": [SUBMITTED]}, headers=shop.boss
     )
     assert_problem(response, 422, "unsafe-webhook-url")
-    assert (await client.get("/v1/webhook-endpoints", headers=shop.owner)).json()["items"] == []
+    assert (await client.get("/v1/webhook-endpoints", headers=shop.boss)).json()["items"] == []
 
-    endpoint = await add_endpoint(client, shop.owner, receiver.inbox().url)
+    endpoint = await add_endpoint(client, shop.boss, receiver.inbox().url)
     moved = await client.patch(
-        f"/v1/webhook-endpoints/{endpoint['id']}", json={"url": url}, headers=shop.owner
+        f"/v1/webhook-endpoints/{endpoint['id']}", json={"url": url}, headers=shop.boss
     )
     assert_problem(moved, 422, "unsafe-webhook-url")
-    assert (await endpoint_of(client, shop.owner, endpoint["id"]))["url"] == endpoint["url"]
+    assert (await endpoint_of(client, shop.boss, endpoint["id"]))["url"] == endpoint["url"]
 
 
 async def test_a_name_that_does_not_resolve_is_refused(client):
@@ -435,11 +422,11 @@ async def test_a_name_that_does_not_resolve_is_refused(client):
     response = await client.post(
         "/v1/webhook-endpoints",
         json={"url": "http://nonexistent.invalid/hook", "event_types": [SUBMITTED]},
-        headers=shop.owner,
+        headers=shop.boss,
     )
     body = assert_problem(response, 422, "unsafe-webhook-url")
     assert "nonexistent.invalid" in body["detail"]
-    assert (await client.get("/v1/webhook-endpoints", headers=shop.owner)).json()["items"] == []
+    assert (await client.get("/v1/webhook-endpoints", headers=shop.boss)).json()["items"] == []
 
 
 LOOPBACK = [ssrf.parse_networks(["127.0.0.0/8"])[0]]
@@ -498,8 +485,8 @@ async def test_resolve_keeps_the_path_and_host_of_the_url():
 async def test_a_submitted_post_is_delivered_once_and_signed(client, settings, receiver):
     shop = await new_shop(client)
     inbox, elsewhere = receiver.inbox(), receiver.inbox()
-    endpoint = await add_endpoint(client, shop.owner, inbox.url, [SUBMITTED])
-    await add_endpoint(client, shop.owner, elsewhere.url, ["invoice.finalized"])
+    endpoint = await add_endpoint(client, shop.boss, inbox.url, [SUBMITTED])
+    await add_endpoint(client, shop.boss, elsewhere.url, ["invoice.finalized"])
 
     post = await submit_a_post(client, shop)
     await run_worker(settings)
@@ -518,7 +505,7 @@ async def test_a_submitted_post_is_delivered_once_and_signed(client, settings, r
         Webhook("whsec_" + "A" * 44).verify(request.body, request.headers)
     assert elsewhere.requests == []  # not subscribed to content.submitted
 
-    [delivery] = await deliveries(client, shop.owner)
+    [delivery] = await deliveries(client, shop.boss)
     assert delivery["endpoint_id"] == endpoint["id"]
     assert delivery["event_id"] == body["id"]
     assert delivery["event_type"] == SUBMITTED
@@ -529,22 +516,22 @@ async def test_a_submitted_post_is_delivered_once_and_signed(client, settings, r
     )
     assert delivery["last_error"] is None and delivery["next_attempt_at"] is None
     assert statuses(delivery) == [200]
-    one = await client.get(f"/v1/webhook-deliveries/{delivery['id']}", headers=shop.owner)
+    one = await client.get(f"/v1/webhook-deliveries/{delivery['id']}", headers=shop.boss)
     assert one.json() == delivery
-    assert (await endpoint_of(client, shop.owner, endpoint["id"]))["last_success_at"]
+    assert (await endpoint_of(client, shop.boss, endpoint["id"]))["last_success_at"]
 
     # Nothing more is sent when the worker runs again.
     await run_worker(settings)
     assert len(inbox.requests) == 1
-    assert len(await deliveries(client, shop.owner)) == 1
+    assert len(await deliveries(client, shop.boss)) == 1
 
 
 async def test_a_rotated_secret_signs_the_next_deliveries(client, settings, receiver):
     shop = await new_shop(client)
     inbox = receiver.inbox()
-    endpoint = await add_endpoint(client, shop.owner, inbox.url)
+    endpoint = await add_endpoint(client, shop.boss, inbox.url)
     rotated = await client.post(
-        f"/v1/webhook-endpoints/{endpoint['id']}/rotate-secret", headers=shop.owner
+        f"/v1/webhook-endpoints/{endpoint['id']}/rotate-secret", headers=shop.boss
     )
     assert rotated.status_code == 200, rotated.text
     await submit_a_post(client, shop)
@@ -558,11 +545,11 @@ async def test_a_rotated_secret_signs_the_next_deliveries(client, settings, rece
 async def test_a_failing_endpoint_is_retried_until_it_answers(client, settings, receiver):
     shop = await new_shop(client)
     inbox = receiver.inbox(Answer(500), Answer(500), then=Answer(200))
-    endpoint = await add_endpoint(client, shop.owner, inbox.url)
+    endpoint = await add_endpoint(client, shop.boss, inbox.url)
     await submit_a_post(client, shop)
     await run_worker(settings)
 
-    [delivery] = await deliveries(client, shop.owner)
+    [delivery] = await deliveries(client, shop.boss)
     assert (delivery["status"], delivery["attempts"], delivery["response_status"]) == (
         "succeeded",
         3,
@@ -580,7 +567,7 @@ async def test_a_failing_endpoint_is_retried_until_it_answers(client, settings, 
     # Each retry waits longer than the one before (0.1 s, then 0.2 s).
     gaps = [b.at - a.at for a, b in itertools.pairwise(requests)]
     assert gaps[0] >= 0.09 and gaps[1] >= 0.19, gaps
-    read = await endpoint_of(client, shop.owner, endpoint["id"])
+    read = await endpoint_of(client, shop.boss, endpoint["id"])
     assert read["status"] == "enabled" and read["last_failure_at"] and read["last_success_at"]
 
 
@@ -591,11 +578,11 @@ async def test_an_endpoint_that_keeps_failing_is_disabled_and_the_admins_are_tol
     admin = await add_person(client, db, resources.passwords, shop.agency, "admin")
     manager = await add_person(client, db, resources.passwords, shop.agency, "manager")
     inbox = receiver.inbox(then=Answer(503))
-    endpoint = await add_endpoint(client, shop.owner, inbox.url)
+    endpoint = await add_endpoint(client, shop.boss, inbox.url)
     await submit_a_post(client, shop)
     await run_worker(settings)
 
-    [delivery] = await deliveries(client, shop.owner)
+    [delivery] = await deliveries(client, shop.boss)
     assert (delivery["status"], delivery["attempts"], delivery["response_status"]) == (
         "failed",
         4,
@@ -604,7 +591,7 @@ async def test_an_endpoint_that_keeps_failing_is_disabled_and_the_admins_are_tol
     assert statuses(delivery) == [503] * 4
     assert "503" in delivery["last_error"]
     assert len(inbox.requests) == 4
-    read = await endpoint_of(client, shop.owner, endpoint["id"])
+    read = await endpoint_of(client, shop.boss, endpoint["id"])
     assert read["status"] == "disabled"
     assert read["disabled_at"] and "503" in read["disabled_reason"]
 
@@ -622,20 +609,20 @@ async def test_an_endpoint_that_keeps_failing_is_disabled_and_the_admins_are_tol
     await submit_a_post(client, shop)
     await run_worker(settings)
     assert len(inbox.requests) == 4
-    assert len(await deliveries(client, shop.owner)) == 1
+    assert len(await deliveries(client, shop.boss)) == 1
 
     # Replaying onto a disabled endpoint is refused until it is enabled again.
     refused = await client.post(
-        f"/v1/webhook-deliveries/{delivery['id']}/replay", headers=shop.owner
+        f"/v1/webhook-deliveries/{delivery['id']}/replay", headers=shop.boss
     )
     assert_problem(refused, 409, "webhook-endpoint-disabled")
     inbox.answer_next(then=Answer(204))
     enabled = await client.patch(
-        f"/v1/webhook-endpoints/{endpoint['id']}", json={"status": "enabled"}, headers=shop.owner
+        f"/v1/webhook-endpoints/{endpoint['id']}", json={"status": "enabled"}, headers=shop.boss
     )
     assert enabled.json()["status"] == "enabled"
     replayed = await client.post(
-        f"/v1/webhook-deliveries/{delivery['id']}/replay", headers=shop.owner
+        f"/v1/webhook-deliveries/{delivery['id']}/replay", headers=shop.boss
     )
     assert replayed.status_code == 202, replayed.text
     await run_worker(settings)
@@ -646,13 +633,13 @@ async def test_an_endpoint_that_keeps_failing_is_disabled_and_the_admins_are_tol
 async def test_a_delivery_can_be_replayed_with_the_same_webhook_id(client, settings, receiver):
     shop, stranger = await new_shop(client), await new_shop(client)
     inbox = receiver.inbox()
-    endpoint = await add_endpoint(client, shop.owner, inbox.url)
+    endpoint = await add_endpoint(client, shop.boss, inbox.url)
     await submit_a_post(client, shop)
     await run_worker(settings)
-    [original] = await deliveries(client, shop.owner)
+    [original] = await deliveries(client, shop.boss)
 
     response = await client.post(
-        f"/v1/webhook-deliveries/{original['id']}/replay", headers=shop.owner
+        f"/v1/webhook-deliveries/{original['id']}/replay", headers=shop.boss
     )
     assert response.status_code == 202, response.text
     replay = response.json()
@@ -665,16 +652,16 @@ async def test_a_delivery_can_be_replayed_with_the_same_webhook_id(client, setti
     first, second = inbox.requests
     assert first.headers["webhook-id"] == second.headers["webhook-id"] == original["event_id"]
     assert verified(endpoint["secret"], second) == verified(endpoint["secret"], first)
-    listed = {d["id"]: d for d in await deliveries(client, shop.owner)}
+    listed = {d["id"]: d for d in await deliveries(client, shop.boss)}
     assert listed.keys() == {original["id"], replay["id"]}
     assert listed[replay["id"]]["status"] == "succeeded"
     assert listed[original["id"]] == original  # the original stays as it was
-    by_event = await deliveries(client, shop.owner, event_id=original["event_id"])
+    by_event = await deliveries(client, shop.boss, event_id=original["event_id"])
     assert {d["id"] for d in by_event} == {original["id"], replay["id"]}
 
     for who, delivery_id in [
-        (stranger.owner, original["id"]),
-        (shop.owner, str(uuid.uuid4())),
+        (stranger.boss, original["id"]),
+        (shop.boss, str(uuid.uuid4())),
     ]:
         for method, path in [
             ("POST", f"/v1/webhook-deliveries/{delivery_id}/replay"),
@@ -682,16 +669,14 @@ async def test_a_delivery_can_be_replayed_with_the_same_webhook_id(client, setti
         ]:
             refused = await client.request(method, path, headers=who)
             assert_problem(refused, 404, "webhook-delivery-not-found")
-    assert (await client.get("/v1/webhook-deliveries", headers=stranger.owner)).json()[
-        "items"
-    ] == []
+    assert (await client.get("/v1/webhook-deliveries", headers=stranger.boss)).json()["items"] == []
 
     disabled = await client.patch(
-        f"/v1/webhook-endpoints/{endpoint['id']}", json={"status": "disabled"}, headers=shop.owner
+        f"/v1/webhook-endpoints/{endpoint['id']}", json={"status": "disabled"}, headers=shop.boss
     )
     assert disabled.status_code == 200
     refused = await client.post(
-        f"/v1/webhook-deliveries/{original['id']}/replay", headers=shop.owner
+        f"/v1/webhook-deliveries/{original['id']}/replay", headers=shop.boss
     )
     assert_problem(refused, 409, "webhook-endpoint-disabled")
     await run_worker(settings)
@@ -707,12 +692,12 @@ async def test_redirects_are_not_followed(client, settings, receiver, where):
         else f"{receiver.url}/elsewhere"  # a followed redirect would show up in `unrouted`
     )
     inbox = receiver.inbox(redirect(target), then=Answer(200))
-    endpoint = await add_endpoint(client, shop.owner, inbox.url)
+    endpoint = await add_endpoint(client, shop.boss, inbox.url)
     unrouted_before = len(receiver.unrouted)
     await submit_a_post(client, shop)
     await run_worker(settings)
 
-    [delivery] = await deliveries(client, shop.owner)
+    [delivery] = await deliveries(client, shop.boss)
     first = delivery["attempt_log"][0]
     assert first["response_status"] == 302
     assert "redirect" in first["error"].lower()
@@ -721,18 +706,18 @@ async def test_redirects_are_not_followed(client, settings, receiver, where):
     assert delivery["status"] == "succeeded"
     assert [r.path for r in inbox.requests] == [inbox.path, inbox.path]
     assert len(receiver.unrouted) == unrouted_before
-    assert (await endpoint_of(client, shop.owner, endpoint["id"]))["status"] == "enabled"
+    assert (await endpoint_of(client, shop.boss, endpoint["id"]))["status"] == "enabled"
 
 
 async def test_a_slow_endpoint_times_out_and_is_tried_again(client, settings, receiver):
     shop = await new_shop(client)
     slow = settings.webhook_timeout_seconds + 1
     inbox = receiver.inbox(Answer(200, delay=slow), then=Answer(200))
-    endpoint = await add_endpoint(client, shop.owner, inbox.url)
+    endpoint = await add_endpoint(client, shop.boss, inbox.url)
     await submit_a_post(client, shop)
     await run_worker(settings)
 
-    [delivery] = await deliveries(client, shop.owner)
+    [delivery] = await deliveries(client, shop.boss)
     timed_out, answered = delivery["attempt_log"]
     assert timed_out["response_status"] is None
     assert "seconds" in timed_out["error"]
@@ -755,11 +740,11 @@ async def test_an_answer_body_that_trickles_in_does_not_hold_the_attempt(
     timeout = settings.webhook_timeout_seconds
     body = b"x" * 4  # three pauses: 1.5 x the timeout in all
     inbox = receiver.inbox(Answer(200, body=body, trickle=timeout / 2), then=Answer(200))
-    await add_endpoint(client, shop.owner, inbox.url)
+    await add_endpoint(client, shop.boss, inbox.url)
     await submit_a_post(client, shop)
     await run_worker(settings)
 
-    [delivery] = await deliveries(client, shop.owner)
+    [delivery] = await deliveries(client, shop.boss)
     [attempt] = delivery["attempt_log"]
     assert attempt["duration_ms"] < timeout * 1000, attempt
     assert attempt["response_status"] == 200 and attempt["error"] is None
@@ -771,7 +756,7 @@ async def test_the_address_is_checked_again_when_sending(client, db, settings, r
     elsewhere) is not contacted: the check runs again at each attempt."""
     shop = await new_shop(client)
     inbox = receiver.inbox()
-    endpoint = await add_endpoint(client, shop.owner, inbox.url)
+    endpoint = await add_endpoint(client, shop.boss, inbox.url)
     async with db.tenant_transaction(shop.agency.tenant_id) as session:
         await session.execute(
             update(WebhookEndpoint)
@@ -785,19 +770,19 @@ async def test_the_address_is_checked_again_when_sending(client, db, settings, r
     await submit_a_post(client, shop)
     await run_worker(settings)
 
-    [delivery] = await deliveries(client, shop.owner)
+    [delivery] = await deliveries(client, shop.boss)
     assert delivery["status"] == "failed"
     assert statuses(delivery) == [None] * 4
     assert all("private" in a["error"] for a in delivery["attempt_log"])
     assert all(a["duration_ms"] < 1000 for a in delivery["attempt_log"])
     assert inbox.requests == [] and len(receiver.unrouted) == unrouted_before
-    assert (await endpoint_of(client, shop.owner, endpoint["id"]))["status"] == "disabled"
+    assert (await endpoint_of(client, shop.boss, endpoint["id"]))["status"] == "disabled"
 
 
 async def test_a_rolled_back_change_sends_nothing(client, db, resources, settings, receiver):
     shop = await new_shop(client)
     inbox = receiver.inbox()
-    await add_endpoint(client, shop.owner, inbox.url)
+    await add_endpoint(client, shop.boss, inbox.url)
     tenant = shop.agency.tenant_id
 
     def write_event(session, content_id: uuid.UUID) -> None:
@@ -838,13 +823,13 @@ async def test_a_rolled_back_change_sends_nothing(client, db, resources, setting
 async def test_the_deliveries_list_filters_and_pages_newest_first(client, settings, receiver):
     shop = await new_shop(client)
     good_inbox, bad_inbox = receiver.inbox(), receiver.inbox(then=Answer(410))
-    good = await add_endpoint(client, shop.owner, good_inbox.url)
-    bad = await add_endpoint(client, shop.owner, bad_inbox.url)
+    good = await add_endpoint(client, shop.boss, good_inbox.url)
+    bad = await add_endpoint(client, shop.boss, bad_inbox.url)
     for _ in range(3):
         await submit_a_post(client, shop)
     await run_worker(settings)
 
-    everything = await deliveries(client, shop.owner)
+    everything = await deliveries(client, shop.boss)
     assert len(everything) == 6 and len({d["id"] for d in everything}) == 6
     keys = [(d["created_at"], d["id"]) for d in everything]
     assert keys == sorted(keys, reverse=True)
@@ -854,9 +839,7 @@ async def test_the_deliveries_list_filters_and_pages_newest_first(client, settin
         params: dict[str, Any] = {"limit": 4}
         if cursor:
             params["cursor"] = cursor
-        page = (
-            await client.get("/v1/webhook-deliveries", params=params, headers=shop.owner)
-        ).json()
+        page = (await client.get("/v1/webhook-deliveries", params=params, headers=shop.boss)).json()
         pages += 1
         assert len(page["items"]) <= 4
         paged += page["items"]
@@ -866,18 +849,18 @@ async def test_the_deliveries_list_filters_and_pages_newest_first(client, settin
     assert pages == 2
     assert [d["id"] for d in paged] == [d["id"] for d in everything]
 
-    succeeded = await deliveries(client, shop.owner, status="succeeded")
-    failed = await deliveries(client, shop.owner, status="failed")
+    succeeded = await deliveries(client, shop.boss, status="succeeded")
+    failed = await deliveries(client, shop.boss, status="failed")
     assert {d["endpoint_id"] for d in succeeded} == {good["id"]} and len(succeeded) == 3
     assert {d["endpoint_id"] for d in failed} == {bad["id"]} and len(failed) == 3
-    assert await deliveries(client, shop.owner, status="pending") == []
-    only_good = await deliveries(client, shop.owner, endpoint_id=good["id"])
+    assert await deliveries(client, shop.boss, status="pending") == []
+    only_good = await deliveries(client, shop.boss, endpoint_id=good["id"])
     assert {d["id"] for d in only_good} == {d["id"] for d in succeeded}
     event_id = everything[0]["event_id"]
-    same_event = await deliveries(client, shop.owner, event_id=event_id)
+    same_event = await deliveries(client, shop.boss, event_id=event_id)
     assert {d["endpoint_id"] for d in same_event} == {good["id"], bad["id"]}
     combined = await deliveries(
-        client, shop.owner, event_id=event_id, endpoint_id=bad["id"], status="failed"
+        client, shop.boss, event_id=event_id, endpoint_id=bad["id"], status="failed"
     )
     assert len(combined) == 1
 
@@ -889,5 +872,5 @@ async def test_the_deliveries_list_filters_and_pages_newest_first(client, settin
         ({"limit": 201}, 422, "validation-error"),
         ({"endpoint_id": "nope"}, 422, "validation-error"),
     ]:
-        response = await client.get("/v1/webhook-deliveries", params=params, headers=shop.owner)
+        response = await client.get("/v1/webhook-deliveries", params=params, headers=shop.boss)
         assert_problem(response, status, slug)

@@ -23,7 +23,14 @@ from sqlmodel import col, select
 from infra.vault import TokenVault
 from social.connectors import sandbox
 from social.models import DailyStat, SocialAccount, SocialConnection
-from tests.support.factories import add_person, make_brand, make_client, new_agency, walk
+from tests.support.factories import (
+    Agency,
+    add_person,
+    make_brand,
+    make_client,
+    new_world,
+    walk,
+)
 from tests.support.problems import assert_problem
 from tests.support.worker import run_worker
 
@@ -71,12 +78,13 @@ def month_after(first: date) -> date:
     return (first.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
-async def setup(client) -> tuple[Any, dict[str, str], dict, dict]:
-    agency = await new_agency(client)
-    owner = agency.owner.headers
-    acme = await make_client(client, owner, name=f"Acme {uuid.uuid4().hex[:6]}")
-    brand = await make_brand(client, owner, acme["id"], name="Acme Brand")
-    return agency, owner, acme, brand
+async def setup(client) -> tuple[Agency, dict[str, str], dict, dict]:
+    world = await new_world(
+        client,
+        customer={"name": f"Acme {uuid.uuid4().hex[:6]}"},
+        brands={"brand": {"name": "Acme Brand"}},
+    )
+    return world.agency, world.boss, world.customer, world.brand
 
 
 async def start(client, headers, brand_id: str, platform: str) -> httpx.Response:

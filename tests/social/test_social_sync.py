@@ -11,7 +11,6 @@ import signal
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from social.jobs import MAX_TRIES, due_accounts, enqueue_due
 from social.kit import kit_of
 from social.models import AccountStatus, DailyStat, SocialAccount
 from social.sync import REVISED_DAYS, sync_account
-from tests.support.factories import Agency, add_person, make_brand, make_client, new_agency
+from tests.support.factories import World, add_person, new_world
 from tests.support.worker import run_worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,36 +47,13 @@ NETWORK = (
 # --- helpers --------------------------------------------------------------------------------
 
 
-@dataclass
-class Shop:
-    """An agency with one client brand, seen by its owner."""
-
-    agency: Agency
-    brand_id: str
-
-    @property
-    def tenant_id(self) -> uuid.UUID:
-        return self.agency.tenant_id
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return self.agency.owner.headers
-
-
-async def new_shop(client: httpx.AsyncClient) -> Shop:
-    agency = await new_agency(client)
-    customer = await make_client(client, agency.owner.headers)
-    brand = await make_brand(client, agency.owner.headers, customer["id"])
-    return Shop(agency=agency, brand_id=brand["id"])
-
-
-async def connect(client: httpx.AsyncClient, shop: Shop, platform: str) -> dict:
+async def connect(client: httpx.AsyncClient, shop: World, platform: str) -> dict:
     """The OAuth dance as a person's browser does it: our connect URL, the platform's consent
     (the simulator's, for a network platform), back to our callback."""
     started = await client.post(
-        f"/v1/brands/{shop.brand_id}/social-accounts/connect",
+        f"/v1/brands/{shop.brand['id']}/social-accounts/connect",
         params={"platform": platform},
-        headers=shop.headers,
+        headers=shop.boss,
     )
     assert started.status_code == 200, started.text
     url = started.json()["authorization_url"]
@@ -92,8 +68,8 @@ async def connect(client: httpx.AsyncClient, shop: Shop, platform: str) -> dict:
     return response.json()
 
 
-async def read_account(client: httpx.AsyncClient, shop: Shop, account_id: str) -> dict:
-    response = await client.get(f"/v1/social-accounts/{account_id}", headers=shop.headers)
+async def read_account(client: httpx.AsyncClient, shop: World, account_id: str) -> dict:
+    response = await client.get(f"/v1/social-accounts/{account_id}", headers=shop.boss)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -146,8 +122,8 @@ def backfill_start(settings) -> date:
     return yesterday() - timedelta(days=min(settings.social_backfill_days, 90) - 1)
 
 
-async def sync_now(client: httpx.AsyncClient, shop: Shop, account_id: str) -> None:
-    response = await client.post(f"/v1/social-accounts/{account_id}/sync", headers=shop.headers)
+async def sync_now(client: httpx.AsyncClient, shop: World, account_id: str) -> None:
+    response = await client.post(f"/v1/social-accounts/{account_id}/sync", headers=shop.boss)
     assert response.status_code == 202, response.text
     assert response.json() == {"account_id": account_id, "queued": True}
 
@@ -210,7 +186,7 @@ async def set_account(db, tenant_id: uuid.UUID, account_id, **values) -> None:
 async def test_a_new_account_is_backfilled_and_a_later_sync_rewrites_only_its_last_days(
     client, db, settings, platforms, platform
 ):
-    shop = await new_shop(client)
+    shop = await new_world(client)
     account = await connect(client, shop, platform)
     await run_worker(settings)
 
@@ -241,7 +217,7 @@ async def test_a_new_account_is_backfilled_and_a_later_sync_rewrites_only_its_la
 
 @pytest.mark.parametrize("platform", NETWORK)
 async def test_stored_figures_are_the_platforms_figures(client, db, settings, platforms, platform):
-    shop = await new_shop(client)
+    shop = await new_world(client)
     account = await connect(client, shop, platform)
     external_id = account["external_id"]
     await run_worker(settings)
@@ -269,7 +245,7 @@ async def test_follower_counts_rebuilt_from_daily_changes_match_each_day(
     """Platforms that tell today's live total and daily gains (not a daily count): the count
     stored for a day is the count the platform showed that day, not the next day's. (X and
     TikTok tell only the live total: yesterday gets what the last sync saw.)"""
-    shop = await new_shop(client)
+    shop = await new_world(client)
     # Large enough to gain followers every day, so that a day's shift shows.
     platforms.authorize_as(platform, platforms.add_account(platform, followers=80_000))
     account = await connect(client, shop, platform)
@@ -290,7 +266,7 @@ async def test_a_deprecated_metric_fails_alone_and_keeps_the_figures_already_sto
     client, db, settings, platforms
 ):
     platform = "facebook_page"
-    shop = await new_shop(client)
+    shop = await new_world(client)
     old = await connect(client, shop, platform)
     await run_worker(settings)
     before = {r.day: r for r in await stored_days(db, shop.tenant_id, old["id"])}
@@ -340,7 +316,7 @@ async def test_a_token_about_to_expire_is_refreshed_before_the_calls(
     client, db, resources, settings, platforms, platform
 ):
     vault = kit_of(resources).vault
-    shop = await new_shop(client)
+    shop = await new_world(client)
     platforms.token_ttl = 300  # under the 10 minutes ahead that a sync refreshes
     account = await connect(client, shop, platform)
     exchanged = platforms.count(platform, TOKEN_PATHS[platform])
@@ -364,7 +340,7 @@ async def test_a_token_about_to_expire_is_refreshed_before_the_calls(
 async def test_two_concurrent_syncs_refresh_a_token_once(client, db, resources, platforms):
     platform = "x"  # X rotates refresh tokens: a second refresh with the old one would fail
     vault = kit_of(resources).vault
-    shop = await new_shop(client)
+    shop = await new_world(client)
     account = await connect(client, shop, platform)
 
     # Two syncs at once on a token that expires soon: one refresh, both use the new token.
@@ -413,19 +389,19 @@ async def test_a_refused_token_asks_the_brand_lead_to_reconnect_once(
     client, db, resources, settings, platforms, mailbox
 ):
     platform = "linkedin_organization"
-    shop = await new_shop(client)
+    shop = await new_world(client)
     lead = await add_person(client, db, resources.passwords, shop.agency, "member")
     assigned = await client.post(
         "/v1/assignments",
         json={
-            "brand_id": shop.brand_id,
+            "brand_id": shop.brand["id"],
             "user_id": str(lead.user_id),
             "role": "lead",
             "monthly_minutes": 0,
             "start_date": str(utcnow().date() - timedelta(days=7)),
             "end_date": None,
         },
-        headers=shop.headers,
+        headers=shop.boss,
     )
     assert assigned.status_code == 201, assigned.text
     account = await connect(client, shop, platform)
@@ -441,7 +417,7 @@ async def test_a_refused_token_asks_the_brand_lead_to_reconnect_once(
     assert read["last_error"]
     [event] = await _needs_reauth_events(db, shop.tenant_id, account["id"])
     assert event.payload["account_id"] == account["id"]
-    assert event.payload["brand_id"] == shop.brand_id
+    assert event.payload["brand_id"] == shop.brand["id"]
     assert event.payload["platform"] == platform
 
     # A delivery that found its agency's outbox lock taken retries later: sweep again then.
@@ -467,7 +443,7 @@ async def test_a_refused_token_asks_the_brand_lead_to_reconnect_once(
     await asyncio.sleep(0.3)
     assert len(mailbox.to(lead.email)) == 1
     assert len(await _needs_reauth_events(db, shop.tenant_id, account["id"])) == 1
-    refused = await client.post(f"/v1/social-accounts/{account['id']}/sync", headers=shop.headers)
+    refused = await client.post(f"/v1/social-accounts/{account['id']}/sync", headers=shop.boss)
     assert refused.status_code == 409, refused.text
 
     # Connecting it again resumes syncing.
@@ -494,7 +470,7 @@ async def test_a_429_defers_the_job_and_pauses_the_platform_without_failing_the_
     client, db, resources, settings, platforms
 ):
     platform = "linkedin_organization"
-    shop = await new_shop(client)
+    shop = await new_world(client)
     account = await connect(client, shop, platform)  # queues the account's first sync
     platforms.rate_limit(platform, n=1, retry_after=2)
     pause_key = f"social:budget:pause:{platform}"
@@ -528,7 +504,7 @@ async def test_a_platform_down_on_every_try_shows_the_account_in_error_and_tries
     client, db, resources, settings, platforms
 ):
     platform = "tiktok"
-    shop = await new_shop(client)
+    shop = await new_world(client)
     account = await connect(client, shop, platform)
     platforms.fail_next(platform, n=1000, status=503)
     calls = platforms.count(platform)
@@ -557,18 +533,23 @@ async def test_the_scheduler_serves_a_small_agency_as_soon_as_a_large_one(
     client, db, resources, settings
 ):
     vault = kit_of(resources).vault
-    large, small = await new_shop(client), await new_shop(client)
+    large, small = await new_world(client), await new_world(client)
     due = utcnow() - timedelta(hours=1)
     large_ids = await insert_accounts(
-        db, vault, large.tenant_id, large.brand_id, sandbox_accounts(60), due
+        db, vault, large.tenant_id, large.brand["id"], sandbox_accounts(60), due
     )
     # The small agency's accounts have waited less than most of the large one's.
     small_ids = await insert_accounts(
-        db, vault, small.tenant_id, small.brand_id, sandbox_accounts(2), due + timedelta(minutes=30)
+        db,
+        vault,
+        small.tenant_id,
+        small.brand["id"],
+        sandbox_accounts(2),
+        due + timedelta(minutes=30),
     )
     # Neither paused nor needs_reauth accounts are scheduled.
     idle = await insert_accounts(
-        db, vault, small.tenant_id, small.brand_id, sandbox_accounts(2), due
+        db, vault, small.tenant_id, small.brand["id"], sandbox_accounts(2), due
     )
     await set_account(db, small.tenant_id, idle[0], status=AccountStatus.paused)
     await set_account(db, small.tenant_id, idle[1], status=AccountStatus.needs_reauth)
@@ -607,14 +588,14 @@ async def test_a_job_queued_late_for_an_account_synced_meanwhile_does_nothing(
     """A scheduler pass that ran late queues an account another job synced in between: the
     job carries the due time it was queued for and skips, asking the platform nothing."""
     platform = "linkedin_organization"
-    shop = await new_shop(client)
+    shop = await new_world(client)
     tokens = []
     for _ in range(2):
         external_id = platforms.add_account(platform, followers=500)
         tokens.append((platform, external_id, platforms.issue_token(platform, external_id)))
     vault = kit_of(resources).vault
     ids = await insert_accounts(
-        db, vault, shop.tenant_id, shop.brand_id, tokens, utcnow() - timedelta(minutes=5)
+        db, vault, shop.tenant_id, shop.brand["id"], tokens, utcnow() - timedelta(minutes=5)
     )
     assert await enqueue_due(db, resources.queue, utcnow()) >= 2
     # Meanwhile the first account is synced by someone else: its next sync moves on.
@@ -688,7 +669,7 @@ async def test_a_worker_killed_mid_sync_leaves_every_account_synced_once_by_anot
 ):
     platform = "facebook_page"
     vault = kit_of(resources).vault
-    shops = [await new_shop(client), await new_shop(client)]
+    shops = [await new_world(client), await new_world(client)]
     external: dict[uuid.UUID, str] = {}
     accounts: list[tuple[uuid.UUID, uuid.UUID]] = []
     for n, shop in enumerate(shops):
@@ -697,7 +678,7 @@ async def test_a_worker_killed_mid_sync_leaves_every_account_synced_once_by_anot
             external_id = platforms.add_account(platform, followers=300 + 250 * (n * 10 + k))
             tokens.append((platform, external_id, platforms.issue_token(platform, external_id)))
         ids = await insert_accounts(
-            db, vault, shop.tenant_id, shop.brand_id, tokens, utcnow() - timedelta(minutes=5)
+            db, vault, shop.tenant_id, shop.brand["id"], tokens, utcnow() - timedelta(minutes=5)
         )
         accounts += [(shop.tenant_id, account_id) for account_id in ids]
         external.update({a: e for a, (_, e, _) in zip(ids, tokens, strict=True)})

@@ -207,6 +207,10 @@ class World:
     """Ids of other objects, by kind."""
 
     @property
+    def tenant_id(self) -> uuid.UUID:
+        return self.agency.tenant_id
+
+    @property
     def owner(self) -> Person:
         return self.agency.owner
 

@@ -10,7 +10,15 @@ import httpx
 import pytest
 from sqlalchemy import event
 
-from tests.support.factories import add_person, make_brand, make_client, new_agency, walk
+from tests.support.factories import (
+    Agency,
+    add_person,
+    make_brand,
+    make_client,
+    new_agency,
+    new_world,
+    walk,
+)
 from tests.support.problems import assert_field_refused, assert_problem
 
 NOV = "2026-11"
@@ -56,12 +64,11 @@ async def set_capacity(client, headers, user_id, minutes: int) -> None:
     assert response.json()["monthly_capacity_minutes"] == minutes
 
 
-async def setup(client) -> tuple[Any, dict[str, str], dict, dict]:
-    agency = await new_agency(client)
-    owner = agency.owner.headers
-    acme = await make_client(client, owner, name="Acme")
-    brand = await make_brand(client, owner, acme["id"], name="Acme Brand")
-    return agency, owner, acme, brand
+async def setup(client) -> tuple[Agency, dict[str, str], dict, dict]:
+    world = await new_world(
+        client, customer={"name": "Acme"}, brands={"brand": {"name": "Acme Brand"}}
+    )
+    return world.agency, world.boss, world.customer, world.brand
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,14 @@ from sqlmodel import select
 from devtools.smtp import text_of
 from infra.clock import utcnow
 from infra.outbox import Event
-from tests.support.factories import Agency, add_person, make_brand, make_client, new_agency, unique
+from tests.support.factories import (
+    Agency,
+    add_person,
+    make_client,
+    new_agency,
+    new_world,
+    unique,
+)
 from tests.support.problems import assert_problem
 from tests.support.worker import run_worker
 
@@ -57,12 +64,12 @@ async def _setup(
     extra: dict | None = None,
     brand_fields: dict | None = None,
 ) -> Setup:
-    agency = await new_agency(client)
-    h = agency.owner.headers
-    acme = await make_client(client, h, locale=locale)
-    brand = await make_brand(
-        client, h, acme["id"], default_language=locale[:2], **(brand_fields or {})
+    world = await new_world(
+        client,
+        customer={"locale": locale},
+        brands={"brand": {"default_language": locale[:2], **(brand_fields or {})}},
     )
+    agency, brand, h = world.agency, world.brand, world.boss
     emails = emails or [_email()]
     steps = steps or [{"name": "Client OK", "kind": "client", "rule": rule, "emails": emails}]
     r = await client.post(

@@ -18,9 +18,7 @@ from tests.support.factories import (
     Agency,
     Person,
     add_person,
-    make_brand,
-    make_client,
-    new_agency,
+    new_world,
     unique,
 )
 from tests.support.problems import assert_problem
@@ -52,10 +50,10 @@ class Setup:
 
 
 async def _agency(client) -> tuple[Agency, dict]:
-    agency = await new_agency(client)
-    acme = await make_client(client, agency.owner.headers, locale="fr-CA")
-    brand = await make_brand(client, agency.owner.headers, acme["id"], default_language="fr")
-    return agency, brand
+    world = await new_world(
+        client, customer={"locale": "fr-CA"}, brands={"brand": {"default_language": "fr"}}
+    )
+    return world.agency, world.brand
 
 
 async def _staff(client, db, resources, agency: Agency, n: int) -> list[Person]:

@@ -7,7 +7,6 @@ import asyncio
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -20,12 +19,13 @@ from devtools.smtp import text_of
 from infra.outbox import Event
 from tenants.models import User
 from tests.support.factories import (
-    Agency,
     Person,
+    World,
     add_person,
     make_brand,
     make_client,
     new_agency,
+    new_world,
     walk,
 )
 from tests.support.problems import assert_field_refused, assert_problem
@@ -38,38 +38,26 @@ START = (date.today() - timedelta(days=30)).isoformat()
 # Helpers
 
 
-@dataclass
-class Shop:
+async def shop(client: httpx.AsyncClient, *, locale: str = "fr-CA") -> World:
     """An agency with one client (of the given locale) and one brand of that client."""
-
-    agency: Agency
-    owner: dict[str, str]
-    customer: dict[str, Any]
-    brand: dict[str, Any]
-
-
-async def shop(client: httpx.AsyncClient, *, locale: str = "fr-CA") -> Shop:
-    agency = await new_agency(client)
-    owner = agency.owner.headers
-    customer = await make_client(client, owner, locale=locale)
-    brand = await make_brand(
-        client, owner, customer["id"], default_language="fr" if locale.startswith("fr") else "en"
+    language = "fr" if locale.startswith("fr") else "en"
+    return await new_world(
+        client, customer={"locale": locale}, brands={"brand": {"default_language": language}}
     )
-    return Shop(agency, owner, customer, brand)
 
 
-async def staff(client, db, resources, s: Shop, role: str = "manager", name: str | None = None):
+async def staff(client, db, resources, s: World, role: str = "manager", name: str | None = None):
     return await add_person(client, db, resources.passwords, s.agency, role, name=name)
 
 
-async def contact(client, db, resources, s: Shop, customer: dict | None = None) -> Person:
+async def contact(client, db, resources, s: World, customer: dict | None = None) -> Person:
     customer_id = (customer or s.customer)["id"]
     return await add_person(
         client, db, resources.passwords, s.agency, "client", client_id=customer_id
     )
 
 
-async def assign(client, s: Shop, person: Person, role: str, brand: dict | None = None) -> None:
+async def assign(client, s: World, person: Person, role: str, brand: dict | None = None) -> None:
     r = await client.post(
         "/v1/assignments",
         json={
@@ -79,7 +67,7 @@ async def assign(client, s: Shop, person: Person, role: str, brand: dict | None 
             "start_date": START,
             "monthly_minutes": 0,
         },
-        headers=s.owner,
+        headers=s.boss,
     )
     assert r.status_code == 201, r.text
 
@@ -135,8 +123,8 @@ async def submit(client, headers, item: dict) -> dict:
     return r.json()
 
 
-async def submitted(client, s: Shop, **fields: Any) -> dict:
-    return await submit(client, s.owner, await draft(client, s.owner, s.brand, **fields))
+async def submitted(client, s: World, **fields: Any) -> dict:
+    return await submit(client, s.boss, await draft(client, s.boss, s.brand, **fields))
 
 
 async def decide(
@@ -216,7 +204,7 @@ async def test_templates_are_created_listed_read_and_replaced_with_if_match(clie
     r = await client.post(
         "/v1/workflow-templates",
         json={"name": "Revue", "steps": [internal(reviewer)], "description": "Une étape"},
-        headers=s.owner,
+        headers=s.boss,
     )
     assert r.status_code == 201, r.text
     assert r.headers["etag"] == '"1"'
@@ -227,10 +215,10 @@ async def test_templates_are_created_listed_read_and_replaced_with_if_match(clie
     assert created["steps"][0]["due_hours"] == 48  # defaults are filled in
     assert created["allow_self_approval"] is False
 
-    r = await client.get("/v1/workflow-templates", headers=s.owner)
+    r = await client.get("/v1/workflow-templates", headers=s.boss)
     assert r.status_code == 200, r.text
     assert [t["id"] for t in r.json()["items"]] == [created["id"]]
-    r = await client.get(f"/v1/workflow-templates/{created['id']}", headers=s.owner)
+    r = await client.get(f"/v1/workflow-templates/{created['id']}", headers=s.boss)
     assert r.status_code == 200 and r.headers["etag"] == '"1"'
     assert r.json() == created
 
@@ -240,7 +228,7 @@ async def test_templates_are_created_listed_read_and_replaced_with_if_match(clie
         "brand_ids": [s.brand["id"]],
     }
     path = f"/v1/workflow-templates/{created['id']}"
-    r = await client.put(path, json=replacement, headers={**s.owner, "If-Match": '"1"'})
+    r = await client.put(path, json=replacement, headers={**s.boss, "If-Match": '"1"'})
     assert r.status_code == 200, r.text
     assert r.headers["etag"] == '"2"'
     replaced = r.json()
@@ -248,17 +236,17 @@ async def test_templates_are_created_listed_read_and_replaced_with_if_match(clie
     assert [step["kind"] for step in replaced["steps"]] == ["internal", "client"]
     assert replaced["brand_ids"] == [s.brand["id"]]
 
-    stale = await client.put(path, json=replacement, headers={**s.owner, "If-Match": '"1"'})
+    stale = await client.put(path, json=replacement, headers={**s.boss, "If-Match": '"1"'})
     body = assert_problem(stale, 412, "precondition-failed")
     assert body["current_version"] == 2
-    assert (await client.get(path, headers=s.owner)).json()["name"] == "Revue et client"
+    assert (await client.get(path, headers=s.boss)).json()["name"] == "Revue et client"
 
 
 async def test_who_may_read_and_shape_templates(client, db, resources):
     s = await shop(client)
     member = await staff(client, db, resources, s, "member")
     someone = await contact(client, db, resources, s)
-    t = await template(client, s.owner, [internal(member)])
+    t = await template(client, s.boss, [internal(member)])
 
     r = await client.get("/v1/workflow-templates", headers=member.headers)
     assert r.status_code == 200 and [x["id"] for x in r.json()["items"]] == [t["id"]]
@@ -287,27 +275,27 @@ async def test_who_may_read_and_shape_templates(client, db, resources):
     )
 
     other = await shop(client)
-    r = await client.get(f"/v1/workflow-templates/{t['id']}", headers=other.owner)
+    r = await client.get(f"/v1/workflow-templates/{t['id']}", headers=other.boss)
     assert_problem(r, 404, "workflow-template-not-found")
     r = await client.put(
-        f"/v1/workflow-templates/{t['id']}", json={"name": "Volé", "steps": []}, headers=other.owner
+        f"/v1/workflow-templates/{t['id']}", json={"name": "Volé", "steps": []}, headers=other.boss
     )
     assert_problem(r, 404, "workflow-template-not-found")
-    assert (await client.get("/v1/workflow-templates", headers=other.owner)).json()["items"] == []
+    assert (await client.get("/v1/workflow-templates", headers=other.boss)).json()["items"] == []
     # Nor can another agency's item follow it, or a template claim another agency's brand.
     r = await client.post(
         f"/v1/brands/{other.brand['id']}/content",
         json={"title": "x", "template_id": t["id"]},
-        headers=other.owner,
+        headers=other.boss,
     )
     assert_field_refused(r, "/template_id", "workflow-template-not-found")
     r = await client.post(
         "/v1/workflow-templates",
         json={"name": "x", "steps": [], "brand_ids": [s.brand["id"]]},
-        headers=other.owner,
+        headers=other.boss,
     )
     assert_field_refused(r, "/brand_ids/0", "unknown-reference")
-    unchanged = await client.get(f"/v1/workflow-templates/{t['id']}", headers=s.owner)
+    unchanged = await client.get(f"/v1/workflow-templates/{t['id']}", headers=s.boss)
     assert unchanged.json()["version"] == 1
 
 
@@ -373,7 +361,7 @@ INVALID: dict[str, tuple[InvalidCase, str]] = {
 
 
 @pytest.fixture(scope="module")
-async def template_people(client, db, resources) -> tuple[Shop, dict[str, Person]]:
+async def template_people(client, db, resources) -> tuple[World, dict[str, Person]]:
     s = await shop(client)
     other = await shop(client)
     people = {
@@ -390,9 +378,9 @@ async def test_templates_that_cannot_work_are_refused(client, template_people, c
     build, slug = INVALID[case]
     body = {"name": "Invalide", **build(people)}
     assert_problem(
-        await client.post("/v1/workflow-templates", json=body, headers=s.owner), 422, slug
+        await client.post("/v1/workflow-templates", json=body, headers=s.boss), 422, slug
     )
-    assert (await client.get("/v1/workflow-templates", headers=s.owner)).json()["items"] == []
+    assert (await client.get("/v1/workflow-templates", headers=s.boss)).json()["items"] == []
 
 
 async def test_auto_approve_is_accepted_on_a_client_step_the_client_agreed_to(
@@ -402,7 +390,7 @@ async def test_auto_approve_is_accepted_on_a_client_step_the_client_agreed_to(
     someone = await contact(client, db, resources, s)
     t = await template(
         client,
-        s.owner,
+        s.boss,
         [{**client_step(someone), "timeout": {"policy": "auto_approve"}}],
         client_agreed_auto_approve=True,
     )
@@ -414,30 +402,30 @@ async def test_auto_approve_is_accepted_on_a_client_step_the_client_agreed_to(
             "name": "Invalide",
             "steps": [{**client_step(someone), "timeout": {"policy": "auto_approve"}}],
         },
-        headers=s.owner,
+        headers=s.boss,
     )
     assert_problem(r, 422, "validation-error")
-    unchanged = await client.get(f"/v1/workflow-templates/{t['id']}", headers=s.owner)
+    unchanged = await client.get(f"/v1/workflow-templates/{t['id']}", headers=s.boss)
     assert unchanged.json()["version"] == 1
 
 
 async def test_which_template_an_item_follows(client, db, resources):
     s = await shop(client)
-    plain_brand = await make_brand(client, s.owner, s.customer["id"])
+    plain_brand = await make_brand(client, s.boss, s.customer["id"])
     by_tenant, by_brand, by_item, by_new_default = [
         await staff(client, db, resources, s) for _ in range(4)
     ]
     tenant_default = await template(
-        client, s.owner, [internal(by_tenant, name="Agence")], is_tenant_default=True
+        client, s.boss, [internal(by_tenant, name="Agence")], is_tenant_default=True
     )
     brand_default = await template(
-        client, s.owner, [internal(by_brand, name="Marque")], brand_ids=[s.brand["id"]]
+        client, s.boss, [internal(by_brand, name="Marque")], brand_ids=[s.brand["id"]]
     )
-    chosen = await template(client, s.owner, [internal(by_item, name="Choisi")])
+    chosen = await template(client, s.boss, [internal(by_item, name="Choisi")])
     assert brand_default["brand_ids"] == [s.brand["id"]]
 
     async def step_of(brand: dict, **fields: Any) -> tuple[str, list[str]]:
-        item = await submit(client, s.owner, await draft(client, s.owner, brand, **fields))
+        item = await submit(client, s.boss, await draft(client, s.boss, brand, **fields))
         return item["step"]["name"], item["step"]["approvers"]
 
     assert await step_of(s.brand) == ("Marque", [key(by_brand)])
@@ -448,18 +436,18 @@ async def test_which_template_an_item_follows(client, db, resources):
     # A new agency default takes over from the old one; a brand moved to another template
     # leaves the first.
     await template(
-        client, s.owner, [internal(by_new_default, name="Nouveau")], is_tenant_default=True
+        client, s.boss, [internal(by_new_default, name="Nouveau")], is_tenant_default=True
     )
-    old = await client.get(f"/v1/workflow-templates/{tenant_default['id']}", headers=s.owner)
+    old = await client.get(f"/v1/workflow-templates/{tenant_default['id']}", headers=s.boss)
     assert old.json()["is_tenant_default"] is False
     assert await step_of(plain_brand) == ("Nouveau", [key(by_new_default)])
     r = await client.put(
         f"/v1/workflow-templates/{chosen['id']}",
         json={"name": "Choisi", "steps": chosen["steps"], "brand_ids": [s.brand["id"]]},
-        headers=s.owner,
+        headers=s.boss,
     )
     assert r.status_code == 200, r.text
-    brands = await client.get(f"/v1/workflow-templates/{brand_default['id']}", headers=s.owner)
+    brands = await client.get(f"/v1/workflow-templates/{brand_default['id']}", headers=s.boss)
     assert brands.json()["brand_ids"] == []
     assert await step_of(s.brand) == ("Choisi", [key(by_item)])
 
@@ -467,18 +455,18 @@ async def test_which_template_an_item_follows(client, db, resources):
 async def test_an_item_under_review_keeps_the_template_it_started_with(client, db, resources):
     s = await shop(client)
     first, second = await staff(client, db, resources, s), await staff(client, db, resources, s)
-    t = await template(client, s.owner, [internal(first)], brand_ids=[s.brand["id"]])
+    t = await template(client, s.boss, [internal(first)], brand_ids=[s.brand["id"]])
     item = await submitted(client, s)
     r = await client.put(
         f"/v1/workflow-templates/{t['id']}",
         json={"name": "Autre", "steps": [internal(second)], "brand_ids": [s.brand["id"]]},
-        headers=s.owner,
+        headers=s.boss,
     )
     assert r.status_code == 200, r.text
-    assert (await read(client, s.owner, item))["step"]["approvers"] == [key(first)]
+    assert (await read(client, s.boss, item))["step"]["approvers"] == [key(first)]
     assert_problem(await decide(client, second, item), 403, "not-an-approver")
     await decided(client, first, item)
-    assert (await read(client, s.owner, item))["status"] == "approved"
+    assert (await read(client, s.boss, item))["status"] == "approved"
 
 
 async def test_without_any_template_the_brand_lead_reviews(client, db, resources):
@@ -486,27 +474,27 @@ async def test_without_any_template_the_brand_lead_reviews(client, db, resources
     lead = await staff(client, db, resources, s, "member")
     helper = await staff(client, db, resources, s, "member")
     await assign(client, s, helper, "community_manager")
-    item = await draft(client, s.owner, s.brand)
+    item = await draft(client, s.boss, s.brand)
 
-    r = await client.post(f"/v1/content/{item['id']}/submit", json={}, headers=s.owner)
+    r = await client.post(f"/v1/content/{item['id']}/submit", json={}, headers=s.boss)
     body = assert_problem(r, 422, "no-approver")
     assert body["step_index"] == 0
-    assert (await read(client, s.owner, item))["status"] == "draft"
+    assert (await read(client, s.boss, item))["status"] == "draft"
 
     await assign(client, s, lead, "lead")
-    under_review = await submit(client, s.owner, item)
+    under_review = await submit(client, s.boss, item)
     assert under_review["status"] == "in_review"
     assert under_review["step"]["name"] == "Lead review"
     assert under_review["step"]["approvers"] == [key(lead)]
     assert_problem(await decide(client, helper, under_review), 403, "not-an-approver")
     await decided(client, lead, under_review)
-    assert (await read(client, s.owner, item))["status"] == "approved"
-    assert (await client.get("/v1/workflow-templates", headers=s.owner)).json()["items"] == []
+    assert (await read(client, s.boss, item))["status"] == "approved"
+    assert (await client.get("/v1/workflow-templates", headers=s.boss)).json()["items"] == []
 
 
 async def test_a_template_without_steps_approves_at_once(client, db):
     s = await shop(client)
-    await template(client, s.owner, [], name="Sans approbation", brand_ids=[s.brand["id"]])
+    await template(client, s.boss, [], name="Sans approbation", brand_ids=[s.brand["id"]])
     item = await submitted(client, s)
     assert item["status"] == "approved"
     assert item["step"] is None and item["round"] == 1
@@ -514,7 +502,7 @@ async def test_a_template_without_steps_approves_at_once(client, db):
     assert [t for t, _ in events] == ["content.submitted", "content.approved"]
     assert events[1][1]["without_approval"] is True
     assert events[1][1]["status"] == "approved"
-    decisions = await read(client, s.owner, item, "/decisions")
+    decisions = await read(client, s.boss, item, "/decisions")
     assert decisions == []
 
 
@@ -528,16 +516,16 @@ async def test_internal_any_then_client_all_then_approved(client, db, resources)
     a, b = await contact(client, db, resources, s), await contact(client, db, resources, s)
     await template(
         client,
-        s.owner,
+        s.boss,
         [internal(r1, r2), client_step(a, b, rule="all")],
         brand_ids=[s.brand["id"]],
     )
-    item = await draft(client, s.owner, s.brand)
+    item = await draft(client, s.boss, s.brand)
     # Not sent to the client yet: contacts do not see it.
     r = await client.get(f"/v1/content/{item['id']}", headers=a.headers)
     assert_problem(r, 404, "content-not-found")
 
-    item = await submit(client, s.owner, item)
+    item = await submit(client, s.boss, item)
     assert item["status"] == "in_review" and item["round"] == 1
     assert item["step"]["index"] == 0 and item["step"]["kind"] == "internal"
     assert item["step"]["approvers"] == [key(r1), key(r2)]
@@ -550,7 +538,7 @@ async def test_internal_any_then_client_all_then_approved(client, db, resources)
         1,
     )
     assert first["user_id"] == str(r1.user_id) and first["actor_type"] == "user"
-    now = await read(client, s.owner, item)
+    now = await read(client, s.boss, item)
     assert now["status"] == "awaiting_client"
     assert (now["step"]["index"], now["step"]["kind"], now["step"]["rule"]) == (1, "client", "all")
     assert now["step"]["approvers"] == [key(a), key(b)] and now["step"]["decided"] == []
@@ -560,17 +548,17 @@ async def test_internal_any_then_client_all_then_approved(client, db, resources)
 
     by_a = await decided(client, a, item)
     assert (by_a["channel"], by_a["step_index"], by_a["step_kind"]) == ("portal", 1, "client")
-    now = await read(client, s.owner, item)
+    now = await read(client, s.boss, item)
     assert now["status"] == "awaiting_client", "`all` needs both contacts"
     assert now["step"]["index"] == 1 and now["step"]["decided"] == [key(a)]
     assert_problem(await decide(client, a, item), 409, "already-decided")
 
     await decided(client, b, item)
-    now = await read(client, s.owner, item)
+    now = await read(client, s.boss, item)
     assert now["status"] == "approved" and now["step"] is None
     assert_problem(await decide(client, r2, item), 409, "step-closed")
 
-    decisions = await read(client, s.owner, item, "/decisions")
+    decisions = await read(client, s.boss, item, "/decisions")
     assert [(d["step_index"], d["channel"], d["user_id"]) for d in decisions] == [
         (0, "app", str(r1.user_id)),
         (1, "portal", str(a.user_id)),
@@ -584,30 +572,30 @@ async def test_internal_any_then_client_all_then_approved(client, db, resources)
 async def test_requesting_changes_needs_a_comment(client, db, resources, reason):
     s = await shop(client)
     reviewer = await staff(client, db, resources, s)
-    await template(client, s.owner, [internal(reviewer)], brand_ids=[s.brand["id"]])
+    await template(client, s.boss, [internal(reviewer)], brand_ids=[s.brand["id"]])
     item = await submitted(client, s)
     r = await decide(client, reviewer, item, "request_changes", reason)
     assert_problem(r, 422, "reason-required")
-    assert (await read(client, s.owner, item))["status"] == "in_review"
-    assert await read(client, s.owner, item, "/decisions") == []
+    assert (await read(client, s.boss, item))["status"] == "in_review"
+    assert await read(client, s.boss, item, "/decisions") == []
     # The reviewer can still decide: nothing was recorded.
     await decided(client, reviewer, item, "request_changes", "Le titre est trop long")
-    assert (await read(client, s.owner, item))["status"] == "changes_requested"
+    assert (await read(client, s.boss, item))["status"] == "changes_requested"
 
 
 async def test_client_requesting_changes_sends_the_item_back_with_the_reason(client, db, resources):
     s = await shop(client)
     a = await contact(client, db, resources, s)
-    await template(client, s.owner, [client_step(a)], brand_ids=[s.brand["id"]])
+    await template(client, s.boss, [client_step(a)], brand_ids=[s.brand["id"]])
     item = await submitted(client, s)
     assert item["status"] == "awaiting_client"
     row = await decided(client, a, item, "request_changes", "  Le logo est trop petit  ")
     assert row["comment"] == "Le logo est trop petit"
-    now = await read(client, s.owner, item)
+    now = await read(client, s.boss, item)
     assert now["status"] == "changes_requested"
     assert now["status_reason"] == "Le logo est trop petit"
     assert now["step"] is None
-    for viewer in (s.owner, a.headers):
+    for viewer in (s.boss, a.headers):
         thread = await read(client, viewer, item, "/comments")
         assert [(c["body"], c["visibility"], c["author_id"]) for c in thread] == [
             ("Le logo est trop petit", "client", str(a.user_id))
@@ -619,13 +607,13 @@ async def test_rejection_ends_the_review(client, db, resources):
     s = await shop(client)
     reviewer = await staff(client, db, resources, s)
     a = await contact(client, db, resources, s)
-    await template(client, s.owner, [internal(reviewer), client_step(a)], brand_ids=[s.brand["id"]])
+    await template(client, s.boss, [internal(reviewer), client_step(a)], brand_ids=[s.brand["id"]])
     item = await submitted(client, s)
     await decided(client, reviewer, item, "reject", "Hors sujet pour cette marque")
-    now = await read(client, s.owner, item)
+    now = await read(client, s.boss, item)
     assert now["status"] == "rejected" and now["step"] is None
     assert now["status_reason"] == "Hors sujet pour cette marque"
-    thread = await read(client, s.owner, item, "/comments")
+    thread = await read(client, s.boss, item, "/comments")
     assert [(c["body"], c["visibility"]) for c in thread] == [
         ("Hors sujet pour cette marque", "internal")
     ]
@@ -639,27 +627,27 @@ async def test_rejection_ends_the_review(client, db, resources):
 async def test_a_new_round_does_not_count_the_last_rounds_decisions(client, db, resources):
     s = await shop(client)
     a, b = await contact(client, db, resources, s), await contact(client, db, resources, s)
-    await template(client, s.owner, [client_step(a, b, rule="all")], brand_ids=[s.brand["id"]])
+    await template(client, s.boss, [client_step(a, b, rule="all")], brand_ids=[s.brand["id"]])
     item = await submitted(client, s)
     await decided(client, a, item)
     await decided(client, b, item, "request_changes", "Ajoutez le prix")
-    assert (await read(client, s.owner, item))["status"] == "changes_requested"
+    assert (await read(client, s.boss, item))["status"] == "changes_requested"
 
     # Resubmitted as is (same revision): a second round, where A's approval no longer counts.
-    again = await submit(client, s.owner, item)
+    again = await submit(client, s.boss, item)
     assert again["status"] == "awaiting_client" and again["round"] == 2
     assert again["status_reason"] is None
     assert again["step"]["index"] == 0 and again["step"]["decided"] == []
     await decided(client, b, again)
-    now = await read(client, s.owner, item)
+    now = await read(client, s.boss, item)
     assert now["status"] == "awaiting_client"
     assert now["step"]["decided"] == [key(b)]
     inbox = (await client.get("/v1/portal/inbox", headers=a.headers)).json()["items"]
     assert [i["id"] for i in inbox] == [item["id"]]
     second = await decided(client, a, again)
     assert second["round"] == 2
-    assert (await read(client, s.owner, item))["status"] == "approved"
-    decisions = await read(client, s.owner, item, "/decisions")
+    assert (await read(client, s.boss, item))["status"] == "approved"
+    decisions = await read(client, s.boss, item, "/decisions")
     assert [(d["round"], d["user_id"], d["decision"]) for d in decisions] == [
         (1, str(a.user_id), "approve"),
         (1, str(b.user_id), "request_changes"),
@@ -675,14 +663,14 @@ async def test_a_client_never_sees_an_internal_reviewers_reason(client, db, reso
     s = await shop(client)
     reviewer = await staff(client, db, resources, s)
     a = await contact(client, db, resources, s)
-    await template(client, s.owner, [internal(reviewer), client_step(a)], brand_ids=[s.brand["id"]])
+    await template(client, s.boss, [internal(reviewer), client_step(a)], brand_ids=[s.brand["id"]])
     item = await submitted(client, s)
     await decided(client, reviewer, item)
     await decided(client, a, item, "request_changes", "Plus court, svp")
-    item = await submit(client, s.owner, item)
+    item = await submit(client, s.boss, item)
     secret = "Entre nous : ce client ne relit jamais rien"
     await decided(client, reviewer, item, "request_changes", secret)
-    assert (await read(client, s.owner, item))["status_reason"] == secret
+    assert (await read(client, s.boss, item))["status_reason"] == secret
 
     seen = await read(client, a.headers, item)
     assert secret not in [c["body"] for c in await read(client, a.headers, item, "/comments")]
@@ -700,12 +688,12 @@ async def test_a_withdrawn_review_does_not_tell_the_client_who_else_was_asked(
     a, b = await contact(client, db, resources, s), await contact(client, db, resources, s)
     outsider = f"ext-{uuid.uuid4().hex[:8]}@example.com"
     await template(
-        client, s.owner, [client_step(a, b, emails=(outsider,))], brand_ids=[s.brand["id"]]
+        client, s.boss, [client_step(a, b, emails=(outsider,))], brand_ids=[s.brand["id"]]
     )
     item = await submitted(client, s, variants={"instagram": "Nouveau menu"})
     assert (await read(client, a.headers, item))["step"]["approvers"] == []
     r = await client.patch(
-        f"/v1/content/{item['id']}", json={"title": "Nouveau menu (v2)"}, headers=s.owner
+        f"/v1/content/{item['id']}", json={"title": "Nouveau menu (v2)"}, headers=s.boss
     )
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "draft"
@@ -742,25 +730,25 @@ async def test_the_submitter_is_not_an_approver_of_their_own_item(client, db, re
     s = await shop(client)
     author = await staff(client, db, resources, s)
     reviewer = await staff(client, db, resources, s)
-    await template(client, s.owner, [internal(author, reviewer)], brand_ids=[s.brand["id"]])
+    await template(client, s.boss, [internal(author, reviewer)], brand_ids=[s.brand["id"]])
     item = await submit(client, author.headers, await draft(client, author.headers, s.brand))
     assert item["step"]["approvers"] == [key(reviewer)]
     assert_problem(await decide(client, author, item), 403, "self-approval-refused")
-    assert await read(client, s.owner, item, "/decisions") == []
+    assert await read(client, s.boss, item, "/decisions") == []
     await decided(client, reviewer, item)
-    assert (await read(client, s.owner, item))["status"] == "approved"
+    assert (await read(client, s.boss, item))["status"] == "approved"
 
 
 async def test_a_step_whose_only_approver_is_the_submitter_cannot_start(client, db, resources):
     s = await shop(client)
     author = await staff(client, db, resources, s)
-    await template(client, s.owner, [internal(author)], brand_ids=[s.brand["id"]])
+    await template(client, s.boss, [internal(author)], brand_ids=[s.brand["id"]])
     item = await draft(client, author.headers, s.brand)
     r = await client.post(f"/v1/content/{item['id']}/submit", json={}, headers=author.headers)
     assert_problem(r, 422, "no-approver")
-    assert (await read(client, s.owner, item))["status"] == "draft"
+    assert (await read(client, s.boss, item))["status"] == "draft"
     # Someone else may submit it: then the author is a fine approver.
-    other = await submit(client, s.owner, item)
+    other = await submit(client, s.boss, item)
     assert other["step"]["approvers"] == [key(author)]
 
 
@@ -769,7 +757,7 @@ async def test_self_approval_when_the_template_allows_it(client, db, resources):
     author = await staff(client, db, resources, s)
     await template(
         client,
-        s.owner,
+        s.boss,
         [internal(author)],
         allow_self_approval=True,
         brand_ids=[s.brand["id"]],
@@ -777,7 +765,7 @@ async def test_self_approval_when_the_template_allows_it(client, db, resources):
     item = await submit(client, author.headers, await draft(client, author.headers, s.brand))
     assert item["step"]["approvers"] == [key(author)]
     await decided(client, author, item)
-    assert (await read(client, s.owner, item))["status"] == "approved"
+    assert (await read(client, s.boss, item))["status"] == "approved"
 
 
 async def test_only_the_steps_approvers_may_decide(client, db, resources):
@@ -791,7 +779,7 @@ async def test_only_the_steps_approvers_may_decide(client, db, resources):
         await contact(client, db, resources, s),
     )
     await template(
-        client, s.owner, [internal(reviewer), client_step(named)], brand_ids=[s.brand["id"]]
+        client, s.boss, [internal(reviewer), client_step(named)], brand_ids=[s.brand["id"]]
     )
     item = await submitted(client, s)
     assert_problem(await decide(client, bystander, item), 403, "not-an-approver")
@@ -799,7 +787,7 @@ async def test_only_the_steps_approvers_may_decide(client, db, resources):
     r = await client.post(
         f"/v1/content/{item['id']}/decisions",
         json={"revision_id": item["revision"]["id"], "decision": "approve"},
-        headers=s.owner,
+        headers=s.boss,
     )
     assert_problem(r, 403)
     # Client contacts do not even see an item before it is sent to them.
@@ -811,27 +799,27 @@ async def test_only_the_steps_approvers_may_decide(client, db, resources):
     assert_problem(await decide(client, bystander, item), 403, "not-an-approver")
     late = await decide(client, reviewer, item)
     assert late.status_code in (403, 409), late.text
-    assert (await read(client, s.owner, item))["status"] == "awaiting_client"
-    assert len(await read(client, s.owner, item, "/decisions")) == 1
+    assert (await read(client, s.boss, item))["status"] == "awaiting_client"
+    assert len(await read(client, s.boss, item, "/decisions")) == 1
 
 
 async def test_deciding_when_nothing_is_under_review(client, db, resources):
     s = await shop(client)
     reviewer = await staff(client, db, resources, s)
     a = await contact(client, db, resources, s)
-    await template(client, s.owner, [internal(reviewer)], brand_ids=[s.brand["id"]])
-    item = await draft(client, s.owner, s.brand)
+    await template(client, s.boss, [internal(reviewer)], brand_ids=[s.brand["id"]])
+    item = await draft(client, s.boss, s.brand)
     assert_problem(await decide(client, reviewer, item), 409, "step-closed")
-    assert await read(client, s.owner, item, "/decisions") == []
-    assert (await read(client, s.owner, item))["status"] == "draft"
+    assert await read(client, s.boss, item, "/decisions") == []
+    assert (await read(client, s.boss, item))["status"] == "draft"
 
     # A client contact on an item approved after their step.
-    theirs = await template(client, s.owner, [client_step(a)], name="Client")
+    theirs = await template(client, s.boss, [client_step(a)], name="Client")
     sent = await submitted(client, s, template_id=theirs["id"])
     await decided(client, a, sent)
     assert (await read(client, a.headers, sent))["status"] == "approved"
     assert_problem(await decide(client, a, sent), 409, "step-closed")
-    assert len(await read(client, s.owner, sent, "/decisions")) == 1
+    assert len(await read(client, s.boss, sent, "/decisions")) == 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -843,7 +831,7 @@ async def test_two_approvers_of_an_any_step_at_the_same_moment(client, db, resou
     r1, r2, boss = [await staff(client, db, resources, s) for _ in range(3)]
     await template(
         client,
-        s.owner,
+        s.boss,
         [internal(r1, r2), internal(boss, name="Direction")],
         brand_ids=[s.brand["id"]],
     )
@@ -854,8 +842,8 @@ async def test_two_approvers_of_an_any_step_at_the_same_moment(client, db, resou
         loser = next(r for r in answers if r.status_code == 409)
         assert_problem(loser, 409, "step-closed")
 
-        assert len(await read(client, s.owner, item, "/decisions")) == 1
-        history = await read(client, s.owner, item, "/history")
+        assert len(await read(client, s.boss, item, "/decisions")) == 1
+        history = await read(client, s.boss, item, "/history")
         assert [
             h["details"]["step_index"] for h in history if h["action"] == "content.decided"
         ] == [0]
@@ -865,7 +853,7 @@ async def test_two_approvers_of_an_any_step_at_the_same_moment(client, db, resou
             if t == "approval.requested"
         ]
         assert requested == [0, 1]
-        now = await read(client, s.owner, item)
+        now = await read(client, s.boss, item)
         assert now["status"] == "in_review"
         assert now["step"]["index"] == 1 and now["step"]["approvers"] == [key(boss)]
         assert now["step"]["decided"] == []
@@ -876,13 +864,13 @@ async def test_two_approvers_of_an_all_step_at_the_same_moment(client, db, resou
     r1, r2 = await staff(client, db, resources, s), await staff(client, db, resources, s)
     a = await contact(client, db, resources, s)
     await template(
-        client, s.owner, [internal(r1, r2, rule="all"), client_step(a)], brand_ids=[s.brand["id"]]
+        client, s.boss, [internal(r1, r2, rule="all"), client_step(a)], brand_ids=[s.brand["id"]]
     )
     for _ in range(3):
         item = await submitted(client, s)
         answers = await asyncio.gather(decide(client, r1, item), decide(client, r2, item))
         assert [r.status_code for r in answers] == [201, 201], [r.text for r in answers]
-        now = await read(client, s.owner, item)
+        now = await read(client, s.boss, item)
         assert now["status"] == "awaiting_client" and now["step"]["index"] == 1
         requested = [
             p["step_index"]
@@ -890,7 +878,7 @@ async def test_two_approvers_of_an_all_step_at_the_same_moment(client, db, resou
             if t == "approval.requested"
         ]
         assert requested == [0, 1]
-        history = [h["action"] for h in await read(client, s.owner, item, "/history")]
+        history = [h["action"] for h in await read(client, s.boss, item, "/history")]
         assert history.count("content.sent_to_client") == 1
 
 
@@ -901,19 +889,19 @@ async def test_two_approvers_of_an_all_step_at_the_same_moment(client, db, resou
 async def test_comment_threads_and_who_sees_them(client, db, resources):
     s = await shop(client)
     a = await contact(client, db, resources, s)
-    await template(client, s.owner, [client_step(a)], brand_ids=[s.brand["id"]])
+    await template(client, s.boss, [client_step(a)], brand_ids=[s.brand["id"]])
     item = await submitted(client, s)
 
-    inside = await commented(client, s.owner, item, "Interne : la marge est faible")
+    inside = await commented(client, s.boss, item, "Interne : la marge est faible")
     assert inside["visibility"] == "internal"
-    shared = await commented(client, s.owner, item, "Voici la version finale", visibility="client")
+    shared = await commented(client, s.boss, item, "Voici la version finale", visibility="client")
     reply_inside = await commented(
-        client, s.owner, item, "D'accord, on garde", parent_id=inside["id"]
+        client, s.boss, item, "D'accord, on garde", parent_id=inside["id"]
     )
     assert reply_inside["parent_id"] == inside["id"]
     # An internal comment's thread stays internal.
     r = await comment(
-        client, s.owner, item, "Le client doit voir ça", parent_id=inside["id"], visibility="client"
+        client, s.boss, item, "Le client doit voir ça", parent_id=inside["id"], visibility="client"
     )
     assert_problem(r, 422, "invalid-comment")
 
@@ -926,7 +914,7 @@ async def test_comment_threads_and_who_sees_them(client, db, resources):
     r = await comment(client, a.headers, item, "Quelle marge ?", parent_id=inside["id"])
     assert_field_refused(r, "/parent_id", "comment-not-found")
 
-    everything = await read(client, s.owner, item, "/comments")
+    everything = await read(client, s.boss, item, "/comments")
     assert [c["id"] for c in everything] == [
         inside["id"],
         shared["id"],
@@ -936,7 +924,7 @@ async def test_comment_threads_and_who_sees_them(client, db, resources):
     for_client = await read(client, a.headers, item, "/comments")
     assert [c["id"] for c in for_client] == [shared["id"], from_client["id"]]
     assert all(c["visibility"] == "client" for c in for_client)
-    assert (await read(client, s.owner, item))["comment_count"] == 4
+    assert (await read(client, s.boss, item))["comment_count"] == 4
     assert (await read(client, a.headers, item))["comment_count"] == 2
     inbox = (await client.get("/v1/portal/inbox", headers=a.headers)).json()["items"]
     assert [(i["id"], i["comment_count"]) for i in inbox] == [(item["id"], 2)]
@@ -951,15 +939,15 @@ async def test_a_client_email_counts_and_shows_only_client_comments(
     outsider = f"ext-{uuid.uuid4().hex[:8]}@example.com"
     await template(
         client,
-        s.owner,
+        s.boss,
         [internal(reviewer), client_step(a, emails=(outsider,))],
         brand_ids=[s.brand["id"]],
     )
     item = await submitted(client, s)
-    await commented(client, s.owner, item, "SECRET-INTERNE ne pas montrer")
-    await commented(client, s.owner, item, "Bonjour, voici la publication", visibility="client")
+    await commented(client, s.boss, item, "SECRET-INTERNE ne pas montrer")
+    await commented(client, s.boss, item, "Bonjour, voici la publication", visibility="client")
     await decided(client, reviewer, item, "approve", "NOTE-INTERNE du relecteur")
-    assert (await read(client, s.owner, item))["comment_count"] == 3
+    assert (await read(client, s.boss, item))["comment_count"] == 3
     assert (await read(client, a.headers, item))["comment_count"] == 1
 
     await run_worker(settings)
@@ -976,16 +964,16 @@ async def test_a_client_email_counts_and_shows_only_client_comments(
 async def test_anchored_comments(client, db, resources):
     s = await shop(client)
     reviewer = await staff(client, db, resources, s)
-    await template(client, s.owner, [internal(reviewer)], brand_ids=[s.brand["id"]])
+    await template(client, s.boss, [internal(reviewer)], brand_ids=[s.brand["id"]])
     item = await draft(
-        client, s.owner, s.brand, title="Soldes d'été", variants={"instagram": "Tout à -50 %"}
+        client, s.boss, s.brand, title="Soldes d'été", variants={"instagram": "Tout à -50 %"}
     )
-    elsewhere = await draft(client, s.owner, s.brand)
+    elsewhere = await draft(client, s.boss, s.brand)
     rev = item["revision"]["id"]
 
     on_text = await commented(
         client,
-        s.owner,
+        s.boss,
         item,
         "Vraiment tout ?",
         anchor={"revision_id": rev, "platform": "instagram", "start": 0, "end": 4},
@@ -993,27 +981,23 @@ async def test_anchored_comments(client, db, resources):
     assert on_text["anchor"]["quote"] == "Tout"
     assert on_text["anchor"]["revision_number"] == 1
     on_title = await commented(
-        client, s.owner, item, "Été ?", anchor={"revision_id": rev, "start": 0, "end": 6}
+        client, s.boss, item, "Été ?", anchor={"revision_id": rev, "start": 0, "end": 6}
     )
     assert on_title["anchor"]["quote"] == "Soldes"
 
     too_far = {"revision_id": rev, "platform": "instagram", "start": 5, "end": 13}
-    assert_problem(
-        await comment(client, s.owner, item, "x", anchor=too_far), 422, "invalid-comment"
-    )
+    assert_problem(await comment(client, s.boss, item, "x", anchor=too_far), 422, "invalid-comment")
     no_text = {"revision_id": rev, "platform": "tiktok", "start": 0, "end": 1}
-    assert_problem(
-        await comment(client, s.owner, item, "x", anchor=no_text), 422, "invalid-comment"
-    )
+    assert_problem(await comment(client, s.boss, item, "x", anchor=no_text), 422, "invalid-comment")
     backwards = {"revision_id": rev, "platform": "instagram", "start": 3, "end": 3}
-    assert_problem(await comment(client, s.owner, item, "x", anchor=backwards), 422)
+    assert_problem(await comment(client, s.boss, item, "x", anchor=backwards), 422)
     foreign = {"revision_id": elsewhere["revision"]["id"], "start": 0, "end": 1}
     assert_field_refused(
-        await comment(client, s.owner, item, "x", anchor=foreign),
+        await comment(client, s.boss, item, "x", anchor=foreign),
         "/anchor/revision_id",
         "revision-not-found",
     )
-    assert len(await read(client, s.owner, item, "/comments")) == 2
+    assert len(await read(client, s.boss, item, "/comments")) == 2
 
 
 async def test_mentions_reach_staff_who_can_see_the_brand(client, db, resources, settings, mailbox):
@@ -1023,17 +1007,17 @@ async def test_mentions_reach_staff_who_can_see_the_brand(client, db, resources,
     manager = await staff(client, db, resources, s, "manager", name="Mathieu")
     someone = await contact(client, db, resources, s)
     await assign(client, s, on_brand, "community_manager")
-    item = await draft(client, s.owner, s.brand, title="Rentrée")
+    item = await draft(client, s.boss, s.brand, title="Rentrée")
 
     body = (
         f"@[Léa]({on_brand.user_id}) @[Samuel]({off_brand.user_id}) "
         f"@[Mathieu]({manager.user_id}) @[Client]({someone.user_id}) à revoir"
     )
-    row = await commented(client, s.owner, item, body)
+    row = await commented(client, s.boss, item, body)
     assert row["mentions"] == [str(on_brand.user_id), str(manager.user_id)]
     assert row["body"] == body
 
-    lonely = await commented(client, s.owner, item, f"@[Samuel]({off_brand.user_id}) tu vois ?")
+    lonely = await commented(client, s.boss, item, f"@[Samuel]({off_brand.user_id}) tu vois ?")
     assert lonely["mentions"] == []
     mentioned = [
         p for t, p in await events_of(db, s.agency.tenant_id, item) if t == "comment.mentioned"
@@ -1059,17 +1043,17 @@ async def test_the_portal_inbox_shows_what_awaits_this_contact(client, db, resou
     s = await shop(client)
     reviewer = await staff(client, db, resources, s)
     a, b = await contact(client, db, resources, s), await contact(client, db, resources, s)
-    other_customer = await make_client(client, s.owner)
-    other_brand = await make_brand(client, s.owner, other_customer["id"])
+    other_customer = await make_client(client, s.boss)
+    other_brand = await make_brand(client, s.boss, other_customer["id"])
     c = await contact(client, db, resources, s, other_customer)
     flow = await template(
-        client, s.owner, [internal(reviewer), client_step(a, b, rule="all")], name="Maison"
+        client, s.boss, [internal(reviewer), client_step(a, b, rule="all")], name="Maison"
     )
-    theirs = await template(client, s.owner, [client_step(c)], name="Autre client")
+    theirs = await template(client, s.boss, [client_step(c)], name="Autre client")
 
     mine = await submitted(client, s, template_id=flow["id"])
     for_other = await submit(
-        client, s.owner, await draft(client, s.owner, other_brand, template_id=theirs["id"])
+        client, s.boss, await draft(client, s.boss, other_brand, template_id=theirs["id"])
     )
     still_internal = await submitted(client, s, template_id=flow["id"])
     await decided(client, reviewer, mine)
@@ -1097,10 +1081,10 @@ async def test_the_portal_inbox_shows_what_awaits_this_contact(client, db, resou
     await decided(client, b, mine)
     assert await inbox(b) == []
 
-    for who in (s.owner, reviewer.headers):
+    for who in (s.boss, reviewer.headers):
         assert_problem(await client.get("/v1/portal/inbox", headers=who), 403, "permission-denied")
 
-    staff_history = [h["action"] for h in await read(client, s.owner, mine, "/history")]
+    staff_history = [h["action"] for h in await read(client, s.boss, mine, "/history")]
     assert "content.submitted" in staff_history
     client_history = await read(client, a.headers, mine, "/history")
     assert [h["action"] for h in client_history] == [
@@ -1128,10 +1112,10 @@ async def test_an_internal_approver_is_asked_in_their_language(
     agency = await new_agency(client)
     customer = await make_client(client, agency.owner.headers, locale="fr-CA")
     brand = await make_brand(client, agency.owner.headers, customer["id"], name="Boulangerie")
-    s = Shop(agency, agency.owner.headers, customer, brand)
+    s = World(agency, clients={"customer": customer}, brands={"brand": brand})
     reviewer = await staff(client, db, resources, s)
     await set_locale(db, agency.tenant_id, reviewer, locale)
-    await template(client, s.owner, [internal(reviewer)], brand_ids=[brand["id"]])
+    await template(client, s.boss, [internal(reviewer)], brand_ids=[brand["id"]])
     item = await submitted(client, s, title="Rentrée")
 
     await run_worker(settings)
@@ -1155,7 +1139,7 @@ async def test_client_approvers_are_asked_in_the_clients_language(
     a = await contact(client, db, resources, s)
     await set_locale(db, s.agency.tenant_id, a, "fr" if language == "en" else "en")
     outsider = f"ext-{uuid.uuid4().hex[:8]}@example.com"
-    await template(client, s.owner, [client_step(a, emails=(outsider,))], brand_ids=[s.brand["id"]])
+    await template(client, s.boss, [client_step(a, emails=(outsider,))], brand_ids=[s.brand["id"]])
     item = await submitted(client, s, title="Nouveautés")
 
     await run_worker(settings)
@@ -1177,16 +1161,16 @@ async def test_client_approvers_are_asked_in_the_clients_language(
 async def test_a_title_is_one_line_because_it_becomes_an_e_mail_subject(client, db, resources):
     """A line break in a title would break the approval e-mail's Subject header: refused."""
     s = await shop(client)
-    before = await client.get(f"/v1/brands/{s.brand['id']}/content", headers=s.owner)
+    before = await client.get(f"/v1/brands/{s.brand['id']}/content", headers=s.boss)
     for title in ("Soldes\nd'été", "Soldes\rd'été", "Soldes\x00"):
         response = await client.post(
             f"/v1/brands/{s.brand['id']}/content",
             json={"title": title, "variants": {"instagram": "Bonjour"}},
-            headers=s.owner,
+            headers=s.boss,
         )
         problem = assert_problem(response, 422, "validation-error")
         assert "/title" in [e["pointer"] for e in problem["errors"]], problem
-    after = await client.get(f"/v1/brands/{s.brand['id']}/content", headers=s.owner)
+    after = await client.get(f"/v1/brands/{s.brand['id']}/content", headers=s.boss)
     assert after.json()["items"] == before.json()["items"]
 
 
@@ -1197,15 +1181,15 @@ async def test_a_title_is_one_line_because_it_becomes_an_e_mail_subject(client, 
 async def test_another_agency_reaches_nothing_of_an_item(client, db, resources):
     s = await shop(client)
     reviewer = await staff(client, db, resources, s)
-    await template(client, s.owner, [internal(reviewer)], brand_ids=[s.brand["id"]])
+    await template(client, s.boss, [internal(reviewer)], brand_ids=[s.brand["id"]])
     item = await submitted(client, s)
-    note = await commented(client, s.owner, item, "Première remarque")
+    note = await commented(client, s.boss, item, "Première remarque")
 
     other = await shop(client)
     intruder = await staff(client, db, resources, other)
     path = f"/v1/content/{item['id']}"
     body = {"revision_id": item["revision"]["id"], "decision": "approve"}
-    for headers in (other.owner, intruder.headers):
+    for headers in (other.boss, intruder.headers):
         for r in (
             await client.get(f"{path}/decisions", headers=headers),
             await client.post(f"{path}/decisions", json=body, headers=headers),
@@ -1214,15 +1198,15 @@ async def test_another_agency_reaches_nothing_of_an_item(client, db, resources):
             await client.get(f"{path}/history", headers=headers),
         ):
             assert_problem(r, 404, "content-not-found")
-    assert await read(client, s.owner, item, "/decisions") == []
-    assert [c["id"] for c in await read(client, s.owner, item, "/comments")] == [note["id"]]
+    assert await read(client, s.boss, item, "/decisions") == []
+    assert [c["id"] for c in await read(client, s.boss, item, "/comments")] == [note["id"]]
 
     # A parent comment must belong to the same item (and agency).
-    sibling = await draft(client, s.owner, s.brand)
-    r = await comment(client, s.owner, sibling, "réponse", parent_id=note["id"])
+    sibling = await draft(client, s.boss, s.brand)
+    r = await comment(client, s.boss, sibling, "réponse", parent_id=note["id"])
     assert_field_refused(r, "/parent_id", "comment-not-found")
-    theirs = await draft(client, other.owner, other.brand)
-    r = await comment(client, other.owner, theirs, "réponse", parent_id=note["id"])
+    theirs = await draft(client, other.boss, other.brand)
+    r = await comment(client, other.boss, theirs, "réponse", parent_id=note["id"])
     assert_field_refused(r, "/parent_id", "comment-not-found")
-    r = await comment(client, s.owner, item, "réponse", parent_id=str(uuid.uuid4()))
+    r = await comment(client, s.boss, item, "réponse", parent_id=str(uuid.uuid4()))
     assert_field_refused(r, "/parent_id", "comment-not-found")
