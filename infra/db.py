@@ -26,6 +26,7 @@ _SET_USER = text("SELECT set_config('app.user_id', :user_id, true)")
 
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.pool_size = pool_size
         self.engine: AsyncEngine = create_async_engine(
             url,
             pool_size=pool_size,

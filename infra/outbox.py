@@ -7,6 +7,7 @@ event holds back the later events of its aggregate until it succeeds or is given
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -114,6 +115,22 @@ async def deliver_pending(ctx: dict[str, Any], tenant_id: uuid.UUID) -> int:
     most the event in flight.
     """
     db: Database = ctx["db"]
+    async with _delivery_slot(ctx, db):
+        return await _deliver_locked(ctx, db, tenant_id)
+
+
+def _delivery_slot(ctx: dict[str, Any], db: Database) -> asyncio.Semaphore:
+    """A delivery holds its lock connection while each batch and handler takes another from the
+    same pool. Unbounded, a worker running more jobs than its pool has connections lets every
+    connection be held by a lock whose delivery waits for a second one, until the pool times out;
+    at most half the pool in locks leaves each running delivery its second connection."""
+    slots: asyncio.Semaphore | None = ctx.get("outbox_slots")
+    if slots is None:
+        slots = ctx["outbox_slots"] = asyncio.Semaphore(max(1, db.pool_size // 2))
+    return slots
+
+
+async def _deliver_locked(ctx: dict[str, Any], db: Database, tenant_id: uuid.UUID) -> int:
     lock_key = f"outbox:{tenant_id}"
     delivered = 0
     async with db.engine.connect() as lock_conn:

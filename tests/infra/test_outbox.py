@@ -3,6 +3,7 @@ events never leave, delivery is ordered per aggregate, failures retry and are fi
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
 from datetime import timedelta
@@ -12,6 +13,7 @@ from sqlalchemy import select, update
 
 from infra import outbox
 from infra.clock import utcnow
+from infra.db import Database
 from infra.ids import new_id
 from infra.outbox import Event
 from tests.support.factories import new_agency
@@ -188,3 +190,26 @@ async def test_the_sweeper_enqueues_tenants_with_due_events(client, db, settings
     assert DELIVERED[run] == ["due"]
     assert (await events_of(db, due.tenant_id))["due"].status == "delivered"
     assert (await events_of(db, waiting.tenant_id))["later"].status == "pending"
+
+
+async def test_more_deliveries_at_once_than_pooled_connections_all_go_through(
+    client, settings, ctx
+):
+    # A worker runs more jobs than its pool has connections, and each delivery needs two at
+    # once (its tenant's lock, then each batch). Six at once on a pool of two must all finish,
+    # not wait on each other until the pool times out.
+    agencies = [await new_agency(client) for _ in range(6)]
+    run = str(new_id())
+    small = Database(settings.sqlalchemy_url, pool_size=2)
+    try:
+        for agency in agencies:
+            await record(small, agency.tenant_id, run, [(new_id(), str(agency.tenant_id), 0)])
+        worker_ctx = {**ctx, "db": small}
+        async with asyncio.timeout(8):  # under the pool's 10 s timeout: a deadlock fails here
+            counts = await asyncio.gather(
+                *(outbox.deliver_pending(worker_ctx, a.tenant_id) for a in agencies)
+            )
+    finally:
+        await small.dispose()
+    assert counts == [1] * 6
+    assert sorted(DELIVERED[run]) == sorted(str(a.tenant_id) for a in agencies)

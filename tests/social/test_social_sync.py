@@ -653,10 +653,19 @@ async def _synced(db, accounts: list[tuple[uuid.UUID, uuid.UUID]]) -> dict[uuid.
 
 
 def _cut_off(
-    platforms, external: dict[uuid.UUID, str], synced, before: float | None = None
+    platforms,
+    external: dict[uuid.UUID, str],
+    synced,
+    before: float | None = None,
+    since: float | None = None,
 ) -> set[uuid.UUID]:
-    """Accounts whose figures the platform was asked for but that are not stored."""
-    asked = {r.path for r in list(platforms.requests) if before is None or r.time < before}
+    """Accounts whose figures the platform was asked for (between `since` and `before`) but
+    that are not stored."""
+    asked = {
+        r.path
+        for r in list(platforms.requests)
+        if (before is None or r.time < before) and (since is None or r.time > since)
+    }
     return {
         account_id
         for account_id, external_id in external.items()
@@ -682,8 +691,8 @@ async def test_a_worker_killed_mid_sync_leaves_every_account_synced_once_by_anot
         )
         accounts += [(shop.tenant_id, account_id) for account_id in ids]
         external.update({a: e for a, (_, e, _) in zip(ids, tokens, strict=True)})
-    # Long enough that an account the platform was asked about is still in flight when the
-    # kill lands, even on a loaded machine (0.3 s was seen to race the kill).
+    # Each answer takes 0.8 s: a question asked less than 0.3 s ago is still unanswered, so
+    # its sync still has nothing stored, when the kill lands a moment later.
     platforms.latency = 0.8
     log = tmp_path / "worker.log"
     workers: list[subprocess.Popen] = []
@@ -695,7 +704,8 @@ async def test_a_worker_killed_mid_sync_leaves_every_account_synced_once_by_anot
             while True:
                 assert workers[0].poll() is None, log.read_text()[-3000:]
                 synced = await _synced(db, accounts)
-                if 2 <= len(synced) <= len(accounts) - 6 and _cut_off(platforms, external, synced):
+                in_flight = _cut_off(platforms, external, synced, since=time.time() - 0.3)
+                if 2 <= len(synced) <= len(accounts) - 6 and in_flight:
                     break
                 await asyncio.sleep(0.02)
         os.kill(workers[0].pid, signal.SIGKILL)
