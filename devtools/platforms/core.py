@@ -48,6 +48,35 @@ class SimRequest:
     query: dict[str, str]
 
 
+@dataclass(frozen=True)
+class CreatedPost:
+    """A post the simulator made visible on an account: what tests and the benchmark count."""
+
+    platform: str
+    account: str
+    """The account's external id."""
+    post_id: str
+    text: str
+    media: tuple[str, ...]
+    """The media ids or kinds the post carries."""
+    created_at: float
+    permalink: str
+    marker: str | None = None
+    """The id the flow handed out before the post existed (container, publish id, upload
+    session), which reconciliation may look for."""
+
+
+PUBLISH_FAULTS = (
+    "timeout_after_create",
+    "error_before_create",
+    "rate_limited",
+    "token_expires_mid_flow",
+    "container_error",
+    "quota_spent",
+)
+"""Faults a test can queue for a platform's next publication (see PlatformSimulator.fault)."""
+
+
 @dataclass
 class AccessToken:
     value: str
@@ -93,6 +122,11 @@ class Ctx:
     out: dict[str, str] = field(default_factory=dict)
     """Headers to add to the answer, whatever it is."""
     object_id: str | None = None
+    raw: bytes = b""
+    """The request body as sent (media uploads; JSON and forms are parsed into body/form)."""
+    hang: bool = False
+    """Set by a route that created a post under the `timeout_after_create` fault: the answer
+    is held back longer than any client waits."""
 
     @property
     def bearer(self) -> str | None:

@@ -77,9 +77,11 @@ from starlette.routing import Route
 
 from devtools.platforms.core import (
     CODE_TTL,
+    PUBLISH_FAULTS,
     ROTATES_REFRESH_TOKENS,
     TOKEN_PREFIX,
     AccessToken,
+    CreatedPost,
     Ctx,
     Dialect,
     Grant,
@@ -114,6 +116,10 @@ DIALECTS: dict[str, type[Dialect]] = {
 
 
 # ---------------------------------------------------------------- the simulator
+
+
+_BINARY_BODIES = ("multipart/", "application/octet-stream", "image/", "video/")
+"""Media uploads: kept whole in Ctx.raw, never parsed as a form."""
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -247,6 +253,9 @@ class PlatformSimulator:
             self._x_windows: dict[tuple[str, str], list[float]] = {}
             self._meta_calls: Counter[tuple[str, str, float]] = Counter()
             self._meta_last_object: dict[str, str] = {}
+            self.created_posts: list[CreatedPost] = []
+            self._faults: dict[str, deque[str]] = {}
+            self.hang_seconds = 30.0
 
     # --- accounts and tokens (test controls)
 
@@ -383,6 +392,57 @@ class PlatformSimulator:
             self._remaining[platform] = (remaining, time.time() + reset_in, limit)
 
     # --- what happened
+
+    # --- publishing (test controls and what the dialects call)
+
+    def fault(self, platform: str, kind: str, n: int = 1) -> None:
+        """Queue a publishing fault for the platform's next `n` publications (PUBLISH_FAULTS)."""
+        if kind not in PUBLISH_FAULTS:
+            raise ValueError(f"unknown fault {kind!r}; one of {PUBLISH_FAULTS}")
+        self._check_platform(platform)
+        with self._lock:
+            self._faults.setdefault(platform, deque()).extend([kind] * n)
+
+    def take_fault(self, platform: str, *kinds: str) -> str | None:
+        """The next queued fault if it is one of `kinds` (a dialect asks at the step where each
+        kind strikes), consumed; None otherwise."""
+        with self._lock:
+            queued = self._faults.get(platform)
+            if queued and queued[0] in kinds:
+                return queued.popleft()
+            return None
+
+    def record_post(
+        self,
+        platform: str,
+        account: str,
+        post_id: str,
+        text: str,
+        *,
+        media: tuple[str, ...] = (),
+        permalink: str = "",
+        marker: str | None = None,
+    ) -> CreatedPost:
+        post = CreatedPost(platform, account, post_id, text, media, time.time(), permalink, marker)
+        with self._lock:
+            self.created_posts.append(post)
+        return post
+
+    def posts_of(self, platform: str, account: str) -> list[CreatedPost]:
+        with self._lock:
+            return [p for p in self.created_posts if (p.platform, p.account) == (platform, account)]
+
+    def duplicates(self) -> list[CreatedPost]:
+        """Posts made again on the same account with the same text and media."""
+        seen: set[tuple[str, str, str, tuple[str, ...]]] = set()
+        again: list[CreatedPost] = []
+        with self._lock:
+            for post in self.created_posts:
+                key = (post.platform, post.account, post.text, post.media)
+                if key in seen:
+                    again.append(post)
+                seen.add(key)
+        return again
 
     def count(self, platform: str | None = None, path_contains: str | None = None) -> int:
         with self._lock:
@@ -726,7 +786,7 @@ class PlatformSimulator:
                 body = json.loads(raw)
             except ValueError:
                 return json_response(400, {"error": "invalid_json"})
-        elif raw:
+        elif raw and not kind.startswith(_BINARY_BODIES):
             form = dict(parse_qsl(raw.decode(errors="replace"), keep_blank_values=True))
         now = time.time()
         ctx = Ctx(
@@ -738,6 +798,7 @@ class PlatformSimulator:
             body=body,
             headers={k.lower(): v for k, v in request.headers.items()},
             now=now,
+            raw=raw,
         )
         with self._lock:
             self._counts[platform] += 1
@@ -747,7 +808,10 @@ class PlatformSimulator:
         if delay > 0:
             await asyncio.sleep(delay)
         with self._lock:
-            return self._dispatch(family, ctx)
+            response = self._dispatch(family, ctx)
+        if ctx.hang:
+            await asyncio.sleep(self.hang_seconds)
+        return response
 
     def _dispatch(self, family: Dialect, ctx: Ctx) -> Response:
         route = family.match(ctx.method, ctx.path)

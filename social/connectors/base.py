@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import hashlib
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -28,8 +28,10 @@ from social.connectors.types import (
     Budget,
     ConnectorError,
     DailyMetrics,
+    OutcomeUnknown,
     Platform,
     PlatformUnavailable,
+    PublishRejected,
     RateLimited,
     TokenInvalid,
     TokenSet,
@@ -317,8 +319,18 @@ class HttpConnector:
         headers: Mapping[str, str] | None = None,
         auth: httpx.Auth | None = None,
         secrets: Sequence[str] = (),
+        content: bytes | Iterable[bytes] | None = None,
+        files: Mapping[str, Any] | None = None,
+        creates: bool = False,
+        answer: list[httpx.Response] | None = None,
     ) -> Json:
-        """One call under the budget; the JSON body of a successful answer (None if empty)."""
+        """One call under the budget; the JSON body of a successful answer (None if empty).
+
+        `content`/`files`: a raw or multipart body (media uploads). `creates`: this call makes
+        a post visible, so whatever may have reached the platform without a definite answer
+        (a read timeout, a dropped connection, a 5xx) is OutcomeUnknown, and a definite 4xx is
+        PublishRejected; only a connection that never opened stays PlatformUnavailable.
+        `answer`: receives the response, for callers that need its headers or status."""
         for key, cost in keys:
             await self._budget.acquire(key, cost=cost)
         sent = {"Accept": "application/json", **self.default_headers, **(headers or {})}
@@ -331,21 +343,40 @@ class HttpConnector:
                 params=params,
                 data=data,
                 json=json,
+                content=content,
+                files=files,
                 headers=sent,
                 auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
                 timeout=self._timeout,
             )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # Nothing was sent: even a create call is safe to try again.
+            raise PlatformUnavailable(f"{self.key}: {type(exc).__name__}") from None
         except httpx.TimeoutException:
+            if creates:
+                raise OutcomeUnknown(f"{self.key}: no answer in time to the post") from None
             raise PlatformUnavailable(f"{self.key}: no answer in time") from None
         except httpx.HTTPError as exc:
+            if creates:
+                raise OutcomeUnknown(f"{self.key}: {type(exc).__name__} during the post") from None
             raise PlatformUnavailable(f"{self.key}: {type(exc).__name__}") from None
+        if answer is not None:
+            answer.append(response)
         try:
             body: Json = response.json() if response.content else None
         except ValueError:
             body = None
         hidden = (*((token,) if token else ()), self._client_secret, *secrets)
         await self._observe(response, body, token=token, keys=keys)
-        await self._check(response, body, token=token, keys=keys, hidden=hidden)
+        if not creates:
+            await self._check(response, body, token=token, keys=keys, hidden=hidden)
+            return body
+        try:
+            await self._check(response, body, token=token, keys=keys, hidden=hidden)
+        except RequestRejected as exc:
+            raise PublishRejected(exc.reason) from None
+        except PlatformUnavailable as exc:
+            raise OutcomeUnknown(f"{exc} (answer to the post)") from None
         return body
 
     async def _observe(

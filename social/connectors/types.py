@@ -6,10 +6,12 @@ platform's URLs or response shapes.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 
 class Platform(StrEnum):
@@ -105,3 +107,131 @@ class Connector(Protocol):
     ) -> DailyMetrics: ...
 
     async def refresh(self, refresh_token: str) -> TokenSet: ...
+
+
+# --- publishing -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """One media file of a post, downloaded by the worker to a temporary file: connectors read
+    it in chunks and never hold a whole video in memory."""
+
+    path: Path
+    kind: str
+    """image | video | gif | document (the item's own media type)."""
+    content_type: str
+    size: int
+    alt_text: str = ""
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None
+    """Seconds, for a video whose length could be read."""
+
+    def chunks(self, size: int) -> Iterator[bytes]:
+        with self.path.open("rb") as handle:
+            while block := handle.read(size):
+                yield block
+
+
+@dataclass(frozen=True)
+class PostDraft:
+    """What to publish on one account: the approved revision's text for this platform, its
+    media, and when it was planned (reconciliation matches posts near that time)."""
+
+    text: str
+    media: Sequence[MediaFile]
+    title: str
+    """The item's title: YouTube's video title."""
+    planned_at: datetime
+    link: str | None = None
+    """The first link of the text (Facebook and LinkedIn show it as a card)."""
+
+
+@dataclass(frozen=True)
+class PublishedPost:
+    external_id: str
+    permalink: str | None = None
+    published_at: datetime | None = None
+
+
+class PublishRejected(ConnectorError):
+    """The platform definitely refused the post (a 4xx on the create call, a container in
+    ERROR, a spent quota): nothing was published, and a person has to act on `reason`."""
+
+    def __init__(self, reason: str, *, code: str = "rejected") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+        """A short key: rejected, quota_spent, media_rejected, media_expired..."""
+
+
+class OutcomeUnknown(ConnectorError):
+    """The create call was sent and no definite answer came back (a timeout, a dropped
+    connection, a 5xx on the create call itself): the post may be live. Never retried;
+    reconciliation (`Publisher.find`) looks for it."""
+
+
+Remember = Callable[[dict[str, Any]], Awaitable[None]]
+"""Saves (commits) values in the attempt's state before the connector goes on: an id the
+platform handed out mid-flow (TikTok's publish id) that reconciliation will need."""
+
+
+class Publisher(Protocol):
+    """The publishing side of a connector, in two phases around the one call that makes a post
+    visible.
+
+    - `prepare` does everything that publishes nothing (media uploads, Instagram containers,
+      a YouTube upload session) and may be retried freely; it returns a JSON-able `state` that
+      is committed before `create` runs. `state` holds what an earlier attempt prepared, so a
+      retry may reuse it.
+    - `create` makes the post. A definite refusal raises PublishRejected; a 429 or a connection
+      that never opened raises RateLimited / PlatformUnavailable (definitely not posted, worth
+      retrying); anything that may have posted raises OutcomeUnknown.
+    - `find` is reconciliation: the post if the account shows it (matched on an id kept in
+      `state`, or on the text and a time after `since`), None if it does not (yet).
+    - `resumable(state)`: True when `create` can run again on this state without any chance of
+      a second post (a YouTube upload session makes at most one video).
+    """
+
+    async def prepare(
+        self, token: TokenSet, external_id: str, draft: PostDraft, state: dict[str, Any]
+    ) -> dict[str, Any]: ...
+
+    async def create(
+        self,
+        token: TokenSet,
+        external_id: str,
+        draft: PostDraft,
+        state: dict[str, Any],
+        remember: Remember,
+    ) -> PublishedPost: ...
+
+    async def find(
+        self,
+        token: TokenSet,
+        external_id: str,
+        draft: PostDraft,
+        state: dict[str, Any],
+        since: datetime,
+    ) -> PublishedPost | None: ...
+
+    def resumable(self, state: dict[str, Any]) -> bool: ...
+
+
+@dataclass(frozen=True)
+class PostFigures:
+    """One published post's figures so far (None: the platform does not give it)."""
+
+    impressions: int | None = None
+    reach: int | None = None
+    engagements: int | None = None
+    video_views: int | None = None
+
+
+class PostReader(Protocol):
+    """Post-level figures of posts we published."""
+
+    async def post_figures(
+        self, token: TokenSet, external_id: str, post_id: str
+    ) -> PostFigures: ...
