@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from arq import create_pool
@@ -28,10 +29,12 @@ async def create_queue(url: str) -> ArqRedis:
     )
 
 
-def enqueue_after_commit(session: Any, function: str, *args: Any, job_id: str) -> None:
+def enqueue_after_commit(
+    session: Any, function: str, *args: Any, job_id: str, defer_until: datetime | None = None
+) -> None:
     """Remember a job for when this session's transaction has committed: a rolled-back
     request enqueues nothing. The request's session dependency enqueues them."""
-    session.info.setdefault("after_commit_jobs", []).append((function, args, job_id))
+    session.info.setdefault("after_commit_jobs", []).append((function, args, job_id, defer_until))
 
 
 async def job_exists(queue: ArqRedis, job_id: str) -> bool:
@@ -41,5 +44,5 @@ async def job_exists(queue: ArqRedis, job_id: str) -> bool:
 
 
 async def run_after_commit(session: Any, queue: ArqRedis) -> None:
-    for function, args, job_id in session.info.pop("after_commit_jobs", []):
-        await queue.enqueue_job(function, *args, _job_id=job_id)
+    for function, args, job_id, defer_until in session.info.pop("after_commit_jobs", []):
+        await queue.enqueue_job(function, *args, _job_id=job_id, _defer_until=defer_until)

@@ -123,6 +123,17 @@ class Settings(BaseSettings):
     """Manual syncs per account: COUNT/SECONDS."""
     worker_max_jobs: int = Field(default=50, ge=1, le=1000)
 
+    publishing_deadline_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
+    """Transient failures (429, 5xx, network) retry until the planned time plus this."""
+    publishing_lease_seconds: int = Field(default=900, ge=2, le=6 * 3600)
+    """How long one publishing attempt may run (a video upload included) before another worker
+    takes it for dead. Also the publish job's timeout."""
+    publishing_reconcile_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+    """How long reconciliation looks for a post whose outcome is unknown before it fails with
+    "outcome unknown, check the account before retrying"."""
+    publishing_figures_days: int = Field(default=30, ge=1, le=365)
+    """How long after publication a post's own figures are read (once a day)."""
+
     partner_token_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
     """Lifetime of a partner access token (client credentials; no refresh token)."""
     partner_secret_overlap_seconds: int = Field(default=86400, ge=0, le=30 * 86400)

@@ -16,6 +16,7 @@ from infra.queue import deserialize, serialize
 from infra.resources import Resources
 from infra.settings import get_settings
 from partners import jobs as partner_jobs
+from publishing import jobs as publishing_jobs
 from social import jobs as social_jobs
 from tenants import jobs as tenant_jobs
 from workflows import jobs as workflow_jobs
@@ -28,6 +29,7 @@ DOMAIN_JOB_MODULES = (
     subscription_jobs,
     workflow_jobs,
     social_jobs,
+    publishing_jobs,
     partner_jobs,
 )
 
@@ -64,6 +66,16 @@ class WorkerSettings:
         func(social_jobs.sync_social_account, max_tries=social_jobs.MAX_TRIES, keep_result=0),
         # Retries are scheduled by the job itself (the delivery's own backoff), not by arq.
         func(partner_jobs.deliver_webhook, max_tries=1),
+        # No result kept: the publication's row says what is left to do, so a finished job
+        # must not hold its id. The timeout is the longest lease a setting allows; a killed
+        # attempt is taken over by the sweeper once its (shorter) lease has passed.
+        func(
+            publishing_jobs.publish_publication,
+            keep_result=0,
+            timeout=publishing_jobs.JOB_TIMEOUT.total_seconds(),
+        ),
+        func(publishing_jobs.reconcile_publication, keep_result=0),
+        func(publishing_jobs.read_post_figures, keep_result=0),
     ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(outbox.sweep_outbox, second=0, run_at_startup=True, unique=True),
@@ -79,6 +91,7 @@ class WorkerSettings:
         cron(invoice_jobs.build_monthly_invoices, minute=7, second=0, unique=True),
         cron(social_jobs.schedule_social_syncs, second=5, run_at_startup=True, unique=True),
         cron(partner_jobs.sweep_webhooks, second=20, unique=True),
+        cron(publishing_jobs.sweep_publications, second=50, run_at_startup=True, unique=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

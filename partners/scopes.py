@@ -60,6 +60,12 @@ OPERATION_SCOPES: dict[str, ApiScope] = {
     "schedule_content": S.content_write,
     "unschedule_content": S.content_write,
     "add_comment": S.content_write,
+    # publishing
+    "list_content_publications": S.content_read,
+    "list_publications": S.content_read,
+    "retry_publication": S.content_write,
+    "publish_now": S.content_write,
+    "list_account_posts": S.stats_read,
     "decide": S.approvals_decide,
     # time
     "list_time_entries": S.time_read,

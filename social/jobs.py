@@ -157,7 +157,7 @@ _WORDS = {
 }
 
 
-async def _reauth_recipients(
+async def brand_lead_recipients(
     ctx: dict[str, Any], tenant_id: uuid.UUID, brand_id: uuid.UUID
 ) -> tuple[str, list[tuple[str, str]]]:
     """The brand's current leads; the agency's owners and admins when it has none."""
@@ -203,7 +203,7 @@ async def _reauth_recipients(
 async def mail_needs_reauth(ctx: dict[str, Any], event: Event) -> None:
     payload = event.payload
     brand_id = uuid.UUID(payload["brand_id"])
-    brand, recipients = await _reauth_recipients(ctx, event.tenant_id, brand_id)
+    brand, recipients = await brand_lead_recipients(ctx, event.tenant_id, brand_id)
     settings = ctx["settings"]
     url = f"{settings.app_base_url}/brands/{brand_id}/social-accounts"
     for email, locale in sorted(set(recipients)):

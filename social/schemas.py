@@ -136,11 +136,27 @@ class ReportAccount(BaseModel):
     """Every day of the month, in order; days with no figures carry None."""
 
 
+class TopPost(BaseModel):
+    """One of the brand's most engaging posts of the month, published through us."""
+
+    platform: str
+    handle: str | None
+    text: str
+    permalink: str | None
+    published_at: datetime
+    impressions: int | None
+    reach: int | None
+    engagements: int | None
+    video_views: int | None
+
+
 class ReportBrand(BaseModel):
     id: uuid.UUID
     name: str
     totals: ReportTotals
     accounts: list[ReportAccount]
+    top_posts: list[TopPost] = []
+    """Filled by the edge from publishing (a layer above this one)."""
 
 
 class ClientReport(BaseModel):

@@ -118,6 +118,15 @@ async def _fresh_tokens(
         return tokens
 
 
+async def fresh_tokens(
+    db: Database, kit: SocialKit, tenant_id: uuid.UUID, account_id: uuid.UUID, now: datetime
+) -> TokenSet | None:
+    """The account's tokens for a call now (publishing), refreshed first when they expire
+    soon, under the same row lock as the sync's refresh. None when the account cannot be used
+    (gone, or waiting for a person to reconnect it); TokenInvalid when the refresh is refused."""
+    return await _fresh_tokens(db, kit, tenant_id, account_id, now)
+
+
 def _window(account: SocialAccount, kit: SocialKit, today: date, backfill_days: int) -> date:
     earliest = today - timedelta(days=min(kit.settings.social_backfill_days, backfill_days) - 1)
     if account.synced_through is None:

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Path, Query, Response, status
 from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, tagged
 from api.pagination import Cursor as LongCursor
 from api.problems import responses
+from api.routes.publishing import PublishingChecks
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from publishing import service as publishing
 from social.service import accounts
 from tenants.schemas import Instant
 from workflows import service
@@ -169,9 +171,14 @@ async def schedule_content(
     principal: CurrentPrincipal,
     session: SessionDep,
     response: Response,
+    resources: ResourcesDep,
+    check: PublishingChecks,
     body: ScheduleRequest | None = None,
 ) -> ContentRead:
+    """Every target account gets its publication at the planned time; 422 with every problem
+    (per platform) that would stop one from going out."""
     item = await service.schedule_content(session, principal, content_id, body or ScheduleRequest())
+    await publishing.plan(session, principal, content_id, check=check, settings=resources.settings)
     return tagged(response, item)
 
 
@@ -183,7 +190,9 @@ async def schedule_content(
 async def unschedule_content(
     content_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, response: Response
 ) -> ContentRead:
-    return tagged(response, await service.unschedule_content(session, principal, content_id))
+    item = await service.unschedule_content(session, principal, content_id)
+    await publishing.cancel_open(session, principal, content_id)
+    return tagged(response, item)
 
 
 @router.get("/content/{content_id}/decisions", summary="Every decision on the item")

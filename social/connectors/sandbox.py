@@ -10,11 +10,22 @@ own redirect: a code ``sandbox-<anything>`` is exchanged for the account
 from __future__ import annotations
 
 import hashlib
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from infra.clock import utcnow
 from social.connectors.base import days, utc_today
-from social.connectors.types import DailyMetrics, Platform, Profile, TokenInvalid, TokenSet
+from social.connectors.types import (
+    DailyMetrics,
+    Platform,
+    PostDraft,
+    PostFigures,
+    Profile,
+    PublishedPost,
+    Remember,
+    TokenInvalid,
+    TokenSet,
+)
 
 ACCESS_PREFIX = "sandbox-at-"
 REFRESH_PREFIX = "sandbox-rt-"
@@ -126,3 +137,62 @@ class SandboxConnector:
         for day in days(since, min(until, utc_today())):
             result.days[day] = figures(external_id, day)
         return result
+
+    # --- publishing: a local feed (the account's published publications), nothing leaves
+
+    @staticmethod
+    def _own(token: TokenSet, external_id: str) -> None:
+        if token.access_token != ACCESS_PREFIX + external_id:
+            raise TokenInvalid("sandbox: the token is not this account's")
+
+    async def prepare(
+        self, token: TokenSet, external_id: str, draft: PostDraft, state: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._own(token, external_id)
+        return {**state, "media": [m.kind for m in draft.media]}
+
+    async def create(
+        self,
+        token: TokenSet,
+        external_id: str,
+        draft: PostDraft,
+        state: dict[str, Any],
+        remember: Remember,
+    ) -> PublishedPost:
+        self._own(token, external_id)
+        now = utcnow()
+        post_id = (
+            "sbx-"
+            + hashlib.sha256(f"{external_id}|{draft.text}|{now.isoformat()}".encode()).hexdigest()[
+                :16
+            ]
+        )
+        return PublishedPost(
+            external_id=post_id,
+            permalink=f"https://sandbox.passerelle.invalid/{external_id}/posts/{post_id}",
+            published_at=now,
+        )
+
+    async def find(
+        self,
+        token: TokenSet,
+        external_id: str,
+        draft: PostDraft,
+        state: dict[str, Any],
+        since: datetime,
+    ) -> PublishedPost | None:
+        """The sandbox answers every create call at once: nothing is ever left unknown."""
+        return None
+
+    def resumable(self, state: dict[str, Any]) -> bool:
+        return False
+
+    async def post_figures(self, token: TokenSet, external_id: str, post_id: str) -> PostFigures:
+        size = followers(external_id, utc_today())
+        impressions = round((50 + size * 0.4) * (0.5 + _u(post_id, "imp")))
+        return PostFigures(
+            impressions=impressions,
+            reach=round(impressions * (0.6 + 0.3 * _u(post_id, "reach"))),
+            engagements=round(impressions * (0.02 + 0.05 * _u(post_id, "eng"))),
+            video_views=round(impressions * 0.3 * _u(post_id, "views")),
+        )

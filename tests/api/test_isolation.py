@@ -14,6 +14,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -509,6 +510,34 @@ async def seed_time(client, agency: Agency, client_id: str, brand_id: str) -> No
     await post("/v1/timers/start", {"brand_id": brand_id, "activity": "crisis"})
 
 
+async def seed_publishing(client, agency: Agency) -> None:
+    """publications; the worker (run by seed_subscription) then writes publication_attempts
+    by publishing it on a sandbox account."""
+    headers = agency.owner.headers
+
+    async def post(path: str, body: dict, status: int = 201) -> Any:
+        response = await client.post(path, json=body, headers=headers)
+        assert response.status_code == status, response.text
+        return response.json()
+
+    made = await post("/v1/clients", {"name": unique("Publishing client")})
+    brand = await post(
+        "/v1/brands", {"client_id": made["id"], "name": "Published", "slug": unique("pub")}
+    )
+    await post(
+        "/v1/workflow-templates", {"name": unique("None"), "steps": [], "brand_ids": [brand["id"]]}
+    )
+    await seed_social(client, agency, brand["id"])
+    accounts = await client.get(f"/v1/brands/{brand['id']}/social-accounts", headers=headers)
+    [account] = accounts.json()["items"]
+    item = await post(
+        f"/v1/brands/{brand['id']}/content",
+        {"title": "Out now", "variants": {"x": "Out now"}, "social_account_ids": [account["id"]]},
+    )
+    await post(f"/v1/content/{item['id']}/submit", {}, status=200)
+    await post(f"/v1/content/{item['id']}/publish-now", {}, status=200)
+
+
 _SEEDED: list[tuple[Agency, Agency]] = []
 
 
@@ -543,6 +572,7 @@ async def _seed_every_table(client) -> tuple[Agency, Agency]:
             assert response.status_code == 201, response.text
             await seed_partners(client, agency, hook_url)
             await seed_directory(client, agency)
+            await seed_publishing(client, agency)
             await seed_subscription(client, agency)
             await seed_anomaly(agency)
             agencies.append(agency)

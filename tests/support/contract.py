@@ -189,6 +189,33 @@ async def account_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
     return str(response.json()["id"])
 
 
+async def publication_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
+    """A scheduled publication: an item needing no approval, aimed at a sandbox account,
+    submitted and scheduled far ahead."""
+    brand = await brand_id(ctx, agency, ids)
+    account = await account_id(ctx, agency, {"brand_id": brand})
+    await owner_post(
+        ctx, agency, "/v1/workflow-templates", {**_template_body(), "brand_ids": [brand]}
+    )
+    item = await owner_post(
+        ctx,
+        agency,
+        f"/v1/brands/{brand}/content",
+        {"title": "Post", "variants": {"x": "Hi"}, "social_account_ids": [account]},
+    )
+    for action, body in (("submit", {}), ("schedule", {"planned_at": "2099-01-01T09:00:00Z"})):
+        response = await ctx.client.post(
+            f"/v1/content/{item}/{action}", json=body, headers=agency.owner.headers
+        )
+        assert response.status_code == 200, response.text
+    response = await ctx.client.get(
+        f"/v1/content/{item}/publications", headers=agency.owner.headers
+    )
+    assert response.status_code == 200, response.text
+    [publication] = response.json()["items"]
+    return str(publication["id"])
+
+
 async def report_month(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
     return "2026-10"
 
@@ -277,6 +304,7 @@ ID_PROVIDERS: dict[str, IdProvider] = {
     "app_id": app_id,
     "endpoint_id": endpoint_id,
     "delivery_id": delivery_id,
+    "publication_id": publication_id,
 }
 
 # Path parameters that are values, not objects: they name nothing another tenant could own.
@@ -372,6 +400,7 @@ VALID_BODIES: dict[tuple[str, str], Callable[[], Any]] = {
     ("PATCH", "/v1/invoices/{invoice_id}/lines/{line_id}"): lambda: {"amount_minor": 500},
     ("POST", "/v1/invoices/{invoice_id}/void"): lambda: {"reason": "Wrong month"},
     ("PATCH", "/v1/social-accounts/{account_id}"): lambda: {"status": "paused"},
+    ("POST", "/v1/publications/{publication_id}/retry"): lambda: {"confirm_not_published": False},
     ("POST", "/v1/invoices/{invoice_id}/credit-notes"): lambda: {
         "amount_minor": 100,
         "reason": "Goodwill",

@@ -33,7 +33,16 @@ from sqlmodel import SQLModel
 ROOT = Path(__file__).resolve().parents[2]
 
 # The top-level packages that may hold `models.py` files (or `models/` sub-packages).
-MODEL_PACKAGES = ("api", "infra", "tenants", "workflows", "billing", "social", "partners")
+MODEL_PACKAGES = (
+    "api",
+    "infra",
+    "tenants",
+    "workflows",
+    "billing",
+    "social",
+    "publishing",
+    "partners",
+)
 # Modules that declare tables without being called models.py.
 EXTRA_MODEL_MODULES = ("infra.outbox",)
 

@@ -492,6 +492,30 @@ async def schedule_content(
     return await content_read(session, principal, item)
 
 
+async def schedule_now(
+    session: AsyncSession, principal: Principal, content_id: uuid.UUID
+) -> ContentRead:
+    """Publish-now: an approved item is scheduled at this moment; a scheduled one is moved to
+    it."""
+    item = await load_item(session, principal, content_id, Verb.update, lock=True)
+    now = utcnow()
+    if item.status != Status.scheduled:
+        move(item, Action.schedule)
+    item.planned_at = now
+    audit(
+        session,
+        principal,
+        item,
+        "content.scheduled",
+        {"planned_at": now.isoformat(), "now": True},
+        client_visible=True,
+    )
+    emit(session, item, "content.scheduled", principal.request_id, planned_at=now.isoformat())
+    touch(item)
+    await session.flush()
+    return await content_read(session, principal, item)
+
+
 async def unschedule_content(
     session: AsyncSession, principal: Principal, content_id: uuid.UUID
 ) -> ContentRead:
