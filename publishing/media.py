@@ -21,11 +21,17 @@ from typing import IO, Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+from hachoir.core import config as hachoir_config
+from hachoir.parser.container.mp4 import MP4File
+from hachoir.stream import InputIOStream
 from PIL import Image, UnidentifiedImageError
 
 from infra import ssrf
 from infra.ssrf import Network, UnsafeUrl
 from social.connectors.types import MediaFile
+
+# hachoir reports a file cut short on stderr; `inspect` reads only a file's start, on purpose.
+hachoir_config.quiet = True
 
 KINDS = ("image", "video", "gif", "document")
 
@@ -488,11 +494,6 @@ def _probe_image(source: IO[bytes], kind: str, url: str, complete: bool) -> Prob
 def _probe_video(source: IO[bytes]) -> Probe:
     """Duration from mvhd, and the frame size of the first track that has one (tkhd), turned
     upright when its matrix rotates it a quarter turn (how phones store portrait video)."""
-    from hachoir.core import config as hachoir_config
-    from hachoir.parser.container.mp4 import MP4File
-    from hachoir.stream import InputIOStream
-
-    hachoir_config.quiet = True  # it reports a file cut short on stderr; that is expected here
     content_type = "video/mp4"
     duration: float | None = None
     size: tuple[int, int] | None = None
