@@ -18,10 +18,10 @@ from a few fixed blocks, so serving a 50 MB video allocates almost nothing::
     /redirect?to=URL&times=N&status=302
                                        N redirects in a row, then to URL (relative or absolute)
 
-On any of them: ``type=`` replaces the Content-Type (empty: none is sent), ``length=`` declares a false
-Content-Length (the real body is sent, then the connection closed), ``chunked=1`` sends no
-Content-Length, ``ranges=0`` ignores Range headers (which are otherwise honoured with 206), and
-``status=`` answers that status with the body. ``server.requests`` lists what was asked.
+On any of them: ``type=`` replaces the Content-Type (empty: none is sent), ``length=``
+declares a false Content-Length (the real body is sent, then the connection closed),
+``chunked=1`` sends no Content-Length, ``ranges=0`` ignores Range headers (which are
+otherwise honoured with 206), and ``status=`` answers that status with the body. ``server.requests`` lists what was asked.
 """
 
 from __future__ import annotations
@@ -159,10 +159,10 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 -- stdlib's name
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 -- the standard library's name
+    def do_GET(self) -> None:
         parts = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         self.server.owner._record(

@@ -258,7 +258,7 @@ def _check_status(response: httpx.Response, noun: str, url: str) -> None:
 
 
 def _content_type(response: httpx.Response, kind: str, url: str) -> str:
-    declared = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    declared = str(response.headers.get("content-type", "")).split(";")[0].strip().lower()
     if declared not in ALLOWED_TYPES[kind]:
         noun = _NOUNS[kind]
         raise MediaError(
@@ -311,8 +311,7 @@ async def download(
             _probe_file, dest, kind, url
         )
     except BaseException:
-        with suppress(OSError):
-            dest.unlink()
+        _discard(dest)  # even when cancelled: a quick local call, no await
         raise
     return MediaFile(
         path=dest,
@@ -324,6 +323,11 @@ async def download(
         height=height,
         duration=duration,
     )
+
+
+def _discard(path: Path) -> None:
+    with suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 async def _stream_to(response: httpx.Response, dest: Path, kind: str, url: str, limit: int) -> int:
@@ -513,7 +517,7 @@ def _probe_video(source: IO[bytes]) -> Probe:
                 elif box["tag"].value == "trak" and size is None:
                     size = _track_size(box["track"])
             break
-    except Exception:  # noqa: BLE001, S110 -- a damaged or partial file: what was read stands
+    except Exception:  # noqa: S110 -- a damaged or partial file: what was read stands
         pass
     width, height = size if size is not None else (None, None)
     return content_type, width, height, duration
