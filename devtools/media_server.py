@@ -21,7 +21,8 @@ from a few fixed blocks, so serving a 50 MB video allocates almost nothing::
 On any of them: ``type=`` replaces the Content-Type (empty: none is sent), ``length=``
 declares a false Content-Length (the real body is sent, then the connection closed),
 ``chunked=1`` sends no Content-Length, ``ranges=0`` ignores Range headers (which are
-otherwise honoured with 206), and ``status=`` answers that status with the body. ``server.requests`` lists what was asked.
+otherwise honoured with 206), and ``status=`` answers that status with the body.
+``server.requests`` lists what was asked.
 """
 
 from __future__ import annotations
