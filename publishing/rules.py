@@ -173,9 +173,7 @@ RULES: dict[str, PlatformRules] = {
         {
             "image": KindRule((JPEG, PNG, GIF), 20, max_pixels=36_152_320, alt_text=True),
             "gif": KindRule((GIF,), 1, max_pixels=36_152_320, alt_text=True),
-            "video": KindRule(
-                (MP4,), 1, 500 * MB, seconds=(3, 30 * MINUTE), ratio=(1 / 2.4, 2.4)
-            ),
+            "video": KindRule((MP4,), 1, 500 * MB, seconds=(3, 30 * MINUTE), ratio=(1 / 2.4, 2.4)),
             "document": KindRule((PDF,), 1, 100 * MB),
         },
         max_media=20,
@@ -221,11 +219,7 @@ RULES: dict[str, PlatformRules] = {
         "TikTok",
         "tiktok",
         PLATFORM_LIMITS["tiktok"],
-        {
-            "video": KindRule(
-                (MP4, MOV), 1, 4 * GB, seconds=(3, 10 * MINUTE), sides=(360, 4096)
-            )
-        },
+        {"video": KindRule((MP4, MOV), 1, 4 * GB, seconds=(3, 10 * MINUTE), sides=(360, 4096))},
         count=_utf16_units,
         min_media=1,
         max_media=1,
@@ -367,6 +361,13 @@ def _check_media(rules: PlatformRules, media: Sequence[MediaInfo], add: Add) -> 
             f"{rules.name} takes one kind of media per post ({rules.how}); this one mixes "
             f"{' and '.join(_PLURALS[k] for k in accepted)}.",
         )
+    elif rules.mixed:
+        if rules.max_media and len(media) > rules.max_media:
+            add(
+                "media",
+                f"{rules.name} takes at most {rules.max_media} media in a post; this one has "
+                f"{len(media)}.",
+            )
     else:
         for kind in accepted:
             count = sum(1 for m in media if m.kind == kind)
@@ -377,22 +378,15 @@ def _check_media(rules: PlatformRules, media: Sequence[MediaInfo], add: Add) -> 
                     "media",
                     f"{rules.name} takes at most {most} {what} in a post; this one has {count}.",
                 )
-        if rules.mixed and rules.max_media and len(media) > rules.max_media:
-            add(
-                "media",
-                f"{rules.name} takes at most {rules.max_media} media in a post; this one has "
-                f"{len(media)}.",
-            )
     for index, item in enumerate(media):
         rule = rules.kinds.get(item.kind)
         if rule is not None:
             _check_one(rules, rule, index, item, add)
 
 
-def _check_one(
-    rules: PlatformRules, rule: KindRule, index: int, item: MediaInfo, add: Add
-) -> None:
-    noun = f"{_NOUNS[item.kind].capitalize()} {index + 1}"
+def _check_one(rules: PlatformRules, rule: KindRule, index: int, item: MediaInfo, add: Add) -> None:
+    plain = f"{_NOUNS[item.kind]} {index + 1}"
+    noun = plain[0].upper() + plain[1:]
     label = rule.label or _PLURALS[item.kind]
 
     def media_problem(message: str) -> None:
@@ -421,7 +415,7 @@ def _check_one(
         length = len(item.alt_text)
         if length > rules.alt_text_limit:
             media_problem(
-                f"The alt text of {noun.lower()} has {length} characters; {rules.name} takes "
+                f"The alt text of {plain} has {length} characters; {rules.name} takes "
                 f"{rules.alt_text_limit} at most."
             )
 
@@ -473,11 +467,10 @@ def _ratio(value: float) -> str:
 
 
 def _duration(seconds: float) -> str:
-    if seconds >= HOUR and seconds % HOUR == 0:
-        return f"{seconds / HOUR:g} h"
-    if seconds >= MINUTE and seconds % MINUTE == 0:
-        return f"{seconds / MINUTE:g} min"
-    if seconds >= MINUTE:
-        minutes, rest = divmod(seconds, MINUTE)
-        return f"{minutes:g} min {rest:g} s"
-    return f"{seconds:g} s"
+    """90 -> "1 min 30 s", 14400 -> "4 h", 0.5 -> "0.5 s"."""
+    hours, rest = divmod(seconds, HOUR)
+    minutes, rest = divmod(rest, MINUTE)
+    parts = [f"{hours:g} h"] if hours else []
+    parts += [f"{minutes:g} min"] if minutes else []
+    parts += [f"{round(rest, 3):g} s"] if rest or not parts else []
+    return " ".join(parts)
