@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urldefrag, urljoin, urlsplit
 
 import httpx
 from hachoir.core import config as hachoir_config
@@ -203,7 +203,8 @@ async def _get(
                             f"The {noun} at {shown(url)} answered a redirect with no address.",
                             "http_error",
                         )
-                    current = urljoin(current, location)
+                    # A fragment is never sent; the guard refuses URLs that carry one.
+                    current = urldefrag(urljoin(current, location)).url
                     continue
                 _check_status(response, noun, url)
                 yield response

@@ -298,6 +298,13 @@ async def test_up_to_three_redirects_are_followed(http, media_server, tmp_path):
     ]
 
 
+async def test_a_redirect_to_an_address_with_a_fragment_is_followed(http, media_server, tmp_path):
+    media = await fetch(
+        http, media_server, "/redirect?to=/image.png%23top", "image", tmp_path / "i"
+    )
+    assert media.content_type == "image/png"
+
+
 async def test_a_fourth_redirect_is_refused(http, media_server, tmp_path):
     error = await refused(
         http, media_server, "/redirect?times=4&to=/image.png", "image", tmp_path / "i"
