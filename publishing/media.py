@@ -383,6 +383,8 @@ async def inspect(
                 break
     if size is None and len(head) < limits.probe_bytes:
         size = len(head)  # the whole file was read: a chunked answer that ended
+        if size > limit:
+            raise _too_large(kind, url, size, limit)
     complete = size is not None and len(head) >= size
     found_type, width, height, duration = await asyncio.to_thread(
         _probe, io.BytesIO(head), kind, url, complete

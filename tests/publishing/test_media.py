@@ -432,6 +432,15 @@ async def test_inspect_refuses_what_download_would(http, media_server, path, kin
     assert words in caught.value.message
 
 
+async def test_inspect_of_a_chunked_answer_holds_its_length_against_the_limit(http, media_server):
+    limits = MediaLimits(max_image_bytes=2000)
+    url = f"{media_server.url}/image.png?w=300&h=300&bytes=3000&chunked=1&ranges=0"
+    with pytest.raises(MediaError) as caught:
+        await inspect(http, url, "image", limits, LOOPBACK)
+    assert caught.value.code == "too_large"
+    assert "is 2.9 KB; the limit is 2 KB" in caught.value.message
+
+
 async def test_inspect_refuses_a_private_address_unless_allowed(http, media_server):
     with pytest.raises(MediaError) as caught:
         await inspect(http, f"{media_server.url}/image.png", "image", LIMITS, [])
