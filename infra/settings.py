@@ -153,6 +153,13 @@ class Settings(BaseSettings):
     webhook_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """CIDR blocks that webhooks may reach although private, loopback or link-local
     (comma-separated, for example 127.0.0.0/8 in tests). Empty: only public addresses."""
+    publishing_media_max_image_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
+    """Largest image or GIF the worker downloads to publish (Instagram's own limit is 8 MB)."""
+    publishing_media_max_video_bytes: int = Field(default=1024 * 1024 * 1024, ge=1)
+    """Largest video or document the worker downloads to publish; it is streamed to disk."""
+    publishing_media_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """CIDR blocks that media downloads may reach although private, loopback or link-local
+    (comma-separated, for example 127.0.0.0/8 in tests). Empty: only public addresses."""
     plans: dict[str, Plan] = Field(default_factory=lambda: dict(DEFAULT_PLANS))
     default_plan: str = DEFAULT_PLAN
     log_level: str = "INFO"
@@ -179,7 +186,7 @@ class Settings(BaseSettings):
             return [float(v) for v in value.split(",") if v.strip()]
         return value
 
-    @field_validator("webhook_allowed_networks", mode="before")
+    @field_validator("webhook_allowed_networks", "publishing_media_allowed_networks", mode="before")
     @classmethod
     def _split_networks(cls, value: Any) -> Any:
         if isinstance(value, str):

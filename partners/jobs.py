@@ -38,9 +38,8 @@ from infra.vault import TokenVault
 from partners.errors import UnsafeWebhookUrl
 from partners.events import PUBLISHED
 from partners.models import DeliveryStatus, EndpointStatus, WebhookDelivery, WebhookEndpoint
-from partners.service.webhooks import DELIVER_JOB, delivery_job_id
+from partners.service.webhooks import DELIVER_JOB, delivery_job_id, resolve_webhook_url
 from partners.signing import signed_headers
-from partners.ssrf import parse_networks, resolve
 from tenants.models import Membership, MembershipStatus, Role, Tenant, User
 from tenants.service.common import bump
 
@@ -160,7 +159,7 @@ async def deliver_webhook(ctx: dict[str, Any], tenant_id: str, delivery_id: str)
     response_status: int | None = None
     error: str | None = None
     try:
-        target = await resolve(url, parse_networks(settings.webhook_allowed_networks))
+        target = await resolve_webhook_url(url, settings)
         secret = TokenVault.from_secret(settings.token_encryption_keys).decrypt(secret_box)
         assert secret is not None
         headers = signed_headers(secret, str(event_id), int(utcnow().timestamp()), body)

@@ -20,6 +20,7 @@ from asgi_lifespan import LifespanManager
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
+from devtools.media_server import MediaServer
 from devtools.platforms import PlatformSimulator
 from devtools.smtp import Mailbox, free_port
 from devtools.stripe_server import StripeServer
@@ -94,6 +95,8 @@ def pytest_configure(config: pytest.Config) -> None:
         WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8,::1/128",
         WEBHOOK_RETRY_SCHEDULE="0.1,0.2,0.3",
         WEBHOOK_TIMEOUT_SECONDS="2",
+        # The media server of the publishing tests listens on loopback too.
+        PUBLISHING_MEDIA_ALLOWED_NETWORKS="127.0.0.0/8,::1/128",
     )
 
 
@@ -175,6 +178,15 @@ def platforms_started() -> Iterator[PlatformSimulator]:
     )
     yield _platforms
     _platforms.stop()
+
+
+@pytest.fixture(scope="session")
+def media_server() -> Iterator[MediaServer]:
+    """Generated images, videos and documents over real HTTP on loopback (see
+    devtools/media_server.py); PUBLISHING_MEDIA_ALLOWED_NETWORKS lets the app reach it."""
+    server = MediaServer().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

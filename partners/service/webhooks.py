@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from infra.clock import utcnow
 from infra.pagination import Keyset, Page, SortKey, id_key
 from infra.queue import enqueue_after_commit
+from infra.ssrf import Target, UnsafeUrl, parse_networks, resolve
 from infra.vault import TokenVault
 from partners import errors
 from partners.models import (
@@ -34,7 +35,6 @@ from partners.schemas import (
     WebhookEndpointWithSecret,
 )
 from partners.signing import new_webhook_secret
-from partners.ssrf import parse_networks, resolve
 from tenants.errors import PermissionDenied
 from tenants.models import Role
 from tenants.principal import Principal
@@ -72,8 +72,27 @@ def read_endpoint(endpoint: WebhookEndpoint) -> WebhookEndpointRead:
     return WebhookEndpointRead.model_validate(endpoint, from_attributes=True)
 
 
+# The generic guard's words, as partners have always read them for webhooks.
+_WEBHOOK_WORDING = {
+    "private": (
+        "The URL resolves to a private, loopback, link-local or reserved address; webhooks "
+        "go to public addresses only."
+    ),
+    "scheme": "Webhook URLs use http or https.",
+}
+
+
+async def resolve_webhook_url(url: str, settings: Any) -> Target:
+    """The checked address to deliver to; UnsafeWebhookUrl (422) when the URL may not be
+    reached (see infra.ssrf)."""
+    try:
+        return await resolve(url, parse_networks(settings.webhook_allowed_networks))
+    except UnsafeUrl as exc:
+        raise errors.UnsafeWebhookUrl(_WEBHOOK_WORDING.get(exc.reason, exc.message)) from None
+
+
 async def _check_url(url: str, settings: Any) -> None:
-    await resolve(url, parse_networks(settings.webhook_allowed_networks))
+    await resolve_webhook_url(url, settings)
 
 
 async def create_endpoint(

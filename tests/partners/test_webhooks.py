@@ -10,7 +10,6 @@ and the deliveries list. The test settings allow loopback targets and retry afte
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 import json
 import uuid
@@ -27,8 +26,6 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from devtools.smtp import text_of
 from devtools.webhook_receiver import Answer, Received, Receiver, redirect
 from infra.outbox import Event, enqueue_delivery, record_event
-from partners import ssrf
-from partners.errors import UnsafeWebhookUrl
 from partners.events import PUBLISHED
 from partners.models import WebhookDelivery, WebhookEndpoint
 from tests.support.factories import (
@@ -406,7 +403,11 @@ async def test_private_and_link_local_targets_are_refused(client, receiver, url)
     response = await client.post(
         "/v1/webhook-endpoints", json={"url": url, "event_types": [SUBMITTED]}, headers=shop.boss
     )
-    assert_problem(response, 422, "unsafe-webhook-url")
+    body = assert_problem(response, 422, "unsafe-webhook-url")
+    assert body["detail"] == (
+        "The URL resolves to a private, loopback, link-local or reserved address; webhooks "
+        "go to public addresses only."
+    )
     assert (await client.get("/v1/webhook-endpoints", headers=shop.boss)).json()["items"] == []
 
     endpoint = await add_endpoint(client, shop.boss, receiver.inbox().url)
@@ -427,55 +428,6 @@ async def test_a_name_that_does_not_resolve_is_refused(client):
     body = assert_problem(response, 422, "unsafe-webhook-url")
     assert "nonexistent.invalid" in body["detail"]
     assert (await client.get("/v1/webhook-endpoints", headers=shop.boss)).json()["items"] == []
-
-
-LOOPBACK = [ssrf.parse_networks(["127.0.0.0/8"])[0]]
-
-
-@pytest.mark.parametrize(
-    ("url", "allowed", "address"),
-    [
-        ("http://127.0.0.1/", LOOPBACK, "127.0.0.1"),
-        ("http://localhost:8080/hook?x=1", LOOPBACK, "127.0.0.1"),
-        ("http://93.184.215.14/hook", [], "93.184.215.14"),
-        ("https://[2606:4700:4700::1111]/", [], "2606:4700:4700::1111"),
-    ],
-)
-async def test_resolve_accepts_public_and_allowed_addresses(url, allowed, address):
-    target = await ssrf.resolve(url, allowed)
-    assert target.address == ipaddress.ip_address(address)
-    # The request goes to the checked address; the name only travels in Host.
-    assert str(target.address) in target.pinned_url
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "http://127.0.0.1/",
-        "http://localhost/",
-        "http://[::1]/",
-        "http://10.1.2.3/",
-        "http://[::ffff:127.0.0.1]/",
-        "http://169.254.169.254/latest/meta-data",
-        # Other spellings of loopback that the resolver turns into 127.0.0.1.
-        "http://2130706433/",
-        "http://0x7f.1/",
-        "http://017700000001/",
-        "http://localhost./",
-    ],
-)
-async def test_resolve_refuses_loopback_and_private_without_an_allow_list(url):
-    with pytest.raises(UnsafeWebhookUrl):
-        await ssrf.resolve(url, [])
-
-
-async def test_resolve_keeps_the_path_and_host_of_the_url():
-    target = await ssrf.resolve("http://localhost:8080/hook?x=1", LOOPBACK)
-    assert target.pinned_url == "http://127.0.0.1:8080/hook?x=1"
-    assert target.host_header == "localhost:8080"
-    public = await ssrf.resolve("https://93.184.215.14/", [])
-    assert public.pinned_url == "https://93.184.215.14:443/"
-    assert public.host_header == "93.184.215.14"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""Where webhooks may go: public addresses only, unless a network is explicitly allowed.
+"""Where the server may send a request on a user's behalf (partner webhooks, media downloads):
+public addresses only, unless a network is explicitly allowed.
 
-A URL is checked when an endpoint is saved and again at each delivery, on the addresses the
-name resolves to then; the request is sent to the checked address (the name only travels in
-Host and SNI), so a DNS answer that changes between check and connection cannot reach a
-private address. Redirects are never followed.
+A URL is checked when it is saved and again before each request, on the addresses the name
+resolves to then; the request is sent to the checked address (the name only travels in Host
+and SNI), so a DNS answer that changes between check and connection cannot reach a private
+address. A caller that follows a redirect resolves and checks its Location the same way.
 """
 
 from __future__ import annotations
@@ -14,10 +15,18 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from partners.errors import UnsafeWebhookUrl
-
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class UnsafeUrl(Exception):
+    """The URL may not be requested. `message` says why, in words a person can act on;
+    `reason` is a short key (private, scheme, ...) for callers that word it their own way."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -65,9 +74,10 @@ def check_address(address: IPAddress, allowed: list[Network]) -> None:
     plain = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
     if any(address in n or (plain is not None and plain in n) for n in allowed):
         return
-    raise UnsafeWebhookUrl(
-        "The URL resolves to a private, loopback, link-local or reserved address; webhooks "
-        "go to public addresses only."
+    raise UnsafeUrl(
+        "The URL resolves to a private, loopback, link-local or reserved address; only "
+        "public addresses are reached.",
+        "private",
     )
 
 
@@ -76,15 +86,15 @@ def parse_url(url: str) -> tuple[str, str, int, str]:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise UnsafeWebhookUrl("The URL cannot be parsed.") from None
+        raise UnsafeUrl("The URL cannot be parsed.", "unparsable") from None
     if parts.scheme not in ("http", "https"):
-        raise UnsafeWebhookUrl("Webhook URLs use http or https.")
+        raise UnsafeUrl("URLs use http or https.", "scheme")
     if not parts.hostname:
-        raise UnsafeWebhookUrl("The URL has no host.")
+        raise UnsafeUrl("The URL has no host.", "no-host")
     if parts.username is not None or parts.password is not None:
-        raise UnsafeWebhookUrl("The URL may not carry a user name or password.")
+        raise UnsafeUrl("The URL may not carry a user name or password.", "credentials")
     if parts.fragment:
-        raise UnsafeWebhookUrl("The URL may not carry a fragment.")
+        raise UnsafeUrl("The URL may not carry a fragment.", "fragment")
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
@@ -107,14 +117,14 @@ async def resolve(url: str, allowed: list[Network]) -> Target:
                 host, port, type=socket.SOCK_STREAM
             )
         except (socket.gaierror, UnicodeError):
-            raise UnsafeWebhookUrl(f"The host {host!r} does not resolve.") from None
+            raise UnsafeUrl(f"The host {host!r} does not resolve.", "unresolved") from None
         addresses = []
         for info in infos:
             address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
             if address not in addresses:
                 addresses.append(address)
         if not addresses:
-            raise UnsafeWebhookUrl(f"The host {host!r} does not resolve.")
+            raise UnsafeUrl(f"The host {host!r} does not resolve.", "unresolved")
     for address in addresses:
         check_address(address, allowed)
     return Target(scheme, host, port, path, addresses[0])
