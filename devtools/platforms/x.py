@@ -40,7 +40,7 @@ from devtools.platforms.figures import (
 )
 
 X_WINDOW = 900.0
-X_LIMITS = {"me": 75, "user": 900, "tweets": 900, "media": 500, "create": 100, "lookup": 900}
+X_LIMITS = {"me": 75, "user": 900, "tweets": 900, "media": 500, "create": 300, "lookup": 900}
 GROUPS = {
     "me": "me",
     "user": "user",
