@@ -73,6 +73,12 @@ def escape_little(text: str) -> str:
     return "".join("\\" + c if c in RESERVED else c for c in text)
 
 
+def video_views(post_urn: str) -> int:
+    """The VIDEO_VIEW count videoAnalytics gives a created video post (deterministic)."""
+    impressions = post_figures(post_urn)["impressionCount"]
+    return round(impressions * (0.3 + 0.5 * unit_of(PLATFORM, post_urn, "views")))
+
+
 def post_figures(post_urn: str) -> dict[str, int]:
     """The lifetime statistics the simulator gives a created post (deterministic per URN)."""
 
@@ -106,6 +112,7 @@ class LinkedInDialect(Dialect):
         ("GET", r"/rest/images/([^/]+)", "image"),
         ("POST", r"/rest/videos", "videos_action"),
         ("GET", r"/rest/videos/([^/]+)", "video"),
+        ("GET", r"/rest/videoAnalytics", "video_analytics"),
         ("PUT|POST", r"/dms-uploads/sp/v2/([^/]+)/(uploadedImage|uploadedVideo)/(\d+)", "upload"),
     )
 
@@ -547,6 +554,35 @@ class LinkedInDialect(Dialect):
             status_code=201,
             headers={**self.usage_headers(ctx), "x-restli-id": post_urn, "x-linkedin-id": post_urn},
         )
+
+    def video_analytics(self, ctx: Ctx) -> Json:
+        if ctx.query.get("q") != "entity" or ctx.query.get("type") not in {
+            "VIDEO_VIEW",
+            "VIEWER",
+            "TIME_WATCHED",
+        }:
+            raise self._error(400, "ILLEGAL_ARGUMENT", "q=entity and a type are required")
+        account = self.account(ctx)
+        entity = unquote(ctx.query.get("entity", ""))
+        made = next(
+            (
+                p
+                for p in self.sim.posts_of(self.platform, account.external_id)
+                if p.post_id == entity
+            ),
+            None,
+        )
+        if made is None or not entity.startswith("urn:li:ugcPost:"):
+            raise self._error(403, "ACCESS_DENIED", f"Not enough permissions to access: {entity}")
+        value = video_views(entity)
+        if ctx.query["type"] == "VIEWER":
+            value = round(value * 0.8)
+        elif ctx.query["type"] == "TIME_WATCHED":
+            value *= 4000
+        return {
+            "paging": {"start": 0, "count": 10, "links": []},
+            "elements": [{"entity": entity, "type": ctx.query["type"], "value": value}],
+        }
 
     def _post_statistics(self, ctx: Ctx, org_urn: str) -> Json:
         urns: list[str] = []

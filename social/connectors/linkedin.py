@@ -18,7 +18,8 @@ range it names (read from the file one range at a time; each answers an ETag) an
 ``content.multiImage``, else the link as an ``article``), the post's URN in ``x-restli-id``.
 `find`: the organization's latest posts (``/rest/posts?q=author``), matched on a medium's URN
 from `state`, else on the commentary and a creation time after `since`. `post_figures`:
-lifetime ``organizationalEntityShareStatistics`` of the share or ugcPost.
+lifetime ``organizationalEntityShareStatistics`` of the share or ugcPost, and a video post's
+VIDEO_VIEW count from ``videoAnalytics``.
 """
 
 from __future__ import annotations
@@ -508,10 +509,21 @@ class LinkedInConnector(HttpConnector):
             raise RequestRejected(f"no statistics for {post_id}")
         totals = sub(elements[0], "totalShareStatistics")
         parts = [as_int(totals.get(f)) for f in ENGAGEMENT_FIELDS]
+        views: int | None = None
+        if param == "ugcPosts":  # a video post: its views come from videoAnalytics
+            analytics = await self._get(
+                f"/videoAnalytics?q=entity&entity={quote(post_id, safe='')}"
+                "&type=VIDEO_VIEW&aggregation=ALL",
+                token.access_token,
+            )
+            rows = [e for e in as_list(analytics.get("elements")) if isinstance(e, dict)]
+            values = [as_int(row.get("value")) for row in rows]
+            views = None if not values or None in values else sum(v or 0 for v in values)
         return PostFigures(
             impressions=as_int(totals.get("impressionCount")),
             reach=as_int(totals.get("uniqueImpressionsCount")),
             engagements=None if None in parts else sum(p for p in parts if p is not None),
+            video_views=views,
         )
 
 

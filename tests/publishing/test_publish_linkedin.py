@@ -17,7 +17,7 @@ from PIL import Image
 from redis.asyncio import Redis
 
 from devtools.platforms import PlatformSimulator
-from devtools.platforms.linkedin import post_figures
+from devtools.platforms.linkedin import post_figures, video_views
 from infra.settings import DEFAULT_SOCIAL_RATES, Settings
 from social.connectors import build_connector
 from social.connectors.linkedin import LinkedInConnector
@@ -353,4 +353,5 @@ async def test_post_figures_are_the_post_s_lifetime_statistics(
         assert figures.engagements == sum(
             expected[k] for k in ("clickCount", "likeCount", "commentCount", "shareCount")
         )
-        assert figures.video_views is None
+        views = video_views(published.external_id) if flow == "video" else None
+        assert figures.video_views == views
