@@ -287,9 +287,7 @@ class LinkedInConnector(HttpConnector):
         try:
             for index, (media, kind) in enumerate(zip(draft.media, kinds, strict=True)):
                 before = earlier[index] if index < len(earlier) else {}
-                if (before.get("kind"), before.get("size")) == (kind, media.size) and before.get(
-                    "urn"
-                ):
+                if await self._still_there(token.access_token, before, kind, media.size):
                     prepared.append(before)  # uploaded by an earlier attempt
                     continue
                 upload = self._upload_video if kind == "video" else self._upload_image
@@ -303,6 +301,18 @@ class LinkedInConnector(HttpConnector):
                 code="media_rejected",
             ) from None
         return {"media": prepared}
+
+    async def _still_there(self, token: str, before: dict[str, Any], kind: str, size: int) -> bool:
+        """Whether an earlier attempt's upload of this medium can serve again."""
+        urn = before.get("urn")
+        if not isinstance(urn, str) or (before.get("kind"), before.get("size")) != (kind, size):
+            return False
+        path = f"/{'videos' if kind == 'video' else 'images'}/{quote(urn, safe='')}"
+        try:
+            status = (await self._get(path, token)).get("status")
+        except RequestRejected:
+            return False  # gone since (or never finished): upload it again
+        return status in {"AVAILABLE", "PROCESSING"}
 
     async def _upload_image(self, token: str, external_id: str, media: MediaFile) -> str:
         answer = await self._json_call(

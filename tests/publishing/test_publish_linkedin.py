@@ -205,6 +205,16 @@ async def test_prepare_again_reuses_the_uploads_of_an_earlier_attempt(
 
     assert again == first
     assert sum(1 for r in platforms.requests if r.method == "PUT") == uploads
+    # An upload LinkedIn no longer knows is made again, the others still serve.
+    gone = {
+        "media": [{**first["media"][0], "urn": "urn:li:image:D4E10AQgone"}, *first["media"][1:]]
+    }
+    renewed = await connector.prepare(page[1], page[0], post, gone)
+    assert sum(1 for r in platforms.requests if r.method == "PUT") == uploads + 1
+    assert renewed["media"][1:] == first["media"][1:]
+    assert renewed["media"][0]["urn"] not in {m["urn"] for m in first["media"]} | {
+        "urn:li:image:D4E10AQgone"
+    }
     assert platforms.posts_of(PLATFORM, page[0]) == []  # preparing publishes nothing
 
 
