@@ -1,27 +1,100 @@
-"""LinkedIn organizations: the versioned ``/rest`` API (Rest.li parameters) and its errors."""
+"""LinkedIn organizations: the versioned ``/rest`` API (Rest.li parameters) and its errors.
+
+Publishing (Community Management API): ``/rest/images?action=initializeUpload`` and
+``/rest/videos?action=initializeUpload|finalizeUpload`` hand out upload URLs on
+``www.linkedin.com/dms-uploads/...`` (PUT the bytes; a video part answers its ETag), media
+status at ``/rest/images/{urn}`` and ``/rest/videos/{urn}``, ``POST /rest/posts`` answers 201
+with the post's URN in ``x-restli-id``; ``/rest/posts?q=author`` lists created posts too, and
+``organizationalEntityShareStatistics`` with ``shares=List(..)``/``ugcPosts=List(..)`` and no
+``timeIntervals`` gives a post's lifetime figures (``post_figures``).
+"""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import heapq
+import itertools
 import re
+import secrets
+import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import unquote
+
+from starlette.responses import Response
 
 from devtools.platforms.core import (
     AccessToken,
+    CreatedPost,
     Ctx,
     Dialect,
     Json,
     Reply,
     drop_fields,
-    take_page,
 )
 from devtools.platforms.figures import (
     Account,
+    Post,
     b64id,
     midnight_utc,
     today_utc,
+    unit_of,
 )
+
+PLATFORM = "linkedin_organization"
+VIDEO_PART_BYTES = 4 * 1024 * 1024
+"""LinkedIn cuts a video upload into parts of 4 MiB (the last one shorter)."""
+UPLOAD_HOST = "https://www.linkedin.com"
+RESERVED = set("|{}@[]()<>#\\*_~")
+"""The "little" text format's reserved characters: the commentary must escape them."""
+
+
+def little_text(commentary: str) -> str:
+    """What LinkedIn shows for a commentary: escapes undone, and the text cut at the first
+    unescaped reserved character (the silent truncation senders who forget to escape get)."""
+    shown, escaped = [], False
+    for char in commentary:
+        if escaped:
+            shown.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char in RESERVED:
+            break
+        else:
+            shown.append(char)
+    return "".join(shown)
+
+
+def escape_little(text: str) -> str:
+    return "".join("\\" + c if c in RESERVED else c for c in text)
+
+
+def video_views(post_urn: str) -> int:
+    """The VIDEO_VIEW count videoAnalytics gives a created video post (deterministic)."""
+    impressions = post_figures(post_urn)["impressionCount"]
+    return round(impressions * (0.3 + 0.5 * unit_of(PLATFORM, post_urn, "views")))
+
+
+def post_figures(post_urn: str) -> dict[str, int]:
+    """The lifetime statistics the simulator gives a created post (deterministic per URN)."""
+
+    def u(what: str) -> float:
+        return unit_of(PLATFORM, post_urn, what)
+
+    impressions = 150 + int(4000 * u("impressions"))
+    likes = round(impressions * (0.01 + 0.04 * u("likes")))
+    return {
+        "impressionCount": impressions,
+        "uniqueImpressionsCount": round(impressions * (0.5 + 0.3 * u("reach"))),
+        "clickCount": round(impressions * (0.005 + 0.02 * u("clicks"))),
+        "likeCount": likes,
+        "commentCount": round(likes * (0.1 + 0.2 * u("comments"))),
+        "shareCount": round(likes * (0.05 + 0.2 * u("shares"))),
+    }
 
 
 class LinkedInDialect(Dialect):
@@ -34,6 +107,13 @@ class LinkedInDialect(Dialect):
         ("GET", r"/rest/(organizationalEntityFollowerStatistics)", "statistics"),
         ("GET", r"/rest/(organizationalEntityShareStatistics)", "statistics"),
         ("GET", r"/rest/posts", "posts"),
+        ("POST", r"/rest/posts", "create_post"),
+        ("POST", r"/rest/images", "images_action"),
+        ("GET", r"/rest/images/([^/]+)", "image"),
+        ("POST", r"/rest/videos", "videos_action"),
+        ("GET", r"/rest/videos/([^/]+)", "video"),
+        ("GET", r"/rest/videoAnalytics", "video_analytics"),
+        ("PUT|POST", r"/dms-uploads/sp/v2/([^/]+)/(uploadedImage|uploadedVideo)/(\d+)", "upload"),
     )
 
     def _error(self, status: int, code: str, message: str, service: int = 100) -> Reply:
@@ -80,7 +160,7 @@ class LinkedInDialect(Dialect):
         }
 
     def before(self, ctx: Ctx, name: str) -> None:
-        if name not in {"authorize", "token"} and not ctx.headers.get("linkedin-version"):
+        if name not in {"authorize", "token", "upload"} and not ctx.headers.get("linkedin-version"):
             raise self._error(
                 400,
                 "VERSION_MISSING",
@@ -133,6 +213,10 @@ class LinkedInDialect(Dialect):
             raise self._error(400, "ILLEGAL_ARGUMENT", "q must be organizationalEntity")
         urn = ctx.query.get("organizationalEntity", "")
         account = self._org(ctx, urn)
+        if resource == "organizationalEntityShareStatistics" and (
+            "shares" in ctx.query or "ugcPosts" in ctx.query
+        ):
+            return self._post_statistics(ctx, urn)
         intervals = ctx.query.get("timeIntervals", "")
         found = re.search(r"timeRange:\(start:(\d+),end:(\d+)\)", intervals)
         if found is None or "timeGranularityType:DAY" not in intervals:
@@ -180,9 +264,12 @@ class LinkedInDialect(Dialect):
         account = self._org(ctx, author)
         count = max(1, min(100, int(ctx.query.get("count", "10"))))
         start = max(0, int(ctx.query.get("start", "0")))
-        posts, _ = take_page(account.posts_desc(datetime.now(UTC)), start, count)
+        page = itertools.islice(self._listing(account), start, start + count)
         elements = []
-        for post in posts:
+        for post in page:
+            if isinstance(post, CreatedPost):
+                elements.append(self._created_element(author, post))
+                continue
             ms = int(post.created_at.timestamp() * 1000)
             elements.append(
                 {
@@ -198,3 +285,332 @@ class LinkedInDialect(Dialect):
                 }
             )
         return {"paging": {"start": start, "count": count, "links": []}, "elements": elements}
+
+    def _listing(self, account: Account) -> Iterator[Post | CreatedPost]:
+        """The page's posts newest first: those made through the API among the drawn ones."""
+        created = sorted(
+            self.sim.posts_of(self.platform, account.external_id),
+            key=lambda p: p.created_at,
+            reverse=True,
+        )
+        drawn = account.posts_desc(datetime.now(UTC))
+        return heapq.merge(
+            created,
+            drawn,
+            key=lambda p: p.created_at if isinstance(p, CreatedPost) else p.created_at.timestamp(),
+            reverse=True,
+        )
+
+    def _created_element(self, author: str, post: CreatedPost) -> Json:
+        ms = int(post.created_at * 1000)
+        sent = self._store()["posts"].get(post.post_id, {})
+        element: dict[str, Json] = {
+            "id": post.post_id,
+            "author": author,
+            "commentary": sent.get("commentary", escape_little(post.text)),
+            "visibility": "PUBLIC",
+            "lifecycleState": "PUBLISHED",
+            "publishedAt": ms,
+            "createdAt": ms,
+            "lastModifiedAt": ms,
+            "isReshareDisabledByAuthor": False,
+            "distribution": {"feedDistribution": "MAIN_FEED"},
+        }
+        if sent.get("content"):
+            element["content"] = sent["content"]
+        return element
+
+    # --- publishing
+
+    def _store(self) -> dict[str, dict[str, Any]]:
+        """Uploads and sent posts of this simulator run. The simulator's reset() makes a new
+        created_posts list, so a new list means a new test: forget the old uploads."""
+        if getattr(self, "_store_of", None) is not self.sim.created_posts:
+            self._store_of = self.sim.created_posts
+            self._media: dict[str, dict[str, Any]] = {"media": {}, "posts": {}}
+        return self._media
+
+    def _before_publishing(self, ctx: Ctx) -> None:
+        if self.sim.take_fault(self.platform, "error_before_create"):
+            raise self.server_error(500)
+
+    def _owner(self, ctx: Ctx, owner: Json) -> Account:
+        if not isinstance(owner, str) or not owner.startswith("urn:li:organization:"):
+            raise self._error(422, "UNPROCESSABLE_ENTITY", "owner must be an organization URN")
+        return self._org(ctx, owner)
+
+    def _upload_url(self, asset: str, kind: str, part: int) -> str:
+        return (
+            f"{UPLOAD_HOST}/dms-uploads/sp/v2/{asset}/{kind}/{part}"
+            f"?ca=vector_feedshare&cn=uploads&sync=0&v=beta&ut={secrets.token_urlsafe(12)}"
+        )
+
+    def images_action(self, ctx: Ctx) -> Json:
+        if ctx.query.get("action") != "initializeUpload":
+            raise self._error(400, "ILLEGAL_ARGUMENT", "action must be initializeUpload")
+        request = ctx.body.get("initializeUploadRequest") if isinstance(ctx.body, dict) else None
+        if not isinstance(request, dict):
+            raise self._error(422, "UNPROCESSABLE_ENTITY", "initializeUploadRequest is required")
+        account = self._owner(ctx, request.get("owner"))
+        self._before_publishing(ctx)
+        asset = "D4E10AQ" + secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")
+        urn = f"urn:li:image:{asset}"
+        self._store()["media"][urn] = {
+            "kind": "image",
+            "owner": account.external_id,
+            "status": "WAITING_UPLOAD",
+            "parts": {0: None},
+        }
+        expires = int((time.time() + 86_400) * 1000)
+        return {
+            "value": {
+                "uploadUrlExpiresAt": expires,
+                "uploadUrl": self._upload_url(asset, "uploadedImage", 0),
+                "image": urn,
+            }
+        }
+
+    def videos_action(self, ctx: Ctx) -> Json:
+        action = ctx.query.get("action")
+        if action == "initializeUpload":
+            return self._video_init(ctx)
+        if action == "finalizeUpload":
+            return self._video_finalize(ctx)
+        raise self._error(400, "ILLEGAL_ARGUMENT", "action must be initializeUpload|finalizeUpload")
+
+    def _video_init(self, ctx: Ctx) -> Json:
+        request = ctx.body.get("initializeUploadRequest") if isinstance(ctx.body, dict) else None
+        if not isinstance(request, dict):
+            raise self._error(422, "UNPROCESSABLE_ENTITY", "initializeUploadRequest is required")
+        account = self._owner(ctx, request.get("owner"))
+        size = request.get("fileSizeBytes")
+        if not isinstance(size, int) or size <= 0:
+            raise self._error(422, "UNPROCESSABLE_ENTITY", "fileSizeBytes must be positive")
+        self._before_publishing(ctx)
+        asset = "D5610AQ" + secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")
+        urn = f"urn:li:video:{asset}"
+        instructions = []
+        for part, first in enumerate(range(0, size, VIDEO_PART_BYTES)):
+            last = min(size, first + VIDEO_PART_BYTES) - 1
+            instructions.append(
+                {
+                    "uploadUrl": self._upload_url(asset, "uploadedVideo", part),
+                    "firstByte": first,
+                    "lastByte": last,
+                }
+            )
+        self._store()["media"][urn] = {
+            "kind": "video",
+            "owner": account.external_id,
+            "status": "WAITING_UPLOAD",
+            "size": size,
+            "parts": dict.fromkeys(range(len(instructions))),
+            "ranges": [(i["firstByte"], i["lastByte"]) for i in instructions],
+            "polls": 0,
+            "fails": False,
+        }
+        return {
+            "value": {
+                "uploadUrlsExpireAt": int((time.time() + 86_400) * 1000),
+                "video": urn,
+                "uploadInstructions": instructions,
+                "uploadToken": "",
+            }
+        }
+
+    def upload(self, ctx: Ctx, asset: str, kind: str, part: str) -> Response:
+        self.account(ctx)
+        prefix = "urn:li:image:" if kind == "uploadedImage" else "urn:li:video:"
+        media = self._store()["media"].get(prefix + asset)
+        index = int(part)
+        if media is None or index not in media["parts"]:
+            raise self.not_found(ctx)
+        self._before_publishing(ctx)
+        if media["kind"] == "video":
+            first, last = media["ranges"][index]
+            if len(ctx.raw) != last - first + 1:
+                raise self._error(400, "BAD_REQUEST", "The part does not match its byte range")
+        elif not ctx.raw:
+            raise self._error(400, "BAD_REQUEST", "Empty upload")
+        digest = hashlib.sha256(ctx.raw).hexdigest()
+        media["parts"][index] = digest
+        if media["kind"] == "image":
+            failed = self.sim.take_fault(self.platform, "container_error")
+            media["status"] = "PROCESSING_FAILED" if failed else "AVAILABLE"
+        return Response(status_code=201, headers={"etag": f"/ambry-video/{digest[:24]}"})
+
+    def _video_finalize(self, ctx: Ctx) -> Json:
+        request = ctx.body.get("finalizeUploadRequest") if isinstance(ctx.body, dict) else None
+        if not isinstance(request, dict):
+            raise self._error(422, "UNPROCESSABLE_ENTITY", "finalizeUploadRequest is required")
+        media = self._store()["media"].get(str(request.get("video")))
+        if media is None or media["kind"] != "video":
+            raise self.not_found(ctx)
+        if media["owner"] != self.account(ctx).external_id:
+            raise self._error(403, "ACCESS_DENIED", "Not the owner of this video")
+        self._before_publishing(ctx)
+        expected = [f"/ambry-video/{d[:24]}" if d else None for d in media["parts"].values()]
+        if None in expected or request.get("uploadedPartIds") != expected:
+            raise self._error(400, "BAD_REQUEST", "uploadedPartIds do not match the uploaded parts")
+        media["status"] = "PROCESSING"
+        media["fails"] = bool(self.sim.take_fault(self.platform, "container_error"))
+        return None
+
+    def _media_status(self, ctx: Ctx, urn: str) -> Json:
+        media = self._store()["media"].get(unquote(urn))
+        if media is None or media["owner"] != self.account(ctx).external_id:
+            raise self.not_found(ctx)
+        if media["status"] == "PROCESSING":
+            # One look shows it still processing, the next one done: a client must poll.
+            media["polls"] += 1
+            if media["polls"] > 1:
+                media["status"] = "PROCESSING_FAILED" if media["fails"] else "AVAILABLE"
+        body: dict[str, Json] = {
+            "id": unquote(urn),
+            "owner": f"urn:li:organization:{media['owner']}",
+            "status": media["status"],
+        }
+        if media["kind"] == "video":
+            body["duration"] = 0
+        if media["status"] == "PROCESSING_FAILED":
+            body["processingFailureReason"] = "The media could not be processed"
+        return body
+
+    def image(self, ctx: Ctx, urn: str) -> Json:
+        return self._media_status(ctx, urn)
+
+    def video(self, ctx: Ctx, urn: str) -> Json:
+        return self._media_status(ctx, urn)
+
+    def _content_media(self, content: Json, account: Account) -> list[str]:
+        if content is None:
+            return []
+        if not isinstance(content, dict):
+            raise self._error(422, "UNPROCESSABLE_ENTITY", "content must be an object")
+        if "article" in content:
+            article = content["article"]
+            if not isinstance(article, dict) or not article.get("source"):
+                raise self._error(422, "UNPROCESSABLE_ENTITY", "article.source is required")
+            return []
+        if "multiImage" in content:
+            images = (
+                content["multiImage"].get("images")
+                if isinstance(content["multiImage"], dict)
+                else None
+            )
+            if not isinstance(images, list) or not 2 <= len(images) <= 20:
+                raise self._error(422, "UNPROCESSABLE_ENTITY", "multiImage takes 2 to 20 images")
+            urns = [str(i.get("id")) for i in images if isinstance(i, dict)]
+        elif "media" in content and isinstance(content["media"], dict):
+            urns = [str(content["media"].get("id"))]
+        else:
+            raise self._error(422, "UNPROCESSABLE_ENTITY", "unknown content")
+        for urn in urns:
+            media = self._store()["media"].get(urn)
+            if media is None or media["owner"] != account.external_id:
+                raise self._error(422, "UNPROCESSABLE_ENTITY", f"Unknown media {urn}")
+            if media["status"] != "AVAILABLE":
+                raise self._error(
+                    422, "UNPROCESSABLE_ENTITY", f"Media {urn} is {media['status']}, not AVAILABLE"
+                )
+        return urns
+
+    def create_post(self, ctx: Ctx) -> Response:
+        self._before_publishing(ctx)
+        if self.sim.take_fault(self.platform, "token_expires_mid_flow") and ctx.bearer:
+            self.sim.expire(ctx.bearer)
+        body = ctx.body if isinstance(ctx.body, dict) else {}
+        account = self._org(ctx, str(body.get("author", "")))
+        if self.sim.take_fault(self.platform, "rate_limited"):
+            raise self.throttled(30.0)
+        commentary = body.get("commentary")
+        if not isinstance(commentary, str) or body.get("lifecycleState") != "PUBLISHED":
+            raise self._error(
+                422, "UNPROCESSABLE_ENTITY", "commentary and lifecycleState PUBLISHED are required"
+            )
+        if body.get("visibility") not in {"PUBLIC", "CONNECTIONS", "LOGGED_IN"}:
+            raise self._error(422, "UNPROCESSABLE_ENTITY", "visibility is required")
+        if len(commentary) > 3000:
+            raise self._error(422, "UNPROCESSABLE_ENTITY", "commentary is longer than 3000")
+        urns = self._content_media(body.get("content"), account)
+        kind = "ugcPost" if any(u.startswith("urn:li:video:") for u in urns) else "share"
+        post_urn = f"urn:li:{kind}:7{secrets.randbelow(10**18):018d}"
+        self._store()["posts"][post_urn] = {
+            "commentary": commentary,
+            "content": body.get("content"),
+        }
+        self.sim.record_post(
+            self.platform,
+            account.external_id,
+            post_urn,
+            little_text(commentary),
+            media=tuple(urns),
+            permalink=f"https://www.linkedin.com/feed/update/{post_urn}/",
+            marker=urns[0] if urns else None,
+        )
+        if self.sim.take_fault(self.platform, "timeout_after_create"):
+            ctx.hang = True
+        return Response(
+            status_code=201,
+            headers={**self.usage_headers(ctx), "x-restli-id": post_urn, "x-linkedin-id": post_urn},
+        )
+
+    def video_analytics(self, ctx: Ctx) -> Json:
+        if ctx.query.get("q") != "entity" or ctx.query.get("type") not in {
+            "VIDEO_VIEW",
+            "VIEWER",
+            "TIME_WATCHED",
+        }:
+            raise self._error(400, "ILLEGAL_ARGUMENT", "q=entity and a type are required")
+        account = self.account(ctx)
+        entity = unquote(ctx.query.get("entity", ""))
+        made = next(
+            (
+                p
+                for p in self.sim.posts_of(self.platform, account.external_id)
+                if p.post_id == entity
+            ),
+            None,
+        )
+        if made is None or not entity.startswith("urn:li:ugcPost:"):
+            raise self._error(403, "ACCESS_DENIED", f"Not enough permissions to access: {entity}")
+        value = video_views(entity)
+        if ctx.query["type"] == "VIEWER":
+            value = round(value * 0.8)
+        elif ctx.query["type"] == "TIME_WATCHED":
+            value *= 4000
+        return {
+            "paging": {"start": 0, "count": 10, "links": []},
+            "elements": [{"entity": entity, "type": ctx.query["type"], "value": value}],
+        }
+
+    def _post_statistics(self, ctx: Ctx, org_urn: str) -> Json:
+        urns: list[str] = []
+        for param in ("shares", "ugcPosts"):
+            value = ctx.query.get(param, "")
+            found = re.fullmatch(r"List\((.*)\)", value)
+            if value and found is None:
+                raise self._error(400, "ILLEGAL_ARGUMENT", f"{param} must be List(...)")
+            if found:
+                urns += [unquote(u) for u in found.group(1).split(",") if u]
+        elements = []
+        for urn in urns:
+            kind = "share" if urn.startswith("urn:li:share:") else "ugcPost"
+            figures = post_figures(urn)
+            total = sum(
+                figures[k] for k in ("clickCount", "likeCount", "commentCount", "shareCount")
+            )
+            elements.append(
+                {
+                    "organizationalEntity": org_urn,
+                    kind: urn,
+                    "totalShareStatistics": {
+                        **figures,
+                        "engagement": round(total / max(1, figures["impressionCount"]), 6),
+                    },
+                }
+            )
+        deprecated = self.sim._deprecated_names(self.platform)
+        return drop_fields(
+            {"paging": {"start": 0, "count": 10, "links": []}, "elements": elements}, deprecated
+        )

@@ -1,12 +1,28 @@
-"""X: the v2 API, ``x-rate-limit-*`` headers per token and endpoint over 15-minute windows."""
+"""X: the v2 API, ``x-rate-limit-*`` headers per token and endpoint over 15-minute windows.
+
+Publishing: the v2 media upload (``POST /2/media/upload/initialize``, ``/{id}/append``
+multipart with ``segment_index``, ``/{id}/finalize``, ``GET /2/media/upload?command=STATUS``
+while ``processing_info`` is pending or in progress), ``POST /2/media/metadata`` (alt text),
+``POST /2/tweets`` (201) under a per-user cap of ``POSTS_PER_DAY`` posts per 24-hour window
+(``x-user-limit-24hour-limit/remaining/reset`` on every answer, 429 once spent), and
+``GET /2/tweets/{id}`` with ``public_metrics`` (figures of ``post_figures``). Publishing routes
+count per token only: a platform-wide window forced by ``set_remaining`` does not touch them.
+"""
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
+import heapq
+import itertools
 import secrets
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from devtools.platforms.core import (
+    CreatedPost,
     Ctx,
     Dialect,
     Json,
@@ -15,15 +31,58 @@ from devtools.platforms.core import (
     drop_fields,
     encode_cursor,
     rfc3339,
-    take_page,
 )
 from devtools.platforms.figures import (
     Account,
+    Post,
     today_utc,
+    unit_of,
 )
 
 X_WINDOW = 900.0
-X_LIMITS = {"me": 75, "user": 900, "tweets": 900}
+X_LIMITS = {"me": 75, "user": 900, "tweets": 900, "media": 500, "create": 300, "lookup": 900}
+GROUPS = {
+    "me": "me",
+    "user": "user",
+    "tweets": "tweets",
+    "media_init": "media",
+    "media_append": "media",
+    "media_finalize": "media",
+    "media_status": "media",
+    "media_metadata": "media",
+    "create_tweet": "create",
+    "tweet": "lookup",
+}
+PUBLISHING = {"media_init", "media_append", "media_finalize", "media_status", "media_metadata"}
+PUBLISHING |= {"create_tweet", "tweet"}
+POSTS_PER_DAY = 100
+DAY = 86_400.0
+MEDIA_KEY_PREFIX = {"tweet_image": "3", "tweet_gif": "16", "tweet_video": "7"}
+
+
+def post_figures(tweet_id: str) -> dict[str, int]:
+    """The public_metrics the simulator gives a created post (deterministic per id)."""
+
+    def u(what: str) -> float:
+        return unit_of("x", tweet_id, what)
+
+    impressions = 100 + int(5000 * u("impressions"))
+    likes = round(impressions * (0.01 + 0.04 * u("likes")))
+    retweets = round(likes * (0.05 + 0.2 * u("retweets")))
+    return {
+        "retweet_count": retweets,
+        "reply_count": round(likes * (0.1 + 0.2 * u("replies"))),
+        "like_count": likes,
+        "quote_count": round(retweets * 0.4 * u("quotes")),
+        "bookmark_count": round(likes * 0.1 * u("bookmarks")),
+        "impression_count": impressions,
+    }
+
+
+def video_views(tweet_id: str) -> int:
+    return round(
+        post_figures(tweet_id)["impression_count"] * (0.4 + 0.5 * unit_of("x", tweet_id, "views"))
+    )
 
 
 class XDialect(Dialect):
@@ -34,6 +93,13 @@ class XDialect(Dialect):
         ("GET", r"/2/users/me", "me"),
         ("GET", r"/2/users/([^/]+)/tweets", "tweets"),
         ("GET", r"/2/users/([^/]+)", "user"),
+        ("POST", r"/2/media/upload/initialize", "media_init"),
+        ("POST", r"/2/media/upload/(\d+)/append", "media_append"),
+        ("POST", r"/2/media/upload/(\d+)/finalize", "media_finalize"),
+        ("GET", r"/2/media/upload", "media_status"),
+        ("POST", r"/2/media/metadata", "media_metadata"),
+        ("POST", r"/2/tweets", "create_tweet"),
+        ("GET", r"/2/tweets/(\d+)", "tweet"),
     )
 
     def not_found(self, ctx: Ctx) -> Reply:
@@ -84,12 +150,13 @@ class XDialect(Dialect):
     def before(self, ctx: Ctx, name: str) -> None:
         if name in {"authorize", "token", "revoke"}:
             return
-        group = {"me": "me", "user": "user", "tweets": "tweets"}[name]
-        forced = self.sim._remaining.get(self.platform)
+        group = GROUPS[name]
+        forced = None if name in PUBLISHING else self.sim._remaining.get(self.platform)
         if forced is not None and ctx.now < forced[1]:
             remaining, reset_at, limit = forced
         else:
-            self.sim._remaining.pop(self.platform, None)
+            if name not in PUBLISHING:
+                self.sim._remaining.pop(self.platform, None)
             key = (ctx.bearer or "", group)
             window = self.sim._x_windows.get(key)
             if window is None or ctx.now >= window[1]:
@@ -185,10 +252,16 @@ class XDialect(Dialect):
                 f"The `max_results` query parameter value [{limit}] is not between 5 and 100",
             )
         offset = decode_cursor(ctx.query.get("pagination_token"))
-        posts, more = take_page(account.posts_desc(end, start), offset, limit)
+        listing = itertools.islice(self._listing(account, end, start), offset, offset + limit + 1)
+        posts = list(listing)
+        more = len(posts) > limit
+        posts = posts[:limit]
         fields = ctx.query.get("tweet.fields", "")
         data = []
         for post in posts:
+            if isinstance(post, CreatedPost):
+                data.append(self._created_tweet(post, fields))
+                continue
             tweet: dict[str, Json] = {
                 "id": post.id,
                 "text": f"Post {post.id[-4:]}",
@@ -218,6 +291,270 @@ class XDialect(Dialect):
             body["data"] = drop_fields(data, self.sim._deprecated_names(self.platform))
         return body
 
+    def _listing(
+        self, account: Account, end: datetime, start: datetime | None
+    ) -> Iterator[Post | CreatedPost]:
+        """The user's posts in [start, end) newest first: those made through the API among
+        the drawn ones."""
+        low = start.timestamp() if start is not None else float("-inf")
+        created = sorted(
+            (
+                p
+                for p in self.sim.posts_of(self.platform, account.external_id)
+                if low <= p.created_at < end.timestamp()
+            ),
+            key=lambda p: p.created_at,
+            reverse=True,
+        )
+        return heapq.merge(
+            created,
+            account.posts_desc(end, start),
+            key=lambda p: p.created_at if isinstance(p, CreatedPost) else p.created_at.timestamp(),
+            reverse=True,
+        )
+
+    def _created_tweet(self, post: CreatedPost, fields: str) -> Json:
+        tweet: dict[str, Json] = {
+            "id": post.post_id,
+            "text": post.text,
+            "edit_history_tweet_ids": [post.post_id],
+        }
+        if "created_at" in fields:
+            tweet["created_at"] = _iso(post.created_at)
+        if "public_metrics" in fields:
+            tweet["public_metrics"] = post_figures(post.post_id)
+        if post.media:
+            tweet["attachments"] = {"media_keys": [self._media_key(m) for m in post.media]}
+        return tweet
+
+    # --- publishing
+
+    def _store(self) -> dict[str, dict[str, Any]]:
+        """Uploads and per-user post windows of this simulator run. The simulator's reset()
+        makes a new created_posts list, so a new list means a new test: forget the rest."""
+        if getattr(self, "_store_of", None) is not self.sim.created_posts:
+            self._store_of = self.sim.created_posts
+            self._state: dict[str, dict[str, Any]] = {"media": {}, "days": {}}
+        return self._state
+
+    def _media_key(self, media_id: str) -> str:
+        media = self._store()["media"].get(media_id)
+        return f"{MEDIA_KEY_PREFIX.get(media['category'], '3') if media else '3'}_{media_id}"
+
+    def _before_publishing(self) -> None:
+        if self.sim.take_fault(self.platform, "error_before_create"):
+            raise self.server_error(503)
+
+    def _own_media(self, ctx: Ctx, media_id: str) -> dict[str, Any]:
+        account = self.account(ctx)
+        media: dict[str, Any] | None = self._store()["media"].get(media_id)
+        if media is None or media["owner"] != account.external_id:
+            raise _x_invalid("id", f"Invalid media id {media_id}")
+        if media["expires_at"] <= ctx.now:
+            raise _x_invalid("id", f"The media id {media_id} has expired")
+        return media
+
+    def _media_body(self, media_id: str, media: dict[str, Any], ctx: Ctx) -> Json:
+        data: dict[str, Json] = {
+            "id": media_id,
+            "media_key": self._media_key(media_id),
+            "expires_after_secs": int(media["expires_at"] - ctx.now),
+        }
+        if media["state"] in {"finalized", "pending", "in_progress", "succeeded", "failed"}:
+            data["size"] = media["size"]
+        if media["category"] in {"tweet_video", "tweet_gif"} and media["state"] != "init":
+            info: dict[str, Json] = {"state": media["state"]}
+            if media["state"] in {"pending", "in_progress"}:
+                info["check_after_secs"] = 1
+                info["progress_percent"] = 0 if media["state"] == "pending" else 60
+            if media["state"] == "failed":
+                info["error"] = {
+                    "code": 1,
+                    "name": "InvalidMedia",
+                    "message": "Unsupported video format",
+                }
+            data["processing_info"] = info
+        return {"data": data}
+
+    def media_init(self, ctx: Ctx) -> Json:
+        account = self.account(ctx)
+        body = ctx.body if isinstance(ctx.body, dict) else {}
+        size, kind = body.get("total_bytes"), body.get("media_type")
+        category = body.get("media_category", "tweet_image")
+        if not isinstance(size, int) or size <= 0 or not isinstance(kind, str):
+            raise _x_invalid("total_bytes", "total_bytes and media_type are required")
+        if category not in MEDIA_KEY_PREFIX:
+            raise _x_invalid("media_category", f"Invalid media_category {category}")
+        self._before_publishing()
+        media_id = str(10**18 + secrets.randbelow(9 * 10**18))
+        self._store()["media"][media_id] = {
+            "owner": account.external_id,
+            "size": size,
+            "type": kind,
+            "category": category,
+            "segments": {},
+            "state": "init",
+            "expires_at": ctx.now + DAY,
+            "polls": 0,
+            "fails": False,
+            "alt_text": None,
+        }
+        return self._media_body(media_id, self._store()["media"][media_id], ctx)
+
+    def media_append(self, ctx: Ctx, media_id: str) -> Json:
+        media = self._own_media(ctx, media_id)
+        if media["state"] != "init":
+            raise _x_invalid("id", "The upload is already finalized")
+        segment, chunk = _multipart(ctx)
+        if segment is None or chunk is None or not 0 <= segment <= 999:
+            raise _x_invalid("segment_index", "segment_index and media are required")
+        self._before_publishing()
+        media["segments"][segment] = len(chunk)
+        return {"data": {"expires_at": int(media["expires_at"])}}
+
+    def media_finalize(self, ctx: Ctx, media_id: str) -> Json:
+        media = self._own_media(ctx, media_id)
+        self._before_publishing()
+        indexes = sorted(media["segments"])
+        if indexes != list(range(len(indexes))) or sum(media["segments"].values()) != media["size"]:
+            raise _x_invalid("id", "Segments do not add up to total_bytes")
+        if media["category"] == "tweet_image":
+            media["state"] = "succeeded"
+        elif media["state"] == "init":
+            media["state"] = "pending"
+            media["fails"] = bool(self.sim.take_fault(self.platform, "container_error"))
+        return self._media_body(media_id, media, ctx)
+
+    def media_status(self, ctx: Ctx) -> Json:
+        if ctx.query.get("command") != "STATUS":
+            raise _x_invalid("command", "command must be STATUS")
+        media_id = ctx.query.get("media_id", "")
+        media = self._own_media(ctx, media_id)
+        if media["state"] == "pending":
+            media["state"] = "in_progress"
+        elif media["state"] == "in_progress":
+            media["state"] = "failed" if media["fails"] else "succeeded"
+        return self._media_body(media_id, media, ctx)
+
+    def media_metadata(self, ctx: Ctx) -> Json:
+        body = ctx.body if isinstance(ctx.body, dict) else {}
+        media = self._own_media(ctx, str(body.get("id", "")))
+        metadata = body.get("metadata")
+        alt = metadata.get("alt_text") if isinstance(metadata, dict) else None
+        text = alt.get("text") if isinstance(alt, dict) else None
+        if not isinstance(text, str) or len(text) > 1000:
+            raise _x_invalid("metadata", "alt_text.text is required, at most 1000 characters")
+        media["alt_text"] = text
+        return {"data": {"id": body["id"], "associated_metadata": {"alt_text": {"text": text}}}}
+
+    def _day_window(self, account: Account, now: float) -> list[float]:
+        """[posts made, reset time] of the user's 24-hour post cap."""
+        days = self._store()["days"]
+        window = days.get(account.external_id)
+        if window is None or now >= window[1]:
+            window = [0, now + DAY]
+            days[account.external_id] = window
+        return window
+
+    def _day_headers(self, window: list[float]) -> dict[str, str]:
+        return {
+            "x-user-limit-24hour-limit": str(POSTS_PER_DAY),
+            "x-user-limit-24hour-remaining": str(max(0, POSTS_PER_DAY - int(window[0]))),
+            "x-user-limit-24hour-reset": str(int(window[1])),
+        }
+
+    def create_tweet(self, ctx: Ctx) -> Json:
+        self._before_publishing()
+        if self.sim.take_fault(self.platform, "token_expires_mid_flow") and ctx.bearer:
+            self.sim.expire(ctx.bearer)
+        account = self.account(ctx)
+        if self.sim.take_fault(self.platform, "rate_limited"):
+            raise self.throttled(60.0)
+        window = self._day_window(account, ctx.now)
+        if self.sim.take_fault(self.platform, "quota_spent"):
+            window[0] = POSTS_PER_DAY
+        ctx.out.update(self._day_headers(window))
+        if window[0] >= POSTS_PER_DAY:
+            reply = self.throttled(None)
+            reply.headers.update(ctx.out)
+            raise reply
+        body = ctx.body if isinstance(ctx.body, dict) else {}
+        text = body.get("text")
+        media = body.get("media")
+        media_ids = media.get("media_ids") if isinstance(media, dict) else []
+        if not isinstance(media_ids, list) or len(media_ids) > 4:
+            raise _x_invalid("media.media_ids", "At most 4 media ids")
+        if not (isinstance(text, str) and text) and not media_ids:
+            raise _x_invalid("text", "text or media is required")
+        for media_id in media_ids:
+            state = self._own_media(ctx, str(media_id))["state"]
+            if state != "succeeded":
+                raise _x_invalid("media.media_ids", f"Media {media_id} is not ready ({state})")
+        tweet_id = str(10**18 + secrets.randbelow(9 * 10**18))
+        window[0] += 1
+        ctx.out.update(self._day_headers(window))
+        self.sim.record_post(
+            self.platform,
+            account.external_id,
+            tweet_id,
+            text or "",
+            media=tuple(str(m) for m in media_ids),
+            permalink=f"https://x.com/{account.handle}/status/{tweet_id}",
+            marker=str(media_ids[0]) if media_ids else None,
+        )
+        if self.sim.take_fault(self.platform, "timeout_after_create"):
+            ctx.hang = True
+        raise Reply(
+            201,
+            {"data": {"id": tweet_id, "text": text or "", "edit_history_tweet_ids": [tweet_id]}},
+        )
+
+    def tweet(self, ctx: Ctx, tweet_id: str) -> Json:
+        self.account(ctx)
+        post = next(
+            (
+                p
+                for p in self.sim.created_posts
+                if p.platform == self.platform and p.post_id == tweet_id
+            ),
+            None,
+        )
+        if post is None:
+            return {
+                "errors": [
+                    {
+                        "value": tweet_id,
+                        "detail": f"Could not find tweet with id: [{tweet_id}].",
+                        "title": "Not Found Error",
+                        "resource_type": "tweet",
+                        "parameter": "id",
+                        "resource_id": tweet_id,
+                        "type": "https://api.twitter.com/2/problems/resource-not-found",
+                    }
+                ]
+            }
+        data = self._created_tweet(post, ctx.query.get("tweet.fields", ""))
+        body: dict[str, Json] = {
+            "data": drop_fields(data, self.sim._deprecated_names(self.platform))
+        }
+        if "attachments.media_keys" in ctx.query.get("expansions", "") and post.media:
+            included = []
+            for media_id in post.media:
+                media = self._store()["media"].get(media_id, {})
+                entry: dict[str, Json] = {
+                    "media_key": self._media_key(media_id),
+                    "type": {"tweet_video": "video", "tweet_gif": "animated_gif"}.get(
+                        media.get("category", ""), "photo"
+                    ),
+                }
+                if entry["type"] == "video" and "public_metrics" in ctx.query.get(
+                    "media.fields", ""
+                ):
+                    entry["public_metrics"] = {"view_count": video_views(tweet_id)}
+                included.append(entry)
+            body["includes"] = {"media": included}
+        return body
+
 
 def _x_invalid(parameter: str, message: str) -> Reply:
     return Reply(
@@ -229,3 +566,27 @@ def _x_invalid(parameter: str, message: str) -> Reply:
             "type": "https://api.twitter.com/2/problems/invalid-request",
         },
     )
+
+
+def _iso(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _multipart(ctx: Ctx) -> tuple[int | None, bytes | None]:
+    """segment_index and the media part of a multipart/form-data APPEND."""
+    kind = ctx.headers.get("content-type", "")
+    if not kind.startswith("multipart/form-data"):
+        return None, None
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {kind}\r\n\r\n".encode() + ctx.raw
+    )
+    segment: int | None = None
+    chunk: bytes | None = None
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if name == "segment_index" and isinstance(payload, bytes) and payload.strip().isdigit():
+            segment = int(payload.strip())
+        elif name == "media" and isinstance(payload, bytes):
+            chunk = payload
+    return segment, chunk

@@ -15,7 +15,16 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import hashlib
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -28,6 +37,7 @@ from social.connectors.types import (
     Budget,
     ConnectorError,
     DailyMetrics,
+    MediaFile,
     OutcomeUnknown,
     Platform,
     PlatformUnavailable,
@@ -53,6 +63,12 @@ class RequestRejected(ConnectorError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+async def stream(media: MediaFile, size: int) -> AsyncIterator[bytes]:
+    """The file as an upload body, `size` bytes at a time (never all of it in memory)."""
+    for block in media.chunks(size):
+        yield block
 
 
 def utc_today() -> date:
@@ -319,17 +335,19 @@ class HttpConnector:
         headers: Mapping[str, str] | None = None,
         auth: httpx.Auth | None = None,
         secrets: Sequence[str] = (),
-        content: bytes | Iterable[bytes] | None = None,
+        content: bytes | Iterable[bytes] | AsyncIterable[bytes] | None = None,
         files: Mapping[str, Any] | None = None,
         creates: bool = False,
         answer: list[httpx.Response] | None = None,
     ) -> Json:
         """One call under the budget; the JSON body of a successful answer (None if empty).
 
-        `content`/`files`: a raw or multipart body (media uploads). `creates`: this call makes
-        a post visible, so whatever may have reached the platform without a definite answer
-        (a read timeout, a dropped connection, a 5xx) is OutcomeUnknown, and a definite 4xx is
-        PublishRejected; only a connection that never opened stays PlatformUnavailable.
+        `content`/`files`: a raw or multipart body (media uploads); a streamed body must be an
+        async iterable (`stream(media, size)`): httpx's AsyncClient refuses a sync one.
+        `creates`: this call makes a post visible, so whatever may have reached the platform
+        without a definite answer (a read timeout, a dropped connection, a 5xx) is
+        OutcomeUnknown, and a definite 4xx is PublishRejected; only a connection that never
+        opened stays PlatformUnavailable.
         `answer`: receives the response, for callers that need its headers or status."""
         for key, cost in keys:
             await self._budget.acquire(key, cost=cost)

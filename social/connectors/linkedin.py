@@ -8,15 +8,29 @@ networkSizes (the profile). A field LinkedIn stops sending fails only its metric
 Budget: ``linkedin_organization`` before every request. LinkedIn publishes no usage headers;
 a 429 pauses the key for Retry-After when given, else 60 s. Refresh tokens are not rotated:
 the refresh grant answers the same one.
+
+Publishing (Community Management API), `prepare`: each image through
+``/rest/images?action=initializeUpload`` (owner = the organization) and a PUT of its bytes to
+the upload URL; a video through ``/rest/videos?action=initializeUpload``, a PUT of each byte
+range it names (read from the file one range at a time; each answers an ETag) and
+``finalizeUpload`` with those ETags; then every medium's status is polled until AVAILABLE.
+`create`: ``POST /rest/posts`` (one medium as ``content.media``, several images as
+``content.multiImage``, else the link as an ``article``), the post's URN in ``x-restli-id``.
+`find`: the organization's latest posts (``/rest/posts?q=author``), matched on a medium's URN
+from `state`, else on the commentary and a creation time after `since`. `post_figures`:
+lifetime ``organizationalEntityShareStatistics`` of the share or ugcPost, and a video post's
+VIDEO_VIEW count from ``videoAnalytics``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import quote
 
+from infra.clock import utcnow
 from social.connectors.base import (
     Assembly,
     HttpConnector,
@@ -30,14 +44,65 @@ from social.connectors.base import (
     gather,
     midnight,
     missing,
+    stream,
+    sub,
 )
-from social.connectors.types import DailyMetrics, Platform, Profile, TokenSet
+from social.connectors.types import (
+    DailyMetrics,
+    MediaFile,
+    OutcomeUnknown,
+    Platform,
+    PlatformUnavailable,
+    PostDraft,
+    PostFigures,
+    Profile,
+    PublishedPost,
+    PublishRejected,
+    Remember,
+    TokenSet,
+)
 
 API = "https://api.linkedin.com/rest"
 VERSION = "202411"
 PAGE_SIZE = 100
 MAX_PAGES = 30
 ENGAGEMENT_FIELDS = ("clickCount", "likeCount", "commentCount", "shareCount")
+RESERVED = frozenset("|{}@[]()<>#\\*_~")
+"""Characters the "little" text format of a commentary reserves: unescaped, LinkedIn reads
+them as markup and silently cuts the post there."""
+FIND_PAGE = 20
+FIND_PAGES = 5
+
+
+def little_text(text: str) -> str:
+    """The commentary that shows `text` as written."""
+    return "".join("\\" + char if char in RESERVED else char for char in text)
+
+
+def _ranges(media: MediaFile, instructions: list[Json]) -> list[tuple[str, int, int]]:
+    """(upload URL, first byte, last byte) of each part LinkedIn asked for, checked against
+    the file so that a part never reads past its end."""
+    parts = []
+    for item in instructions:
+        if not isinstance(item, dict):
+            raise PlatformUnavailable("linkedin_organization: unusable video upload instructions")
+        url = item.get("uploadUrl")
+        first_byte, last_byte = as_int(item.get("firstByte")), as_int(item.get("lastByte"))
+        if (
+            not isinstance(url, str)
+            or first_byte is None
+            or last_byte is None
+            or not 0 <= first_byte <= last_byte < media.size
+        ):
+            raise PlatformUnavailable("linkedin_organization: unusable video upload instructions")
+        parts.append((url, first_byte, last_byte))
+    return parts
+
+
+def _read_range(media: MediaFile, first: int, last: int) -> bytes:
+    with media.path.open("rb") as handle:
+        handle.seek(first)
+        return handle.read(last - first + 1)
 
 
 def org_urn(external_id: str) -> str:
@@ -56,6 +121,7 @@ class LinkedInConnector(HttpConnector):
         "r_organization_admin",
         "r_organization_social",
         "r_organization_followers",
+        "w_organization_social",
     )
     default_headers: ClassVar[Mapping[str, str]] = {
         "LinkedIn-Version": VERSION,
@@ -190,3 +256,295 @@ class LinkedInConnector(HttpConnector):
         for metric in ("follower_change", "impressions", "reach", "engagements", "posts_published"):
             out.series(metric, got[metric])
         return out.done()
+
+    # --- publishing
+
+    media_poll_seconds: float = 3.0
+    """LinkedIn names no wait: how long between two looks at a medium still processing."""
+    media_poll_attempts: int = 100
+
+    async def _json_call(self, method: str, path_and_query: str, token: str, body: Json) -> Json:
+        return await self._request(
+            method, self.url(API + path_and_query), token=token, keys=((self.key, 1.0),), json=body
+        )
+
+    async def prepare(
+        self, token: TokenSet, external_id: str, draft: PostDraft, state: dict[str, Any]
+    ) -> dict[str, Any]:
+        kinds = ["video" if m.kind == "video" else "image" for m in draft.media]
+        if "video" in kinds and len(kinds) > 1:
+            raise PublishRejected(
+                "LinkedIn: a post carries one video, or images only; split this post",
+                code="rejected",
+            )
+        if any(m.kind == "document" for m in draft.media):
+            raise PublishRejected(
+                "LinkedIn: documents are not supported here; attach images or a video",
+                code="rejected",
+            )
+        earlier = [m for m in as_list(state.get("media")) if isinstance(m, dict)]
+        prepared: list[dict[str, Any]] = []
+        try:
+            for index, (media, kind) in enumerate(zip(draft.media, kinds, strict=True)):
+                before = earlier[index] if index < len(earlier) else {}
+                if await self._still_there(token.access_token, before, kind, media.size):
+                    prepared.append(before)  # uploaded by an earlier attempt
+                    continue
+                upload = self._upload_video if kind == "video" else self._upload_image
+                urn = await upload(token.access_token, external_id, media)
+                prepared.append({"urn": urn, "kind": kind, "size": media.size})
+            for item in prepared:
+                await self._wait_available(token.access_token, item["urn"], item["kind"])
+        except RequestRejected as exc:
+            raise PublishRejected(
+                f"LinkedIn refused the media ({exc.reason}); check the files and publish again",
+                code="media_rejected",
+            ) from None
+        return {"media": prepared}
+
+    async def _still_there(self, token: str, before: dict[str, Any], kind: str, size: int) -> bool:
+        """Whether an earlier attempt's upload of this medium can serve again."""
+        urn = before.get("urn")
+        if not isinstance(urn, str) or (before.get("kind"), before.get("size")) != (kind, size):
+            return False
+        path = f"/{'videos' if kind == 'video' else 'images'}/{quote(urn, safe='')}"
+        try:
+            status = (await self._get(path, token)).get("status")
+        except RequestRejected:
+            return False  # gone since (or never finished): upload it again
+        return status in {"AVAILABLE", "PROCESSING"}
+
+    async def _upload_image(self, token: str, external_id: str, media: MediaFile) -> str:
+        answer = await self._json_call(
+            "POST",
+            "/images?action=initializeUpload",
+            token,
+            {"initializeUploadRequest": {"owner": org_urn(external_id)}},
+        )
+        value = sub(answer, "value")
+        url, urn = value.get("uploadUrl"), value.get("image")
+        if not isinstance(url, str) or not isinstance(urn, str):
+            raise PlatformUnavailable(f"{self.key}: initializeUpload gave no upload URL")
+        await self._request(
+            "PUT",
+            self.url(url),
+            token=token,
+            keys=((self.key, 1.0),),
+            content=stream(media, 1024 * 1024),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        return urn
+
+    async def _upload_video(self, token: str, external_id: str, media: MediaFile) -> str:
+        answer = await self._json_call(
+            "POST",
+            "/videos?action=initializeUpload",
+            token,
+            {
+                "initializeUploadRequest": {
+                    "owner": org_urn(external_id),
+                    "fileSizeBytes": media.size,
+                    "uploadCaptions": False,
+                    "uploadThumbnail": False,
+                }
+            },
+        )
+        value = sub(answer, "value")
+        urn = value.get("video")
+        if not isinstance(urn, str):
+            raise PlatformUnavailable(f"{self.key}: initializeUpload gave no video")
+        etags: list[str] = []
+        for url, first, last in _ranges(media, as_list(value.get("uploadInstructions"))):
+            sent: list[Any] = []
+            await self._request(
+                "PUT",
+                self.url(url),
+                token=token,
+                keys=((self.key, 1.0),),
+                content=_read_range(media, first, last),
+                headers={"Content-Type": "application/octet-stream"},
+                answer=sent,
+            )
+            etag = sent[0].headers.get("etag") if sent else None
+            if not etag:
+                raise PlatformUnavailable(f"{self.key}: a video part was not acknowledged")
+            etags.append(etag)
+        await self._json_call(
+            "POST",
+            "/videos?action=finalizeUpload",
+            token,
+            {
+                "finalizeUploadRequest": {
+                    "video": urn,
+                    "uploadToken": value.get("uploadToken") or "",
+                    "uploadedPartIds": etags,
+                }
+            },
+        )
+        return urn
+
+    async def _wait_available(self, token: str, urn: str, kind: str) -> None:
+        path = f"/{'videos' if kind == 'video' else 'images'}/{quote(urn, safe='')}"
+        for attempt in range(self.media_poll_attempts):
+            status = (await self._get(path, token)).get("status")
+            if status == "AVAILABLE":
+                return
+            if status == "PROCESSING_FAILED":
+                raise PublishRejected(
+                    f"LinkedIn could not process the {kind}; check its format and publish again",
+                    code="media_rejected",
+                )
+            if attempt + 1 < self.media_poll_attempts:
+                await asyncio.sleep(self.media_poll_seconds)
+        raise PlatformUnavailable(f"{self.key}: the {kind} is still processing")
+
+    def _content(self, draft: PostDraft, state: dict[str, Any]) -> dict[str, Json] | None:
+        media = [m for m in as_list(state.get("media")) if isinstance(m, dict)]
+        alts = [m.alt_text for m in draft.media]
+        if len(media) != len(draft.media):
+            raise PublishRejected(f"{self.key}: the media were not prepared; publish again")
+        if len(media) > 1:
+            images = []
+            for item, alt in zip(media, alts, strict=True):
+                image: dict[str, Json] = {"id": item["urn"]}
+                if alt:
+                    image["altText"] = alt
+                images.append(image)
+            return {"multiImage": {"images": images}}
+        if media:
+            single: dict[str, Json] = {"id": media[0]["urn"]}
+            if media[0].get("kind") == "video":
+                single["title"] = draft.title
+            elif alts[0]:
+                single["altText"] = alts[0]
+            return {"media": single}
+        if draft.link:
+            return {"article": {"source": draft.link, "title": draft.title or draft.link}}
+        return None
+
+    async def create(
+        self,
+        token: TokenSet,
+        external_id: str,
+        draft: PostDraft,
+        state: dict[str, Any],
+        remember: Remember,
+    ) -> PublishedPost:
+        body: dict[str, Json] = {
+            "author": org_urn(external_id),
+            "commentary": little_text(draft.text),
+            "visibility": "PUBLIC",
+            "distribution": {
+                "feedDistribution": "MAIN_FEED",
+                "targetEntities": [],
+                "thirdPartyDistributionChannels": [],
+            },
+            "lifecycleState": "PUBLISHED",
+            "isReshareDisabledByAuthor": False,
+        }
+        content = self._content(draft, state)
+        if content is not None:
+            body["content"] = content
+        sent: list[Any] = []
+        try:
+            await self._request(
+                "POST",
+                self.url(API + "/posts"),
+                token=token.access_token,
+                keys=((self.key, 1.0),),
+                json=body,
+                creates=True,
+                answer=sent,
+            )
+        except PublishRejected as exc:
+            raise PublishRejected(
+                f"LinkedIn refused the post ({exc.reason}); correct it and publish again",
+                code=exc.code,
+            ) from None
+        urn = sent[0].headers.get("x-restli-id") if sent else None
+        if not urn:
+            # Created (2xx) but unnamed: only the page's listing can tell which post it is.
+            raise OutcomeUnknown(f"{self.key}: the post was accepted without its id")
+        return PublishedPost(external_id=urn, permalink=permalink(urn), published_at=utcnow())
+
+    async def find(
+        self,
+        token: TokenSet,
+        external_id: str,
+        draft: PostDraft,
+        state: dict[str, Any],
+        since: datetime,
+    ) -> PublishedPost | None:
+        ours = {
+            str(m["urn"]) for m in as_list(state.get("media")) if isinstance(m, dict) and "urn" in m
+        }
+        texts = {little_text(draft.text), draft.text}
+        floor = int(since.timestamp() * 1000)
+        author = quote(org_urn(external_id), safe="")
+        for page in range(FIND_PAGES):
+            body = await self._get(
+                f"/posts?author={author}&q=author&count={FIND_PAGE}&start={page * FIND_PAGE}",
+                token.access_token,
+            )
+            elements = [e for e in as_list(body.get("elements")) if isinstance(e, dict)]
+            for post in elements:
+                created = as_int(post.get("createdAt")) or as_int(post.get("publishedAt")) or 0
+                urn = post.get("id")
+                if not isinstance(urn, str):
+                    continue
+                if ours & _media_of(post) or (created >= floor and post.get("commentary") in texts):
+                    return PublishedPost(
+                        external_id=urn,
+                        permalink=permalink(urn),
+                        published_at=datetime.fromtimestamp(created / 1000, UTC),
+                    )
+            oldest = min((as_int(e.get("createdAt")) or 0 for e in elements), default=0)
+            if len(elements) < FIND_PAGE or oldest < floor:
+                return None
+        return None
+
+    def resumable(self, state: dict[str, Any]) -> bool:
+        return False
+
+    async def post_figures(self, token: TokenSet, external_id: str, post_id: str) -> PostFigures:
+        param = "ugcPosts" if post_id.startswith("urn:li:ugcPost:") else "shares"
+        body = await self._get(
+            "/organizationalEntityShareStatistics?q=organizationalEntity"
+            f"&organizationalEntity={quote(org_urn(external_id), safe='')}"
+            f"&{param}=List({quote(post_id, safe='')})",
+            token.access_token,
+        )
+        elements = [e for e in as_list(body.get("elements")) if isinstance(e, dict)]
+        if not elements:
+            raise RequestRejected(f"no statistics for {post_id}")
+        totals = sub(elements[0], "totalShareStatistics")
+        parts = [as_int(totals.get(f)) for f in ENGAGEMENT_FIELDS]
+        views: int | None = None
+        if param == "ugcPosts":  # a video post: its views come from videoAnalytics
+            analytics = await self._get(
+                f"/videoAnalytics?q=entity&entity={quote(post_id, safe='')}"
+                "&type=VIDEO_VIEW&aggregation=ALL",
+                token.access_token,
+            )
+            rows = [e for e in as_list(analytics.get("elements")) if isinstance(e, dict)]
+            values = [as_int(row.get("value")) for row in rows]
+            views = None if not values or None in values else sum(v or 0 for v in values)
+        return PostFigures(
+            impressions=as_int(totals.get("impressionCount")),
+            reach=as_int(totals.get("uniqueImpressionsCount")),
+            engagements=None if None in parts else sum(p for p in parts if p is not None),
+            video_views=views,
+        )
+
+
+def permalink(urn: str) -> str:
+    return f"https://www.linkedin.com/feed/update/{urn}/"
+
+
+def _media_of(post: dict[str, Json]) -> set[str]:
+    content = sub(post, "content")
+    found = {str(sub(content, "media").get("id"))} if sub(content, "media") else set()
+    for image in as_list(sub(content, "multiImage").get("images")):
+        if isinstance(image, dict) and image.get("id"):
+            found.add(str(image["id"]))
+    return found
