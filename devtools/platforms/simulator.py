@@ -256,6 +256,8 @@ class PlatformSimulator:
             self.created_posts: list[CreatedPost] = []
             self._faults: dict[str, deque[str]] = {}
             self.hang_seconds = 30.0
+            for family in self._families.values():
+                family.reset()
 
     # --- accounts and tokens (test controls)
 
@@ -282,6 +284,11 @@ class PlatformSimulator:
                 anchor=today_utc(),
             )
             return external_id
+
+    def dialect(self, platform: str) -> Dialect:
+        """One platform's dialect, for its own test controls (YouTube's upload sessions...)."""
+        self._check_platform(platform)
+        return self._families[platform]
 
     def account(self, platform: str, external_id: str) -> Account:
         with self._lock:
@@ -770,6 +777,10 @@ class PlatformSimulator:
                 self.latency = float(body["latency"])
             if "token_ttl" in body:
                 self.token_ttl = int(body["token_ttl"])
+            if "youtube_daily_quota" in body:
+                youtube = self._families["youtube"]
+                assert isinstance(youtube, YouTubeDialect)
+                youtube.daily_quota = int(body["youtube_daily_quota"])
         return json_response(200, {"latency": self.latency, "token_ttl": self.token_ttl})
 
     async def _handle(self, request: Request) -> Response:
