@@ -507,9 +507,7 @@ class YouTubeDialect(Dialect):
             }
         )
         location = f"{UPLOAD_HOST}{UPLOAD_PATH}?{query}"
-        return Response(
-            status_code=200, headers={"Location": location, **self.usage_headers(ctx)}
-        )
+        return Response(status_code=200, headers={"Location": location, **self.usage_headers(ctx)})
 
     def upload_put(self, ctx: Ctx) -> Response | Json:
         session = self.sessions.get(ctx.query.get("upload_id", ""))

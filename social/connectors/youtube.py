@@ -326,9 +326,7 @@ class YouTubeConnector(HttpConnector):
                 return dict(state)  # a live session: at most one video, whatever happened
         return await self._open_session(token.access_token, draft, video)
 
-    async def _open_session(
-        self, token: str, draft: PostDraft, video: MediaFile
-    ) -> dict[str, Any]:
+    async def _open_session(self, token: str, draft: PostDraft, video: MediaFile) -> dict[str, Any]:
         metadata = {
             "snippet": {"title": video_title(draft), "description": draft.text, "categoryId": "22"},
             "status": {"privacyStatus": "public", "selfDeclaredMadeForKids": False},

@@ -225,7 +225,8 @@ async def test_a_worker_killed_mid_upload_resumes_the_same_session(
 
     platforms.latency = 0.15
     upload = asyncio.create_task(connector.create(token, external_id, draft, memory.state, memory))
-    while platforms.count("youtube", UPLOAD_PATH) < 3:  # the session, chunk 1, chunk 2 sent
+    # The simulator runs in its own thread: there is no event to await, only its counters.
+    while platforms.count("youtube", UPLOAD_PATH) < 3:  # noqa: ASYNC110 - session, 2 chunks
         await asyncio.sleep(0.01)
     upload.cancel()  # the worker dies with chunk 2 in flight
     with contextlib.suppress(asyncio.CancelledError):
@@ -280,7 +281,7 @@ async def test_an_upload_whose_end_nobody_saw_is_found_and_resumed_without_a_sec
     memory = Memory(state)
 
     upload = asyncio.create_task(connector.create(token, external_id, draft, memory.state, memory))
-    while not platforms.created_posts:
+    while not platforms.created_posts:  # noqa: ASYNC110 - the simulator's own thread
         await asyncio.sleep(0.01)
     platforms.fail_next("youtube", 1, status=503)  # and the session cannot be asked either
     with pytest.raises(OutcomeUnknown) as caught:
