@@ -21,6 +21,7 @@ on from there, and an upload that in fact finished answers its video: never a se
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -311,19 +312,16 @@ class YouTubeConnector(HttpConnector):
         video = _the_video(draft)
         url = state.get("upload_url")
         opened = _when(state.get("opened_at"))
-        if (
-            isinstance(url, str)
-            and state.get("size") == video.size
-            and opened is not None
-            and utcnow() - opened < SESSION_LIFETIME
-        ):
+        if isinstance(url, str) and opened is not None and utcnow() - opened < SESSION_LIFETIME:
             try:
-                progress = await self._probe(token.access_token, url, video.size)
+                progress = await self._probe(token.access_token, url, int(state.get("size", 0)))
             except RequestRejected as exc:
                 raise PublishRejected(f"YouTube refused the upload: {exc.reason}") from None
-            failed = progress is not None and progress.video is not None and _failed(progress.video)
-            if progress is not None and not failed:
-                return dict(state)  # a live session: at most one video, whatever happened
+            if progress is not None and progress.video is not None:
+                if not _failed(progress.video):
+                    return dict(state)  # its video exists: create answers it, never another
+            elif progress is not None and state.get("fingerprint") == _fingerprint(draft, video):
+                return dict(state)  # a live session for this very video: go on with it
         return await self._open_session(token.access_token, draft, video)
 
     async def _open_session(self, token: str, draft: PostDraft, video: MediaFile) -> dict[str, Any]:
@@ -360,7 +358,12 @@ class YouTubeConnector(HttpConnector):
         location = answer[0].headers.get("Location") if answer else None
         if not location:
             raise PlatformUnavailable("youtube: the upload session came without its address")
-        return {"upload_url": location, "size": video.size, "opened_at": utcnow().isoformat()}
+        return {
+            "upload_url": location,
+            "size": video.size,
+            "fingerprint": _fingerprint(draft, video),
+            "opened_at": utcnow().isoformat(),
+        }
 
     async def create(
         self,
@@ -371,18 +374,20 @@ class YouTubeConnector(HttpConnector):
         remember: Remember,
     ) -> PublishedPost:
         video = _the_video(draft)
-        url = state.get("upload_url")
-        if not isinstance(url, str) or state.get("size") != video.size:
+        url, size = state.get("upload_url"), state.get("size")
+        if not isinstance(url, str) or not isinstance(size, int):
             raise PublishRejected("YouTube: no upload session for this video; prepare it again.")
         at = token.access_token
         offset = 0
         if state.get("upload_started"):
             # An earlier attempt sent bytes: the session knows how far it got, or its video.
-            progress = await self._resume_point(at, url, video.size)
+            progress = await self._resume_point(at, url, size)
             if progress.video is not None:
                 return _published(progress.video)
             offset = progress.received
-        else:
+        if size != video.size:
+            raise PublishRejected("YouTube: the upload session is for another file; prepare again.")
+        if not state.get("upload_started"):
             await remember({"upload_started": True})
         for attempt in range(RESUME_TRIES + 1):
             try:
@@ -421,6 +426,7 @@ class YouTubeConnector(HttpConnector):
                 headers={"Content-Range": f"bytes */{size}"},
                 content=b"",
                 answer=answer,
+                secrets=(url,),
             )
         except RequestRejected:
             if answer and answer[0].status_code in {404, 410}:
@@ -455,6 +461,7 @@ class YouTubeConnector(HttpConnector):
                     content=block,
                     creates=True,
                     answer=answer,
+                    secrets=(url,),
                 )
                 if answer[0].status_code != 308:
                     return _published(as_dict(body))
@@ -520,6 +527,13 @@ class YouTubeConnector(HttpConnector):
             engagements=sum(counted) if counted else None,
             video_views=as_int(stats.get("viewCount")),
         )
+
+
+def _fingerprint(draft: PostDraft, video: MediaFile) -> str:
+    """What a session was opened for: its metadata is fixed then, so another title, text or
+    file size needs another session."""
+    what = f"{video_title(draft)}\x00{draft.text}\x00{video.size}"
+    return hashlib.sha256(what.encode()).hexdigest()[:16]
 
 
 def _body(response: httpx.Response) -> Json:

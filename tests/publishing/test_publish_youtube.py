@@ -185,6 +185,28 @@ async def test_prepare_reuses_a_live_session_and_spends_the_quota_once(
     assert platforms.created_posts == []
 
 
+async def test_a_session_is_reused_only_for_its_video_and_one_that_made_a_video_always(
+    platforms: PlatformSimulator, connect: Any, channel: tuple[str, TokenSet], tmp_path: Path
+) -> None:
+    external_id, token = channel
+    media = video_file(tmp_path, 3_000)
+    draft = draft_of(media)
+    edited = draft_of(media, text="Le texte a changé.")
+    connector = connect()
+    first = await connector.prepare(token, external_id, draft, {})
+    other = await connector.prepare(token, external_id, edited, first)
+    assert other["upload_url"] != first["upload_url"]  # the unused session had the old text
+
+    memory = Memory(first)
+    post = await connector.create(token, external_id, draft, memory.state, memory)
+    # Once a session made its video, nothing makes another from that state.
+    kept = await connector.prepare(token, external_id, edited, memory.state)
+    assert kept == memory.state
+    again = await connector.create(token, external_id, edited, kept, Memory(kept))
+    assert again.external_id == post.external_id
+    assert len(platforms.created_posts) == 1
+
+
 @pytest.mark.parametrize(
     "media",
     [
