@@ -384,9 +384,11 @@ class TikTokConnector(HttpConnector):
                         creates=last,
                         secrets=(upload_url,),
                     )
-                except RequestRejected as exc:
+                except (RequestRejected, PublishRejected) as exc:
                     raise PublishRejected(
-                        f"TikTok refused the video upload ({exc.reason})."
+                        f"TikTok refused the video upload ({exc.reason}); check the file and "
+                        "publish again.",
+                        code="media_rejected",
                     ) from None
 
     async def _follow(self, token: str, publish_id: str, username: Json) -> PublishedPost:

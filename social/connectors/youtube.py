@@ -449,20 +449,33 @@ class YouTubeConnector(HttpConnector):
                     )
                 end = offset + len(block) - 1
                 answer: list[httpx.Response] = []
-                body = await self._request(
-                    "PUT",
-                    self.url(url),
-                    token=token,
-                    keys=(),
-                    headers={
-                        "Content-Range": f"bytes {offset}-{end}/{size}",
-                        "Content-Type": video.content_type,
-                    },
-                    content=block,
-                    creates=True,
-                    answer=answer,
-                    secrets=(url,),
-                )
+                try:
+                    body = await self._request(
+                        "PUT",
+                        self.url(url),
+                        token=token,
+                        keys=(),
+                        headers={
+                            "Content-Range": f"bytes {offset}-{end}/{size}",
+                            "Content-Type": video.content_type,
+                        },
+                        content=block,
+                        creates=True,
+                        answer=answer,
+                        secrets=(url,),
+                    )
+                except PublishRejected as exc:
+                    # Mid-upload, so the session made no video: a definite refusal.
+                    if answer and answer[0].status_code in {404, 410}:
+                        raise PublishRejected(
+                            "YouTube: the upload session expired; publish again.",
+                            code="media_expired",
+                        ) from None
+                    raise PublishRejected(
+                        f"YouTube refused the upload ({exc.reason}); check the file and "
+                        "publish again.",
+                        code="media_rejected",
+                    ) from None
                 if answer[0].status_code != 308:
                     return _published(as_dict(body))
                 offset = _next_offset(answer[0])

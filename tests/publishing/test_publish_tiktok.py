@@ -265,6 +265,21 @@ async def test_faults_post_nothing(
     assert platforms.created_posts == []
 
 
+async def test_an_upload_the_platform_refuses_is_media_rejected(
+    platforms: PlatformSimulator, connect: Any, account: tuple[str, TokenSet], tmp_path: Path
+) -> None:
+    external_id, token = account
+    path = tmp_path / "clip.bin"
+    path.write_bytes(os.urandom(2_000))
+    media = MediaFile(path, "video", "application/octet-stream", 2_000)
+    with pytest.raises(PublishRejected) as caught:
+        await publish(connect(), token, external_id, draft_of(media))
+    assert caught.value.code == "media_rejected"
+    assert caught.value.reason.startswith("TikTok refused the video upload")
+    assert "upload_token" not in caught.value.reason
+    assert platforms.created_posts == []
+
+
 async def test_a_429_on_the_init_pauses_only_that_tokens_init_budget(
     platforms: PlatformSimulator,
     connect: Any,

@@ -36,6 +36,7 @@ from social.connectors.types import (
 )
 from social.connectors.youtube import YouTubeConnector, until_quota_reset
 from social.ratebudget import Rate, RateBudget
+from tests.support.clock import Clock
 
 CHUNK = 256 * 1024
 UPLOAD_PATH = "/upload/youtube/v3/videos"
@@ -423,7 +424,12 @@ async def test_the_daily_quota_counts_1600_units_an_upload_and_refuses_past_it(
     redis: Redis,
 ) -> None:
     external_id, token = channel
-    dialect(platforms).daily_quota = 2 * int(INSERT_UNITS) + 10
+    # As the benchmark sets it on a simulator of its own.
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(
+            f"{platforms.url}/_sim/config", json={"youtube_daily_quota": 2 * INSERT_UNITS + 10}
+        )
+    assert answer.status_code == 200
     connector = connect()
     for n in range(2):
         draft = draft_of(video_file(tmp_path, 2_000), text=f"Vidéo {n}")
@@ -441,6 +447,34 @@ async def test_the_daily_quota_counts_1600_units_an_upload_and_refuses_past_it(
     # The stats sync and other uploads share the quota: the key waits for the reset.
     paused = await redis.pttl(f"{budget._prefix}:pause:youtube") / 1000
     assert paused == pytest.approx(until_quota_reset(), abs=5)
+
+
+async def test_a_session_older_than_a_week_is_replaced(
+    platforms: PlatformSimulator,
+    connect: Any,
+    channel: tuple[str, TokenSet],
+    tmp_path: Path,
+    clock: Clock,
+) -> None:
+    external_id, token = channel
+    draft = draft_of(video_file(tmp_path, 3_000))
+    connector = connect()
+    clock.set(datetime.now(UTC))
+    state = await connector.prepare(token, external_id, draft, {})
+    clock.advance(timedelta(days=8))
+    token = TokenSet(**platforms.issue_token("youtube", external_id))
+
+    memory = Memory(state)
+    with pytest.raises(PublishRejected) as caught:
+        await connector.create(token, external_id, draft, memory.state, memory)
+    assert caught.value.code == "media_expired"
+    assert state["upload_url"] not in caught.value.reason
+
+    fresh = await connector.prepare(token, external_id, draft, memory.state)
+    assert fresh["upload_url"] != state["upload_url"]
+    memory = Memory(fresh)
+    await connector.create(token, external_id, draft, memory.state, memory)
+    assert len(platforms.created_posts) == 1
 
 
 # ---------------------------------------------------------------- reconciliation
