@@ -33,6 +33,9 @@ DEFAULT_SOCIAL_RATES: dict[str, str] = {
     "x:token": "75/900",
     "youtube": "9000/86400",
     "tiktok": "500/60",
+    # TikTok's post init: 6 a minute per user token; a bucket of 3 refilled over a minute
+    # never makes more than 6 in any minute.
+    "tiktok:init:token": "3/60",
 }
 
 

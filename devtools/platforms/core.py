@@ -291,6 +291,9 @@ class Dialect:
             body["refresh_token"] = refresh
         return body
 
+    def reset(self) -> None:
+        """Forget the dialect's own publishing state (upload sessions...); sim.reset calls it."""
+
     def before(self, ctx: Ctx, name: str) -> None:
         """Rate accounting before a route runs (may answer instead)."""
 

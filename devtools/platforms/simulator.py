@@ -26,9 +26,13 @@ What it speaks, per platform (real paths, real response shapes, real error bodie
   15-minute windows (75 for users/me, 900 for the others), 429 once spent.
 * youtube: Data API ``/youtube/v3/channels`` and ``/youtube/v3/playlistItems`` (1 quota unit
   each, counted in ``quota_units_used``; ``set_remaining("youtube", n)`` makes the quota run
-  out: 403 ``quotaExceeded``), Analytics ``/v2/reports`` (its own quota, not counted).
+  out: 403 ``quotaExceeded``), Analytics ``/v2/reports`` (its own quota, not counted);
+  ``/youtube/v3/videos`` and the resumable ``/upload/youtube/v3/videos`` (1,600 units; a daily
+  quota of 10,000 by default, ``youtube_daily_quota`` in ``/_sim/config``). See ``youtube``.
 * tiktok: ``/v2/user/info/`` (GET, POST accepted too), ``POST /v2/video/list/`` (cursor = create
-  time in ms), error envelope ``{"error": {"code": ...}}``.
+  time in ms), error envelope ``{"error": {"code": ...}}``; the Content Posting API's direct post
+  (creator info, init at 6 a minute per token, chunked upload, status fetch) and
+  ``/v2/video/query/``. See ``tiktok``.
 
 OAuth 2 (authorization code with PKCE S256 required, client authentication by HTTP Basic or in
 the form, TikTok's ``client_key`` accepted for ``client_id``). Refresh tokens, roughly as the
@@ -256,6 +260,8 @@ class PlatformSimulator:
             self.created_posts: list[CreatedPost] = []
             self._faults: dict[str, deque[str]] = {}
             self.hang_seconds = 30.0
+            for family in self._families.values():
+                family.reset()
 
     # --- accounts and tokens (test controls)
 
@@ -282,6 +288,11 @@ class PlatformSimulator:
                 anchor=today_utc(),
             )
             return external_id
+
+    def dialect(self, platform: str) -> Dialect:
+        """One platform's dialect, for its own test controls (YouTube's upload sessions...)."""
+        self._check_platform(platform)
+        return self._families[platform]
 
     def account(self, platform: str, external_id: str) -> Account:
         with self._lock:
@@ -770,6 +781,10 @@ class PlatformSimulator:
                 self.latency = float(body["latency"])
             if "token_ttl" in body:
                 self.token_ttl = int(body["token_ttl"])
+            if "youtube_daily_quota" in body:
+                youtube = self._families["youtube"]
+                assert isinstance(youtube, YouTubeDialect)
+                youtube.daily_quota = int(body["youtube_daily_quota"])
         return json_response(200, {"latency": self.latency, "token_ttl": self.token_ttl})
 
     async def _handle(self, request: Request) -> Response:

@@ -1,9 +1,34 @@
-"""YouTube: the Data API (counted in quota units, ``quotaExceeded`` once spent) and Analytics
-reports."""
+"""YouTube: the Data API (counted in quota units, ``quotaExceeded`` once spent), Analytics
+reports, and ``videos.insert`` as a resumable upload.
+
+Uploads: ``POST /upload/youtube/v3/videos?uploadType=resumable&part=snippet,status`` with the
+video's metadata and ``X-Upload-Content-Length``/``-Type`` opens a session (1,600 quota units)
+whose URI comes back in ``Location``; ``PUT`` to it with ``Content-Range: bytes a-b/N`` sends
+the bytes (308 Resume Incomplete with ``Range: bytes=0-k`` until the last one, which answers
+the video resource), and ``PUT`` with ``Content-Range: bytes */N`` and no body asks how far it
+got. A session makes at most one video: once complete, every ``PUT`` answers that video again.
+The simulator keeps each session's byte count and a running SHA-256, never the bytes.
+
+The Data API's daily quota (``daily_quota``, 10,000 units, reset at midnight Pacific time like
+Google's) is enforced on every counted call; ``sim.set_remaining("youtube", n)`` still forces
+a remaining count instead.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import heapq
+import itertools
+import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from starlette.responses import Response
 
 from devtools.platforms.core import (
     AccessToken,
@@ -14,15 +39,69 @@ from devtools.platforms.core import (
     decode_cursor,
     drop_fields,
     encode_cursor,
-    take_page,
 )
 from devtools.platforms.figures import (
     Account,
+    Post,
     b64id,
     today_utc,
+    unit_of,
 )
 
-YOUTUBE_UNITS = {"channels": 1, "playlistItems": 1}
+YOUTUBE_UNITS = {"channels": 1, "playlistItems": 1, "videos": 1}
+INSERT_UNITS = 1600
+"""videos.insert, charged when the upload session is opened."""
+DAILY_QUOTA = 10_000
+PACIFIC = ZoneInfo("America/Los_Angeles")
+UPLOAD_HOST = "https://www.googleapis.com"
+UPLOAD_PATH = "/upload/youtube/v3/videos"
+CHUNK_GRANULE = 256 * 1024
+"""Every chunk but the last is a multiple of 256 KiB."""
+SESSION_TTL = 7 * 86_400.0
+_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)$")
+_QUERY = re.compile(r"bytes \*/(\d+)$")
+
+
+def video_statistics(video_id: str) -> dict[str, int]:
+    """The statistics of a video uploaded through the simulator (the same in every run)."""
+    views = 50 + int(20_000 * unit_of("youtube", video_id, "views"))
+    likes = round(views * (0.01 + 0.05 * unit_of("youtube", video_id, "likes")))
+    comments = round(likes * (0.05 + 0.2 * unit_of("youtube", video_id, "comments")))
+    return {"viewCount": views, "likeCount": likes, "favoriteCount": 0, "commentCount": comments}
+
+
+def _stamp(when: float) -> str:
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Video:
+    id: str
+    channel: str
+    title: str
+    description: str
+    privacy: str
+    created_at: float
+    upload_status: str = "uploaded"
+    failure: str | None = None
+
+
+@dataclass
+class UploadSession:
+    id: str
+    channel: str
+    size: int
+    content_type: str
+    title: str
+    description: str
+    privacy: str
+    opened_at: float
+    received: int = 0
+    digest: Any = field(default_factory=hashlib.sha256)
+    video: Video | None = None
+    puts: int = 0
+    """Chunks and status queries it answered (tests read how a resume went)."""
+    queries: int = 0
 
 
 class YouTubeDialect(Dialect):
@@ -32,7 +111,10 @@ class YouTubeDialect(Dialect):
         ("POST", r"/revoke", "revoke"),
         ("GET", r"/youtube/v3/(channels)", "data_api"),
         ("GET", r"/youtube/v3/(playlistItems)", "data_api"),
+        ("GET", r"/youtube/v3/(videos)", "data_api"),
         ("GET", r"/v2/reports", "reports"),
+        ("POST", UPLOAD_PATH, "upload_init"),
+        ("PUT", UPLOAD_PATH, "upload_put"),
     )
     analytics_metrics = frozenset(
         {
@@ -47,6 +129,16 @@ class YouTubeDialect(Dialect):
             "averageViewDuration",
         }
     )
+
+    def reset(self) -> None:
+        self.daily_quota = DAILY_QUOTA
+        self.sessions: dict[str, UploadSession] = {}
+        self.videos: dict[str, Video] = {}
+        self._units: dict[date, int] = {}
+
+    def session(self, upload_url: str) -> UploadSession:
+        """The session behind an upload URL (tests look at how far it got)."""
+        return self.sessions[upload_url.rsplit("upload_id=", 1)[-1].split("&")[0]]
 
     def _error(
         self, status: int, message: str, reason: str, domain: str = "global", **extra: Json
@@ -101,9 +193,11 @@ class YouTubeDialect(Dialect):
         return body
 
     def before(self, ctx: Ctx, name: str) -> None:
-        if name != "data_api":
-            return
-        cost = YOUTUBE_UNITS.get(ctx.path.rsplit("/", 1)[-1], 1)
+        if name == "data_api":
+            self._charge(ctx, YOUTUBE_UNITS.get(ctx.path.rsplit("/", 1)[-1], 1))
+
+    def _charge(self, ctx: Ctx, cost: int) -> None:
+        """Spend quota units, or answer quotaExceeded."""
         forced = self.sim._remaining.get(self.platform)
         if forced is not None:
             remaining, reset_at, limit = forced
@@ -111,15 +205,24 @@ class YouTubeDialect(Dialect):
                 remaining = limit
             if remaining < cost:
                 self.sim._remaining[self.platform] = (remaining, reset_at, limit)
-                raise self._error(
-                    403,
-                    'The request cannot be completed because you have exceeded your <a href="'
-                    '/youtube/v3/getting-started#quota">quota</a>.',
-                    "quotaExceeded",
-                    "youtube.quota",
-                )
+                raise self._quota_exceeded()
             self.sim._remaining[self.platform] = (remaining - cost, reset_at, limit)
+        else:
+            day = datetime.fromtimestamp(ctx.now, PACIFIC).date()
+            used = self._units.get(day, 0)
+            if used + cost > self.daily_quota:
+                raise self._quota_exceeded()
+            self._units[day] = used + cost
         self.sim.quota_units_used += cost
+
+    def _quota_exceeded(self) -> Reply:
+        return self._error(
+            403,
+            'The request cannot be completed because you have exceeded your <a href="'
+            '/youtube/v3/getting-started#quota">quota</a>.',
+            "quotaExceeded",
+            "youtube.quota",
+        )
 
     def usage_headers(self, ctx: Ctx) -> dict[str, str]:
         return {"server": "ESF", "x-xss-protection": "0"}
@@ -132,6 +235,8 @@ class YouTubeDialect(Dialect):
         account = self.account(ctx)
         if resource == "channels":
             return self._channels(ctx, account)
+        if resource == "videos":
+            return self._videos(ctx, account)
         return self._playlist_items(ctx, account)
 
     def _channels(self, ctx: Ctx, account: Account) -> Json:
@@ -195,19 +300,10 @@ class YouTubeDialect(Dialect):
             )
         limit = max(0, min(50, int(ctx.query.get("maxResults", "5"))))
         offset = decode_cursor(ctx.query.get("pageToken"))
-        posts, more = take_page(owner.posts_desc(datetime.now(UTC)), offset, limit)
-        items = [
-            {
-                "kind": "youtube#playlistItem",
-                "etag": b64id(27, post.id, "etag"),
-                "id": b64id(40, post.id, "item"),
-                "contentDetails": {
-                    "videoId": post.id,
-                    "videoPublishedAt": post.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                },
-            }
-            for post in posts
-        ]
+        parts = set(ctx.query.get("part", "contentDetails").split(","))
+        window = list(itertools.islice(self._uploads(owner), offset, offset + limit + 1))
+        entries, more = window[:limit], len(window) > limit
+        items = [self._playlist_item(owner, entry, parts) for entry in entries]
         body: dict[str, Json] = {
             "kind": "youtube#playlistItemListResponse",
             "etag": b64id(27, playlist, offset),
@@ -218,8 +314,270 @@ class YouTubeDialect(Dialect):
             },
         }
         if more:
-            body["nextPageToken"] = encode_cursor(offset + len(posts))
+            body["nextPageToken"] = encode_cursor(offset + len(entries))
         return body
+
+    def _uploads(self, owner: Account) -> Iterator[Post | Video]:
+        """The channel's uploads, newest first: the seeded history and the videos uploaded
+        here."""
+        made = sorted(
+            (
+                v
+                for v in self.videos.values()
+                if v.channel == owner.external_id and v.upload_status == "uploaded"
+            ),
+            key=lambda v: v.created_at,
+            reverse=True,
+        )
+
+        def when(entry: Post | Video) -> float:
+            return entry.created_at if isinstance(entry, Video) else entry.created_at.timestamp()
+
+        seeded: Iterator[Post | Video] = owner.posts_desc(datetime.now(UTC))
+        return heapq.merge(made, seeded, key=when, reverse=True)
+
+    def _playlist_item(self, owner: Account, entry: Post | Video, parts: set[str]) -> Json:
+        if isinstance(entry, Video):
+            video_id, published = entry.id, _stamp(entry.created_at)
+            title, description = entry.title, entry.description
+        else:
+            video_id = entry.id
+            published = entry.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+            title, description = f"Video {entry.id[-4:]}", ""
+        item: dict[str, Json] = {
+            "kind": "youtube#playlistItem",
+            "etag": b64id(27, video_id, "etag"),
+            "id": b64id(40, video_id, "item"),
+        }
+        if "snippet" in parts:
+            item["snippet"] = {
+                "publishedAt": published,
+                "channelId": owner.external_id,
+                "title": title,
+                "description": description,
+                "channelTitle": owner.name,
+                "playlistId": "UU" + owner.external_id[2:],
+                "resourceId": {"kind": "youtube#video", "videoId": video_id},
+                "videoOwnerChannelId": owner.external_id,
+            }
+        if "contentDetails" in parts:
+            item["contentDetails"] = {"videoId": video_id, "videoPublishedAt": published}
+        return item
+
+    def _videos(self, ctx: Ctx, account: Account) -> Json:
+        parts = {p for p in ctx.query.get("part", "").split(",") if p}
+        if not parts:
+            raise self._error(
+                400, "No filter selected.", "missingRequiredParameter", "youtube.parameter"
+            )
+        ids = [i for i in ctx.query.get("id", "").split(",") if i]
+        items = [
+            self._video_resource(self.videos[i], parts, account)
+            for i in ids
+            if i in self.videos and self.videos[i].upload_status == "uploaded"
+        ]
+        return {
+            "kind": "youtube#videoListResponse",
+            "etag": b64id(27, "videos", *ids),
+            "items": items,
+            "pageInfo": {"totalResults": len(items), "resultsPerPage": len(items)},
+        }
+
+    def _video_resource(
+        self, video: Video, parts: set[str], viewer: Account | None = None
+    ) -> dict[str, Json]:
+        item: dict[str, Json] = {
+            "kind": "youtube#video",
+            "etag": b64id(27, video.id, "etag"),
+            "id": video.id,
+        }
+        if "snippet" in parts:
+            owner = self.sim._lookup(self.platform, video.channel)
+            item["snippet"] = {
+                "publishedAt": _stamp(video.created_at),
+                "channelId": video.channel,
+                "title": video.title,
+                "description": video.description,
+                "thumbnails": {
+                    "default": {
+                        "url": f"https://i.ytimg.com/vi/{video.id}/default.jpg",
+                        "width": 120,
+                        "height": 90,
+                    }
+                },
+                "channelTitle": owner.name if owner else "",
+                "categoryId": "22",
+                "liveBroadcastContent": "none",
+                "localized": {"title": video.title, "description": video.description},
+            }
+        if "status" in parts:
+            status: dict[str, Json] = {
+                "uploadStatus": video.upload_status,
+                "privacyStatus": video.privacy,
+                "license": "youtube",
+                "embeddable": True,
+                "publicStatsViewable": True,
+            }
+            if video.failure:
+                status["failureReason"] = video.failure
+            item["status"] = status
+        if "statistics" in parts:
+            stats = video_statistics(video.id)
+            item["statistics"] = {k: str(v) for k, v in stats.items()}
+        shown: dict[str, Json] = drop_fields(item, self.sim._deprecated_names(self.platform))
+        return shown
+
+    # --- videos.insert, resumable
+
+    def upload_init(self, ctx: Ctx) -> Response:
+        account = self.account(ctx)
+        fault = self.sim.take_fault(
+            self.platform, "error_before_create", "quota_spent", "token_expires_mid_flow"
+        )
+        if fault == "error_before_create":
+            raise self.server_error(503)
+        if fault == "quota_spent":
+            raise self._quota_exceeded()
+        if ctx.query.get("uploadType") != "resumable":
+            raise self._error(400, "Media type is not supported.", "mediaBodyRequired")
+        parts = set(ctx.query.get("part", "").split(","))
+        if "snippet" not in parts:
+            raise self._error(
+                400, "No filter selected.", "missingRequiredParameter", "youtube.parameter"
+            )
+        size_header = ctx.headers.get("x-upload-content-length", "")
+        content_type = ctx.headers.get("x-upload-content-type", "")
+        if not size_header.isdigit() or int(size_header) <= 0:
+            raise self._error(400, "The request is missing a valid upload length.", "badContent")
+        if not content_type.startswith(("video/", "application/octet-stream")):
+            raise self._error(
+                400,
+                f"Media type '{content_type}' is not supported.",
+                "mediaTypeNotSupported",
+                "youtube.video",
+            )
+        body: dict[str, Json] = ctx.body if isinstance(ctx.body, dict) else {}
+        snippet: dict[str, Json] = body.get("snippet") or {}
+        status: dict[str, Json] = body.get("status") or {}
+        if not isinstance(snippet, dict) or not isinstance(status, dict):
+            raise self._error(400, "Invalid video metadata.", "invalidVideoMetadata")
+        title = snippet.get("title")
+        title = title if isinstance(title, str) else ""
+        description = snippet.get("description") or ""
+        if not title.strip() or len(title) > 100 or any(c in title for c in "<>"):
+            raise self._error(
+                400,
+                "The request metadata specifies an invalid or empty video title.",
+                "invalidTitle",
+                "youtube.video",
+            )
+        if (
+            not isinstance(description, str)
+            or len(description.encode()) > 5000
+            or any(c in description for c in "<>")
+        ):
+            raise self._error(
+                400,
+                "The request metadata specifies an invalid video description.",
+                "invalidDescription",
+                "youtube.video",
+            )
+        privacy = status.get("privacyStatus", "public")
+        if privacy not in {"public", "unlisted", "private"}:
+            raise self._error(400, "Invalid privacy status.", "invalidVideoMetadata")
+        self._charge(ctx, INSERT_UNITS)
+        upload_id = "AUc8" + secrets.token_urlsafe(40)
+        self.sessions[upload_id] = UploadSession(
+            id=upload_id,
+            channel=account.external_id,
+            size=int(size_header),
+            content_type=content_type,
+            title=title,
+            description=description,
+            privacy=privacy,
+            opened_at=ctx.now,
+        )
+        if fault == "token_expires_mid_flow" and ctx.bearer in self.sim._tokens:
+            self.sim.expire(ctx.bearer)
+        query = urlencode(
+            {
+                "uploadType": "resumable",
+                "part": ctx.query.get("part", ""),
+                "upload_id": upload_id,
+            }
+        )
+        location = f"{UPLOAD_HOST}{UPLOAD_PATH}?{query}"
+        return Response(status_code=200, headers={"Location": location, **self.usage_headers(ctx)})
+
+    def upload_put(self, ctx: Ctx) -> Response | Json:
+        session = self.sessions.get(ctx.query.get("upload_id", ""))
+        if session is None or ctx.now > session.opened_at + SESSION_TTL:
+            raise self.not_found(ctx)
+        account = self.account(ctx)
+        if account.external_id != session.channel:
+            raise self._error(403, "Forbidden", "forbidden")
+        session.puts += 1
+        header = ctx.headers.get("content-range", "")
+        if (asked := _QUERY.match(header)) is not None:
+            session.queries += 1
+            if int(asked.group(1)) != session.size:
+                raise self._error(400, "Invalid Content-Range.", "badRequest")
+            return self._progress(ctx, session)
+        if session.video is not None:
+            return self._video_resource(session.video, {"snippet", "status"})
+        found = _RANGE.match(header)
+        if found is None:
+            raise self._error(400, "Invalid Content-Range.", "badRequest")
+        start, end, total = (int(g) for g in found.groups())
+        if total != session.size or end < start or end >= total or len(ctx.raw) != end - start + 1:
+            raise self._error(400, "Invalid Content-Range.", "badRequest")
+        if start != session.received:
+            return self._progress(ctx, session)  # out of step: say where to go on from
+        last = end + 1 == total
+        if not last and len(ctx.raw) % CHUNK_GRANULE:
+            raise self._error(
+                400, "Chunks must be multiples of 256 KiB, except the last.", "badRequest"
+            )
+        if session.received == 0 and self.sim.take_fault(self.platform, "rate_limited"):
+            raise self.throttled(30.0)
+        session.received = end + 1
+        session.digest.update(ctx.raw)
+        if not last:
+            return self._progress(ctx, session)
+        fault = self.sim.take_fault(self.platform, "timeout_after_create", "container_error")
+        video = Video(
+            id=b64id(11, session.id, "video"),
+            channel=session.channel,
+            title=session.title,
+            description=session.description,
+            privacy=session.privacy,
+            created_at=ctx.now,
+        )
+        session.video = video
+        self.videos[video.id] = video
+        if fault == "container_error":
+            video.upload_status, video.failure = "failed", "invalidFile"
+        else:
+            self.sim.record_post(
+                self.platform,
+                session.channel,
+                video.id,
+                session.description,
+                media=(f"video:{session.digest.hexdigest()[:16]}",),
+                permalink=f"https://www.youtube.com/watch?v={video.id}",
+                marker=session.id,
+            )
+            if fault == "timeout_after_create":
+                ctx.hang = True
+        return self._video_resource(video, {"snippet", "status"})
+
+    def _progress(self, ctx: Ctx, session: UploadSession) -> Response | Json:
+        if session.video is not None:
+            return self._video_resource(session.video, {"snippet", "status"})
+        headers = {**self.usage_headers(ctx), "X-GUploader-UploadID": session.id}
+        if session.received:
+            headers["Range"] = f"bytes=0-{session.received - 1}"
+        return Response(status_code=308, headers=headers)
 
     def reports(self, ctx: Ctx) -> Json:
         account = self.account(ctx)

@@ -9,13 +9,24 @@ pauses the key until the quota resets, at midnight Pacific time; 403
 
 Google answers no refresh token on refresh (the first one stays valid), and only gives one
 at all with ``access_type=offline``; ``prompt=consent`` makes a reconnect give one again.
+
+Publishing is ``videos.insert`` as a resumable upload. `prepare` opens the upload session (the
+insert's 1,600 quota units are spent there; a spent quota is PublishRejected "quota_spent")
+and keeps its URI in the state, reusing a live one on a retry. `create` sends the bytes in
+chunks; a session makes at most one video, so an upload that stopped halfway (a timeout, a
+5xx, a worker killed) asks the session how far it got (``Content-Range: bytes */N``) and goes
+on from there, and an upload that in fact finished answers its video: never a second one.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import operator
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -40,14 +51,42 @@ from social.connectors.base import (
     retry_after_seconds,
     sub,
 )
-from social.connectors.types import DailyMetrics, Platform, Profile, TokenSet
+from social.connectors.types import (
+    ConnectorError,
+    DailyMetrics,
+    MediaFile,
+    OutcomeUnknown,
+    Platform,
+    PlatformUnavailable,
+    PostDraft,
+    PostFigures,
+    Profile,
+    PublishedPost,
+    PublishRejected,
+    RateLimited,
+    Remember,
+    TokenSet,
+)
 
 DATA = "https://www.googleapis.com/youtube/v3"
+UPLOAD = "https://www.googleapis.com/upload/youtube/v3/videos"
 ANALYTICS = "https://youtubeanalytics.googleapis.com/v2"
+WATCH = "https://www.youtube.com/watch?v="
 PACIFIC = ZoneInfo("America/Los_Angeles")
 DATA_KEY = "youtube"
 ANALYTICS_KEY = "youtube:analytics"
-UNITS = {"channels": 1.0, "playlistItems": 1.0}
+UNITS = {"channels": 1.0, "playlistItems": 1.0, "videos": 1.0}
+INSERT_UNITS = 1600.0
+"""What videos.insert costs, spent when the upload session opens."""
+UPLOAD_CHUNK = 8 * 1024 * 1024
+"""Google wants every chunk but the last in multiples of 256 KiB."""
+SESSION_LIFETIME = timedelta(days=6)
+"""Upload sessions live about a week; an older one is not worth asking about."""
+RESUME_TRIES = 3
+FIND_PAGES = 4
+CLOCK_SLACK = timedelta(minutes=2)
+"""publishedAt has whole seconds, and the platform's clock is not ours."""
+TITLE_MAX = 100
 REPORT_COST = 1.0
 PAGE_SIZE = 50
 MAX_PAGES = 20
@@ -62,6 +101,45 @@ def until_quota_reset(now: datetime | None = None) -> float:
     return max(1.0, (midnight_pt - local).total_seconds())
 
 
+def video_title(draft: PostDraft) -> str:
+    """YouTube's title: the item's title, else the text's first line, at most 100 characters."""
+    lines = draft.text.strip().splitlines()
+    title = draft.title.strip() or (lines[0].strip() if lines else "")
+    return title[:TITLE_MAX]
+
+
+def _the_video(draft: PostDraft) -> MediaFile:
+    videos = [m for m in draft.media if m.kind == "video"]
+    if len(videos) != 1 or len(draft.media) != 1:
+        raise PublishRejected(
+            "YouTube publishes exactly one video per post: attach one video and nothing else."
+        )
+    return videos[0]
+
+
+def _when(value: Json) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _next_offset(response: httpx.Response) -> int:
+    """Where a 308 Resume Incomplete says to go on: after its Range, or at 0 without one."""
+    value = response.headers.get("Range", "")
+    _, _, last = value.partition("-")
+    return int(last) + 1 if last.isdigit() else 0
+
+
+@dataclass(frozen=True)
+class _Progress:
+    received: int
+    video: dict[str, Json] | None = None
+    """The video resource, once the session finished."""
+
+
 def _reasons(body: Json) -> set[str]:
     error = body.get("error") if isinstance(body, dict) else None
     errors = error.get("errors") if isinstance(error, dict) else None
@@ -74,8 +152,10 @@ class YouTubeConnector(HttpConnector):
     real_token_url = "https://oauth2.googleapis.com/token"  # noqa: S105
     scopes: tuple[str, ...] = (
         "https://www.googleapis.com/auth/youtube.readonly",
+        "https://www.googleapis.com/auth/youtube.upload",
         "https://www.googleapis.com/auth/yt-analytics.readonly",
     )
+    upload_chunk = UPLOAD_CHUNK
 
     def _extra_authorize_params(self) -> dict[str, str]:
         return {"access_type": "offline", "prompt": "consent", "include_granted_scopes": "true"}
@@ -220,3 +300,276 @@ class YouTubeConnector(HttpConnector):
         out.series("video_views", got["views"])
         out.series("posts_published", got["posts_published"])
         return out.done()
+
+    # --- publishing
+
+    def resumable(self, state: dict[str, Any]) -> bool:
+        return isinstance(state.get("upload_url"), str)
+
+    async def prepare(
+        self, token: TokenSet, external_id: str, draft: PostDraft, state: dict[str, Any]
+    ) -> dict[str, Any]:
+        video = _the_video(draft)
+        url = state.get("upload_url")
+        opened = _when(state.get("opened_at"))
+        if isinstance(url, str) and opened is not None and utcnow() - opened < SESSION_LIFETIME:
+            try:
+                progress = await self._probe(token.access_token, url, int(state.get("size", 0)))
+            except RequestRejected as exc:
+                raise PublishRejected(f"YouTube refused the upload: {exc.reason}") from None
+            if progress is not None and progress.video is not None:
+                if not _failed(progress.video):
+                    return dict(state)  # its video exists: create answers it, never another
+            elif progress is not None and state.get("fingerprint") == _fingerprint(draft, video):
+                return dict(state)  # a live session for this very video: go on with it
+        return await self._open_session(token.access_token, draft, video)
+
+    async def _open_session(self, token: str, draft: PostDraft, video: MediaFile) -> dict[str, Any]:
+        metadata = {
+            "snippet": {"title": video_title(draft), "description": draft.text, "categoryId": "22"},
+            "status": {"privacyStatus": "public", "selfDeclaredMadeForKids": False},
+        }
+        answer: list[httpx.Response] = []
+        try:
+            await self._request(
+                "POST",
+                self.url(UPLOAD),
+                token=token,
+                keys=((DATA_KEY, INSERT_UNITS),),
+                params={"uploadType": "resumable", "part": "snippet,status"},
+                json=metadata,
+                headers={
+                    "X-Upload-Content-Length": str(video.size),
+                    "X-Upload-Content-Type": video.content_type,
+                },
+                answer=answer,
+            )
+        except RateLimited:
+            if answer and _reasons(_body(answer[0])) & QUOTA_REASONS:
+                hours = max(1, round(until_quota_reset() / 3600))
+                raise PublishRejected(
+                    "YouTube: today's upload quota is spent; it resets at midnight Pacific "
+                    f"time (in about {hours} h). Publish again after that.",
+                    code="quota_spent",
+                ) from None
+            raise
+        except RequestRejected as exc:
+            raise PublishRejected(f"YouTube refused the video: {exc.reason}") from None
+        location = answer[0].headers.get("Location") if answer else None
+        if not location:
+            raise PlatformUnavailable("youtube: the upload session came without its address")
+        return {
+            "upload_url": location,
+            "size": video.size,
+            "fingerprint": _fingerprint(draft, video),
+            "opened_at": utcnow().isoformat(),
+        }
+
+    async def create(
+        self,
+        token: TokenSet,
+        external_id: str,
+        draft: PostDraft,
+        state: dict[str, Any],
+        remember: Remember,
+    ) -> PublishedPost:
+        video = _the_video(draft)
+        url, size = state.get("upload_url"), state.get("size")
+        if not isinstance(url, str) or not isinstance(size, int):
+            raise PublishRejected("YouTube: no upload session for this video; prepare it again.")
+        at = token.access_token
+        offset = 0
+        if state.get("upload_started"):
+            # An earlier attempt sent bytes: the session knows how far it got, or its video.
+            progress = await self._resume_point(at, url, size)
+            if progress.video is not None:
+                return _published(progress.video)
+            offset = progress.received
+        if size != video.size:
+            raise PublishRejected("YouTube: the upload session is for another file; prepare again.")
+        if not state.get("upload_started"):
+            await remember({"upload_started": True})
+        for attempt in range(RESUME_TRIES + 1):
+            try:
+                return await self._send(at, url, video, offset)
+            except OutcomeUnknown:
+                if attempt == RESUME_TRIES:
+                    raise
+            await asyncio.sleep(0.5 * (attempt + 1))
+            progress = await self._resume_point(at, url, video.size)
+            if progress.video is not None:
+                return _published(progress.video)
+            offset = progress.received
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _resume_point(self, token: str, url: str, size: int) -> _Progress:
+        """The session's progress; OutcomeUnknown when it cannot say (its video may exist)."""
+        try:
+            progress = await self._probe(token, url, size)
+        except ConnectorError:
+            raise OutcomeUnknown(
+                "youtube: the upload stopped and the session could not say how far it got"
+            ) from None
+        if progress is None:
+            raise OutcomeUnknown("youtube: the upload session is gone; look for the video")
+        return progress
+
+    async def _probe(self, token: str, url: str, size: int) -> _Progress | None:
+        """Ask the session how far it got (None: it expired or never existed)."""
+        answer: list[httpx.Response] = []
+        try:
+            body = await self._request(
+                "PUT",
+                self.url(url),
+                token=token,
+                keys=(),
+                headers={"Content-Range": f"bytes */{size}"},
+                content=b"",
+                answer=answer,
+                secrets=(url,),
+            )
+        except RequestRejected:
+            if answer and answer[0].status_code in {404, 410}:
+                return None
+            raise
+        if answer[0].status_code == 308:
+            return _Progress(received=_next_offset(answer[0]))
+        return _Progress(received=size, video=as_dict(body))
+
+    async def _send(self, token: str, url: str, video: MediaFile, offset: int) -> PublishedPost:
+        """The bytes from `offset` on, one chunk in memory at a time."""
+        size = video.size
+        with video.path.open("rb") as handle:
+            handle.seek(offset)
+            while True:
+                block = handle.read(self.upload_chunk)
+                if not block:
+                    raise PublishRejected(
+                        "YouTube: the video file is shorter than its announced size."
+                    )
+                end = offset + len(block) - 1
+                answer: list[httpx.Response] = []
+                try:
+                    body = await self._request(
+                        "PUT",
+                        self.url(url),
+                        token=token,
+                        keys=(),
+                        headers={
+                            "Content-Range": f"bytes {offset}-{end}/{size}",
+                            "Content-Type": video.content_type,
+                        },
+                        content=block,
+                        creates=True,
+                        answer=answer,
+                        secrets=(url,),
+                    )
+                except PublishRejected as exc:
+                    # Mid-upload, so the session made no video: a definite refusal.
+                    if answer and answer[0].status_code in {404, 410}:
+                        raise PublishRejected(
+                            "YouTube: the upload session expired; publish again.",
+                            code="media_expired",
+                        ) from None
+                    raise PublishRejected(
+                        f"YouTube refused the upload ({exc.reason}); check the file and "
+                        "publish again.",
+                        code="media_rejected",
+                    ) from None
+                if answer[0].status_code != 308:
+                    return _published(as_dict(body))
+                offset = _next_offset(answer[0])
+                if offset != end + 1:
+                    handle.seek(offset)  # the session kept less than we sent
+
+    async def find(
+        self,
+        token: TokenSet,
+        external_id: str,
+        draft: PostDraft,
+        state: dict[str, Any],
+        since: datetime,
+    ) -> PublishedPost | None:
+        at = token.access_token
+        url, size = state.get("upload_url"), state.get("size")
+        if isinstance(url, str) and isinstance(size, int):
+            try:
+                progress = await self._probe(at, url, size)
+            except RequestRejected:
+                progress = None
+            if progress is not None and progress.video is not None:
+                return None if _failed(progress.video) else _published(progress.video)
+        title, floor = video_title(draft), since - CLOCK_SLACK
+        params = {
+            "part": "snippet",
+            "playlistId": "UU" + external_id.removeprefix("UC"),
+            "maxResults": str(PAGE_SIZE),
+        }
+        for _ in range(FIND_PAGES):
+            body = await self._data("playlistItems", at, params)
+            for item in as_list(body.get("items")):
+                snippet = sub(item, "snippet")
+                published = _when(snippet.get("publishedAt"))
+                if published is None:
+                    continue
+                if published < floor:
+                    return None  # newest first: the rest is older still
+                video_id = sub(snippet, "resourceId").get("videoId")
+                if (
+                    isinstance(video_id, str)
+                    and snippet.get("title") == title
+                    and snippet.get("description") == draft.text
+                ):
+                    return PublishedPost(video_id, WATCH + video_id, published)
+            page = body.get("nextPageToken")
+            if not isinstance(page, str):
+                return None
+            params = {**params, "pageToken": page}
+        return None
+
+    async def post_figures(self, token: TokenSet, external_id: str, post_id: str) -> PostFigures:
+        """The Data API's public counts; YouTube gives no impressions or reach there."""
+        body = await self._data("videos", token.access_token, {"part": "statistics", "id": post_id})
+        items = [i for i in as_list(body.get("items")) if isinstance(i, dict)]
+        if not items:
+            raise RequestRejected("youtube: the video is gone or no longer visible")
+        stats = sub(items[0], "statistics")
+        likes, comments = as_int(stats.get("likeCount")), as_int(stats.get("commentCount"))
+        counted = [n for n in (likes, comments) if n is not None]
+        return PostFigures(
+            engagements=sum(counted) if counted else None,
+            video_views=as_int(stats.get("viewCount")),
+        )
+
+
+def _fingerprint(draft: PostDraft, video: MediaFile) -> str:
+    """What a session was opened for: its metadata is fixed then, so another title, text or
+    file size needs another session."""
+    what = f"{video_title(draft)}\x00{draft.text}\x00{video.size}"
+    return hashlib.sha256(what.encode()).hexdigest()[:16]
+
+
+def _body(response: httpx.Response) -> Json:
+    try:
+        return response.json() if response.content else None
+    except ValueError:
+        return None
+
+
+def _failed(video: dict[str, Json]) -> bool:
+    return sub(video, "status").get("uploadStatus") in {"failed", "rejected"}
+
+
+def _published(video: dict[str, Json]) -> PublishedPost:
+    status = sub(video, "status")
+    if _failed(video):
+        why = status.get("failureReason") or status.get("rejectionReason") or "no reason given"
+        raise PublishRejected(
+            f"YouTube could not process the video ({why}); check the file and publish again.",
+            code="media_rejected",
+        )
+    video_id = video.get("id")
+    if not isinstance(video_id, str) or not video_id:
+        raise OutcomeUnknown("youtube: the upload ended without a video id")
+    published = _when(sub(video, "snippet").get("publishedAt")) or utcnow()
+    return PublishedPost(video_id, WATCH + video_id, published)
