@@ -7,6 +7,7 @@ pure (publishing.rules).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,74 +15,101 @@ from typing import Any
 import httpx
 
 from infra.settings import Settings
+from publishing.media import MediaError, MediaInfo, MediaLimits, inspect
+from publishing.rules import problems
 from social.models import AccountStatus, SocialAccount
 
-VARIANT_OF: Mapping[str, str] = {
-    "facebook_page": "facebook",
-    "instagram_business": "instagram",
-    "linkedin_organization": "linkedin",
-    "x": "x",
-    "youtube": "youtube",
-    "tiktok": "tiktok",
-}
-"""Which of the item's text variants a platform's account publishes."""
-
-
-def text_for(platform: str, variants: Mapping[str, str]) -> str | None:
-    """The variant written for this platform; the sandbox (a demo) takes any."""
-    key = VARIANT_OF.get(platform)
-    if key is not None:
-        return variants.get(key)
-    return next(iter(variants.values()), None)
+__all__ = ["Checker", "Target", "checker"]
 
 
 @dataclass(frozen=True)
 class Target:
     account: SocialAccount
     text: str | None
+    title: str
     media: Sequence[Mapping[str, Any]]
 
 
 Problem = dict[str, Any]
 Checker = Callable[[Sequence[Target]], Awaitable[list[Problem]]]
+Inspect = Callable[[str, str, str], Awaitable[MediaInfo]]
 
 
-def connection_problems(target: Target) -> list[Problem]:
+def _paused(target: Target) -> list[Problem]:
     account = target.account
+    if account.status != AccountStatus.paused:
+        return []
     name = account.handle or account.display_name or account.external_id
-    if account.status == AccountStatus.needs_reauth:
-        return [
-            {
-                "platform": account.platform,
-                "social_account_id": str(account.id),
-                "field": "social_account_ids",
-                "message": f"The account {name} must be reconnected before it can publish.",
-            }
-        ]
-    if account.status == AccountStatus.paused:
-        return [
-            {
-                "platform": account.platform,
-                "social_account_id": str(account.id),
-                "field": "social_account_ids",
-                "message": f"The account {name} is paused: resume it to publish.",
-            }
-        ]
-    return []
+    return [
+        {
+            "platform": account.platform,
+            "field": "account",
+            "message": f"The account {name} is paused: resume it to publish on it.",
+            "media_index": None,
+        }
+    ]
 
 
-async def basic_checks(targets: Sequence[Target]) -> list[Problem]:
-    """Connection state and text presence, for callers without media inspection."""
-    problems: list[Problem] = []
+async def run(targets: Sequence[Target], look: Inspect) -> list[Problem]:
+    """Every problem of every target; a media file that cannot be read is one problem per
+    file (not per account)."""
+    wanted = {
+        (str(m["url"]), str(m["type"]), str(m.get("alt_text") or ""))
+        for t in targets
+        for m in t.media
+    }
+    keys = sorted(wanted)
+    answers = await asyncio.gather(*(look(*key) for key in keys), return_exceptions=True)
+    infos: dict[tuple[str, str, str], MediaInfo] = {}
+    found: list[Problem] = []
+    for key, answer in zip(keys, answers, strict=True):
+        if isinstance(answer, MediaError):
+            index = next(i for t in targets for i, m in enumerate(t.media) if m["url"] == key[0])
+            found.append(
+                {
+                    "platform": None,
+                    "field": "media",
+                    "message": answer.message,
+                    "media_index": index,
+                }
+            )
+        elif isinstance(answer, BaseException):
+            raise answer
+        else:
+            infos[key] = answer
+    if found:
+        return found  # the platform rules need every file read
     for target in targets:
-        problems += connection_problems(target)
-    return problems
+        media = [
+            infos[(str(m["url"]), str(m["type"]), str(m.get("alt_text") or ""))]
+            for m in target.media
+        ]
+        account = target.account
+        found += _paused(target)
+        found += [
+            p.as_dict()
+            for p in problems(
+                account.platform, target.text, media, account.status, title=target.title
+            )
+        ]
+    return found
 
 
 def checker(http: httpx.AsyncClient, settings: Settings) -> Checker:
     """The checks scheduling runs, with this process's HTTP client and settings."""
+    limits = MediaLimits.from_settings(settings)
+
+    async def look(url: str, kind: str, alt_text: str) -> MediaInfo:
+        return await inspect(
+            http,
+            url,
+            kind,
+            limits,
+            settings.publishing_media_allowed_networks,
+            alt_text=alt_text,
+        )
 
     async def check(targets: Sequence[Target]) -> list[Problem]:
-        return await basic_checks(targets)
+        return await run(targets, look)
 
     return check

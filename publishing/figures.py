@@ -16,9 +16,9 @@ from infra.clock import utcnow
 from infra.db import Database
 from infra.logging import get_logger
 from infra.settings import Settings
-from publishing.checks import text_for
 from publishing.machine import PubStatus
 from publishing.models import Publication
+from publishing.rules import text_for
 from social.connectors.types import (
     ConnectorError,
     PlatformUnavailable,

@@ -5,13 +5,16 @@ of a post's own figures, and the e-mails to the brand's lead."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import text
 
 from infra import outbox
@@ -20,11 +23,13 @@ from infra.i18n import language as language_of
 from infra.logging import get_logger
 from infra.mail import Mail, send_mail
 from infra.outbox import Event
+from infra.settings import Settings
 from infra.sweep import due_tenants
 from publishing import figures, runner
+from publishing.media import MediaError, MediaLimits, download
 from publishing.models import Publication
 from publishing.service import ENQUEUE_AHEAD, publish_job_id
-from social.connectors.types import MediaFile
+from social.connectors.types import MediaFile, PlatformUnavailable, PublishRejected
 from social.jobs import brand_lead_recipients
 from social.kit import kit_of
 from social.models import SocialAccount
@@ -44,14 +49,42 @@ def figures_job_id(publication_id: uuid.UUID, at: datetime) -> str:
     return f"post-figures:{publication_id}:{int(at.timestamp())}"
 
 
-async def _fetch_media(
-    ctx: dict[str, Any], media: Sequence[dict[str, Any]], dest: Path
-) -> list[MediaFile]:
-    if not media:
-        return []
-    from publishing.media import fetch_all
+DOWNLOAD_TIMEOUT = 600.0
+"""Seconds for one media file (a large video over a slow link included)."""
 
-    files: list[MediaFile] = await fetch_all(ctx["resources"].http, media, dest, ctx["settings"])
+
+async def fetch_media(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    media: Sequence[dict[str, Any]],
+    dest: Path,
+) -> list[MediaFile]:
+    """The item's media downloaded into `dest`, in order. A file that cannot be used fails the
+    publication (PublishRejected, a person must fix it); a network hiccup or a 5xx of the
+    media's host is worth another try (PlatformUnavailable)."""
+    limits = MediaLimits.from_settings(settings)
+    files = []
+    for index, item in enumerate(media):
+        try:
+            async with asyncio.timeout(DOWNLOAD_TIMEOUT):
+                file = await download(
+                    http,
+                    str(item["url"]),
+                    kind=str(item["type"]),
+                    dest=dest / f"media-{index}",
+                    limits=limits,
+                    allowed_networks=settings.publishing_media_allowed_networks,
+                    alt_text=str(item.get("alt_text") or ""),
+                )
+        except TimeoutError:
+            raise PlatformUnavailable(f"media {index + 1}: the download took too long") from None
+        except MediaError as exc:
+            if exc.retryable:
+                raise PlatformUnavailable(f"media {index + 1}: {exc.message}") from None
+            raise PublishRejected(
+                f"Media {index + 1}: {exc.message}", code="media_rejected"
+            ) from None
+        files.append(replace(file, source_url=str(item["url"])))
     return files
 
 
@@ -61,7 +94,7 @@ def deps(ctx: dict[str, Any]) -> runner.Deps:
         return found
 
     async def fetch(media: Sequence[dict[str, Any]], dest: Path) -> list[MediaFile]:
-        return await _fetch_media(ctx, media, dest)
+        return await fetch_media(ctx["resources"].http, ctx["settings"], media, dest)
 
     async def enqueue(kind: str, publication: Publication, at: datetime) -> None:
         if kind == "publish":

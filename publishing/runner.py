@@ -26,9 +26,9 @@ from infra.clock import utcnow
 from infra.db import Database
 from infra.logging import get_logger
 from infra.settings import Settings
-from publishing.checks import text_for
 from publishing.machine import PubEvent, PubStatus, can, step
 from publishing.models import Publication, PublicationAttempt
+from publishing.rules import text_for
 from social.connectors.types import (
     ConnectorError,
     MediaFile,

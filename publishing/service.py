@@ -23,9 +23,10 @@ from infra.pagination import Keyset, Page, SortKey, id_key
 from infra.queue import enqueue_after_commit
 from infra.settings import Settings
 from publishing import errors
-from publishing.checks import Checker, Target, text_for
+from publishing.checks import Checker, Target
 from publishing.machine import PubEvent, PubStatus, can, step
 from publishing.models import Publication, PublicationAttempt
+from publishing.rules import text_for
 from publishing.schemas import (
     AttemptRead,
     PostFiguresRead,
@@ -209,15 +210,20 @@ async def _targets(
             [
                 {
                     "platform": None,
-                    "social_account_id": account_id,
-                    "field": "social_account_ids",
-                    "message": "This account is no longer connected to the brand.",
+                    "field": "account",
+                    "message": f"The account {account_id} is no longer connected to the brand.",
+                    "media_index": None,
                 }
                 for account_id in missing
             ]
         )
     return [
-        Target(by_id[i], text_for(by_id[i].platform, revision.variants), revision.media)
+        Target(
+            by_id[i],
+            text_for(by_id[i].platform, revision.variants),
+            revision.title,
+            revision.media,
+        )
         for i in revision.social_account_ids
     ]
 

@@ -127,6 +127,9 @@ class MediaFile:
     height: int | None = None
     duration: float | None = None
     """Seconds, for a video whose length could be read."""
+    source_url: str | None = None
+    """Where the item's media lives: platforms that pull media themselves (Instagram) take
+    this instead of an upload."""
 
     def chunks(self, size: int) -> Iterator[bytes]:
         with self.path.open("rb") as handle:
