@@ -127,6 +127,8 @@ class MediaFile:
     height: int | None = None
     duration: float | None = None
     """Seconds, for a video whose length could be read."""
+    source_url: str | None = None
+    """Where the worker downloaded it from: Instagram fetches media itself from a public URL."""
 
     def chunks(self, size: int) -> Iterator[bytes]:
         with self.path.open("rb") as handle:
