@@ -387,6 +387,8 @@ class MetaDialect(Dialect):
         if container is not None and not self.page:
             self._own(ctx, container.account)
             status = container.status(ctx.now)
+            if status == "IN_PROGRESS":
+                container.polls_left -= 1
             detail = {
                 "ERROR": "Error: Media download has failed. The media URI doesn't meet our "
                 "requirements.",
