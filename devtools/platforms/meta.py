@@ -1,5 +1,28 @@
 """Facebook pages and Instagram business accounts: the Graph API, its usage headers
-(``X-App-Usage``, ``X-Business-Use-Case-Usage``) and its error codes."""
+(``X-App-Usage``, ``X-Business-Use-Case-Usage``) and its error codes.
+
+Publishing, as Graph does it:
+
+* Instagram: ``GET {ig-user}/content_publishing_limit`` (100 posts a moving 24 hours),
+  ``POST {ig-user}/media`` makes a container (``image_url``; ``media_type=REELS`` +
+  ``video_url``; carousel items with ``is_carousel_item=true``, then ``media_type=CAROUSEL`` +
+  ``children``, 2 to 10), ``GET {container}?fields=status_code`` (a video stays IN_PROGRESS
+  for one read; EXPIRED after 24 hours; PUBLISHED once used), ``POST {ig-user}/media_publish``
+  with ``creation_id`` makes the post (code 9 / 2207042 past the quota).
+* Facebook: ``POST {page}/photos`` (multipart ``source``, ``published=false``: shown nowhere
+  until attached), ``POST {page}/feed`` (``message``, ``link``, ``attached_media[i]``),
+  ``POST {page}/videos`` (multipart ``source``, ``description``: the video post itself).
+* Made posts lead the listings (``{page}/feed``, ``published_posts``, ``{ig-user}/media``),
+  answer as nodes, and have lifetime insights (``post_insight`` gives their figures):
+  ``{media}/insights`` (views, reach, total_interactions...), ``{post}/insights``
+  (post_media_view, post_total_media_view_unique, post_video_views...), ``{video}/
+  video_insights``.
+* Faults (``PlatformSimulator.fault``): ``error_before_create`` (a 5xx on the first publishing
+  call), ``quota_spent`` (content_publishing_limit says spent, for 24 hours),
+  ``container_error`` (the container ends in ERROR; a Page photo or video Graph cannot
+  process), ``rate_limited``, ``token_expires_mid_flow`` and ``timeout_after_create`` on the
+  call that makes the post.
+"""
 
 from __future__ import annotations
 

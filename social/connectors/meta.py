@@ -15,6 +15,14 @@ Tokens: Meta has no refresh tokens. ``refresh(token)`` takes the current, still 
 token and trades it for a new long-lived one (``grant_type=fb_exchange_token``); the result
 carries the new token as its ``refresh_token`` too, so it can be refreshed the same way next
 time (``refresh_uses_access_token``).
+
+Publishing (``Publisher``, ``PostReader``): a Page posts text and a link card or up to the
+photos ``prepare`` uploaded unpublished through ``/feed``, or one video through ``/videos``
+(that upload is the post). Instagram fetches media itself from their public ``source_url``:
+``prepare`` reads the 24-hour publishing quota, makes the containers and waits for FINISHED
+(an earlier attempt's container is reused for 23 hours); ``create`` is ``media_publish``.
+Reconciliation reads the recent posts (``feed``, ``media``) for the exact text after a time;
+an Instagram container not PUBLISHED proves the post was never made.
 """
 
 from __future__ import annotations
