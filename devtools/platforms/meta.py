@@ -18,7 +18,8 @@ Publishing, as Graph does it:
   (post_media_view, post_total_media_view_unique, post_video_views...), ``{video}/
   video_insights``.
 * Faults (``PlatformSimulator.fault``): ``error_before_create`` (a 5xx on the first publishing
-  call), ``quota_spent`` (content_publishing_limit says spent, for 24 hours),
+  call), ``quota_spent`` (the quota is spent for 24 hours, from content_publishing_limit or,
+  queued after it was read, from media_publish),
   ``container_error`` (the container ends in ERROR; a Page photo or video Graph cannot
   process), ``rate_limited``, ``token_expires_mid_flow`` and ``timeout_after_create`` on the
   call that makes the post.
@@ -799,7 +800,11 @@ class MetaDialect(Dialect):
     def media_publish(self, ctx: Ctx, user_id: str) -> Json:
         self._only(ctx, page=False)
         fault = self.sim.take_fault(
-            self.platform, "token_expires_mid_flow", "rate_limited", "timeout_after_create"
+            self.platform,
+            "token_expires_mid_flow",
+            "rate_limited",
+            "timeout_after_create",
+            "quota_spent",
         )
         if fault == "token_expires_mid_flow":
             self._expire_now(ctx)
@@ -808,6 +813,8 @@ class MetaDialect(Dialect):
             raise self.throttled(60)
         fields, _ = multipart(ctx)
         pub = self._pub()
+        if fault == "quota_spent":  # other tools used up the quota since it was read
+            pub.spent_until[account.external_id] = ctx.now + IG_QUOTA_SECONDS
         container = pub.containers.get(fields.get("creation_id", ""))
         if container is None or container.account != account.external_id:
             raise self._error(

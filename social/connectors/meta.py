@@ -408,8 +408,9 @@ def _absolute(permalink: Json) -> str | None:
 
 
 def _signature(media: MediaFile) -> str:
-    """What identifies a file between two attempts without reading it again."""
-    return f"{media.path.name}:{media.size}:{media.content_type}"
+    """What identifies a file between two attempts without reading it again (the worker's
+    temporary file may have another name next time; its address does not)."""
+    return f"{media.source_url or media.path.name}:{media.size}:{media.content_type}"
 
 
 class FacebookPageConnector(MetaConnector):

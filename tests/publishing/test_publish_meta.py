@@ -479,6 +479,19 @@ async def test_instagram_spent_quota_refuses_before_any_container(
     assert platforms.posts_of(IG, ig.external_id) == []
 
 
+async def test_instagram_quota_spent_between_prepare_and_publish_is_refused(
+    platforms: PlatformSimulator, connect: Any, tmp_path: Path
+) -> None:
+    ig = connect(IG)
+    post = draft(unique("Quota"), png(tmp_path, "a.png"))
+    state = await ig.connector.prepare(ig.token, ig.external_id, post, {})
+    platforms.fault(IG, "quota_spent")
+    with pytest.raises(PublishRejected) as spent:
+        await ig.connector.create(ig.token, ig.external_id, post, state, no_remember)
+    assert spent.value.code == "quota_spent" and spent.value.reason.startswith("Instagram")
+    assert platforms.posts_of(IG, ig.external_id) == []
+
+
 @pytest.mark.parametrize("flow", ["image", "carousel"])
 async def test_instagram_container_in_error_is_a_media_refusal(
     platforms: PlatformSimulator, connect: Any, tmp_path: Path, flow: str
