@@ -307,13 +307,18 @@ class MetaConnector(HttpConnector):
         return str(made)
 
     async def _node(
-        self, token: str, node_id: str, owner: str, fields: str
+        self, token: str, node_id: str, owner: str, fields: str, *, after_post: bool = True
     ) -> dict[str, Json] | None:
-        """A node's fields after the post was made: nice to have, never worth failing for."""
+        """A node's fields, None when Graph refuses them. Right after a post was made
+        (`after_post`) nothing is worth failing for: the post exists whatever this read says."""
         try:
             return await self._get(f"/{node_id}", token, owner, {"fields": fields})
-        except ConnectorError:
+        except RequestRejected:
             return None
+        except ConnectorError:
+            if after_post:
+                return None
+            raise
 
     async def _recent(
         self, token: str, owner: str, edge: str, fields: str, since: datetime
@@ -669,7 +674,7 @@ class FacebookPageConnector(MetaConnector):
             fields = (
                 "reactions.limit(0).summary(total_count),comments.limit(0).summary(total_count)"
             )
-        node = await self._node(at, post_id, external_id, fields)
+        node = await self._node(at, post_id, external_id, fields, after_post=False)
         shares = as_int(sub(node, "shares").get("count")) if node and "shares" in node else None
         engagements = (
             _sum(_summary(node, "reactions"), _summary(node, "comments"), shares) if node else None
@@ -1013,7 +1018,7 @@ class InstagramBusinessConnector(MetaConnector):
         values = await self._lifetime(
             at, external_id, f"/{post_id}/insights", ("views", "reach", "total_interactions")
         )
-        node = await self._node(at, post_id, external_id, "media_product_type")
+        node = await self._node(at, post_id, external_id, "media_product_type", after_post=False)
         reel = bool(node) and node is not None and node.get("media_product_type") == "REELS"
         return PostFigures(
             impressions=values["views"],
