@@ -171,6 +171,8 @@ class Made:
     node_id: str
     media_type: str
     video_id: str | None = None
+    photos: tuple[str, ...] = ()
+    """The photo ids a Page post attached."""
 
 
 @dataclass
@@ -209,6 +211,21 @@ def multipart(ctx: Ctx) -> tuple[dict[str, str], dict[str, tuple[int, str]]]:
         else:
             fields[name.group(1)] = body.decode(errors="replace")
     return fields, files
+
+
+def _top_level(fields: str) -> list[str]:
+    """A Graph `fields` list split on its commas outside braces and parentheses."""
+    out, depth, start = [], 0, 0
+    for i, char in enumerate(fields):
+        if char in "{(":
+            depth += 1
+        elif char in "})":
+            depth -= 1
+        elif char == "," and depth == 0:
+            out.append(fields[start:i])
+            start = i + 1
+    out.append(fields[start:])
+    return [f for f in out if f]
 
 
 def _stamp(at: float) -> str:
@@ -360,8 +377,12 @@ class MetaDialect(Dialect):
         return account
 
     def _fields(self, ctx: Ctx, available: dict[str, Json]) -> dict[str, Json]:
-        # "reactions.limit(0).summary(total_count)" asks for the field "reactions".
-        wanted = [f.split(".")[0] for f in ctx.query.get("fields", "id,name").split(",") if f]
+        # "reactions.limit(0).summary(total_count)" asks for the field "reactions", and
+        # "attachments{target{id},subattachments}" for "attachments".
+        wanted = [
+            re.split(r"[.{]", f, maxsplit=1)[0]
+            for f in _top_level(ctx.query.get("fields", "id,name"))
+        ]
         return {f: available[f] for f in wanted if f in available}
 
     def _node_fields(self, account: Account) -> dict[str, Json]:
@@ -454,7 +475,7 @@ class MetaDialect(Dialect):
                 "permalink_url": post.permalink.removeprefix("https://www.facebook.com"),
                 **counts,
             }
-        return {
+        fields: dict[str, Json] = {
             "id": post.post_id,
             "message": post.text,
             "created_time": stamp,
@@ -462,6 +483,13 @@ class MetaDialect(Dialect):
             "shares": {"count": post_insight(figure, "shares")},
             **counts,
         }
+        photos = [{"type": "photo", "target": {"id": p}} for p in made.photos]
+        if len(photos) == 1:
+            fields["attachments"] = {"data": photos}
+        elif photos:
+            album = {"type": "album", "target": {"id": post.post_id}}
+            fields["attachments"] = {"data": [album | {"subattachments": {"data": photos}}]}
+        return fields
 
     def _span(self, ctx: Ctx, default_days: int) -> tuple[datetime, datetime]:
         try:
@@ -585,7 +613,8 @@ class MetaDialect(Dialect):
         if isinstance(entry, Made):
             fields = self._made_fields(entry)
             if self.page:
-                return {k: fields[k] for k in ("id", "created_time", "message", "permalink_url")}
+                shown = ("id", "created_time", "message", "permalink_url", "attachments")
+                return {k: fields[k] for k in shown if k in fields}
             return fields
         post = entry
         stamp = post.created_at.strftime("%Y-%m-%dT%H:%M:%S+0000")
@@ -691,6 +720,7 @@ class MetaDialect(Dialect):
         media_type: str,
         marker: str | None = None,
         video_id: str | None = None,
+        photos: tuple[str, ...] = (),
     ) -> Made:
         post = self.sim.record_post(
             self.platform,
@@ -701,7 +731,7 @@ class MetaDialect(Dialect):
             permalink=permalink,
             marker=marker,
         )
-        made = Made(post, post_id, media_type, video_id)
+        made = Made(post, post_id, media_type, video_id, photos)
         pub = self._pub()
         pub.made[post_id] = made
         if video_id is not None:
@@ -920,6 +950,7 @@ class MetaDialect(Dialect):
             media=media,
             permalink=f"https://www.facebook.com/{account.external_id}/posts/{number}",
             media_type="photo" if attached else ("link" if link else "status"),
+            photos=tuple(u.id for u in attached),
         )
         if fault == "timeout_after_create":
             ctx.hang = True

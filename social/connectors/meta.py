@@ -97,6 +97,8 @@ FB_MEDIA_CODES = frozenset({324, 352, 381, 382, 390})
 CAROUSEL_MAX = 10
 COUNTS = "reactions.limit(0).summary(total_count),comments.limit(0).summary(total_count)"
 """A Page post's reactions and comments as totals, without the items."""
+ATTACHMENTS = "attachments{target{id},subattachments{target{id}}}"
+"""A feed item's photos: one photo's target, or each of an album's."""
 
 
 def usage_pause(percent: float) -> float:
@@ -412,6 +414,20 @@ def _absolute(permalink: Json) -> str | None:
     return "https://www.facebook.com" + permalink if permalink.startswith("/") else permalink
 
 
+def _attached(item: Mapping[str, Json]) -> set[str]:
+    """The photo ids a feed item shows (one photo, or an album's)."""
+    ids: set[str] = set()
+    for attachment in as_list(sub(item, "attachments").get("data")):
+        if not isinstance(attachment, dict):
+            continue
+        nested = as_list(sub(attachment, "subattachments").get("data"))
+        for entry in nested or [attachment]:
+            target = sub(entry, "target").get("id")
+            if isinstance(target, str | int) and not isinstance(target, bool):
+                ids.add(str(target))
+    return ids
+
+
 def _signature(media: MediaFile) -> str:
     """What identifies a file between two attempts without reading it again (the worker's
     temporary file may have another name next time; its address does not)."""
@@ -623,17 +639,23 @@ class FacebookPageConnector(MetaConnector):
         state: dict[str, Any],
         since: datetime,
     ) -> PublishedPost | None:
-        """The Page's post with exactly this text, made at or after `since`."""
-        if not draft.text.strip():
+        """The Page's post that attached this attempt's photos, else the one with exactly
+        this text, made at or after `since`."""
+        photos = {str(p.get("id")) for p in state.get("photos") or () if isinstance(p, dict)}
+        if not photos and not draft.text.strip():
             return None  # an empty text would match any post without one
-        items = await self._recent(
-            token.access_token,
-            external_id,
-            "feed",
-            "id,message,created_time,permalink_url",
-            since,
+        items = list(
+            await self._recent(
+                token.access_token,
+                external_id,
+                "feed",
+                f"id,message,created_time,permalink_url,{ATTACHMENTS}",
+                since,
+            )
         )
-        match = self._earliest_match(items, "message", "created_time", draft.text, since)
+        match = next((i for i in items if photos & _attached(i)), None)
+        if match is None and draft.text.strip():
+            match = self._earliest_match(iter(items), "message", "created_time", draft.text, since)
         if match is None:
             return None
         return PublishedPost(

@@ -331,6 +331,24 @@ async def test_facebook_timeout_after_the_post_is_unknown_and_reconciliation_fin
 # ---------------------------------------------------------------- Facebook: find, figures
 
 
+@pytest.mark.parametrize("photos", [1, 3])
+async def test_facebook_find_knows_a_photo_post_by_its_photos_even_without_text(
+    platforms: PlatformSimulator, connect: Any, tmp_path: Path, photos: int
+) -> None:
+    page = connect(FB)
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    files = [png(tmp_path, f"{i}.png", ("red", "lime", "blue")[i]) for i in range(photos)]
+    post = draft("", *files)
+    made, state = await publish(page, post)
+    await publish(page, draft(unique("A later post")))
+
+    found = await page.connector.find(page.token, page.external_id, post, state, since)
+    assert found is not None and found.external_id == made.external_id
+    # Another attempt's photos (never posted) find nothing, even with the same empty text.
+    other = await page.connector.prepare(page.token, page.external_id, post, {})
+    assert await page.connector.find(page.token, page.external_id, post, other, since) is None
+
+
 async def test_facebook_find_matches_the_exact_text_after_since_only(
     platforms: PlatformSimulator, connect: Any
 ) -> None:
