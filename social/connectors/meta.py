@@ -95,6 +95,7 @@ IG_QUOTA_CODE = 9
 FB_MEDIA_CODES = frozenset({324, 352, 381, 382, 390})
 """Graph's codes for a photo or video it cannot take (missing, bad format, too large...)."""
 CAROUSEL_MAX = 10
+IG_CAPTION_MAX = 2_200
 COUNTS = "reactions.limit(0).summary(total_count),comments.limit(0).summary(total_count)"
 """A Page post's reactions and comments as totals, without the items."""
 ATTACHMENTS = "attachments{target{id},subattachments{target{id}}}"
@@ -823,6 +824,12 @@ class InstagramBusinessConnector(MetaConnector):
             )
         if any(m.kind not in {"image", "video"} for m in draft.media):
             raise PublishRejected("Instagram takes images and videos only; remove the other files")
+        if any(m.kind == "image" and m.content_type != "image/jpeg" for m in draft.media):
+            raise PublishRejected("Instagram publishes JPEG images only; convert the others")
+        if len(draft.text) > IG_CAPTION_MAX:
+            raise PublishRejected(
+                f"Instagram captions take at most {IG_CAPTION_MAX:,} characters; shorten it"
+            )
         urls = [m.source_url or "" for m in draft.media]
         if not all(u.startswith("https://") for u in urls):
             raise PublishRejected(

@@ -111,6 +111,23 @@ def png(tmp_path: Path, name: str, color: str = "teal") -> MediaFile:
     )
 
 
+def jpeg(tmp_path: Path, name: str, color: str = "orange") -> MediaFile:
+    """Instagram publishes JPEG images only."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), color).save(buffer, format="JPEG")
+    path = tmp_path / name
+    path.write_bytes(buffer.getvalue())
+    return MediaFile(
+        path=path,
+        kind="image",
+        content_type="image/jpeg",
+        size=path.stat().st_size,
+        width=64,
+        height=48,
+        source_url=f"https://media.example.org/{name}",
+    )
+
+
 def mp4(tmp_path: Path, name: str = "clip.mp4") -> MediaFile:
     path = tmp_path / name
     path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(200_000))
@@ -403,9 +420,9 @@ async def test_instagram_publishes_image_reel_and_carousel(
     ig = connect(IG)
     text = unique(f"Our {flow}")
     media = {
-        "image": (png(tmp_path, "a.png"),),
+        "image": (jpeg(tmp_path, "a.jpg"),),
         "reel": (mp4(tmp_path),),
-        "carousel": (png(tmp_path, "a.png"), mp4(tmp_path), png(tmp_path, "c.png")),
+        "carousel": (jpeg(tmp_path, "a.jpg"), mp4(tmp_path), jpeg(tmp_path, "c.jpg")),
     }[flow]
 
     made, state = await publish(ig, draft(text, *media))
@@ -426,7 +443,7 @@ async def test_instagram_prepare_reuses_a_live_container_and_remakes_an_expired_
 ) -> None:
     clock.set(datetime.now(UTC))
     ig = connect(IG)
-    post = draft(unique("Reuse"), png(tmp_path, "a.png"))
+    post = draft(unique("Reuse"), jpeg(tmp_path, "a.jpg"))
     first = await ig.connector.prepare(ig.token, ig.external_id, post, {})
     again = await ig.connector.prepare(ig.token, ig.external_id, post, first)
     assert again == first
@@ -444,7 +461,7 @@ async def test_instagram_container_expired_before_create_is_refused(
 ) -> None:
     clock.set(datetime.now(UTC))
     ig = connect(IG)
-    post = draft(unique("Late"), png(tmp_path, "a.png"))
+    post = draft(unique("Late"), jpeg(tmp_path, "a.jpg"))
     state = await ig.connector.prepare(ig.token, ig.external_id, post, {})
     clock.advance(timedelta(hours=25))
 
@@ -455,11 +472,13 @@ async def test_instagram_container_expired_before_create_is_refused(
 
 
 @pytest.mark.parametrize(
-    ("media", "why"),
+    ("media", "text", "why"),
     [
-        ((), "needs an image or a video"),
-        (("no-url",), "public https address"),
-        (("image",) * 11, "at most 10"),
+        ((), "No", "needs an image or a video"),
+        (("no-url",), "No", "public https address"),
+        (("image",) * 11, "No", "at most 10"),
+        (("png",), "No", "JPEG images only"),
+        (("image",), "x" * 2_201, "at most 2,200 characters"),
     ],
 )
 async def test_instagram_refuses_what_it_cannot_take_before_any_call(
@@ -467,16 +486,20 @@ async def test_instagram_refuses_what_it_cannot_take_before_any_call(
     connect: Any,
     tmp_path: Path,
     media: tuple[str, ...],
+    text: str,
     why: str,
 ) -> None:
     ig = connect(IG)
-    image = png(tmp_path, "a.png")
-    files = [
-        MediaFile(image.path, "image", "image/png", image.size) if m == "no-url" else image
-        for m in media
-    ]
+    image = jpeg(tmp_path, "a.jpg")
+    files = {
+        "image": image,
+        "no-url": MediaFile(image.path, "image", "image/jpeg", image.size),
+        "png": png(tmp_path, "a.png"),
+    }
     with pytest.raises(PublishRejected) as refused:
-        await ig.connector.prepare(ig.token, ig.external_id, draft("No", *files), {})
+        await ig.connector.prepare(
+            ig.token, ig.external_id, draft(text, *(files[m] for m in media)), {}
+        )
     assert why in refused.value.reason and refused.value.reason.startswith("Instagram")
     assert platforms.count(IG) == 0
 
@@ -490,7 +513,8 @@ async def test_instagram_spent_quota_refuses_before_any_container(
     ig = connect(IG)
     platforms.fault(IG, "quota_spent")
     with pytest.raises(PublishRejected) as spent:
-        await ig.connector.prepare(ig.token, ig.external_id, draft("Q", png(tmp_path, "a.png")), {})
+        post = draft("Q", jpeg(tmp_path, "a.jpg"))
+        await ig.connector.prepare(ig.token, ig.external_id, post, {})
     assert spent.value.code == "quota_spent"
     assert "24 hours" in spent.value.reason and "100" in spent.value.reason
     assert posts_sent(platforms, "/media") == 0
@@ -501,7 +525,7 @@ async def test_instagram_quota_spent_between_prepare_and_publish_is_refused(
     platforms: PlatformSimulator, connect: Any, tmp_path: Path
 ) -> None:
     ig = connect(IG)
-    post = draft(unique("Quota"), png(tmp_path, "a.png"))
+    post = draft(unique("Quota"), jpeg(tmp_path, "a.jpg"))
     state = await ig.connector.prepare(ig.token, ig.external_id, post, {})
     platforms.fault(IG, "quota_spent")
     with pytest.raises(PublishRejected) as spent:
@@ -515,7 +539,7 @@ async def test_instagram_container_in_error_is_a_media_refusal(
     platforms: PlatformSimulator, connect: Any, tmp_path: Path, flow: str
 ) -> None:
     ig = connect(IG)
-    media = [png(tmp_path, "a.png")] + ([png(tmp_path, "b.png")] if flow == "carousel" else [])
+    media = [jpeg(tmp_path, "a.jpg")] + ([jpeg(tmp_path, "b.jpg")] if flow == "carousel" else [])
     platforms.fault(IG, "container_error")
     with pytest.raises(PublishRejected) as refused:
         await ig.connector.prepare(ig.token, ig.external_id, draft("E", *media), {})
@@ -529,9 +553,10 @@ async def test_instagram_5xx_before_the_post_is_worth_retrying(
     ig = connect(IG)
     platforms.fault(IG, "error_before_create")
     with pytest.raises(PlatformUnavailable):
-        await ig.connector.prepare(ig.token, ig.external_id, draft("5", png(tmp_path, "a.png")), {})
+        post = draft("5", jpeg(tmp_path, "a.jpg"))
+        await ig.connector.prepare(ig.token, ig.external_id, post, {})
     # The next attempt goes through.
-    made, _ = await publish(ig, draft(unique("Second try"), png(tmp_path, "a.png")))
+    made, _ = await publish(ig, draft(unique("Second try"), jpeg(tmp_path, "a.jpg")))
     assert [p.post_id for p in platforms.posts_of(IG, ig.external_id)] == [made.external_id]
 
 
@@ -547,7 +572,7 @@ async def test_instagram_definite_refusals_of_media_publish_create_nothing(
     error: type[Exception],
 ) -> None:
     ig = connect(IG)
-    post = draft(unique("Refused"), png(tmp_path, "a.png"))
+    post = draft(unique("Refused"), jpeg(tmp_path, "a.jpg"))
     state = await ig.connector.prepare(ig.token, ig.external_id, post, {})
     platforms.fault(IG, fault)
     with pytest.raises(error) as refused:
@@ -560,7 +585,7 @@ async def test_instagram_timeout_after_publish_is_unknown_and_the_container_find
     platforms: PlatformSimulator, connect: Any, tmp_path: Path
 ) -> None:
     ig = connect(IG)
-    post = draft(unique("Timed out"), png(tmp_path, "a.png"))
+    post = draft(unique("Timed out"), jpeg(tmp_path, "a.jpg"))
     since = datetime.now(UTC) - timedelta(seconds=5)
     state = await ig.connector.prepare(ig.token, ig.external_id, post, {})
     platforms.fault(IG, "timeout_after_create")
@@ -584,9 +609,9 @@ async def test_instagram_find_trusts_an_unpublished_container_and_matches_captio
 ) -> None:
     ig = connect(IG)
     since = datetime.now(UTC) - timedelta(seconds=5)
-    published = draft(unique("Posted"), png(tmp_path, "a.png"))
+    published = draft(unique("Posted"), jpeg(tmp_path, "a.jpg"))
     made, _ = await publish(ig, published)
-    never = draft(published.text, png(tmp_path, "a.png"))
+    never = draft(published.text, jpeg(tmp_path, "a.jpg"))
     unpublished = await ig.connector.prepare(ig.token, ig.external_id, never, {})
     listings = sum(1 for r in platforms.requests if r.method == "GET" and r.path.endswith("/media"))
 
@@ -595,7 +620,7 @@ async def test_instagram_find_trusts_an_unpublished_container_and_matches_captio
     # Without a container, the caption and time decide.
     found = await ig.connector.find(ig.token, ig.external_id, published, {}, since)
     assert found is not None and found.external_id == made.external_id
-    other = draft(unique("Never posted"), png(tmp_path, "a.png"))
+    other = draft(unique("Never posted"), jpeg(tmp_path, "a.jpg"))
     assert await ig.connector.find(ig.token, ig.external_id, other, {}, since) is None
     later = datetime.now(UTC) + timedelta(minutes=5)
     assert await ig.connector.find(ig.token, ig.external_id, published, {}, later) is None
@@ -608,7 +633,7 @@ async def test_instagram_post_figures(
     platforms: PlatformSimulator, connect: Any, tmp_path: Path, flow: str
 ) -> None:
     ig = connect(IG)
-    media = png(tmp_path, "a.png") if flow == "image" else mp4(tmp_path)
+    media = jpeg(tmp_path, "a.jpg") if flow == "image" else mp4(tmp_path)
     made, _ = await publish(ig, draft(unique("Figures"), media))
     figures = await ig.connector.post_figures(ig.token, ig.external_id, made.external_id)
     views = post_insight(made.external_id, "views")
@@ -624,7 +649,7 @@ async def test_a_retired_metric_leaves_only_its_figure_empty(
     platforms: PlatformSimulator, connect: Any, tmp_path: Path
 ) -> None:
     ig = connect(IG)
-    made, _ = await publish(ig, draft(unique("Retired"), png(tmp_path, "a.png")))
+    made, _ = await publish(ig, draft(unique("Retired"), jpeg(tmp_path, "a.jpg")))
     platforms.deprecate(IG, "reach")
     figures = await ig.connector.post_figures(ig.token, ig.external_id, made.external_id)
     assert figures.reach is None
