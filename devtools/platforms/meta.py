@@ -1,17 +1,48 @@
 """Facebook pages and Instagram business accounts: the Graph API, its usage headers
-(``X-App-Usage``, ``X-Business-Use-Case-Usage``) and its error codes."""
+(``X-App-Usage``, ``X-Business-Use-Case-Usage``) and its error codes.
+
+Publishing, as Graph does it:
+
+* Instagram: ``GET {ig-user}/content_publishing_limit`` (100 posts a moving 24 hours),
+  ``POST {ig-user}/media`` makes a container (``image_url``; ``media_type=REELS`` +
+  ``video_url``; carousel items with ``is_carousel_item=true``, then ``media_type=CAROUSEL`` +
+  ``children``, 2 to 10), ``GET {container}?fields=status_code`` (a video stays IN_PROGRESS
+  for one read; EXPIRED after 24 hours; PUBLISHED once used), ``POST {ig-user}/media_publish``
+  with ``creation_id`` makes the post (code 9 / 2207042 past the quota).
+* Facebook: ``POST {page}/photos`` (multipart ``source``, ``published=false``: shown nowhere
+  until attached), ``POST {page}/feed`` (``message``, ``link``, ``attached_media[i]``),
+  ``POST {page}/videos`` (multipart ``source``, ``description``: the video post itself).
+* Made posts lead the listings (``{page}/feed``, ``published_posts``, ``{ig-user}/media``),
+  answer as nodes, and have lifetime insights (``post_insight`` gives their figures):
+  ``{media}/insights`` (views, reach, total_interactions...), ``{post}/insights``
+  (post_media_view, post_total_media_view_unique, post_video_views...), ``{video}/
+  video_insights``.
+* Faults (``PlatformSimulator.fault``): ``error_before_create`` (a 5xx on the first publishing
+  call), ``quota_spent`` (the quota is spent for 24 hours, from content_publishing_limit or,
+  queued after it was read, from media_publish),
+  ``container_error`` (the container ends in ERROR; a Page photo or video Graph cannot
+  process), ``rate_limited``, ``token_expires_mid_flow`` and ``timeout_after_create`` on the
+  call that makes the post.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import heapq
 import json
+import re
 import secrets
 import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from devtools.platforms.core import (
     AccessToken,
+    CreatedPost,
     Ctx,
     Dialect,
     Json,
@@ -19,20 +50,186 @@ from devtools.platforms.core import (
     day_of,
     decode_cursor,
     encode_cursor,
-    take_page,
 )
 from devtools.platforms.figures import (
     Account,
+    Post,
     b64id,
     digit_id,
+    hash_of,
     midnight_utc,
     today_utc,
 )
+
+if TYPE_CHECKING:
+    from devtools.platforms.simulator import PlatformSimulator
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 META_APP_CALLS_PER_HOUR = 200_000
 """The app's Graph budget behind X-App-Usage: a 10,000-account benchmark stays well under."""
 META_OBJECT_CALLS_PER_HOUR = 4_800
+IG_PUBLISH_QUOTA = 100
+"""Instagram: API-published posts per account in a moving 24 hours (a carousel counts once)."""
+IG_QUOTA_SECONDS = 86_400
+CONTAINER_TTL = 86_400.0
+"""An Instagram container not published within 24 hours is EXPIRED."""
+VIDEO_POLLS = 1
+"""How many status reads a video container stays IN_PROGRESS before FINISHED."""
+IG_CAPTION_MAX = 2_200
+CAROUSEL_MIN, CAROUSEL_MAX = 2, 10
+IG_MEDIA_METRICS = frozenset(
+    {"views", "reach", "total_interactions", "likes", "comments", "shares", "saved"}
+)
+"""Instagram media insights still served (impressions and video_views are gone)."""
+FB_POST_METRICS = frozenset(
+    {
+        "post_media_view",
+        "post_total_media_view_unique",
+        "post_clicks",
+        "post_reactions_by_type_total",
+        "post_video_views",
+    }
+)
+"""Page post insights still served (post_impressions_unique, post_engaged_users are gone)."""
+FB_VIDEO_METRICS = frozenset(
+    {"total_video_impressions", "total_video_impressions_unique", "total_video_views"}
+)
+
+
+def post_insight(post_id: str, metric: str) -> int:
+    """A created post's lifetime figure: fixed by its id, so tests know it in advance.
+    views >= reach; interactions a few % of views."""
+    views = 200 + hash_of(post_id, "views") % 5_000
+    reach = round(views * (0.5 + 0.4 * (hash_of(post_id, "reach") % 1000) / 1000))
+    likes = round(views * (0.01 + (hash_of(post_id, "likes") % 40) / 1000))
+    comments = round(likes * (0.05 + (hash_of(post_id, "comments") % 25) / 100))
+    shares = round(likes * (0.02 + (hash_of(post_id, "shares") % 20) / 100))
+    saved = round(likes * 0.1)
+    clicks = round(views * 0.02)
+    return {
+        "views": views,
+        "reach": reach,
+        "likes": likes,
+        "comments": comments,
+        "shares": shares,
+        "saved": saved,
+        "total_interactions": likes + comments + shares + saved,
+        "post_media_view": views,
+        "post_total_media_view_unique": reach,
+        "post_clicks": clicks,
+        "post_reactions_by_type_total": likes,
+        "post_video_views": round(views * 0.6),
+        "total_video_impressions": views,
+        "total_video_impressions_unique": reach,
+        "total_video_views": round(views * 0.6),
+    }[metric]
+
+
+@dataclass
+class Container:
+    """An Instagram media container: what media_publish turns into a post."""
+
+    id: str
+    account: str
+    media_type: str
+    """IMAGE, VIDEO (carousel item), REELS or CAROUSEL."""
+    created_at: float
+    caption: str = ""
+    url: str = ""
+    children: tuple[str, ...] = ()
+    carousel_item: bool = False
+    polls_left: int = 0
+    error: bool = False
+    published: bool = False
+
+    def status(self, now: float) -> str:
+        if self.published:
+            return "PUBLISHED"
+        if self.error:
+            return "ERROR"
+        if now - self.created_at > CONTAINER_TTL:
+            return "EXPIRED"
+        return "IN_PROGRESS" if self.polls_left > 0 else "FINISHED"
+
+
+@dataclass
+class Upload:
+    """A Facebook photo or video received: its size and hash, never its bytes."""
+
+    id: str
+    account: str
+    size: int
+    sha256: str
+    published: bool = False
+
+
+@dataclass
+class Made:
+    """A post made through the simulator, as its platform's nodes and listings show it."""
+
+    post: CreatedPost
+    node_id: str
+    media_type: str
+    video_id: str | None = None
+    photos: tuple[str, ...] = ()
+    """The photo ids a Page post attached."""
+
+
+@dataclass
+class Publishing:
+    """One simulator run's publishing state (a reset starts a new one)."""
+
+    generation: list[CreatedPost]
+    containers: dict[str, Container] = field(default_factory=dict)
+    uploads: dict[str, Upload] = field(default_factory=dict)
+    made: dict[str, Made] = field(default_factory=dict)
+    """By post id, and by video id for Facebook videos."""
+    spent_until: dict[str, float] = field(default_factory=dict)
+    """Instagram accounts whose publishing quota a test spent (quota_spent), until when."""
+
+
+def multipart(ctx: Ctx) -> tuple[dict[str, str], dict[str, tuple[int, str]]]:
+    """A request's fields (query, form or multipart/form-data), and its files as (size,
+    sha256)."""
+    kind = ctx.headers.get("content-type", "")
+    found = re.search(r'boundary="?([^";]+)"?', kind)
+    if not kind.startswith("multipart/") or found is None:
+        return dict(ctx.params), {}
+    fields: dict[str, str] = dict(ctx.query)
+    files: dict[str, tuple[int, str]] = {}
+    for part in ctx.raw.split(b"--" + found.group(1).encode())[1:]:
+        if part.startswith(b"--"):
+            break
+        head, _, body = part.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        body = body.removesuffix(b"\r\n")
+        disposition = head.decode(errors="replace")
+        name = re.search(r'(?:^|[;\s])name="([^"]*)"', disposition)
+        if name is None:
+            continue
+        if re.search(r'filename="', disposition):
+            files[name.group(1)] = (len(body), hashlib.sha256(body).hexdigest())
+        else:
+            fields[name.group(1)] = body.decode(errors="replace")
+    return fields, files
+
+
+def _top_level(fields: str) -> list[str]:
+    """A Graph `fields` list split on its commas outside braces and parentheses."""
+    out, depth, start = [], 0, 0
+    for i, char in enumerate(fields):
+        if char in "{(":
+            depth += 1
+        elif char in "})":
+            depth -= 1
+        elif char == "," and depth == 0:
+            out.append(fields[start:i])
+            start = i + 1
+    out.append(fields[start:])
+    return [f for f in out if f]
+
+
+def _stamp(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
 
 
 class MetaDialect(Dialect):
@@ -42,7 +239,14 @@ class MetaDialect(Dialect):
         ("GET", r"/v\d+\.\d+/me/accounts", "me_accounts"),
         ("GET", r"/v\d+\.\d+/me", "me"),
         ("GET", r"/v\d+\.\d+/([^/]+)/insights", "insights"),
-        ("GET", r"/v\d+\.\d+/([^/]+)/(published_posts|posts|media)", "posts"),
+        ("GET", r"/v\d+\.\d+/([^/]+)/video_insights", "video_insights"),
+        ("GET", r"/v\d+\.\d+/([^/]+)/content_publishing_limit", "publishing_limit"),
+        ("GET", r"/v\d+\.\d+/([^/]+)/(published_posts|posts|media|feed)", "posts"),
+        ("POST", r"/v\d+\.\d+/([^/]+)/media", "create_container"),
+        ("POST", r"/v\d+\.\d+/([^/]+)/media_publish", "media_publish"),
+        ("POST", r"/v\d+\.\d+/([^/]+)/feed", "feed_post"),
+        ("POST", r"/v\d+\.\d+/([^/]+)/photos", "photo_upload"),
+        ("POST", r"/v\d+\.\d+/([^/]+)/videos", "video_upload"),
         ("GET", r"/v\d+\.\d+/([^/]+)", "node"),
     )
     page = True
@@ -58,6 +262,16 @@ class MetaDialect(Dialect):
         }
     )
     max_insight_days = 93
+
+    def __init__(self, sim: PlatformSimulator, platform: str) -> None:
+        super().__init__(sim, platform)
+        self._publishing: Publishing | None = None
+
+    def _pub(self) -> Publishing:
+        # The simulator's reset() makes a new created_posts list: publishing state goes with it.
+        if self._publishing is None or self._publishing.generation is not self.sim.created_posts:
+            self._publishing = Publishing(self.sim.created_posts)
+        return self._publishing
 
     def _error(self, status: int, code: int, message: str, **extra: Json) -> Reply:
         error = {
@@ -163,7 +377,12 @@ class MetaDialect(Dialect):
         return account
 
     def _fields(self, ctx: Ctx, available: dict[str, Json]) -> dict[str, Json]:
-        wanted = [f for f in ctx.query.get("fields", "id,name").split(",") if f]
+        # "reactions.limit(0).summary(total_count)" asks for the field "reactions", and
+        # "attachments{target{id},subattachments}" for "attachments".
+        wanted = [
+            re.split(r"[.{]", f, maxsplit=1)[0]
+            for f in _top_level(ctx.query.get("fields", "id,name"))
+        ]
         return {f: available[f] for f in wanted if f in available}
 
     def _node_fields(self, account: Account) -> dict[str, Json]:
@@ -208,7 +427,69 @@ class MetaDialect(Dialect):
         return {"data": [entry], "paging": {"cursors": {"before": "QVFI", "after": "QVFI"}}}
 
     def node(self, ctx: Ctx, object_id: str) -> Json:
+        pub = self._pub()
+        container = pub.containers.get(object_id)
+        if container is not None and not self.page:
+            self._own(ctx, container.account)
+            status = container.status(ctx.now)
+            if status == "IN_PROGRESS":
+                container.polls_left -= 1
+            detail = {
+                "ERROR": "Error: Media download has failed. The media URI doesn't meet our "
+                "requirements.",
+                "EXPIRED": "Expired: the container was not published within 24 hours.",
+            }.get(status, status.replace("_", " ").title())
+            return self._fields(ctx, {"id": container.id, "status_code": status, "status": detail})
+        made = pub.made.get(object_id)
+        if made is not None and made.post.platform == self.platform:
+            self._own(ctx, made.post.account)
+            return self._fields(ctx, self._made_fields(made, video=object_id == made.video_id))
         return self._fields(ctx, self._node_fields(self._own(ctx, object_id)))
+
+    def _made_fields(self, made: Made, *, video: bool = False) -> dict[str, Json]:
+        post = made.post
+        figure = post.post_id
+        stamp = _stamp(post.created_at)
+        if not self.page:
+            return {
+                "id": post.post_id,
+                "caption": post.text,
+                "timestamp": stamp,
+                "permalink": post.permalink,
+                "shortcode": post.permalink.rstrip("/").rsplit("/", 1)[-1],
+                "media_type": made.media_type,
+                "media_product_type": "REELS" if made.media_type == "VIDEO" else "FEED",
+                "like_count": post_insight(figure, "likes"),
+                "comments_count": post_insight(figure, "comments"),
+            }
+        counts = {
+            "reactions": {"data": [], "summary": {"total_count": post_insight(figure, "likes")}},
+            "comments": {"data": [], "summary": {"total_count": post_insight(figure, "comments")}},
+        }
+        if video and made.video_id is not None:
+            # A Video node's permalink_url is relative to facebook.com.
+            return {
+                "id": made.video_id,
+                "description": post.text,
+                "created_time": stamp,
+                "permalink_url": post.permalink.removeprefix("https://www.facebook.com"),
+                **counts,
+            }
+        fields: dict[str, Json] = {
+            "id": post.post_id,
+            "message": post.text,
+            "created_time": stamp,
+            "permalink_url": post.permalink,
+            "shares": {"count": post_insight(figure, "shares")},
+            **counts,
+        }
+        photos = [{"type": "photo", "target": {"id": p}} for p in made.photos]
+        if len(photos) == 1:
+            fields["attachments"] = {"data": photos}
+        elif photos:
+            album = {"type": "album", "target": {"id": post.post_id}}
+            fields["attachments"] = {"data": [album | {"subattachments": {"data": photos}}]}
+        return fields
 
     def _span(self, ctx: Ctx, default_days: int) -> tuple[datetime, datetime]:
         try:
@@ -238,6 +519,10 @@ class MetaDialect(Dialect):
         }[metric]
 
     def insights(self, ctx: Ctx, object_id: str) -> Json:
+        made = self._pub().made.get(object_id)
+        if made is not None and made.post.platform == self.platform:
+            valid = FB_POST_METRICS if self.page else IG_MEDIA_METRICS
+            return self._lifetime(ctx, made, valid)
         account = self._own(ctx, object_id)
         metrics = [m for m in ctx.query.get("metric", "").split(",") if m]
         for metric in metrics:
@@ -290,6 +575,88 @@ class MetaDialect(Dialect):
             )
         return {"data": data, "paging": {"previous": "", "next": ""}}
 
+    def _lifetime(self, ctx: Ctx, made: Made, valid: frozenset[str]) -> Json:
+        """A published post's lifetime insights (one data entry per metric)."""
+        self._own(ctx, made.post.account)
+        metrics = [m for m in ctx.query.get("metric", "").split(",") if m]
+        if not metrics:
+            raise self._error(400, 100, "(#100) The parameter metric is required")
+        for metric in metrics:
+            if metric not in valid or self.sim._is_deprecated(self.platform, metric):
+                raise self._error(400, 100, "(#100) The value must be a valid insights metric")
+        data = []
+        for metric in metrics:
+            value: Json = post_insight(made.post.post_id, metric)
+            if metric == "post_video_views" and made.video_id is None:
+                value = 0
+            if metric == "post_reactions_by_type_total":
+                value = {"like": value - value // 5, "love": value // 5}
+            data.append(
+                {
+                    "name": metric,
+                    "period": "lifetime",
+                    "values": [{"value": value}],
+                    "title": metric.replace("_", " ").title(),
+                    "description": f"Lifetime: {metric.replace('_', ' ')}",
+                    "id": f"{ctx.object_id}/insights/{metric}/lifetime",
+                }
+            )
+        return {"data": data, "paging": {"previous": "", "next": ""}}
+
+    def video_insights(self, ctx: Ctx, video_id: str) -> Json:
+        made = self._pub().made.get(video_id)
+        if not self.page or made is None or made.video_id != video_id:
+            raise self.not_found(ctx)
+        return self._lifetime(ctx, made, FB_VIDEO_METRICS)
+
+    def _listing_item(self, entry: Post | Made) -> dict[str, Json]:
+        if isinstance(entry, Made):
+            fields = self._made_fields(entry)
+            if self.page:
+                shown = ("id", "created_time", "message", "permalink_url", "attachments")
+                return {k: fields[k] for k in shown if k in fields}
+            return fields
+        post = entry
+        stamp = post.created_at.strftime("%Y-%m-%dT%H:%M:%S+0000")
+        if self.page:
+            return {
+                "id": post.id,
+                "created_time": stamp,
+                "message": f"Post {post.id[-4:]}",
+                "permalink_url": f"https://www.facebook.com/{post.id}",
+            }
+        return {
+            "id": post.id,
+            "timestamp": stamp,
+            "like_count": post.likes,
+            "comments_count": post.comments,
+            "media_type": "IMAGE" if int(post.id[-1]) % 3 else "VIDEO",
+            "permalink": f"https://www.instagram.com/p/{b64id(11, post.id)}/",
+        }
+
+    def _timeline(
+        self, account: Account, since: datetime, until: datetime
+    ) -> Iterator[Post | Made]:
+        """The account's posts in [since, until), newest first: its seeded history and the
+        posts made here."""
+        low, high = since.timestamp(), until.timestamp()
+        made = sorted(
+            (
+                (m.post.created_at, m)
+                for key, m in self._pub().made.items()
+                if key == m.post.post_id
+                and (m.post.platform, m.post.account) == (self.platform, account.external_id)
+                and low <= m.post.created_at < high
+            ),
+            key=lambda pair: pair[0],
+            reverse=True,
+        )
+        seeded: Iterable[tuple[float, Post | Made]] = (
+            (p.created_at.timestamp(), p) for p in account.posts_desc(until, since)
+        )
+        for _, entry in heapq.merge(made, seeded, key=lambda pair: pair[0], reverse=True):
+            yield entry
+
     def posts(self, ctx: Ctx, object_id: str, edge: str) -> Json:
         account = self._own(ctx, object_id)
         if (edge == "media") == self.page:
@@ -297,33 +664,374 @@ class MetaDialect(Dialect):
         since, until = self._span(ctx, 365 * 2)
         limit = max(1, min(100, int(ctx.query.get("limit", "25"))))
         offset = decode_cursor(ctx.query.get("after"))
-        posts, more = take_page(account.posts_desc(until, since), offset, limit)
-        data: list[dict[str, Json]] = []
-        for post in posts:
-            stamp = post.created_at.strftime("%Y-%m-%dT%H:%M:%S+0000")
-            item: dict[str, Json]
-            if self.page:
-                item = {"id": post.id, "created_time": stamp, "message": f"Post {post.id[-4:]}"}
-            else:
-                item = {
-                    "id": post.id,
-                    "timestamp": stamp,
-                    "like_count": post.likes,
-                    "comments_count": post.comments,
-                    "media_type": "IMAGE" if int(post.id[-1]) % 3 else "VIDEO",
-                    "permalink": f"https://www.instagram.com/p/{b64id(11, post.id)}/",
-                }
-            data.append(self._fields(ctx, item) | {"id": post.id})
+        entries: list[Post | Made] = []
+        more = False
+        for i, entry in enumerate(self._timeline(account, since, until)):
+            if i < offset:
+                continue
+            if len(entries) == limit:
+                more = True
+                break
+            entries.append(entry)
+        data = [
+            self._fields(ctx, item) | {"id": item["id"]}
+            for item in map(self._listing_item, entries)
+        ]
         paging: dict[str, Json] = {
             "cursors": {
                 "before": encode_cursor(offset),
-                "after": encode_cursor(offset + len(posts)),
+                "after": encode_cursor(offset + len(entries)),
             }
         }
         if more:
-            query = {**ctx.query, "after": encode_cursor(offset + len(posts))}
+            query = {**ctx.query, "after": encode_cursor(offset + len(entries))}
             paging["next"] = f"https://graph.facebook.com{ctx.path}?{urlencode(query)}"
         return {"data": data, "paging": paging}
+
+    # --- publishing
+
+    def _only(self, ctx: Ctx, page: bool) -> None:
+        if self.page != page:
+            raise self.not_found(ctx)
+
+    def _expire_now(self, ctx: Ctx) -> None:
+        """token_expires_mid_flow: the token that prepared the post dies before it is made."""
+        if ctx.bearer and ctx.bearer in self.sim._tokens:
+            self.sim.expire(ctx.bearer)
+
+    def _made_within(self, account: str, seconds: float, now: float) -> int:
+        return sum(
+            1
+            for key, m in self._pub().made.items()
+            if key == m.post.post_id
+            and (m.post.platform, m.post.account) == (self.platform, account)
+            and now - m.post.created_at < seconds
+        )
+
+    def _make(
+        self,
+        ctx: Ctx,
+        account: Account,
+        post_id: str,
+        text: str,
+        *,
+        media: tuple[str, ...],
+        permalink: str,
+        media_type: str,
+        marker: str | None = None,
+        video_id: str | None = None,
+        photos: tuple[str, ...] = (),
+    ) -> Made:
+        post = self.sim.record_post(
+            self.platform,
+            account.external_id,
+            post_id,
+            text,
+            media=media,
+            permalink=permalink,
+            marker=marker,
+        )
+        made = Made(post, post_id, media_type, video_id, photos)
+        pub = self._pub()
+        pub.made[post_id] = made
+        if video_id is not None:
+            pub.made[video_id] = made
+        return made
+
+    def publishing_limit(self, ctx: Ctx, user_id: str) -> Json:
+        self._only(ctx, page=False)
+        fault = self.sim.take_fault(self.platform, "error_before_create", "quota_spent")
+        if fault == "error_before_create":
+            raise self.server_error(500)
+        account = self._own(ctx, user_id)
+        pub = self._pub()
+        if fault == "quota_spent":
+            pub.spent_until[account.external_id] = ctx.now + IG_QUOTA_SECONDS
+        usage = self._quota_usage(account.external_id, ctx.now)
+        return {
+            "data": [
+                {
+                    "config": {"quota_total": IG_PUBLISH_QUOTA, "quota_duration": IG_QUOTA_SECONDS},
+                    "quota_usage": usage,
+                }
+            ]
+        }
+
+    def _quota_usage(self, account: str, now: float) -> int:
+        if self._pub().spent_until.get(account, 0.0) > now:
+            return IG_PUBLISH_QUOTA
+        return min(IG_PUBLISH_QUOTA, self._made_within(account, IG_QUOTA_SECONDS, now))
+
+    def create_container(self, ctx: Ctx, user_id: str) -> Json:
+        self._only(ctx, page=False)
+        fault = self.sim.take_fault(self.platform, "error_before_create", "container_error")
+        if fault == "error_before_create":
+            raise self.server_error(500)
+        account = self._own(ctx, user_id)
+        fields, _ = multipart(ctx)
+        pub = self._pub()
+        media_type = fields.get("media_type", "IMAGE").upper()
+        item = fields.get("is_carousel_item", "").lower() == "true"
+        caption = fields.get("caption", "")
+        if len(caption) > IG_CAPTION_MAX:
+            raise self._error(400, 100, "(#100) The caption is too long", error_subcode=2207010)
+        children: tuple[str, ...] = ()
+        url = ""
+        if media_type == "CAROUSEL":
+            children = tuple(c for c in fields.get("children", "").split(",") if c)
+            if not CAROUSEL_MIN <= len(children) <= CAROUSEL_MAX:
+                raise self._error(400, 100, "(#100) A carousel takes between 2 and 10 children")
+            for child_id in children:
+                child = pub.containers.get(child_id)
+                if (
+                    child is None
+                    or child.account != account.external_id
+                    or not child.carousel_item
+                    or child.status(ctx.now) != "FINISHED"
+                ):
+                    raise self._error(
+                        400,
+                        100,
+                        f"(#100) The carousel child {child_id} is not a finished carousel item",
+                        error_subcode=2207028,
+                    )
+        elif media_type in {"REELS", "VIDEO"}:
+            if (media_type == "VIDEO") != item:
+                raise self._error(
+                    400, 100, "(#100) media_type VIDEO is only for carousel items; use REELS"
+                )
+            url = fields.get("video_url", "")
+        elif media_type == "IMAGE":
+            url = fields.get("image_url", "")
+        else:
+            raise self._error(400, 100, f"(#100) media_type {media_type} is not supported")
+        if media_type != "CAROUSEL" and not url.startswith(("https://", "http://")):
+            raise self._error(
+                400,
+                9004,
+                "(#9004) Media download has failed. The media URI doesn't meet our requirements.",
+                error_subcode=2207052,
+            )
+        container = Container(
+            id="17" + str(secrets.randbelow(10**16)).rjust(16, "0"),
+            account=account.external_id,
+            media_type=media_type,
+            created_at=ctx.now,
+            caption=caption,
+            url=url,
+            children=children,
+            carousel_item=item,
+            polls_left=VIDEO_POLLS if media_type in {"REELS", "VIDEO"} else 0,
+            error=fault == "container_error",
+        )
+        pub.containers[container.id] = container
+        return {"id": container.id}
+
+    def media_publish(self, ctx: Ctx, user_id: str) -> Json:
+        self._only(ctx, page=False)
+        fault = self.sim.take_fault(
+            self.platform,
+            "token_expires_mid_flow",
+            "rate_limited",
+            "timeout_after_create",
+            "quota_spent",
+        )
+        if fault == "token_expires_mid_flow":
+            self._expire_now(ctx)
+        account = self._own(ctx, user_id)
+        if fault == "rate_limited":
+            raise self.throttled(60)
+        fields, _ = multipart(ctx)
+        pub = self._pub()
+        if fault == "quota_spent":  # other tools used up the quota since it was read
+            pub.spent_until[account.external_id] = ctx.now + IG_QUOTA_SECONDS
+        container = pub.containers.get(fields.get("creation_id", ""))
+        if container is None or container.account != account.external_id:
+            raise self._error(
+                400, 100, "(#100) The parameter creation_id is required and must be a container"
+            )
+        status = container.status(ctx.now)
+        if status == "IN_PROGRESS":
+            raise self._error(
+                400,
+                9007,
+                "(#9007) The media is not ready for publishing, please wait for a moment",
+                error_subcode=2207027,
+            )
+        if status != "FINISHED":
+            raise self._error(
+                400,
+                100,
+                f"(#100) The media container cannot be published: it is {status}",
+                error_subcode=2207008 if status == "EXPIRED" else 2207001,
+            )
+        if self._quota_usage(account.external_id, ctx.now) >= IG_PUBLISH_QUOTA:
+            raise self._error(
+                400,
+                9,
+                "(#9) The maximum number of posts that can be published in 24 hours has been "
+                "reached",
+                error_subcode=2207042,
+            )
+        media_id = "179" + str(secrets.randbelow(10**14)).rjust(14, "0")
+        if container.media_type == "CAROUSEL":
+            media = tuple(pub.containers[c].url for c in container.children)
+            kind = "CAROUSEL_ALBUM"
+        else:
+            media = (container.url,)
+            kind = "VIDEO" if container.media_type == "REELS" else "IMAGE"
+        container.published = True
+        self._make(
+            ctx,
+            account,
+            media_id,
+            container.caption,
+            media=media,
+            permalink=f"https://www.instagram.com/p/{b64id(11, media_id)}/",
+            media_type=kind,
+            marker=container.id,
+        )
+        if fault == "timeout_after_create":
+            ctx.hang = True
+        return {"id": media_id}
+
+    def _page_post_id(self, account: Account) -> tuple[str, str]:
+        number = str(1 + secrets.randbelow(9)) + str(secrets.randbelow(10**15)).rjust(15, "0")
+        return f"{account.external_id}_{number}", number
+
+    def feed_post(self, ctx: Ctx, page_id: str) -> Json:
+        self._only(ctx, page=True)
+        fault = self.sim.take_fault(
+            self.platform,
+            "error_before_create",
+            "token_expires_mid_flow",
+            "rate_limited",
+            "timeout_after_create",
+        )
+        if fault == "error_before_create":
+            raise self.server_error(500)
+        if fault == "token_expires_mid_flow":
+            self._expire_now(ctx)
+        account = self._own(ctx, page_id)
+        if fault == "rate_limited":
+            raise self.throttled(60)
+        fields, _ = multipart(ctx)
+        pub = self._pub()
+        attached: list[Upload] = []
+        keys = sorted(
+            (k for k in fields if re.fullmatch(r"attached_media\[\d+\]", k)),
+            key=lambda k: int(k[15:-1]),
+        )
+        for key in keys:
+            try:
+                fbid = str(json.loads(fields[key])["media_fbid"])
+            except (ValueError, KeyError, TypeError):
+                raise self._error(400, 100, f'(#100) {key} must be {{"media_fbid": ...}}') from None
+            upload = pub.uploads.get(fbid)
+            if upload is None or upload.account != account.external_id or upload.published:
+                raise self._error(
+                    400, 100, f"(#100) {key}: {fbid} is not an unpublished photo of this Page"
+                )
+            attached.append(upload)
+        message, link = fields.get("message", ""), fields.get("link", "")
+        if not (message or link or attached):
+            raise self._error(400, 100, "(#100) A post needs a message, a link or media")
+        post_id, number = self._page_post_id(account)
+        for upload in attached:
+            upload.published = True
+        media = tuple(f"photo:{u.sha256[:16]}" for u in attached) + (
+            (f"link:{link}",) if link else ()
+        )
+        self._make(
+            ctx,
+            account,
+            post_id,
+            message,
+            media=media,
+            permalink=f"https://www.facebook.com/{account.external_id}/posts/{number}",
+            media_type="photo" if attached else ("link" if link else "status"),
+            photos=tuple(u.id for u in attached),
+        )
+        if fault == "timeout_after_create":
+            ctx.hang = True
+        return {"id": post_id}
+
+    def photo_upload(self, ctx: Ctx, page_id: str) -> Json:
+        self._only(ctx, page=True)
+        fault = self.sim.take_fault(self.platform, "error_before_create", "container_error")
+        if fault == "error_before_create":
+            raise self.server_error(500)
+        account = self._own(ctx, page_id)
+        fields, files = multipart(ctx)
+        if "source" not in files:
+            raise self._error(400, 324, "(#324) Requires upload file")
+        if fault == "container_error":
+            raise self._error(
+                400,
+                100,
+                "(#100) Invalid image: the file could not be processed",
+                error_subcode=1366046,
+            )
+        size, digest = files["source"]
+        photo_id = str(1 + secrets.randbelow(9)) + str(secrets.randbelow(10**15)).rjust(15, "0")
+        published = fields.get("published", "true").lower() != "false"
+        upload = Upload(photo_id, account.external_id, size, digest, published=published)
+        self._pub().uploads[photo_id] = upload
+        if not published:
+            return {"id": photo_id}
+        post_id = f"{account.external_id}_{photo_id}"
+        self._make(
+            ctx,
+            account,
+            post_id,
+            fields.get("caption", "") or fields.get("message", ""),
+            media=(f"photo:{digest[:16]}",),
+            permalink=f"https://www.facebook.com/photo/?fbid={photo_id}",
+            media_type="photo",
+        )
+        return {"id": photo_id, "post_id": post_id}
+
+    def video_upload(self, ctx: Ctx, page_id: str) -> Json:
+        self._only(ctx, page=True)
+        fault = self.sim.take_fault(
+            self.platform,
+            "error_before_create",
+            "container_error",
+            "token_expires_mid_flow",
+            "rate_limited",
+            "timeout_after_create",
+        )
+        if fault == "error_before_create":
+            raise self.server_error(500)
+        if fault == "token_expires_mid_flow":
+            self._expire_now(ctx)
+        account = self._own(ctx, page_id)
+        if fault == "rate_limited":
+            raise self.throttled(60)
+        fields, files = multipart(ctx)
+        if "source" not in files and not fields.get("file_url"):
+            raise self._error(400, 100, "(#100) A video needs a source file or a file_url")
+        if fault == "container_error":
+            raise self._error(
+                400,
+                352,
+                "(#352) Sorry, the video file you selected is in a format that we don't support.",
+            )
+        digest = files["source"][1] if "source" in files else fields["file_url"]
+        video_id = str(1 + secrets.randbelow(9)) + str(secrets.randbelow(10**15)).rjust(15, "0")
+        self._make(
+            ctx,
+            account,
+            f"{account.external_id}_{video_id}",
+            fields.get("description", ""),
+            media=(f"video:{digest[:16]}",),
+            permalink=f"https://www.facebook.com/{account.handle}/videos/{video_id}/",
+            media_type="video",
+            video_id=video_id,
+        )
+        if fault == "timeout_after_create":
+            ctx.hang = True
+        return {"id": video_id}
 
 
 class InstagramDialect(MetaDialect):
