@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 
 from infra.clock import utcnow
+from infra.settings import Settings
 from social.connectors.base import (
     Assembly,
     HttpConnector,
@@ -52,6 +53,7 @@ from social.connectors.base import (
     token_key,
 )
 from social.connectors.types import (
+    Budget,
     DailyMetrics,
     MediaFile,
     OutcomeUnknown,
@@ -223,7 +225,11 @@ class XConnector(HttpConnector):
     # --- publishing
 
     publish_window: timedelta = timedelta(hours=2)
-    """How long after its planned time a post may still go out (the publishing deadline)."""
+    """How long after its planned time a post may still go out (PUBLISHING_DEADLINE_MINUTES)."""
+
+    def __init__(self, *, http: httpx.AsyncClient, budget: Budget, settings: Settings) -> None:
+        super().__init__(http=http, budget=budget, settings=settings)
+        self.publish_window = timedelta(minutes=settings.publishing_deadline_minutes)
     media_poll_cap: float = 30.0
     """At most this long between two STATUS looks, whatever check_after_secs says."""
     media_poll_attempts: int = 60
