@@ -11,7 +11,8 @@ import httpx
 
 from social.kit import kit_of
 from social.models import SocialAccount
-from tests.support.factories import World, unique
+from tests.support.factories import World, login, unique
+from tests.support.worker import run_due_jobs
 
 
 async def sandbox_account(client: httpx.AsyncClient, world: World, brand: str = "brand") -> str:
@@ -110,3 +111,18 @@ async def publications(client: httpx.AsyncClient, world: World, item: str) -> li
 async def publication(client: httpx.AsyncClient, world: World, item: str) -> dict:
     [only] = await publications(client, world, item)
     return only
+
+
+async def relogin(client: httpx.AsyncClient, world: World) -> None:
+    """A fresh access token for the owner, after the clock moved past the last one's life."""
+    body = await login(client, world.owner.email, tenant=world.agency.slug)
+    world.agency.owner.access_token = body["access_token"]
+
+
+async def minute(db, resources, settings) -> None:
+    """What the worker does each minute for publishing: the sweep queues what is due (or
+    left by a dead worker), then the due jobs run."""
+    from publishing.jobs import sweep_publications
+
+    await sweep_publications({"db": db, "redis": resources.queue})
+    await run_due_jobs(settings)
