@@ -39,6 +39,13 @@ class Publication(TenantScoped, table=True):
         ),
         Index("ix_publications_planned", "tenant_id", "planned_at", "id"),
         Index("ix_publications_item", "tenant_id", "content_item_id"),
+        Index(
+            "ix_publications_brand_published",
+            "tenant_id",
+            "brand_id",
+            "published_at",
+            postgresql_where=text("status = 'published'"),
+        ),
     )
 
     content_item_id: uuid.UUID

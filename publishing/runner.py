@@ -56,6 +56,8 @@ EARLY = timedelta(seconds=1)
 MAX_WAIT = timedelta(minutes=15)
 CHECK_FIRST = timedelta(seconds=20)
 CHECK_MAX = timedelta(minutes=10)
+FIRST_FIGURES = timedelta(hours=1)
+"""A post's own figures are first read this long after it went out, then daily."""
 FIND_SLACK = timedelta(minutes=2)
 """Reconciliation accepts a post made this long before the create call was sent (clocks)."""
 
@@ -362,7 +364,7 @@ async def _published(deps: Deps, c: Claim, post: PublishedPost) -> None:
         )
         publication.error_code = publication.error = None
         publication.claimed_until = publication.next_attempt_at = publication.next_check_at = None
-        publication.next_figures_at = now + timedelta(hours=1)
+        publication.next_figures_at = publication.published_at + FIRST_FIGURES
         _finish(attempt, "published", None, now)
         bump(publication, at=now)
         _emit(session, publication, "content.published")

@@ -84,6 +84,13 @@ def upgrade() -> None:
         ["tenant_id", "status", "planned_at"],
         postgresql_where=sa.text("status IN ('scheduled', 'publishing', 'unconfirmed')"),
     )
+    # The month's top posts of a client's brands (the report).
+    op.create_index(
+        "ix_publications_brand_published",
+        "publications",
+        ["tenant_id", "brand_id", "published_at"],
+        postgresql_where=sa.text("status = 'published'"),
+    )
     op.create_index(
         "ix_publications_figures",
         "publications",
