@@ -8,6 +8,7 @@ euro sign that French text and "—" for a missing figure need. Other characters
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -639,6 +640,20 @@ def _accounts_table(
 _POST_FIGURES = ("impressions", "reach", "engagements", "video_views")
 
 
+def _without_symbols(value: str) -> str:
+    """A post's text without the emoji and other pictographs the core fonts cannot draw: they
+    decorate a post, and a row of "?" in their place reads as an error."""
+
+    def drawable(char: str) -> bool:
+        try:
+            char.encode("cp1252")
+            return True
+        except UnicodeEncodeError:
+            return not unicodedata.category(char).startswith(("S", "Cf", "Mn"))
+
+    return " ".join("".join(c for c in value if drawable(c)).split())
+
+
 def _post_who(post: TopPost, words: dict[str, str]) -> str:
     try:
         network = _platform_name(Platform(post.platform), words)
@@ -697,7 +712,7 @@ def _top_posts(
         if post.text:
             pdf.set_font("helvetica", "I", 8.5)
             pdf.set_text_color(*_MUTED)
-            quoted = f"{words['open_quote']}{post.text}{words['close_quote']}"
+            quoted = f"{words['open_quote']}{_without_symbols(post.text)}{words['close_quote']}"
             pdf.multi_cell(_WIDTH, 4.2, _text(quoted), new_x="LMARGIN", new_y="NEXT")
         pdf.set_text_color(*_TEXT)
         pdf.ln(2.5)
