@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
+from publishing.figures import EXCERPT, excerpt
 from publishing.models import Publication
 from social.connectors.types import Platform
 from social.report_pdf import render_report_pdf
@@ -214,3 +215,11 @@ def test_the_pdf_says_top_posts_in_english_and_leaves_the_section_out_without_po
     assert "published on 1 December 2026" in utc
     _, empty = read(render_report_pdf(_report("en", [])))
     assert "Top posts" not in empty
+
+
+def test_a_long_post_is_cut_at_a_word_with_an_ellipsis() -> None:
+    long = "Le levain est de retour,\ncroûte dorée " + "et mie alvéolée " * 30
+    cut = excerpt(long)
+    assert len(cut) <= EXCERPT and cut.endswith("alvéolée…")
+    assert cut.startswith("Le levain est de retour, croûte dorée et mie")
+    assert excerpt("Court et bon.") == "Court et bon."
