@@ -151,3 +151,35 @@ async def test_an_x_posts_figures_are_x_own_and_a_429_puts_the_read_off_an_hour(
     again = await move(client, world, clock, refused + timedelta(hours=1, minutes=1))
     await sweep_and_run(settings, db)
     assert (await publication(client, world, item))["figures"] == expected | {"read_at": iso(again)}
+
+
+async def test_a_refused_token_does_not_keep_reading_past_the_window(
+    client, db, resources, platforms, settings, clock
+):
+    clock.set(T0)
+    world = await new_world(client)
+    account, x_id = await platform_account(db, resources, platforms, world, "x")
+    item = await approved_item(client, world, [account], variants={"x": "Pain aux noix"})
+    await schedule(client, world, item, T0 + timedelta(minutes=2))
+    clock.set(T0 + timedelta(minutes=2))
+    await run_due_jobs(settings)
+    out = await publication(client, world, item)
+    assert out["status"] == "published", out
+    went_out = datetime.fromisoformat(out["published_at"])
+    # The person removed our app on X: every read is refused from now on.
+    platforms.revoke("x", x_id)
+
+    def asked() -> int:
+        return platforms.count("x", path_contains="/2/")
+
+    for after in (timedelta(hours=1, minutes=1), timedelta(days=30, hours=12)):
+        before = asked()
+        await move(client, world, clock, went_out + after)
+        await sweep_and_run(settings, db)
+        assert asked() > before  # tried (and refused)
+        assert (await publication(client, world, item))["figures"] is None
+    before = asked()
+    for after in (timedelta(days=32), timedelta(days=40)):
+        await move(client, world, clock, went_out + after)
+        await sweep_and_run(settings, db)
+    assert asked() == before  # past its window (and a day's grace), nobody asks X any more
