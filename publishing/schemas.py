@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from tenants.schemas import Strict
+from workflows.schemas import CalendarItem
 
 PubStatusField = Literal[
     "scheduled", "publishing", "published", "failed", "unconfirmed", "canceled"
@@ -93,3 +94,12 @@ class PublicationSummary(BaseModel):
     published: int = 0
     failed: int = 0
     unconfirmed: int = 0
+
+
+class CalendarEntry(CalendarItem):
+    """A calendar item with where its publications stand."""
+
+    publications: PublicationSummary = Field(
+        description="How many of the item's publications (one per target account) are in each "
+        "status; all zero for an item not scheduled yet"
+    )

@@ -8,16 +8,25 @@ euro sign that French text and "—" for a missing figure need. Other characters
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
 
 from infra.i18n import month_name
 from social.connectors.types import Platform
-from social.schemas import AnomalyRead, ClientReport, ReportAccount, ReportBrand, ReportTotals
+from social.schemas import (
+    AnomalyRead,
+    ClientReport,
+    ReportAccount,
+    ReportBrand,
+    ReportTotals,
+    TopPost,
+)
 from tenants.capacity import parse_month
 
 Language = Literal["fr", "en"]
@@ -67,6 +76,11 @@ _WORDS: dict[Language, dict[str, str]] = {
         "unknown_account": "an account no longer followed",
         "sandbox": "Demo",
         "page": "Page {page}/{{nb}}",
+        "top_posts": "Top posts",
+        "top_posts_intro": "The month's posts published by {agency}, most engaging first.",
+        "published_on": "published on {date}",
+        "open_quote": "\u201c",
+        "close_quote": "\u201d",
     },
     "fr": {
         "title": "Rapport mensuel",
@@ -110,6 +124,11 @@ _WORDS: dict[Language, dict[str, str]] = {
         "unknown_account": "un compte qui n'est plus suivi",
         "sandbox": "Démo",
         "page": "Page {page}/{{nb}}",
+        "top_posts": "Meilleures publications",
+        "top_posts_intro": "Les publications du mois par {agency}, les plus engageantes d'abord.",
+        "published_on": "publiée le {date}",
+        "open_quote": "«\u00a0",
+        "close_quote": "\u00a0»",
     },
 }
 
@@ -147,6 +166,7 @@ _GRID = (233, 236, 239)
 _LINE_COLOUR = (37, 99, 235)
 _BAR_COLOUR = (13, 148, 136)
 _ALERT = (200, 35, 51)
+_LINK = (29, 78, 216)
 
 
 # --- numbers, dates and names in the report's language -------------------------------------
@@ -617,20 +637,111 @@ def _accounts_table(
     pdf.ln(4)
 
 
+_POST_FIGURES = ("impressions", "reach", "engagements", "video_views")
+
+
+def _without_symbols(value: str) -> str:
+    """A post's text without the emoji and other pictographs the core fonts cannot draw: they
+    decorate a post, and a row of "?" in their place reads as an error."""
+
+    def drawable(char: str) -> bool:
+        try:
+            char.encode("cp1252")
+            return True
+        except UnicodeEncodeError:
+            return not unicodedata.category(char).startswith(("S", "Cf", "Mn"))
+
+    return " ".join("".join(c for c in value if drawable(c)).split())
+
+
+def _post_who(post: TopPost, words: dict[str, str]) -> str:
+    try:
+        network = _platform_name(Platform(post.platform), words)
+    except ValueError:
+        network = post.platform
+    if not post.handle:
+        return network
+    handle = post.handle if post.handle.startswith("@") else f"@{post.handle}"
+    return f"{network} {handle}"
+
+
+def _top_posts(
+    pdf: FPDF,
+    posts: Sequence[TopPost],
+    agency: str,
+    words: dict[str, str],
+    language: Language,
+    zone: ZoneInfo,
+) -> None:
+    """Each post: who and when, its permalink (a link), its figures, and its text's start."""
+    _room_for(pdf, 10 + 24)
+    _heading(pdf, words["top_posts"], 11, space_after=1)
+    _paragraph(pdf, words["top_posts_intro"].format(agency=agency), size=8.5, colour=_MUTED)
+    pdf.ln(1.5)
+    for rank, post in enumerate(posts, start=1):
+        _room_for(pdf, 24)
+        day = post.published_at.astimezone(zone).date()
+        pdf.set_font("helvetica", "B", 9)
+        pdf.set_text_color(*_TEXT)
+        when = words["published_on"].format(date=format_day(day, language))
+        pdf.cell(
+            _WIDTH,
+            4.8,
+            _fit(pdf, f"{rank}. {_post_who(post, words)} — {when}", _WIDTH),
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
+        if post.permalink:
+            pdf.set_font("helvetica", "U", 8)
+            pdf.set_text_color(*_LINK)
+            pdf.cell(
+                _WIDTH,
+                4.2,
+                _fit(pdf, post.permalink, _WIDTH),
+                link=post.permalink,
+                new_x="LMARGIN",
+                new_y="NEXT",
+            )
+        figures = " · ".join(
+            f"{words[name]}{words['colon']} {format_count(getattr(post, name), language)}"
+            for name in _POST_FIGURES
+        )
+        pdf.set_font("helvetica", "", 8.5)
+        pdf.set_text_color(*_TEXT)
+        pdf.cell(_WIDTH, 4.5, _fit(pdf, figures, _WIDTH), new_x="LMARGIN", new_y="NEXT")
+        if post.text:
+            pdf.set_font("helvetica", "I", 8.5)
+            pdf.set_text_color(*_MUTED)
+            quoted = f"{words['open_quote']}{_without_symbols(post.text)}{words['close_quote']}"
+            pdf.multi_cell(_WIDTH, 4.2, _text(quoted), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(*_TEXT)
+        pdf.ln(2.5)
+    pdf.ln(2)
+
+
 def _brand_section(
-    pdf: FPDF, brand: ReportBrand, days: Sequence[date], words: dict[str, str], language: Language
+    pdf: FPDF,
+    brand: ReportBrand,
+    days: Sequence[date],
+    words: dict[str, str],
+    language: Language,
+    *,
+    agency: str,
+    zone: ZoneInfo,
 ) -> None:
     # Keep the heading with at least the totals and the charts.
     _room_for(pdf, 12 + 6.5 * 5 + 3 + _CHART_HEIGHT)
     pdf.ln(2)
     _heading(pdf, brand.name, 14, space_after=2)
     _totals_grid(pdf, brand.totals, words, language)
-    if not brand.accounts:
+    if brand.accounts:
+        _charts(pdf, brand, days, words, language)
+        _accounts_table(pdf, brand.accounts, words, language)
+    else:
         _paragraph(pdf, words["no_account"], colour=_MUTED)
         pdf.ln(3)
-        return
-    _charts(pdf, brand, days, words, language)
-    _accounts_table(pdf, brand.accounts, words, language)
+    if brand.top_posts:
+        _top_posts(pdf, brand.top_posts, agency, words, language, zone)
 
 
 def _anomaly_line(
@@ -686,9 +797,10 @@ def _anomalies_section(
         pdf.ln(1)
 
 
-def render_report_pdf(report: ClientReport) -> bytes:
-    """The client's month as a PDF: summary, then each brand with its charts and accounts, then
-    the alerts. An empty month still gives a valid document that says there is no data."""
+def render_report_pdf(report: ClientReport, *, timezone: str = "UTC") -> bytes:
+    """The client's month as a PDF: summary, then each brand with its charts, accounts and top
+    posts, then the alerts. An empty month still gives a valid document that says there is no
+    data. `timezone` is the agency's: the day a post went out is the day it was there."""
     language: Language = report.language
     words = _WORDS[language]
     first, _ = parse_month(report.month)
@@ -723,8 +835,9 @@ def render_report_pdf(report: ClientReport) -> bytes:
     if not _has_data(report.totals, every_account):
         _paragraph(pdf, words["no_data"])
         pdf.ln(3)
+    zone = ZoneInfo(timezone)
     for brand in report.brands:
-        _brand_section(pdf, brand, days, words, language)
+        _brand_section(pdf, brand, days, words, language, agency=report.agency_name, zone=zone)
     _anomalies_section(pdf, report, words, language)
     return bytes(pdf.output())
 

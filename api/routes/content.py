@@ -12,11 +12,11 @@ from api.problems import responses
 from api.routes.publishing import PublishingChecks
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from publishing import service as publishing
+from publishing.schemas import CalendarEntry, PublicationSummary
 from social.service import accounts
 from tenants.schemas import Instant
 from workflows import service
 from workflows.schemas import (
-    CalendarItem,
     ChecksResponse,
     CommentCreate,
     CommentRead,
@@ -263,7 +263,10 @@ async def content_history(
     return await service.history(session, principal, content_id, limit=limit, cursor=cursor)
 
 
-@router.get("/calendar", summary="Items planned in a date range, with their status")
+@router.get(
+    "/calendar",
+    summary="Items planned in a date range, with their status and their publications' statuses",
+)
 async def calendar(
     principal: CurrentPrincipal,
     session: SessionDep,
@@ -272,8 +275,18 @@ async def calendar(
     brand: uuid.UUID | None = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> Page[CalendarItem]:
+) -> Page[CalendarEntry]:
     start: datetime = from_
-    return await service.calendar(
+    page = await service.calendar(
         session, principal, brand_id=brand, start=start, end=to, limit=limit, cursor=cursor
+    )
+    counts = await publishing.summaries(session, principal.tenant_id, [i.id for i in page.items])
+    return Page[CalendarEntry](
+        items=[
+            CalendarEntry(
+                **item.model_dump(), publications=counts.get(item.id) or PublicationSummary()
+            )
+            for item in page.items
+        ],
+        next_cursor=page.next_cursor,
     )

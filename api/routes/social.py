@@ -12,6 +12,7 @@ from api.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.problems import responses
 from api.tenancy import enter_tenant
 from infra.pagination import Page
+from publishing import figures
 from social.connectors.types import Platform
 from social.kit import kit_of
 from social.report_pdf import render_report_pdf
@@ -235,12 +236,14 @@ async def get_brand_anomalies(
 
 @router.get(
     "/clients/{client_id}/reports/{month}",
-    summary="A client's monthly audience report (JSON; the PDF is at …/pdf)",
+    summary="A client's monthly audience report with each brand's top posts (JSON; the PDF "
+    "is at …/pdf)",
 )
 async def get_client_report(
     client_id: uuid.UUID, month: Month, principal: CurrentPrincipal, session: SessionDep
 ) -> ClientReport:
-    return await reports.client_report(session, principal, client_id, month)
+    report = await reports.client_report(session, principal, client_id, month)
+    return await figures.add_top_posts(session, principal, report)
 
 
 @router.get(
@@ -253,8 +256,9 @@ async def get_client_report_pdf(
     client_id: uuid.UUID, month: Month, principal: CurrentPrincipal, session: SessionDep
 ) -> Response:
     report = await reports.client_report(session, principal, client_id, month)
+    report = await figures.add_top_posts(session, principal, report)
     return Response(
-        render_report_pdf(report),
+        render_report_pdf(report, timezone=principal.timezone),
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="report-{report.month}.pdf"'},
     )
