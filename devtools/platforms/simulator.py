@@ -568,13 +568,30 @@ class PlatformSimulator:
         return account
 
     def _scopes(self, platform: str) -> tuple[str, ...]:
+        """What a token issued without the OAuth dance is granted: reading and publishing."""
         return {
-            "facebook_page": ("pages_show_list", "pages_read_engagement", "read_insights"),
-            "instagram_business": ("instagram_basic", "instagram_manage_insights"),
-            "linkedin_organization": ("r_organization_admin", "r_organization_social"),
-            "x": ("tweet.read", "users.read", "offline.access"),
-            "youtube": ("https://www.googleapis.com/auth/youtube.readonly",),
-            "tiktok": ("user.info.basic", "video.list"),
+            "facebook_page": (
+                "pages_show_list",
+                "pages_read_engagement",
+                "read_insights",
+                "pages_manage_posts",
+            ),
+            "instagram_business": (
+                "instagram_basic",
+                "instagram_manage_insights",
+                "instagram_content_publish",
+            ),
+            "linkedin_organization": (
+                "r_organization_admin",
+                "r_organization_social",
+                "w_organization_social",
+            ),
+            "x": ("tweet.read", "users.read", "offline.access", "tweet.write", "media.write"),
+            "youtube": (
+                "https://www.googleapis.com/auth/youtube.readonly",
+                "https://www.googleapis.com/auth/youtube.upload",
+            ),
+            "tiktok": ("user.info.basic", "video.list", "video.publish"),
         }[platform]
 
     def _new_access(

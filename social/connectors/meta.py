@@ -437,7 +437,12 @@ def _signature(media: MediaFile) -> str:
 
 class FacebookPageConnector(MetaConnector):
     platform = Platform.facebook_page
-    scopes: tuple[str, ...] = ("pages_show_list", "pages_read_engagement", "read_insights")
+    scopes: tuple[str, ...] = (
+        "pages_show_list",
+        "pages_read_engagement",
+        "read_insights",
+        "pages_manage_posts",
+    )
     INSIGHTS = (
         "page_follows",
         "page_daily_follows_unique",
@@ -716,6 +721,7 @@ class InstagramBusinessConnector(MetaConnector):
     scopes: tuple[str, ...] = (
         "instagram_basic",
         "instagram_manage_insights",
+        "instagram_content_publish",
         "pages_show_list",
         "pages_read_engagement",
     )
