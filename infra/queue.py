@@ -10,6 +10,8 @@ from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import job_key_prefix, result_key_prefix
 
+from infra.clock import utcnow
+
 
 def redis_settings(url: str) -> RedisSettings:
     return RedisSettings.from_dsn(url)
@@ -37,6 +39,15 @@ def enqueue_after_commit(
     session.info.setdefault("after_commit_jobs", []).append((function, args, job_id, defer_until))
 
 
+def not_before(at: datetime | None) -> datetime | None:
+    """`_defer_until` for arq: None once the time has come. arq keeps a deferred job's key for
+    a day past its time, so a time more than a day gone (a worker down that long) would make an
+    expiry below zero, which Redis refuses."""
+    if at is None or at <= utcnow():
+        return None
+    return at
+
+
 async def job_exists(queue: ArqRedis, job_id: str) -> bool:
     """Whether arq would refuse this job id now: a job under it is waiting or running, or its
     result is kept (the same keys `enqueue_job` checks)."""
@@ -45,4 +56,6 @@ async def job_exists(queue: ArqRedis, job_id: str) -> bool:
 
 async def run_after_commit(session: Any, queue: ArqRedis) -> None:
     for function, args, job_id, defer_until in session.info.pop("after_commit_jobs", []):
-        await queue.enqueue_job(function, *args, _job_id=job_id, _defer_until=defer_until)
+        await queue.enqueue_job(
+            function, *args, _job_id=job_id, _defer_until=not_before(defer_until)
+        )

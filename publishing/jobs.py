@@ -23,6 +23,7 @@ from infra.i18n import language as language_of
 from infra.logging import get_logger
 from infra.mail import Mail, send_mail
 from infra.outbox import Event
+from infra.queue import not_before
 from infra.settings import Settings
 from infra.sweep import due_tenants
 from publishing import figures, runner
@@ -103,7 +104,7 @@ def deps(ctx: dict[str, Any]) -> runner.Deps:
                 str(publication.tenant_id),
                 str(publication.id),
                 _job_id=publish_job_id(publication),
-                _defer_until=at,
+                _defer_until=not_before(at),
             )
         else:
             await ctx["redis"].enqueue_job(
@@ -111,7 +112,7 @@ def deps(ctx: dict[str, Any]) -> runner.Deps:
                 str(publication.tenant_id),
                 str(publication.id),
                 _job_id=reconcile_job_id(publication.id, publication.checks),
-                _defer_until=at,
+                _defer_until=not_before(at),
             )
 
     made = runner.Deps(
@@ -160,7 +161,11 @@ async def sweep_publications(ctx: dict[str, Any]) -> int:
                 # held by arq until its timeout.
                 job_id += f":r{int(now.timestamp()) // 60}"
             job = await queue.enqueue_job(
-                PUBLISH_JOB, str(tenant_id), str(publication_id), _job_id=job_id, _defer_until=at
+                PUBLISH_JOB,
+                str(tenant_id),
+                str(publication_id),
+                _job_id=job_id,
+                _defer_until=not_before(at),
             )
         elif kind == "reconcile":
             job = await queue.enqueue_job(
@@ -168,7 +173,7 @@ async def sweep_publications(ctx: dict[str, Any]) -> int:
                 str(tenant_id),
                 str(publication_id),
                 _job_id=reconcile_job_id(publication_id, n),
-                _defer_until=at,
+                _defer_until=not_before(at),
             )
         else:
             job = await queue.enqueue_job(

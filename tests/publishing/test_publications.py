@@ -403,3 +403,20 @@ async def test_the_publications_list_filters_by_status_brand_and_time(client, se
         headers=world.boss,
     )
     assert response.status_code == 400
+
+
+async def test_a_publication_left_days_behind_by_a_stopped_worker_fails_its_deadline(
+    client, db, resources, settings, clock
+):
+    clock.set(T0)
+    world = await new_world(client)
+    account = await sandbox_account(client, world)
+    item = await approved_item(client, world, [account])
+    await schedule(client, world, item, T0 + timedelta(hours=1))  # queued by the sweep, later
+    # No worker for three days: the first sweep after it still queues it (its time long gone),
+    # and the job says why it did not go out.
+    clock.set(T0 + timedelta(days=3))
+    await minute(db, resources, settings)
+    await relogin(client, world)
+    late = await publication(client, world, item)
+    assert (late["status"], late["error_code"]) == ("failed", "deadline_passed")
