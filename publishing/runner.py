@@ -44,7 +44,7 @@ from social.connectors.types import (
     TokenSet,
 )
 from social.kit import SocialKit
-from social.models import SYNCABLE, SocialAccount
+from social.models import SYNCABLE, AccountStatus, SocialAccount
 from social.sync import fresh_tokens, mark_needs_reauth
 from tenants.service.common import bump
 from workflows.models import ContentItem, ContentRevision
@@ -218,6 +218,18 @@ def _unconfirm(
 
 async def claim(deps: Deps, tenant_id: uuid.UUID, publication_id: uuid.UUID) -> Claim | str:
     """Start (or resume) an attempt, or say why not: skip, unconfirmed, failed."""
+    answer = await _claim(deps, tenant_id, publication_id)
+    if isinstance(answer, tuple):
+        # Queued once the unconfirmed state is committed, so the check finds it.
+        publication, at = answer
+        await deps.enqueue("reconcile", publication, at)
+        return "unconfirmed"
+    return answer
+
+
+async def _claim(
+    deps: Deps, tenant_id: uuid.UUID, publication_id: uuid.UUID
+) -> Claim | str | tuple[Publication, datetime]:
     settings = deps.settings
     async with deps.db.tenant_transaction(tenant_id) as session:
         publication = await _locked(session, tenant_id, publication_id)
@@ -255,8 +267,7 @@ async def claim(deps: Deps, tenant_id: uuid.UUID, publication_id: uuid.UUID) -> 
                         now=now,
                     )
                     await session.flush()
-                    await deps.enqueue("reconcile", publication, publication.next_check_at or now)
-                    return "unconfirmed"
+                    return publication, publication.next_check_at or now
         else:
             return "skip"
         if now > publication.deadline_at and not resume:
@@ -295,14 +306,17 @@ async def claim(deps: Deps, tenant_id: uuid.UUID, publication_id: uuid.UUID) -> 
         publication.started_at = publication.started_at or now
         bump(publication, at=now)
         if account.status not in SYNCABLE:
+            name = account.handle or account.external_id
+            paused = account.status == AccountStatus.paused
             _fail(
                 session,
                 publication,
                 attempt,
-                code="needs_reauth",
-                error=f"Reconnect the {account.platform} account "
-                f"{account.handle or account.external_id}, then retry.",
-                outcome="needs_reauth",
+                code="account_paused" if paused else "needs_reauth",
+                error=f"Resume the {account.platform} account {name}, then retry."
+                if paused
+                else f"Reconnect the {account.platform} account {name}, then retry.",
+                outcome="refused" if paused else "needs_reauth",
                 now=now,
             )
             return "failed"
