@@ -92,6 +92,31 @@ class Claim:
     """The create call already ran on a state that cannot make a second post (YouTube's
     upload session): go straight back to it."""
 
+    @classmethod
+    def of(
+        cls,
+        publication: Publication,
+        account: SocialAccount,
+        revision: ContentRevision,
+        attempt_id: uuid.UUID,
+        *,
+        resume: bool = False,
+    ) -> Claim:
+        return cls(
+            publication_id=publication.id,
+            tenant_id=publication.tenant_id,
+            attempt_id=attempt_id,
+            account_id=account.id,
+            platform=account.platform,
+            external_id=account.external_id,
+            draft_text=text_for(account.platform, revision.variants) or "",
+            title=revision.title,
+            media=list(revision.media),
+            planned_at=publication.planned_at,
+            state=dict(publication.state),
+            resume=resume,
+        )
+
 
 def publisher_of(kit: SocialKit, platform: str) -> Publisher:
     return cast(Publisher, kit.connector(platform))
@@ -320,20 +345,7 @@ async def _claim(
                 now=now,
             )
             return "failed"
-        return Claim(
-            publication_id=publication.id,
-            tenant_id=tenant_id,
-            attempt_id=attempt.id,
-            account_id=account.id,
-            platform=account.platform,
-            external_id=account.external_id,
-            draft_text=text_for(account.platform, revision.variants) or "",
-            title=revision.title,
-            media=list(revision.media),
-            planned_at=publication.planned_at,
-            state=dict(publication.state),
-            resume=resume,
-        )
+        return Claim.of(publication, account, revision, attempt.id, resume=resume)
 
 
 async def _settle(
@@ -583,19 +595,8 @@ async def reconcile(deps: Deps, tenant_id: uuid.UUID, publication_id: uuid.UUID)
         revision = await session.get(ContentRevision, (tenant_id, publication.revision_id))
         assert account is not None and revision is not None
         sent = attempt.create_started_at if attempt and attempt.create_started_at else now
-        c = Claim(
-            publication_id=publication.id,
-            tenant_id=tenant_id,
-            attempt_id=publication.current_attempt_id or uuid.uuid4(),
-            account_id=account.id,
-            platform=account.platform,
-            external_id=account.external_id,
-            draft_text=text_for(account.platform, revision.variants) or "",
-            title=revision.title,
-            media=list(revision.media),
-            planned_at=publication.planned_at,
-            state=dict(publication.state),
-            resume=False,
+        c = Claim.of(
+            publication, account, revision, publication.current_attempt_id or uuid.uuid4()
         )
     found: PublishedPost | None = None
     problem: str | None = None
