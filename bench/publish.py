@@ -402,11 +402,12 @@ async def _plan_one(owner_dsn: str, redis_url: str, tenant_id: uuid.UUID, pub: u
         async with conn.transaction():
             await conn.execute(_SET_TENANT, str(tenant_id))
             await conn.execute(
-                "UPDATE publications SET planned_at = $3, deadline_at = $3 + interval '2 hours' "
+                "UPDATE publications SET planned_at = $3, deadline_at = $4 "
                 "WHERE tenant_id = $1 AND id = $2",
                 tenant_id,
                 pub,
                 at,
+                at + timedelta(hours=2),
             )
     finally:
         await conn.close()
