@@ -26,7 +26,8 @@ burst_p and rate_p the platform's SOCIAL_RATES bucket. Target: p99 lateness <= 1
 no post made twice (the simulator's own count).
 
 Scale: BENCH_PUBLICATIONS (5000), BENCH_AGENCIES (500), BENCH_WORKERS (1), BENCH_MAX_JOBS (100),
-BENCH_RATE (requests per second of each platform's app budget, 50), BENCH_TIMEOUT (s, 1800).
+BENCH_RATE (requests per second of each platform's app budget, 50), BENCH_POOL_SIZE (each
+worker's DATABASE_POOL_SIZE, 30), BENCH_TIMEOUT (s, 1800).
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ DEFAULT_AGENCIES = 500
 DEFAULT_WORKERS = 1
 DEFAULT_MAX_JOBS = 100
 DEFAULT_RATE = 50
+DEFAULT_POOL_SIZE = 30
+RECONCILE_MINUTES = 2
 POLL_S = 1.0
 TARGET = 1.2
 LONE_TARGET_S = 5.0
@@ -579,6 +582,7 @@ def run() -> None:
     max_jobs = env_int("BENCH_MAX_JOBS", DEFAULT_MAX_JOBS)
     rate = env_int("BENCH_RATE", DEFAULT_RATE)
     timeout_s = env_int("BENCH_TIMEOUT", 1800)
+    pool_size = env_int("BENCH_POOL_SIZE", DEFAULT_POOL_SIZE)
     redis_index = int(os.environ.get("BENCH_REDIS_DB", "14"))
 
     from devtools.media_server import MediaServer
@@ -597,11 +601,11 @@ def run() -> None:
     base_urls = {p: f"{sim_url}/{p}" for p in NETWORK}
     clients = {p: {"client_id": f"cid-{p}", "client_secret": f"secret-{p}"} for p in NETWORK}
     # Each platform's app budget at BENCH_RATE requests a second (YouTube in quota units:
-    # BENCH_RATE / 10 uploads a second); the per-token budgets stay the app's own.
+    # BENCH_RATE / 2 uploads a second); the per-token budgets stay the app's own.
     social_rates = {
         **DEFAULT_SOCIAL_RATES,
         **{p: f"{rate}/1" for p in NETWORK if p != "youtube"},
-        "youtube": f"{int(rate / 10 * INSERT_UNITS)}/1",
+        "youtube": f"{int(rate / 2 * INSERT_UNITS)}/1",
     }
     worker_settings = {
         "DATABASE_URL": app_url,
@@ -611,6 +615,12 @@ def run() -> None:
         "SOCIAL_CLIENTS": json.dumps(clients),
         "SOCIAL_RATES": json.dumps(social_rates),
         "WORKER_MAX_JOBS": str(max_jobs),
+        # The app's default pool (10) with 100 jobs and the outbox's deliveries starves: checkouts
+        # time out (10 s) and a publication's own write inside the create call then reads as an
+        # unknown outcome.
+        "DATABASE_POOL_SIZE": str(pool_size),
+        # An unconfirmed publication settles (found, or failed) within the run.
+        "PUBLISHING_RECONCILE_MINUTES": str(RECONCILE_MINUTES),
         "PUBLISHING_MEDIA_ALLOWED_NETWORKS": "127.0.0.0/8",
         "LOG_LEVEL": "WARNING",
     }
@@ -622,6 +632,7 @@ def run() -> None:
         social_clients=clients,
         social_rates=social_rates,
         worker_max_jobs=max_jobs,
+        database_pool_size=pool_size,
         log_level="WARNING",
     )
     vault = TokenVault.from_secret(settings.token_encryption_keys)
@@ -645,7 +656,8 @@ def run() -> None:
     )
     print(
         f"   workers: WORKER_MAX_JOBS={max_jobs} (BENCH_MAX_JOBS) x {n_workers} (BENCH_WORKERS), "
-        f"DATABASE_POOL_SIZE={settings.database_pool_size} (app default), LOG_LEVEL=WARNING"
+        f"DATABASE_POOL_SIZE={pool_size} (BENCH_POOL_SIZE; the app's default is 10), "
+        f"PUBLISHING_RECONCILE_MINUTES={RECONCILE_MINUTES}, LOG_LEVEL=WARNING"
     )
     print(f"   SOCIAL_RATES={json.dumps(social_rates)} (BENCH_RATE={rate})")
 
