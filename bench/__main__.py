@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, str] = {
     "api": "bench.api",
     "budget": "bench.budget",
     "social": "bench.social",
+    "publish": "bench.publish",
 }
 
 

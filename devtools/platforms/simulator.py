@@ -52,8 +52,9 @@ Run alone (the benchmark does): ``python -m devtools.platforms --port N --latenc
 [--accounts-from-seed]``. With ``--accounts-from-seed`` any token ``sim-<platform>-<external
 id>`` is valid (as access and as refresh token) and its account is made on first use. Clients
 come from ``--clients`` or ``SOCIAL_CLIENTS`` (JSON as in the settings); without either, any
-client is accepted. ``GET /_sim/stats`` answers request counts, ``POST /_sim/config`` sets
-``latency`` and ``token_ttl``.
+client is accepted. ``GET /_sim/stats`` answers request counts, the posts created per platform
+and how many of them were duplicates, ``POST /_sim/config`` sets ``latency``, ``token_ttl`` and
+``youtube_daily_quota``.
 """
 
 from __future__ import annotations
@@ -445,14 +446,17 @@ class PlatformSimulator:
 
     def duplicates(self) -> list[CreatedPost]:
         """Posts made again on the same account with the same text and media."""
+        with self._lock:
+            return self._duplicates_locked()
+
+    def _duplicates_locked(self) -> list[CreatedPost]:
         seen: set[tuple[str, str, str, tuple[str, ...]]] = set()
         again: list[CreatedPost] = []
-        with self._lock:
-            for post in self.created_posts:
-                key = (post.platform, post.account, post.text, post.media)
-                if key in seen:
-                    again.append(post)
-                seen.add(key)
+        for post in self.created_posts:
+            key = (post.platform, post.account, post.text, post.media)
+            if key in seen:
+                again.append(post)
+            seen.add(key)
         return again
 
     def count(self, platform: str | None = None, path_contains: str | None = None) -> int:
@@ -788,6 +792,9 @@ class PlatformSimulator:
                     "requests": dict(self._counts),
                     "accounts": len(self._accounts),
                     "quota_units_used": self.quota_units_used,
+                    # What the publishing benchmark counts: posts made, and posts made again.
+                    "posts_created": dict(Counter(p.platform for p in self.created_posts)),
+                    "duplicates": len(self._duplicates_locked()),
                 },
             )
 
