@@ -4,9 +4,7 @@ and a post's figures, with a real RateBudget on Redis."""
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,12 +12,10 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
-from redis.asyncio import Redis
 
 from devtools.platforms import PlatformSimulator
 from devtools.platforms.linkedin import post_figures, video_views
-from infra.settings import DEFAULT_SOCIAL_RATES, Settings
-from social.connectors import build_connector
+from infra.settings import Settings
 from social.connectors.linkedin import LinkedInConnector
 from social.connectors.types import (
     MediaFile,
@@ -31,7 +27,8 @@ from social.connectors.types import (
     TokenInvalid,
     TokenSet,
 )
-from social.ratebudget import Rate, RateBudget
+from social.ratebudget import RateBudget
+from tests.support.connectors import account, build, sized_mp4
 
 PLATFORM = "linkedin_organization"
 TEXT = "Nouveau pain (au levain) chez #BoulangerieStLaurent @Montréal: 5 $ *seulement*"
@@ -40,35 +37,11 @@ MIB = 1024 * 1024
 
 
 @pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(os.environ["REDIS_URL"])
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def budget(redis: Redis) -> AsyncIterator[RateBudget]:
-    prefix = f"test:publish:{uuid.uuid4().hex}"
-    rates = {k: Rate.parse(v) for k, v in DEFAULT_SOCIAL_RATES.items()}
-    yield RateBudget(redis, rates, max_wait_seconds=0.5, prefix=prefix)
-    keys = [key async for key in redis.scan_iter(f"{prefix}:*")]
-    if keys:
-        await redis.delete(*keys)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-@pytest.fixture
 def connect(
     http: httpx.AsyncClient, budget: RateBudget, settings: Settings
 ) -> Callable[..., LinkedInConnector]:
     def make(**overrides: Any) -> LinkedInConnector:
-        used = settings.model_copy(update=overrides) if overrides else settings
-        connector = build_connector(PLATFORM, http=http, budget=budget, settings=used)
+        connector = build(PLATFORM, http, budget, settings, **overrides)
         assert isinstance(connector, LinkedInConnector)
         # The simulator answers "PROCESSING" to a video's first status look; no need to wait
         # LinkedIn's real seconds between looks.
@@ -80,8 +53,7 @@ def connect(
 
 @pytest.fixture
 def page(platforms: PlatformSimulator) -> tuple[str, TokenSet]:
-    external_id = platforms.add_account(PLATFORM)
-    return external_id, TokenSet(**platforms.issue_token(PLATFORM, external_id))
+    return account(platforms, PLATFORM)
 
 
 def png(path: Path, color: str = "orange") -> MediaFile:
@@ -95,17 +67,6 @@ def png(path: Path, color: str = "orange") -> MediaFile:
         width=64,
         height=48,
     )
-
-
-def mp4(path: Path, size: int) -> MediaFile:
-    block = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 64
-    with path.open("wb") as handle:
-        written = 0
-        while written < size:
-            piece = block[: size - written]
-            handle.write(piece)
-            written += len(piece)
-    return MediaFile(path=path, kind="video", content_type="video/mp4", size=size, duration=4.0)
 
 
 def draft(
@@ -136,7 +97,7 @@ def media_kinds(tmp_path: Path, flow: str) -> list[MediaFile]:
     if flow == "images":
         return [png(tmp_path / f"{c}.png", c) for c in ("red", "green", "blue")]
     if flow == "video":
-        return [mp4(tmp_path / "clip.mp4", 9 * MIB)]  # three 4 MiB parts
+        return [sized_mp4(tmp_path / "clip.mp4", 9 * MIB)]  # three 4 MiB parts
     return []
 
 
