@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 
 from devtools.platforms import PlatformSimulator
 from devtools.platforms.linkedin import post_figures, video_views
@@ -29,6 +28,8 @@ from social.connectors.types import (
 )
 from social.ratebudget import RateBudget
 from tests.support.connectors import account, build, sized_mp4
+from tests.support.connectors import png as any_png
+from tests.support.connectors import publish as publish_once
 
 PLATFORM = "linkedin_organization"
 TEXT = "Nouveau pain (au levain) chez #BoulangerieStLaurent @Montréal: 5 $ *seulement*"
@@ -57,16 +58,8 @@ def page(platforms: PlatformSimulator) -> tuple[str, TokenSet]:
 
 
 def png(path: Path, color: str = "orange") -> MediaFile:
-    Image.new("RGB", (64, 48), color).save(path, "PNG")
-    return MediaFile(
-        path=path,
-        kind="image",
-        content_type="image/png",
-        size=path.stat().st_size,
-        alt_text=f"A {color} square",
-        width=64,
-        height=48,
-    )
+    """LinkedIn's images carry their dimensions."""
+    return any_png(path, color, width=64, height=48)
 
 
 def draft(
@@ -83,12 +76,8 @@ def draft(
 
 async def publish(connector: LinkedInConnector, page: tuple[str, TokenSet], post: PostDraft) -> Any:
     external_id, token = page
-    state = await connector.prepare(token, external_id, post, {})
-
-    async def remember(values: dict[str, Any]) -> None:
-        state.update(values)
-
-    return await connector.create(token, external_id, post, state, remember), state
+    published, memory = await publish_once(connector, token, external_id, post)
+    return published, memory.state
 
 
 def media_kinds(tmp_path: Path, flow: str) -> list[MediaFile]:

@@ -29,7 +29,7 @@ from social.connectors.types import (
     TokenInvalid,
     TokenSet,
 )
-from tests.support.connectors import Memory, build, digest, make_budget
+from tests.support.connectors import Memory, build, digest, make_budget, publish
 from tests.support.connectors import account as new_account
 from tests.support.connectors import video_file as any_video
 
@@ -71,14 +71,6 @@ def draft_of(
     media: MediaFile, text: str = "Trois façons de plier un croissant #boulangerie"
 ) -> PostDraft:
     return PostDraft(text=text, media=[media], title="Croissants", planned_at=datetime.now(UTC))
-
-
-async def publish(
-    connector: TikTokConnector, token: TokenSet, external_id: str, draft: PostDraft
-) -> tuple[Any, Memory]:
-    memory = Memory(await connector.prepare(token, external_id, draft, {}))
-    post = await connector.create(token, external_id, draft, memory.state, memory)
-    return post, memory
 
 
 # ---------------------------------------------------------------- the happy path

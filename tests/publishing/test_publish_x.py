@@ -30,7 +30,8 @@ from social.connectors.types import (
 from social.connectors.x import XConnector
 from social.ratebudget import RateBudget
 from tests.support.clock import Clock
-from tests.support.connectors import account, build, make_budget, sized_mp4
+from tests.support.connectors import account, build, make_budget, png, sized_mp4
+from tests.support.connectors import publish as publish_once
 
 PLATFORM = "x"
 TEXT = "Le pain au levain est de retour ce matin! https://boulangerie.example/pain"
@@ -54,17 +55,6 @@ def connect(
 @pytest.fixture
 def user(platforms: PlatformSimulator) -> tuple[str, TokenSet]:
     return account(platforms, PLATFORM, expires_in=7 * 86_400)
-
-
-def png(path: Path, color: str = "orange") -> MediaFile:
-    Image.new("RGB", (64, 48), color).save(path, "PNG")
-    return MediaFile(
-        path=path,
-        kind="image",
-        content_type="image/png",
-        size=path.stat().st_size,
-        alt_text=f"A {color} square",
-    )
 
 
 def gif(path: Path) -> MediaFile:
@@ -100,12 +90,8 @@ async def publish(
     connector: XConnector, user: tuple[str, TokenSet], post: PostDraft
 ) -> tuple[Any, dict[str, Any]]:
     external_id, token = user
-    state = await connector.prepare(token, external_id, post, {})
-
-    async def remember(values: dict[str, Any]) -> None:
-        state.update(values)
-
-    return await connector.create(token, external_id, post, state, remember), state
+    published, memory = await publish_once(connector, token, external_id, post)
+    return published, memory.state
 
 
 def calls(platforms: PlatformSimulator, path_part: str) -> int:

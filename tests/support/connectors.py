@@ -13,12 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from PIL import Image
 from redis.asyncio import Redis
 
 from devtools.platforms import PlatformSimulator
 from infra.settings import DEFAULT_SOCIAL_RATES, Settings
 from social.connectors import build_connector
-from social.connectors.types import Connector, MediaFile, TokenSet
+from social.connectors.types import (
+    Connector,
+    MediaFile,
+    PostDraft,
+    PublishedPost,
+    Publisher,
+    TokenSet,
+)
 from social.ratebudget import Rate, RateBudget
 
 
@@ -84,11 +92,33 @@ class Memory:
         self.state.update(values)
 
 
+async def publish(
+    connector: Publisher, token: TokenSet, external_id: str, draft: PostDraft
+) -> tuple[PublishedPost, Memory]:
+    """Prepare then create, as one attempt of the publishing job does, keeping its state."""
+    memory = Memory(await connector.prepare(token, external_id, draft, {}))
+    post = await connector.create(token, external_id, draft, memory.state, memory)
+    return post, memory
+
+
 def video_file(tmp_path: Path, size: int, duration: float | None = None) -> MediaFile:
     """A video of random bytes under a name of its own, so that two are never the same."""
     path = tmp_path / f"clip-{uuid.uuid4().hex[:6]}.mp4"
     path.write_bytes(os.urandom(size))
     return MediaFile(path, "video", "video/mp4", size, duration=duration)
+
+
+def png(path: Path, color: str = "orange", **extra: Any) -> MediaFile:
+    """A small PNG of one colour, with its alt text; `extra` adds what a platform wants more."""
+    Image.new("RGB", (64, 48), color).save(path, "PNG")
+    return MediaFile(
+        path=path,
+        kind="image",
+        content_type="image/png",
+        size=path.stat().st_size,
+        alt_text=f"A {color} square",
+        **extra,
+    )
 
 
 def sized_mp4(path: Path, size: int) -> MediaFile:
