@@ -4,22 +4,17 @@ and a post's figures, with a real RateBudget on Redis."""
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
-from redis.asyncio import Redis
 
 from devtools.platforms import PlatformSimulator
 from devtools.platforms.linkedin import post_figures, video_views
-from infra.settings import DEFAULT_SOCIAL_RATES, Settings
-from social.connectors import build_connector
+from infra.settings import Settings
 from social.connectors.linkedin import LinkedInConnector
 from social.connectors.types import (
     MediaFile,
@@ -31,7 +26,10 @@ from social.connectors.types import (
     TokenInvalid,
     TokenSet,
 )
-from social.ratebudget import Rate, RateBudget
+from social.ratebudget import RateBudget
+from tests.support.connectors import account, build, sized_mp4
+from tests.support.connectors import png as any_png
+from tests.support.connectors import publish as publish_once
 
 PLATFORM = "linkedin_organization"
 TEXT = "Nouveau pain (au levain) chez #BoulangerieStLaurent @Montréal: 5 $ *seulement*"
@@ -40,35 +38,11 @@ MIB = 1024 * 1024
 
 
 @pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(os.environ["REDIS_URL"])
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def budget(redis: Redis) -> AsyncIterator[RateBudget]:
-    prefix = f"test:publish:{uuid.uuid4().hex}"
-    rates = {k: Rate.parse(v) for k, v in DEFAULT_SOCIAL_RATES.items()}
-    yield RateBudget(redis, rates, max_wait_seconds=0.5, prefix=prefix)
-    keys = [key async for key in redis.scan_iter(f"{prefix}:*")]
-    if keys:
-        await redis.delete(*keys)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-@pytest.fixture
 def connect(
     http: httpx.AsyncClient, budget: RateBudget, settings: Settings
 ) -> Callable[..., LinkedInConnector]:
     def make(**overrides: Any) -> LinkedInConnector:
-        used = settings.model_copy(update=overrides) if overrides else settings
-        connector = build_connector(PLATFORM, http=http, budget=budget, settings=used)
+        connector = build(PLATFORM, http, budget, settings, **overrides)
         assert isinstance(connector, LinkedInConnector)
         # The simulator answers "PROCESSING" to a video's first status look; no need to wait
         # LinkedIn's real seconds between looks.
@@ -80,32 +54,12 @@ def connect(
 
 @pytest.fixture
 def page(platforms: PlatformSimulator) -> tuple[str, TokenSet]:
-    external_id = platforms.add_account(PLATFORM)
-    return external_id, TokenSet(**platforms.issue_token(PLATFORM, external_id))
+    return account(platforms, PLATFORM)
 
 
 def png(path: Path, color: str = "orange") -> MediaFile:
-    Image.new("RGB", (64, 48), color).save(path, "PNG")
-    return MediaFile(
-        path=path,
-        kind="image",
-        content_type="image/png",
-        size=path.stat().st_size,
-        alt_text=f"A {color} square",
-        width=64,
-        height=48,
-    )
-
-
-def mp4(path: Path, size: int) -> MediaFile:
-    block = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 64
-    with path.open("wb") as handle:
-        written = 0
-        while written < size:
-            piece = block[: size - written]
-            handle.write(piece)
-            written += len(piece)
-    return MediaFile(path=path, kind="video", content_type="video/mp4", size=size, duration=4.0)
+    """LinkedIn's images carry their dimensions."""
+    return any_png(path, color, width=64, height=48)
 
 
 def draft(
@@ -122,12 +76,8 @@ def draft(
 
 async def publish(connector: LinkedInConnector, page: tuple[str, TokenSet], post: PostDraft) -> Any:
     external_id, token = page
-    state = await connector.prepare(token, external_id, post, {})
-
-    async def remember(values: dict[str, Any]) -> None:
-        state.update(values)
-
-    return await connector.create(token, external_id, post, state, remember), state
+    published, memory = await publish_once(connector, token, external_id, post)
+    return published, memory.state
 
 
 def media_kinds(tmp_path: Path, flow: str) -> list[MediaFile]:
@@ -136,7 +86,7 @@ def media_kinds(tmp_path: Path, flow: str) -> list[MediaFile]:
     if flow == "images":
         return [png(tmp_path / f"{c}.png", c) for c in ("red", "green", "blue")]
     if flow == "video":
-        return [mp4(tmp_path / "clip.mp4", 9 * MIB)]  # three 4 MiB parts
+        return [sized_mp4(tmp_path / "clip.mp4", 9 * MIB)]  # three 4 MiB parts
     return []
 
 

@@ -9,7 +9,7 @@ import hashlib
 import io
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,12 +18,10 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
-from redis.asyncio import Redis
 
 from devtools.platforms import PlatformSimulator
 from devtools.platforms.meta import post_insight
-from infra.settings import DEFAULT_SOCIAL_RATES, Settings
-from social.connectors import build_connector
+from infra.settings import Settings
 from social.connectors.meta import FacebookPageConnector, InstagramBusinessConnector
 from social.connectors.types import (
     MediaFile,
@@ -37,8 +35,9 @@ from social.connectors.types import (
     TokenInvalid,
     TokenSet,
 )
-from social.ratebudget import Rate, RateBudget
+from social.ratebudget import RateBudget
 from tests.support.clock import Clock
+from tests.support.connectors import account, build
 
 FB = "facebook_page"
 IG = "instagram_business"
@@ -46,24 +45,6 @@ DAY = 86_400
 
 
 # ---------------------------------------------------------------- fixtures
-
-
-@pytest.fixture
-async def budget() -> AsyncIterator[RateBudget]:
-    redis = Redis.from_url(os.environ["REDIS_URL"])
-    prefix = f"test:publish-meta:{uuid.uuid4().hex}"
-    rates = {k: Rate.parse(v) for k, v in DEFAULT_SOCIAL_RATES.items()}
-    yield RateBudget(redis, rates, max_wait_seconds=0.5, prefix=prefix)
-    keys = [key async for key in redis.scan_iter(f"{prefix}:*")]
-    if keys:
-        await redis.delete(*keys)
-    await redis.aclose()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 @dataclass
@@ -82,13 +63,11 @@ def connect(
     timeout_after_create fault holds its answer back."""
 
     def make(platform: str) -> Account:
-        used: Settings = settings.model_copy(update={"social_http_timeout_seconds": 1.0})
-        connector = build_connector(platform, http=http, budget=budget, settings=used)
+        connector = build(platform, http, budget, settings, social_http_timeout_seconds=1.0)
         assert isinstance(connector, FacebookPageConnector | InstagramBusinessConnector)
         connector.poll_interval = 0.01
         connector.poll_limit = 5.0
-        external_id = platforms.add_account(platform)
-        token = TokenSet(**platforms.issue_token(platform, external_id, expires_in=10 * DAY))
+        external_id, token = account(platforms, platform, expires_in=10 * DAY)
         return Account(connector, external_id, token)
 
     return make

@@ -4,10 +4,7 @@ post (creator info, init, chunked upload, status by publish id), the faults of i
 
 from __future__ import annotations
 
-import hashlib
 import os
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +16,6 @@ from redis.asyncio import Redis
 from devtools.platforms import PlatformSimulator
 from devtools.platforms.tiktok import INITS_PER_MINUTE, TikTokDialect, video_figures
 from infra.settings import DEFAULT_SOCIAL_RATES, Settings
-from social.connectors import build_connector
 from social.connectors.base import token_key
 from social.connectors.tiktok import CHUNK, INIT_KEY, TikTokConnector, chunk_plan
 from social.connectors.types import (
@@ -33,44 +29,18 @@ from social.connectors.types import (
     TokenInvalid,
     TokenSet,
 )
-from social.ratebudget import Rate, RateBudget
+from tests.support.connectors import Memory, build, digest, make_budget, publish
+from tests.support.connectors import account as new_account
+from tests.support.connectors import video_file as any_video
 
 INIT_PATH = "/v2/post/publish/video/init/"
 
 
 @pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(os.environ["REDIS_URL"])
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def prefix(redis: Redis) -> AsyncIterator[str]:
-    name = f"test:publish:{uuid.uuid4().hex}"
-    yield name
-    keys = [key async for key in redis.scan_iter(f"{name}:*")]
-    if keys:
-        await redis.delete(*keys)
-
-
-def make_budget(redis: Redis, prefix: str, rates: dict[str, str]) -> RateBudget:
-    parsed = {k: Rate.parse(v) for k, v in rates.items()}
-    return RateBudget(redis, parsed, max_wait_seconds=0.5, prefix=prefix)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-@pytest.fixture
 def connect(http: httpx.AsyncClient, redis: Redis, prefix: str, settings: Settings) -> Any:
     def make(rates: dict[str, str] = DEFAULT_SOCIAL_RATES, **overrides: Any) -> TikTokConnector:
-        used = settings.model_copy(update=overrides) if overrides else settings
         budget = make_budget(redis, prefix, rates)
-        connector = build_connector("tiktok", http=http, budget=budget, settings=used)
+        connector = build("tiktok", http, budget, settings, **overrides)
         assert isinstance(connector, TikTokConnector)
         return connector
 
@@ -78,8 +48,7 @@ def connect(http: httpx.AsyncClient, redis: Redis, prefix: str, settings: Settin
 
 
 def creator(platforms: PlatformSimulator) -> tuple[str, TokenSet]:
-    external_id = platforms.add_account("tiktok")
-    return external_id, TokenSet(**platforms.issue_token("tiktok", external_id))
+    return new_account(platforms, "tiktok")
 
 
 @pytest.fixture
@@ -93,40 +62,15 @@ def dialect(platforms: PlatformSimulator) -> TikTokDialect:
     return found
 
 
-def video_file(tmp_path: Path, size: int, duration: float | None = 12.0) -> MediaFile:
-    path = tmp_path / f"clip-{uuid.uuid4().hex[:6]}.mp4"
-    path.write_bytes(os.urandom(size))
-    return MediaFile(path, "video", "video/mp4", size, duration=duration)
+def video_file(tmp_path: Path, size: int, duration: float = 12.0) -> MediaFile:
+    """Twelve seconds unless told: TikTok holds a video's length against the creator's limit."""
+    return any_video(tmp_path, size, duration)
 
 
 def draft_of(
     media: MediaFile, text: str = "Trois façons de plier un croissant #boulangerie"
 ) -> PostDraft:
     return PostDraft(text=text, media=[media], title="Croissants", planned_at=datetime.now(UTC))
-
-
-def digest(media: MediaFile) -> str:
-    return "video:" + hashlib.sha256(media.path.read_bytes()).hexdigest()[:16]
-
-
-class Memory:
-    """The attempt's state as the publishing job keeps it: `remember` merges into it."""
-
-    def __init__(self, state: dict[str, Any]) -> None:
-        self.state = dict(state)
-        self.calls: list[dict[str, Any]] = []
-
-    async def __call__(self, values: dict[str, Any]) -> None:
-        self.calls.append(values)
-        self.state.update(values)
-
-
-async def publish(
-    connector: TikTokConnector, token: TokenSet, external_id: str, draft: PostDraft
-) -> tuple[Any, Memory]:
-    memory = Memory(await connector.prepare(token, external_id, draft, {}))
-    post = await connector.create(token, external_id, draft, memory.state, memory)
-    return post, memory
 
 
 # ---------------------------------------------------------------- the happy path

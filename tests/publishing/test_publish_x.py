@@ -4,9 +4,7 @@ reconciliation and a post's figures, with a real RateBudget on Redis."""
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,8 +16,7 @@ from redis.asyncio import Redis
 
 from devtools.platforms import PlatformSimulator
 from devtools.platforms.x import POSTS_PER_DAY, post_figures, video_views
-from infra.settings import DEFAULT_SOCIAL_RATES, Settings
-from social.connectors import build_connector
+from infra.settings import Settings
 from social.connectors.types import (
     MediaFile,
     OutcomeUnknown,
@@ -31,8 +28,10 @@ from social.connectors.types import (
     TokenSet,
 )
 from social.connectors.x import XConnector
-from social.ratebudget import Rate, RateBudget
+from social.ratebudget import RateBudget
 from tests.support.clock import Clock
+from tests.support.connectors import account, build, make_budget, png, sized_mp4
+from tests.support.connectors import publish as publish_once
 
 PLATFORM = "x"
 TEXT = "Le pain au levain est de retour ce matin! https://boulangerie.example/pain"
@@ -40,35 +39,11 @@ MIB = 1024 * 1024
 
 
 @pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(os.environ["REDIS_URL"])
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def budget(redis: Redis) -> AsyncIterator[RateBudget]:
-    prefix = f"test:publish:{uuid.uuid4().hex}"
-    rates = {k: Rate.parse(v) for k, v in DEFAULT_SOCIAL_RATES.items()}
-    yield RateBudget(redis, rates, max_wait_seconds=0.5, prefix=prefix)
-    keys = [key async for key in redis.scan_iter(f"{prefix}:*")]
-    if keys:
-        await redis.delete(*keys)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-@pytest.fixture
 def connect(
     http: httpx.AsyncClient, budget: RateBudget, settings: Settings
 ) -> Callable[..., XConnector]:
     def make(**overrides: Any) -> XConnector:
-        used = settings.model_copy(update=overrides) if overrides else settings
-        connector = build_connector(PLATFORM, http=http, budget=budget, settings=used)
+        connector = build(PLATFORM, http, budget, settings, **overrides)
         assert isinstance(connector, XConnector)
         # The simulator says check_after_secs=1 while a video processes; no need to wait it.
         connector.media_poll_cap = 0.05
@@ -79,37 +54,13 @@ def connect(
 
 @pytest.fixture
 def user(platforms: PlatformSimulator) -> tuple[str, TokenSet]:
-    external_id = platforms.add_account(PLATFORM)
-    token = platforms.issue_token(PLATFORM, external_id, expires_in=7 * 86_400)
-    return external_id, TokenSet(**token)
-
-
-def png(path: Path, color: str = "orange") -> MediaFile:
-    Image.new("RGB", (64, 48), color).save(path, "PNG")
-    return MediaFile(
-        path=path,
-        kind="image",
-        content_type="image/png",
-        size=path.stat().st_size,
-        alt_text=f"A {color} square",
-    )
+    return account(platforms, PLATFORM, expires_in=7 * 86_400)
 
 
 def gif(path: Path) -> MediaFile:
     frames = [Image.new("RGB", (32, 32), c) for c in ("red", "blue")]
     frames[0].save(path, "GIF", save_all=True, append_images=frames[1:], duration=200, loop=0)
     return MediaFile(path=path, kind="gif", content_type="image/gif", size=path.stat().st_size)
-
-
-def mp4(path: Path, size: int) -> MediaFile:
-    block = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 64
-    with path.open("wb") as handle:
-        written = 0
-        while written < size:
-            piece = block[: size - written]
-            handle.write(piece)
-            written += len(piece)
-    return MediaFile(path=path, kind="video", content_type="video/mp4", size=size, duration=4.0)
 
 
 def media_for(tmp_path: Path, flow: str) -> list[MediaFile]:
@@ -120,7 +71,7 @@ def media_for(tmp_path: Path, flow: str) -> list[MediaFile]:
     if flow == "gif":
         return [gif(tmp_path / "loop.gif")]
     if flow == "video":
-        return [mp4(tmp_path / "clip.mp4", 9 * MIB)]  # three 4 MiB segments
+        return [sized_mp4(tmp_path / "clip.mp4", 9 * MIB)]  # three 4 MiB segments
     return []
 
 
@@ -139,12 +90,8 @@ async def publish(
     connector: XConnector, user: tuple[str, TokenSet], post: PostDraft
 ) -> tuple[Any, dict[str, Any]]:
     external_id, token = user
-    state = await connector.prepare(token, external_id, post, {})
-
-    async def remember(values: dict[str, Any]) -> None:
-        state.update(values)
-
-    return await connector.create(token, external_id, post, state, remember), state
+    published, memory = await publish_once(connector, token, external_id, post)
+    return published, memory.state
 
 
 def calls(platforms: PlatformSimulator, path_part: str) -> int:
@@ -340,15 +287,13 @@ async def test_the_daily_cap_counts_each_user_s_posts(
     platforms: PlatformSimulator,
     http: httpx.AsyncClient,
     redis: Redis,
+    prefix: str,
     settings: Settings,
     user: tuple[str, TokenSet],
 ) -> None:
     # A budget roomy enough for a day's worth of posts in one go.
-    roomy = {k: Rate.parse("1000/900") for k in ("x", "x:token")}
-    budget = RateBudget(
-        redis, roomy, max_wait_seconds=0.5, prefix=f"test:publish:{uuid.uuid4().hex}"
-    )
-    connector = build_connector(PLATFORM, http=http, budget=budget, settings=settings)
+    budget = make_budget(redis, prefix, {"x": "1000/900", "x:token": "1000/900"})
+    connector = build(PLATFORM, http, budget, settings)
     assert isinstance(connector, XConnector)
     for i in range(POSTS_PER_DAY):
         await publish(connector, user, draft(text=f"post {i}"))
@@ -356,8 +301,7 @@ async def test_the_daily_cap_counts_each_user_s_posts(
         await publish(connector, user, draft(text="one too many"))
     assert caught.value.code == "quota_spent"
 
-    other = platforms.add_account(PLATFORM)
-    token = TokenSet(**platforms.issue_token(PLATFORM, other))
+    other, token = account(platforms, PLATFORM)
     await publish(connector, (other, token), draft(text="another account"))
     assert len(platforms.posts_of(PLATFORM, user[0])) == POSTS_PER_DAY
     assert len(platforms.posts_of(PLATFORM, other)) == 1

@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import os
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,8 +17,7 @@ from redis.asyncio import Redis
 
 from devtools.platforms import PlatformSimulator
 from devtools.platforms.youtube import INSERT_UNITS, YouTubeDialect, video_statistics
-from infra.settings import DEFAULT_SOCIAL_RATES, Settings
-from social.connectors import build_connector
+from infra.settings import Settings
 from social.connectors.types import (
     ConnectorError,
     MediaFile,
@@ -35,41 +30,18 @@ from social.connectors.types import (
     TokenSet,
 )
 from social.connectors.youtube import YouTubeConnector, until_quota_reset
-from social.ratebudget import Rate, RateBudget
+from social.ratebudget import RateBudget
 from tests.support.clock import Clock
+from tests.support.connectors import Memory, account, build, digest, video_file
 
 CHUNK = 256 * 1024
 UPLOAD_PATH = "/upload/youtube/v3/videos"
 
 
 @pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(os.environ["REDIS_URL"])
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def budget(redis: Redis) -> AsyncIterator[RateBudget]:
-    prefix = f"test:publish:{uuid.uuid4().hex}"
-    rates = {k: Rate.parse(v) for k, v in DEFAULT_SOCIAL_RATES.items()}
-    yield RateBudget(redis, rates, max_wait_seconds=0.5, prefix=prefix)
-    keys = [key async for key in redis.scan_iter(f"{prefix}:*")]
-    if keys:
-        await redis.delete(*keys)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-@pytest.fixture
 def connect(http: httpx.AsyncClient, budget: RateBudget, settings: Settings) -> Any:
     def make(**overrides: Any) -> YouTubeConnector:
-        used = settings.model_copy(update=overrides) if overrides else settings
-        connector = build_connector("youtube", http=http, budget=budget, settings=used)
+        connector = build("youtube", http, budget, settings, **overrides)
         assert isinstance(connector, YouTubeConnector)
         connector.upload_chunk = CHUNK  # small chunks, so that small files take several
         return connector
@@ -79,8 +51,7 @@ def connect(http: httpx.AsyncClient, budget: RateBudget, settings: Settings) -> 
 
 @pytest.fixture
 def channel(platforms: PlatformSimulator) -> tuple[str, TokenSet]:
-    external_id = platforms.add_account("youtube")
-    return external_id, TokenSet(**platforms.issue_token("youtube", external_id))
+    return account(platforms, "youtube")
 
 
 def dialect(platforms: PlatformSimulator) -> YouTubeDialect:
@@ -89,32 +60,10 @@ def dialect(platforms: PlatformSimulator) -> YouTubeDialect:
     return found
 
 
-def video_file(tmp_path: Path, size: int) -> MediaFile:
-    path = tmp_path / f"clip-{uuid.uuid4().hex[:6]}.mp4"
-    path.write_bytes(os.urandom(size))
-    return MediaFile(path=path, kind="video", content_type="video/mp4", size=size)
-
-
 def draft_of(media: MediaFile, text: str = "Nouvelle recette : le pain au levain.") -> PostDraft:
     return PostDraft(
         text=text, media=[media], title="Le pain au levain", planned_at=datetime.now(UTC)
     )
-
-
-def digest(media: MediaFile) -> str:
-    return "video:" + hashlib.sha256(media.path.read_bytes()).hexdigest()[:16]
-
-
-class Memory:
-    """The publication's attempt state as the publishing job keeps it: `remember` merges."""
-
-    def __init__(self, state: dict[str, Any]) -> None:
-        self.state = dict(state)
-        self.calls: list[dict[str, Any]] = []
-
-    async def __call__(self, values: dict[str, Any]) -> None:
-        self.calls.append(values)
-        self.state.update(values)
 
 
 def assert_clean(exc: BaseException, token: TokenSet, state: dict[str, Any]) -> None:

@@ -7,7 +7,6 @@ import asyncio
 import itertools
 import os
 import time
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 from redis.asyncio import Redis
 
 from devtools.platforms import PlatformSimulator
-from infra.settings import DEFAULT_SOCIAL_RATES, Settings
+from infra.settings import Settings
 from social.connectors import PLATFORMS, build_connector
 from social.connectors.base import token_key
 from social.connectors.meta import usage_pause
@@ -31,7 +30,8 @@ from social.connectors.types import (
     TokenSet,
 )
 from social.connectors.youtube import until_quota_reset
-from social.ratebudget import Rate, RateBudget
+from social.ratebudget import RateBudget
+from tests.support.connectors import account, budget_prefix, build, make_budget, redis_client
 
 NETWORK = (
     "facebook_page",
@@ -54,25 +54,14 @@ def today() -> date:
 
 @pytest.fixture
 async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(os.environ["REDIS_URL"])
-    yield client
-    await client.aclose()
+    async with redis_client() as client:
+        yield client
 
 
 @pytest.fixture
 async def prefix(redis: Redis) -> AsyncIterator[str]:
-    name = f"test:budget:{uuid.uuid4().hex}"
-    yield name
-    keys = [key async for key in redis.scan_iter(f"{name}:*")]
-    if keys:
-        await redis.delete(*keys)
-
-
-def make_budget(
-    redis: Redis, prefix: str, rates: dict[str, str] | None = None, max_wait: float = 0.5
-) -> RateBudget:
-    parsed = {k: Rate.parse(v) for k, v in (rates or DEFAULT_SOCIAL_RATES).items()}
-    return RateBudget(redis, parsed, max_wait_seconds=max_wait, prefix=prefix)
+    async with budget_prefix(redis, "budget") as name:
+        yield name
 
 
 @pytest.fixture
@@ -91,15 +80,9 @@ def connect(http: httpx.AsyncClient, budget: RateBudget, settings: Settings) -> 
     """connect(platform, budget=None, **settings overrides) -> a connector."""
 
     def make(platform: str, *, budget: RateBudget = budget, **overrides: Any) -> Connector:
-        used = settings.model_copy(update=overrides) if overrides else settings
-        return build_connector(platform, http=http, budget=budget, settings=used)
+        return build(platform, http, budget, settings, **overrides)
 
     return make
-
-
-def account(platforms: PlatformSimulator, platform: str, **kwargs: Any) -> tuple[str, TokenSet]:
-    external_id = platforms.add_account(platform, **kwargs)
-    return external_id, TokenSet(**platforms.issue_token(platform, external_id))
 
 
 def assert_clean(exc: BaseException, *secrets: str | None) -> None:
