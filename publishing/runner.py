@@ -595,9 +595,7 @@ async def reconcile(deps: Deps, tenant_id: uuid.UUID, publication_id: uuid.UUID)
         revision = await session.get(ContentRevision, (tenant_id, publication.revision_id))
         assert account is not None and revision is not None
         sent = attempt.create_started_at if attempt and attempt.create_started_at else now
-        c = Claim.of(
-            publication, account, revision, publication.current_attempt_id or uuid.uuid4()
-        )
+        c = Claim.of(publication, account, revision, publication.current_attempt_id or uuid.uuid4())
     found: PublishedPost | None = None
     problem: str | None = None
     try:

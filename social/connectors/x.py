@@ -230,6 +230,7 @@ class XConnector(HttpConnector):
     def __init__(self, *, http: httpx.AsyncClient, budget: Budget, settings: Settings) -> None:
         super().__init__(http=http, budget=budget, settings=settings)
         self.publish_window = timedelta(minutes=settings.publishing_deadline_minutes)
+
     media_poll_cap: float = 30.0
     """At most this long between two STATUS looks, whatever check_after_secs says."""
     media_poll_attempts: int = 60
