@@ -3,8 +3,9 @@ network platforms, published by real `passerelle worker` processes against the s
 
 The platform simulator runs as its own process with 200 ms per request and accepts the seeded
 tokens ``sim-<platform>-<external id>``. Each agency has one account per platform with a
-publishing connector (Facebook and Instagram are left out while their connector has none: the
-run says so); its publications go round robin over them. X and LinkedIn posts are text only;
+publishing connector (Instagram is left out: it fetches media itself from a public https URL,
+which the loopback media server is not; the run says so); its publications go round robin over
+them. Facebook, X and LinkedIn posts are text only;
 YouTube and TikTok need a video: a small generated MP4 from devtools/media_server.py (served by
 this process on loopback), downloaded by the worker as in production.
 
@@ -79,6 +80,8 @@ VARIANT = {
     "tiktok": "tiktok",
 }
 VIDEO_PLATFORMS = ("youtube", "tiktok")
+NEEDS_PUBLIC_MEDIA = ("instagram_business",)
+"""Instagram takes media only from a public https URL, and needs media on every post."""
 LATENCY_S = 0.2
 DEFAULT_PUBLICATIONS = 5000
 DEFAULT_AGENCIES = 500
@@ -107,11 +110,15 @@ def _pct(values: list[float], p: float) -> float:
 
 
 def _publishing_platforms() -> tuple[list[str], list[str]]:
-    """(the network platforms whose connector publishes, those whose connector does not yet)."""
+    """(the network platforms the run publishes on, those it leaves out)."""
     from social.connectors import PLATFORMS
     from social.connectors.types import Platform
 
-    can = [p for p in NETWORK if hasattr(PLATFORMS[Platform(p)], "prepare")]
+    can = [
+        p
+        for p in NETWORK
+        if hasattr(PLATFORMS[Platform(p)], "prepare") and p not in NEEDS_PUBLIC_MEDIA
+    ]
     return can, [p for p in NETWORK if p not in can]
 
 
@@ -648,7 +655,11 @@ def run() -> None:
     )
     print(
         f"   platforms: {', '.join(platforms)} (round robin, one account per platform per agency)"
-        + (f"; left out, no publishing connector yet: {', '.join(left_out)}" if left_out else "")
+        + (
+            f"; left out (media from a public https URL only): {', '.join(left_out)}"
+            if left_out
+            else ""
+        )
     )
     print(
         f"   simulator latency {LATENCY_S * 1000:.0f} ms per request, its own process; video for "
