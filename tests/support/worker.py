@@ -1,4 +1,4 @@
-"""The real arq worker, run in burst mode by tests that need jobs done."""
+"""The real arq worker, run by tests that need jobs done (only those due now or very soon)."""
 
 from __future__ import annotations
 
@@ -13,28 +13,13 @@ from infra.queue import create_queue, redis_settings
 from main.worker import WorkerSettings, shutdown, startup
 
 
-async def run_worker(settings) -> None:
-    """Run every queued job (with the production start-up), then stop."""
-    worker = Worker(
-        functions=WorkerSettings.functions,
-        on_startup=startup,
-        on_shutdown=shutdown,
-        redis_settings=redis_settings(str(settings.redis_url)),
-        job_serializer=WorkerSettings.job_serializer,
-        job_deserializer=WorkerSettings.job_deserializer,
-        burst=True,
-        poll_delay=0.05,
-        handle_signals=False,
-    )
-    try:
-        await worker.main()
-    finally:
-        await worker.close()
+async def run_worker(settings, *, soon: float = 10.0, limit: float = 180.0) -> None:
+    """Run every queued job that is due now or within `soon` seconds (a job's own short retry),
+    with the production start-up, then stop.
 
-
-async def run_due_jobs(settings, *, limit: float = 60.0) -> None:
-    """Run the queued jobs whose time has come, then stop. (Burst mode waits for every job,
-    deferred ones included: a publication planned next week would hold it.)"""
+    arq's burst mode would also wait for jobs deferred further out, such as a publication
+    planned next week (or, once a test's clock has moved back to today, one planned in a
+    test's 2027): it would never stop."""
     worker = Worker(
         functions=WorkerSettings.functions,
         on_startup=startup,
@@ -53,11 +38,17 @@ async def run_due_jobs(settings, *, limit: float = 60.0) -> None:
             while quiet < 4:
                 await asyncio.sleep(0.05)
                 assert not running.done(), running.exception()
-                ready = await queue.zcount(default_queue_name, 0, timestamp_ms())
-                quiet = quiet + 1 if ready == 0 and not worker.tasks else 0
+                horizon = timestamp_ms() + soon * 1000
+                waiting = await queue.zcount(default_queue_name, 0, horizon)
+                quiet = quiet + 1 if waiting == 0 and not worker.tasks else 0
     finally:
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await running
         await worker.close()
         await queue.aclose()
+
+
+async def run_due_jobs(settings, *, limit: float = 60.0) -> None:
+    """Run the queued jobs whose time has come, then stop (none deferred, however soon)."""
+    await run_worker(settings, soon=0.0, limit=limit)
