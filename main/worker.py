@@ -67,13 +67,10 @@ class WorkerSettings:
         # Retries are scheduled by the job itself (the delivery's own backoff), not by arq.
         func(partner_jobs.deliver_webhook, max_tries=1),
         # No result kept: the publication's row says what is left to do, so a finished job
-        # must not hold its id. The timeout is the longest lease a setting allows; a killed
-        # attempt is taken over by the sweeper once its (shorter) lease has passed.
-        func(
-            publishing_jobs.publish_publication,
-            keep_result=0,
-            timeout=publishing_jobs.JOB_TIMEOUT.total_seconds(),
-        ),
+        # must not hold its id. No timeout of its own: arq keeps every job's in-progress mark
+        # for the longest function timeout, and a long one would hold a killed worker's syncs
+        # that long. An attempt cut at the worker's job timeout is taken over after its lease.
+        func(publishing_jobs.publish_publication, keep_result=0),
         func(publishing_jobs.reconcile_publication, keep_result=0),
         func(publishing_jobs.read_post_figures, keep_result=0),
     ]

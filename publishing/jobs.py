@@ -10,7 +10,7 @@ import html
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -268,7 +268,3 @@ async def mail_publish_failed(ctx: dict[str, Any], event: Event) -> None:
 @outbox.handler("publication.unconfirmed")
 async def mail_unconfirmed(ctx: dict[str, Any], event: Event) -> None:
     await _mail_lead(ctx, event)
-
-
-JOB_TIMEOUT = timedelta(hours=6)
-"""The longest lease PUBLISHING_LEASE_SECONDS allows: arq never cancels a live upload."""

@@ -391,13 +391,17 @@ async def seed_anomaly(agency: Agency) -> None:
 
 
 async def _seed_anomaly(db: Database, agency: Agency, yesterday) -> None:
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     from social.models import SocialAccount
     from social.sync import judge_recent
 
     async with db.tenant_transaction(agency.tenant_id) as session:
-        account = (await session.scalars(select(SocialAccount))).one()
+        # The directory's account (connected first; publishing's brand has its own).
+        account = (
+            await session.scalars(select(SocialAccount).order_by(col(SocialAccount.connected_at)))
+        ).first()
+        assert account is not None
         await session.execute(
             text(
                 "UPDATE social_stats_daily SET follower_change = -5000 "

@@ -162,6 +162,7 @@ def _bodies(ids: dict[str, str]) -> dict[str, Any]:
             "event_types": ["content.submitted"],
         },
         "update_webhook_endpoint": {"description": "Changed by a partner"},
+        "retry_publication": {"confirm_not_published": False},
     }
 
 

@@ -719,10 +719,16 @@ async def test_a_worker_killed_mid_sync_leaves_every_account_synced_once_by_anot
         assert cut_off, "the worker was not killed in the middle of a sync"
 
         workers.append(_start_worker(log))
-        async with asyncio.timeout(180):
-            while len(synced := await _synced(db, accounts)) < len(accounts):
-                assert workers[1].poll() is None, log.read_text()[-3000:]
-                await asyncio.sleep(0.2)
+        try:
+            async with asyncio.timeout(180):
+                while len(synced := await _synced(db, accounts)) < len(accounts):
+                    assert workers[1].poll() is None, log.read_text()[-3000:]
+                    await asyncio.sleep(0.2)
+        except TimeoutError:
+            raise AssertionError(
+                f"{len(synced)} of {len(accounts)} synced; the workers said:\n"
+                + log.read_text()[-4000:]
+            ) from None
         # The syncs cut off were run again, by the second worker.
         assert all(synced[account_id].timestamp() > killed_at for account_id in cut_off)
     finally:

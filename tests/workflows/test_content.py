@@ -684,6 +684,7 @@ def bodies(revision_id: str) -> dict[tuple[str, str], Any]:
         ("POST", "/v1/content/{content_id}/submit"): {},
         ("POST", "/v1/content/{content_id}/schedule"): {"planned_at": iso(later(3))},
         ("POST", "/v1/content/{content_id}/unschedule"): None,
+        ("POST", "/v1/content/{content_id}/publish-now"): None,
         ("POST", "/v1/content/{content_id}/decisions"): {
             "revision_id": revision_id,
             "decision": "approve",
