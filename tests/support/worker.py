@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from arq.constants import default_queue_name
+from arq.constants import default_queue_name, in_progress_key_prefix
 from arq.utils import timestamp_ms
 from arq.worker import Worker
 
@@ -38,8 +38,7 @@ async def run_worker(settings, *, soon: float = 10.0, limit: float = 180.0) -> N
             while quiet < 4:
                 await asyncio.sleep(0.05)
                 assert not running.done(), running.exception()
-                horizon = timestamp_ms() + soon * 1000
-                waiting = await queue.zcount(default_queue_name, 0, horizon)
+                waiting = await _waiting(queue, timestamp_ms() + soon * 1000)
                 quiet = quiet + 1 if waiting == 0 and not worker.tasks else 0
     finally:
         running.cancel()
@@ -47,6 +46,18 @@ async def run_worker(settings, *, soon: float = 10.0, limit: float = 180.0) -> N
             await running
         await worker.close()
         await queue.aclose()
+
+
+async def _waiting(queue, horizon_ms: float) -> int:
+    """Jobs due by the horizon that this worker could take: not those still marked in progress
+    by another worker (a worker a test killed leaves its jobs marked until their timeout)."""
+    job_ids = await queue.zrangebyscore(default_queue_name, 0, horizon_ms)
+    if not job_ids:
+        return 0
+    held = await asyncio.gather(
+        *(queue.exists(in_progress_key_prefix + job_id.decode()) for job_id in job_ids)
+    )
+    return sum(1 for marked in held if not marked)
 
 
 async def run_due_jobs(settings, *, limit: float = 60.0) -> None:
