@@ -238,3 +238,107 @@ class PostReader(Protocol):
     async def post_figures(
         self, token: TokenSet, external_id: str, post_id: str
     ) -> PostFigures: ...
+
+
+# --- the community inbox ----------------------------------------------------------------------
+
+
+class InboxKind(StrEnum):
+    comment = "comment"
+    """On one of the account's posts."""
+    reply = "reply"
+    """To a comment (ours or someone else's)."""
+    mention = "mention"
+    """The account named in someone else's post or comment."""
+    message = "message"
+    """Private (Messenger, Instagram Direct, X DM)."""
+    review = "review"
+
+
+@dataclass(frozen=True)
+class InboundItem:
+    """One thing the community said to or about an account, as a platform reports it (from a
+    webhook or a poll). Times are UTC. The same platform item reported twice has the same
+    (`account_external_id`, `external_id`): that pair is what dedupes."""
+
+    account_external_id: str
+    """Our connected account it reached (page id, Instagram user id, organization id, channel
+    id...)."""
+    external_id: str
+    kind: InboxKind
+    text: str
+    author_id: str
+    created_at: datetime
+    author_handle: str | None = None
+    author_name: str | None = None
+    parent_external_id: str | None = None
+    """The comment it answers (kind reply); None for a top-level comment."""
+    thread_external_id: str | None = None
+    """The post a comment is under, or the conversation a private message belongs to."""
+    media_urls: tuple[str, ...] = ()
+    removed: bool = False
+    """The platform reports it was deleted (by its author or a moderator)."""
+    hidden: bool | None = None
+    """The platform reports it hidden (True) or shown again (False); None: not said."""
+    from_account: bool = False
+    """Written by the account itself (our own reply coming back): not a new item to answer."""
+
+
+@dataclass(frozen=True)
+class ItemRef:
+    """What a connector needs to act on an inbox item."""
+
+    external_id: str
+    kind: InboxKind
+    author_id: str
+    thread_external_id: str | None = None
+    parent_external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SentReply:
+    external_id: str
+    permalink: str | None = None
+    created_at: datetime | None = None
+
+
+class Moderation(StrEnum):
+    hide = "hide"
+    unhide = "unhide"
+    delete = "delete"
+
+
+class InboxConnector(Protocol):
+    """The inbox side of a connector.
+
+    - `fetch_items`: polling, for platforms without push (and the catch-up after a webhook gap):
+      what reached the account since `since` (None: the platform's default recent window),
+      oldest first.
+    - `reply` sends one reply; `private=True` answers a public comment in private where the
+      platform allows it (`can_reply_privately`). A definite refusal raises PublishRejected; a
+      429 / a connection that never opened RateLimited / PlatformUnavailable (not sent); any
+      unclear answer OutcomeUnknown (it may be live: never sent again, `find_reply` looks).
+    - `find_reply`: reconciliation: our reply to `item` whose text is `text`, written after
+      `since`, if the platform shows it; None if it does not (yet).
+    - `moderate`: hide, unhide or delete the item; raises PublishRejected when the platform
+      does not allow it on that kind.
+    """
+
+    can_reply_privately: bool
+    moderations: frozenset[Moderation]
+
+    async def fetch_items(
+        self, token: TokenSet, external_id: str, since: datetime | None
+    ) -> list[InboundItem]: ...
+
+    async def reply(
+        self, token: TokenSet, external_id: str, item: ItemRef, text: str, *, private: bool
+    ) -> SentReply: ...
+
+    async def find_reply(
+        self, token: TokenSet, external_id: str, item: ItemRef, text: str, since: datetime
+    ) -> SentReply | None: ...
+
+    async def moderate(
+        self, token: TokenSet, external_id: str, item: ItemRef, action: Moderation
+    ) -> None: ...
