@@ -137,6 +137,20 @@ class Settings(BaseSettings):
     publishing_figures_days: int = Field(default=30, ge=1, le=365)
     """How long after publication a post's own figures are read (once a day)."""
 
+    platform_webhook_verify_token: SecretStr | None = None
+    """What Meta's webhook subscription echoes as `hub.verify_token` (set the same value in the
+    Meta app's webhook settings). Unset: the verification challenge is refused."""
+    inbox_poll_minutes: int = Field(default=5, ge=1, le=24 * 60)
+    """How often accounts of platforms without push (YouTube, X, TikTok, the sandbox) are read."""
+    inbox_webhook_gap_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    """A push account with no webhook for this long gets a catch-up poll."""
+    inbox_reconcile_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+    """How long reconciliation looks for a reply whose outcome is unknown before it fails."""
+    inbox_lease_seconds: int = Field(default=120, ge=2, le=3600)
+    """How long one reply or moderation attempt may run before it is presumed dead."""
+    inbox_viewer_seconds: int = Field(default=60, ge=5, le=3600)
+    """How long a colleague opening an item shows as viewing it."""
+
     partner_token_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
     """Lifetime of a partner access token (client credentials; no refresh token)."""
     partner_secret_overlap_seconds: int = Field(default=86400, ge=0, le=30 * 86400)
