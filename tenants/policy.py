@@ -33,6 +33,10 @@ class Resource(StrEnum):
     """Connected accounts and their statistics."""
     report = "report"
     """A client's monthly audience report."""
+    inbox = "inbox"
+    """The community's items, and the replies and moderation sent on them."""
+    inbox_settings = "inbox_settings"
+    """Saved replies, inbox rules and response policies."""
 
 
 class Verb(StrEnum):
@@ -79,6 +83,12 @@ _STAFF_MANAGER = {
         Verb.update: Scope.all,
     },
     Resource.report: {Verb.read: Scope.all},
+    Resource.inbox: {Verb.read: Scope.all, Verb.update: Scope.all, Verb.approve: Scope.all},
+    Resource.inbox_settings: {
+        Verb.read: Scope.all,
+        Verb.create: Scope.all,
+        Verb.update: Scope.all,
+    },
 }
 
 _MANAGER = {
@@ -125,6 +135,9 @@ POLICY: dict[Role, dict[Resource, dict[Verb, Scope]]] = {
             Verb.update: Scope.assigned,
         },
         Resource.report: {Verb.read: Scope.assigned},
+        # Community managers answer the brands they run; settings are the managers'.
+        Resource.inbox: {Verb.read: Scope.assigned, Verb.update: Scope.assigned},
+        Resource.inbox_settings: {Verb.read: Scope.all},
     },
     Role.client: {
         Resource.client: {Verb.read: Scope.own_client},
