@@ -591,3 +591,16 @@ async def response_due(
         return None
     minutes = policy.first_response_minutes if first else policy.next_response_minutes
     return sla.due_at(policy, start, minutes)
+
+
+async def brand_of_inbox_item(
+    session: AsyncSession, tenant_id: uuid.UUID, item_id: uuid.UUID
+) -> uuid.UUID | None:
+    """The brand of an item of this agency (for time logged against it), None if none."""
+    return (
+        await session.scalars(
+            select(InboxItem.brand_id).where(
+                InboxItem.tenant_id == tenant_id, InboxItem.id == item_id
+            )
+        )
+    ).first()
