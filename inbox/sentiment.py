@@ -30,6 +30,8 @@ QUEBEC_LEXICON: dict[str, float] = {
     # Valences on VADER's -4..4 scale, keys without accents (the French port strips them before
     # looking a word up). Only words whose everyday Québec meaning is clear either way: not
     # "écœurant" (great in Montréal, disgusting in Paris) nor "malade" (awesome or sick).
+    # "plate" (flat) and "poche" (pocket, bag) are also plain nouns and adjectives, but in a
+    # message to a brand the Québec judgement is by far the likelier reading.
     "plate": -1.5,  # "c'est plate": boring, too bad
     "poche": -1.8,  # "service poche": lousy
     "tabarnak": -2.0,  # swearing: in a message to a brand, anger ("je suis en tabarnak")
