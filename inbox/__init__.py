@@ -1,0 +1,1 @@
+"""The community inbox: items, conversations, replies, moderation, rules, response policies, crisis warnings."""
