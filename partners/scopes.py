@@ -24,6 +24,8 @@ class ApiScope(StrEnum):
     stats_read = "stats:read"
     billing_read = "billing:read"
     webhooks_manage = "webhooks:manage"
+    inbox_read = "inbox:read"
+    inbox_write = "inbox:write"
 
 
 ALL_SCOPES = frozenset(s.value for s in ApiScope)
@@ -64,6 +66,16 @@ OPERATION_SCOPES: dict[str, ApiScope] = {
     "list_content_publications": S.content_read,
     "list_publications": S.content_read,
     "retry_publication": S.content_write,
+    # the community inbox
+    "list_inbox": S.inbox_read,
+    "get_inbox_item": S.inbox_read,
+    "reply_to_item": S.inbox_write,
+    "approve_reply": S.inbox_write,
+    "assign_item": S.inbox_write,
+    "set_item_status": S.inbox_write,
+    "hide_item": S.inbox_write,
+    "delete_item": S.inbox_write,
+    "label_item": S.inbox_write,
     "publish_now": S.content_write,
     "list_account_posts": S.stats_read,
     "decide": S.approvals_decide,
