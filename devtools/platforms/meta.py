@@ -23,6 +23,29 @@ Publishing, as Graph does it:
   ``container_error`` (the container ends in ERROR; a Page photo or video Graph cannot
   process), ``rate_limited``, ``token_expires_mid_flow`` and ``timeout_after_create`` on the
   call that makes the post.
+The community inbox, as Graph shows it to a Page or an Instagram account:
+
+* ``GET {post}/comments`` (Facebook: chronological, top-level unless ``filter=stream``, each
+  reply with its ``parent``; ``is_hidden``), ``GET {media}/comments`` and ``{comment}/replies``
+  (Instagram: newest first; ``hidden``, ``replies``), ``since`` and cursor paging; a comment
+  is a node too (``GET {comment}``).
+* ``POST {comment}/comments`` (Facebook) and ``POST {comment}/replies`` (Instagram) reply as the
+  account; threads are two deep (a reply to a reply joins its top-level comment). ``POST
+  {ig-user}/mentions`` (``media_id``, ``comment_id``, ``message``) answers a mention.
+* ``POST {page or ig-user}/messages``: ``recipient={"comment_id"}`` is a private reply (once
+  per comment: code 10900; within 7 days), ``recipient={"id"}`` answers a conversation
+  (Facebook wants ``messaging_type``; within 24 hours of the person's last message; nobody
+  who never wrote: 2018001). ``GET {owner}/conversations`` (``user_id``, participants,
+  messages newest first). The answer is ``{"recipient_id", "message_id"}``.
+* ``POST {comment}`` with ``is_hidden`` (Facebook) or ``hide`` (Instagram), ``DELETE
+  {comment}``: ``{"success": true}``; a message or a mention cannot be moderated.
+* ``GET {ig-user}?fields=mentioned_comment.comment_id(ID){...}`` and
+  ``mentioned_media.media_id(ID){...}`` read a mention the webhook only located.
+* Webhooks: object ``page`` (``feed`` changes with item ``comment`` and the verb, ``mention``,
+  ``messaging`` with ``is_echo`` for the Page's own) or ``instagram`` (``comments``,
+  ``mentions``, ``messaging``), signed ``X-Hub-Signature-256: sha256=<HMAC of the body with
+  the app secret>`` (and the older ``X-Hub-Signature`` with SHA-1). The account's replies and
+  messages come back as webhooks too; Facebook also announces hide, unhide and remove.
 """
 
 from __future__ import annotations
@@ -462,6 +485,9 @@ class MetaDialect(Dialect):
         return {"data": [entry], "paging": {"cursors": {"before": "QVFI", "after": "QVFI"}}}
 
     def node(self, ctx: Ctx, object_id: str) -> Json:
+        mentioned = self._mentioned(ctx, object_id)
+        if mentioned is not None:
+            return mentioned
         said = self._said(object_id)
         if said is not None and not said.deleted:
             account = self.account(ctx)
@@ -1243,6 +1269,50 @@ class MetaDialect(Dialect):
             items.reverse()
         return self._listed(ctx, account, items, COMMENT_DEFAULT)
 
+    def _mentioned(self, ctx: Ctx, object_id: str) -> Json:
+        """Instagram's mentioned_comment / mentioned_media field of the account's node: the
+        mention a webhook located, read (None: not such a read)."""
+        wanted = ctx.query.get("fields", "")
+        found = re.search(r"mentioned_(comment|media)\.(?:comment|media)_id\(([^)]*)\)", wanted)
+        if self.page or found is None:
+            return None
+        account = self._own(ctx, object_id)
+        what, target = found.groups()
+        mention = self._said(target)
+        if what == "comment":
+            if (
+                mention is None
+                or mention.kind != "mention"
+                or mention.account != account.external_id
+            ):
+                raise self._missing(target)
+            read: dict[str, Json] = {
+                "id": mention.id,
+                "text": mention.text,
+                "timestamp": _stamp(mention.created_at),
+                "like_count": 0,
+                "media": {"id": mention.thread},
+            }
+            return {"id": account.external_id, "mentioned_comment": read}
+        caption = next(
+            (
+                m
+                for m in self.sim.community(self.platform, account.external_id)
+                if m.kind == "mention" and m.thread == target
+            ),
+            None,
+        )
+        if caption is None:
+            raise self._missing(target)
+        read = {
+            "id": target,
+            "caption": caption.text,
+            "timestamp": _stamp(caption.created_at),
+            "username": caption.author_name or f"user_{caption.author_id[-4:]}",
+            "media_type": "IMAGE",
+        }
+        return {"id": account.external_id, "mentioned_media": read}
+
     def _reply_fault(self, ctx: Ctx) -> str | None:
         fault = self.sim.take_fault(self.platform, *REPLY_FAULTS)
         if fault == "error_before_create":
@@ -1533,9 +1603,10 @@ class MetaDialect(Dialect):
                 "field": "mention",
                 "value": {
                     "post_id": item.thread,
+                    "comment_id": item.id,
                     "sender_id": item.author_id,
                     "sender_name": who.get("name"),
-                    "item": "post",
+                    "item": "comment",
                     "verb": "add",
                 },
             }

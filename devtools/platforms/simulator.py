@@ -53,8 +53,19 @@ Run alone (the benchmark does): ``python -m devtools.platforms --port N --latenc
 id>`` is valid (as access and as refresh token) and its account is made on first use. Clients
 come from ``--clients`` or ``SOCIAL_CLIENTS`` (JSON as in the settings); without either, any
 client is accepted. ``GET /_sim/stats`` answers request counts, the posts created per platform
-and how many of them were duplicates, ``POST /_sim/config`` sets ``latency``, ``token_ttl`` and
-``youtube_daily_quota``.
+and how many of them were duplicates (and the same for replies, with the webhooks sent),
+``POST /_sim/config`` sets ``latency``, ``token_ttl``, ``youtube_daily_quota`` and ``webhook_url``.
+
+The community inbox: ``add_community_item`` (or ``POST /_sim/community``) puts a comment, a
+reply, a mention or a private message on an account; the platform's own endpoints serve it
+and take replies and moderation (see each dialect), and the simulator keeps the account's
+replies (``replies_of``, ``duplicate_replies``). Platforms that push (Meta) sign a webhook for
+each new item (``webhook_payload`` gives body and headers; with ``set_webhook_target(url)``
+they are POSTed to ``{url}/v1/platform-webhooks/{platform}``, one at a time, in order, from
+the simulator's loop); ``webhook_faults`` duplicates, reorders or mis-signs the next ones,
+``wait_webhooks`` waits until all were answered, ``webhook_deliveries`` lists them. Faults
+``reply_timeout`` and ``reply_500_after_create`` (``fault``) make the next reply and lose its
+answer.
 """
 
 from __future__ import annotations
@@ -188,6 +199,7 @@ class PlatformSimulator:
                 Route("/_sim/health", self._health, methods=["GET"]),
                 Route("/_sim/stats", self._stats, methods=["GET"]),
                 Route("/_sim/config", self._config, methods=["POST"]),
+                Route("/_sim/community", self._add_community, methods=["POST"]),
                 Route(
                     "/{platform}/{path:path}",
                     self._handle,
@@ -829,6 +841,12 @@ class PlatformSimulator:
                     # What the publishing benchmark counts: posts made, and posts made again.
                     "posts_created": dict(Counter(p.platform for p in self.created_posts)),
                     "duplicates": len(self._duplicates_locked()),
+                    # What the inbox benchmark and crash tests count.
+                    "community_items": len(self._community),
+                    "replies_created": sum(1 for i in self._community.values() if i.target),
+                    "duplicate_replies": len(self.duplicate_replies()),
+                    "webhooks_sent": len(self.webhook_deliveries),
+                    "webhooks_pending": self._webhook_pending,
                 },
             )
 
@@ -850,6 +868,27 @@ class PlatformSimulator:
             200,
             {"latency": self.latency, "token_ttl": self.token_ttl, "webhook_url": self.webhook_url},
         )
+
+    async def _add_community(self, request: Request) -> Response:
+        """``POST /_sim/community`` {platform, account, kind, text, author_id, author_name?,
+        parent?, thread?, push?}: add_community_item for a simulator in its own process."""
+        self._loop = asyncio.get_running_loop()
+        try:
+            body = await request.json()
+            item_id = self.add_community_item(
+                body["platform"],
+                body["account"],
+                body["kind"],
+                body["text"],
+                author_id=body["author_id"],
+                author_name=body.get("author_name"),
+                parent=body.get("parent"),
+                thread=body.get("thread"),
+                push=bool(body.get("push", True)),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            return json_response(400, {"error": f"bad community item: {exc}"})
+        return json_response(200, {"id": item_id})
 
     async def _handle(self, request: Request) -> Response:
         platform = request.path_params["platform"]
@@ -928,6 +967,8 @@ class PlatformSimulator:
     def _reset_community(self) -> None:
         self.webhook_url = None
         self._community: dict[tuple[str, str], CommunityItem] = {}
+        self._by_account: dict[tuple[str, str], list[CommunityItem]] = {}
+        """The same items per (platform, account), in the order they were kept."""
         self.webhook_deliveries: list[WebhookDelivery] = []
         self._webhook_pending = 0
         self._webhook_faults: Counter[str] = Counter()
@@ -957,7 +998,9 @@ class PlatformSimulator:
             raise ValueError(f"unknown kind {kind!r}")
         family = self._families[platform]
         with self._lock:
-            account = self._accounts[(platform, account_external_id)]
+            account = self._lookup(platform, account_external_id)
+            if account is None:
+                raise KeyError(f"no account {account_external_id!r} on {platform}")
             above = self._community.get((platform, parent)) if parent else None
             if parent is not None and above is None:
                 raise KeyError(f"no item {parent!r} on {platform}")
@@ -975,7 +1018,7 @@ class PlatformSimulator:
             )
             if item.thread is None:
                 item.thread = family.community_thread(account, item)
-            self._community[(platform, item.id)] = item
+            self._keep(item)
         if push:
             self.push_items(platform, [item.id])
         return item.id
@@ -987,20 +1030,17 @@ class PlatformSimulator:
     def community(self, platform: str, account: str) -> list[CommunityItem]:
         """The account's items, deleted ones included, oldest first."""
         with self._lock:
-            return sorted(
-                (
-                    i
-                    for i in self._community.values()
-                    if (i.platform, i.account) == (platform, account)
-                ),
-                key=lambda i: i.created_at,
-            )
+            return sorted(self._by_account.get((platform, account), ()), key=lambda i: i.created_at)
+
+    def _keep(self, item: CommunityItem) -> None:
+        self._community[(item.platform, item.id)] = item
+        self._by_account.setdefault((item.platform, item.account), []).append(item)
 
     def record_reply(self, item: CommunityItem) -> CommunityItem:
         """What a dialect calls when the API made a reply or a message of the account: kept,
         and announced to the webhook target as the platform would (an echo)."""
         with self._lock:
-            self._community[(item.platform, item.id)] = item
+            self._keep(item)
         self.push_items(item.platform, [item.id])
         return item
 

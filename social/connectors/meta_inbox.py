@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -308,6 +309,34 @@ class MetaInbox(_Graph):
             return f"{self.label}: a private message cannot be hidden or deleted"
         return None
 
+    # --- beyond InboxConnector
+
+    async def complete_item(
+        self, token: TokenSet, external_id: str, item: InboundItem
+    ) -> InboundItem:
+        """A mention as the platform shows it when read: webhooks only locate mentions (an
+        Instagram mention has no text, a Page mention no message). Any other item, or one
+        the platform no longer shows, is returned as it is."""
+        if item.kind is not InboxKind.mention or item.text:
+            return item
+        try:
+            return await self._read_mention(token.access_token, external_id, item)
+        except RequestRejected:
+            return item
+
+    async def _read_mention(self, token: str, owner: str, item: InboundItem) -> InboundItem:
+        node = await self._get(
+            f"/{item.external_id}", token, owner, {"fields": "id,message,from,created_time"}
+        )
+        author = sub(node, "from")
+        return replace(
+            item,
+            text=_text(node.get("message")),
+            author_id=_id(author.get("id")) or item.author_id,
+            author_name=_text(author.get("name")) or item.author_name,
+            created_at=_epoch(node.get("created_time")) or item.created_at,
+        )
+
     # --- InboxConnector
 
     async def reply(
@@ -583,6 +612,28 @@ class InstagramInbox(MetaInbox):
     conversation_params = {"platform": "instagram"}  # noqa: RUF012 - read only
     hide_param = "hide"
     label = "Instagram"
+
+    async def _read_mention(self, token: str, owner: str, item: InboundItem) -> InboundItem:
+        """mentioned_comment for a mention in a comment, mentioned_media for one in a
+        caption (the webhook then names the media only)."""
+        if item.thread_external_id and item.external_id != item.thread_external_id:
+            field = f"mentioned_comment.comment_id({item.external_id}){{id,text,timestamp,media}}"
+            node = sub(
+                await self._get(f"/{owner}", token, owner, {"fields": field}), "mentioned_comment"
+            )
+            text, handle = node.get("text"), None
+        else:
+            field = f"mentioned_media.media_id({item.external_id}){{id,caption,timestamp,username}}"
+            node = sub(
+                await self._get(f"/{owner}", token, owner, {"fields": field}), "mentioned_media"
+            )
+            text, handle = node.get("caption"), node.get("username")
+        return replace(
+            item,
+            text=_text(text),
+            author_handle=_text(handle) or item.author_handle,
+            created_at=_epoch(node.get("timestamp")) or item.created_at,
+        )
 
     def _moderation_refused(self, item: ItemRef) -> str | None:
         if item.kind is InboxKind.mention:

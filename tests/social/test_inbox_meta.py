@@ -841,3 +841,96 @@ async def test_replies_and_moderation_are_pushed_back_as_the_page(
         (False, True, None),
         (True, False, True),
     ]
+
+
+# ---------------------------------------------------------------- mentions, read in full
+
+
+@pytest.mark.parametrize("platform", BOTH)
+async def test_a_mention_the_webhook_only_locates_is_read_in_full(
+    platforms: PlatformSimulator, connect: Any, platform: str
+) -> None:
+    brand = connect(platform)
+    said = platforms.add_community_item(
+        platform,
+        brand.external_id,
+        "mention",
+        "@brand le meilleur café!",
+        author_id="8801",
+        push=False,
+    )
+    body, _ = platforms.webhook_payload(platform, [said])
+    [located] = parse_webhook(json.loads(body))
+    assert (located.kind, located.external_id) == (InboxKind.mention, said)
+
+    read = await brand.connector.complete_item(brand.token, brand.external_id, located)
+
+    assert read.text == "@brand le meilleur café!"
+    assert read.external_id == said and read.kind is InboxKind.mention
+    others = await brand.connector.complete_item(
+        brand.token, brand.external_id, item(kind=InboxKind.comment, text="")
+    )
+    assert others == item(kind=InboxKind.comment, text="")  # nothing to read, no request
+
+
+async def test_an_instagram_caption_mention_is_read_from_the_media(
+    platforms: PlatformSimulator, connect: Any
+) -> None:
+    brand = connect(IG)
+    said = platforms.add_community_item(
+        IG,
+        brand.external_id,
+        "mention",
+        "Brunch chez @brand",
+        author_id="8801",
+        author_name="gab.lavoie",
+        push=False,
+    )
+    media = platforms.community_item(IG, said).thread
+    assert media is not None
+    located = InboundItem(
+        brand.external_id, media, InboxKind.mention, "", "", T0, thread_external_id=media
+    )
+
+    read = await brand.connector.complete_item(brand.token, brand.external_id, located)
+
+    assert (read.text, read.author_handle) == ("Brunch chez @brand", "gab.lavoie")
+
+
+async def test_an_unknown_mention_stays_as_it_was(connect: Any) -> None:
+    brand = connect(IG)
+    located = InboundItem(
+        brand.external_id,
+        "17800000000000404",
+        InboxKind.mention,
+        "",
+        "",
+        T0,
+        thread_external_id="17900000000000404",
+    )
+    assert await brand.connector.complete_item(brand.token, brand.external_id, located) == located
+
+
+def test_a_simulator_in_its_own_process_takes_items_over_http(
+    platforms: PlatformSimulator, receiver: Receiver
+) -> None:
+    external_id, _ = account(platforms, FB)
+    answer = httpx.post(
+        f"{platforms.url}/_sim/community",
+        json={
+            "platform": FB,
+            "account": external_id,
+            "kind": "comment",
+            "text": "Par HTTP",
+            "author_id": "24001",
+        },
+    )
+    assert answer.status_code == 200
+    assert platforms.wait_webhooks(10)
+    [(_, _, body)] = receiver.received
+    [pushed] = parse_webhook(json.loads(body))
+    assert (pushed.external_id, pushed.text) == (answer.json()["id"], "Par HTTP")
+    stats = httpx.get(f"{platforms.url}/_sim/stats").json()
+    assert (stats["community_items"], stats["webhooks_sent"]) == (1, 1)
+    bad = httpx.post(f"{platforms.url}/_sim/community", json={"platform": FB})
+    assert bad.status_code == 400
