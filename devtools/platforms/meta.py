@@ -1431,10 +1431,7 @@ class MetaDialect(Dialect):
             person, target, private = comment.author_id, comment.id, True
         elif "id" in recipient:
             person, private = str(recipient["id"]), False
-            if (
-                self.page
-                and fields.get("messaging_type", (ctx.body or {}).get("messaging_type")) is None
-            ):
+            if self.page and self._json_param(ctx, fields, "messaging_type") is None:
                 raise self._error(400, 100, "(#100) The parameter messaging_type is required")
             said = [
                 i

@@ -544,6 +544,40 @@ async def test_refusals_are_publish_rejected_and_send_nothing(
     assert platforms.replies_of(platform, brand.external_id) == []
 
 
+@pytest.mark.parametrize("platform", BOTH)
+async def test_the_platforms_windows_refuse_late_private_answers(
+    platforms: PlatformSimulator, connect: Any, platform: str
+) -> None:
+    """A conversation is answered within 24 hours of the person's last message; a comment is
+    answered in private within 7 days."""
+    brand = connect(platform)
+    now = datetime.now(UTC)
+    old_message = message(platforms, brand, created_at=now - timedelta(hours=25))
+    old_comment = comment(platforms, brand, created_at=now - timedelta(days=8))
+
+    with pytest.raises(PublishRejected, match="allowed window"):
+        await brand.inbox.reply(
+            brand.token,
+            brand.external_id,
+            ref(platforms, platform, old_message),
+            "Oui",
+            private=False,
+        )
+    with pytest.raises(PublishRejected, match="allowed window"):
+        await brand.inbox.reply(
+            brand.token,
+            brand.external_id,
+            ref(platforms, platform, old_comment),
+            "Oui",
+            private=True,
+        )
+    # In public, an old comment still takes an answer.
+    await brand.inbox.reply(
+        brand.token, brand.external_id, ref(platforms, platform, old_comment), "Oui", private=False
+    )
+    assert [r.private for r in platforms.replies_of(platform, brand.external_id)] == [False]
+
+
 async def test_an_instagram_mention_is_answered_under_it(
     platforms: PlatformSimulator, connect: Any
 ) -> None:
