@@ -72,6 +72,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import json
 import os
 import re
@@ -973,6 +974,7 @@ class PlatformSimulator:
         self._webhook_pending = 0
         self._webhook_faults: Counter[str] = Counter()
         self._held: tuple[str, bytes, dict[str, str]] | None = None
+        self._held_timer: concurrent.futures.Future[None] | None = None
 
     def add_community_item(
         self,
@@ -1136,20 +1138,23 @@ class PlatformSimulator:
             if self._held is not None:
                 sends.append(self._held)
                 self._held = None
+                if self._held_timer is not None:
+                    self._held_timer.cancel()  # no stray task left sleeping on the loop
+                    self._held_timer = None
             elif faults["out_of_order"] > 0:
                 faults["out_of_order"] -= 1
                 held = sends.pop(0)
                 self._held = held
-                self._schedule(self._release_held(held))
+                self._held_timer = self._schedule(self._release_held(held))
             for send in sends:
                 self._webhook_pending += 1
                 self._schedule(self._send_webhook(*send))
 
-    def _schedule(self, coroutine: Any) -> None:
+    def _schedule(self, coroutine: Any) -> concurrent.futures.Future[None]:
         if self._loop is None or self._loop.is_closed():
             coroutine.close()
             raise RuntimeError("the simulator is not running: no loop to push webhooks from")
-        asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
     async def _release_held(self, held: tuple[str, bytes, dict[str, str]]) -> None:
         """A held push goes anyway when no other push follows it within HOLD_SECONDS."""
@@ -1158,6 +1163,7 @@ class PlatformSimulator:
             if self._held is not held:
                 return
             self._held = None
+            self._held_timer = None
             self._webhook_pending += 1
         await self._send_webhook(*held)
 

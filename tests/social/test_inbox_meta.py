@@ -968,3 +968,16 @@ def test_a_simulator_in_its_own_process_takes_items_over_http(
     assert (stats["community_items"], stats["webhooks_sent"]) == (1, 1)
     bad = httpx.post(f"{platforms.url}/_sim/community", json={"platform": FB})
     assert bad.status_code == 400
+
+
+def test_a_held_push_goes_anyway_when_nothing_overtakes_it(
+    platforms: PlatformSimulator, receiver: Receiver
+) -> None:
+    external_id, _ = account(platforms, IG)
+    platforms.webhook_faults(out_of_order=1)
+    alone = platforms.add_community_item(IG, external_id, "comment", "Seul", author_id="1")
+
+    assert platforms.wait_webhooks(10)
+
+    [(_, _, body)] = receiver.received
+    assert [i.external_id for i in parse_webhook(json.loads(body))] == [alone]
