@@ -35,7 +35,7 @@ class ActionRead(BaseModel):
     kind: Literal["reply", "private_reply", "hide", "unhide", "delete"]
     status: ActionStatusField
     text: str | None
-    requested_by: uuid.UUID | None = Field(description="The membership that asked for it")
+    requested_by: uuid.UUID | None = Field(description="The user who asked for it")
     approved_by: uuid.UUID | None
     created_at: datetime
     sent_at: datetime | None
@@ -67,7 +67,7 @@ class ItemRead(BaseModel):
     from_account: bool = Field(description="Written by the brand's own account")
     needs_reply: bool
     status: ItemStatusField
-    assignee_id: uuid.UUID | None = Field(description="A membership")
+    assignee_id: uuid.UUID | None = Field(description="The user it is assigned to")
     labels: list[str]
     priority: PriorityField
     moderation: ModerationField
@@ -80,7 +80,7 @@ class ItemRead(BaseModel):
 
 
 class ViewerRead(BaseModel):
-    membership_id: uuid.UUID
+    user_id: uuid.UUID
     since: datetime
 
 
@@ -108,7 +108,7 @@ class ReplyResult(BaseModel):
 
 
 class AssignRequest(Strict):
-    assignee_id: uuid.UUID | None = Field(description="A membership; null to unassign")
+    assignee_id: uuid.UUID | None = Field(description="A user of the agency; null to unassign")
 
 
 class StatusRequest(Strict):

@@ -105,10 +105,10 @@ async def response_policy(
 async def brand_lead(
     session: AsyncSession, tenant_id: uuid.UUID, brand_id: uuid.UUID, today: date
 ) -> uuid.UUID | None:
-    """The brand's current lead (a membership), if it has one."""
+    """The brand's current lead (a user id), if it has one."""
     return (
         await session.scalars(
-            select(Assignment.membership_id)
+            select(Assignment.user_id)
             .join(
                 Membership,
                 (col(Membership.tenant_id) == col(Assignment.tenant_id))

@@ -46,6 +46,7 @@ from tests.support.contract import (
     owner_post,
 )
 from tests.support.factories import Agency, World, new_agency, unique
+from tests.support.inbox import seed_item as seed_inbox_item
 from tests.support.partners import basic, partner_for
 from tests.support.problems import assert_problem
 
@@ -553,6 +554,10 @@ KIND_OF = {
     "template_id": "template",
     "revision_id": "revision",
     "parent_id": "comment",
+    "inbox_item_id": "inbox_item",
+    "assignee_id": "member",
+    "assign_to": "member",
+    "notify": "member",
 }
 
 
@@ -607,7 +612,9 @@ async def _world(ctx: Ctx) -> World:
         "/v1/time-entries",
         {"brand_id": brand, "date": day, "minutes": 15, "activity": "other"},
     )
+    item = await seed_inbox_item(ctx.db, agency.tenant_id, uuid.UUID(account))
     ids = {
+        "inbox_item": str(item.id),
         "client": client_,
         "brand": brand,
         "member": member,
@@ -691,7 +698,12 @@ def _reference_body(op: Op, w: dict[str, str]) -> tuple[str, dict[str, Any]]:
                 "minutes": 15,
                 "activity": "other",
                 "content_item_id": w["content"],
+                "inbox_item_id": w["inbox_item"],
             },
+        ),
+        ("POST", "/v1/inbox/{item_id}/assign"): (
+            f"/v1/inbox/{w['inbox_item']}/assign",
+            {"assignee_id": w["member"]},
         ),
         ("PATCH", "/v1/time-entries/{entry_id}"): (
             f"/v1/time-entries/{w['entry']}",
