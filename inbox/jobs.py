@@ -26,6 +26,7 @@ from social.connectors.types import (
     ConnectorError,
     InboundItem,
     InboxConnector,
+    InboxKind,
     RateLimited,
     TokenInvalid,
 )
@@ -128,6 +129,33 @@ async def store_for_account(
     return sum(s.new for s in stored)
 
 
+async def _completed(
+    ctx: dict[str, Any], tenant_id: uuid.UUID, account_id: uuid.UUID, items: list[InboundItem]
+) -> list[InboundItem]:
+    """Mentions as the platform shows them when read: Meta's webhook only locates them (no
+    text, no author). Read with the owning agency's token; left as they are if that fails."""
+    if not any(i.kind is InboxKind.mention and not i.text for i in items):
+        return items
+    kit = kit_of(ctx["resources"])
+    async with ctx["db"].tenant_transaction(tenant_id) as session:
+        account = await session.get(SocialAccount, (tenant_id, account_id))
+        if account is None:
+            return items
+        platform, external_id = account.platform, account.external_id
+    connector = kit.connector(platform)
+    complete = getattr(connector, "complete_item", None)
+    if complete is None:
+        return items
+    try:
+        tokens = await fresh_tokens(ctx["db"], kit, tenant_id, account_id, utcnow())
+        if tokens is None:
+            return items
+        return [await complete(tokens, external_id, item) for item in items]
+    except ConnectorError:
+        log.warning("inbox.mention_unread", account_id=str(account_id), exc_info=True)
+        return items
+
+
 async def process_platform_event(ctx: dict[str, Any], event_id: str) -> int:
     """One stored webhook delivery into items (Meta) or reads of the accounts it names
     (LinkedIn's notifications carry no text). Answers how many items were new."""
@@ -144,7 +172,10 @@ async def process_platform_event(ctx: dict[str, Any], event_id: str) -> int:
                 by_account[item.account_external_id].append(item)
             for external_id, items in by_account.items():
                 for tenant_id, account_id in await _owners(ctx, platform, external_id):
-                    new += await store_for_account(ctx, tenant_id, account_id, items, pushed=True)
+                    complete = await _completed(ctx, tenant_id, account_id, items)
+                    new += await store_for_account(
+                        ctx, tenant_id, account_id, complete, pushed=True
+                    )
         elif platform == LINKEDIN:
             for organization in linkedin.notified_organizations(body):
                 for tenant_id, account_id in await _owners(ctx, platform, organization):
