@@ -73,6 +73,7 @@ PUBLISH_FAULTS = (
     "token_expires_mid_flow",
     "container_error",
     "quota_spent",
+    "reply_timeout",
 )
 """Faults a test can queue for a platform's next publication (see PlatformSimulator.fault)."""
 

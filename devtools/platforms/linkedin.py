@@ -12,11 +12,15 @@ with the post's URN in ``x-restli-id``; ``/rest/posts?q=author`` lists created p
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import heapq
+import hmac
 import itertools
+import json
 import re
 import secrets
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,8 +28,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
+import httpx
 from starlette.responses import Response
 
+from devtools.platforms.community import Community, CommunityItem
 from devtools.platforms.core import (
     AccessToken,
     CreatedPost,
@@ -114,6 +120,9 @@ class LinkedInDialect(Dialect):
         ("GET", r"/rest/videos/([^/]+)", "video"),
         ("GET", r"/rest/videoAnalytics", "video_analytics"),
         ("PUT|POST", r"/dms-uploads/sp/v2/([^/]+)/(uploadedImage|uploadedVideo)/(\d+)", "upload"),
+        ("GET", r"/rest/socialActions/([^/]+)/comments", "comments_list"),
+        ("POST", r"/rest/socialActions/([^/]+)/comments", "comment_create"),
+        ("DELETE", r"/rest/socialActions/([^/]+)/comments/([^/]+)", "comment_delete"),
     )
 
     def _error(self, status: int, code: str, message: str, service: int = 100) -> Reply:
@@ -614,3 +623,246 @@ class LinkedInDialect(Dialect):
         return drop_fields(
             {"paging": {"start": 0, "count": 10, "links": []}, "elements": elements}, deprecated
         )
+
+    # --- comments and their notifications (the community inbox)
+
+    def reset(self) -> None:
+        self.community = Community()
+        self.notifications: list[tuple[bytes, dict[str, str]]] = []
+        """Every organization social-action notification signed, pushed or not (body and
+        headers), for tests that post them themselves."""
+        self.webhook_url: str | None = None
+        """Where pushes go (``{url}/v1/platform-webhooks/linkedin_organization``); the
+        simulator's own webhook target when None."""
+        self._notification_id = 0
+
+    def add_community_item(
+        self,
+        account: str,
+        kind: str,
+        text: str,
+        *,
+        author_id: str,
+        author_name: str | None = None,
+        parent: str | None = None,
+        thread: str | None = None,
+        push: bool = True,
+    ) -> str:
+        """A member's comment on one of the organization's posts (`thread`: its URN, default
+        the newest post) or reply to a comment (`parent`: its comment URN); returns the
+        comment URN. `push`: LinkedIn notifies the organization (signed, no text in it)."""
+        with self.sim._lock:
+            owner = self.sim.account(self.platform, account)
+            if kind == "mention":
+                raise ValueError("mentions are not simulated for LinkedIn")
+            if parent is not None:
+                top = self.community.get(parent)
+                if top is None or top.parent is not None:
+                    raise KeyError(f"no top-level comment {parent!r} on {account}")
+                thread, kind = top.thread, "reply"
+            else:
+                kind = "comment"
+            if thread is None:
+                newest = next(iter(self._listing(owner)))
+                thread = newest.post_id if isinstance(newest, CreatedPost) else newest.id
+            actor = author_id if author_id.startswith("urn:li:") else f"urn:li:person:{author_id}"
+            item = self.community.add(
+                account,
+                kind,
+                text,
+                author_id=actor,
+                author_name=author_name,
+                thread=thread,
+                parent=parent,
+                item_id=_comment_urn(thread),
+            )
+            if push:
+                self.notify(item, "COMMENT")
+            return item.id
+
+    def replies_of(self, account: str) -> list[CommunityItem]:
+        with self.sim._lock:
+            return self.community.replies_of(account)
+
+    def _secret(self) -> str:
+        clients = self.sim._clients
+        known = clients.get(self.platform) if clients is not None else None
+        return known[1] if known is not None else "linkedin-simulator-secret"
+
+    def notify(self, item: CommunityItem, action: str, *, secret: str | None = None) -> bytes:
+        """Sign (``X-LI-Signature: hmacsha256=<hex>`` of the raw body with the app's client
+        secret, or `secret`), keep and push one notification about `item`; its body."""
+        self._notification_id += 1
+        org = f"urn:li:organization:{item.account}"
+        payload = {
+            "type": "ORGANIZATION_SOCIAL_ACTION_NOTIFICATIONS",
+            "notifications": [
+                {
+                    "notificationId": self._notification_id,
+                    "organizationalEntity": org,
+                    "action": action,
+                    "sourcePost": item.thread,
+                    "decoratedSourcePost": {"entity": item.thread, "owner": org},
+                    "generatedActivity": item.id,
+                    "decoratedGeneratedActivity": {
+                        "comment": {"entity": item.id, "owner": item.author_id}
+                    },
+                    "subscriber": f"urn:li:person:{b64id(10, 'subscriber', item.account)}",
+                    "lastModifiedAt": int(item.created_at * 1000),
+                }
+            ],
+        }
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        key = (secret or self._secret()).encode()
+        signature = hmac.new(key, body, hashlib.sha256).hexdigest()
+        headers = {"Content-Type": "application/json", "X-LI-Signature": f"hmacsha256={signature}"}
+        self.notifications.append((body, headers))
+        target = self.webhook_url or getattr(self.sim, "webhook_target", None)
+        if isinstance(target, str) and target:
+            url = f"{target.rstrip('/')}/v1/platform-webhooks/{self.platform}"
+            threading.Thread(target=_post, args=(url, body, headers), daemon=True).start()
+        return body
+
+    def _comment_element(self, item: CommunityItem) -> Json:
+        replies = len(self.community.children(item.id))
+        ms = int(item.created_at * 1000)
+        element: dict[str, Json] = {
+            "actor": item.author_id,
+            "commentUrn": item.id,
+            "id": _comment_id(item.id),
+            "object": _activity(item.id),
+            "message": {"text": item.text, "attributes": []},
+            "created": {"actor": item.author_id, "time": ms},
+            "lastModified": {"actor": item.author_id, "time": ms},
+            "commentsSummary": {
+                "totalFirstLevelComments": replies,
+                "aggregatedTotalComments": replies,
+            },
+            "likesSummary": {"totalLikes": 0, "likedByCurrentUser": False},
+        }
+        if item.parent is not None:
+            element["parentComment"] = item.parent
+        return element
+
+    def _target(self, ctx: Ctx, target: str) -> tuple[Account, CommunityItem | None, str]:
+        """The organization, the comment (None: a post) and the post a socialActions path
+        names; 403 unless the token administers that post's organization."""
+        account = self.account(ctx)
+        urn = unquote(target)
+        if urn.startswith("urn:li:comment:"):
+            comment = self.community.get(urn)
+            if comment is None or comment.deleted:
+                raise self._error(404, "NOT_FOUND", f"Comment {urn} does not exist", 0)
+            if comment.account != account.external_id:
+                raise self._error(403, "ACCESS_DENIED", f"Not enough permissions: {urn}")
+            return account, comment, comment.thread or ""
+        posts = {p.thread for p in self.community.of(account.external_id)}
+        if urn not in posts and not any(
+            (p.post_id if isinstance(p, CreatedPost) else p.id) == urn
+            for p in itertools.islice(self._listing(account), 200)
+        ):
+            raise self._error(403, "ACCESS_DENIED", f"Not enough permissions: {urn}")
+        return account, None, urn
+
+    def comments_list(self, ctx: Ctx, target: str) -> Json:
+        account, comment, post = self._target(ctx, target)
+        count = max(1, min(100, int(ctx.query.get("count", "10"))))
+        start = max(0, int(ctx.query.get("start", "0")))
+        if comment is not None:
+            found = self.community.children(comment.id)
+        else:
+            found = [
+                i
+                for i in self.community.of(account.external_id)
+                if i.thread == post and i.parent is None
+            ]
+        found.reverse()  # newest first
+        page = found[start : start + count]
+        return {
+            "paging": {"start": start, "count": count, "total": len(found), "links": []},
+            "elements": [self._comment_element(i) for i in page],
+        }
+
+    def comment_create(self, ctx: Ctx, target: str) -> Response:
+        account, comment, post = self._target(ctx, target)
+        body = ctx.body if isinstance(ctx.body, dict) else {}
+        org = f"urn:li:organization:{account.external_id}"
+        if body.get("actor") != org:
+            raise self._error(403, "ACCESS_DENIED", "actor must be an organization you administer")
+        message = body.get("message")
+        text = message.get("text") if isinstance(message, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            raise self._error(422, "UNPROCESSABLE_ENTITY", "message.text is required")
+        if len(text) > 1250:
+            raise self._error(422, "UNPROCESSABLE_ENTITY", "message.text is longer than 1250")
+        parent = body.get("parentComment")
+        if comment is not None:
+            if parent != comment.id or comment.parent is not None:
+                raise self._error(
+                    400, "ILLEGAL_ARGUMENT", "parentComment must be the top-level comment"
+                )
+        elif parent is not None:
+            raise self._error(400, "ILLEGAL_ARGUMENT", "parentComment names another comment")
+        fault = self.sim.take_fault(self.platform, "reply_timeout")
+        item = self.community.add(
+            account.external_id,
+            "reply" if comment is not None else "comment",
+            text,
+            author_id=org,
+            author_name=account.name,
+            thread=post,
+            parent=comment.id if comment is not None else None,
+            item_id=_comment_urn(post),
+            from_account=True,
+            at=ctx.now,
+        )
+        if fault == "reply_timeout":
+            ctx.hang = True
+        return Response(
+            json.dumps(self._comment_element(item)),
+            status_code=201,
+            media_type="application/json",
+            headers={**self.usage_headers(ctx), "x-restli-id": item.id},
+        )
+
+    def comment_delete(self, ctx: Ctx, target: str, comment_id: str) -> Response:
+        account, comment, post = self._target(ctx, target)
+        if unquote(ctx.query.get("actor", "")) != f"urn:li:organization:{account.external_id}":
+            raise self._error(403, "ACCESS_DENIED", "actor must be an organization you administer")
+        wanted = unquote(comment_id)
+        under = (
+            self.community.children(comment.id)
+            if comment is not None
+            else [i for i in self.community.of(account.external_id) if i.thread == post]
+        )
+        found = next(
+            (i for i in under if wanted in {i.id, _comment_id(i.id)}),
+            None,
+        )
+        if found is None:
+            raise self._error(404, "NOT_FOUND", f"Comment {wanted} does not exist", 0)
+        found.deleted = True
+        return Response(status_code=204, headers=self.usage_headers(ctx))
+
+
+def _activity_of(post: str) -> str:
+    digits = "".join(c for c in post if c.isdigit()) or "0"
+    return f"urn:li:activity:{digits[-19:]}"
+
+
+def _comment_urn(post: str) -> str:
+    return f"urn:li:comment:({_activity_of(post)},7{secrets.randbelow(10**18):018d})"
+
+
+def _activity(comment_urn: str) -> str:
+    return comment_urn.removeprefix("urn:li:comment:(").split(",", 1)[0]
+
+
+def _comment_id(comment_urn: str) -> str:
+    return comment_urn.rstrip(")").rsplit(",", 1)[-1]
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> None:
+    """Deliver one push, as LinkedIn does: once, whatever the answer."""
+    with contextlib.suppress(httpx.HTTPError):
+        httpx.post(url, content=body, headers=headers, timeout=10.0)

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from starlette.responses import Response
 
+from devtools.platforms.community import Community, CommunityItem
 from devtools.platforms.core import (
     AccessToken,
     Ctx,
@@ -51,6 +52,16 @@ from devtools.platforms.figures import (
 YOUTUBE_UNITS = {"channels": 1, "playlistItems": 1, "videos": 1}
 INSERT_UNITS = 1600
 """videos.insert, charged when the upload session is opened."""
+COMMENT_UNITS = {
+    "comment_threads": 1,
+    "comments_list": 1,
+    "comment_insert": 50,
+    "comment_moderate": 50,
+    "comment_delete": 50,
+}
+"""What the comment calls cost in quota units (Google's published costs)."""
+THREAD_REPLIES = 5
+"""A commentThread carries at most this many of its replies; comments.list has them all."""
 DAILY_QUOTA = 10_000
 PACIFIC = ZoneInfo("America/Los_Angeles")
 UPLOAD_HOST = "https://www.googleapis.com"
@@ -115,6 +126,11 @@ class YouTubeDialect(Dialect):
         ("GET", r"/v2/reports", "reports"),
         ("POST", UPLOAD_PATH, "upload_init"),
         ("PUT", UPLOAD_PATH, "upload_put"),
+        ("GET", r"/youtube/v3/commentThreads", "comment_threads"),
+        ("GET", r"/youtube/v3/comments", "comments_list"),
+        ("POST", r"/youtube/v3/comments", "comment_insert"),
+        ("POST", r"/youtube/v3/comments/setModerationStatus", "comment_moderate"),
+        ("DELETE", r"/youtube/v3/comments", "comment_delete"),
     )
     analytics_metrics = frozenset(
         {
@@ -135,6 +151,7 @@ class YouTubeDialect(Dialect):
         self.sessions: dict[str, UploadSession] = {}
         self.videos: dict[str, Video] = {}
         self._units: dict[date, int] = {}
+        self.community = Community()
 
     def session(self, upload_url: str) -> UploadSession:
         """The session behind an upload URL (tests look at how far it got)."""
@@ -195,6 +212,8 @@ class YouTubeDialect(Dialect):
     def before(self, ctx: Ctx, name: str) -> None:
         if name == "data_api":
             self._charge(ctx, YOUTUBE_UNITS.get(ctx.path.rsplit("/", 1)[-1], 1))
+        elif name in COMMENT_UNITS:
+            self._charge(ctx, COMMENT_UNITS[name])
 
     def _charge(self, ctx: Ctx, cost: int) -> None:
         """Spend quota units, or answer quotaExceeded."""
@@ -629,3 +648,243 @@ class YouTubeDialect(Dialect):
             ],
             "rows": rows,
         }
+
+    # --- comments (the community inbox)
+
+    def add_community_item(
+        self,
+        account: str,
+        kind: str,
+        text: str,
+        *,
+        author_id: str,
+        author_name: str | None = None,
+        parent: str | None = None,
+        thread: str | None = None,
+        push: bool = True,
+    ) -> str:
+        """A viewer's comment (`thread`: the video; default the channel's newest) or reply
+        to a top-level comment (`parent`). YouTube pushes nothing: `push` is ignored."""
+        with self.sim._lock:
+            owner = self.sim.account(self.platform, account)
+            if parent is not None:
+                top = self.community.get(parent)
+                if top is None or top.parent is not None:
+                    raise KeyError(f"no top-level comment {parent!r} on {account}")
+                thread, kind = top.thread, "reply"
+            elif kind != "comment":
+                raise ValueError("YouTube has comments and replies only")
+            if thread is None:
+                thread = next(iter(self._uploads(owner))).id
+            item_id = b64id(26, "comment", account, secrets.token_hex(8))
+            if parent is not None:
+                item_id = f"{parent}.{b64id(22, 'reply', item_id)}"
+            item = self.community.add(
+                account,
+                kind,
+                text,
+                author_id=author_id,
+                author_name=author_name,
+                thread=thread,
+                parent=parent,
+                item_id=item_id,
+            )
+            return item.id
+
+    def replies_of(self, account: str) -> list[CommunityItem]:
+        with self.sim._lock:
+            return self.community.replies_of(account)
+
+    def _comment(self, item: CommunityItem, owner: Account, *, status: bool = False) -> Json:
+        name = item.author_name or ("" if not item.from_account else owner.name)
+        snippet: dict[str, Json] = {
+            "channelId": item.account,
+            "videoId": item.thread,
+            "textDisplay": item.text,
+            "textOriginal": item.text,
+            "authorDisplayName": name,
+            "authorProfileImageUrl": f"https://yt3.ggpht.com/{b64id(16, item.author_id)}",
+            "authorChannelUrl": f"http://www.youtube.com/channel/{item.author_id}",
+            "authorChannelId": {"value": item.author_id},
+            "canRate": True,
+            "viewerRating": "none",
+            "likeCount": int(20 * unit_of("youtube", item.id, "likes")),
+            "publishedAt": _stamp(item.created_at),
+            "updatedAt": _stamp(item.created_at),
+        }
+        if item.parent is not None:
+            snippet["parentId"] = item.parent
+        if status:
+            snippet["moderationStatus"] = item.status
+        return {
+            "kind": "youtube#comment",
+            "etag": b64id(27, item.id, item.status),
+            "id": item.id,
+            "snippet": snippet,
+        }
+
+    def _shown(self, item: CommunityItem, status: str = "published") -> bool:
+        return not item.deleted and item.status == status
+
+    def _page(self, ctx: Ctx, default: int) -> tuple[int, int]:
+        try:
+            limit = int(ctx.query.get("maxResults", str(default)))
+        except ValueError:
+            limit = -1
+        if not 1 <= limit <= 100:
+            raise self._error(400, "Invalid value for maxResults.", "invalidValue")
+        return limit, decode_cursor(ctx.query.get("pageToken"))
+
+    def comment_threads(self, ctx: Ctx) -> Json:
+        account = self.account(ctx)
+        parts = {p for p in ctx.query.get("part", "").split(",") if p}
+        if not parts or not parts <= {"id", "snippet", "replies"}:
+            raise self._error(400, "Invalid part.", "invalidPart", "youtube.parameter")
+        channel = ctx.query.get("allThreadsRelatedToChannelId")
+        if channel is None:
+            raise self._error(
+                400, "No filter selected.", "missingRequiredParameter", "youtube.parameter"
+            )
+        if channel != account.external_id:
+            raise self._error(403, "Forbidden", "forbidden", "youtube.commentThread")
+        status = ctx.query.get("moderationStatus", "published")
+        limit, offset = self._page(ctx, 20)
+        # order=time: newest thread first.
+        tops = [
+            i
+            for i in reversed(self.community.of(channel))
+            if i.parent is None and self._shown(i, status)
+        ]
+        window = tops[offset : offset + limit]
+        threads = []
+        for top in window:
+            replies = [r for r in self.community.children(top.id) if self._shown(r)]
+            thread: dict[str, Json] = {
+                "kind": "youtube#commentThread",
+                "etag": b64id(27, top.id, "thread", len(replies)),
+                "id": top.id,
+            }
+            if "snippet" in parts:
+                thread["snippet"] = {
+                    "channelId": channel,
+                    "videoId": top.thread,
+                    "topLevelComment": self._comment(top, account, status=status != "published"),
+                    "canReply": True,
+                    "totalReplyCount": len(replies),
+                    "isPublic": True,
+                }
+            if "replies" in parts and replies:
+                thread["replies"] = {
+                    "comments": [self._comment(r, account) for r in replies[-THREAD_REPLIES:]]
+                }
+            threads.append(thread)
+        body: dict[str, Json] = {
+            "kind": "youtube#commentThreadListResponse",
+            "etag": b64id(27, "threads", channel, offset),
+            "pageInfo": {"totalResults": len(window), "resultsPerPage": limit},
+            "items": threads,
+        }
+        if offset + limit < len(tops):
+            body["nextPageToken"] = encode_cursor(offset + limit)
+        return body
+
+    def comments_list(self, ctx: Ctx) -> Json:
+        account = self.account(ctx)
+        parent = ctx.query.get("parentId")
+        ids = [i for i in ctx.query.get("id", "").split(",") if i]
+        if parent is None and not ids:
+            raise self._error(
+                400, "No filter selected.", "missingRequiredParameter", "youtube.parameter"
+            )
+        limit, offset = self._page(ctx, 20)
+        if parent is not None:
+            top = self.community.get(parent)
+            if top is None or top.deleted:
+                raise self._error(
+                    404, "The parent comment cannot be found.", "parentCommentNotFound"
+                )
+            found = [r for r in self.community.children(parent) if self._shown(r)]
+        else:
+            found = [c for i in ids if (c := self.community.get(i)) is not None and not c.deleted]
+        window = found[offset : offset + limit]
+        body: dict[str, Json] = {
+            "kind": "youtube#commentListResponse",
+            "etag": b64id(27, "comments", parent or ",".join(ids), offset),
+            "pageInfo": {"totalResults": len(window), "resultsPerPage": limit},
+            "items": [self._comment(c, account) for c in window],
+        }
+        if offset + limit < len(found):
+            body["nextPageToken"] = encode_cursor(offset + limit)
+        return body
+
+    def comment_insert(self, ctx: Ctx) -> Json:
+        account = self.account(ctx)
+        body = ctx.body if isinstance(ctx.body, dict) else {}
+        snippet = body.get("snippet")
+        snippet = snippet if isinstance(snippet, dict) else {}
+        parent_id, text = snippet.get("parentId"), snippet.get("textOriginal")
+        if not isinstance(text, str) or not text.strip():
+            raise self._error(400, "The comment text is empty.", "commentTextRequired")
+        if len(text) > 10_000:
+            raise self._error(400, "The comment text is too long.", "commentTextTooLong")
+        parent = self.community.get(parent_id) if isinstance(parent_id, str) else None
+        if parent is None or parent.deleted or parent.account != account.external_id:
+            raise self._error(
+                404, "The specified parent comment could not be found.", "parentCommentNotFound"
+            )
+        if parent.parent is not None:
+            raise self._error(
+                400, "Replies answer a top-level comment only.", "operationNotSupported"
+            )
+        fault = self.sim.take_fault(self.platform, "reply_timeout")
+        item = self.community.add(
+            account.external_id,
+            "reply",
+            text,
+            author_id=account.external_id,
+            author_name=account.name,
+            thread=parent.thread,
+            parent=parent.id,
+            item_id=f"{parent.id}.{b64id(22, 'reply', secrets.token_hex(8))}",
+            from_account=True,
+            at=ctx.now,
+        )
+        if fault == "reply_timeout":
+            ctx.hang = True
+        return self._comment(item, account)
+
+    def _own_comments(self, ctx: Ctx, account: Account) -> list[CommunityItem]:
+        ids = [i for i in ctx.query.get("id", "").split(",") if i]
+        if not ids:
+            raise self._error(400, "Required parameter: id", "required")
+        found = []
+        for comment_id in ids:
+            item = self.community.get(comment_id)
+            if item is None or item.deleted:
+                raise self._error(404, "The comment cannot be found.", "commentNotFound")
+            if item.account != account.external_id:
+                raise self._error(403, "Forbidden", "forbidden", "youtube.comment")
+            found.append(item)
+        return found
+
+    def comment_moderate(self, ctx: Ctx) -> Response:
+        account = self.account(ctx)
+        status = ctx.query.get("moderationStatus")
+        if status not in {"heldForReview", "published", "rejected"}:
+            raise self._error(400, "Invalid moderation status.", "invalidModerationStatus")
+        for item in self._own_comments(ctx, account):
+            if item.from_account:
+                raise self._error(
+                    400, "The channel's own comments are not moderated.", "operationNotSupported"
+                )
+            item.status = status
+        return Response(status_code=204, headers=self.usage_headers(ctx))
+
+    def comment_delete(self, ctx: Ctx) -> Response:
+        account = self.account(ctx)
+        for item in self._own_comments(ctx, account):
+            if item.author_id != account.external_id:
+                # Only a comment's author deletes it; the channel rejects the others'.
+                raise self._error(403, "The comment could not be deleted.", "forbidden")
+            item.deleted = True
+        return Response(status_code=204, headers=self.usage_headers(ctx))
