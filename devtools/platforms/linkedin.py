@@ -7,6 +7,12 @@ status at ``/rest/images/{urn}`` and ``/rest/videos/{urn}``, ``POST /rest/posts`
 with the post's URN in ``x-restli-id``; ``/rest/posts?q=author`` lists created posts too, and
 ``organizationalEntityShareStatistics`` with ``shares=List(..)``/``ugcPosts=List(..)`` and no
 ``timeIntervals`` gives a post's lifetime figures (``post_figures``).
+
+Inbox: ``/rest/socialActions/{post-or-comment-urn}/comments`` (GET newest first, POST with
+``parentComment``, DELETE ``.../comments/{id}?actor=``) from the dialect's `community`; each
+member comment added with ``push`` makes an organization social-action notification, signed
+``X-LI-Signature: hmacsha256=<hex>`` with the app's client secret, kept in `notifications` and
+posted to `webhook_url` (else the simulator's ``webhook_target``).
 """
 
 from __future__ import annotations

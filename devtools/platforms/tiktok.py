@@ -10,6 +10,11 @@ answering a ``publish_id`` and an ``upload_url`` on the upload host, ``PUT`` of 
 ``PUBLISH_COMPLETE`` with ``publicaly_available_post_id`` (TikTok's spelling) or ``FAILED`` with
 a ``fail_reason``. The simulator keeps sizes and a running SHA-256, never the bytes.
 ``POST /v2/video/query/`` gives the figures of the videos posted here.
+
+Inbox, through the API for Business (``/open_api/v1.3/business/comment/list|reply/create|
+hide|delete/``, ``Access-Token`` header, a 200 with a non-zero ``code`` on errors): the
+comments of the account's videos from the dialect's `community`; hiding others' comments,
+deleting the account's own.
 """
 
 from __future__ import annotations

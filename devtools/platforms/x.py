@@ -7,6 +7,11 @@ while ``processing_info`` is pending or in progress), ``POST /2/media/metadata``
 (``x-user-limit-24hour-limit/remaining/reset`` on every answer, 429 once spent), and
 ``GET /2/tweets/{id}`` with ``public_metrics`` (figures of ``post_figures``). Publishing routes
 count per token only: a platform-wide window forced by ``set_remaining`` does not touch them.
+
+Inbox: ``/2/users/{id}/mentions`` (180 per 15 minutes per token) from the dialect's
+`community`; ``POST /2/tweets`` with ``reply.in_reply_to_tweet_id`` answers a community post
+(the reply joins the account's timeline, not `created_posts`); ``PUT /2/tweets/{id}/hidden``
+(50 per 15 minutes) hides replies in the account's own conversations only.
 """
 
 from __future__ import annotations

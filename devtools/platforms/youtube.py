@@ -12,6 +12,11 @@ The simulator keeps each session's byte count and a running SHA-256, never the b
 The Data API's daily quota (``daily_quota``, 10,000 units, reset at midnight Pacific time like
 Google's) is enforced on every counted call; ``sim.set_remaining("youtube", n)`` still forces
 a remaining count instead.
+
+Comments (the inbox): ``commentThreads`` (``allThreadsRelatedToChannelId``, newest thread
+first, at most 5 replies each), ``comments`` (``parentId``), ``comments.insert``,
+``comments/setModerationStatus`` and ``DELETE comments`` (only a comment's author), charged
+1, 1, 50, 50 and 50 units, from the dialect's `community` (see ``community``).
 """
 
 from __future__ import annotations

@@ -20,6 +20,16 @@ range it names (read from the file one range at a time; each answers an ETag) an
 from `state`, else on the commentary and a creation time after `since`. `post_figures`:
 lifetime ``organizationalEntityShareStatistics`` of the share or ugcPost, and a video post's
 VIDEO_VIEW count from ``videoAnalytics``.
+
+Inbox: `fetch_items` reads the comments of the organization's latest posts
+(``/rest/socialActions/{post-urn}/comments``) and the replies of those that have some
+(``/rest/socialActions/{comment-urn}/comments``); `reply` posts a comment with
+``parentComment`` (one level: an answer to a reply goes under its top-level comment);
+`moderate` deletes (``DELETE /rest/socialActions/{urn}/comments/{id}?actor=``): LinkedIn has
+no hiding and no private replies. Mentions are not read (the notifications below still ask
+for a poll on SHARE_MENTION). LinkedIn pushes organization social-action notifications
+without the comment's text: `notification_challenge`, `verify_notification` and
+`notified_organizations` serve the webhook receiver, which then polls that organization.
 """
 
 from __future__ import annotations

@@ -18,6 +18,13 @@ answer carries the URL to send them to), so an init or a chunk before the last t
 answer is a plain failure worth retrying; from the last chunk on, the outcome may be a post.
 The init is limited to 6 a minute per user token: it takes from the token's own budget key
 (``tiktok:init:token:<hash>``), which a 429 on it pauses.
+
+Inbox, through the API for Business (``business-api.tiktok.com/open_api/v1.3/business``, the
+token in ``Access-Token``, errors as a 200 with a non-zero ``code``): `fetch_items` lists the
+account's latest videos (Display API) and each one's ``/comment/list/`` with replies and
+hidden comments (``status`` says which); `reply` is ``/comment/reply/create/`` (one level
+deep); `moderate` is ``/comment/hide/`` (HIDE/UNHIDE), and ``/comment/delete/`` for the
+account's own comments only. No private replies.
 """
 
 from __future__ import annotations

@@ -21,6 +21,15 @@ post's deadline (`publish_window` after its planned time), else PublishRejected
 ("quota_spent"). `find` reads ``/2/users/{id}/tweets`` from `since`, matching a medium id kept
 in `state`, else the text (links compared as links: X shows them as t.co). `post_figures`:
 ``GET /2/tweets/{id}`` public_metrics, and the video's view_count.
+
+Inbox: `fetch_items` is the mentions timeline (``/2/users/{id}/mentions``, ``start_time``,
+``pagination_token``): replies to the account's posts are kind reply, other posts naming it
+mentions. `reply` is ``POST /2/tweets`` with ``reply.in_reply_to_tweet_id``; `find_reply` reads
+the account's timeline for a post answering the item with the same text. `moderate` hides or
+unhides (``PUT /2/tweets/{id}/hidden``), which X allows on replies in the account's own
+conversations only; X deletes only the account's own posts, and DMs are not sent. Mentions and
+hidden replies have their own per-user windows: their budget keys
+(``x:token:<hash>:mentions|hide``) are paused alone when spent.
 """
 
 from __future__ import annotations

@@ -16,6 +16,14 @@ and keeps its URI in the state, reusing a live one on a retry. `create` sends th
 chunks; a session makes at most one video, so an upload that stopped halfway (a timeout, a
 5xx, a worker killed) asks the session how far it got (``Content-Range: bytes */N``) and goes
 on from there, and an upload that in fact finished answers its video: never a second one.
+
+Inbox: `fetch_items` reads ``commentThreads.list`` (``allThreadsRelatedToChannelId``, 1 unit a
+page) and ``comments.list`` for threads carrying fewer replies than they have (1 unit);
+`reply` is ``comments.insert`` with ``snippet.parentId`` (50 units; a thread is one level
+deep, so a reply to a reply answers its top-level comment); `moderate` is
+``comments.setModerationStatus`` (hide = heldForReview, unhide = published, delete of someone
+else's comment = rejected) or ``comments.delete`` for the channel's own (50 units each). No
+private replies. Held comments leave the published listing.
 """
 
 from __future__ import annotations

@@ -8,8 +8,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import queue
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
 import httpx
@@ -21,6 +24,7 @@ from devtools.platforms.community import CommunityDialect
 from devtools.platforms.linkedin import LinkedInDialect
 from infra.settings import Settings
 from social.connectors import linkedin
+from social.connectors.base import token_key
 from social.connectors.types import (
     InboundItem,
     InboxConnector,
@@ -43,9 +47,14 @@ async def redis() -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
-async def budget(redis: Redis) -> AsyncIterator[RateBudget]:
+async def prefix(redis: Redis) -> AsyncIterator[str]:
     async with budget_prefix(redis, "inbox") as name:
-        yield make_budget(redis, name)
+        yield name
+
+
+@pytest.fixture
+def budget(redis: Redis, prefix: str) -> RateBudget:
+    return make_budget(redis, prefix)
 
 
 @pytest.fixture
@@ -579,3 +588,86 @@ async def test_a_dead_token_on_the_inbox_is_token_invalid(
         await connector.fetch_items(token, external_id, an_hour_ago())
     with pytest.raises(TokenInvalid):
         await connector.reply(token, external_id, ref(item), "Bonjour", private=False)
+
+
+class Receiver(ThreadingHTTPServer):
+    """A real HTTP endpoint on loopback that keeps what is posted to it."""
+
+    def __init__(self) -> None:
+        self.received: queue.Queue[tuple[str, bytes, dict[str, str]]] = queue.Queue()
+        received = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                received.put((self.path, body, dict(self.headers.items())))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+def test_linkedin_simulator_pushes_signed_notifications_to_the_webhook(
+    platforms: PlatformSimulator, settings: Settings
+) -> None:
+    receiver = Receiver()
+    try:
+        dialect = linkedin_sim(platforms)
+        dialect.webhook_url = receiver.url
+        org, _ = account(platforms, LI)
+        dialect.add_community_item(org, "comment", "Bonjour", author_id="p1")
+        dialect.add_community_item(org, "comment", "Silencieux", author_id="p2", push=False)
+        path, body, headers = receiver.received.get(timeout=5)
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+    secret = settings.social_clients[LI].client_secret.get_secret_value()
+    assert path == "/v1/platform-webhooks/linkedin_organization"
+    signature = {k.lower(): v for k, v in headers.items()}["x-li-signature"]
+    assert linkedin.verify_notification(secret, body, signature)
+    assert linkedin.notified_organizations(json.loads(body)) == [org]
+    assert receiver.received.empty()
+    assert len(dialect.notifications) == 1
+
+
+async def test_x_a_spent_mentions_window_pauses_mentions_only(
+    platforms: PlatformSimulator, connect: Any, redis: Redis, prefix: str
+) -> None:
+    user, token = account(platforms, "x")
+    connector = connect("x")
+    platforms.rate_limit("x", retry_after=120.0)
+
+    with pytest.raises(RateLimited):
+        await connector.fetch_items(token, user, an_hour_ago())
+
+    own = token_key("x", token.access_token)
+    paused = {
+        key.decode().split(":pause:", 1)[1] async for key in redis.scan_iter(f"{prefix}:pause:*")
+    }
+    assert paused == {f"{own}:mentions"}
+    # Publishing and figures go on under the token's own key.
+    assert (await connector.profile(token, user)).external_id == user
+
+
+async def test_youtube_a_spent_quota_stops_the_reply_before_it_is_sent(
+    platforms: PlatformSimulator, connect: Any
+) -> None:
+    channel, token = account(platforms, "youtube")
+    sim(platforms, "youtube").add_community_item(channel, "comment", "Allô", author_id="UCf")
+    connector = connect("youtube")
+    [item] = await connector.fetch_items(token, channel, an_hour_ago())
+    platforms.set_remaining("youtube", 49, reset_in=3600)
+
+    with pytest.raises(RateLimited) as limited:
+        await connector.reply(token, channel, ref(item), "Bonjour !", private=False)
+
+    assert limited.value.retry_after > 0
+    assert sim(platforms, "youtube").replies_of(channel) == []
