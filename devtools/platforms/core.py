@@ -74,6 +74,7 @@ PUBLISH_FAULTS = (
     "container_error",
     "quota_spent",
     "reply_timeout",
+    "reply_500_after_create",
 )
 """Faults a test can queue for a platform's next publication (see PlatformSimulator.fault)."""
 

@@ -29,7 +29,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
@@ -37,7 +37,7 @@ from urllib.parse import unquote
 import httpx
 from starlette.responses import Response
 
-from devtools.platforms.community import Community, CommunityItem
+from devtools.platforms.community import REPLY_FAULTS, Community, CommunityItem, add_item
 from devtools.platforms.core import (
     AccessToken,
     CreatedPost,
@@ -633,7 +633,7 @@ class LinkedInDialect(Dialect):
     # --- comments and their notifications (the community inbox)
 
     def reset(self) -> None:
-        self.community = Community()
+        self.community = Community(self.platform)
         self.notifications: list[tuple[bytes, dict[str, str]]] = []
         """Every organization social-action notification signed, pushed or not (body and
         headers), for tests that post them themselves."""
@@ -656,74 +656,84 @@ class LinkedInDialect(Dialect):
     ) -> str:
         """A member's comment on one of the organization's posts (`thread`: its URN, default
         the newest post) or reply to a comment (`parent`: its comment URN); returns the
-        comment URN. `push`: LinkedIn notifies the organization (signed, no text in it)."""
+        comment URN. `author_id`: a member URN, or an id that becomes one. `push`: LinkedIn
+        notifies the organization (signed, without the text)."""
         with self.sim._lock:
             owner = self.sim.account(self.platform, account)
-            if kind == "mention":
-                raise ValueError("mentions are not simulated for LinkedIn")
-            if parent is not None:
-                top = self.community.get(parent)
-                if top is None or top.parent is not None:
-                    raise KeyError(f"no top-level comment {parent!r} on {account}")
-                thread, kind = top.thread, "reply"
-            else:
-                kind = "comment"
-            if thread is None:
-                newest = next(iter(self._listing(owner)))
-                thread = newest.post_id if isinstance(newest, CreatedPost) else newest.id
-            actor = author_id if author_id.startswith("urn:li:") else f"urn:li:person:{author_id}"
-            item = self.community.add(
-                account,
-                kind,
+            top = self.community.get(parent) if parent is not None else None
+            if parent is not None and (top is None or top.parent is not None):
+                raise KeyError(f"no top-level comment {parent!r} on {account}")
+            if kind not in {"comment", "reply"} or (kind == "reply" and top is None):
+                raise ValueError("LinkedIn has comments and replies to comments only here")
+            item = add_item(
+                self,
+                owner,
+                "reply" if top is not None else "comment",
                 text,
-                author_id=actor,
+                author_id=author_id,
                 author_name=author_name,
+                parent=top,
                 thread=thread,
-                parent=parent,
-                item_id=_comment_urn(thread),
             )
             if push:
-                self.notify(item, "COMMENT")
+                self.notify([item])
             return item.id
 
     def replies_of(self, account: str) -> list[CommunityItem]:
         with self.sim._lock:
             return self.community.replies_of(account)
 
+    def community_id(self, account: Account, kind: str) -> str:
+        return _comment_urn(f"urn:li:activity:7{secrets.randbelow(10**18):018d}")
+
+    def community_thread(self, account: Account, item: CommunityItem) -> str | None:
+        newest = next(iter(self._listing(account)))
+        return newest.post_id if isinstance(newest, CreatedPost) else newest.id
+
+    def webhook_body(self, items: Sequence[CommunityItem]) -> bytes | None:
+        """Organization social-action notifications: one COMMENT per item, without its text
+        (the receiver polls the organization's comments)."""
+        notes = []
+        for item in items:
+            self._notification_id += 1
+            org = f"urn:li:organization:{item.account}"
+            notes.append(
+                {
+                    "notificationId": self._notification_id,
+                    "organizationalEntity": org,
+                    "action": "COMMENT",
+                    "sourcePost": item.thread,
+                    "decoratedSourcePost": {"entity": item.thread, "owner": org},
+                    "generatedActivity": item.id,
+                    "decoratedGeneratedActivity": {
+                        "comment": {"entity": item.id, "owner": _actor(item)}
+                    },
+                    "subscriber": f"urn:li:person:{b64id(10, 'subscriber', item.account)}",
+                    "lastModifiedAt": int(item.created_at * 1000),
+                }
+            )
+        payload = {"type": "ORGANIZATION_SOCIAL_ACTION_NOTIFICATIONS", "notifications": notes}
+        return json.dumps(payload, separators=(",", ":")).encode()
+
+    def webhook_headers(self, body: bytes, secret: str) -> dict[str, str]:
+        signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        return {"X-LI-Signature": f"hmacsha256={signature}"}
+
     def _secret(self) -> str:
         clients = self.sim._clients
         known = clients.get(self.platform) if clients is not None else None
         return known[1] if known is not None else "linkedin-simulator-secret"
 
-    def notify(self, item: CommunityItem, action: str, *, secret: str | None = None) -> bytes:
-        """Sign (``X-LI-Signature: hmacsha256=<hex>`` of the raw body with the app's client
-        secret, or `secret`), keep and push one notification about `item`; its body."""
-        self._notification_id += 1
-        org = f"urn:li:organization:{item.account}"
-        payload = {
-            "type": "ORGANIZATION_SOCIAL_ACTION_NOTIFICATIONS",
-            "notifications": [
-                {
-                    "notificationId": self._notification_id,
-                    "organizationalEntity": org,
-                    "action": action,
-                    "sourcePost": item.thread,
-                    "decoratedSourcePost": {"entity": item.thread, "owner": org},
-                    "generatedActivity": item.id,
-                    "decoratedGeneratedActivity": {
-                        "comment": {"entity": item.id, "owner": item.author_id}
-                    },
-                    "subscriber": f"urn:li:person:{b64id(10, 'subscriber', item.account)}",
-                    "lastModifiedAt": int(item.created_at * 1000),
-                }
-            ],
+    def notify(self, items: Sequence[CommunityItem], *, secret: str | None = None) -> bytes:
+        """Sign (with the app's client secret, or `secret`), keep and push the notification
+        about `items`; its body. Pushed to `webhook_url`, else the simulator's own."""
+        body = self.webhook_body(items) or b""
+        headers = {
+            "Content-Type": "application/json",
+            **self.webhook_headers(body, secret or self._secret()),
         }
-        body = json.dumps(payload, separators=(",", ":")).encode()
-        key = (secret or self._secret()).encode()
-        signature = hmac.new(key, body, hashlib.sha256).hexdigest()
-        headers = {"Content-Type": "application/json", "X-LI-Signature": f"hmacsha256={signature}"}
         self.notifications.append((body, headers))
-        target = self.webhook_url or getattr(self.sim, "webhook_target", None)
+        target = self.webhook_url or getattr(self.sim, "webhook_url", None)
         if isinstance(target, str) and target:
             url = f"{target.rstrip('/')}/v1/platform-webhooks/{self.platform}"
             threading.Thread(target=_post, args=(url, body, headers), daemon=True).start()
@@ -733,13 +743,13 @@ class LinkedInDialect(Dialect):
         replies = len(self.community.children(item.id))
         ms = int(item.created_at * 1000)
         element: dict[str, Json] = {
-            "actor": item.author_id,
+            "actor": _actor(item),
             "commentUrn": item.id,
             "id": _comment_id(item.id),
             "object": _activity(item.id),
             "message": {"text": item.text, "attributes": []},
-            "created": {"actor": item.author_id, "time": ms},
-            "lastModified": {"actor": item.author_id, "time": ms},
+            "created": {"actor": _actor(item), "time": ms},
+            "lastModified": {"actor": _actor(item), "time": ms},
             "commentsSummary": {
                 "totalFirstLevelComments": replies,
                 "aggregatedTotalComments": replies,
@@ -809,19 +819,23 @@ class LinkedInDialect(Dialect):
                 )
         elif parent is not None:
             raise self._error(400, "ILLEGAL_ARGUMENT", "parentComment names another comment")
-        fault = self.sim.take_fault(self.platform, "reply_timeout")
-        item = self.community.add(
+        if self.sim.take_fault(self.platform, "error_before_create"):
+            raise self.server_error(500)
+        fault = self.sim.take_fault(self.platform, *REPLY_FAULTS)
+        item = self.community.new(
             account.external_id,
+            _comment_urn(_activity(comment.id) if comment is not None else post),
             "reply" if comment is not None else "comment",
             text,
             author_id=org,
             author_name=account.name,
             thread=post,
             parent=comment.id if comment is not None else None,
-            item_id=_comment_urn(post),
-            from_account=True,
+            target=comment.id if comment is not None else post,
             at=ctx.now,
         )
+        if fault == "reply_500_after_create":
+            raise self.server_error(500)
         if fault == "reply_timeout":
             ctx.hang = True
         return Response(
@@ -852,12 +866,20 @@ class LinkedInDialect(Dialect):
 
 
 def _activity_of(post: str) -> str:
+    """The activity URN a post's (or an activity's) comments hang from."""
     digits = "".join(c for c in post if c.isdigit()) or "0"
     return f"urn:li:activity:{digits[-19:]}"
 
 
 def _comment_urn(post: str) -> str:
     return f"urn:li:comment:({_activity_of(post)},7{secrets.randbelow(10**18):018d})"
+
+
+def _actor(item: CommunityItem) -> str:
+    """A comment's author as LinkedIn names it: a member (or organization) URN."""
+    if item.author_id.startswith("urn:li:"):
+        return item.author_id
+    return f"urn:li:person:{item.author_id}"
 
 
 def _activity(comment_urn: str) -> str:

@@ -25,14 +25,14 @@ import itertools
 import re
 import secrets
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.responses import Response
 
-from devtools.platforms.community import Community, CommunityItem
+from devtools.platforms.community import REPLY_FAULTS, Community, CommunityItem, add_item
 from devtools.platforms.core import (
     AccessToken,
     Ctx,
@@ -138,7 +138,7 @@ class TikTokDialect(Dialect):
         """Per account (external id): the privacy levels creator_info offers (a private
         account, an unaudited app: fewer)."""
         self.max_duration = 600
-        self.community = Community()
+        self.community = Community(self.platform)
 
     def _error(self, status: int, code: str, message: str) -> Reply:
         return Reply(
@@ -487,26 +487,33 @@ class TikTokDialect(Dialect):
         ignored."""
         with self.sim._lock:
             owner = self.sim.account(self.platform, account)
-            if parent is not None:
-                top = self.community.get(parent)
-                if top is None or top.parent is not None:
-                    raise KeyError(f"no top-level comment {parent!r} on {account}")
-                thread, kind = top.thread, "reply"
-            elif kind != "comment":
+            top = self.community.get(parent) if parent is not None else None
+            if parent is not None and (top is None or top.parent is not None):
+                raise KeyError(f"no top-level comment {parent!r} on {account}")
+            if top is None and kind != "comment":
                 raise ValueError("TikTok has comments and replies only")
-            if thread is None:
-                thread = next(iter(self._listing(owner, datetime.now(UTC)))).id
-            item = self.community.add(
-                account,
-                kind,
+            return add_item(
+                self,
+                owner,
+                "reply" if top is not None else "comment",
                 text,
                 author_id=author_id,
                 author_name=author_name,
+                parent=top,
                 thread=thread,
-                parent=parent,
-                item_id=str(7 * 10**18 + secrets.randbelow(10**18)),
-            )
-            return item.id
+            ).id
+
+    def community_id(self, account: Account, kind: str) -> str:
+        return str(7 * 10**18 + secrets.randbelow(10**18))
+
+    def community_thread(self, account: Account, item: CommunityItem) -> str | None:
+        return next(iter(self._listing(account, datetime.now(UTC)))).id
+
+    def webhook_body(self, items: Sequence[CommunityItem]) -> bytes | None:
+        return None  # polled
+
+    def webhook_headers(self, body: bytes, secret: str) -> dict[str, str]:
+        return {}
 
     def replies_of(self, account: str) -> list[CommunityItem]:
         with self.sim._lock:
@@ -600,19 +607,23 @@ class TikTokDialect(Dialect):
             raise self._biz_error(40002, "Replies answer a top-level comment only.")
         if not isinstance(text, str) or not text.strip() or len(text) > 150:
             raise self._biz_error(40002, "text is required, at most 150 characters.")
-        fault = self.sim.take_fault(self.platform, "reply_timeout")
-        item = self.community.add(
+        if self.sim.take_fault(self.platform, "error_before_create"):
+            raise self.server_error(503)
+        fault = self.sim.take_fault(self.platform, *REPLY_FAULTS)
+        item = self.community.new(
             account.external_id,
+            self.community_id(account, "reply"),
             "reply",
             text,
             author_id=account.external_id,
             author_name=account.name,
             thread=parent.thread,
             parent=parent.id,
-            item_id=str(7 * 10**18 + secrets.randbelow(10**18)),
-            from_account=True,
+            target=parent.id,
             at=ctx.now,
         )
+        if fault == "reply_500_after_create":
+            raise self.server_error(500)
         if fault == "reply_timeout":
             ctx.hang = True
         return self._biz_ok(self._biz_comment(item, account))

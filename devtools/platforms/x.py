@@ -22,11 +22,11 @@ import heapq
 import itertools
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from devtools.platforms.community import Community, CommunityItem
+from devtools.platforms.community import REPLY_FAULTS, Community, CommunityItem, add_item
 from devtools.platforms.core import (
     CreatedPost,
     Ctx,
@@ -348,7 +348,7 @@ class XDialect(Dialect):
         if post.media:
             tweet["attachments"] = {"media_keys": [self._media_key(m) for m in post.media]}
         answered = self.community.get(post.post_id)
-        if answered is not None and answered.parent is not None:
+        if answered is not None:
             tweet |= self._reply_fields(answered, fields)
         return tweet
 
@@ -586,7 +586,7 @@ class XDialect(Dialect):
     # --- mentions and replies (the community inbox)
 
     def reset(self) -> None:
-        self.community = Community()
+        self.community = Community(self.platform)
 
     def add_community_item(
         self,
@@ -600,35 +600,51 @@ class XDialect(Dialect):
         thread: str | None = None,
         push: bool = True,
     ) -> str:
-        """A post naming the account (kind mention), or a reply (kind reply or comment) to
-        `parent`: a post of the account (default its newest) or a reply under it. X pushes
-        nothing here (the Account Activity API is not simulated): `push` is ignored."""
+        """A post naming the account (kind mention), or a reply (kind comment or reply) to
+        `parent`, a reply under one of the account's posts, or else to `thread`, a post of
+        the account (default its newest). X pushes nothing here (the Account Activity API is
+        not simulated): `push` is ignored."""
         with self.sim._lock:
             owner = self.sim.account(self.platform, account)
-            if kind == "mention":
-                item_id = _snowflake(time.time())
-                thread, parent = item_id, None
-            elif kind in {"comment", "reply"}:
-                kind = "reply"
-                if parent is None:
-                    newest = next(iter(self._listing(owner, datetime.now(UTC), None)))
-                    parent = newest.post_id if isinstance(newest, CreatedPost) else newest.id
-                above = self.community.get(parent)
-                thread = above.thread if above is not None else parent
-                item_id = _snowflake(time.time())
-            else:
+            above = self.community.get(parent) if parent is not None else None
+            if parent is not None and above is None:
+                raise KeyError(f"no post {parent!r} under {account}'s posts")
+            if kind not in {"mention", "comment", "reply"}:
                 raise ValueError("X has mentions and replies only")
-            item = self.community.add(
-                account,
-                kind,
+            if kind == "mention" and above is not None:
+                raise ValueError("a mention answers nothing")
+            return add_item(
+                self,
+                owner,
+                "reply" if above is not None else kind,
                 text,
                 author_id=author_id,
                 author_name=author_name,
+                parent=above,
                 thread=thread,
-                parent=parent,
-                item_id=item_id,
-            )
-            return item.id
+            ).id
+
+    def community_id(self, account: Account, kind: str) -> str:
+        return _snowflake(time.time())
+
+    def community_thread(self, account: Account, item: CommunityItem) -> str | None:
+        if item.kind == "mention":
+            return item.id  # a conversation of its own
+        newest = next(iter(self._listing(account, datetime.now(UTC), None)))
+        return newest.post_id if isinstance(newest, CreatedPost) else newest.id
+
+    def webhook_body(self, items: Sequence[CommunityItem]) -> bytes | None:
+        return None  # polled
+
+    def webhook_headers(self, body: bytes, secret: str) -> dict[str, str]:
+        return {}
+
+    def _answers(self, item: CommunityItem) -> str | None:
+        """The post a community post replies to: its parent, else (a comment or reply
+        without one) the account's post its conversation started with."""
+        if item.parent is not None:
+            return item.parent
+        return item.thread if item.kind in {"comment", "reply"} else None
 
     def replies_of(self, account: str) -> list[CommunityItem]:
         with self.sim._lock:
@@ -649,18 +665,16 @@ class XDialect(Dialect):
             if not i.deleted
         ]
 
-    def _replied_to_user(self, item: CommunityItem) -> str:
-        above = self.community.get(item.parent or "")
-        return above.author_id if above is not None else item.account
-
     def _reply_fields(self, item: CommunityItem, fields: str) -> dict[str, Json]:
         out: dict[str, Json] = {}
+        answered = self._answers(item)
         if "conversation_id" in fields:
             out["conversation_id"] = item.thread
-        if "referenced_tweets" in fields and item.parent is not None:
-            out["referenced_tweets"] = [{"type": "replied_to", "id": item.parent}]
-        if "in_reply_to_user_id" in fields and item.parent is not None:
-            out["in_reply_to_user_id"] = self._replied_to_user(item)
+        if "referenced_tweets" in fields and answered is not None:
+            out["referenced_tweets"] = [{"type": "replied_to", "id": answered}]
+        if "in_reply_to_user_id" in fields and answered is not None:
+            above = self.community.get(answered)
+            out["in_reply_to_user_id"] = above.author_id if above is not None else item.account
         return out
 
     def _answered(self, account: Account, reply: Json) -> CommunityItem | None:
@@ -677,19 +691,21 @@ class XDialect(Dialect):
         return item
 
     def _sent_reply(self, ctx: Ctx, account: Account, answering: CommunityItem, text: str) -> Json:
-        fault = self.sim.take_fault(self.platform, "reply_timeout")
-        item = self.community.add(
+        fault = self.sim.take_fault(self.platform, *REPLY_FAULTS)
+        item = self.community.new(
             account.external_id,
+            _snowflake(ctx.now),
             "reply",
             text,
             author_id=account.external_id,
             author_name=account.name,
             thread=answering.thread,
             parent=answering.id,
-            item_id=_snowflake(ctx.now),
-            from_account=True,
+            target=answering.id,
             at=ctx.now,
         )
+        if fault == "reply_500_after_create":
+            raise self.server_error(500)
         if fault == "reply_timeout":
             ctx.hang = True
         raise Reply(
@@ -775,7 +791,9 @@ class XDialect(Dialect):
         if item is None or item.deleted or item.account != account.external_id:
             raise self.not_found(ctx)
         root = self.community.get(item.thread or "")
-        owned = item.kind == "reply" and (root is None or root.author_id == account.external_id)
+        owned = self._answers(item) is not None and (
+            root is None or root.author_id == account.external_id
+        )
         if not owned or item.from_account:
             raise Reply(
                 403,

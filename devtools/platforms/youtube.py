@@ -26,7 +26,7 @@ import heapq
 import itertools
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 from starlette.responses import Response
 
-from devtools.platforms.community import Community, CommunityItem
+from devtools.platforms.community import REPLY_FAULTS, Community, CommunityItem, add_item
 from devtools.platforms.core import (
     AccessToken,
     Ctx,
@@ -156,7 +156,7 @@ class YouTubeDialect(Dialect):
         self.sessions: dict[str, UploadSession] = {}
         self.videos: dict[str, Video] = {}
         self._units: dict[date, int] = {}
-        self.community = Community()
+        self.community = Community(self.platform)
 
     def session(self, upload_url: str) -> UploadSession:
         """The session behind an upload URL (tests look at how far it got)."""
@@ -672,29 +672,34 @@ class YouTubeDialect(Dialect):
         to a top-level comment (`parent`). YouTube pushes nothing: `push` is ignored."""
         with self.sim._lock:
             owner = self.sim.account(self.platform, account)
-            if parent is not None:
-                top = self.community.get(parent)
-                if top is None or top.parent is not None:
-                    raise KeyError(f"no top-level comment {parent!r} on {account}")
-                thread, kind = top.thread, "reply"
-            elif kind != "comment":
+            top = self.community.get(parent) if parent is not None else None
+            if parent is not None and (top is None or top.parent is not None):
+                raise KeyError(f"no top-level comment {parent!r} on {account}")
+            if top is None and kind != "comment":
                 raise ValueError("YouTube has comments and replies only")
-            if thread is None:
-                thread = next(iter(self._uploads(owner))).id
-            item_id = b64id(26, "comment", account, secrets.token_hex(8))
-            if parent is not None:
-                item_id = f"{parent}.{b64id(22, 'reply', item_id)}"
-            item = self.community.add(
-                account,
+            kind = "reply" if top is not None else "comment"
+            return add_item(
+                self,
+                owner,
                 kind,
                 text,
                 author_id=author_id,
                 author_name=author_name,
+                parent=top,
                 thread=thread,
-                parent=parent,
-                item_id=item_id,
-            )
-            return item.id
+            ).id
+
+    def community_id(self, account: Account, kind: str) -> str:
+        return b64id(26, "comment", account.external_id, secrets.token_hex(8))
+
+    def community_thread(self, account: Account, item: CommunityItem) -> str | None:
+        return next(iter(self._uploads(account))).id
+
+    def webhook_body(self, items: Sequence[CommunityItem]) -> bytes | None:
+        return None  # polled
+
+    def webhook_headers(self, body: bytes, secret: str) -> dict[str, str]:
+        return {}
 
     def replies_of(self, account: str) -> list[CommunityItem]:
         with self.sim._lock:
@@ -720,16 +725,16 @@ class YouTubeDialect(Dialect):
         if item.parent is not None:
             snippet["parentId"] = item.parent
         if status:
-            snippet["moderationStatus"] = item.status
+            snippet["moderationStatus"] = _status(item)
         return {
             "kind": "youtube#comment",
-            "etag": b64id(27, item.id, item.status),
+            "etag": b64id(27, item.id, _status(item)),
             "id": item.id,
             "snippet": snippet,
         }
 
     def _shown(self, item: CommunityItem, status: str = "published") -> bool:
-        return not item.deleted and item.status == status
+        return not item.deleted and _status(item) == status
 
     def _page(self, ctx: Ctx, default: int) -> tuple[int, int]:
         try:
@@ -841,19 +846,23 @@ class YouTubeDialect(Dialect):
             raise self._error(
                 400, "Replies answer a top-level comment only.", "operationNotSupported"
             )
-        fault = self.sim.take_fault(self.platform, "reply_timeout")
-        item = self.community.add(
+        if self.sim.take_fault(self.platform, "error_before_create"):
+            raise self.server_error(503)
+        fault = self.sim.take_fault(self.platform, *REPLY_FAULTS)
+        item = self.community.new(
             account.external_id,
+            f"{parent.id}.{b64id(22, 'reply', secrets.token_hex(8))}",
             "reply",
             text,
             author_id=account.external_id,
             author_name=account.name,
             thread=parent.thread,
             parent=parent.id,
-            item_id=f"{parent.id}.{b64id(22, 'reply', secrets.token_hex(8))}",
-            from_account=True,
+            target=parent_id,
             at=ctx.now,
         )
+        if fault == "reply_500_after_create":
+            raise self.server_error(500)
         if fault == "reply_timeout":
             ctx.hang = True
         return self._comment(item, account)
@@ -882,7 +891,8 @@ class YouTubeDialect(Dialect):
                 raise self._error(
                     400, "The channel's own comments are not moderated.", "operationNotSupported"
                 )
-            item.status = status
+            # Held for review is hidden; a rejected comment is gone for good.
+            item.hidden, item.deleted = status == "heldForReview", status == "rejected"
         return Response(status_code=204, headers=self.usage_headers(ctx))
 
     def comment_delete(self, ctx: Ctx) -> Response:
@@ -893,3 +903,8 @@ class YouTubeDialect(Dialect):
                 raise self._error(403, "The comment could not be deleted.", "forbidden")
             item.deleted = True
         return Response(status_code=204, headers=self.usage_headers(ctx))
+
+
+def _status(item: CommunityItem) -> str:
+    """YouTube's moderation status of a comment."""
+    return "rejected" if item.deleted else "heldForReview" if item.hidden else "published"

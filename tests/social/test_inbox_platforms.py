@@ -493,16 +493,17 @@ async def one_item(platforms: PlatformSimulator, connector: Any, platform: str) 
     return external_id, token, item
 
 
+@pytest.mark.parametrize("fault", ["reply_timeout", "reply_500_after_create"])
 @pytest.mark.parametrize("platform", INBOX)
 async def test_a_reply_without_an_answer_is_unknown_then_found_never_sent_twice(
-    platforms: PlatformSimulator, connect: Any, platform: str
+    platforms: PlatformSimulator, connect: Any, platform: str, fault: str
 ) -> None:
     connector = connect(platform, social_http_timeout_seconds=0.5)
     external_id, token, item = await one_item(platforms, connector, platform)
     before = datetime.now(UTC)
     assert await connector.find_reply(token, external_id, ref(item), "Voici", before) is None
     platforms.hang_seconds = 2.0
-    platforms.fault(platform, "reply_timeout")
+    platforms.fault(platform, fault)
 
     with pytest.raises(OutcomeUnknown):
         await connector.reply(token, external_id, ref(item), "Voici la réponse", private=False)
