@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -152,6 +153,7 @@ class CommunityDialect(Protocol):
         parent: str | None = None,
         thread: str | None = None,
         push: bool = True,
+        created_at: datetime | None = None,
     ) -> str: ...
 
     def replies_of(self, account: str) -> list[CommunityItem]: ...
@@ -175,6 +177,7 @@ def add_item(
     author_name: str | None,
     parent: CommunityItem | None,
     thread: str | None,
+    created_at: datetime | None = None,
 ) -> CommunityItem:
     """What every dialect's add_community_item does once it has checked `kind` and `parent`:
     an id and (without one) a thread from the dialect's hooks; a reply takes its parent's
@@ -187,7 +190,7 @@ def add_item(
         text=text,
         author_id=author_id,
         author_name=author_name,
-        created_at=time.time(),
+        created_at=created_at.timestamp() if created_at is not None else time.time(),
         parent=parent.id if parent is not None else None,
         thread=thread or (parent.thread if parent is not None else None),
     )

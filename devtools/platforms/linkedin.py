@@ -653,6 +653,7 @@ class LinkedInDialect(Dialect):
         parent: str | None = None,
         thread: str | None = None,
         push: bool = True,
+        created_at: datetime | None = None,
     ) -> str:
         """A member's comment on one of the organization's posts (`thread`: its URN, default
         the newest post) or reply to a comment (`parent`: its comment URN); returns the
@@ -674,6 +675,7 @@ class LinkedInDialect(Dialect):
                 author_name=author_name,
                 parent=top,
                 thread=thread,
+                created_at=created_at,
             )
             if push:
                 self.notify([item])

@@ -481,6 +481,7 @@ class TikTokDialect(Dialect):
         parent: str | None = None,
         thread: str | None = None,
         push: bool = True,
+        created_at: datetime | None = None,
     ) -> str:
         """A viewer's comment on one of the account's videos (`thread`: its id, default the
         newest) or reply to a comment (`parent`). TikTok pushes no comments: `push` is
@@ -501,6 +502,7 @@ class TikTokDialect(Dialect):
                 author_name=author_name,
                 parent=top,
                 thread=thread,
+                created_at=created_at,
             ).id
 
     def community_id(self, account: Account, kind: str) -> str:

@@ -599,6 +599,7 @@ class XDialect(Dialect):
         parent: str | None = None,
         thread: str | None = None,
         push: bool = True,
+        created_at: datetime | None = None,
     ) -> str:
         """A post naming the account (kind mention), or a reply (kind comment or reply) to
         `parent`, a reply under one of the account's posts, or else to `thread`, a post of
@@ -622,6 +623,7 @@ class XDialect(Dialect):
                 author_name=author_name,
                 parent=above,
                 thread=thread,
+                created_at=created_at,
             ).id
 
     def community_id(self, account: Account, kind: str) -> str:

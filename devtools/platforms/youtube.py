@@ -667,6 +667,7 @@ class YouTubeDialect(Dialect):
         parent: str | None = None,
         thread: str | None = None,
         push: bool = True,
+        created_at: datetime | None = None,
     ) -> str:
         """A viewer's comment (`thread`: the video; default the channel's newest) or reply
         to a top-level comment (`parent`). YouTube pushes nothing: `push` is ignored."""
@@ -687,6 +688,7 @@ class YouTubeDialect(Dialect):
                 author_name=author_name,
                 parent=top,
                 thread=thread,
+                created_at=created_at,
             ).id
 
     def community_id(self, account: Account, kind: str) -> str:

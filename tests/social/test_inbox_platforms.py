@@ -672,3 +672,24 @@ async def test_youtube_a_spent_quota_stops_the_reply_before_it_is_sent(
 
     assert limited.value.retry_after > 0
     assert sim(platforms, "youtube").replies_of(channel) == []
+
+
+@pytest.mark.parametrize("platform", INBOX)
+async def test_polling_since_a_time_leaves_out_what_came_before(
+    platforms: PlatformSimulator, connect: Any, platform: str
+) -> None:
+    external_id, token = account(platforms, platform)
+    community = sim(platforms, platform)
+    kind = "mention" if platform == "x" else "comment"
+    two_days_ago = datetime.now(UTC) - timedelta(days=2)
+    community.add_community_item(
+        external_id, kind, "Old news", author_id="12345", created_at=two_days_ago
+    )
+    community.add_community_item(external_id, kind, "Fresh", author_id="12345")
+    connector = connect(platform)
+
+    recent = await connector.fetch_items(token, external_id, an_hour_ago())
+    everything = await connector.fetch_items(token, external_id, two_days_ago - timedelta(hours=1))
+
+    assert [i.text for i in recent] == ["Fresh"]
+    assert [i.text for i in everything] == ["Old news", "Fresh"]
