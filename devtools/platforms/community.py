@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
+
+from devtools.platforms.core import CommunityItem as CommunityItem
 
 if TYPE_CHECKING:
     from devtools.platforms.figures import Account
@@ -28,33 +29,6 @@ if TYPE_CHECKING:
 REPLY_FAULTS = ("reply_timeout", "reply_500_after_create")
 """The reply faults these dialects honour (``sim.fault(platform, kind)``): the reply is made,
 then its answer is held back longer than any client waits, or is a 500."""
-
-
-@dataclass
-class CommunityItem:
-    platform: str
-    account: str
-    """Our account's external id (organization, channel, user, TikTok open id)."""
-    id: str
-    kind: str
-    """comment | reply | mention"""
-    text: str
-    author_id: str
-    author_name: str | None
-    created_at: float
-    parent: str | None = None
-    """The comment a reply is under (YouTube, LinkedIn, TikTok: the top-level one; X: the
-    post it answers)."""
-    thread: str | None = None
-    """The post or video a comment is under; X: the conversation."""
-    hidden: bool = False
-    """Hidden by the account (YouTube: held for review)."""
-    deleted: bool = False
-    """Gone (YouTube: also a comment the channel rejected)."""
-    from_account: bool = False
-    """Written by the account itself: a reply one of our connectors sent."""
-    target: str | None = None
-    """For a reply the API made: the item it answers (what duplicates compare)."""
 
 
 class Community:

@@ -74,8 +74,6 @@ PUBLISH_FAULTS = (
     "token_expires_mid_flow",
     "container_error",
     "quota_spent",
-    "reply_timeout",
-    "reply_500_after_create",
 )
 """Faults a test can queue for a platform's next publication (see PlatformSimulator.fault)."""
 

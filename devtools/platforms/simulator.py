@@ -95,6 +95,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from devtools.platforms.community import Community
 from devtools.platforms.core import (
     CODE_TTL,
     INBOX_FAULTS,
@@ -999,6 +1000,19 @@ class PlatformSimulator:
         if kind not in {"comment", "reply", "mention", "message"}:
             raise ValueError(f"unknown kind {kind!r}")
         family = self._families[platform]
+        if isinstance(getattr(family, "community", None), Community):
+            # LinkedIn, YouTube, X and TikTok keep their own (devtools/platforms/community.py).
+            return family.add_community_item(  # type: ignore[attr-defined, no-any-return]
+                account_external_id,
+                kind,
+                text,
+                author_id=author_id,
+                author_name=author_name,
+                parent=parent,
+                thread=thread,
+                push=push,
+                created_at=created_at,
+            )
         with self._lock:
             account = self._lookup(platform, account_external_id)
             if account is None:
@@ -1046,8 +1060,12 @@ class PlatformSimulator:
         self.push_items(item.platform, [item.id])
         return item
 
-    def replies_of(self, platform: str, account: str) -> list[CommunityItem]:
+    def replies_of(self, platform: str, account: str) -> list[Any]:
         """The replies and messages the API made for the account, oldest first."""
+        own = getattr(self._families[platform], "community", None)
+        if isinstance(own, Community):
+            with self._lock:
+                return own.replies_of(account)
         return [i for i in self.community(platform, account) if i.target is not None]
 
     def duplicate_replies(self) -> list[CommunityItem]:
@@ -1064,6 +1082,11 @@ class PlatformSimulator:
             if key in seen:
                 again.append(reply)
             seen.add(key)
+        with self._lock:
+            for family in self._families.values():
+                own = getattr(family, "community", None)
+                if isinstance(own, Community):
+                    again.extend(own.duplicate_replies())
         return again
 
     def app_secret(self, platform: str) -> str:
