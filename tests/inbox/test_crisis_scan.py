@@ -160,13 +160,19 @@ async def test_a_burst_of_angry_comments_after_two_quiet_weeks_is_one_warning(
     assert mailbox.to(world.people["contact"].email) == []
     assert mailbox.to(world.owner.email) == []
 
-    # Five minutes later the burst is still there: the same episode, nothing new.
+    # Five minutes later the burst is still there, one more angry comment with it: the same
+    # episode, no new crisis, event or e-mail; the newcomer joins the pinned ones.
+    clock.set(NOW + timedelta(minutes=4))
+    [newcomer] = await store(db, world.tenant_id, account, inbound(external, ANGRY))
     clock.set(NOW + timedelta(minutes=5))
     await inbox_jobs.scan_crises(ctx)
     await run_due_jobs(settings)
     [again] = (await client.get("/v1/inbox/crises", headers=boss)).json()["items"]
     assert again["id"] == crisis["id"]
     assert again["last_signal_at"] > crisis["last_signal_at"]
+    assert str(newcomer.id) in again["item_ids"]
+    pinned = (await client.get(f"/v1/inbox/{newcomer.id}", headers=boss)).json()
+    assert (pinned["pinned"], pinned["crisis_id"]) == (True, crisis["id"])
     assert len(await _events(db, world)) == 1
     assert len(mailbox.to(lead.email)) == 1
 
@@ -225,3 +231,71 @@ async def test_a_watch_list_word_warns_the_lead_and_the_client_only_if_the_brand
         assert "BOYCOTT de la marque" not in said
     else:
         assert mailbox.to(contact) == []
+
+
+async def test_a_surge_spread_over_a_brands_accounts_is_the_brands(
+    client, db, settings, resources, clock, mailbox
+):
+    """Eight angry comments on each of two accounts: neither account alone is far enough from
+    its quiet weeks (13.5 needed), the brand as a whole is."""
+    clock.set(CONNECTED)
+    world, first, first_external = await _agency(client, db, resources)
+    second = uuid.UUID(await sandbox_account(client, world))
+    second_external = (
+        await client.get(f"/v1/social-accounts/{second}", headers=world.boss)
+    ).json()["external_id"]
+    clock.set(NOW - timedelta(minutes=20))
+    for account, external in ((first, first_external), (second, second_external)):
+        await store(
+            db, world.tenant_id, account, *(inbound(external, ANGRY) for _ in range(BURST // 2))
+        )
+    clock.set(NOW)
+
+    await inbox_jobs.scan_crises(_scan_ctx(db, settings, resources))
+    await run_due_jobs(settings)
+
+    boss = (await _fresh(client, world.owner)).headers
+    [crisis] = (
+        await client.get("/v1/inbox/crises", params={"brand": world.brand["id"]}, headers=boss)
+    ).json()["items"]
+    assert crisis["social_account_id"] is None
+    assert crisis["trigger"] == "negative" and crisis["negative"]["observed"] == BURST
+    assert len(crisis["item_ids"]) == BURST
+    [mail] = await mailbox.wait_for(world.people["lead"].email)
+    assert f"{BURST} negative messages" in text_of(mail)
+
+
+async def test_who_sees_the_crises_and_bad_input(client, db, settings, resources, clock):
+    clock.set(LATER - timedelta(minutes=10))
+    world, account, external = await _agency(
+        client, db, resources, guidelines={"watch_list": ["intoxication"]}
+    )
+    clock.set(LATER)
+    await store(db, world.tenant_id, account, inbound(external, "Intoxication après le brunch"))
+    await inbox_jobs.scan_crises(_scan_ctx(db, settings, resources))
+    outsider = await add_person(client, db, resources.passwords, world.agency, "member")
+    lead = await _fresh(client, world.people["lead"])
+    contact = await _fresh(client, world.people["contact"])
+
+    def listed(person: Person) -> Any:
+        return client.get("/v1/inbox/crises", headers=person.headers)
+
+    assert len((await listed(lead)).json()["items"]) == 1
+    # A member not on the brand sees none; a client contact has no inbox at all.
+    assert (await listed(outsider)).json()["items"] == []
+    assert (await listed(contact)).status_code == 403
+    inbox_cursor = (
+        await client.get("/v1/inbox", params={"limit": 1}, headers=lead.headers)
+    ).json()["next_cursor"]
+    for params, status in (
+        ({"brand": "not-a-uuid"}, 422),
+        ({"limit": 0}, 422),
+        ({"limit": 1000}, 422),
+        ({"cursor": "%%%"}, 400),
+        ({"cursor": "x" * 3000}, 422),
+        # A cursor of another list is refused, not misread.
+        ({"cursor": inbox_cursor}, 400),
+    ):
+        response = await client.get("/v1/inbox/crises", params=params, headers=lead.headers)
+        assert response.status_code == status, (params, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
