@@ -198,13 +198,12 @@ async def _watched(
         session, tenant_id, brand_ids, history_start, end
     ):
         brand = brands[brand_id]
-        since = connected[account_id][1]
         if brand_id not in by_brand:
-            by_brand[brand_id] = Watched(brand, None, since)
+            # A brand has been watched since its first account was connected.
+            first = min(at for b, at in connected.values() if b == brand_id)
+            by_brand[brand_id] = Watched(brand, None, first)
         if account_id not in by_account:
-            by_account[account_id] = Watched(brand, account_id, since)
-        # A brand has been watched since its first account was connected.
-        by_brand[brand_id].since = min(by_brand[brand_id].since, since)
+            by_account[account_id] = Watched(brand, account_id, connected[account_id][1])
         by_brand[brand_id].add(hour, total, negative)
         by_account[account_id].add(hour, total, negative)
         accounts_of[brand_id].add(account_id)
