@@ -13,12 +13,14 @@ from typing import Any, cast
 from sqlalchemy import text, update
 from sqlmodel import col, select
 
-from inbox import sender
+from inbox import crisis_mail, sender
 from inbox.models import InboxAction, InboxCursor, InboxItem, ItemStatus, PlatformEvent
-from inbox.service import ingest
+from inbox.service import crises, ingest
 from inbox.service.webhooks import LINKEDIN, META
+from infra import outbox
 from infra.clock import utcnow
 from infra.logging import get_logger
+from infra.outbox import Event
 from infra.queue import not_before
 from infra.sweep import due_tenants
 from social.connectors import linkedin, meta
@@ -327,3 +329,18 @@ async def sweep_inbox(ctx: dict[str, Any]) -> int:
         )
         done += job is not None
     return done
+
+
+# --- crisis early warning ---------------------------------------------------------------------
+
+
+async def scan_crises(ctx: dict[str, Any], *, now: datetime | None = None) -> int:
+    """arq cron (every 5 minutes): each agency's brands and accounts that received items in the
+    last hours are judged against their own last two weeks; a new episode is warned once
+    (`inbox.crisis_suspected`) and its items pinned. Answers how many crises were opened."""
+    return await crises.scan(ctx["db"], now=now or utcnow(), queue=ctx.get("redis"))
+
+
+@outbox.handler(crises.CRISIS_SUSPECTED)
+async def mail_crisis_suspected(ctx: dict[str, Any], event: Event) -> None:
+    await crisis_mail.mail_crisis(ctx, event)
