@@ -13,7 +13,7 @@ from typing import Any, cast
 from sqlalchemy import text, update
 from sqlmodel import col, select
 
-from inbox import crisis_mail, sender
+from inbox import crisis_mail, notify_mail, sender
 from inbox.models import InboxAction, InboxCursor, InboxItem, ItemStatus, PlatformEvent
 from inbox.service import crises, ingest
 from inbox.service.webhooks import LINKEDIN, META
@@ -128,6 +128,9 @@ async def store_for_account(
         if pushed:
             gap = timedelta(minutes=ctx["settings"].inbox_webhook_gap_minutes)
             await ingest.touch_cursor(session, account, pushed_at=now, next_poll_at=now + gap)
+        queued = ingest.queued_actions(session)
+    for action in queued:
+        await sender_deps(ctx).enqueue("send", action, now)
     return sum(s.new for s in stored)
 
 
@@ -344,3 +347,8 @@ async def scan_crises(ctx: dict[str, Any], *, now: datetime | None = None) -> in
 @outbox.handler(crises.CRISIS_SUSPECTED)
 async def mail_crisis_suspected(ctx: dict[str, Any], event: Event) -> None:
     await crisis_mail.mail_crisis(ctx, event)
+
+
+@outbox.handler(ingest.NOTIFY)
+async def mail_rule_notify(ctx: dict[str, Any], event: Event) -> None:
+    await notify_mail.mail_notify(ctx, event)

@@ -50,6 +50,14 @@ NOTIFY = "inbox.notify"
 """Internal: a rule asked to tell people about an item (e-mailed, not published)."""
 
 
+QUEUED = "inbox_queued_actions"
+
+
+def queued_actions(session: AsyncSession) -> list[InboxAction]:
+    """The actions rules queued in this transaction, for the caller to send after commit."""
+    return list(session.info.pop(QUEUED, []))
+
+
 @dataclass(frozen=True)
 class Stored:
     item: InboxItem
@@ -393,15 +401,16 @@ def _apply_rules(session: AsyncSession, ctx: Context, item: InboxItem) -> list[u
         item.response_due_at = None
     item.rules_applied = [str(r) for r in outcome.matched]
     if outcome.hide:
-        session.add(
-            InboxAction(
-                tenant_id=item.tenant_id,
-                item_id=item.id,
-                social_account_id=item.social_account_id,
-                kind=ActionKind.hide,
-                status=ActionStatus.queued,
-            )
+        action = InboxAction(
+            tenant_id=item.tenant_id,
+            item_id=item.id,
+            social_account_id=item.social_account_id,
+            kind=ActionKind.hide,
+            status=ActionStatus.queued,
         )
+        session.add(action)
+        # Sent once this transaction commits (see `queued_actions`).
+        session.info.setdefault(QUEUED, []).append(action)
     return list(outcome.notify)
 
 
