@@ -69,6 +69,8 @@ async def test_rules_assign_label_prioritise_hide_and_notify_on_arrival(
     assert refund.priority == "urgent"
     assert (spam.status, spam.needs_reply, spam.response_due_at) == ("done", False, None)
     assert (calm.assignee_id, calm.labels, calm.priority) == (None, [], "normal")
+    labelled = await client.get("/v1/inbox", params={"label": "angry"}, headers=world.boss)
+    assert [i["id"] for i in labelled.json()["items"]] == [str(refund.id)]
 
     # The hide goes through the platform like a person's; the notice reaches the owner.
     await outbox.sweep_outbox({"db": db, "redis": resources.queue})
