@@ -494,8 +494,11 @@ def _step(o: Offered) -> Step:
     )
 
 
-def _climb(server: Server, deliveries: Deliveries, rates: list[int], duration_s: int) -> list[Step]:
-    """A discarded warm-up, then each rate in turn until the server falls behind."""
+def _climb(
+    server: Server, deliveries: Deliveries, rates: list[int], duration_s: int
+) -> tuple[list[Step], int]:
+    """A discarded warm-up, then each rate in turn until the server falls behind. Answers the
+    steps and how many warm-up deliveries were accepted."""
     requests, _ = deliveries.take(100 * WARMUP_S)
     warm = asyncio.run(offer(server.port, requests, 100, WARMUP_S, connections=CONNECTIONS))
     if warm.refused() or warm.errors:
@@ -524,7 +527,7 @@ def _climb(server: Server, deliveries: Deliveries, rates: list[int], duration_s:
         steps.append(step)
         if step.behind:
             break
-    return steps
+    return steps, warm.accepted
 
 
 # ---------------------------------------------------------------------------------------------
@@ -672,8 +675,16 @@ def run() -> None:
         "PLATFORM_WEBHOOK_VERIFY_TOKEN": secrets.token_hex(8),
         "LOG_LEVEL": "WARNING",
     }
-    server_env = {**os.environ, **bench_settings}
-    settings = Settings(**{k.lower(): v for k, v in bench_settings.items()})  # type: ignore[arg-type]
+    # The servers run this checkout's code, whichever checkout the virtualenv was installed from
+    # (an editable install points at one; a git worktree sharing it is another).
+    server_env = {**os.environ, **bench_settings, "PYTHONPATH": str(ROOT)}
+    # JSON settings as the environment gives them to the servers; decoded for our own copy.
+    settings = Settings(
+        **{  # type: ignore[arg-type]
+            k.lower(): json.loads(v) if k.startswith("SOCIAL_") else v
+            for k, v in bench_settings.items()
+        }
+    )
     pool_size = settings.database_pool_size
     app_pool = app_pool_shape(settings)
     versions = package_versions(
@@ -773,10 +784,10 @@ def run() -> None:
             asyncio.run(_truncate_events(owner_dsn))
             deliveries = Deliveries(secret, seeded.pages, server.port)
             before = server.cpu_seconds()
-            climbs[server.name] = _climb(server, deliveries, rates, duration)
+            climbs[server.name], warmed = _climb(server, deliveries, rates, duration)
             after = server.cpu_seconds()
             stored, _ = asyncio.run(_stored_events(owner_dsn))
-            accepted = sum(s.accepted for s in climbs[server.name]) + 100 * WARMUP_S
+            accepted = sum(s.accepted for s in climbs[server.name]) + warmed
             if stored != accepted:
                 raise BenchError(
                     f"{server.name} accepted {accepted} deliveries but platform_events holds "
