@@ -161,52 +161,116 @@ async def _completed(
         return items
 
 
+DRAIN_JOB = "drain_platform_events"
+DRAIN_BATCH = 500
+"""Deliveries processed together: their items are grouped per account, so a busy page's
+burst is one transaction per agency that connected it, not one per delivery."""
+
+
 async def process_platform_event(ctx: dict[str, Any], event_id: str) -> int:
-    """One stored webhook delivery into items (Meta) or reads of the accounts it names
-    (LinkedIn's notifications carry no text). Answers how many items were new."""
-    async with ctx["db"].session() as session:
-        event = await session.get(PlatformEvent, uuid.UUID(event_id))
-        if event is None or event.processed_at is not None:
-            return 0
-        platform, body = event.platform, dict(event.body)
+    """One stored webhook delivery (a retry of one that failed); answers the new items."""
+    return await _process(ctx, [uuid.UUID(event_id)])
+
+
+async def drain_platform_events(ctx: dict[str, Any], key: str = "") -> int:
+    """Every delivery still unprocessed, in batches (the receiver asks for one drain per
+    second); answers the new items. Two drains at once store nothing twice: items dedupe."""
     new = 0
-    try:
-        if platform in META:
-            by_account: dict[str, list[InboundItem]] = defaultdict(list)
-            for item in meta.parse_webhook(body):
-                by_account[item.account_external_id].append(item)
-            for external_id, items in by_account.items():
-                for tenant_id, account_id in await _owners(ctx, platform, external_id):
-                    complete = await _completed(ctx, tenant_id, account_id, items)
-                    new += await store_for_account(
-                        ctx, tenant_id, account_id, complete, pushed=True
-                    )
-        elif platform == LINKEDIN:
-            for organization in linkedin.notified_organizations(body):
-                for tenant_id, account_id in await _owners(ctx, platform, organization):
-                    await ctx["redis"].enqueue_job(
-                        POLL_JOB,
-                        str(tenant_id),
-                        str(account_id),
-                        _job_id=f"inbox-poll:{account_id}:push:{event_id}",
-                    )
-    except Exception as exc:
+    seen: set[uuid.UUID] = set()
+    while True:
         async with ctx["db"].session() as session:
-            await session.execute(
-                update(PlatformEvent)
-                .where(col(PlatformEvent.id) == uuid.UUID(event_id))
-                .values(attempts=PlatformEvent.attempts + 1, last_error=str(exc)[:2000])
+            ids = [
+                i
+                for i in (
+                    await session.scalars(
+                        select(PlatformEvent.id)
+                        .where(
+                            col(PlatformEvent.processed_at).is_(None),
+                            col(PlatformEvent.attempts) < MAX_EVENT_TRIES,
+                        )
+                        .order_by(col(PlatformEvent.received_at))
+                        .limit(DRAIN_BATCH)
+                    )
+                ).all()
+                if i not in seen
+            ]
+        if not ids:
+            return new
+        seen.update(ids)
+        new += await _process(ctx, ids)
+
+
+MAX_EVENT_TRIES = 10
+
+
+async def _process(ctx: dict[str, Any], event_ids: list[uuid.UUID]) -> int:
+    async with ctx["db"].session() as session:
+        events = (
+            await session.scalars(
+                select(PlatformEvent).where(
+                    col(PlatformEvent.id).in_(event_ids), col(PlatformEvent.processed_at).is_(None)
+                )
             )
-            await session.commit()
+        ).all()
+        batch = [(e.id, e.platform, dict(e.body)) for e in events]
+    if not batch:
+        return 0
+    new = 0
+    by_account: dict[tuple[str, str], list[InboundItem]] = defaultdict(list)
+    polls: set[tuple[str, str]] = set()
+    bad: dict[uuid.UUID, str] = {}
+    for event_id, platform, body in batch:
+        try:
+            if platform in META:
+                for item in meta.parse_webhook(body):
+                    by_account[(platform, item.account_external_id)].append(item)
+            elif platform == LINKEDIN:
+                polls.update((platform, o) for o in linkedin.notified_organizations(body))
+        except ValueError as exc:
+            bad[event_id] = f"not an event of {platform}: {exc}"[:2000]
+    try:
+        for (platform, external_id), items in by_account.items():
+            for tenant_id, account_id in await _owners(ctx, platform, external_id):
+                complete = await _completed(ctx, tenant_id, account_id, items)
+                new += await store_for_account(ctx, tenant_id, account_id, complete, pushed=True)
+        minute = int(utcnow().timestamp()) // 60
+        for platform, organization in polls:
+            for tenant_id, account_id in await _owners(ctx, platform, organization):
+                await ctx["redis"].enqueue_job(
+                    POLL_JOB,
+                    str(tenant_id),
+                    str(account_id),
+                    _job_id=f"inbox-poll:{account_id}:push:{minute}",
+                )
+    except Exception as exc:
+        await _settle_events(ctx, [e[0] for e in batch], error=str(exc) or type(exc).__name__)
         raise
+    await _settle_events(ctx, [e[0] for e in batch if e[0] not in bad])
+    for event_id, error in bad.items():
+        # A body the platform would never send: kept for a person to read, never retried.
+        await _settle_events(ctx, [event_id], error=error, give_up=True)
+    return new
+
+
+async def _settle_events(
+    ctx: dict[str, Any],
+    event_ids: list[uuid.UUID],
+    *,
+    error: str | None = None,
+    give_up: bool = False,
+) -> None:
+    if not event_ids:
+        return
+    values: dict[str, Any] = {"attempts": PlatformEvent.attempts + 1, "last_error": error}
+    if error is None:
+        values["processed_at"] = utcnow()
+    elif give_up:
+        values["attempts"] = MAX_EVENT_TRIES
     async with ctx["db"].session() as session:
         await session.execute(
-            update(PlatformEvent)
-            .where(col(PlatformEvent.id) == uuid.UUID(event_id))
-            .values(processed_at=utcnow(), attempts=PlatformEvent.attempts + 1, last_error=None)
+            update(PlatformEvent).where(col(PlatformEvent.id).in_(event_ids)).values(**values)
         )
         await session.commit()
-    return new
 
 
 async def poll_inbox_account(ctx: dict[str, Any], tenant_id: str, account_id: str) -> int:
@@ -314,22 +378,18 @@ async def sweep_inbox(ctx: dict[str, Any]) -> int:
             )
         done += job is not None
     async with ctx["db"].session() as session:
-        stale = (
-            await session.scalars(
-                select(PlatformEvent.id)
-                .where(
-                    col(PlatformEvent.processed_at).is_(None),
-                    col(PlatformEvent.received_at) < now - EVENT_RETRY_AFTER,
-                    col(PlatformEvent.attempts) < 10,
-                )
-                .order_by(col(PlatformEvent.received_at))
-                .limit(500)
+        stale = await session.scalar(
+            select(PlatformEvent.id)
+            .where(
+                col(PlatformEvent.processed_at).is_(None),
+                col(PlatformEvent.received_at) < now - EVENT_RETRY_AFTER,
+                col(PlatformEvent.attempts) < MAX_EVENT_TRIES,
             )
-        ).all()
-    for event_id in stale:
-        job = await queue.enqueue_job(
-            PROCESS_JOB, str(event_id), _job_id=f"platform-event:{event_id}:{minute}"
+            .limit(1)
         )
+    if stale is not None:
+        # Deliveries a failed or lost drain left: drain again.
+        job = await queue.enqueue_job(DRAIN_JOB, "sweep", _job_id=f"platform-events:sweep:{minute}")
         done += job is not None
     return done
 
