@@ -31,6 +31,7 @@ from api.routes import (
     budgets,
     clients,
     content,
+    inbox_settings,
     invitations,
     invoices,
     me,
@@ -111,6 +112,7 @@ def create_app(
         billing,
         invoices,
         social,
+        inbox_settings,
         partner_apps,
         webhooks,
     ):

@@ -24,6 +24,8 @@ class ApiScope(StrEnum):
     stats_read = "stats:read"
     billing_read = "billing:read"
     webhooks_manage = "webhooks:manage"
+    inbox_read = "inbox:read"
+    inbox_write = "inbox:write"
 
 
 ALL_SCOPES = frozenset(s.value for s in ApiScope)
@@ -90,6 +92,21 @@ OPERATION_SCOPES: dict[str, ApiScope] = {
     "list_retainers": S.billing_read,
     "get_retainer": S.billing_read,
     "list_rates": S.billing_read,
+    # the inbox's settings (saved replies, rules, response policies); rendering sends nothing
+    "list_saved_replies": S.inbox_read,
+    "get_saved_reply": S.inbox_read,
+    "render_saved_reply": S.inbox_read,
+    "list_inbox_rules": S.inbox_read,
+    "get_inbox_rule": S.inbox_read,
+    "get_response_policy": S.inbox_read,
+    "create_saved_reply": S.inbox_write,
+    "update_saved_reply": S.inbox_write,
+    "delete_saved_reply": S.inbox_write,
+    "create_inbox_rule": S.inbox_write,
+    "update_inbox_rule": S.inbox_write,
+    "delete_inbox_rule": S.inbox_write,
+    "put_response_policy": S.inbox_write,
+    "delete_response_policy": S.inbox_write,
     # outbound webhooks
     "list_webhook_endpoints": S.webhooks_manage,
     "create_webhook_endpoint": S.webhooks_manage,
