@@ -10,6 +10,7 @@ from arq.worker import func
 from billing.budgets import jobs as budget_jobs
 from billing.invoices import jobs as invoice_jobs
 from billing.subscription import jobs as subscription_jobs
+from inbox import jobs as inbox_jobs
 from infra import outbox
 from infra.logging import configure_logging
 from infra.queue import deserialize, serialize
@@ -30,6 +31,7 @@ DOMAIN_JOB_MODULES = (
     workflow_jobs,
     social_jobs,
     publishing_jobs,
+    inbox_jobs,
     partner_jobs,
 )
 
@@ -73,6 +75,11 @@ class WorkerSettings:
         func(publishing_jobs.publish_publication, keep_result=0),
         func(publishing_jobs.reconcile_publication, keep_result=0),
         func(publishing_jobs.read_post_figures, keep_result=0),
+        # Like publishing's: the action's row says what is left; no timeout of its own.
+        func(inbox_jobs.send_inbox_action, keep_result=0),
+        func(inbox_jobs.reconcile_inbox_action, keep_result=0),
+        func(inbox_jobs.process_platform_event, keep_result=0),
+        func(inbox_jobs.poll_inbox_account, keep_result=0),
     ]
     cron_jobs: ClassVar[list[Any]] = [
         cron(outbox.sweep_outbox, second=0, run_at_startup=True, unique=True),
@@ -89,6 +96,7 @@ class WorkerSettings:
         cron(social_jobs.schedule_social_syncs, second=5, run_at_startup=True, unique=True),
         cron(partner_jobs.sweep_webhooks, second=20, unique=True),
         cron(publishing_jobs.sweep_publications, second=50, run_at_startup=True, unique=True),
+        cron(inbox_jobs.sweep_inbox, second=40, run_at_startup=True, unique=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

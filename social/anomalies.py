@@ -78,17 +78,27 @@ class Anomaly:
 
 
 @dataclass(frozen=True)
-class _Spread:
+class Spread:
+    """The usual level of a set of figures and how far they usually stray from it."""
+
     median: float
     mad: float
+    """Median absolute deviation from `median` (not scaled by 1.4826)."""
     scale: float
+    """max(1.4826 x MAD, RELATIVE_FLOOR x |median|, ABSOLUTE_FLOOR): what one unit of z is."""
+
+    def score(self, value: float) -> float:
+        """Robust z of `value`: (value - median) / scale."""
+        return (value - self.median) / self.scale
 
 
-def _spread(values: Sequence[int]) -> _Spread:
+def spread(values: Sequence[int]) -> Spread:
+    """Median, MAD and floored scale of `values` (at least one). Public so that other early
+    warnings (the inbox's crisis detector, on hourly counts) judge with the same arithmetic."""
     centre = float(median(values))
     mad = float(median(abs(v - centre) for v in values))
     scale = max(MAD_TO_SIGMA * mad, RELATIVE_FLOOR * abs(centre), ABSOLUTE_FLOOR)
-    return _Spread(centre, mad, scale)
+    return Spread(centre, mad, scale)
 
 
 def _beyond(score: float, direction: Direction, threshold: float) -> bool:
@@ -119,16 +129,16 @@ def judge(
     known = [v for v in history if v is not None]
     if value is None or len(known) < min_history:
         return None
-    window = _spread(known)
-    score = (value - window.median) / window.scale
+    window = spread(known)
+    score = window.score(value)
     if not _beyond(score, direction, threshold):
         return None
     # Exceptional against the month but ordinary for this weekday (a posting day) is a rhythm,
     # not news. history[-7] is a week before `day`, history[-14] two weeks, ...
     same_weekday = [v for v in history[::-1][6::7] if v is not None]
     if len(same_weekday) >= SAME_WEEKDAY_MIN:
-        usual = _spread(same_weekday)
-        if not _beyond((value - usual.median) / usual.scale, direction, threshold):
+        usual = spread(same_weekday)
+        if not _beyond(usual.score(value), direction, threshold):
             return None
     return Anomaly(
         metric=metric,

@@ -351,6 +351,17 @@ class Guidelines(Strict):
     netiquette: Annotated[str, StringConstraints(max_length=5_000)] = ""
     banned_words: Annotated[list[Word], Field(max_length=500)] = Field(default_factory=list)
     hashtags: Annotated[list[Word], Field(max_length=200)] = Field(default_factory=list)
+    watch_list: Annotated[list[Word], Field(max_length=200)] = Field(
+        default_factory=list,
+        description="Inbox: authors (handle or platform id) and keywords to watch; an item "
+        "from or with one can trigger rules and the crisis warning",
+    )
+    reply_approval: bool = Field(
+        default=False, description="Inbox: a manager approves replies before they go out"
+    )
+    crisis_notify_client: bool = Field(
+        default=False, description="Inbox: a suspected crisis is e-mailed to the client too"
+    )
 
 
 class BrandCreate(Strict):

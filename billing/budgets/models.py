@@ -135,6 +135,8 @@ class TimeEntry(TenantScoped, table=True):
     billable: bool = True
     note: str | None = None
     content_item_id: uuid.UUID | None = None
+    inbox_item_id: uuid.UUID | None = None
+    """The community item this time answered (replying through the inbox logs it)."""
     invoice_id: uuid.UUID | None = None
     """Set when a finalized invoice bills this entry: from then on it is locked."""
     status: str = Field(default=EntryStatus.open, sa_column=Column(String(16), nullable=False))

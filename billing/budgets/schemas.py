@@ -124,6 +124,9 @@ class EntryCreate(Strict):
     billable: bool = True
     note: Note | None = None
     content_item_id: uuid.UUID | None = None
+    inbox_item_id: uuid.UUID | None = Field(
+        default=None, description="The inbox item this time answered (same brand)"
+    )
 
 
 class EntryUpdate(Patch):
@@ -148,6 +151,7 @@ class EntryRead(BaseModel):
     billable: bool
     note: str | None
     content_item_id: uuid.UUID | None
+    inbox_item_id: uuid.UUID | None
     status: EntryStatusField
     source: Literal["manual", "timer"]
     flagged_reason: str | None

@@ -431,9 +431,11 @@ async def touch_cursor(
     if pushed_at is not None:
         values["last_push_at"] = pushed_at
     if polled_at is not None:
-        values |= {"polled_at": polled_at, "next_poll_at": next_poll_at, "last_error": error}
+        values |= {"polled_at": polled_at, "last_error": error}
     if polled_through is not None:
         values["polled_through"] = polled_through
+    if next_poll_at is not None:
+        values["next_poll_at"] = next_poll_at
     await session.execute(
         insert(InboxCursor)
         .values(

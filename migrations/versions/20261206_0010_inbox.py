@@ -288,7 +288,7 @@ def upgrade() -> None:
     )
     op.execute(
         """
-        CREATE FUNCTION inbox_due(due timestamptz, poll_platforms text[])
+        CREATE FUNCTION inbox_due(due timestamptz)
         RETURNS TABLE (due_tenant_id uuid, kind text, object_id uuid, at timestamptz)
         LANGUAGE plpgsql AS $$
         DECLARE t uuid;
@@ -315,8 +315,7 @@ def upgrade() -> None:
               LEFT JOIN inbox_cursors c
                 ON c.tenant_id = a.tenant_id AND c.social_account_id = a.id
               WHERE a.tenant_id = t AND a.status IN ('connected', 'error')
-                AND coalesce(c.next_poll_at, due) <= due
-                AND (a.platform = ANY (poll_platforms) OR c.next_poll_at IS NOT NULL);
+                AND coalesce(c.next_poll_at, due) <= due;
           END LOOP;
           PERFORM set_config('app.tenant_id', '', true);
         END $$
@@ -324,12 +323,12 @@ def upgrade() -> None:
     )
     op.execute(
         f"GRANT EXECUTE ON FUNCTION inbox_account_owners(text, text) TO {APP_ROLE}; "
-        f"GRANT EXECUTE ON FUNCTION inbox_due(timestamptz, text[]) TO {APP_ROLE}"
+        f"GRANT EXECUTE ON FUNCTION inbox_due(timestamptz) TO {APP_ROLE}"
     )
 
 
 def downgrade() -> None:
-    op.execute("DROP FUNCTION inbox_due(timestamptz, text[])")
+    op.execute("DROP FUNCTION inbox_due(timestamptz)")
     op.execute("DROP FUNCTION inbox_account_owners(text, text)")
     op.drop_constraint("fk_time_entries_inbox_item", "time_entries", type_="foreignkey")
     op.drop_column("time_entries", "inbox_item_id")

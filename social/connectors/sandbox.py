@@ -5,6 +5,8 @@ little noise, impressions follow the week (weekends quieter), reach is 55-80 % o
 engagements 2-6 %, a few posts on weekdays, some video views. The OAuth dance is the API's
 own redirect: a code ``sandbox-<anything>`` is exchanged for the account
 ``sandbox-<sha256(code)[:10]>`` whose access token ``sandbox-at-<external id>`` names it.
+Its inbox is a trickle of comments, replies, mentions and messages computed the same way
+(`sandbox_inbox`), with a crisis-like burst of negative comments once a day.
 """
 
 from __future__ import annotations
@@ -14,15 +16,21 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from infra.clock import utcnow
+from social.connectors import sandbox_inbox
 from social.connectors.base import days, utc_today
 from social.connectors.types import (
     DailyMetrics,
+    InboundItem,
+    InboxKind,
+    ItemRef,
+    Moderation,
     Platform,
     PostDraft,
     PostFigures,
     Profile,
     PublishedPost,
     Remember,
+    SentReply,
     TokenInvalid,
     TokenSet,
 )
@@ -74,6 +82,8 @@ def figures(external_id: str, day: date) -> dict[str, int | None]:
 
 class SandboxConnector:
     platform = Platform.sandbox
+    can_reply_privately = True
+    moderations = frozenset(Moderation)
     authorize_url = ""
     token_url = ""
     scopes: tuple[str, ...] = ()
@@ -196,3 +206,49 @@ class SandboxConnector:
             engagements=round(impressions * (0.02 + 0.05 * _u(post_id, "eng"))),
             video_views=round(impressions * 0.3 * _u(post_id, "views")),
         )
+
+    # --- the inbox: a trickle computed from (account, minute), see sandbox_inbox; nothing kept
+
+    async def fetch_items(
+        self, token: TokenSet, external_id: str, since: datetime | None
+    ) -> list[InboundItem]:
+        """What reached the account from `since` (included) to now, oldest first; never more
+        than a week back, and the last day when `since` is None."""
+        self._own(token, external_id)
+        now = utcnow()
+        start = now - sandbox_inbox.DEFAULT_WINDOW if since is None else since
+        start = max(start, now - sandbox_inbox.MAX_WINDOW)
+        return sandbox_inbox.items_between(external_id, start, now)
+
+    async def reply(
+        self, token: TokenSet, external_id: str, item: ItemRef, text: str, *, private: bool
+    ) -> SentReply:
+        """Answered at once. The id follows from what was answered and how, so a test (or a
+        replayed job) can tell which reply is which without the sandbox remembering it."""
+        self._own(token, external_id)
+        reply_id = (
+            "sbx-out-"
+            + hashlib.sha256(
+                f"{external_id}|{item.external_id}|{private}|{text}".encode()
+            ).hexdigest()[:16]
+        )
+        where = "messages" if private or item.kind is InboxKind.message else "comments"
+        return SentReply(
+            external_id=reply_id,
+            permalink=f"https://sandbox.passerelle.invalid/{external_id}/{where}/{reply_id}",
+            created_at=utcnow(),
+        )
+
+    async def find_reply(
+        self, token: TokenSet, external_id: str, item: ItemRef, text: str, since: datetime
+    ) -> SentReply | None:
+        """The sandbox answers every reply at once, so no outcome is ever unknown; and it
+        remembers none, so it has nothing to find."""
+        self._own(token, external_id)
+        return None
+
+    async def moderate(
+        self, token: TokenSet, external_id: str, item: ItemRef, action: Moderation
+    ) -> None:
+        """Hide, unhide and delete are all accepted on every kind (the demo shows each)."""
+        self._own(token, external_id)

@@ -24,6 +24,7 @@ import pytest
 from partners.events import EventType
 from tests.support import walk
 from tests.support.factories import PASSWORD, Agency, add_person, signup_body, unique
+from tests.support.inbox import seed_item as seed_inbox_item
 from tests.support.worker import run_worker
 
 # ---------------------------------------------------------------------------------------------
@@ -216,6 +217,24 @@ async def publication_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
     return str(publication["id"])
 
 
+async def inbox_item_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
+    """A comment on a sandbox account, stored as the worker stores what a platform sent."""
+    account = await account_id(ctx, agency, ids)
+    item = await seed_inbox_item(ctx.resources.db, agency.tenant_id, uuid.UUID(account))
+    return str(item.id)
+
+
+async def inbox_action_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
+    """A reply the owner queued on the item named to its left in the path."""
+    response = await ctx.client.post(
+        f"/v1/inbox/{ids['item_id']}/reply",
+        json={"text": "Merci de nous écrire!"},
+        headers=agency.owner.headers,
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["action"]["id"])
+
+
 async def report_month(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
     return "2026-10"
 
@@ -305,6 +324,8 @@ ID_PROVIDERS: dict[str, IdProvider] = {
     "endpoint_id": endpoint_id,
     "delivery_id": delivery_id,
     "publication_id": publication_id,
+    "item_id": inbox_item_id,
+    "action_id": inbox_action_id,
 }
 
 # Path parameters that are values, not objects: they name nothing another tenant could own.
@@ -401,6 +422,11 @@ VALID_BODIES: dict[tuple[str, str], Callable[[], Any]] = {
     ("POST", "/v1/invoices/{invoice_id}/void"): lambda: {"reason": "Wrong month"},
     ("PATCH", "/v1/social-accounts/{account_id}"): lambda: {"status": "paused"},
     ("POST", "/v1/publications/{publication_id}/retry"): lambda: {"confirm_not_published": False},
+    ("POST", "/v1/inbox/{item_id}/reply"): lambda: {"text": "Merci!"},
+    ("POST", "/v1/inbox/{item_id}/assign"): lambda: {"assignee_id": None},
+    ("POST", "/v1/inbox/{item_id}/status"): lambda: {"status": "done"},
+    ("POST", "/v1/inbox/{item_id}/hide"): lambda: {"hidden": True},
+    ("POST", "/v1/inbox/{item_id}/labels"): lambda: {"add": ["urgent"]},
     ("POST", "/v1/invoices/{invoice_id}/credit-notes"): lambda: {
         "amount_minor": 100,
         "reason": "Goodwill",

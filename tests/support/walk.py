@@ -41,6 +41,7 @@ MODEL_PACKAGES = (
     "billing",
     "social",
     "publishing",
+    "inbox",
     "partners",
 )
 # Modules that declare tables without being called models.py.

@@ -47,6 +47,7 @@ from tenants.service.common import (
     record_audit,
     require_scope,
 )
+from inbox.service.items import brand_of_inbox_item
 from workflows.service.content import brand_of_content
 
 
@@ -63,6 +64,7 @@ def entry_read(entry: TimeEntry) -> EntryRead:
         billable=entry.billable,
         note=entry.note,
         content_item_id=entry.content_item_id,
+        inbox_item_id=entry.inbox_item_id,
         status=entry.status,
         source=entry.source,
         flagged_reason=entry.flagged_reason,
@@ -274,6 +276,24 @@ async def _ensure_content_item(
         raise _unknown_content_item("This content item belongs to another brand.")
 
 
+async def _ensure_inbox_item(
+    session: AsyncSession, tenant_id: uuid.UUID, brand_id: uuid.UUID, item_id: uuid.UUID | None
+) -> None:
+    """Time spent answering points at an item of the same brand."""
+    if item_id is None:
+        return
+    owner = await brand_of_inbox_item(session, tenant_id, item_id)
+    if owner != brand_id:
+        why = (
+            "No such inbox item in this agency."
+            if owner is None
+            else "This inbox item belongs to another brand."
+        )
+        raise errors.UnknownContentItem(
+            why, errors=[{"pointer": "/inbox_item_id", "message": why, "code": "unknown-reference"}]
+        )
+
+
 def _unknown_content_item(why: str) -> errors.UnknownContentItem:
     return errors.UnknownContentItem(
         why, errors=[{"pointer": "/content_item_id", "message": why, "code": "unknown-reference"}]
@@ -292,6 +312,7 @@ async def create_entry(
         brand = await _brand(session, worker.tenant_id, data.brand_id)
     await _ensure_assigned(session, worker, brand.id, day)
     await _ensure_content_item(session, worker.tenant_id, brand.id, data.content_item_id)
+    await _ensure_inbox_item(session, worker.tenant_id, brand.id, data.inbox_item_id)
     await lock_person(session, worker)
     await _ensure_week_open(session, worker, day)
     await _ensure_day_room(session, worker, day, data.minutes)
@@ -308,6 +329,7 @@ async def create_entry(
         billable=data.billable,
         note=data.note,
         content_item_id=data.content_item_id,
+        inbox_item_id=data.inbox_item_id,
     )
     session.add(entry)
     await _charge(
