@@ -17,7 +17,7 @@ from sqlmodel import col, select
 
 from inbox import errors, templates
 from inbox import sla as sla_clock
-from inbox.models import InboxItem, InboxRule, ResponsePolicyRow, SavedReply
+from inbox.models import InboxRule, ResponsePolicyRow, SavedReply
 from inbox.rules import RuleAction, RuleCondition
 from inbox.schemas import (
     InboxRuleCreate,
@@ -31,6 +31,7 @@ from inbox.schemas import (
     SavedReplyRead,
     SavedReplyUpdate,
 )
+from inbox.service import items
 from infra.errors import InvalidFields, PreconditionFailed, body_reference
 from infra.pagination import Keyset, Page, SortKey, id_key, parse_int
 from tenants import errors as directory_errors
@@ -46,7 +47,7 @@ from tenants.service.common import (
 )
 from tenants.service.directory import brand_visibility, client_visibility, today_for
 
-SAVED_REPLY_VARIABLES = frozenset({"first_name", "brand", "agent_first_name"})
+SAVED_REPLY_VARIABLES = frozenset(templates.VARIABLES)
 """What a saved reply may say in braces; render_saved_reply fills each of them."""
 
 
@@ -276,38 +277,13 @@ async def delete_saved_reply(
     )
 
 
-async def _item_to_answer(
-    session: AsyncSession, principal: Principal, item_id: uuid.UUID
-) -> InboxItem:
-    """The item a render names: one the caller may read in the inbox."""
-    scope = require_scope(principal, Resource.inbox, Verb.read)
-    with body_reference("/item_id"):
-        item = (
-            await session.scalars(
-                select(InboxItem)
-                .join(
-                    Brand,
-                    (col(Brand.tenant_id) == col(InboxItem.tenant_id))
-                    & (col(Brand.id) == col(InboxItem.brand_id)),
-                )
-                .where(
-                    InboxItem.tenant_id == principal.tenant_id,
-                    InboxItem.id == item_id,
-                    brand_visibility(principal, scope, today_for(principal)),
-                )
-            )
-        ).first()
-        if item is None:
-            raise errors.ItemNotFound(f"No inbox item {item_id} that you can see.")
-    return item
-
-
 async def render_saved_reply(
     session: AsyncSession, principal: Principal, reply_id: uuid.UUID, data: RenderRequest
 ) -> RenderedReply:
     """The reply as it would go out on this item, and what the pre-send check says of it."""
     reply = await _load_saved_reply(session, principal, reply_id)
-    item = await _item_to_answer(session, principal, data.item_id)
+    with body_reference("/item_id"):
+        item = await items.load_item(session, principal, data.item_id)
     if reply.brand_id is not None and reply.brand_id != item.brand_id:
         raise InvalidFields.one(
             "/item_id",
@@ -318,19 +294,25 @@ async def render_saved_reply(
     brand = await session.get(Brand, (principal.tenant_id, item.brand_id))
     agent = await session.get(User, principal.user_id)
     assert brand is not None  # the item's foreign key holds it
-    text = templates.render(
-        reply.body,
-        {
-            "first_name": templates.first_name(item.author_name or item.author_handle or ""),
-            "brand": brand.name,
-            "agent_first_name": templates.first_name(agent.name if agent else ""),
-        },
-    )
+    agent_name = agent.name if agent is not None else ""
+    handle = item.author_handle or ""
+    values = {
+        "first_name": templates.first_name(item.author_name),
+        "name": item.author_name or handle,
+        "handle": f"@{handle.lstrip('@')}" if handle else "",
+        "brand": brand.name,
+        "agent_first_name": templates.first_name(agent_name),
+        "agent_name": agent_name,
+    }
+    text = templates.render(reply.body, values)
+    # Names are no spelling mistakes: the person answered, the brand, the agent.
+    names = " ".join((item.author_name or "", brand.name, agent_name)).split()
     warnings = templates.check_reply(
         text,
         platform=item.platform,
         banned_words=list(brand.guidelines.get("banned_words") or []),
         language=reply.language,
+        allowed_words=names,
     )
     return RenderedReply(text=text, warnings=[w.as_dict() for w in warnings])
 

@@ -318,6 +318,35 @@ async def seed_directory(client, agency: Agency) -> None:
     await seed_content(client, agency, brand_id)
     await seed_invoices(client, agency, client_id)
     await seed_social(client, agency, brand_id)
+    await seed_inbox_settings(client, agency, client_id, brand_id)
+
+
+async def seed_inbox_settings(client, agency: Agency, client_id: str, brand_id: str) -> None:
+    """saved_replies, inbox_rules, response_policies."""
+    headers = agency.owner.headers
+    for path, body in (
+        (
+            "/v1/saved-replies",
+            {"brand_id": brand_id, "name": "Merci", "language": "fr", "body": "Merci!"},
+        ),
+        (
+            "/v1/inbox-rules",
+            {
+                "brand_id": brand_id,
+                "name": "Refunds",
+                "condition": {"keywords": ["refund"]},
+                "action": {"priority": "high"},
+            },
+        ),
+    ):
+        response = await client.post(path, json=body, headers=headers)
+        assert response.status_code == 201, response.text
+    response = await client.put(
+        f"/v1/clients/{client_id}/response-policy",
+        json={"first_response_minutes": 60, "next_response_minutes": 240},
+        headers=headers,
+    )
+    assert response.status_code == 201, response.text
 
 
 async def seed_partners(client, agency: Agency, hook_url: str) -> None:

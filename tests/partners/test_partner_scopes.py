@@ -163,6 +163,17 @@ def _bodies(ids: dict[str, str]) -> dict[str, Any]:
         },
         "update_webhook_endpoint": {"description": "Changed by a partner"},
         "retry_publication": {"confirm_not_published": False},
+        "create_saved_reply": {"name": unique("Merci"), "language": "fr", "body": "Merci!"},
+        "update_saved_reply": {"name": unique("Renamed")},
+        "render_saved_reply": {"item_id": str(uuid.uuid4())},
+        "create_inbox_rule": {
+            "brand_id": ids["brand_id"],
+            "name": unique("Rule"),
+            "condition": {},
+            "action": {"labels": ["partner"]},
+        },
+        "update_inbox_rule": {"enabled": False},
+        "put_response_policy": {"first_response_minutes": 60, "next_response_minutes": 240},
     }
 
 
@@ -242,6 +253,15 @@ async def seed(client: httpx.AsyncClient, agency: Agency) -> dict[str, str]:
     invoice = await _owner_post(
         client, agency, "/v1/invoices", {"client_id": made["id"], "month": "2026-01"}
     )
+    saved_reply = await _owner_post(
+        client, agency, "/v1/saved-replies", {"name": "Merci", "language": "fr", "body": "Merci!"}
+    )
+    rule = await _owner_post(
+        client,
+        agency,
+        "/v1/inbox-rules",
+        {"brand_id": brand["id"], "name": "Rule", "condition": {}, "action": {}},
+    )
     return {
         "client_id": str(made["id"]),
         "retainer_id": str(retainer["id"]),
@@ -252,6 +272,8 @@ async def seed(client: httpx.AsyncClient, agency: Agency) -> dict[str, str]:
         "user_id": str(agency.owner.user_id),
         "invoice_id": str(invoice["id"]),
         "account_id": await _social_account(client, agency, brand["id"]),
+        "saved_reply_id": str(saved_reply["id"]),
+        "rule_id": str(rule["id"]),
     }
 
 
