@@ -30,12 +30,12 @@ PlatformName = Annotated[
     "/{platform}",
     response_class=PlainTextResponse,
     responses={
+        **responses(401, 404, 503),
         200: {
             "description": "Meta: the hub.challenge as text; LinkedIn: JSON",
             "content": {"text/plain": {}, "application/json": {}},
-        }
-    }
-    | responses(401, 404, 503),
+        },
+    },
     summary="The platform's subscription check",
 )
 async def verify_platform_webhook(

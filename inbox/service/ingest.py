@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 
 from inbox import rules as rule_engine
 from inbox import sla
@@ -194,9 +194,9 @@ async def _thread(
         return None
     kind = "conversation" if inbound.kind == InboxKind.message else "post"
     at = inbound.created_at
+    statement = insert(InboxThread)
     row = await session.scalar(
-        insert(InboxThread)
-        .values(
+        statement.values(
             tenant_id=ctx.account.tenant_id,
             id=new_id(),
             social_account_id=ctx.account.id,
@@ -210,9 +210,13 @@ async def _thread(
         )
         .on_conflict_do_update(
             constraint="uq_inbox_threads",
-            set_={"last_item_at": func.greatest(InboxThread.__table__.c.last_item_at, at)},
+            set_={
+                "last_item_at": func.greatest(
+                    col(InboxThread.last_item_at), statement.excluded.last_item_at
+                )
+            },
         )
-        .returning(InboxThread.__table__.c.id)
+        .returning(col(InboxThread.id))
     )
     return row
 
@@ -306,7 +310,7 @@ async def store_one(
         insert(InboxItem)
         .values(**_row(item))
         .on_conflict_do_nothing(constraint="uq_inbox_items")
-        .returning(InboxItem.__table__.c.id)
+        .returning(col(InboxItem.id))
     )
     if inserted is None:
         again = (
@@ -332,7 +336,8 @@ async def store_one(
 
 
 def _row(item: InboxItem) -> dict[str, Any]:
-    return {c.name: getattr(item, c.name) for c in InboxItem.__table__.columns}
+    table = SQLModel.metadata.tables["inbox_items"]
+    return {c.name: getattr(item, c.name) for c in table.columns}
 
 
 def _apply_rules(session: AsyncSession, ctx: Context, item: InboxItem) -> list[uuid.UUID]:

@@ -106,7 +106,7 @@ def item_read(item: InboxItem, now: datetime) -> ItemRead:
         client_id=item.client_id,
         social_account_id=item.social_account_id,
         platform=item.platform,
-        kind=item.kind,  # type: ignore[arg-type]
+        kind=item.kind,
         external_id=item.external_id,
         thread_id=item.thread_id,
         parent_id=item.parent_id,
@@ -117,20 +117,20 @@ def item_read(item: InboxItem, now: datetime) -> ItemRead:
         platform_created_at=item.platform_created_at,
         received_at=item.received_at,
         language=item.language,
-        sentiment=item.sentiment,  # type: ignore[arg-type]
+        sentiment=item.sentiment,
         sentiment_score=item.sentiment_score,
         from_account=item.from_account,
         needs_reply=item.needs_reply,
-        status=item.status,  # type: ignore[arg-type]
+        status=item.status,
         assignee_id=item.assignee_id,
         labels=list(item.labels),
-        priority=item.priority,  # type: ignore[arg-type]
-        moderation=item.moderation,  # type: ignore[arg-type]
+        priority=item.priority,
+        moderation=item.moderation,
         pinned=item.pinned_until is not None and item.pinned_until > now,
         crisis_id=item.crisis_id,
         response_due_at=item.response_due_at,
         first_response_at=item.first_response_at,
-        sla=sla_of(item, now),  # type: ignore[arg-type]
+        sla=sla_of(item, now),
         version=item.version,
     )
 
@@ -138,8 +138,8 @@ def item_read(item: InboxItem, now: datetime) -> ItemRead:
 def action_read(action: InboxAction) -> ActionRead:
     return ActionRead(
         id=action.id,
-        kind=action.kind,  # type: ignore[arg-type]
-        status=action.status,  # type: ignore[arg-type]
+        kind=action.kind,
+        status=action.status,
         text=action.text,
         requested_by=action.requested_by,
         approved_by=action.approved_by,
@@ -229,7 +229,7 @@ async def list_items(
     if unassigned:
         query = query.where(col(InboxItem.assignee_id).is_(None))
     if label is not None:
-        query = query.where(col(InboxItem.labels).any(label))  # type: ignore[arg-type]
+        query = query.where(col(InboxItem.labels).contains([label]))
     if sla_state is not None:
         query = query.where(_sla_filter(sla_state, now))
     if q:

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from inbox import errors
 from inbox.models import PlatformEvent
@@ -113,6 +114,6 @@ async def receive(
             received_at=utcnow(),
         )
         .on_conflict_do_nothing(constraint="uq_platform_events_digest")
-        .returning(PlatformEvent.__table__.c.id)
+        .returning(col(PlatformEvent.id))
     )
     return inserted, inserted is None

@@ -321,10 +321,8 @@ def upgrade() -> None:
         END $$
         """
     )
-    op.execute(
-        f"GRANT EXECUTE ON FUNCTION inbox_account_owners(text, text) TO {APP_ROLE}; "
-        f"GRANT EXECUTE ON FUNCTION inbox_due(timestamptz) TO {APP_ROLE}"
-    )
+    op.execute(f"GRANT EXECUTE ON FUNCTION inbox_account_owners(text, text) TO {APP_ROLE}")
+    op.execute(f"GRANT EXECUTE ON FUNCTION inbox_due(timestamptz) TO {APP_ROLE}")
 
 
 def downgrade() -> None:

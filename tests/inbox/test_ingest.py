@@ -1,0 +1,91 @@
+"""What a platform sends becomes inbox items once each, under the right brand, with their
+language, sentiment, rules and response deadline; replies leave through the worker."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from inbox.models import ResponsePolicyRow
+from inbox.sla import ResponsePolicy
+from social.connectors.types import InboxKind
+from tests.support.factories import new_world
+from tests.support.inbox import inbound, store
+from tests.support.publishing import sandbox_account
+from tests.support.worker import run_due_jobs
+
+# A Friday, 16:59 in Montréal.
+FRIDAY = datetime(2027, 5, 7, 20, 59, tzinfo=UTC)
+
+
+async def _account(client, db, world) -> tuple[uuid.UUID, str]:
+    account = uuid.UUID(await sandbox_account(client, world))
+    response = await client.get(f"/v1/social-accounts/{account}", headers=world.boss)
+    return account, response.json()["external_id"]
+
+
+async def test_the_same_item_twice_is_one_and_a_reply_before_its_parent_is_attached(
+    client, db, clock
+):
+    clock.set(FRIDAY)
+    world = await new_world(client)
+    account, external = await _account(client, db, world)
+    reply = inbound(external, "Moi aussi!", kind=InboxKind.reply, parent="c-parent")
+    parent = inbound(external, "C'est ouvert demain?", external_id="c-parent")
+    await store(db, world.tenant_id, account, reply)
+    await store(db, world.tenant_id, account, parent, parent, reply)
+    listed = (await client.get("/v1/inbox", headers=world.boss)).json()["items"]
+    assert sorted(i["external_id"] for i in listed) == sorted([reply.external_id, "c-parent"])
+    by_id = {i["external_id"]: i for i in listed}
+    assert by_id[reply.external_id]["parent_id"] == by_id["c-parent"]["id"]
+    assert by_id["c-parent"]["language"] == "fr"
+
+
+async def test_a_friday_1659_comment_is_due_monday_and_a_reply_goes_out_once(
+    client, db, settings, clock
+):
+    clock.set(FRIDAY)
+    world = await new_world(client)
+    account, external = await _account(client, db, world)
+    policy = ResponsePolicy(
+        first_response_minutes=60, next_response_minutes=120, timezone="America/Montreal"
+    )
+    async with db.tenant_transaction(world.tenant_id) as session:
+        session.add(
+            ResponsePolicyRow(
+                tenant_id=world.tenant_id,
+                client_id=uuid.UUID(world.customer["id"]),
+                policy=policy.to_json(),
+            )
+        )
+    [item] = await store(
+        db, world.tenant_id, account, inbound(external, "Service horrible, je suis fâché")
+    )
+    detail = (await client.get(f"/v1/inbox/{item.id}", headers=world.boss)).json()
+    # One minute left on Friday, the other 59 on Monday from 9:00 (Montréal, EDT).
+    assert detail["response_due_at"].startswith("2027-05-10T13:59:00")
+    assert detail["sentiment"] == "negative"
+    assert detail["sla"] == "within"
+
+    stale = await client.post(
+        f"/v1/inbox/{item.id}/status",
+        json={"status": "done"},
+        headers={**world.boss, "If-Match": '"99"'},
+    )
+    assert stale.status_code == 412, stale.text
+    assert stale.json()["current"]["status"] == "new"
+
+    sent = await client.post(
+        f"/v1/inbox/{item.id}/reply",
+        json={"text": "Nous sommes désolés, écrivez-nous en privé."},
+        headers={**world.boss, "If-Match": f'"{detail["version"]}"'},
+    )
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["action"]["status"] == "queued"
+    clock.set(FRIDAY + timedelta(minutes=1))
+    await run_due_jobs(settings)
+    after = (await client.get(f"/v1/inbox/{item.id}", headers=world.boss)).json()
+    [action] = after["actions"]
+    assert action["status"] == "sent", action
+    assert after["first_response_at"] is not None
+    assert after["sla"] == "met"
