@@ -33,9 +33,11 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import Request
+from sqlmodel import select
 
 from devtools.smtp import free_port
 from infra.clock import utcnow
+from tenants.models import Membership
 from tenants.schemas import Patch
 from tests.support import walk
 from tests.support.contract import (
@@ -46,6 +48,7 @@ from tests.support.contract import (
     owner_post,
 )
 from tests.support.factories import Agency, World, new_agency, unique
+from tests.support.inbox import seed_item as seed_inbox_item
 from tests.support.partners import basic, partner_for
 from tests.support.problems import assert_problem
 
@@ -553,6 +556,11 @@ KIND_OF = {
     "template_id": "template",
     "revision_id": "revision",
     "parent_id": "comment",
+    "assign_to": "membership",
+    "notify": "membership",
+    "item_id": "item",
+    "assignee_id": "membership",
+    "inbox_item_id": "item",
 }
 
 
@@ -607,7 +615,25 @@ async def _world(ctx: Ctx) -> World:
         "/v1/time-entries",
         {"brand_id": brand, "date": day, "minutes": 15, "activity": "other"},
     )
+    async with ctx.db.tenant_transaction(agency.tenant_id) as session:
+        membership = await session.scalar(
+            select(Membership.id).where(Membership.user_id == uuid.UUID(member))
+        )
+    item = await seed_inbox_item(ctx.db, agency.tenant_id, uuid.UUID(account))
+    saved_reply = await owner_post(
+        ctx, agency, "/v1/saved-replies", {"name": "Merci", "language": "fr", "body": "Merci!"}
+    )
+    rule = await owner_post(
+        ctx,
+        agency,
+        "/v1/inbox-rules",
+        {"brand_id": brand, "name": "Rule", "condition": {}, "action": {}},
+    )
     ids = {
+        "membership": str(membership),
+        "item": str(item.id),
+        "saved_reply": saved_reply,
+        "rule": rule,
         "client": client_,
         "brand": brand,
         "member": member,
@@ -736,6 +762,31 @@ def _reference_body(op: Op, w: dict[str, str]) -> tuple[str, dict[str, Any]]:
             },
         ),
         ("POST", "/v1/invoices"): ("/v1/invoices", {"client_id": w["client"], "month": "2026-01"}),
+        ("POST", "/v1/inbox/{item_id}/assign"): (
+            f"/v1/inbox/{w['item']}/assign",
+            {"assignee_id": w["membership"]},
+        ),
+        ("POST", "/v1/saved-replies"): (
+            "/v1/saved-replies",
+            {"brand_id": w["brand"], "name": "Merci", "language": "fr", "body": "Merci!"},
+        ),
+        ("POST", "/v1/saved-replies/{saved_reply_id}/render"): (
+            f"/v1/saved-replies/{w['saved_reply']}/render",
+            {"item_id": w["item"]},
+        ),
+        ("POST", "/v1/inbox-rules"): (
+            "/v1/inbox-rules",
+            {
+                "brand_id": w["brand"],
+                "name": "Rule",
+                "condition": {},
+                "action": {"assign_to": w["membership"], "notify": [w["membership"]]},
+            },
+        ),
+        ("PATCH", "/v1/inbox-rules/{rule_id}"): (
+            f"/v1/inbox-rules/{w['rule']}",
+            {"action": {"assign_to": w["membership"], "notify": [w["membership"]]}},
+        ),
     }
     found = bodies.get((op.method, op.path))
     assert found is not None, f"{op.id} names ids in its body: add it to _reference_body"
