@@ -7,6 +7,7 @@ through the inbox's own ingest, on a sandbox account connected through the real 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -478,6 +479,20 @@ async def test_a_response_policy_is_set_replaced_and_removed(client, shop):
     assert (await client.delete(path, headers=headers)).status_code == 204
     assert_problem(await client.get(path, headers=headers), 404, "response-policy-not-found")
     assert_problem(await client.delete(path, headers=headers), 404, "response-policy-not-found")
+
+
+async def test_two_first_policies_at_once_make_one_then_replace_it(client, shop):
+    """Two managers set a client's first policy at the same moment: one creates it, the other
+    waits and replaces it; neither gets a server error, and one policy remains."""
+    path = f"/v1/clients/{shop.client_lune}/response-policy"
+    bodies = [{**POLICY, "first_response_minutes": m} for m in (30, 90)]
+    answers = await asyncio.gather(
+        *(client.put(path, json=b, headers=shop.manager.headers) for b in bodies)
+    )
+    assert sorted(a.status_code for a in answers) == [200, 201], [a.text for a in answers]
+    last = next(a for a in answers if a.status_code == 200).json()
+    assert last["version"] == 2
+    assert (await client.get(path, headers=shop.manager.headers)).json() == last
 
 
 @pytest.mark.parametrize(
