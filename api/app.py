@@ -32,6 +32,7 @@ from api.routes import (
     clients,
     content,
     inbox,
+    inbox_crises,
     inbox_settings,
     invitations,
     invoices,
@@ -110,6 +111,8 @@ def create_app(
         workflow_templates,
         content,
         publishing,
+        # Before the inbox: its "/inbox/{item_id}" would take "crises" for an item id.
+        inbox_crises,
         inbox,
         platform_webhooks,
         portal,

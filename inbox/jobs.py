@@ -13,12 +13,14 @@ from typing import Any, cast
 from sqlalchemy import text, update
 from sqlmodel import col, select
 
-from inbox import sender
+from inbox import crisis_mail, sender
 from inbox.models import InboxAction, InboxCursor, InboxItem, ItemStatus, PlatformEvent
-from inbox.service import ingest
+from inbox.service import crises, ingest
 from inbox.service.webhooks import LINKEDIN, META
+from infra import outbox
 from infra.clock import utcnow
 from infra.logging import get_logger
+from infra.outbox import Event
 from infra.queue import not_before
 from infra.sweep import due_tenants
 from social.connectors import linkedin, meta
@@ -26,6 +28,7 @@ from social.connectors.types import (
     ConnectorError,
     InboundItem,
     InboxConnector,
+    InboxKind,
     RateLimited,
     TokenInvalid,
 )
@@ -128,6 +131,33 @@ async def store_for_account(
     return sum(s.new for s in stored)
 
 
+async def _completed(
+    ctx: dict[str, Any], tenant_id: uuid.UUID, account_id: uuid.UUID, items: list[InboundItem]
+) -> list[InboundItem]:
+    """Mentions as the platform shows them when read: Meta's webhook only locates them (no
+    text, no author). Read with the owning agency's token; left as they are if that fails."""
+    if not any(i.kind is InboxKind.mention and not i.text for i in items):
+        return items
+    kit = kit_of(ctx["resources"])
+    async with ctx["db"].tenant_transaction(tenant_id) as session:
+        account = await session.get(SocialAccount, (tenant_id, account_id))
+        if account is None:
+            return items
+        platform, external_id = account.platform, account.external_id
+    connector = kit.connector(platform)
+    complete = getattr(connector, "complete_item", None)
+    if complete is None:
+        return items
+    try:
+        tokens = await fresh_tokens(ctx["db"], kit, tenant_id, account_id, utcnow())
+        if tokens is None:
+            return items
+        return [await complete(tokens, external_id, item) for item in items]
+    except ConnectorError:
+        log.warning("inbox.mention_unread", account_id=str(account_id), exc_info=True)
+        return items
+
+
 async def process_platform_event(ctx: dict[str, Any], event_id: str) -> int:
     """One stored webhook delivery into items (Meta) or reads of the accounts it names
     (LinkedIn's notifications carry no text). Answers how many items were new."""
@@ -144,7 +174,10 @@ async def process_platform_event(ctx: dict[str, Any], event_id: str) -> int:
                 by_account[item.account_external_id].append(item)
             for external_id, items in by_account.items():
                 for tenant_id, account_id in await _owners(ctx, platform, external_id):
-                    new += await store_for_account(ctx, tenant_id, account_id, items, pushed=True)
+                    complete = await _completed(ctx, tenant_id, account_id, items)
+                    new += await store_for_account(
+                        ctx, tenant_id, account_id, complete, pushed=True
+                    )
         elif platform == LINKEDIN:
             for organization in linkedin.notified_organizations(body):
                 for tenant_id, account_id in await _owners(ctx, platform, organization):
@@ -296,3 +329,18 @@ async def sweep_inbox(ctx: dict[str, Any]) -> int:
         )
         done += job is not None
     return done
+
+
+# --- crisis early warning ---------------------------------------------------------------------
+
+
+async def scan_crises(ctx: dict[str, Any], *, now: datetime | None = None) -> int:
+    """arq cron (every 5 minutes): each agency's brands and accounts that received items in the
+    last hours are judged against their own last two weeks; a new episode is warned once
+    (`inbox.crisis_suspected`) and its items pinned. Answers how many crises were opened."""
+    return await crises.scan(ctx["db"], now=now or utcnow(), queue=ctx.get("redis"))
+
+
+@outbox.handler(crises.CRISIS_SUSPECTED)
+async def mail_crisis_suspected(ctx: dict[str, Any], event: Event) -> None:
+    await crisis_mail.mail_crisis(ctx, event)

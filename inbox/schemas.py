@@ -35,7 +35,7 @@ class ActionRead(BaseModel):
     kind: Literal["reply", "private_reply", "hide", "unhide", "delete"]
     status: ActionStatusField
     text: str | None
-    requested_by: uuid.UUID | None = Field(description="The membership that asked for it")
+    requested_by: uuid.UUID | None = Field(description="The user who asked for it")
     approved_by: uuid.UUID | None
     created_at: datetime
     sent_at: datetime | None
@@ -67,7 +67,7 @@ class ItemRead(BaseModel):
     from_account: bool = Field(description="Written by the brand's own account")
     needs_reply: bool
     status: ItemStatusField
-    assignee_id: uuid.UUID | None = Field(description="A membership")
+    assignee_id: uuid.UUID | None = Field(description="The user it is assigned to")
     labels: list[str]
     priority: PriorityField
     moderation: ModerationField
@@ -80,7 +80,7 @@ class ItemRead(BaseModel):
 
 
 class ViewerRead(BaseModel):
-    membership_id: uuid.UUID
+    user_id: uuid.UUID
     since: datetime
 
 
@@ -108,7 +108,7 @@ class ReplyResult(BaseModel):
 
 
 class AssignRequest(Strict):
-    assignee_id: uuid.UUID | None = Field(description="A membership; null to unassign")
+    assignee_id: uuid.UUID | None = Field(description="A user of the agency; null to unassign")
 
 
 class StatusRequest(Strict):
@@ -240,3 +240,35 @@ class ResponsePolicyRead(ResponsePolicyBody):
     client_id: uuid.UUID
     version: int
     updated_at: datetime
+
+
+# --- suspected crises -------------------------------------------------------------------------
+
+CrisisTrigger = Literal["negative", "volume", "keyword"]
+
+
+class CrisisFigures(BaseModel):
+    """One measure of the window against the same hours of the previous days."""
+
+    observed: int = Field(description="Items in the window")
+    median: float = Field(description="Usual count for these hours (median of previous days)")
+    mad: float = Field(description="Median absolute deviation of the previous days")
+    score: float = Field(description="Robust z of `observed`; 4.5 and more is a surge")
+    surge: bool
+
+
+class CrisisRead(BaseModel):
+    id: uuid.UUID
+    brand_id: uuid.UUID
+    social_account_id: uuid.UUID | None = Field(description="None: the brand as a whole")
+    trigger: CrisisTrigger = Field(description="The main reason")
+    triggers: list[CrisisTrigger] = Field(description="Everything that fired, main first")
+    started_at: datetime = Field(description="When the warning was raised")
+    last_signal_at: datetime = Field(description="When the surge was last seen")
+    window_start: datetime = Field(description="The hours judged, from...")
+    window_end: datetime = Field(description="...to (exclusive)")
+    negative: CrisisFigures | None = Field(description="None while the history is too short")
+    volume: CrisisFigures | None
+    keyword_hits: int = Field(description="Items of the window using a watch-list word")
+    keywords: list[str] = Field(description="The watch-list words used")
+    item_ids: list[uuid.UUID] = Field(description="The items behind it, pinned in the inbox")

@@ -69,6 +69,7 @@ OPERATION_SCOPES: dict[str, ApiScope] = {
     # the community inbox
     "list_inbox": S.inbox_read,
     "get_inbox_item": S.inbox_read,
+    "list_inbox_crises": S.inbox_read,
     "reply_to_item": S.inbox_write,
     "approve_reply": S.inbox_write,
     "assign_item": S.inbox_write,

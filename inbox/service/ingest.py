@@ -105,10 +105,10 @@ async def response_policy(
 async def brand_lead(
     session: AsyncSession, tenant_id: uuid.UUID, brand_id: uuid.UUID, today: date
 ) -> uuid.UUID | None:
-    """The brand's current lead (a membership), if it has one."""
+    """The brand's current lead (a user id), if it has one."""
     return (
         await session.scalars(
-            select(Assignment.membership_id)
+            select(Assignment.user_id)
             .join(
                 Membership,
                 (col(Membership.tenant_id) == col(Assignment.tenant_id))
@@ -301,7 +301,13 @@ async def store_one(
         ).first()
     if needs_reply:
         if ctx.policy is not None:
-            item.response_due_at = sla.due_at(ctx.policy, now, ctx.policy.first_response_minutes)
+            answered_before = await _answered_in_thread(session, item)
+            minutes = (
+                ctx.policy.next_response_minutes
+                if answered_before
+                else ctx.policy.first_response_minutes
+            )
+            item.response_due_at = sla.due_at(ctx.policy, now, minutes)
         notify = _apply_rules(session, ctx, item)
     else:
         notify = []
@@ -333,6 +339,24 @@ async def store_one(
         if notify:
             emit(session, item, NOTIFY, notify=[str(m) for m in notify])
     return Stored(item, True)
+
+
+async def _answered_in_thread(session: AsyncSession, item: InboxItem) -> bool:
+    """Whether we already answered this person in this thread: their new message then runs
+    on the next-response target, not the first-response one."""
+    if item.thread_id is None:
+        return False
+    found = await session.scalar(
+        select(func.count())
+        .select_from(InboxItem)
+        .where(
+            InboxItem.tenant_id == item.tenant_id,
+            InboxItem.thread_id == item.thread_id,
+            InboxItem.author_id == item.author_id,
+            col(InboxItem.first_response_at).is_not(None),
+        )
+    )
+    return bool(found)
 
 
 def _row(item: InboxItem) -> dict[str, Any]:

@@ -556,11 +556,12 @@ KIND_OF = {
     "template_id": "template",
     "revision_id": "revision",
     "parent_id": "comment",
+    "inbox_item_id": "inbox_item",
+    "item_id": "inbox_item",
+    # Items are assigned, and rules notify, memberships (a person in this agency), not users.
+    "assignee_id": "membership",
     "assign_to": "membership",
     "notify": "membership",
-    "item_id": "item",
-    "assignee_id": "membership",
-    "inbox_item_id": "item",
 }
 
 
@@ -615,11 +616,11 @@ async def _world(ctx: Ctx) -> World:
         "/v1/time-entries",
         {"brand_id": brand, "date": day, "minutes": 15, "activity": "other"},
     )
+    item = await seed_inbox_item(ctx.db, agency.tenant_id, uuid.UUID(account))
     async with ctx.db.tenant_transaction(agency.tenant_id) as session:
         membership = await session.scalar(
             select(Membership.id).where(Membership.user_id == uuid.UUID(member))
         )
-    item = await seed_inbox_item(ctx.db, agency.tenant_id, uuid.UUID(account))
     saved_reply = await owner_post(
         ctx, agency, "/v1/saved-replies", {"name": "Merci", "language": "fr", "body": "Merci!"}
     )
@@ -630,8 +631,8 @@ async def _world(ctx: Ctx) -> World:
         {"brand_id": brand, "name": "Rule", "condition": {}, "action": {}},
     )
     ids = {
+        "inbox_item": str(item.id),
         "membership": str(membership),
-        "item": str(item.id),
         "saved_reply": saved_reply,
         "rule": rule,
         "client": client_,
@@ -717,7 +718,12 @@ def _reference_body(op: Op, w: dict[str, str]) -> tuple[str, dict[str, Any]]:
                 "minutes": 15,
                 "activity": "other",
                 "content_item_id": w["content"],
+                "inbox_item_id": w["inbox_item"],
             },
+        ),
+        ("POST", "/v1/inbox/{item_id}/assign"): (
+            f"/v1/inbox/{w['inbox_item']}/assign",
+            {"assignee_id": w["membership"]},
         ),
         ("PATCH", "/v1/time-entries/{entry_id}"): (
             f"/v1/time-entries/{w['entry']}",
@@ -762,17 +768,13 @@ def _reference_body(op: Op, w: dict[str, str]) -> tuple[str, dict[str, Any]]:
             },
         ),
         ("POST", "/v1/invoices"): ("/v1/invoices", {"client_id": w["client"], "month": "2026-01"}),
-        ("POST", "/v1/inbox/{item_id}/assign"): (
-            f"/v1/inbox/{w['item']}/assign",
-            {"assignee_id": w["membership"]},
-        ),
         ("POST", "/v1/saved-replies"): (
             "/v1/saved-replies",
             {"brand_id": w["brand"], "name": "Merci", "language": "fr", "body": "Merci!"},
         ),
         ("POST", "/v1/saved-replies/{saved_reply_id}/render"): (
             f"/v1/saved-replies/{w['saved_reply']}/render",
-            {"item_id": w["item"]},
+            {"item_id": w["inbox_item"]},
         ),
         ("POST", "/v1/inbox-rules"): (
             "/v1/inbox-rules",

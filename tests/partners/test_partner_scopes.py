@@ -114,6 +114,8 @@ PUBLIC_V1 = {
     ("POST", "/v1/approval-links/{token}"),
     ("POST", "/v1/billing/stripe/webhook"),
     ("GET", "/v1/oauth/callback/{platform}"),
+    ("GET", "/v1/platform-webhooks/{platform}"),
+    ("POST", "/v1/platform-webhooks/{platform}"),
     ("POST", "/v1/oauth/token"),
 }
 

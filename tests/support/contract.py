@@ -505,6 +505,10 @@ NOT_TENANT_OBJECTS: dict[str, str] = {
         "reached by a platform's redirect with a signed state (which names its tenant); the "
         "path names a platform, not an object"
     ),
+    "/v1/platform-webhooks/{platform}": (
+        "a platform's webhook, authenticated by its signature over the body; the path names a "
+        "platform, not an object, and the agency is found from the account the event names"
+    ),
 }
 
 
