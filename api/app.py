@@ -33,6 +33,7 @@ from api.routes import (
     content,
     inbox,
     inbox_crises,
+    inbox_settings,
     invitations,
     invoices,
     me,
@@ -118,6 +119,7 @@ def create_app(
         billing,
         invoices,
         social,
+        inbox_settings,
         partner_apps,
         webhooks,
     ):

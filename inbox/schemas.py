@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from inbox.rules import RuleAction, RuleCondition
-from tenants.schemas import Strict
+from tenants.schemas import Patch, Strict
 
 ItemStatusField = Literal["new", "assigned", "waiting", "done"]
 KindField = Literal["comment", "reply", "mention", "message", "review"]
@@ -142,7 +142,7 @@ class SavedReplyCreate(Strict):
     body: Body = Field(description="Variables: {first_name}, {brand}, {agent_first_name}")
 
 
-class SavedReplyUpdate(Strict):
+class SavedReplyUpdate(Patch):
     name: Name | None = None
     language: Literal["fr", "en"] | None = None
     body: Body | None = None
@@ -184,7 +184,7 @@ class InboxRuleCreate(Strict):
     action: RuleAction
 
 
-class InboxRuleUpdate(Strict):
+class InboxRuleUpdate(Patch):
     name: Name | None = None
     position: Annotated[int, Field(ge=0, le=10_000)] | None = None
     enabled: bool | None = None
@@ -216,7 +216,10 @@ class HoursInterval(Strict):
     end: Clock = Field(description="24:00 is written 23:59")
 
 
-class ResponsePolicyBody(Strict):
+class ResponsePolicyBody(Patch):
+    # PUT replaces the policy: a field left out takes its default; null clears only these.
+    clearable = frozenset({"hours", "holidays_country", "holidays_subdivision"})
+
     first_response_minutes: Annotated[int, Field(ge=1, le=30 * 24 * 60)]
     next_response_minutes: Annotated[int, Field(ge=1, le=30 * 24 * 60)]
     timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "America/Montreal"

@@ -33,9 +33,11 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import Request
+from sqlmodel import select
 
 from devtools.smtp import free_port
 from infra.clock import utcnow
+from tenants.models import Membership
 from tenants.schemas import Patch
 from tests.support import walk
 from tests.support.contract import (
@@ -555,9 +557,11 @@ KIND_OF = {
     "revision_id": "revision",
     "parent_id": "comment",
     "inbox_item_id": "inbox_item",
-    "assignee_id": "member",
-    "assign_to": "member",
-    "notify": "member",
+    "item_id": "inbox_item",
+    # Items are assigned, and rules notify, memberships (a person in this agency), not users.
+    "assignee_id": "membership",
+    "assign_to": "membership",
+    "notify": "membership",
 }
 
 
@@ -613,8 +617,24 @@ async def _world(ctx: Ctx) -> World:
         {"brand_id": brand, "date": day, "minutes": 15, "activity": "other"},
     )
     item = await seed_inbox_item(ctx.db, agency.tenant_id, uuid.UUID(account))
+    async with ctx.db.tenant_transaction(agency.tenant_id) as session:
+        membership = await session.scalar(
+            select(Membership.id).where(Membership.user_id == uuid.UUID(member))
+        )
+    saved_reply = await owner_post(
+        ctx, agency, "/v1/saved-replies", {"name": "Merci", "language": "fr", "body": "Merci!"}
+    )
+    rule = await owner_post(
+        ctx,
+        agency,
+        "/v1/inbox-rules",
+        {"brand_id": brand, "name": "Rule", "condition": {}, "action": {}},
+    )
     ids = {
         "inbox_item": str(item.id),
+        "membership": str(membership),
+        "saved_reply": saved_reply,
+        "rule": rule,
         "client": client_,
         "brand": brand,
         "member": member,
@@ -703,7 +723,7 @@ def _reference_body(op: Op, w: dict[str, str]) -> tuple[str, dict[str, Any]]:
         ),
         ("POST", "/v1/inbox/{item_id}/assign"): (
             f"/v1/inbox/{w['inbox_item']}/assign",
-            {"assignee_id": w["member"]},
+            {"assignee_id": w["membership"]},
         ),
         ("PATCH", "/v1/time-entries/{entry_id}"): (
             f"/v1/time-entries/{w['entry']}",
@@ -748,6 +768,27 @@ def _reference_body(op: Op, w: dict[str, str]) -> tuple[str, dict[str, Any]]:
             },
         ),
         ("POST", "/v1/invoices"): ("/v1/invoices", {"client_id": w["client"], "month": "2026-01"}),
+        ("POST", "/v1/saved-replies"): (
+            "/v1/saved-replies",
+            {"brand_id": w["brand"], "name": "Merci", "language": "fr", "body": "Merci!"},
+        ),
+        ("POST", "/v1/saved-replies/{saved_reply_id}/render"): (
+            f"/v1/saved-replies/{w['saved_reply']}/render",
+            {"item_id": w["inbox_item"]},
+        ),
+        ("POST", "/v1/inbox-rules"): (
+            "/v1/inbox-rules",
+            {
+                "brand_id": w["brand"],
+                "name": "Rule",
+                "condition": {},
+                "action": {"assign_to": w["membership"], "notify": [w["membership"]]},
+            },
+        ),
+        ("PATCH", "/v1/inbox-rules/{rule_id}"): (
+            f"/v1/inbox-rules/{w['rule']}",
+            {"action": {"assign_to": w["membership"], "notify": [w["membership"]]}},
+        ),
     }
     found = bodies.get((op.method, op.path))
     assert found is not None, f"{op.id} names ids in its body: add it to _reference_body"

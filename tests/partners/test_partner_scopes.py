@@ -171,6 +171,17 @@ def _bodies(ids: dict[str, str]) -> dict[str, Any]:
         "set_item_status": {"status": "done"},
         "hide_item": {"hidden": True},
         "label_item": {"add": ["vip"]},
+        "create_saved_reply": {"name": unique("Merci"), "language": "fr", "body": "Merci!"},
+        "update_saved_reply": {"name": unique("Renamed")},
+        "render_saved_reply": {"item_id": ids.get("item_id") or str(uuid.uuid4())},
+        "create_inbox_rule": {
+            "brand_id": ids["brand_id"],
+            "name": unique("Rule"),
+            "condition": {},
+            "action": {"labels": ["partner"]},
+        },
+        "update_inbox_rule": {"enabled": False},
+        "put_response_policy": {"first_response_minutes": 60, "next_response_minutes": 240},
     }
 
 
@@ -256,6 +267,15 @@ async def seed(client: httpx.AsyncClient, agency: Agency, db: Any) -> dict[str, 
         f"/v1/inbox/{item.id}/reply", json={"text": "Bonjour!"}, headers=owner
     )
     assert reply.status_code == 202, reply.text
+    saved_reply = await _owner_post(
+        client, agency, "/v1/saved-replies", {"name": "Merci", "language": "fr", "body": "Merci!"}
+    )
+    rule = await _owner_post(
+        client,
+        agency,
+        "/v1/inbox-rules",
+        {"brand_id": brand["id"], "name": "Rule", "condition": {}, "action": {}},
+    )
     return {
         "client_id": str(made["id"]),
         "retainer_id": str(retainer["id"]),
@@ -268,6 +288,8 @@ async def seed(client: httpx.AsyncClient, agency: Agency, db: Any) -> dict[str, 
         "account_id": account,
         "item_id": str(item.id),
         "action_id": str(reply.json()["action"]["id"]),
+        "saved_reply_id": str(saved_reply["id"]),
+        "rule_id": str(rule["id"]),
     }
 
 
