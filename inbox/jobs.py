@@ -5,6 +5,7 @@ response targets breached (once: `inbox.sla_breached`)."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -165,6 +166,26 @@ DRAIN_JOB = "drain_platform_events"
 DRAIN_BATCH = 500
 """Deliveries processed together: their items are grouped per account, so a busy page's
 burst is one transaction per agency that connected it, not one per delivery."""
+
+
+DRAIN_DELAY = timedelta(milliseconds=200)
+_last_drain: list[tuple[int, float]] = [(-1, 0.0)]
+
+
+def drains_after(now: datetime) -> list[tuple[str, datetime | None]]:
+    """The drains a receiving process asks for, as (job id, when): at the first delivery of
+    each second, one now (a lone delivery is processed at once) and one just after the second
+    ends (it finds every later delivery of that second committed). Nothing more that second:
+    a burst of deliveries costs Redis two jobs a second, not one each."""
+    second = int(now.timestamp())
+    asked_second, asked_at = _last_drain[0]
+    # Also by the monotonic clock: a test's frozen application clock may show the same second
+    # again much later.
+    if asked_second == second and time.monotonic() - asked_at < 1.0:
+        return []
+    _last_drain[0] = (second, time.monotonic())
+    trailing = datetime.fromtimestamp(second + 1, tz=now.tzinfo) + DRAIN_DELAY
+    return [(f"platform-events:{second}:first", None), (f"platform-events:{second}:last", trailing)]
 
 
 async def process_platform_event(ctx: dict[str, Any], event_id: str) -> int:

@@ -79,6 +79,7 @@ class WorkerSettings:
         func(inbox_jobs.send_inbox_action, keep_result=0),
         func(inbox_jobs.reconcile_inbox_action, keep_result=0),
         func(inbox_jobs.process_platform_event, keep_result=0),
+        func(inbox_jobs.drain_platform_events, keep_result=0),
         func(inbox_jobs.poll_inbox_account, keep_result=0),
     ]
     cron_jobs: ClassVar[list[Any]] = [

@@ -204,7 +204,7 @@ async def create_saved_reply(
         name=data.name,
         language=data.language,
         body=data.body,
-        created_by=principal.membership_id,
+        created_by=principal.user_id,
     )
     session.add(reply)
     record_audit(
@@ -370,9 +370,9 @@ async def _check_people(session: AsyncSession, principal: Principal, action: Rul
     found = set(
         (
             await session.scalars(
-                select(Membership.id).where(
+                select(Membership.user_id).where(
                     Membership.tenant_id == principal.tenant_id,
-                    col(Membership.id).in_(named),
+                    col(Membership.user_id).in_(named),
                     Membership.role != Role.client,
                     Membership.status != MembershipStatus.disabled,
                 )
@@ -388,7 +388,7 @@ async def _check_people(session: AsyncSession, principal: Principal, action: Rul
             [
                 {
                     "pointer": pointer,
-                    "message": f"No active staff membership {value} in this agency.",
+                    "message": f"No active staff member with user id {value} in this agency.",
                     "code": "unknown-reference",
                 }
                 for pointer, value in problems

@@ -33,11 +33,9 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import Request
-from sqlmodel import select
 
 from devtools.smtp import free_port
 from infra.clock import utcnow
-from tenants.models import Membership
 from tenants.schemas import Patch
 from tests.support import walk
 from tests.support.contract import (
@@ -558,10 +556,10 @@ KIND_OF = {
     "parent_id": "comment",
     "inbox_item_id": "inbox_item",
     "item_id": "inbox_item",
-    # Items are assigned, and rules notify, memberships (a person in this agency), not users.
-    "assignee_id": "membership",
-    "assign_to": "membership",
-    "notify": "membership",
+    # People are named by user id across the API (assignments, members, the inbox).
+    "assignee_id": "member",
+    "assign_to": "member",
+    "notify": "member",
 }
 
 
@@ -617,10 +615,6 @@ async def _world(ctx: Ctx) -> World:
         {"brand_id": brand, "date": day, "minutes": 15, "activity": "other"},
     )
     item = await seed_inbox_item(ctx.db, agency.tenant_id, uuid.UUID(account))
-    async with ctx.db.tenant_transaction(agency.tenant_id) as session:
-        membership = await session.scalar(
-            select(Membership.id).where(Membership.user_id == uuid.UUID(member))
-        )
     saved_reply = await owner_post(
         ctx, agency, "/v1/saved-replies", {"name": "Merci", "language": "fr", "body": "Merci!"}
     )
@@ -632,7 +626,6 @@ async def _world(ctx: Ctx) -> World:
     )
     ids = {
         "inbox_item": str(item.id),
-        "membership": str(membership),
         "saved_reply": saved_reply,
         "rule": rule,
         "client": client_,
@@ -723,7 +716,7 @@ def _reference_body(op: Op, w: dict[str, str]) -> tuple[str, dict[str, Any]]:
         ),
         ("POST", "/v1/inbox/{item_id}/assign"): (
             f"/v1/inbox/{w['inbox_item']}/assign",
-            {"assignee_id": w["membership"]},
+            {"assignee_id": w["member"]},
         ),
         ("PATCH", "/v1/time-entries/{entry_id}"): (
             f"/v1/time-entries/{w['entry']}",
@@ -782,12 +775,12 @@ def _reference_body(op: Op, w: dict[str, str]) -> tuple[str, dict[str, Any]]:
                 "brand_id": w["brand"],
                 "name": "Rule",
                 "condition": {},
-                "action": {"assign_to": w["membership"], "notify": [w["membership"]]},
+                "action": {"assign_to": w["member"], "notify": [w["member"]]},
             },
         ),
         ("PATCH", "/v1/inbox-rules/{rule_id}"): (
             f"/v1/inbox-rules/{w['rule']}",
-            {"action": {"assign_to": w["membership"], "notify": [w["membership"]]}},
+            {"action": {"assign_to": w["member"], "notify": [w["member"]]}},
         ),
     }
     found = bodies.get((op.method, op.path))

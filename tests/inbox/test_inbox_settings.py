@@ -397,12 +397,11 @@ async def test_a_rule_names_only_the_agencys_active_staff(client, db, resources,
     other = await new_agency(client)
     stranger = await add_person(client, db, resources.passwords, other, "member")
     headers = shop.manager.headers
-    assert shop.member.membership_id and shop.contact.membership_id
     action = {
-        "assign_to": str(stranger.membership_id),
+        "assign_to": str(stranger.user_id),
         "notify": [
-            str(shop.member.membership_id),
-            str(shop.contact.membership_id),
+            str(shop.member.user_id),
+            str(shop.contact.user_id),
             str(uuid.uuid4()),
         ],
     }
@@ -418,15 +417,15 @@ async def test_a_rule_names_only_the_agencys_active_staff(client, db, resources,
     assert await walk_pages(client, "/v1/inbox-rules", headers) == []
 
     good = {
-        "assign_to": str(shop.member.membership_id),
-        "notify": [str(shop.manager.membership_id)],
+        "assign_to": str(shop.member.user_id),
+        "notify": [str(shop.manager.user_id)],
     }
     rule = await _post(client, "/v1/inbox-rules", _rule_body(shop.lune, action=good), headers)
-    assert rule["action"]["assign_to"] == str(shop.member.membership_id)
+    assert rule["action"]["assign_to"] == str(shop.member.user_id)
 
     response = await client.patch(
         f"/v1/inbox-rules/{rule['id']}",
-        json={"action": {"notify": [str(stranger.membership_id)]}},
+        json={"action": {"notify": [str(stranger.user_id)]}},
         headers=headers,
     )
     assert_field_refused(response, "/action/notify/0", "unknown-reference")
