@@ -15,6 +15,7 @@ import pytest
 from inbox.models import InboxItem, ResponsePolicyRow
 from inbox.sla import ResponsePolicy
 from social.connectors.types import InboxKind
+from social.report_pdf import format_duration
 from tests.support.factories import Person, add_person, login, new_world
 from tests.support.inbox import inbound, store
 from tests.support.pdf import read
@@ -341,3 +342,20 @@ async def test_the_report_has_a_community_section_in_french_that_contacts_read(c
     ):
         assert sentence in text, (sentence, text)
     assert "Community" not in text
+
+
+@pytest.mark.parametrize(
+    ("minutes", "language", "shown"),
+    [
+        (None, "fr", "—"),
+        (0.2, "en", "< 1 min"),
+        (42.4, "fr", "42 min"),
+        (59.6, "en", "1 h 00 min"),
+        (85, "fr", "1 h 25 min"),
+        (3870, "en", "64 h 30 min"),
+        (60 * 1500, "en", "1,500 h 00 min"),
+        (60 * 1500, "fr", "1\u202f500 h 00 min"),
+    ],
+)
+def test_response_times_read_in_hours_and_minutes(minutes, language, shown):
+    assert format_duration(minutes, language) == shown
