@@ -5,11 +5,13 @@ response targets breached (once: `inbox.sla_breached`)."""
 
 from __future__ import annotations
 
+import html
 import time
 import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import text, update
 from sqlmodel import col, select
@@ -18,9 +20,12 @@ from inbox import crisis_mail, notify_mail, sender
 from inbox.models import InboxAction, InboxCursor, InboxItem, ItemStatus, PlatformEvent
 from inbox.service import crises, ingest
 from inbox.service.webhooks import LINKEDIN, META
+from inbox.templates import CHECK_PLATFORMS
 from infra import outbox
 from infra.clock import utcnow
+from infra.i18n import language as language_of
 from infra.logging import get_logger
+from infra.mail import Mail, send_mail
 from infra.outbox import Event
 from infra.queue import not_before
 from infra.sweep import due_tenants
@@ -33,10 +38,12 @@ from social.connectors.types import (
     RateLimited,
     TokenInvalid,
 )
+from social.jobs import brand_lead_recipients
 from social.kit import kit_of
 from social.models import SocialAccount
 from social.sync import fresh_tokens, mark_needs_reauth
-from tenants.models import Tenant
+from tenants.models import Membership, MembershipStatus, Tenant, User
+from workflows.checks import PLATFORM_NAMES, platform_name
 
 log = get_logger(__name__)
 
@@ -346,6 +353,141 @@ async def poll_inbox_account(ctx: dict[str, Any], tenant_id: str, account_id: st
                 error=error,
             )
     return new
+
+
+# --- e-mails on a missed response target ------------------------------------------------------
+
+BREACHED = "inbox.sla_breached"
+MAIL_MARK_SECONDS = 14 * 24 * 3600
+"""How long a sent breach e-mail is remembered: well past the outbox's last retry."""
+
+_KIND_WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "comment": "A comment",
+        "reply": "A reply",
+        "mention": "A mention",
+        "message": "A private message",
+        "review": "A review",
+    },
+    "fr": {
+        "comment": "Un commentaire",
+        "reply": "Une réponse",
+        "mention": "Une mention",
+        "message": "Un message privé",
+        "review": "Un avis",
+    },
+}
+
+_BREACH_WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "subject": "Response target missed: {brand} on {platform}",
+        "body": (
+            "{what} from {author} on {brand}'s {platform} account was not answered by its "
+            "deadline ({due})."
+        ),
+        "wrote": "They wrote",
+        "open": "Answer it in the inbox",
+        "someone": "someone",
+    },
+    "fr": {
+        "subject": "Délai de réponse dépassé : {brand} sur {platform}",
+        "body": (
+            "{what} de {author} sur le compte {platform} de {brand} n'a pas reçu de réponse "
+            "dans le délai prévu ({due})."
+        ),
+        "wrote": "Le message",
+        "open": "Y répondre dans la boîte de réception",
+        "someone": "quelqu'un",
+    },
+}
+
+
+async def _breach_recipients(
+    ctx: dict[str, Any], tenant_id: uuid.UUID, item_id: uuid.UUID, brand_id: uuid.UUID
+) -> tuple[str, str, list[tuple[str, str]]]:
+    """The brand's name, the agency's time zone, and who to tell: the item's assignee and the
+    brand's lead (the owners and admins when the brand has none), each once."""
+    brand, leads = await brand_lead_recipients(ctx, tenant_id, brand_id)
+    async with ctx["db"].tenant_transaction(tenant_id) as session:
+        tenant = await session.get(Tenant, tenant_id)
+        assignee = (
+            await session.execute(
+                select(User.email, User.locale)
+                .join(Membership, col(Membership.user_id) == col(User.id))
+                .join(
+                    InboxItem,
+                    (col(InboxItem.tenant_id) == col(Membership.tenant_id))
+                    & (col(InboxItem.assignee_id) == col(Membership.user_id)),
+                )
+                .where(
+                    InboxItem.tenant_id == tenant_id,
+                    InboxItem.id == item_id,
+                    Membership.status == MembershipStatus.active,
+                )
+            )
+        ).all()
+    people: dict[str, str] = {}
+    for email, locale in [*assignee, *leads]:
+        people.setdefault(email.lower(), locale)
+    timezone = tenant.timezone if tenant is not None else "UTC"
+    return brand, timezone, sorted(people.items())
+
+
+def _network(platform: str) -> str:
+    """'facebook_page' -> 'Facebook': the names the content checks know, else capitalized."""
+    name = platform_name(CHECK_PLATFORMS.get(platform, platform))
+    return name if name in PLATFORM_NAMES.values() else name.capitalize()
+
+
+@outbox.handler(BREACHED)
+async def mail_sla_breached(ctx: dict[str, Any], event: Event) -> None:
+    """Tell the assignee and the brand's lead, each in their language, that an item waited
+    past its response target. The outbox may deliver an event again (a later handler failed):
+    each e-mail is marked in Redis before it goes, so nobody gets it twice."""
+    payload = event.payload
+    brand, timezone, recipients = await _breach_recipients(
+        ctx, event.tenant_id, uuid.UUID(payload["item_id"]), uuid.UUID(payload["brand_id"])
+    )
+    settings = ctx["settings"]
+    url = f"{settings.app_base_url}/inbox/{payload['item_id']}"
+    due = payload.get("response_due_at")
+    due_text = (
+        datetime.fromisoformat(due).astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
+        if due
+        else "?"
+    )
+    for email, locale in recipients:
+        mark = f"inbox:breach-mail:{event.id}:{email}"
+        if not await ctx["redis"].set(mark, "1", nx=True, ex=MAIL_MARK_SECONDS):
+            continue
+        language = language_of(locale)
+        words = _BREACH_WORDS[language]
+        handle = payload.get("author_handle")
+        values = {
+            "what": _KIND_WORDS[language].get(payload["kind"], _KIND_WORDS[language]["comment"]),
+            "author": f"@{handle.lstrip('@')}" if handle else words["someone"],
+            "brand": brand,
+            "platform": _network(payload["platform"]),
+            "due": f"{due_text} ({timezone})",
+        }
+        said = words["body"].format(**values)
+        quoted = " ".join((payload.get("text") or "").split())[:500]
+        text = f"{said}\n\n{words['wrote']}: {quoted}\n\n{words['open']}: {url}\n"
+        markup = (
+            f"<p>{html.escape(said)}</p>"
+            f"<blockquote>{html.escape(quoted)}</blockquote>"
+            f'<p><a href="{html.escape(url)}">{html.escape(words["open"])}</a></p>'
+        )
+        await send_mail(
+            settings,
+            Mail(
+                to=email,
+                subject=words["subject"].format(**values),
+                text=text,
+                html=markup,
+                language=language,
+            ),
+        )
 
 
 # --- the sweep --------------------------------------------------------------------------------

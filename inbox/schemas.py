@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from inbox.rules import RuleAction, RuleCondition
+from social.schemas import CommunityFigures
 from tenants.schemas import Patch, Strict
 
 ItemStatusField = Literal["new", "assigned", "waiting", "done"]
@@ -272,3 +273,28 @@ class CrisisRead(BaseModel):
     keyword_hits: int = Field(description="Items of the window using a watch-list word")
     keywords: list[str] = Field(description="The watch-list words used")
     item_ids: list[uuid.UUID] = Field(description="The items behind it, pinned in the inbox")
+
+
+# --- figures ----------------------------------------------------------------------------------
+
+GroupByField = Literal["client", "brand", "agent"]
+
+
+class InboxStatsGroup(CommunityFigures):
+    id: uuid.UUID | None = Field(
+        description="The client, the brand or the member (a user id); by agent, null "
+        "gathers the items nobody answered through us and nobody is assigned"
+    )
+    name: str | None
+
+
+class InboxStats(BaseModel):
+    month: str
+    by: GroupByField
+    timezone: str = Field(description="The agency's: the month runs midnight to midnight there")
+    starts_at: datetime
+    ends_at: datetime
+    totals: CommunityFigures = Field(description="Every item the groups cover")
+    groups: list[InboxStatsGroup] = Field(
+        description="One per client, brand or member with items in the month, by name"
+    )

@@ -95,6 +95,8 @@ OPERATION_SCOPES: dict[str, ApiScope] = {
     "get_brand_anomalies": S.stats_read,
     "get_client_report": S.stats_read,
     "get_client_report_pdf": S.stats_read,
+    # the inbox's response figures (the agency's team view)
+    "get_inbox_stats": S.inbox_read,
     # client billing
     "list_invoices": S.billing_read,
     "get_invoice": S.billing_read,

@@ -376,6 +376,7 @@ REQUIRED_QUERY: dict[str, dict[str, str]] = {
     "/v1/portal/budget": {"month": "2026-11"},
     "/v1/calendar": {"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"},
     "/v1/brands/{brand_id}/social-accounts/connect": {"platform": "sandbox"},
+    "/v1/inbox/stats": {"month": "2026-11"},
 }
 
 
