@@ -98,6 +98,9 @@ def create_app(
         responses=problems.responses(*COMMON_PROBLEMS),
     )
     for module in (
+        # First: the platforms' webhooks take bursts (a viral post's comments), and routing
+        # tries routers in order; no other route overlaps their path.
+        platform_webhooks,
         auth,
         me,
         members,
@@ -114,7 +117,6 @@ def create_app(
         # Before the inbox: its "/inbox/{item_id}" would take "crises" for an item id.
         inbox_crises,
         inbox,
-        platform_webhooks,
         portal,
         billing,
         invoices,
