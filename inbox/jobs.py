@@ -9,6 +9,7 @@ import html
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -104,14 +105,23 @@ async def reconcile_inbox_action(ctx: dict[str, Any], tenant_id: str, action_id:
 
 # --- ingestion --------------------------------------------------------------------------------
 
-_OWNERS = text("SELECT * FROM inbox_account_owners(:platform, :external_id)")
+_OWNERS = text("SELECT * FROM inbox_account_owners(:platform, :external_ids)")
 
 
 async def _owners(
-    ctx: dict[str, Any], platform: str, external_id: str
-) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    rows = await due_tenants(ctx["db"], _OWNERS, {"platform": platform, "external_id": external_id})
-    return [(row[0], row[1]) for row in rows]
+    ctx: dict[str, Any], platform: str, external_ids: Collection[str]
+) -> dict[str, list[tuple[uuid.UUID, uuid.UUID]]]:
+    """For each platform account id, the (agency, account) pairs that connected it: one pass
+    over the agencies for a whole batch."""
+    owners: dict[str, list[tuple[uuid.UUID, uuid.UUID]]] = defaultdict(list)
+    if not external_ids:
+        return owners
+    rows = await due_tenants(
+        ctx["db"], _OWNERS, {"platform": platform, "external_ids": sorted(external_ids)}
+    )
+    for tenant_id, account_id, external_id in rows:
+        owners[external_id].append((tenant_id, account_id))
+    return owners
 
 
 async def store_for_account(
@@ -257,13 +267,20 @@ async def _process(ctx: dict[str, Any], event_ids: list[uuid.UUID]) -> int:
         except ValueError as exc:
             bad[event_id] = f"not an event of {platform}: {exc}"[:2000]
     try:
-        for (platform, external_id), items in by_account.items():
-            for tenant_id, account_id in await _owners(ctx, platform, external_id):
-                complete = await _completed(ctx, tenant_id, account_id, items)
-                new += await store_for_account(ctx, tenant_id, account_id, complete, pushed=True)
+        for platform in {p for p, _ in by_account}:
+            owners = await _owners(ctx, platform, {e for p, e in by_account if p == platform})
+            for (of, external_id), items in by_account.items():
+                if of != platform:
+                    continue
+                for tenant_id, account_id in owners.get(external_id, []):
+                    complete = await _completed(ctx, tenant_id, account_id, items)
+                    new += await store_for_account(
+                        ctx, tenant_id, account_id, complete, pushed=True
+                    )
         minute = int(utcnow().timestamp()) // 60
-        for platform, organization in polls:
-            for tenant_id, account_id in await _owners(ctx, platform, organization):
+        notified = await _owners(ctx, LINKEDIN, {o for _, o in polls})
+        for _, organization in polls:
+            for tenant_id, account_id in notified.get(organization, []):
                 await ctx["redis"].enqueue_job(
                     POLL_JOB,
                     str(tenant_id),

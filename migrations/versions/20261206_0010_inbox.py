@@ -271,17 +271,17 @@ def upgrade() -> None:
     # setting: RLS still applies. Arguments are bound by the caller.
     op.execute(
         """
-        CREATE FUNCTION inbox_account_owners(p_platform text, p_external_id text)
-        RETURNS TABLE (owner_tenant_id uuid, account_id uuid)
+        CREATE FUNCTION inbox_account_owners(p_platform text, p_external_ids text[])
+        RETURNS TABLE (owner_tenant_id uuid, account_id uuid, external_id text)
         LANGUAGE plpgsql AS $$
         DECLARE t uuid;
         BEGIN
           FOR t IN SELECT id FROM tenants LOOP
             PERFORM set_config('app.tenant_id', t::text, true);
             RETURN QUERY
-              SELECT a.tenant_id, a.id FROM social_accounts a
+              SELECT a.tenant_id, a.id, a.external_id::text FROM social_accounts a
               WHERE a.tenant_id = t AND a.platform = p_platform
-                AND a.external_id = p_external_id;
+                AND a.external_id = ANY (p_external_ids);
           END LOOP;
           PERFORM set_config('app.tenant_id', '', true);
         END $$
@@ -322,13 +322,13 @@ def upgrade() -> None:
         END $$
         """
     )
-    op.execute(f"GRANT EXECUTE ON FUNCTION inbox_account_owners(text, text) TO {APP_ROLE}")
+    op.execute(f"GRANT EXECUTE ON FUNCTION inbox_account_owners(text, text[]) TO {APP_ROLE}")
     op.execute(f"GRANT EXECUTE ON FUNCTION inbox_due(timestamptz, boolean) TO {APP_ROLE}")
 
 
 def downgrade() -> None:
     op.execute("DROP FUNCTION inbox_due(timestamptz, boolean)")
-    op.execute("DROP FUNCTION inbox_account_owners(text, text)")
+    op.execute("DROP FUNCTION inbox_account_owners(text, text[])")
     op.drop_constraint("fk_time_entries_inbox_item", "time_entries", type_="foreignkey")
     op.drop_column("time_entries", "inbox_item_id")
     for table in (
