@@ -9,7 +9,6 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
     Column,
     DateTime,
     ForeignKeyConstraint,
@@ -19,7 +18,9 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+
+# PostgreSQL's ARRAY, not the generic one: only it knows `contains` (@>), the label filter.
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
 from infra.clock import utcnow
