@@ -26,6 +26,7 @@ from social.connectors.types import (
     ConnectorError,
     InboundItem,
     InboxConnector,
+    InboxKind,
     RateLimited,
     TokenInvalid,
 )
@@ -128,6 +129,40 @@ async def store_for_account(
     return sum(s.new for s in stored)
 
 
+async def _read_in_full(
+    ctx: dict[str, Any],
+    tenant_id: uuid.UUID,
+    account_id: uuid.UUID,
+    platform: str,
+    items: list[InboundItem],
+) -> list[InboundItem]:
+    """Webhooks only locate some items (Meta's mentions come without their text): the
+    connector reads those with the account's token before they are stored, since a stored
+    item's text is never written again by a later delivery. A transient failure raises, and the
+    event is processed again later; a refused token keeps the item as it came."""
+
+    def located(item: InboundItem) -> bool:
+        return item.kind is InboxKind.mention and not item.text
+
+    kit = kit_of(ctx["resources"])
+    complete = getattr(kit.connector(platform), "complete_item", None)
+    if complete is None or not any(located(i) for i in items):
+        return items
+    tokens = await fresh_tokens(ctx["db"], kit, tenant_id, account_id, utcnow())
+    if tokens is None:
+        return items
+    read: list[InboundItem] = []
+    for item in items:
+        if not located(item):
+            read.append(item)
+            continue
+        try:
+            read.append(await complete(tokens, item.account_external_id, item))
+        except TokenInvalid:
+            read.append(item)
+    return read
+
+
 async def process_platform_event(ctx: dict[str, Any], event_id: str) -> int:
     """One stored webhook delivery into items (Meta) or reads of the accounts it names
     (LinkedIn's notifications carry no text). Answers how many items were new."""
@@ -144,7 +179,8 @@ async def process_platform_event(ctx: dict[str, Any], event_id: str) -> int:
                 by_account[item.account_external_id].append(item)
             for external_id, items in by_account.items():
                 for tenant_id, account_id in await _owners(ctx, platform, external_id):
-                    new += await store_for_account(ctx, tenant_id, account_id, items, pushed=True)
+                    read = await _read_in_full(ctx, tenant_id, account_id, platform, items)
+                    new += await store_for_account(ctx, tenant_id, account_id, read, pushed=True)
         elif platform == LINKEDIN:
             for organization in linkedin.notified_organizations(body):
                 for tenant_id, account_id in await _owners(ctx, platform, organization):
