@@ -374,3 +374,15 @@ async def test_a_linkedin_notification_makes_the_worker_read_the_organizations_c
     assert await _inbox(client, other.world) == {}
     # The comments were read through the API (the notification carries no text).
     assert platforms.count(LI, "/rest/socialActions/") >= 1
+
+
+@pytest.mark.parametrize("platform", [FB, IG])
+async def test_a_mention_is_read_in_full_since_its_webhook_only_says_where_it_is(
+    platform, client, db, resources, settings, platforms
+):
+    page = await _page(client, db, resources, platforms, platform)
+    mention = _say(platforms, page, "Le meilleur brunch du Plateau, merci!", kind="mention")
+    await _push(client, platforms, platform, [mention])
+    await run_due_jobs(settings)
+    [item] = (await _inbox(client, page.world)).values()
+    assert (item["kind"], item["text"]) == ("mention", "Le meilleur brunch du Plateau, merci!")
