@@ -5,6 +5,7 @@ brand or the platform refuses."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -333,6 +334,34 @@ async def test_a_change_on_a_stale_version_answers_412_with_what_changed(
         assert response.headers["content-type"].startswith("application/problem+json")
 
 
+async def test_two_agents_answering_at_once_one_reply_goes_the_other_learns_why(
+    client, db, resources, clock
+):
+    clock.set(TUESDAY)
+    team = await _team(client, db, resources)
+    item = await _seed(db, team, "brand", "Votre site est en panne?")
+    seen = await _detail(client, team.world.boss, item["id"])
+    tag = {"If-Match": f'"{seen["version"]}"'}
+    answers = await asyncio.gather(
+        client.post(
+            f"/v1/inbox/{item['id']}/reply",
+            json={"text": "On regarde ça tout de suite."},
+            headers={**team.world.boss, **tag},
+        ),
+        client.post(
+            f"/v1/inbox/{item['id']}/reply",
+            json={"text": "Oui, désolés, c'est réglé d'ici une heure."},
+            headers={**team.member.headers, **tag},
+        ),
+    )
+    assert sorted(a.status_code for a in answers) == [202, 412], [a.text for a in answers]
+    [won] = [a.json() for a in answers if a.status_code == 202]
+    [lost] = [a.json() for a in answers if a.status_code == 412]
+    assert [r["text"] for r in lost["recent_actions"]] == [won["action"]["text"]]
+    detail = await _detail(client, team.world.boss, item["id"])
+    assert [a["text"] for a in detail["actions"]] == [won["action"]["text"]]
+
+
 async def test_colleagues_see_who_else_has_the_item_open(client, db, resources, clock):
     clock.set(TUESDAY)
     team = await _team(client, db, resources)
@@ -486,6 +515,11 @@ async def test_replies_the_platform_or_the_brand_would_refuse_are_refused_before
         headers=boss,
     )
     assert_problem(private, 422, "inbox-not-allowed-on-platform")
+    # Nor can a page hide a member's comment there.
+    hidden = await client.post(f"/v1/inbox/{on_linkedin.id}/hide", json={}, headers=boss)
+    assert_problem(hidden, 422, "inbox-not-allowed-on-platform")
+    linkedin = await _detail(client, boss, str(on_linkedin.id))
+    assert (linkedin["actions"], linkedin["moderation"]) == ([], "visible")
 
     for bad in (
         {},
