@@ -386,3 +386,42 @@ async def test_a_mention_is_read_in_full_since_its_webhook_only_says_where_it_is
     await run_due_jobs(settings)
     [item] = (await _inbox(client, page.world)).values()
     assert (item["kind"], item["text"]) == ("mention", "Le meilleur brunch du Plateau, merci!")
+
+
+@pytest.mark.parametrize("platform", [FB, IG])
+async def test_a_private_message_is_an_item_answered_in_its_conversation(
+    platform, client, db, resources, settings, platforms
+):
+    page = await _page(client, db, resources, platforms, platform)
+    message = _say(platforms, page, "Bonjour, ma commande 4411 est en retard", kind="message")
+    await _push(client, platforms, platform, [message])
+    await run_due_jobs(settings)
+    [item] = (await _inbox(client, page.world)).values()
+    assert (item["kind"], item["text"], item["author"]["id"]) == (
+        "message",
+        "Bonjour, ma commande 4411 est en retard",
+        "24001",
+    )
+    # Already private: "private" makes no sense here.
+    refused = await client.post(
+        f"/v1/inbox/{item['id']}/reply",
+        json={"text": "Désolés!", "private": True},
+        headers=page.world.boss,
+    )
+    assert_problem(refused, 422)
+    sent = await client.post(
+        f"/v1/inbox/{item['id']}/reply",
+        json={"text": "Désolés! Elle part aujourd'hui."},
+        headers=page.world.boss,
+    )
+    assert sent.status_code == 202, sent.text
+    await run_due_jobs(settings)
+    [answer] = platforms.replies_of(platform, page.external_id)
+    assert (answer.text, answer.recipient, answer.private) == (
+        "Désolés! Elle part aujourd'hui.",
+        "24001",
+        False,
+    )
+    detail = await client.get(f"/v1/inbox/{item['id']}", headers=page.world.boss)
+    [action] = detail.json()["actions"]
+    assert (action["status"], action["external_id"]) == ("sent", answer.id)
