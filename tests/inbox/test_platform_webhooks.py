@@ -5,19 +5,24 @@ and reorderings that change nothing, and deliveries that are refused with nothin
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from devtools.platforms import PlatformSimulator
+from devtools.smtp import free_port
+from inbox.jobs import POLL_JOB
 from inbox.models import PlatformEvent
 from inbox.service.webhooks import MAX_BODY
 from tests.conftest import SOCIAL_CLIENTS
@@ -53,6 +58,14 @@ def _say(platforms: PlatformSimulator, page: Page, text: str, **kw: Any) -> str:
     kw.setdefault("author_name", "Marie Tremblay")
     return platforms.add_community_item(
         page.platform, page.external_id, kw.pop("kind", "comment"), text, push=False, **kw
+    )
+
+
+def _say_pushed(platforms: PlatformSimulator, page: Page, text: str, **kw: Any) -> str:
+    """Someone comments, and the platform pushes it to the API on its own."""
+    kw.setdefault("author_id", "24001")
+    return platforms.add_community_item(
+        page.platform, page.external_id, kw.pop("kind", "comment"), text, **kw
     )
 
 
@@ -425,3 +438,57 @@ async def test_a_private_message_is_an_item_answered_in_its_conversation(
     detail = await client.get(f"/v1/inbox/{item['id']}", headers=page.world.boss)
     [action] = detail.json()["actions"]
     assert (action["status"], action["external_id"]) == ("sent", answer.id)
+
+
+@pytest.fixture
+async def api_url(settings) -> AsyncIterator[str]:
+    """The API on a real loopback port, for the simulator to push its webhooks to."""
+    from api.app import create_app
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_the_simulators_pushes_duplicated_reordered_or_mis_signed_give_each_item_once(
+    client, db, resources, settings, platforms, api_url
+):
+    page = await _page(client, db, resources, platforms)
+    platforms.set_webhook_target(api_url)
+    platforms.webhook_faults(duplicate=1)
+    twice = _say_pushed(platforms, page, "Allo! Vous êtes ouverts le 24?")
+    platforms.webhook_faults(out_of_order=1)
+    parent = _say_pushed(platforms, page, "Le menu des fêtes est en ligne?")
+    reply = _say_pushed(platforms, page, "+1, je cherche aussi", kind="reply", parent=parent)
+    platforms.webhook_faults(bad_signature=1)
+    lost = _say_pushed(platforms, page, "Personne ne répond au téléphone")
+    assert await asyncio.to_thread(platforms.wait_webhooks, 30)
+
+    statuses = sorted(d.status or 0 for d in platforms.webhook_deliveries)
+    assert statuses == [200, 200, 200, 200, 401], platforms.webhook_deliveries
+    await run_due_jobs(settings)
+    inbox = await _inbox(client, page.world)
+    assert sorted(inbox) == sorted([twice, parent, reply])
+    assert inbox[reply]["parent_id"] == inbox[parent]["id"]
+
+    # The refused push is not lost for good: the catch-up read (queued by the sweep after a
+    # webhook gap) finds what it announced.
+    await resources.queue.enqueue_job(POLL_JOB, str(page.world.tenant_id), page.account_id)
+    await run_due_jobs(settings)
+    inbox = await _inbox(client, page.world)
+    assert sorted(inbox) == sorted([twice, parent, reply, lost])
+    assert inbox[reply]["parent_id"] == inbox[parent]["id"]
