@@ -492,3 +492,25 @@ async def test_the_simulators_pushes_duplicated_reordered_or_mis_signed_give_eac
     inbox = await _inbox(client, page.world)
     assert sorted(inbox) == sorted([twice, parent, reply, lost])
     assert inbox[reply]["parent_id"] == inbox[parent]["id"]
+
+
+async def test_a_comment_its_author_deleted_shows_as_deleted_and_cannot_be_answered(
+    client, db, resources, settings, platforms
+):
+    page = await _page(client, db, resources, platforms)
+    comment = _say(platforms, page, "Franchement décevant, le service")
+    await _push(client, platforms, FB, [comment])
+    await run_due_jobs(settings)
+    # The author deletes it: Meta sends the same comment with verb "remove" and no message.
+    said = platforms.community_item(FB, comment)
+    said.deleted, said.verb = True, "remove"
+    await _push(client, platforms, FB, [comment])
+    await run_due_jobs(settings)
+
+    [item] = (await _inbox(client, page.world)).values()
+    assert item["moderation"] == "deleted"
+    assert item["text"] == "Franchement décevant, le service"  # what was said stays on record
+    refused = await client.post(
+        f"/v1/inbox/{item['id']}/reply", json={"text": "Désolés"}, headers=page.world.boss
+    )
+    assert_problem(refused, 422, "inbox-not-allowed-on-platform")
