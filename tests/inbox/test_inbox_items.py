@@ -536,3 +536,46 @@ async def test_replies_the_platform_or_the_brand_would_refuse_are_refused_before
     after = await _detail(client, boss, item["id"])
     assert after["actions"] == []
     assert (after["status"], after["version"]) == ("new", seen["version"])
+
+
+async def test_bad_changes_are_refused_whole_with_the_field_named(client, db, resources, clock):
+    clock.set(TUESDAY)
+    team = await _team(client, db, resources)
+    boss = team.world.boss
+    item = await _seed(db, team, "brand", "Vous faites des gâteaux sans noix?")
+    stranger = await new_world(client)
+    seen = await _detail(client, boss, item["id"])
+
+    cases: list[tuple[str, Any, str | None]] = [
+        ("assign", {"assignee_id": str(uuid.uuid4())}, "/assignee_id"),
+        # A member of another agency is no member of this one.
+        ("assign", {"assignee_id": str(stranger.owner.user_id)}, "/assignee_id"),
+        ("assign", {"assignee_id": "nobody"}, "/assignee_id"),
+        ("assign", {}, "/assignee_id"),
+        ("status", {"status": "closed"}, "/status"),
+        ("status", {"status": None}, "/status"),
+        ("labels", {"add": ["x" * 41], "remove": []}, None),
+        ("labels", {"add": [f"l{n}" for n in range(31)], "remove": []}, "/add"),
+        ("labels", {"add": "urgent"}, None),
+        ("hide", {"hidden": "maybe"}, "/hidden"),
+        ("reply", {"text": "ok", "done": "later"}, "/done"),
+    ]
+    for path, body, pointer in cases:
+        response = await client.post(f"/v1/inbox/{item['id']}/{path}", json=body, headers=boss)
+        problem = assert_problem(response, 422)
+        if pointer is not None:
+            assert pointer in {e["pointer"] for e in problem["errors"]}, (path, body, problem)
+    response = await client.post(
+        f"/v1/inbox/{item['id']}/status",
+        content=b"status=done",
+        headers={**boss, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 415, response.text
+    after = await _detail(client, boss, item["id"])
+    assert after["version"] == seen["version"]
+    assert (after["status"], after["assignee_id"], after["labels"], after["actions"]) == (
+        "new",
+        None,
+        [],
+        [],
+    )
