@@ -188,10 +188,10 @@ async def test_the_list_filters_by_what_an_agent_looks_for_and_pages_through_all
     # Two at a time: every item once, in the same order as the whole list.
     pages, cursor = [], None
     while True:
-        params: dict[str, Any] = {"limit": 2}
+        query: dict[str, Any] = {"limit": 2}
         if cursor:
-            params["cursor"] = cursor
-        response = await client.get("/v1/inbox", params=params, headers=boss)
+            query["cursor"] = cursor
+        response = await client.get("/v1/inbox", params=query, headers=boss)
         assert response.status_code == 200, response.text
         page = response.json()
         assert len(page["items"]) <= 2

@@ -70,17 +70,22 @@ def _say_pushed(platforms: PlatformSimulator, page: Page, text: str, **kw: Any) 
 
 
 async def _deliver(client, platform: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
-    return await client.post(f"/v1/platform-webhooks/{platform}", content=body, headers=headers)
+    response: httpx.Response = await client.post(
+        f"/v1/platform-webhooks/{platform}", content=body, headers=headers
+    )
+    return response
 
 
-async def _push(client, platforms: PlatformSimulator, platform: str, ids: list[str]) -> dict:
+async def _push(
+    client, platforms: PlatformSimulator, platform: str, ids: list[str]
+) -> dict[str, Any]:
     body, headers = platforms.webhook_payload(platform, ids)
     response = await _deliver(client, platform, body, headers)
     assert response.status_code == 200, response.text
     return dict(response.json())
 
 
-async def _inbox(client, world: World) -> dict[str, dict]:
+async def _inbox(client, world: World) -> dict[str, dict[str, Any]]:
     """The agency's inbox by the platform's item id."""
     return {i["external_id"]: i for i in await walk(client, "/v1/inbox", world.boss)}
 

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from devtools.platforms import PlatformSimulator
+from devtools.platforms.core import CommunityItem
 from inbox.models import InboxAction
 from tests.support.factories import World, new_world, walk
 from tests.support.publishing import platform_account
@@ -95,7 +96,9 @@ async def _detail(client, c: Comment) -> dict[str, Any]:
 
 async def _row(db, c: Comment, action_id: str) -> InboxAction:
     async with db.tenant_transaction(c.world.tenant_id) as session:
-        row = await session.get(InboxAction, (c.world.tenant_id, uuid.UUID(action_id)))
+        row: InboxAction | None = await session.get(
+            InboxAction, (c.world.tenant_id, uuid.UUID(action_id))
+        )
         assert row is not None
         return row
 
@@ -109,14 +112,14 @@ def _reply_calls(platforms: PlatformSimulator, c: Comment) -> int:
     )
 
 
-def _ours(platforms: PlatformSimulator, c: Comment, text: str) -> list:
+def _ours(platforms: PlatformSimulator, c: Comment, text: str) -> list[CommunityItem]:
     return [r for r in platforms.replies_of(FB, c.external_id) if r.text == text]
 
 
 # --- a real worker killed mid-call ------------------------------------------------------------
 
 
-def _start_worker(log: Path) -> subprocess.Popen:
+def _start_worker(log: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "INBOX_LEASE_SECONDS": str(LEASE_SECONDS),
@@ -133,7 +136,7 @@ def _start_worker(log: Path) -> subprocess.Popen:
         )
 
 
-def _stop(worker: subprocess.Popen) -> None:
+def _stop(worker: subprocess.Popen[bytes]) -> None:
     if worker.poll() is None:
         worker.send_signal(signal.SIGTERM)
         try:
@@ -185,7 +188,7 @@ async def test_a_worker_killed_while_replying_never_replies_twice(
     assert action["status"] == "queued"
 
     log = tmp_path / "worker.log"
-    workers: list[subprocess.Popen] = []
+    workers: list[subprocess.Popen[bytes]] = []
     try:
         workers.append(_start_worker(log))
         # A loaded machine may take tens of seconds to start a worker.
