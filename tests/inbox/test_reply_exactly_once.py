@@ -238,15 +238,17 @@ async def test_a_worker_killed_while_replying_never_replies_twice(
 # --- on the test's clock ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("fault", ["reply_timeout", "reply_500_after_create"])
 async def test_a_reply_whose_answer_never_came_is_found_not_sent_again(
-    client, db, resources, settings, platforms, clock
+    fault, client, db, resources, settings, platforms, clock
 ):
     clock.set(MONDAY)
     c = await _comment(client, db, resources, settings, platforms)
     text = "Nous sommes désolés, votre commande part aujourd'hui."
-    platforms.fault(FB, "reply_timeout")
+    # The reply is made; then its answer times out (SOCIAL_HTTP_TIMEOUT_SECONDS) or is a 500.
+    platforms.fault(FB, fault)
     action = await _ask(client, c, "reply", {"text": text})
-    await run_due_jobs(settings)  # the call times out (SOCIAL_HTTP_TIMEOUT_SECONDS)
+    await run_due_jobs(settings)
 
     waiting = await _detail(client, c)
     [unsure] = waiting["actions"]
