@@ -299,3 +299,24 @@ async def test_a_hide_that_timed_out_is_asked_again_and_the_comment_ends_hidden(
     ]
     assert len(asked) == 2
     assert (await _row(db, c, action["id"])).attempts == 2
+
+
+async def test_a_private_answer_to_a_comment_goes_once_and_meta_refuses_a_second(
+    client, db, resources, settings, platforms, clock
+):
+    clock.set(MONDAY)
+    c = await _comment(client, db, resources, settings, platforms)
+    private = await _ask(client, c, "reply", {"text": "En privé: votre adresse?", "private": True})
+    await run_due_jobs(settings)
+    again = await _ask(client, c, "reply", {"text": "En privé, encore?", "private": True})
+    assert private["kind"] == again["kind"] == "private_reply"
+    await run_due_jobs(settings)
+
+    detail = await _detail(client, c)
+    by_text = {a["text"]: a for a in detail["actions"]}
+    assert by_text["En privé: votre adresse?"]["status"] == "sent"
+    refused = by_text["En privé, encore?"]
+    assert refused["status"] == "failed" and refused["error"], refused
+    messages = [r for r in platforms.replies_of(FB, c.external_id) if r.private]
+    assert [(m.text, m.recipient) for m in messages] == [("En privé: votre adresse?", "24001")]
+    assert platforms.duplicate_replies() == []
