@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, str] = {
     "budget": "bench.budget",
     "social": "bench.social",
     "publish": "bench.publish",
+    "inbox": "bench.inbox",
 }
 
 

@@ -20,6 +20,11 @@ class RuleNotFound(NotFound):
     title = "Inbox rule not found"
 
 
+class ResponsePolicyNotFound(NotFound):
+    type_slug = "response-policy-not-found"
+    title = "This client has no response policy"
+
+
 class ActionNotFound(NotFound):
     type_slug = "inbox-action-not-found"
     title = "Reply or moderation not found"

@@ -5,20 +5,28 @@ response targets breached (once: `inbox.sla_breached`)."""
 
 from __future__ import annotations
 
+import html
+import time
 import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import text, update
 from sqlmodel import col, select
 
-from inbox import sender
+from inbox import crisis_mail, notify_mail, sender
 from inbox.models import InboxAction, InboxCursor, InboxItem, ItemStatus, PlatformEvent
-from inbox.service import ingest
+from inbox.service import crises, ingest
 from inbox.service.webhooks import LINKEDIN, META
+from inbox.templates import CHECK_PLATFORMS
+from infra import outbox
 from infra.clock import utcnow
+from infra.i18n import language as language_of
 from infra.logging import get_logger
+from infra.mail import Mail, send_mail
+from infra.outbox import Event
 from infra.queue import not_before
 from infra.sweep import due_tenants
 from social.connectors import linkedin, meta
@@ -30,10 +38,12 @@ from social.connectors.types import (
     RateLimited,
     TokenInvalid,
 )
+from social.jobs import brand_lead_recipients
 from social.kit import kit_of
 from social.models import SocialAccount
 from social.sync import fresh_tokens, mark_needs_reauth
-from tenants.models import Tenant
+from tenants.models import Membership, MembershipStatus, Tenant, User
+from workflows.checks import PLATFORM_NAMES, platform_name
 
 log = get_logger(__name__)
 
@@ -126,87 +136,169 @@ async def store_for_account(
         if pushed:
             gap = timedelta(minutes=ctx["settings"].inbox_webhook_gap_minutes)
             await ingest.touch_cursor(session, account, pushed_at=now, next_poll_at=now + gap)
+        queued = ingest.queued_actions(session)
+    for action in queued:
+        await sender_deps(ctx).enqueue("send", action, now)
     return sum(s.new for s in stored)
 
 
-async def _read_in_full(
-    ctx: dict[str, Any],
-    tenant_id: uuid.UUID,
-    account_id: uuid.UUID,
-    platform: str,
-    items: list[InboundItem],
+async def _completed(
+    ctx: dict[str, Any], tenant_id: uuid.UUID, account_id: uuid.UUID, items: list[InboundItem]
 ) -> list[InboundItem]:
-    """Webhooks only locate some items (Meta's mentions come without their text): the
-    connector reads those with the account's token before they are stored, since a stored
-    item's text is never written again by a later delivery. A transient failure raises, and the
-    event is processed again later; a refused token keeps the item as it came."""
-
-    def located(item: InboundItem) -> bool:
-        return item.kind is InboxKind.mention and not item.text
-
+    """Mentions as the platform shows them when read: Meta's webhook only locates them (no
+    text, no author). Read with the owning agency's token; left as they are if that fails."""
+    if not any(i.kind is InboxKind.mention and not i.text for i in items):
+        return items
     kit = kit_of(ctx["resources"])
-    complete = getattr(kit.connector(platform), "complete_item", None)
-    if complete is None or not any(located(i) for i in items):
+    async with ctx["db"].tenant_transaction(tenant_id) as session:
+        account = await session.get(SocialAccount, (tenant_id, account_id))
+        if account is None:
+            return items
+        platform, external_id = account.platform, account.external_id
+    connector = kit.connector(platform)
+    complete = getattr(connector, "complete_item", None)
+    if complete is None:
         return items
-    tokens = await fresh_tokens(ctx["db"], kit, tenant_id, account_id, utcnow())
-    if tokens is None:
+    try:
+        tokens = await fresh_tokens(ctx["db"], kit, tenant_id, account_id, utcnow())
+        if tokens is None:
+            return items
+        return [await complete(tokens, external_id, item) for item in items]
+    except ConnectorError:
+        log.warning("inbox.mention_unread", account_id=str(account_id), exc_info=True)
         return items
-    read: list[InboundItem] = []
-    for item in items:
-        if not located(item):
-            read.append(item)
-            continue
-        try:
-            read.append(await complete(tokens, item.account_external_id, item))
-        except TokenInvalid:
-            read.append(item)
-    return read
+
+
+DRAIN_JOB = "drain_platform_events"
+DRAIN_BATCH = 500
+"""Deliveries processed together: their items are grouped per account, so a busy page's
+burst is one transaction per agency that connected it, not one per delivery."""
+
+
+DRAIN_DELAY = timedelta(milliseconds=200)
+_last_drain: list[tuple[int, float]] = [(-1, 0.0)]
+
+
+def drains_after(now: datetime) -> list[tuple[str, datetime | None]]:
+    """The drains a receiving process asks for, as (job id, when): at the first delivery of
+    each second, one now (a lone delivery is processed at once) and one just after the second
+    ends (it finds every later delivery of that second committed). Nothing more that second:
+    a burst of deliveries costs Redis two jobs a second, not one each."""
+    second = int(now.timestamp())
+    asked_second, asked_at = _last_drain[0]
+    # Also by the monotonic clock: a test's frozen application clock may show the same second
+    # again much later.
+    if asked_second == second and time.monotonic() - asked_at < 1.0:
+        return []
+    _last_drain[0] = (second, time.monotonic())
+    trailing = datetime.fromtimestamp(second + 1, tz=now.tzinfo) + DRAIN_DELAY
+    return [(f"platform-events:{second}:first", None), (f"platform-events:{second}:last", trailing)]
 
 
 async def process_platform_event(ctx: dict[str, Any], event_id: str) -> int:
-    """One stored webhook delivery into items (Meta) or reads of the accounts it names
-    (LinkedIn's notifications carry no text). Answers how many items were new."""
-    async with ctx["db"].session() as session:
-        event = await session.get(PlatformEvent, uuid.UUID(event_id))
-        if event is None or event.processed_at is not None:
-            return 0
-        platform, body = event.platform, dict(event.body)
+    """One stored webhook delivery (a retry of one that failed); answers the new items."""
+    return await _process(ctx, [uuid.UUID(event_id)])
+
+
+async def drain_platform_events(ctx: dict[str, Any], key: str = "") -> int:
+    """Every delivery still unprocessed, in batches (the receiver asks for one drain per
+    second); answers the new items. Two drains at once store nothing twice: items dedupe."""
     new = 0
-    try:
-        if platform in META:
-            by_account: dict[str, list[InboundItem]] = defaultdict(list)
-            for item in meta.parse_webhook(body):
-                by_account[item.account_external_id].append(item)
-            for external_id, items in by_account.items():
-                for tenant_id, account_id in await _owners(ctx, platform, external_id):
-                    read = await _read_in_full(ctx, tenant_id, account_id, platform, items)
-                    new += await store_for_account(ctx, tenant_id, account_id, read, pushed=True)
-        elif platform == LINKEDIN:
-            for organization in linkedin.notified_organizations(body):
-                for tenant_id, account_id in await _owners(ctx, platform, organization):
-                    await ctx["redis"].enqueue_job(
-                        POLL_JOB,
-                        str(tenant_id),
-                        str(account_id),
-                        _job_id=f"inbox-poll:{account_id}:push:{event_id}",
-                    )
-    except Exception as exc:
+    seen: set[uuid.UUID] = set()
+    while True:
         async with ctx["db"].session() as session:
-            await session.execute(
-                update(PlatformEvent)
-                .where(col(PlatformEvent.id) == uuid.UUID(event_id))
-                .values(attempts=PlatformEvent.attempts + 1, last_error=str(exc)[:2000])
+            ids = [
+                i
+                for i in (
+                    await session.scalars(
+                        select(PlatformEvent.id)
+                        .where(
+                            col(PlatformEvent.processed_at).is_(None),
+                            col(PlatformEvent.attempts) < MAX_EVENT_TRIES,
+                        )
+                        .order_by(col(PlatformEvent.received_at))
+                        .limit(DRAIN_BATCH)
+                    )
+                ).all()
+                if i not in seen
+            ]
+        if not ids:
+            return new
+        seen.update(ids)
+        new += await _process(ctx, ids)
+
+
+MAX_EVENT_TRIES = 10
+
+
+async def _process(ctx: dict[str, Any], event_ids: list[uuid.UUID]) -> int:
+    async with ctx["db"].session() as session:
+        events = (
+            await session.scalars(
+                select(PlatformEvent).where(
+                    col(PlatformEvent.id).in_(event_ids), col(PlatformEvent.processed_at).is_(None)
+                )
             )
-            await session.commit()
+        ).all()
+        batch = [(e.id, e.platform, dict(e.body)) for e in events]
+    if not batch:
+        return 0
+    new = 0
+    by_account: dict[tuple[str, str], list[InboundItem]] = defaultdict(list)
+    polls: set[tuple[str, str]] = set()
+    bad: dict[uuid.UUID, str] = {}
+    for event_id, platform, body in batch:
+        try:
+            if platform in META:
+                for item in meta.parse_webhook(body):
+                    by_account[(platform, item.account_external_id)].append(item)
+            elif platform == LINKEDIN:
+                polls.update((platform, o) for o in linkedin.notified_organizations(body))
+        except ValueError as exc:
+            bad[event_id] = f"not an event of {platform}: {exc}"[:2000]
+    try:
+        for (platform, external_id), items in by_account.items():
+            for tenant_id, account_id in await _owners(ctx, platform, external_id):
+                complete = await _completed(ctx, tenant_id, account_id, items)
+                new += await store_for_account(ctx, tenant_id, account_id, complete, pushed=True)
+        minute = int(utcnow().timestamp()) // 60
+        for platform, organization in polls:
+            for tenant_id, account_id in await _owners(ctx, platform, organization):
+                await ctx["redis"].enqueue_job(
+                    POLL_JOB,
+                    str(tenant_id),
+                    str(account_id),
+                    _job_id=f"inbox-poll:{account_id}:push:{minute}",
+                )
+    except Exception as exc:
+        await _settle_events(ctx, [e[0] for e in batch], error=str(exc) or type(exc).__name__)
         raise
+    await _settle_events(ctx, [e[0] for e in batch if e[0] not in bad])
+    for event_id, error in bad.items():
+        # A body the platform would never send: kept for a person to read, never retried.
+        await _settle_events(ctx, [event_id], error=error, give_up=True)
+    return new
+
+
+async def _settle_events(
+    ctx: dict[str, Any],
+    event_ids: list[uuid.UUID],
+    *,
+    error: str | None = None,
+    give_up: bool = False,
+) -> None:
+    if not event_ids:
+        return
+    values: dict[str, Any] = {"attempts": PlatformEvent.attempts + 1, "last_error": error}
+    if error is None:
+        values["processed_at"] = utcnow()
+    elif give_up:
+        values["attempts"] = MAX_EVENT_TRIES
     async with ctx["db"].session() as session:
         await session.execute(
-            update(PlatformEvent)
-            .where(col(PlatformEvent.id) == uuid.UUID(event_id))
-            .values(processed_at=utcnow(), attempts=PlatformEvent.attempts + 1, last_error=None)
+            update(PlatformEvent).where(col(PlatformEvent.id).in_(event_ids)).values(**values)
         )
         await session.commit()
-    return new
 
 
 async def poll_inbox_account(ctx: dict[str, Any], tenant_id: str, account_id: str) -> int:
@@ -263,6 +355,141 @@ async def poll_inbox_account(ctx: dict[str, Any], tenant_id: str, account_id: st
     return new
 
 
+# --- e-mails on a missed response target ------------------------------------------------------
+
+BREACHED = "inbox.sla_breached"
+MAIL_MARK_SECONDS = 14 * 24 * 3600
+"""How long a sent breach e-mail is remembered: well past the outbox's last retry."""
+
+_KIND_WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "comment": "A comment",
+        "reply": "A reply",
+        "mention": "A mention",
+        "message": "A private message",
+        "review": "A review",
+    },
+    "fr": {
+        "comment": "Un commentaire",
+        "reply": "Une réponse",
+        "mention": "Une mention",
+        "message": "Un message privé",
+        "review": "Un avis",
+    },
+}
+
+_BREACH_WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "subject": "Response target missed: {brand} on {platform}",
+        "body": (
+            "{what} from {author} on {brand}'s {platform} account was not answered by its "
+            "deadline ({due})."
+        ),
+        "wrote": "They wrote",
+        "open": "Answer it in the inbox",
+        "someone": "someone",
+    },
+    "fr": {
+        "subject": "Délai de réponse dépassé : {brand} sur {platform}",
+        "body": (
+            "{what} de {author} sur le compte {platform} de {brand} n'a pas reçu de réponse "
+            "dans le délai prévu ({due})."
+        ),
+        "wrote": "Le message",
+        "open": "Y répondre dans la boîte de réception",
+        "someone": "quelqu'un",
+    },
+}
+
+
+async def _breach_recipients(
+    ctx: dict[str, Any], tenant_id: uuid.UUID, item_id: uuid.UUID, brand_id: uuid.UUID
+) -> tuple[str, str, list[tuple[str, str]]]:
+    """The brand's name, the agency's time zone, and who to tell: the item's assignee and the
+    brand's lead (the owners and admins when the brand has none), each once."""
+    brand, leads = await brand_lead_recipients(ctx, tenant_id, brand_id)
+    async with ctx["db"].tenant_transaction(tenant_id) as session:
+        tenant = await session.get(Tenant, tenant_id)
+        assignee = (
+            await session.execute(
+                select(User.email, User.locale)
+                .join(Membership, col(Membership.user_id) == col(User.id))
+                .join(
+                    InboxItem,
+                    (col(InboxItem.tenant_id) == col(Membership.tenant_id))
+                    & (col(InboxItem.assignee_id) == col(Membership.user_id)),
+                )
+                .where(
+                    InboxItem.tenant_id == tenant_id,
+                    InboxItem.id == item_id,
+                    Membership.status == MembershipStatus.active,
+                )
+            )
+        ).all()
+    people: dict[str, str] = {}
+    for email, locale in [*assignee, *leads]:
+        people.setdefault(email.lower(), locale)
+    timezone = tenant.timezone if tenant is not None else "UTC"
+    return brand, timezone, sorted(people.items())
+
+
+def _network(platform: str) -> str:
+    """'facebook_page' -> 'Facebook': the names the content checks know, else capitalized."""
+    name = platform_name(CHECK_PLATFORMS.get(platform, platform))
+    return name if name in PLATFORM_NAMES.values() else name.capitalize()
+
+
+@outbox.handler(BREACHED)
+async def mail_sla_breached(ctx: dict[str, Any], event: Event) -> None:
+    """Tell the assignee and the brand's lead, each in their language, that an item waited
+    past its response target. The outbox may deliver an event again (a later handler failed):
+    each e-mail is marked in Redis before it goes, so nobody gets it twice."""
+    payload = event.payload
+    brand, timezone, recipients = await _breach_recipients(
+        ctx, event.tenant_id, uuid.UUID(payload["item_id"]), uuid.UUID(payload["brand_id"])
+    )
+    settings = ctx["settings"]
+    url = f"{settings.app_base_url}/inbox/{payload['item_id']}"
+    due = payload.get("response_due_at")
+    due_text = (
+        datetime.fromisoformat(due).astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
+        if due
+        else "?"
+    )
+    for email, locale in recipients:
+        mark = f"inbox:breach-mail:{event.id}:{email}"
+        if not await ctx["redis"].set(mark, "1", nx=True, ex=MAIL_MARK_SECONDS):
+            continue
+        language = language_of(locale)
+        words = _BREACH_WORDS[language]
+        handle = payload.get("author_handle")
+        values = {
+            "what": _KIND_WORDS[language].get(payload["kind"], _KIND_WORDS[language]["comment"]),
+            "author": f"@{handle.lstrip('@')}" if handle else words["someone"],
+            "brand": brand,
+            "platform": _network(payload["platform"]),
+            "due": f"{due_text} ({timezone})",
+        }
+        said = words["body"].format(**values)
+        quoted = " ".join((payload.get("text") or "").split())[:500]
+        text = f"{said}\n\n{words['wrote']}: {quoted}\n\n{words['open']}: {url}\n"
+        markup = (
+            f"<p>{html.escape(said)}</p>"
+            f"<blockquote>{html.escape(quoted)}</blockquote>"
+            f'<p><a href="{html.escape(url)}">{html.escape(words["open"])}</a></p>'
+        )
+        await send_mail(
+            settings,
+            Mail(
+                to=email,
+                subject=words["subject"].format(**values),
+                text=text,
+                html=markup,
+                language=language,
+            ),
+        )
+
+
 # --- the sweep --------------------------------------------------------------------------------
 
 _DUE = text("SELECT * FROM inbox_due(:due)")
@@ -314,21 +541,37 @@ async def sweep_inbox(ctx: dict[str, Any]) -> int:
             )
         done += job is not None
     async with ctx["db"].session() as session:
-        stale = (
-            await session.scalars(
-                select(PlatformEvent.id)
-                .where(
-                    col(PlatformEvent.processed_at).is_(None),
-                    col(PlatformEvent.received_at) < now - EVENT_RETRY_AFTER,
-                    col(PlatformEvent.attempts) < 10,
-                )
-                .order_by(col(PlatformEvent.received_at))
-                .limit(500)
+        stale = await session.scalar(
+            select(PlatformEvent.id)
+            .where(
+                col(PlatformEvent.processed_at).is_(None),
+                col(PlatformEvent.received_at) < now - EVENT_RETRY_AFTER,
+                col(PlatformEvent.attempts) < MAX_EVENT_TRIES,
             )
-        ).all()
-    for event_id in stale:
-        job = await queue.enqueue_job(
-            PROCESS_JOB, str(event_id), _job_id=f"platform-event:{event_id}:{minute}"
+            .limit(1)
         )
+    if stale is not None:
+        # Deliveries a failed or lost drain left: drain again.
+        job = await queue.enqueue_job(DRAIN_JOB, "sweep", _job_id=f"platform-events:sweep:{minute}")
         done += job is not None
     return done
+
+
+# --- crisis early warning ---------------------------------------------------------------------
+
+
+async def scan_crises(ctx: dict[str, Any], *, now: datetime | None = None) -> int:
+    """arq cron (every 5 minutes): each agency's brands and accounts that received items in the
+    last hours are judged against their own last two weeks; a new episode is warned once
+    (`inbox.crisis_suspected`) and its items pinned. Answers how many crises were opened."""
+    return await crises.scan(ctx["db"], now=now or utcnow(), queue=ctx.get("redis"))
+
+
+@outbox.handler(crises.CRISIS_SUSPECTED)
+async def mail_crisis_suspected(ctx: dict[str, Any], event: Event) -> None:
+    await crisis_mail.mail_crisis(ctx, event)
+
+
+@outbox.handler(ingest.NOTIFY)
+async def mail_rule_notify(ctx: dict[str, Any], event: Event) -> None:
+    await notify_mail.mail_notify(ctx, event)

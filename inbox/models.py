@@ -18,8 +18,6 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-
-# PostgreSQL's ARRAY, not the generic one: only it knows `contains` (@>), the label filter.
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
@@ -120,7 +118,7 @@ class InboxItem(TenantScoped, table=True):
         _fk("brand_id", "brands"),
         _fk("client_id", "clients"),
         _fk("thread_id", "inbox_threads"),
-        _fk("assignee_id", "memberships"),
+        ForeignKeyConstraint(["assignee_id"], ["users.id"]),
         UniqueConstraint("tenant_id", "social_account_id", "external_id", name="uq_inbox_items"),
         Index("ix_inbox_items_brand_received", "tenant_id", "brand_id", "received_at"),
         Index("ix_inbox_items_received", "tenant_id", "received_at", "id"),
@@ -161,7 +159,7 @@ class InboxItem(TenantScoped, table=True):
     needs_reply: bool = True
     status: str = Field(default=ItemStatus.new, sa_column=Column(String(16), nullable=False))
     assignee_id: uuid.UUID | None = None
-    """A membership."""
+    """A user of the agency (people are named by user id across the API)."""
     labels: list[str] = Field(
         default_factory=list,
         sa_column=Column(ARRAY(String(40)), nullable=False, server_default="{}"),
@@ -193,7 +191,6 @@ class InboxAction(TenantScoped, table=True):
     __table_args__ = (
         _fk("item_id", "inbox_items"),
         _fk("social_account_id", "social_accounts"),
-        _fk("requested_by", "memberships"),
         Index("ix_inbox_actions_item", "tenant_id", "item_id"),
     )
 

@@ -164,9 +164,9 @@ class RuleCondition(Strict):
 
 
 class RuleAction(Strict):
-    """What a matching rule does. Membership ids are checked against the brand by the caller."""
+    """What a matching rule does. User ids (members of the agency) are checked by the caller."""
 
-    assign_to: uuid.UUID | None = Field(default=None, description="A membership id")
+    assign_to: uuid.UUID | None = Field(default=None, description="A user of the agency")
     assign_to_lead: bool = Field(default=False, description="Assign to the brand's lead")
     labels: Annotated[list[Label], Field(max_length=MAX_LABELS), AfterValidator(_distinct_text)] = (
         Field(default_factory=list)
@@ -175,7 +175,7 @@ class RuleAction(Strict):
     hide: bool = Field(default=False, description="Hide the item on the platform")
     mark_done: bool = Field(default=False, description="Nothing to answer: status done")
     notify: Annotated[list[uuid.UUID], Field(max_length=MAX_NOTIFY), AfterValidator(_distinct)] = (
-        Field(default_factory=list, description="Membership ids to tell")
+        Field(default_factory=list, description="Users of the agency to tell")
     )
 
     @model_validator(mode="after")

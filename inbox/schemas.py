@@ -9,7 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from inbox.rules import RuleAction, RuleCondition
-from tenants.schemas import Strict
+from social.schemas import CommunityFigures
+from tenants.schemas import Patch, Strict
 
 ItemStatusField = Literal["new", "assigned", "waiting", "done"]
 KindField = Literal["comment", "reply", "mention", "message", "review"]
@@ -35,7 +36,7 @@ class ActionRead(BaseModel):
     kind: Literal["reply", "private_reply", "hide", "unhide", "delete"]
     status: ActionStatusField
     text: str | None
-    requested_by: uuid.UUID | None = Field(description="The membership that asked for it")
+    requested_by: uuid.UUID | None = Field(description="The user who asked for it")
     approved_by: uuid.UUID | None
     created_at: datetime
     sent_at: datetime | None
@@ -67,7 +68,7 @@ class ItemRead(BaseModel):
     from_account: bool = Field(description="Written by the brand's own account")
     needs_reply: bool
     status: ItemStatusField
-    assignee_id: uuid.UUID | None = Field(description="A membership")
+    assignee_id: uuid.UUID | None = Field(description="The user it is assigned to")
     labels: list[str]
     priority: PriorityField
     moderation: ModerationField
@@ -80,7 +81,7 @@ class ItemRead(BaseModel):
 
 
 class ViewerRead(BaseModel):
-    membership_id: uuid.UUID
+    user_id: uuid.UUID
     since: datetime
 
 
@@ -108,7 +109,7 @@ class ReplyResult(BaseModel):
 
 
 class AssignRequest(Strict):
-    assignee_id: uuid.UUID | None = Field(description="A membership; null to unassign")
+    assignee_id: uuid.UUID | None = Field(description="A user of the agency; null to unassign")
 
 
 class StatusRequest(Strict):
@@ -142,7 +143,7 @@ class SavedReplyCreate(Strict):
     body: Body = Field(description="Variables: {first_name}, {brand}, {agent_first_name}")
 
 
-class SavedReplyUpdate(Strict):
+class SavedReplyUpdate(Patch):
     name: Name | None = None
     language: Literal["fr", "en"] | None = None
     body: Body | None = None
@@ -184,7 +185,7 @@ class InboxRuleCreate(Strict):
     action: RuleAction
 
 
-class InboxRuleUpdate(Strict):
+class InboxRuleUpdate(Patch):
     name: Name | None = None
     position: Annotated[int, Field(ge=0, le=10_000)] | None = None
     enabled: bool | None = None
@@ -216,7 +217,10 @@ class HoursInterval(Strict):
     end: Clock = Field(description="24:00 is written 23:59")
 
 
-class ResponsePolicyBody(Strict):
+class ResponsePolicyBody(Patch):
+    # PUT replaces the policy: a field left out takes its default; null clears only these.
+    clearable = frozenset({"hours", "holidays_country", "holidays_subdivision"})
+
     first_response_minutes: Annotated[int, Field(ge=1, le=30 * 24 * 60)]
     next_response_minutes: Annotated[int, Field(ge=1, le=30 * 24 * 60)]
     timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "America/Montreal"
@@ -237,3 +241,60 @@ class ResponsePolicyRead(ResponsePolicyBody):
     client_id: uuid.UUID
     version: int
     updated_at: datetime
+
+
+# --- suspected crises -------------------------------------------------------------------------
+
+CrisisTrigger = Literal["negative", "volume", "keyword"]
+
+
+class CrisisFigures(BaseModel):
+    """One measure of the window against the same hours of the previous days."""
+
+    observed: int = Field(description="Items in the window")
+    median: float = Field(description="Usual count for these hours (median of previous days)")
+    mad: float = Field(description="Median absolute deviation of the previous days")
+    score: float = Field(description="Robust z of `observed`; 4.5 and more is a surge")
+    surge: bool
+
+
+class CrisisRead(BaseModel):
+    id: uuid.UUID
+    brand_id: uuid.UUID
+    social_account_id: uuid.UUID | None = Field(description="None: the brand as a whole")
+    trigger: CrisisTrigger = Field(description="The main reason")
+    triggers: list[CrisisTrigger] = Field(description="Everything that fired, main first")
+    started_at: datetime = Field(description="When the warning was raised")
+    last_signal_at: datetime = Field(description="When the surge was last seen")
+    window_start: datetime = Field(description="The hours judged, from...")
+    window_end: datetime = Field(description="...to (exclusive)")
+    negative: CrisisFigures | None = Field(description="None while the history is too short")
+    volume: CrisisFigures | None
+    keyword_hits: int = Field(description="Items of the window using a watch-list word")
+    keywords: list[str] = Field(description="The watch-list words used")
+    item_ids: list[uuid.UUID] = Field(description="The items behind it, pinned in the inbox")
+
+
+# --- figures ----------------------------------------------------------------------------------
+
+GroupByField = Literal["client", "brand", "agent"]
+
+
+class InboxStatsGroup(CommunityFigures):
+    id: uuid.UUID | None = Field(
+        description="The client, the brand or the member (a user id); by agent, null "
+        "gathers the items nobody answered through us and nobody is assigned"
+    )
+    name: str | None
+
+
+class InboxStats(BaseModel):
+    month: str
+    by: GroupByField
+    timezone: str = Field(description="The agency's: the month runs midnight to midnight there")
+    starts_at: datetime
+    ends_at: datetime
+    totals: CommunityFigures = Field(description="Every item the groups cover")
+    groups: list[InboxStatsGroup] = Field(
+        description="One per client, brand or member with items in the month, by name"
+    )

@@ -95,6 +95,7 @@ def migrate(revision: Annotated[str, typer.Argument()] = "head") -> None:
 def demo() -> None:
     """Load the demo agency (idempotent) and print its logins."""
     from billing.budgets.demo import load_time_demo
+    from inbox.demo import load_inbox_demo
     from publishing.demo import load_publishing_demo
     from social.demo import load_social_demo
     from tenants.demo import load_demo
@@ -106,6 +107,7 @@ def demo() -> None:
     asyncio.run(load_content_demo(settings))
     asyncio.run(load_social_demo(settings))
     asyncio.run(load_publishing_demo(settings))
+    asyncio.run(load_inbox_demo(settings))
     for role, email, password in logins:
         typer.echo(f"  {role:<8} {email:<40} {password}")
 

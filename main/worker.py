@@ -79,6 +79,7 @@ class WorkerSettings:
         func(inbox_jobs.send_inbox_action, keep_result=0),
         func(inbox_jobs.reconcile_inbox_action, keep_result=0),
         func(inbox_jobs.process_platform_event, keep_result=0),
+        func(inbox_jobs.drain_platform_events, keep_result=0),
         func(inbox_jobs.poll_inbox_account, keep_result=0),
     ]
     cron_jobs: ClassVar[list[Any]] = [
@@ -97,6 +98,7 @@ class WorkerSettings:
         cron(partner_jobs.sweep_webhooks, second=20, unique=True),
         cron(publishing_jobs.sweep_publications, second=50, run_at_startup=True, unique=True),
         cron(inbox_jobs.sweep_inbox, second=40, run_at_startup=True, unique=True),
+        cron(inbox_jobs.scan_crises, minute=set(range(0, 60, 5)), second=25, unique=True),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -28,6 +28,9 @@ class EventType(StrEnum):
     social_account_needs_reauth = "social_account.needs_reauth"
     stats_anomaly = "stats.anomaly"
     member_joined = "member.joined"
+    inbox_item_received = "inbox.item_received"
+    inbox_sla_breached = "inbox.sla_breached"
+    inbox_crisis_suspected = "inbox.crisis_suspected"
 
 
 PUBLISHED = frozenset(e.value for e in EventType)

@@ -24,6 +24,8 @@ class ApiScope(StrEnum):
     stats_read = "stats:read"
     billing_read = "billing:read"
     webhooks_manage = "webhooks:manage"
+    inbox_read = "inbox:read"
+    inbox_write = "inbox:write"
 
 
 ALL_SCOPES = frozenset(s.value for s in ApiScope)
@@ -64,6 +66,17 @@ OPERATION_SCOPES: dict[str, ApiScope] = {
     "list_content_publications": S.content_read,
     "list_publications": S.content_read,
     "retry_publication": S.content_write,
+    # the community inbox
+    "list_inbox": S.inbox_read,
+    "get_inbox_item": S.inbox_read,
+    "list_inbox_crises": S.inbox_read,
+    "reply_to_item": S.inbox_write,
+    "approve_reply": S.inbox_write,
+    "assign_item": S.inbox_write,
+    "set_item_status": S.inbox_write,
+    "hide_item": S.inbox_write,
+    "delete_item": S.inbox_write,
+    "label_item": S.inbox_write,
     "publish_now": S.content_write,
     "list_account_posts": S.stats_read,
     "decide": S.approvals_decide,
@@ -82,6 +95,8 @@ OPERATION_SCOPES: dict[str, ApiScope] = {
     "get_brand_anomalies": S.stats_read,
     "get_client_report": S.stats_read,
     "get_client_report_pdf": S.stats_read,
+    # the inbox's response figures (the agency's team view)
+    "get_inbox_stats": S.inbox_read,
     # client billing
     "list_invoices": S.billing_read,
     "get_invoice": S.billing_read,
@@ -90,6 +105,21 @@ OPERATION_SCOPES: dict[str, ApiScope] = {
     "list_retainers": S.billing_read,
     "get_retainer": S.billing_read,
     "list_rates": S.billing_read,
+    # the inbox's settings (saved replies, rules, response policies); rendering sends nothing
+    "list_saved_replies": S.inbox_read,
+    "get_saved_reply": S.inbox_read,
+    "render_saved_reply": S.inbox_read,
+    "list_inbox_rules": S.inbox_read,
+    "get_inbox_rule": S.inbox_read,
+    "get_response_policy": S.inbox_read,
+    "create_saved_reply": S.inbox_write,
+    "update_saved_reply": S.inbox_write,
+    "delete_saved_reply": S.inbox_write,
+    "create_inbox_rule": S.inbox_write,
+    "update_inbox_rule": S.inbox_write,
+    "delete_inbox_rule": S.inbox_write,
+    "put_response_policy": S.inbox_write,
+    "delete_response_policy": S.inbox_write,
     # outbound webhooks
     "list_webhook_endpoints": S.webhooks_manage,
     "create_webhook_endpoint": S.webhooks_manage,

@@ -22,8 +22,10 @@ from social.connectors.types import Platform
 from social.schemas import (
     AnomalyRead,
     ClientReport,
+    CommunityFigures,
     ReportAccount,
     ReportBrand,
+    ReportCommunity,
     ReportTotals,
     TopPost,
 )
@@ -81,6 +83,33 @@ _WORDS: dict[Language, dict[str, str]] = {
         "published_on": "published on {date}",
         "open_quote": "\u201c",
         "close_quote": "\u201d",
+        "community": "Community",
+        "community_intro": (
+            "Comments, mentions and messages received this month on the accounts {agency} "
+            "looks after, and how fast they were answered."
+        ),
+        "community_none": "No comment or message was received this month.",
+        "received": "Messages received",
+        "kind.comment": "Comments",
+        "kind.reply": "Replies",
+        "kind.mention": "Mentions",
+        "kind.message": "Private messages",
+        "kind.review": "Reviews",
+        "response_rate": "Response rate",
+        "first_business": "Median first answer (business hours)",
+        "first_business_p90": "90% answered within (business hours)",
+        "first_all": "Median first answer (all hours)",
+        "first_all_p90": "90% answered within (all hours)",
+        "within_target": "Answered within target",
+        "breaches": "Targets missed",
+        "tone": "Tone",
+        "tone_line": "{negative} negative · {neutral} neutral · {positive} positive",
+        "col_brand": "Brand",
+        "col_received": "Received",
+        "col_response_rate": "Answered",
+        "col_median": "Median (bus. hours)",
+        "col_within": "Within target",
+        "col_breaches": "Missed",
     },
     "fr": {
         "title": "Rapport mensuel",
@@ -129,6 +158,33 @@ _WORDS: dict[Language, dict[str, str]] = {
         "published_on": "publiée le {date}",
         "open_quote": "«\u00a0",
         "close_quote": "\u00a0»",
+        "community": "Communauté",
+        "community_intro": (
+            "Commentaires, mentions et messages reçus ce mois-ci sur les comptes dont {agency} "
+            "s'occupe, et la rapidité des réponses."
+        ),
+        "community_none": "Aucun commentaire ni message n'a été reçu ce mois-ci.",
+        "received": "Messages reçus",
+        "kind.comment": "Commentaires",
+        "kind.reply": "Réponses",
+        "kind.mention": "Mentions",
+        "kind.message": "Messages privés",
+        "kind.review": "Avis",
+        "response_rate": "Taux de réponse",
+        "first_business": "Délai médian de réponse (heures ouvrables)",
+        "first_business_p90": "90\u00a0% répondus en (heures ouvrables)",
+        "first_all": "Délai médian de réponse (toutes heures)",
+        "first_all_p90": "90\u00a0% répondus en (toutes heures)",
+        "within_target": "Réponses dans les délais",
+        "breaches": "Délais dépassés",
+        "tone": "Tonalité",
+        "tone_line": "{negative} négatifs · {neutral} neutres · {positive} positifs",
+        "col_brand": "Marque",
+        "col_received": "Reçus",
+        "col_response_rate": "Répondus",
+        "col_median": "Médiane (h. ouvrables)",
+        "col_within": "Dans les délais",
+        "col_breaches": "Dépassés",
     },
 }
 
@@ -201,6 +257,20 @@ def format_percent(fraction: float | None, language: Language) -> str:
         return MISSING
     figure = f"{fraction * 100:.1f}"
     return f"{figure.replace('.', ',')}{NNBSP}%" if language == "fr" else f"{figure}%"
+
+
+def format_duration(minutes: float | None, language: Language) -> str:
+    """A response time: 42.4 -> '42 min', 85 -> '1 h 25 min', 1500 -> '25 h 00 min' (a
+    business-hours figure is read in hours, not days); under half a minute -> '< 1 min'."""
+    if minutes is None:
+        return MISSING
+    whole = round(minutes)
+    if whole < 1:
+        return "< 1 min"
+    if whole < 60:
+        return f"{whole} min"
+    hours, rest = divmod(whole, 60)
+    return f"{format_count(hours, language)} h {rest:02d} min"
 
 
 def format_day(day: date, language: Language) -> str:
@@ -744,6 +814,127 @@ def _brand_section(
         _top_posts(pdf, brand.top_posts, agency, words, language, zone)
 
 
+# --- the community section (the inbox's figures, handed in by the edge) -----------------------
+
+_KINDS = ("comment", "reply", "mention", "message", "review")
+
+
+def _community_values(
+    figures: CommunityFigures, words: dict[str, str], language: Language
+) -> list[tuple[str, str]]:
+    business, all_hours = figures.first_response_business_hours, figures.first_response_all_hours
+    return [
+        (words["received"], format_count(figures.volume.total, language)),
+        (words["response_rate"], format_percent(figures.response_rate, language)),
+        (words["first_business"], format_duration(business.median_minutes, language)),
+        (words["first_business_p90"], format_duration(business.p90_minutes, language)),
+        (words["first_all"], format_duration(all_hours.median_minutes, language)),
+        (words["first_all_p90"], format_duration(all_hours.p90_minutes, language)),
+        (words["within_target"], format_percent(figures.within_target_share, language)),
+        (words["breaches"], format_count(figures.breaches, language)),
+    ]
+
+
+def _figure_rows(pdf: FPDF, rows: Sequence[tuple[str, str]]) -> None:
+    """Label and value pairs in two columns, the labels wider than the totals grid's: the
+    response-time labels say which hours they count."""
+    row_height, column = 6.5, (_WIDTH - 6) / 2
+    label_width, value_width = column * 0.72, column * 0.28
+    _room_for(pdf, row_height * 4)
+    pdf.set_draw_color(*_RULE)
+    pdf.set_line_width(0.2)
+    for index, (label, value) in enumerate(rows):
+        left = index % 2 == 0
+        pdf.set_x(_MARGIN if left else _MARGIN + column + 6)
+        pdf.set_font("helvetica", "", 8)
+        pdf.set_text_color(*_MUTED)
+        pdf.cell(label_width, row_height, _fit(pdf, label, label_width), border="B")
+        pdf.set_font("helvetica", "B", 9.5)
+        pdf.set_text_color(*_TEXT)
+        pdf.cell(value_width, row_height, _fit(pdf, value, value_width), border="B", align="R")
+        if not left or index == len(rows) - 1:
+            pdf.ln(row_height)
+    pdf.ln(2)
+
+
+_COMMUNITY_COLUMNS = (
+    ("col_brand", 50),
+    ("col_received", 20),
+    ("col_response_rate", 22),
+    ("col_median", 38),
+    ("col_within", 28),
+    ("col_breaches", 22),
+)
+
+
+def _community_table(
+    pdf: FPDF, community: ReportCommunity, words: dict[str, str], language: Language
+) -> None:
+    row_height = 6.0
+    _room_for(pdf, row_height * (2 + min(len(community.brands), 3)))
+    pdf.set_font("helvetica", "B", 7.5)
+    pdf.set_draw_color(*_MUTED)
+    for index, (key, width) in enumerate(_COMMUNITY_COLUMNS):
+        align = "L" if index == 0 else "R"
+        pdf.cell(width, row_height, _fit(pdf, words[key], width), border="B", align=align)
+    pdf.ln(row_height)
+    pdf.set_draw_color(*_RULE)
+    pdf.set_font("helvetica", "", 8)
+    for brand in community.brands:
+        _room_for(pdf, row_height)
+        f = brand.figures
+        cells = (
+            brand.name,
+            format_count(f.volume.total, language),
+            format_percent(f.response_rate, language),
+            format_duration(f.first_response_business_hours.median_minutes, language),
+            format_percent(f.within_target_share, language),
+            format_count(f.breaches, language),
+        )
+        for index, (text, (_, width)) in enumerate(zip(cells, _COMMUNITY_COLUMNS, strict=True)):
+            align = "L" if index == 0 else "R"
+            pdf.cell(width, row_height, _fit(pdf, text, width), border="B", align=align)
+        pdf.ln(row_height)
+    pdf.ln(4)
+
+
+def _community_section(
+    pdf: FPDF,
+    community: ReportCommunity,
+    agency: str,
+    words: dict[str, str],
+    language: Language,
+) -> None:
+    _room_for(pdf, 40)
+    pdf.ln(2)
+    _heading(pdf, words["community"], 14, space_after=2)
+    totals = community.totals
+    if totals.volume.total == 0:
+        _paragraph(pdf, words["community_none"])
+        pdf.ln(3)
+        return
+    _paragraph(pdf, words["community_intro"].format(agency=agency), size=9, colour=_MUTED)
+    pdf.ln(1.5)
+    _figure_rows(pdf, _community_values(totals, words, language))
+    counts = {kind: getattr(totals.volume, kind) for kind in _KINDS}
+    kinds = " · ".join(
+        f"{words[f'kind.{kind}']}{words['colon']} {format_count(count, language)}"
+        for kind, count in counts.items()
+        if count
+    )
+    mood = totals.sentiment
+    tone = words["tone_line"].format(
+        negative=format_count(mood.negative, language),
+        neutral=format_count(mood.neutral, language),
+        positive=format_count(mood.positive, language),
+    )
+    _paragraph(pdf, kinds, size=8.5)
+    _paragraph(pdf, f"{words['tone']}{words['colon']} {tone}", size=8.5)
+    pdf.ln(3)
+    if len(community.brands) > 1:
+        _community_table(pdf, community, words, language)
+
+
 def _anomaly_line(
     anomaly: AnomalyRead,
     accounts: dict[uuid.UUID, tuple[ReportBrand, ReportAccount]],
@@ -799,8 +990,9 @@ def _anomalies_section(
 
 def render_report_pdf(report: ClientReport, *, timezone: str = "UTC") -> bytes:
     """The client's month as a PDF: summary, then each brand with its charts, accounts and top
-    posts, then the alerts. An empty month still gives a valid document that says there is no
-    data. `timezone` is the agency's: the day a post went out is the day it was there."""
+    posts, then how the community was answered (when the report carries it), then the alerts.
+    An empty month still gives a valid document that says there is no data. `timezone` is the
+    agency's: the day a post went out is the day it was there."""
     language: Language = report.language
     words = _WORDS[language]
     first, _ = parse_month(report.month)
@@ -838,6 +1030,8 @@ def render_report_pdf(report: ClientReport, *, timezone: str = "UTC") -> bytes:
     zone = ZoneInfo(timezone)
     for brand in report.brands:
         _brand_section(pdf, brand, days, words, language, agency=report.agency_name, zone=zone)
+    if report.community is not None:
+        _community_section(pdf, report.community, report.agency_name, words, language)
     _anomalies_section(pdf, report, words, language)
     return bytes(pdf.output())
 

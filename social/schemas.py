@@ -159,6 +159,72 @@ class ReportBrand(BaseModel):
     """Filled by the edge from publishing (a layer above this one)."""
 
 
+# The community section: the inbox's figures of the month. They are computed by the inbox, a
+# layer above this one, and handed to the report by the edge (like the top posts), so the
+# models live here where the report can name them and the inbox reuses them.
+
+
+class CommunityVolume(BaseModel):
+    """What the community sent: comments, replies, mentions, private messages and reviews
+    received in the month (the brand's own replies are not counted)."""
+
+    total: int
+    comment: int
+    reply: int
+    mention: int
+    message: int
+    review: int
+
+
+class ResponseTime(BaseModel):
+    median_minutes: float | None
+    p90_minutes: float | None = Field(description="90 % of first answers came within this")
+
+
+class SentimentMix(BaseModel):
+    negative: int
+    neutral: int
+    positive: int
+    unknown: int = Field(description="Too short or in another language to tell")
+
+
+class CommunityFigures(BaseModel):
+    """How the community was answered over a month (items received in the month)."""
+
+    volume: CommunityVolume
+    needing_reply: int
+    answered: int = Field(description="Items needing a reply that got a first answer")
+    response_rate: float | None = Field(
+        description="answered / needing_reply, as a fraction (None when nothing needed one)"
+    )
+    first_response_business_hours: ResponseTime = Field(
+        description="Time to the first answer counted in the client's business hours (its "
+        "response policy); None without a policy"
+    )
+    first_response_all_hours: ResponseTime = Field(
+        description="Time to the first answer, every hour counted"
+    )
+    target_due: int = Field(
+        description="Items with a response target that has come due: answered, or past their "
+        "deadline unanswered"
+    )
+    within_target: int = Field(description="Answered by their deadline")
+    within_target_share: float | None = Field(description="within_target / target_due")
+    breaches: int = Field(description="Targets missed: answered late or not answered in time")
+    sentiment: SentimentMix
+
+
+class ReportCommunityBrand(BaseModel):
+    id: uuid.UUID
+    name: str
+    figures: CommunityFigures
+
+
+class ReportCommunity(BaseModel):
+    totals: CommunityFigures
+    brands: list[ReportCommunityBrand]
+
+
 class ClientReport(BaseModel):
     client_id: uuid.UUID
     client_name: str
@@ -169,3 +235,6 @@ class ClientReport(BaseModel):
     totals: ReportTotals
     brands: list[ReportBrand]
     anomalies: list[AnomalyRead]
+    community: ReportCommunity | None = None
+    """The inbox's figures for the client's brands; filled by the edge from the inbox (a layer
+    above this one), None when the caller did not ask for them."""

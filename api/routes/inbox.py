@@ -18,7 +18,9 @@ from inbox.jobs import SEND_JOB, send_job_id
 from inbox.models import ActionKind, ActionStatus, InboxAction, InboxItem
 from inbox.schemas import (
     AssignRequest,
+    GroupByField,
     HideRequest,
+    InboxStats,
     ItemDetail,
     ItemRead,
     ItemStatusField,
@@ -31,10 +33,12 @@ from inbox.schemas import (
     SlaField,
     StatusRequest,
 )
+from inbox.service import figures
 from inbox.service import items as service
 from infra.clock import utcnow
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from infra.queue import enqueue_after_commit
+from tenants.schemas import Month
 
 router = APIRouter(prefix="/inbox", tags=["inbox"])
 
@@ -93,6 +97,29 @@ async def list_inbox(
         q=q,
         limit=limit,
         cursor=cursor,
+    )
+
+
+# Before "/{item_id}", which would otherwise take "stats" for an item id.
+@router.get(
+    "/stats",
+    summary="A month's response figures per client, brand or agent (the agency's team view)",
+)
+async def get_inbox_stats(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    month: Month,
+    by: GroupByField = "brand",
+    client: uuid.UUID | None = None,
+    brand: uuid.UUID | None = None,
+) -> InboxStats:
+    """Items received in the month (midnight to midnight in the agency's time zone) that the
+    caller may read: volume by kind, response rate, first response times in the client's
+    business hours and in all hours (median and 90th percentile), share answered within
+    target, breaches and sentiment. `by=agent` is the team view: an item counts for the
+    member who first answered it, or, unanswered, for its assignee."""
+    return await figures.inbox_stats(
+        session, principal, month=month, by=by, client_id=client, brand_id=brand
     )
 
 

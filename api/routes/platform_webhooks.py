@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from api.deps import ResourcesDep, SessionDep
 from api.problems import responses
 from billing.subscription.schemas import WebhookReceived
-from inbox.jobs import PROCESS_JOB
+from inbox.jobs import DRAIN_JOB, drains_after
 from inbox.service import webhooks
+from infra.clock import utcnow
 from infra.errors import ProblemError
 from infra.queue import enqueue_after_commit
 
@@ -65,9 +66,8 @@ async def receive_platform_webhook(
         session, resources.settings, platform, body, request.headers
     )
     if event_id is not None:
-        enqueue_after_commit(
-            session, PROCESS_JOB, str(event_id), job_id=f"platform-event:{event_id}"
-        )
+        for job_id, at in drains_after(utcnow()):
+            enqueue_after_commit(session, DRAIN_JOB, job_id, job_id=job_id, defer_until=at)
     return WebhookReceived(received=True, duplicate=duplicate)
 
 

@@ -11,6 +11,7 @@ from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, tagged
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit
 from api.problems import responses
 from api.tenancy import enter_tenant
+from inbox.service import figures as community
 from infra.pagination import Page
 from publishing import figures
 from social.connectors.types import Platform
@@ -236,14 +237,15 @@ async def get_brand_anomalies(
 
 @router.get(
     "/clients/{client_id}/reports/{month}",
-    summary="A client's monthly audience report with each brand's top posts (JSON; the PDF "
-    "is at …/pdf)",
+    summary="A client's monthly audience report with each brand's top posts and how the "
+    "community was answered (JSON; the PDF is at …/pdf)",
 )
 async def get_client_report(
     client_id: uuid.UUID, month: Month, principal: CurrentPrincipal, session: SessionDep
 ) -> ClientReport:
     report = await reports.client_report(session, principal, client_id, month)
-    return await figures.add_top_posts(session, principal, report)
+    report = await figures.add_top_posts(session, principal, report)
+    return await community.add_community(session, principal, report)
 
 
 @router.get(
@@ -257,6 +259,7 @@ async def get_client_report_pdf(
 ) -> Response:
     report = await reports.client_report(session, principal, client_id, month)
     report = await figures.add_top_posts(session, principal, report)
+    report = await community.add_community(session, principal, report)
     return Response(
         render_report_pdf(report, timezone=principal.timezone),
         media_type="application/pdf",

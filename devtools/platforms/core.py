@@ -8,8 +8,9 @@ import base64
 import hashlib
 import json
 import re
+import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -303,3 +304,64 @@ class Dialect:
     def account(self, ctx: Ctx) -> Account:
         """The account the bearer token is for, or the platform's "bad token" answer."""
         return self.sim._account_for(ctx.platform, ctx.bearer, self)
+
+    # --- the community inbox: a platform with one overrides these (see CommunityItem)
+
+    def community_id(self, account: Account, kind: str) -> str:
+        """A new id for an item of `kind` on `account`, in the platform's own format."""
+        return str(1 + secrets.randbelow(9)) + str(secrets.randbelow(10**15)).rjust(15, "0")
+
+    def community_thread(self, account: Account, item: CommunityItem) -> str | None:
+        """The thread of an item added without one (the post a comment is under, the
+        conversation a message belongs to); None: none."""
+        return None
+
+    def webhook_body(self, items: Sequence[CommunityItem]) -> bytes | None:
+        """The platform's webhook body announcing `items` (one account's or several); None
+        when the platform pushes nothing (it is polled)."""
+        return None
+
+    def webhook_headers(self, body: bytes, secret: str) -> dict[str, str]:
+        """The headers that sign `body` the platform's way with the app's `secret`."""
+        return {}
+
+
+# ---------------------------------------------------------------- the community inbox
+
+
+INBOX_FAULTS = ("reply_timeout", "reply_500_after_create")
+"""Faults a test can queue for a platform's next reply (see PlatformSimulator.fault): the reply
+is made, then its answer never comes (held past any client's timeout) or is a 500."""
+
+
+@dataclass
+class CommunityItem:
+    """A comment, reply, mention or private message on an account, as the platform keeps it:
+    what the polling endpoints serve, the webhooks announce, replies and moderation change."""
+
+    platform: str
+    account: str
+    """The account's external id."""
+    id: str
+    kind: str
+    """comment | reply | mention | message."""
+    text: str
+    author_id: str
+    author_name: str | None
+    created_at: float
+    parent: str | None = None
+    """The comment a reply answers."""
+    thread: str | None = None
+    """The post a comment is under; the conversation a message belongs to."""
+    hidden: bool = False
+    deleted: bool = False
+    from_account: bool = False
+    """Written by the account itself (its replies through the API)."""
+    target: str | None = None
+    """For a reply the API made: the item it answers (what duplicate_replies compares)."""
+    private: bool = False
+    """A private reply to a public comment."""
+    recipient: str | None = None
+    """For a message of the account: the person it went to."""
+    verb: str = "add"
+    """The last change a webhook would announce: add, edited, hide, unhide, remove."""

@@ -7,25 +7,37 @@ status at ``/rest/images/{urn}`` and ``/rest/videos/{urn}``, ``POST /rest/posts`
 with the post's URN in ``x-restli-id``; ``/rest/posts?q=author`` lists created posts too, and
 ``organizationalEntityShareStatistics`` with ``shares=List(..)``/``ugcPosts=List(..)`` and no
 ``timeIntervals`` gives a post's lifetime figures (``post_figures``).
+
+Inbox: ``/rest/socialActions/{post-or-comment-urn}/comments`` (GET newest first, POST with
+``parentComment``, DELETE ``.../comments/{id}?actor=``) from the dialect's `community`; each
+member comment added with ``push`` makes an organization social-action notification, signed
+``X-LI-Signature: hmacsha256=<hex>`` with the app's client secret, kept in `notifications` and
+posted to `webhook_url` (else the simulator's ``webhook_target``).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import heapq
+import hmac
 import itertools
+import json
 import re
 import secrets
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
+import httpx
 from starlette.responses import Response
 
+from devtools.platforms.community import REPLY_FAULTS, Community, CommunityItem, add_item
 from devtools.platforms.core import (
     AccessToken,
     CreatedPost,
@@ -114,6 +126,9 @@ class LinkedInDialect(Dialect):
         ("GET", r"/rest/videos/([^/]+)", "video"),
         ("GET", r"/rest/videoAnalytics", "video_analytics"),
         ("PUT|POST", r"/dms-uploads/sp/v2/([^/]+)/(uploadedImage|uploadedVideo)/(\d+)", "upload"),
+        ("GET", r"/rest/socialActions/([^/]+)/comments", "comments_list"),
+        ("POST", r"/rest/socialActions/([^/]+)/comments", "comment_create"),
+        ("DELETE", r"/rest/socialActions/([^/]+)/comments/([^/]+)", "comment_delete"),
     )
 
     def _error(self, status: int, code: str, message: str, service: int = 100) -> Reply:
@@ -614,3 +629,270 @@ class LinkedInDialect(Dialect):
         return drop_fields(
             {"paging": {"start": 0, "count": 10, "links": []}, "elements": elements}, deprecated
         )
+
+    # --- comments and their notifications (the community inbox)
+
+    def reset(self) -> None:
+        self.community = Community(self.platform)
+        self.notifications: list[tuple[bytes, dict[str, str]]] = []
+        """Every organization social-action notification signed, pushed or not (body and
+        headers), for tests that post them themselves."""
+        self.webhook_url: str | None = None
+        """Where pushes go (``{url}/v1/platform-webhooks/linkedin_organization``); the
+        simulator's own webhook target when None."""
+        self._notification_id = 0
+
+    def add_community_item(
+        self,
+        account: str,
+        kind: str,
+        text: str,
+        *,
+        author_id: str,
+        author_name: str | None = None,
+        parent: str | None = None,
+        thread: str | None = None,
+        push: bool = True,
+        created_at: datetime | None = None,
+    ) -> str:
+        """A member's comment on one of the organization's posts (`thread`: its URN, default
+        the newest post) or reply to a comment (`parent`: its comment URN); returns the
+        comment URN. `author_id`: a member URN, or an id that becomes one. `push`: LinkedIn
+        notifies the organization (signed, without the text)."""
+        with self.sim._lock:
+            owner = self.sim.account(self.platform, account)
+            top = self.community.get(parent) if parent is not None else None
+            if parent is not None and (top is None or top.parent is not None):
+                raise KeyError(f"no top-level comment {parent!r} on {account}")
+            if kind not in {"comment", "reply"} or (kind == "reply" and top is None):
+                raise ValueError("LinkedIn has comments and replies to comments only here")
+            item = add_item(
+                self,
+                owner,
+                "reply" if top is not None else "comment",
+                text,
+                author_id=author_id,
+                author_name=author_name,
+                parent=top,
+                thread=thread,
+                created_at=created_at,
+            )
+            if push:
+                self.notify([item])
+            return item.id
+
+    def replies_of(self, account: str) -> list[CommunityItem]:
+        with self.sim._lock:
+            return self.community.replies_of(account)
+
+    def community_id(self, account: Account, kind: str) -> str:
+        return _comment_urn(f"urn:li:activity:7{secrets.randbelow(10**18):018d}")
+
+    def community_thread(self, account: Account, item: CommunityItem) -> str | None:
+        newest = next(iter(self._listing(account)))
+        return newest.post_id if isinstance(newest, CreatedPost) else newest.id
+
+    def webhook_body(self, items: Sequence[CommunityItem]) -> bytes | None:
+        """Organization social-action notifications: one COMMENT per item, without its text
+        (the receiver polls the organization's comments)."""
+        notes = []
+        for item in items:
+            self._notification_id += 1
+            org = f"urn:li:organization:{item.account}"
+            notes.append(
+                {
+                    "notificationId": self._notification_id,
+                    "organizationalEntity": org,
+                    "action": "COMMENT",
+                    "sourcePost": item.thread,
+                    "decoratedSourcePost": {"entity": item.thread, "owner": org},
+                    "generatedActivity": item.id,
+                    "decoratedGeneratedActivity": {
+                        "comment": {"entity": item.id, "owner": _actor(item)}
+                    },
+                    "subscriber": f"urn:li:person:{b64id(10, 'subscriber', item.account)}",
+                    "lastModifiedAt": int(item.created_at * 1000),
+                }
+            )
+        payload = {"type": "ORGANIZATION_SOCIAL_ACTION_NOTIFICATIONS", "notifications": notes}
+        return json.dumps(payload, separators=(",", ":")).encode()
+
+    def webhook_headers(self, body: bytes, secret: str) -> dict[str, str]:
+        signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        return {"X-LI-Signature": f"hmacsha256={signature}"}
+
+    def _secret(self) -> str:
+        clients = self.sim._clients
+        known = clients.get(self.platform) if clients is not None else None
+        return known[1] if known is not None else "linkedin-simulator-secret"
+
+    def notify(self, items: Sequence[CommunityItem], *, secret: str | None = None) -> bytes:
+        """Sign (with the app's client secret, or `secret`), keep and push the notification
+        about `items`; its body. Pushed to `webhook_url`, else the simulator's own."""
+        body = self.webhook_body(items) or b""
+        headers = {
+            "Content-Type": "application/json",
+            **self.webhook_headers(body, secret or self._secret()),
+        }
+        self.notifications.append((body, headers))
+        target = self.webhook_url or getattr(self.sim, "webhook_url", None)
+        if isinstance(target, str) and target:
+            url = f"{target.rstrip('/')}/v1/platform-webhooks/{self.platform}"
+            threading.Thread(target=_post, args=(url, body, headers), daemon=True).start()
+        return body
+
+    def _comment_element(self, item: CommunityItem) -> Json:
+        replies = len(self.community.children(item.id))
+        ms = int(item.created_at * 1000)
+        element: dict[str, Json] = {
+            "actor": _actor(item),
+            "commentUrn": item.id,
+            "id": _comment_id(item.id),
+            "object": _activity(item.id),
+            "message": {"text": item.text, "attributes": []},
+            "created": {"actor": _actor(item), "time": ms},
+            "lastModified": {"actor": _actor(item), "time": ms},
+            "commentsSummary": {
+                "totalFirstLevelComments": replies,
+                "aggregatedTotalComments": replies,
+            },
+            "likesSummary": {"totalLikes": 0, "likedByCurrentUser": False},
+        }
+        if item.parent is not None:
+            element["parentComment"] = item.parent
+        return element
+
+    def _target(self, ctx: Ctx, target: str) -> tuple[Account, CommunityItem | None, str]:
+        """The organization, the comment (None: a post) and the post a socialActions path
+        names; 403 unless the token administers that post's organization."""
+        account = self.account(ctx)
+        urn = unquote(target)
+        if urn.startswith("urn:li:comment:"):
+            comment = self.community.get(urn)
+            if comment is None or comment.deleted:
+                raise self._error(404, "NOT_FOUND", f"Comment {urn} does not exist", 0)
+            if comment.account != account.external_id:
+                raise self._error(403, "ACCESS_DENIED", f"Not enough permissions: {urn}")
+            return account, comment, comment.thread or ""
+        posts = {p.thread for p in self.community.of(account.external_id)}
+        if urn not in posts and not any(
+            (p.post_id if isinstance(p, CreatedPost) else p.id) == urn
+            for p in itertools.islice(self._listing(account), 200)
+        ):
+            raise self._error(403, "ACCESS_DENIED", f"Not enough permissions: {urn}")
+        return account, None, urn
+
+    def comments_list(self, ctx: Ctx, target: str) -> Json:
+        account, comment, post = self._target(ctx, target)
+        count = max(1, min(100, int(ctx.query.get("count", "10"))))
+        start = max(0, int(ctx.query.get("start", "0")))
+        if comment is not None:
+            found = self.community.children(comment.id)
+        else:
+            found = [
+                i
+                for i in self.community.of(account.external_id)
+                if i.thread == post and i.parent is None
+            ]
+        found.reverse()  # newest first
+        page = found[start : start + count]
+        return {
+            "paging": {"start": start, "count": count, "total": len(found), "links": []},
+            "elements": [self._comment_element(i) for i in page],
+        }
+
+    def comment_create(self, ctx: Ctx, target: str) -> Response:
+        account, comment, post = self._target(ctx, target)
+        body = ctx.body if isinstance(ctx.body, dict) else {}
+        org = f"urn:li:organization:{account.external_id}"
+        if body.get("actor") != org:
+            raise self._error(403, "ACCESS_DENIED", "actor must be an organization you administer")
+        message = body.get("message")
+        text = message.get("text") if isinstance(message, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            raise self._error(422, "UNPROCESSABLE_ENTITY", "message.text is required")
+        if len(text) > 1250:
+            raise self._error(422, "UNPROCESSABLE_ENTITY", "message.text is longer than 1250")
+        parent = body.get("parentComment")
+        if comment is not None:
+            if parent != comment.id or comment.parent is not None:
+                raise self._error(
+                    400, "ILLEGAL_ARGUMENT", "parentComment must be the top-level comment"
+                )
+        elif parent is not None:
+            raise self._error(400, "ILLEGAL_ARGUMENT", "parentComment names another comment")
+        if self.sim.take_fault(self.platform, "error_before_create"):
+            raise self.server_error(500)
+        fault = self.sim.take_fault(self.platform, *REPLY_FAULTS)
+        item = self.community.new(
+            account.external_id,
+            _comment_urn(_activity(comment.id) if comment is not None else post),
+            "reply" if comment is not None else "comment",
+            text,
+            author_id=org,
+            author_name=account.name,
+            thread=post,
+            parent=comment.id if comment is not None else None,
+            target=comment.id if comment is not None else post,
+            at=ctx.now,
+        )
+        if fault == "reply_500_after_create":
+            raise self.server_error(500)
+        if fault == "reply_timeout":
+            ctx.hang = True
+        return Response(
+            json.dumps(self._comment_element(item)),
+            status_code=201,
+            media_type="application/json",
+            headers={**self.usage_headers(ctx), "x-restli-id": item.id},
+        )
+
+    def comment_delete(self, ctx: Ctx, target: str, comment_id: str) -> Response:
+        account, comment, post = self._target(ctx, target)
+        if unquote(ctx.query.get("actor", "")) != f"urn:li:organization:{account.external_id}":
+            raise self._error(403, "ACCESS_DENIED", "actor must be an organization you administer")
+        wanted = unquote(comment_id)
+        under = (
+            self.community.children(comment.id)
+            if comment is not None
+            else [i for i in self.community.of(account.external_id) if i.thread == post]
+        )
+        found = next(
+            (i for i in under if wanted in {i.id, _comment_id(i.id)}),
+            None,
+        )
+        if found is None:
+            raise self._error(404, "NOT_FOUND", f"Comment {wanted} does not exist", 0)
+        found.deleted = True
+        return Response(status_code=204, headers=self.usage_headers(ctx))
+
+
+def _activity_of(post: str) -> str:
+    """The activity URN a post's (or an activity's) comments hang from."""
+    digits = "".join(c for c in post if c.isdigit()) or "0"
+    return f"urn:li:activity:{digits[-19:]}"
+
+
+def _comment_urn(post: str) -> str:
+    return f"urn:li:comment:({_activity_of(post)},7{secrets.randbelow(10**18):018d})"
+
+
+def _actor(item: CommunityItem) -> str:
+    """A comment's author as LinkedIn names it: a member (or organization) URN."""
+    if item.author_id.startswith("urn:li:"):
+        return item.author_id
+    return f"urn:li:person:{item.author_id}"
+
+
+def _activity(comment_urn: str) -> str:
+    return comment_urn.removeprefix("urn:li:comment:(").split(",", 1)[0]
+
+
+def _comment_id(comment_urn: str) -> str:
+    return comment_urn.rstrip(")").rsplit(",", 1)[-1]
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> None:
+    """Deliver one push, as LinkedIn does: once, whatever the answer."""
+    with contextlib.suppress(httpx.HTTPError):
+        httpx.post(url, content=body, headers=headers, timeout=10.0)

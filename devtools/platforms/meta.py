@@ -23,18 +23,42 @@ Publishing, as Graph does it:
   ``container_error`` (the container ends in ERROR; a Page photo or video Graph cannot
   process), ``rate_limited``, ``token_expires_mid_flow`` and ``timeout_after_create`` on the
   call that makes the post.
+The community inbox, as Graph shows it to a Page or an Instagram account:
+
+* ``GET {post}/comments`` (Facebook: chronological, top-level unless ``filter=stream``, each
+  reply with its ``parent``; ``is_hidden``), ``GET {media}/comments`` and ``{comment}/replies``
+  (Instagram: newest first; ``hidden``, ``replies``), ``since`` and cursor paging; a comment
+  is a node too (``GET {comment}``).
+* ``POST {comment}/comments`` (Facebook) and ``POST {comment}/replies`` (Instagram) reply as the
+  account; threads are two deep (a reply to a reply joins its top-level comment). ``POST
+  {ig-user}/mentions`` (``media_id``, ``comment_id``, ``message``) answers a mention.
+* ``POST {page or ig-user}/messages``: ``recipient={"comment_id"}`` is a private reply (once
+  per comment: code 10900; within 7 days), ``recipient={"id"}`` answers a conversation
+  (Facebook wants ``messaging_type``; within 24 hours of the person's last message; nobody
+  who never wrote: 2018001). ``GET {owner}/conversations`` (``user_id``, participants,
+  messages newest first). The answer is ``{"recipient_id", "message_id"}``.
+* ``POST {comment}`` with ``is_hidden`` (Facebook) or ``hide`` (Instagram), ``DELETE
+  {comment}``: ``{"success": true}``; a message or a mention cannot be moderated.
+* ``GET {ig-user}?fields=mentioned_comment.comment_id(ID){...}`` and
+  ``mentioned_media.media_id(ID){...}`` read a mention the webhook only located.
+* Webhooks: object ``page`` (``feed`` changes with item ``comment`` and the verb, ``mention``,
+  ``messaging`` with ``is_echo`` for the Page's own) or ``instagram`` (``comments``,
+  ``mentions``, ``messaging``), signed ``X-Hub-Signature-256: sha256=<HMAC of the body with
+  the app secret>`` (and the older ``X-Hub-Signature`` with SHA-1). The account's replies and
+  messages come back as webhooks too; Facebook also announces hide, unhide and remove.
 """
 
 from __future__ import annotations
 
 import hashlib
 import heapq
+import hmac
 import json
 import re
 import secrets
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
@@ -42,6 +66,7 @@ from zoneinfo import ZoneInfo
 
 from devtools.platforms.core import (
     AccessToken,
+    CommunityItem,
     CreatedPost,
     Ctx,
     Dialect,
@@ -94,6 +119,30 @@ FB_POST_METRICS = frozenset(
 FB_VIDEO_METRICS = frozenset(
     {"total_video_impressions", "total_video_impressions_unique", "total_video_views"}
 )
+
+REPLY_FAULTS = (
+    "error_before_create",
+    "token_expires_mid_flow",
+    "rate_limited",
+    "reply_timeout",
+    "reply_500_after_create",
+)
+PRIVATE_REPLY_WINDOW = 7 * 86_400.0
+"""A public comment can be answered in private for 7 days, once."""
+MESSAGING_WINDOW = 86_400.0
+"""A RESPONSE message goes out within 24 hours of the person's last message."""
+COMMENT_DEFAULT = "id,message,text,created_time,timestamp,from"
+APP_ID = 1234567890123456
+"""The app an echo says sent the message."""
+
+
+def _digits(n: int = 15) -> str:
+    return str(1 + secrets.randbelow(9)) + str(secrets.randbelow(10 ** (n - 1))).rjust(n - 1, "0")
+
+
+def replace_author(item: CommunityItem, author: str) -> CommunityItem:
+    """The item as if `author` wrote it (to find or start that person's conversation)."""
+    return replace(item, author_id=author, from_account=False, recipient=None)
 
 
 def post_insight(post_id: str, metric: str) -> int:
@@ -247,7 +296,14 @@ class MetaDialect(Dialect):
         ("POST", r"/v\d+\.\d+/([^/]+)/feed", "feed_post"),
         ("POST", r"/v\d+\.\d+/([^/]+)/photos", "photo_upload"),
         ("POST", r"/v\d+\.\d+/([^/]+)/videos", "video_upload"),
+        ("GET", r"/v\d+\.\d+/([^/]+)/(comments|replies)", "comments"),
+        ("POST", r"/v\d+\.\d+/([^/]+)/(comments|replies)", "reply"),
+        ("POST", r"/v\d+\.\d+/([^/]+)/messages", "send_message"),
+        ("POST", r"/v\d+\.\d+/([^/]+)/mentions", "reply_mention"),
+        ("GET", r"/v\d+\.\d+/([^/]+)/conversations", "conversations"),
         ("GET", r"/v\d+\.\d+/([^/]+)", "node"),
+        ("POST", r"/v\d+\.\d+/([^/]+)", "moderate"),
+        ("DELETE", r"/v\d+\.\d+/([^/]+)", "delete"),
     )
     page = True
     insight_metrics: frozenset[str] = frozenset(
@@ -376,12 +432,14 @@ class MetaDialect(Dialect):
             )
         return account
 
-    def _fields(self, ctx: Ctx, available: dict[str, Json]) -> dict[str, Json]:
+    def _fields(
+        self, ctx: Ctx, available: dict[str, Json], default: str = "id,name"
+    ) -> dict[str, Json]:
         # "reactions.limit(0).summary(total_count)" asks for the field "reactions", and
         # "attachments{target{id},subattachments}" for "attachments".
         wanted = [
             re.split(r"[.{]", f, maxsplit=1)[0]
-            for f in _top_level(ctx.query.get("fields", "id,name"))
+            for f in _top_level(ctx.query.get("fields") or default)
         ]
         return {f: available[f] for f in wanted if f in available}
 
@@ -427,6 +485,14 @@ class MetaDialect(Dialect):
         return {"data": [entry], "paging": {"cursors": {"before": "QVFI", "after": "QVFI"}}}
 
     def node(self, ctx: Ctx, object_id: str) -> Json:
+        mentioned = self._mentioned(ctx, object_id)
+        if mentioned is not None:
+            return mentioned
+        said = self._said(object_id)
+        if said is not None and not said.deleted:
+            account = self.account(ctx)
+            if said.account == account.external_id:
+                return self._fields(ctx, self._said_fields(account, said), COMMENT_DEFAULT)
         pub = self._pub()
         container = pub.containers.get(object_id)
         if container is not None and not self.page:
@@ -1032,6 +1098,535 @@ class MetaDialect(Dialect):
         if fault == "timeout_after_create":
             ctx.hang = True
         return {"id": video_id}
+
+    # --- the community inbox: comments, replies, private messages, moderation, webhooks
+
+    def community_id(self, account: Account, kind: str) -> str:
+        if kind == "message":
+            return (
+                "m_" if self.page else "aWdfZAG1faXRlbToxOklHTWVzc2FnZAU"
+            ) + secrets.token_urlsafe(30).replace("-", "A").replace("_", "B")
+        if self.page:
+            return f"{_digits()}_{_digits()}"  # "<post>_<comment>", as Graph writes them
+        return "178" + str(secrets.randbelow(10**14)).rjust(14, "0")
+
+    def community_thread(self, account: Account, item: CommunityItem) -> str | None:
+        if item.kind == "message":
+            found = self._conversation_with(account.external_id, item.author_id)
+            if found is not None:
+                return found
+            return (
+                ("t_" + _digits()) if self.page else "aWdfZAG06" + b64id(30, secrets.token_hex(8))
+            )
+        if item.kind == "mention" and not self.page:
+            return "179" + str(secrets.randbelow(10**14)).rjust(14, "0")  # someone else's media
+        now = datetime.fromtimestamp(time.time(), UTC)
+        latest = next(self._timeline(account, now - timedelta(days=730), now), None)
+        if isinstance(latest, Made):
+            return latest.post.post_id
+        if latest is not None:
+            return latest.id
+        return f"{account.external_id}_{_digits()}" if self.page else "179" + _digits(14)
+
+    def _said(self, item_id: str) -> CommunityItem | None:
+        try:
+            return self.sim.community_item(self.platform, item_id)
+        except KeyError:
+            return None
+
+    def _person(self, item: CommunityItem) -> str:
+        """The person on the other side of a message."""
+        return item.recipient or "" if item.from_account else item.author_id
+
+    def _conversation_with(self, account: str, person: str) -> str | None:
+        for other in self.sim.community(self.platform, account):
+            if other.kind == "message" and self._person(other) == person:
+                return other.thread
+        return None
+
+    def _missing(self, object_id: str, verb: str = "get") -> Reply:
+        return self._error(
+            400,
+            100,
+            f"Unsupported {verb} request. Object with ID '{object_id}' does not exist, cannot "
+            "be loaded due to missing permissions, or does not support this operation.",
+            error_subcode=33,
+        )
+
+    def _target(self, account: Account, object_id: str, verb: str = "post") -> CommunityItem:
+        """One of the account's visible items, or Graph's "does not exist"."""
+        item = self._said(object_id)
+        if item is None or item.deleted or item.account != account.external_id:
+            raise self._missing(object_id, verb)
+        return item
+
+    def _who(self, account: Account, item: CommunityItem) -> dict[str, Json]:
+        if item.from_account:
+            return (
+                {"id": account.external_id, "name": account.name}
+                if self.page
+                else {"id": account.external_id, "username": account.handle}
+            )
+        name = item.author_name or f"user_{item.author_id[-4:]}"
+        return {"id": item.author_id, "name" if self.page else "username": name}
+
+    def _said_fields(self, account: Account, item: CommunityItem) -> dict[str, Json]:
+        """A comment or a message as Graph shows it to the account."""
+        who = self._who(account, item)
+        if item.kind == "message":
+            to = account.external_id if not item.from_account else self._person(item)
+            return {
+                "id": item.id,
+                "message": item.text,
+                "from": who,
+                "to": {"data": [{"id": to}]},
+                "created_time": _stamp(item.created_at),
+            }
+        if self.page:
+            fields: dict[str, Json] = {
+                "id": item.id,
+                "message": item.text,
+                "from": who,
+                "created_time": _stamp(item.created_at),
+                "is_hidden": item.hidden,
+                "can_hide": not item.from_account,
+                "permalink_url": f"https://www.facebook.com/{item.thread}?comment_id={item.id}",
+                "comment_count": len(self._replies(item)),
+            }
+            if item.parent:
+                fields["parent"] = {"id": item.parent}
+            return fields
+        fields = {
+            "id": item.id,
+            "text": item.text,
+            "timestamp": _stamp(item.created_at),
+            "username": who["username"],
+            "from": who,
+            "hidden": item.hidden,
+            "like_count": 0,
+            "media": {"id": item.thread},
+        }
+        if item.parent:
+            fields["parent_id"] = item.parent
+        else:
+            fields["replies"] = {
+                "data": [self._said_fields(account, r) for r in self._replies(item)]
+            }
+        return fields
+
+    def _replies(self, item: CommunityItem) -> list[CommunityItem]:
+        return [
+            r
+            for r in self.sim.community(self.platform, item.account)
+            if r.parent == item.id and r.kind != "message" and not r.deleted
+        ]
+
+    def _listed(self, ctx: Ctx, account: Account, items: list[CommunityItem], default: str) -> Json:
+        """A page of items with Graph's cursors (since: created at or after)."""
+        if "since" in ctx.query:
+            try:
+                since = day_of(ctx.query["since"]).timestamp()
+            except ValueError:
+                raise self._error(400, 100, "(#100) Invalid since parameter") from None
+            items = [i for i in items if i.created_at >= since]
+        limit = max(1, min(100, int(ctx.query.get("limit", "25") or 25)))
+        offset = decode_cursor(ctx.query.get("after"))
+        chosen = items[offset : offset + limit]
+        data = [self._fields(ctx, self._said_fields(account, i), default) for i in chosen]
+        paging: dict[str, Json] = {
+            "cursors": {
+                "before": encode_cursor(offset),
+                "after": encode_cursor(offset + len(chosen)),
+            }
+        }
+        if offset + len(chosen) < len(items):
+            query = {**ctx.query, "after": encode_cursor(offset + len(chosen))}
+            paging["next"] = f"https://graph.facebook.com{ctx.path}?{urlencode(query)}"
+        return {"data": data, "paging": paging}
+
+    def comments(self, ctx: Ctx, object_id: str, edge: str) -> Json:
+        """A post's (media's) comments, or a comment's replies. Facebook: chronological,
+        top-level only unless filter=stream (then every reply too, with its parent);
+        Instagram: newest first (a media's comments, a comment's replies)."""
+        if edge == "replies" and self.page:
+            raise self.not_found(ctx)
+        account = self.account(ctx)
+        above = self._said(object_id)
+        if above is not None:
+            self._target(account, object_id, "get")
+            items = self._replies(above)
+        else:
+            stream = self.page and ctx.query.get("filter") == "stream"
+            items = [
+                i
+                for i in self.sim.community(self.platform, account.external_id)
+                if i.thread == object_id
+                and i.kind in {"comment", "reply"}
+                and not i.deleted
+                and (stream or i.parent is None)
+            ]
+        if not self.page:
+            items.reverse()
+        return self._listed(ctx, account, items, COMMENT_DEFAULT)
+
+    def _mentioned(self, ctx: Ctx, object_id: str) -> Json:
+        """Instagram's mentioned_comment / mentioned_media field of the account's node: the
+        mention a webhook located, read (None: not such a read)."""
+        wanted = ctx.query.get("fields", "")
+        found = re.search(r"mentioned_(comment|media)\.(?:comment|media)_id\(([^)]*)\)", wanted)
+        if self.page or found is None:
+            return None
+        account = self._own(ctx, object_id)
+        what, target = found.groups()
+        mention = self._said(target)
+        if what == "comment":
+            if (
+                mention is None
+                or mention.kind != "mention"
+                or mention.account != account.external_id
+            ):
+                raise self._missing(target)
+            read: dict[str, Json] = {
+                "id": mention.id,
+                "text": mention.text,
+                "timestamp": _stamp(mention.created_at),
+                "like_count": 0,
+                "media": {"id": mention.thread},
+            }
+            return {"id": account.external_id, "mentioned_comment": read}
+        caption = next(
+            (
+                m
+                for m in self.sim.community(self.platform, account.external_id)
+                if m.kind == "mention" and m.thread == target
+            ),
+            None,
+        )
+        if caption is None:
+            raise self._missing(target)
+        read = {
+            "id": target,
+            "caption": caption.text,
+            "timestamp": _stamp(caption.created_at),
+            "username": caption.author_name or f"user_{caption.author_id[-4:]}",
+            "media_type": "IMAGE",
+        }
+        return {"id": account.external_id, "mentioned_media": read}
+
+    def _reply_fault(self, ctx: Ctx) -> str | None:
+        fault = self.sim.take_fault(self.platform, *REPLY_FAULTS)
+        if fault == "error_before_create":
+            raise self.server_error(500)
+        if fault == "token_expires_mid_flow":
+            self._expire_now(ctx)
+        return fault
+
+    def _answer(self, ctx: Ctx, fault: str | None, body: Json) -> Json:
+        """The reply exists now: the fault decides whether its answer ever arrives."""
+        if fault == "reply_timeout":
+            ctx.hang = True
+        if fault == "reply_500_after_create":
+            raise self.server_error(500)
+        return body
+
+    def reply(self, ctx: Ctx, object_id: str, edge: str) -> Json:
+        """A public reply by the account. Threads are two deep, as on both platforms: a
+        reply to a reply joins its top-level comment."""
+        if (edge == "replies") == self.page:
+            raise self.not_found(ctx)
+        fault = self._reply_fault(ctx)
+        account = self.account(ctx)
+        if fault == "rate_limited":
+            raise self.throttled(60)
+        target = self._target(account, object_id)
+        if target.kind not in {"comment", "reply"}:
+            raise self._missing(object_id)
+        fields, _ = multipart(ctx)
+        text = fields.get("message", "")
+        if not text.strip():
+            raise self._error(400, 100, "(#100) Missing message or attachment")
+        made = CommunityItem(
+            platform=self.platform,
+            account=account.external_id,
+            id=self.community_id(account, "reply"),
+            kind="reply",
+            text=text,
+            author_id=account.external_id,
+            author_name=account.name if self.page else account.handle,
+            created_at=ctx.now,
+            parent=target.parent or target.id,
+            thread=target.thread,
+            from_account=True,
+            target=target.id,
+        )
+        self.sim.record_reply(made)
+        return self._answer(ctx, fault, {"id": made.id})
+
+    def reply_mention(self, ctx: Ctx, user_id: str) -> Json:
+        """Instagram: a reply under a comment (or a caption) that mentions the account."""
+        self._only(ctx, page=False)
+        fault = self._reply_fault(ctx)
+        account = self._own(ctx, user_id)
+        if fault == "rate_limited":
+            raise self.throttled(60)
+        fields, _ = multipart(ctx)
+        mention = self._target(account, fields.get("comment_id") or fields.get("media_id", ""))
+        text = fields.get("message", "")
+        if mention.kind != "mention" or not text.strip():
+            raise self._error(400, 100, "(#100) media_id, a mention, and message are required")
+        made = CommunityItem(
+            platform=self.platform,
+            account=account.external_id,
+            id=self.community_id(account, "reply"),
+            kind="reply",
+            text=text,
+            author_id=account.external_id,
+            author_name=account.handle,
+            created_at=ctx.now,
+            parent=mention.id,
+            thread=mention.thread,
+            from_account=True,
+            target=mention.id,
+        )
+        self.sim.record_reply(made)
+        return self._answer(ctx, fault, {"id": made.id})
+
+    @staticmethod
+    def _json_param(ctx: Ctx, fields: dict[str, str], name: str) -> Json:
+        if isinstance(ctx.body, dict) and name in ctx.body:
+            return ctx.body[name]
+        raw = fields.get(name)
+        if raw is None:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+
+    def send_message(self, ctx: Ctx, owner_id: str) -> Json:
+        """A private message: to a public comment's author (recipient.comment_id: once per
+        comment, within 7 days), or in a conversation (recipient.id, messaging_type RESPONSE:
+        within 24 hours of the person's last message)."""
+        fault = self._reply_fault(ctx)
+        account = self._own(ctx, owner_id)
+        if fault == "rate_limited":
+            raise self.throttled(60)
+        fields, _ = multipart(ctx)
+        recipient = self._json_param(ctx, fields, "recipient")
+        message = self._json_param(ctx, fields, "message")
+        text = message.get("text") if isinstance(message, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            raise self._error(400, 100, "(#100) The parameter message[text] is required")
+        if not isinstance(recipient, dict):
+            raise self._error(400, 100, "(#100) The parameter recipient is required")
+        mine = self.sim.community(self.platform, account.external_id)
+        if "comment_id" in recipient:
+            comment = self._target(account, str(recipient["comment_id"]))
+            if comment.kind not in {"comment", "reply"} or comment.from_account:
+                raise self._error(400, 100, "(#100) The comment cannot be answered in private")
+            if any(i.private and i.target == comment.id for i in mine):
+                raise self._error(400, 10900, "(#10900) Activity already replied to")
+            if ctx.now - comment.created_at > PRIVATE_REPLY_WINDOW:
+                raise self._error(400, 10, "(#10) This message is sent outside of allowed window.")
+            person, target, private = comment.author_id, comment.id, True
+        elif "id" in recipient:
+            person, private = str(recipient["id"]), False
+            if self.page and self._json_param(ctx, fields, "messaging_type") is None:
+                raise self._error(400, 100, "(#100) The parameter messaging_type is required")
+            said = [
+                i
+                for i in mine
+                if i.kind == "message" and not i.from_account and i.author_id == person
+            ]
+            if not said:
+                raise self._error(400, 100, "(#100) No matching user found", error_subcode=2018001)
+            if ctx.now - said[-1].created_at > MESSAGING_WINDOW:
+                raise self._error(
+                    400,
+                    10,
+                    "(#10) This message is sent outside of allowed window.",
+                    error_subcode=2018278,
+                )
+            target = said[-1].id
+        else:
+            raise self._error(400, 100, "(#100) recipient needs an id or a comment_id")
+        made = CommunityItem(
+            platform=self.platform,
+            account=account.external_id,
+            id=self.community_id(account, "message"),
+            kind="message",
+            text=text,
+            author_id=account.external_id,
+            author_name=account.name if self.page else account.handle,
+            created_at=ctx.now,
+            thread=self._conversation_with(account.external_id, person),
+            from_account=True,
+            target=target,
+            private=private,
+            recipient=person,
+        )
+        if made.thread is None:
+            made.thread = self.community_thread(account, replace_author(made, person))
+        self.sim.record_reply(made)
+        return self._answer(ctx, fault, {"recipient_id": person, "message_id": made.id})
+
+    def conversations(self, ctx: Ctx, owner_id: str) -> Json:
+        """The account's conversations, the latest first, each with its participants and
+        its messages (newest first); `user_id` keeps the one with that person."""
+        account = self._own(ctx, owner_id)
+        if self.page and ctx.query.get("platform") == "instagram":
+            return {"data": [], "paging": {"cursors": {}}}
+        threads: dict[str, list[CommunityItem]] = {}
+        for item in self.sim.community(self.platform, account.external_id):
+            if item.kind == "message" and not item.deleted and item.thread:
+                threads.setdefault(item.thread, []).append(item)
+        wanted = ctx.query.get("user_id")
+        rows = []
+        for thread, said in threads.items():
+            person = self._person(said[0])
+            if wanted and person != wanted:
+                continue
+            theirs = next((i for i in said if not i.from_account), None)
+            name = (theirs.author_name if theirs else None) or f"user_{person[-4:]}"
+            me = self._who(account, replace(said[0], from_account=True))
+            row = {
+                "id": thread,
+                "updated_time": _stamp(said[-1].created_at),
+                "message_count": len(said),
+                "participants": {
+                    "data": [{"id": person, "name" if self.page else "username": name}, me]
+                },
+                "messages": {
+                    "data": [self._said_fields(account, i) for i in reversed(said)],
+                },
+            }
+            rows.append((said[-1].created_at, row))
+        rows.sort(key=lambda pair: pair[0], reverse=True)
+        data = [self._fields(ctx, row, "id,updated_time") for _, row in rows]
+        return {"data": data, "paging": {"cursors": {"before": "QVFI", "after": "QVFI"}}}
+
+    def moderate(self, ctx: Ctx, object_id: str) -> Json:
+        """Hide or show a comment again: Facebook's is_hidden, Instagram's hide."""
+        account = self.account(ctx)
+        item = self._target(account, object_id)
+        fields, _ = multipart(ctx)
+        name = "is_hidden" if self.page else "hide"
+        if name not in fields or item.kind == "message":
+            raise self._missing(object_id, "post")
+        if item.from_account or item.kind == "mention":
+            raise self._error(400, 100, "(#100) This comment cannot be hidden by the account")
+        item.hidden = fields[name].strip().lower() == "true"
+        item.verb = "hide" if item.hidden else "unhide"
+        if self.page:  # Instagram announces no moderation
+            self.sim.push_items(self.platform, [item.id])
+        return {"success": True}
+
+    def delete(self, ctx: Ctx, object_id: str) -> Json:
+        account = self.account(ctx)
+        item = self._target(account, object_id, "delete")
+        if item.kind in {"message", "mention"}:
+            raise self._missing(object_id, "delete")
+        item.deleted = True
+        item.verb = "remove"
+        if self.page:
+            self.sim.push_items(self.platform, [item.id])
+        return {"success": True}
+
+    # --- webhooks
+
+    def webhook_body(self, items: Sequence[CommunityItem]) -> bytes | None:
+        """One entry per account and kind of event: ``changes`` (feed; comments, mentions)
+        with the time in seconds, ``messaging`` with the time in milliseconds."""
+        now = time.time()
+        entries: dict[tuple[str, bool], dict[str, Json]] = {}
+        for item in items:
+            messaging = item.kind == "message"
+            entry = entries.setdefault(
+                (item.account, messaging),
+                {
+                    "id": item.account,
+                    "time": int(now * 1000) if messaging else int(now),
+                    "messaging" if messaging else "changes": [],
+                },
+            )
+            if messaging:
+                entry["messaging"].append(self._messaging_event(item))
+            else:
+                entry["changes"].append(self._change(item))
+        body = {"object": "page" if self.page else "instagram", "entry": list(entries.values())}
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    def webhook_headers(self, body: bytes, secret: str) -> dict[str, str]:
+        key = secret.encode()
+        return {
+            "X-Hub-Signature-256": "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest(),
+            "X-Hub-Signature": "sha1=" + hmac.new(key, body, hashlib.sha1).hexdigest(),
+        }
+
+    def _messaging_event(self, item: CommunityItem) -> dict[str, Json]:
+        person = self._person(item)
+        message: dict[str, Json] = {"mid": item.id, "text": item.text}
+        if item.from_account:
+            message |= {"is_echo": True, "app_id": APP_ID}
+        if item.deleted:
+            message = {"mid": item.id, "is_deleted": True}
+        return {
+            "sender": {"id": item.author_id},
+            "recipient": {"id": person if item.from_account else item.account},
+            "timestamp": int(item.created_at * 1000),
+            "message": message,
+        }
+
+    def _change(self, item: CommunityItem) -> dict[str, Json]:
+        account = self.sim.account(self.platform, item.account)
+        who = self._who(account, item)
+        if not self.page:
+            if item.kind == "mention":
+                return {
+                    "field": "mentions",
+                    "value": {"media_id": item.thread, "comment_id": item.id},
+                }
+            value: dict[str, Json] = {
+                "from": who,
+                "media": {"id": item.thread, "media_product_type": "FEED"},
+                "id": item.id,
+                "text": item.text,
+            }
+            if item.parent:
+                value["parent_id"] = item.parent
+            return {"field": "comments", "value": value}
+        if item.kind == "mention":
+            return {
+                "field": "mention",
+                "value": {
+                    "post_id": item.thread,
+                    "comment_id": item.id,
+                    "sender_id": item.author_id,
+                    "sender_name": who.get("name"),
+                    "item": "comment",
+                    "verb": "add",
+                },
+            }
+        value = {
+            "from": who,
+            "post": {
+                "status_type": "mobile_status_update",
+                "is_published": True,
+                "updated_time": datetime.fromtimestamp(item.created_at, UTC).isoformat(),
+                "permalink_url": f"https://www.facebook.com/{item.thread}",
+                "promotion_status": "inactive",
+                "id": item.thread,
+            },
+            "post_id": item.thread,
+            "comment_id": item.id,
+            "created_time": int(item.created_at),
+            "item": "comment",
+            "parent_id": item.parent or item.thread,
+            "verb": item.verb,
+        }
+        if item.verb != "remove":
+            value["message"] = item.text
+        return {"field": "feed", "value": value}
 
 
 class InstagramDialect(MetaDialect):

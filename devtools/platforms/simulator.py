@@ -53,14 +53,26 @@ Run alone (the benchmark does): ``python -m devtools.platforms --port N --latenc
 id>`` is valid (as access and as refresh token) and its account is made on first use. Clients
 come from ``--clients`` or ``SOCIAL_CLIENTS`` (JSON as in the settings); without either, any
 client is accepted. ``GET /_sim/stats`` answers request counts, the posts created per platform
-and how many of them were duplicates, ``POST /_sim/config`` sets ``latency``, ``token_ttl`` and
-``youtube_daily_quota``.
+and how many of them were duplicates (and the same for replies, with the webhooks sent),
+``POST /_sim/config`` sets ``latency``, ``token_ttl``, ``youtube_daily_quota`` and ``webhook_url``.
+
+The community inbox: ``add_community_item`` (or ``POST /_sim/community``) puts a comment, a
+reply, a mention or a private message on an account; the platform's own endpoints serve it
+and take replies and moderation (see each dialect), and the simulator keeps the account's
+replies (``replies_of``, ``duplicate_replies``). Platforms that push (Meta) sign a webhook for
+each new item (``webhook_payload`` gives body and headers; with ``set_webhook_target(url)``
+they are POSTed to ``{url}/v1/platform-webhooks/{platform}``, one at a time, in order, from
+the simulator's loop); ``webhook_faults`` duplicates, reorders or mis-signs the next ones,
+``wait_webhooks`` waits until all were answered, ``webhook_deliveries`` lists them. Faults
+``reply_timeout`` and ``reply_500_after_create`` (``fault``) make the next reply and lose its
+answer.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import json
 import os
 import re
@@ -70,22 +82,28 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from devtools.platforms.community import Community
 from devtools.platforms.core import (
     CODE_TTL,
+    INBOX_FAULTS,
     PUBLISH_FAULTS,
     ROTATES_REFRESH_TOKENS,
     TOKEN_PREFIX,
     AccessToken,
+    CommunityItem,
     CreatedPost,
     Ctx,
     Dialect,
@@ -118,6 +136,21 @@ DIALECTS: dict[str, type[Dialect]] = {
     "youtube": YouTubeDialect,
     "tiktok": TikTokDialect,
 }
+
+DEFAULT_APP_SECRET = "sim-app-secret"
+"""Webhooks' signing secret when the simulator accepts any client."""
+HOLD_SECONDS = 2.0
+"""How long an out-of-order push waits for the push meant to overtake it."""
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One webhook POST the simulator made, and the status it got (None: no answer)."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    status: int | None
 
 
 # ---------------------------------------------------------------- the simulator
@@ -157,11 +190,18 @@ class PlatformSimulator:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The server's event loop: webhook pushes are sent from it."""
+        self._webhook_client: httpx.AsyncClient | None = None
+        self._webhook_lock: asyncio.Lock | None = None
+        self._webhook_idle = threading.Condition(self._lock)
+        self.webhook_url: str | None = None
         self.app = Starlette(
             routes=[
                 Route("/_sim/health", self._health, methods=["GET"]),
                 Route("/_sim/stats", self._stats, methods=["GET"]),
                 Route("/_sim/config", self._config, methods=["POST"]),
+                Route("/_sim/community", self._add_community, methods=["POST"]),
                 Route(
                     "/{platform}/{path:path}",
                     self._handle,
@@ -181,6 +221,7 @@ class PlatformSimulator:
         def run() -> None:
             loop = _new_loop()
             asyncio.set_event_loop(loop)
+            self._loop = loop
             try:
                 loop.run_until_complete(server.serve(sockets=[sock]))
             finally:
@@ -261,6 +302,7 @@ class PlatformSimulator:
             self.created_posts: list[CreatedPost] = []
             self._faults: dict[str, deque[str]] = {}
             self.hang_seconds = 30.0
+            self._reset_community()
             for family in self._families.values():
                 family.reset()
 
@@ -408,9 +450,10 @@ class PlatformSimulator:
     # --- publishing (test controls and what the dialects call)
 
     def fault(self, platform: str, kind: str, n: int = 1) -> None:
-        """Queue a publishing fault for the platform's next `n` publications (PUBLISH_FAULTS)."""
-        if kind not in PUBLISH_FAULTS:
-            raise ValueError(f"unknown fault {kind!r}; one of {PUBLISH_FAULTS}")
+        """Queue a fault for the platform's next `n` publications (PUBLISH_FAULTS) or replies
+        (INBOX_FAULTS; error_before_create and rate_limited strike replies too)."""
+        if kind not in PUBLISH_FAULTS + INBOX_FAULTS:
+            raise ValueError(f"unknown fault {kind!r}; one of {PUBLISH_FAULTS + INBOX_FAULTS}")
         self._check_platform(platform)
         with self._lock:
             self._faults.setdefault(platform, deque()).extend([kind] * n)
@@ -579,11 +622,16 @@ class PlatformSimulator:
                 "pages_read_engagement",
                 "read_insights",
                 "pages_manage_posts",
+                "pages_read_user_content",
+                "pages_manage_engagement",
+                "pages_messaging",
             ),
             "instagram_business": (
                 "instagram_basic",
                 "instagram_manage_insights",
                 "instagram_content_publish",
+                "instagram_manage_comments",
+                "instagram_manage_messages",
             ),
             "linkedin_organization": (
                 "r_organization_admin",
@@ -795,12 +843,21 @@ class PlatformSimulator:
                     # What the publishing benchmark counts: posts made, and posts made again.
                     "posts_created": dict(Counter(p.platform for p in self.created_posts)),
                     "duplicates": len(self._duplicates_locked()),
+                    # What the inbox benchmark and crash tests count.
+                    "community_items": len(self._community),
+                    "replies_created": sum(1 for i in self._community.values() if i.target),
+                    "duplicate_replies": len(self.duplicate_replies()),
+                    "webhooks_sent": len(self.webhook_deliveries),
+                    "webhooks_pending": self._webhook_pending,
                 },
             )
 
     async def _config(self, request: Request) -> Response:
         body = await request.json()
         with self._lock:
+            self._loop = asyncio.get_running_loop()  # serve_forever: pushes leave from here
+            if "webhook_url" in body:
+                self.webhook_url = body["webhook_url"] or None
             if "latency" in body:
                 self.latency = float(body["latency"])
             if "token_ttl" in body:
@@ -809,7 +866,31 @@ class PlatformSimulator:
                 youtube = self._families["youtube"]
                 assert isinstance(youtube, YouTubeDialect)
                 youtube.daily_quota = int(body["youtube_daily_quota"])
-        return json_response(200, {"latency": self.latency, "token_ttl": self.token_ttl})
+        return json_response(
+            200,
+            {"latency": self.latency, "token_ttl": self.token_ttl, "webhook_url": self.webhook_url},
+        )
+
+    async def _add_community(self, request: Request) -> Response:
+        """``POST /_sim/community`` {platform, account, kind, text, author_id, author_name?,
+        parent?, thread?, push?}: add_community_item for a simulator in its own process."""
+        self._loop = asyncio.get_running_loop()
+        try:
+            body = await request.json()
+            item_id = self.add_community_item(
+                body["platform"],
+                body["account"],
+                body["kind"],
+                body["text"],
+                author_id=body["author_id"],
+                author_name=body.get("author_name"),
+                parent=body.get("parent"),
+                thread=body.get("thread"),
+                push=bool(body.get("push", True)),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            return json_response(400, {"error": f"bad community item: {exc}"})
+        return json_response(200, {"id": item_id})
 
     async def _handle(self, request: Request) -> Response:
         platform = request.path_params["platform"]
@@ -882,6 +963,253 @@ class PlatformSimulator:
             status, body, extra = reply.status, reply.body, reply.headers
         headers = {**family.usage_headers(ctx), **ctx.out, **extra}
         return json_response(status, body, headers)
+
+    # --- the community inbox (test controls and what the dialects call)
+
+    def _reset_community(self) -> None:
+        self.webhook_url = None
+        self._community: dict[tuple[str, str], CommunityItem] = {}
+        self._by_account: dict[tuple[str, str], list[CommunityItem]] = {}
+        """The same items per (platform, account), in the order they were kept."""
+        self.webhook_deliveries: list[WebhookDelivery] = []
+        self._webhook_pending = 0
+        self._webhook_faults: Counter[str] = Counter()
+        self._held: tuple[str, bytes, dict[str, str]] | None = None
+        self._held_timer: concurrent.futures.Future[None] | None = None
+
+    def add_community_item(
+        self,
+        platform: str,
+        account_external_id: str,
+        kind: str,
+        text: str,
+        *,
+        author_id: str,
+        author_name: str | None = None,
+        parent: str | None = None,
+        thread: str | None = None,
+        push: bool = True,
+        created_at: datetime | None = None,
+    ) -> str:
+        """Someone comments on one of the account's posts, replies to a comment (`parent`),
+        mentions the account or writes to it in private (kind comment | reply | mention |
+        message); returns the item's id. A comment without `thread` goes under the account's
+        latest post, a message into its conversation with the author; a reply takes its
+        parent's thread. `push`: announced to the webhook target, if one is set."""
+        self._check_platform(platform)
+        if kind not in {"comment", "reply", "mention", "message"}:
+            raise ValueError(f"unknown kind {kind!r}")
+        family = self._families[platform]
+        if isinstance(getattr(family, "community", None), Community):
+            # LinkedIn, YouTube, X and TikTok keep their own (devtools/platforms/community.py).
+            return family.add_community_item(  # type: ignore[attr-defined, no-any-return]
+                account_external_id,
+                kind,
+                text,
+                author_id=author_id,
+                author_name=author_name,
+                parent=parent,
+                thread=thread,
+                push=push,
+                created_at=created_at,
+            )
+        with self._lock:
+            account = self._lookup(platform, account_external_id)
+            if account is None:
+                raise KeyError(f"no account {account_external_id!r} on {platform}")
+            above = self._community.get((platform, parent)) if parent else None
+            if parent is not None and above is None:
+                raise KeyError(f"no item {parent!r} on {platform}")
+            item = CommunityItem(
+                platform=platform,
+                account=account_external_id,
+                id=family.community_id(account, kind),
+                kind=kind,
+                text=text,
+                author_id=author_id,
+                author_name=author_name,
+                created_at=(created_at.timestamp() if created_at else time.time()),
+                parent=parent,
+                thread=thread or (above.thread if above else None),
+            )
+            if item.thread is None:
+                item.thread = family.community_thread(account, item)
+            self._keep(item)
+        if push:
+            self.push_items(platform, [item.id])
+        return item.id
+
+    def community_item(self, platform: str, external_id: str) -> CommunityItem:
+        with self._lock:
+            return self._community[(platform, external_id)]
+
+    def community(self, platform: str, account: str) -> list[CommunityItem]:
+        """The account's items, deleted ones included, oldest first."""
+        with self._lock:
+            return sorted(self._by_account.get((platform, account), ()), key=lambda i: i.created_at)
+
+    def _keep(self, item: CommunityItem) -> None:
+        self._community[(item.platform, item.id)] = item
+        self._by_account.setdefault((item.platform, item.account), []).append(item)
+
+    def record_reply(self, item: CommunityItem) -> CommunityItem:
+        """What a dialect calls when the API made a reply or a message of the account: kept,
+        and announced to the webhook target as the platform would (an echo)."""
+        with self._lock:
+            self._keep(item)
+        self.push_items(item.platform, [item.id])
+        return item
+
+    def replies_of(self, platform: str, account: str) -> list[Any]:
+        """The replies and messages the API made for the account, oldest first."""
+        own = getattr(self._families[platform], "community", None)
+        if isinstance(own, Community):
+            with self._lock:
+                return own.replies_of(account)
+        return [i for i in self.community(platform, account) if i.target is not None]
+
+    def duplicate_replies(self) -> list[CommunityItem]:
+        """Replies sent again: the same text to the same item (what exactly-once forbids)."""
+        seen: set[tuple[str, str, str, str, bool]] = set()
+        again: list[CommunityItem] = []
+        with self._lock:
+            replies = sorted(
+                (i for i in self._community.values() if i.target is not None),
+                key=lambda i: i.created_at,
+            )
+        for reply in replies:
+            key = (reply.platform, reply.account, reply.target or "", reply.text, reply.private)
+            if key in seen:
+                again.append(reply)
+            seen.add(key)
+        with self._lock:
+            for family in self._families.values():
+                own = getattr(family, "community", None)
+                if isinstance(own, Community):
+                    again.extend(own.duplicate_replies())
+        return again
+
+    def app_secret(self, platform: str) -> str:
+        """The secret webhooks are signed with: the platform client's secret."""
+        if self._clients is not None and platform in self._clients:
+            return self._clients[platform][1]
+        return DEFAULT_APP_SECRET
+
+    def webhook_payload(
+        self, platform: str, items: Sequence[str], *, secret: str | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """The webhook the platform sends for `items` (ids): its body and its headers, signed
+        with the app secret (or `secret`). For tests that post it themselves."""
+        family = self._families[platform]
+        with self._lock:
+            found = [self._community[(platform, i)] for i in items]
+            body = family.webhook_body(found)
+        if body is None:
+            raise ValueError(f"{platform} sends no webhooks")
+        headers = {
+            "Content-Type": "application/json",
+            **family.webhook_headers(body, secret or self.app_secret(platform)),
+        }
+        return body, headers
+
+    def set_webhook_target(self, url: str | None) -> None:
+        """Pushes go to `{url}/v1/platform-webhooks/{platform}` (None: no pushes)."""
+        with self._lock:
+            self.webhook_url = url.rstrip("/") if url else None
+
+    def webhook_faults(
+        self, *, duplicate: int = 0, out_of_order: int = 0, bad_signature: int = 0
+    ) -> None:
+        """The next n pushes are sent twice (duplicate), held back until the push after them
+        has gone (out_of_order: a parent comment arrives after its reply), or signed with a
+        wrong secret (bad_signature)."""
+        with self._lock:
+            self._webhook_faults.update(
+                duplicate=duplicate, out_of_order=out_of_order, bad_signature=bad_signature
+            )
+
+    def wait_webhooks(self, timeout: float = 10.0) -> bool:
+        """Blocks until every push has been answered (or `timeout`): True when all were."""
+        deadline = time.monotonic() + timeout
+        with self._webhook_idle:
+            while self._webhook_pending or self._held is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._webhook_idle.wait(left)
+            return True
+
+    def push_items(self, platform: str, items: Sequence[str]) -> None:
+        """Announce `items` to the webhook target (nothing without one, or on a polled
+        platform); sent from the simulator's loop, the caller does not wait."""
+        with self._lock:
+            if self.webhook_url is None:
+                return
+            try:
+                body, headers = self.webhook_payload(platform, items)
+            except ValueError:
+                return  # the platform is polled
+            faults = self._webhook_faults
+            if faults["bad_signature"] > 0:
+                faults["bad_signature"] -= 1
+                body, headers = self.webhook_payload(platform, items, secret="not-the-app-secret")
+            url = f"{self.webhook_url}/v1/platform-webhooks/{platform}"
+            sends = [(url, body, headers)]
+            if faults["duplicate"] > 0:
+                faults["duplicate"] -= 1
+                sends.append((url, body, headers))
+            if self._held is not None:
+                sends.append(self._held)
+                self._held = None
+                if self._held_timer is not None:
+                    self._held_timer.cancel()  # no stray task left sleeping on the loop
+                    self._held_timer = None
+            elif faults["out_of_order"] > 0:
+                faults["out_of_order"] -= 1
+                held = sends.pop(0)
+                self._held = held
+                self._held_timer = self._schedule(self._release_held(held))
+            for send in sends:
+                self._webhook_pending += 1
+                self._schedule(self._send_webhook(*send))
+
+    def _schedule(self, coroutine: Any) -> concurrent.futures.Future[None]:
+        if self._loop is None or self._loop.is_closed():
+            coroutine.close()
+            raise RuntimeError("the simulator is not running: no loop to push webhooks from")
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+
+    async def _release_held(self, held: tuple[str, bytes, dict[str, str]]) -> None:
+        """A held push goes anyway when no other push follows it within HOLD_SECONDS."""
+        await asyncio.sleep(HOLD_SECONDS)
+        with self._lock:
+            if self._held is not held:
+                return
+            self._held = None
+            self._held_timer = None
+            self._webhook_pending += 1
+        await self._send_webhook(*held)
+
+    async def _send_webhook(self, url: str, body: bytes, headers: dict[str, str]) -> None:
+        # One at a time, in the order scheduled (asyncio.Lock is fair): order is a fault's
+        # business, never an accident.
+        if self._webhook_lock is None:
+            self._webhook_lock = asyncio.Lock()
+        if self._webhook_client is None:
+            self._webhook_client = httpx.AsyncClient(timeout=10.0)
+        status: int | None = None
+        try:
+            async with self._webhook_lock:
+                try:
+                    answer = await self._webhook_client.post(url, content=body, headers=headers)
+                    status = answer.status_code
+                except httpx.HTTPError:
+                    status = None
+        finally:
+            with self._webhook_idle:
+                self.webhook_deliveries.append(WebhookDelivery(url, body, headers, status))
+                self._webhook_pending -= 1
+                self._webhook_idle.notify_all()
 
 
 # ---------------------------------------------------------------- command line

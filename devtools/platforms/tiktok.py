@@ -10,6 +10,11 @@ answering a ``publish_id`` and an ``upload_url`` on the upload host, ``PUT`` of 
 ``PUBLISH_COMPLETE`` with ``publicaly_available_post_id`` (TikTok's spelling) or ``FAILED`` with
 a ``fail_reason``. The simulator keeps sizes and a running SHA-256, never the bytes.
 ``POST /v2/video/query/`` gives the figures of the videos posted here.
+
+Inbox, through the API for Business (``/open_api/v1.3/business/comment/list|reply/create|
+hide|delete/``, ``Access-Token`` header, a 200 with a non-zero ``code`` on errors): the
+comments of the account's videos from the dialect's `community`; hiding others' comments,
+deleting the account's own.
 """
 
 from __future__ import annotations
@@ -20,13 +25,14 @@ import itertools
 import re
 import secrets
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.responses import Response
 
+from devtools.platforms.community import REPLY_FAULTS, Community, CommunityItem, add_item
 from devtools.platforms.core import (
     AccessToken,
     Ctx,
@@ -55,6 +61,9 @@ TITLE_MAX = 2200
 UPLOAD_HOST = "https://open-upload.tiktokapis.com"
 UPLOAD_TTL = 3600.0
 PUBLIC_OPTIONS = ("PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "FOLLOWER_OF_CREATOR", "SELF_ONLY")
+BUSINESS = "/open_api/v1.3/business"
+"""TikTok API for Business: the comments of a Business account's videos."""
+COMMENT_PAGE = 30
 _RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)$")
 
 
@@ -114,6 +123,10 @@ class TikTokDialect(Dialect):
         ("POST", r"/v2/post/publish/video/init/", "video_init"),
         ("POST", r"/v2/post/publish/status/fetch/", "status_fetch"),
         ("PUT", r"/video/", "upload_chunk"),
+        ("GET", BUSINESS + r"/comment/list/", "comment_list"),
+        ("POST", BUSINESS + r"/comment/reply/create/", "comment_reply"),
+        ("POST", BUSINESS + r"/comment/hide/", "comment_hide"),
+        ("POST", BUSINESS + r"/comment/delete/", "comment_delete"),
     )
 
     def reset(self) -> None:
@@ -125,6 +138,7 @@ class TikTokDialect(Dialect):
         """Per account (external id): the privacy levels creator_info offers (a private
         account, an unaudited app: fewer)."""
         self.max_duration = 600
+        self.community = Community(self.platform)
 
     def _error(self, status: int, code: str, message: str) -> Reply:
         return Reply(
@@ -453,6 +467,189 @@ class TikTokDialect(Dialect):
                 [] if publish.privacy == "SELF_ONLY" else [int(publish.post_id)]
             )
         return self._ok(data)
+
+    # --- comments, through the API for Business (the community inbox)
+
+    def add_community_item(
+        self,
+        account: str,
+        kind: str,
+        text: str,
+        *,
+        author_id: str,
+        author_name: str | None = None,
+        parent: str | None = None,
+        thread: str | None = None,
+        push: bool = True,
+        created_at: datetime | None = None,
+    ) -> str:
+        """A viewer's comment on one of the account's videos (`thread`: its id, default the
+        newest) or reply to a comment (`parent`). TikTok pushes no comments: `push` is
+        ignored."""
+        with self.sim._lock:
+            owner = self.sim.account(self.platform, account)
+            top = self.community.get(parent) if parent is not None else None
+            if parent is not None and (top is None or top.parent is not None):
+                raise KeyError(f"no top-level comment {parent!r} on {account}")
+            if top is None and kind != "comment":
+                raise ValueError("TikTok has comments and replies only")
+            return add_item(
+                self,
+                owner,
+                "reply" if top is not None else "comment",
+                text,
+                author_id=author_id,
+                author_name=author_name,
+                parent=top,
+                thread=thread,
+                created_at=created_at,
+            ).id
+
+    def community_id(self, account: Account, kind: str) -> str:
+        return str(7 * 10**18 + secrets.randbelow(10**18))
+
+    def community_thread(self, account: Account, item: CommunityItem) -> str | None:
+        return next(iter(self._listing(account, datetime.now(UTC)))).id
+
+    def webhook_body(self, items: Sequence[CommunityItem]) -> bytes | None:
+        return None  # polled
+
+    def webhook_headers(self, body: bytes, secret: str) -> dict[str, str]:
+        return {}
+
+    def replies_of(self, account: str) -> list[CommunityItem]:
+        with self.sim._lock:
+            return self.community.replies_of(account)
+
+    def _biz_error(self, code: int, message: str) -> Reply:
+        # The API for Business answers 200 with its own code.
+        return Reply(
+            200,
+            {"code": code, "message": message, "request_id": secrets.token_hex(10), "data": {}},
+        )
+
+    def _biz_ok(self, data: Json) -> Json:
+        return {"code": 0, "message": "OK", "request_id": secrets.token_hex(10), "data": data}
+
+    def _biz_account(self, ctx: Ctx, business_id: Json) -> Account:
+        try:
+            account = self.sim._account_for(self.platform, ctx.headers.get("access-token"), self)
+        except Reply:
+            raise self._biz_error(40105, "The access token is invalid or expired.") from None
+        if business_id != account.external_id:
+            raise self._biz_error(40001, "No permission to operate this business account.")
+        return account
+
+    def _biz_comment(self, item: CommunityItem, account: Account) -> Json:
+        username = f"user{item.author_id[-6:]}" if not item.from_account else account.handle
+        comment: dict[str, Json] = {
+            "comment_id": item.id,
+            "video_id": item.thread,
+            "user_id": item.author_id,
+            "create_time": str(int(item.created_at)),
+            "text": item.text,
+            "likes": int(50 * unit_of("tiktok", item.id, "likes")),
+            "replies": len(self.community.children(item.id)),
+            "owner": item.from_account,
+            "liked": False,
+            "pinned": False,
+            "status": "HIDDEN" if item.hidden else "PUBLIC",
+            "username": username,
+            "display_name": item.author_name or username,
+            "profile_image": f"https://p16-sign.tiktokcdn.com/{b64id(12, item.author_id)}.jpeg",
+        }
+        if item.parent is not None:
+            comment["parent_comment_id"] = item.parent
+        return comment
+
+    def _biz_item(self, account: Account, comment_id: Json) -> CommunityItem:
+        item = self.community.get(str(comment_id)) if comment_id is not None else None
+        if item is None or item.deleted or item.account != account.external_id:
+            raise self._biz_error(40002, "The comment does not exist.")
+        return item
+
+    def comment_list(self, ctx: Ctx) -> Json:
+        account = self._biz_account(ctx, ctx.query.get("business_id"))
+        video = ctx.query.get("video_id")
+        if not video:
+            raise self._biz_error(40002, "video_id is required.")
+        try:
+            limit = int(ctx.query.get("max_count", "20"))
+            offset = int(ctx.query.get("cursor", "0"))
+        except ValueError:
+            raise self._biz_error(40002, "max_count and cursor are numbers.") from None
+        if not 1 <= limit <= COMMENT_PAGE:
+            raise self._biz_error(40002, f"max_count must be between 1 and {COMMENT_PAGE}.")
+        status = ctx.query.get("status", "ALL")
+        replies = ctx.query.get("include_replies", "false") == "true"
+        found = [
+            i
+            for i in reversed(self.community.of(account.external_id))  # newest first
+            if i.thread == video
+            and (replies or i.parent is None)
+            and (status == "ALL" or (status == "HIDDEN") == i.hidden)
+        ]
+        page = found[offset : offset + limit]
+        return self._biz_ok(
+            {
+                "comments": [self._biz_comment(i, account) for i in page],
+                "cursor": offset + len(page),
+                "has_more": offset + limit < len(found),
+            }
+        )
+
+    def comment_reply(self, ctx: Ctx) -> Json:
+        body = ctx.body if isinstance(ctx.body, dict) else {}
+        account = self._biz_account(ctx, body.get("business_id"))
+        parent = self._biz_item(account, body.get("comment_id"))
+        text = body.get("text")
+        if body.get("video_id") != parent.thread:
+            raise self._biz_error(40002, "The comment is not on this video.")
+        if parent.parent is not None:
+            raise self._biz_error(40002, "Replies answer a top-level comment only.")
+        if not isinstance(text, str) or not text.strip() or len(text) > 150:
+            raise self._biz_error(40002, "text is required, at most 150 characters.")
+        if self.sim.take_fault(self.platform, "error_before_create"):
+            raise self.server_error(503)
+        fault = self.sim.take_fault(self.platform, *REPLY_FAULTS)
+        item = self.community.new(
+            account.external_id,
+            self.community_id(account, "reply"),
+            "reply",
+            text,
+            author_id=account.external_id,
+            author_name=account.name,
+            thread=parent.thread,
+            parent=parent.id,
+            target=parent.id,
+            at=ctx.now,
+        )
+        if fault == "reply_500_after_create":
+            raise self.server_error(500)
+        if fault == "reply_timeout":
+            ctx.hang = True
+        return self._biz_ok(self._biz_comment(item, account))
+
+    def comment_hide(self, ctx: Ctx) -> Json:
+        body = ctx.body if isinstance(ctx.body, dict) else {}
+        account = self._biz_account(ctx, body.get("business_id"))
+        item = self._biz_item(account, body.get("comment_id"))
+        action = body.get("action")
+        if action not in {"HIDE", "UNHIDE"} or body.get("video_id") != item.thread:
+            raise self._biz_error(40002, "action (HIDE or UNHIDE) and video_id are required.")
+        if item.from_account:
+            raise self._biz_error(40002, "The account's own comments cannot be hidden.")
+        item.hidden = action == "HIDE"
+        return self._biz_ok({})
+
+    def comment_delete(self, ctx: Ctx) -> Json:
+        body = ctx.body if isinstance(ctx.body, dict) else {}
+        account = self._biz_account(ctx, body.get("business_id"))
+        item = self._biz_item(account, body.get("comment_id"))
+        if not item.from_account:
+            raise self._biz_error(40001, "Only the account's own comments can be deleted.")
+        item.deleted = True
+        return self._biz_ok({})
 
 
 def _created(entry: Post | Video) -> float:

@@ -7,6 +7,11 @@ while ``processing_info`` is pending or in progress), ``POST /2/media/metadata``
 (``x-user-limit-24hour-limit/remaining/reset`` on every answer, 429 once spent), and
 ``GET /2/tweets/{id}`` with ``public_metrics`` (figures of ``post_figures``). Publishing routes
 count per token only: a platform-wide window forced by ``set_remaining`` does not touch them.
+
+Inbox: ``/2/users/{id}/mentions`` (180 per 15 minutes per token) from the dialect's
+`community`; ``POST /2/tweets`` with ``reply.in_reply_to_tweet_id`` answers a community post
+(the reply joins the account's timeline, not `created_posts`); ``PUT /2/tweets/{id}/hidden``
+(50 per 15 minutes) hides replies in the account's own conversations only.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ import heapq
 import itertools
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from devtools.platforms.community import REPLY_FAULTS, Community, CommunityItem, add_item
 from devtools.platforms.core import (
     CreatedPost,
     Ctx,
@@ -40,7 +46,16 @@ from devtools.platforms.figures import (
 )
 
 X_WINDOW = 900.0
-X_LIMITS = {"me": 75, "user": 900, "tweets": 900, "media": 500, "create": 300, "lookup": 900}
+X_LIMITS = {
+    "me": 75,
+    "user": 900,
+    "tweets": 900,
+    "media": 500,
+    "create": 300,
+    "lookup": 900,
+    "mentions": 180,
+    "hide": 50,
+}
 GROUPS = {
     "me": "me",
     "user": "user",
@@ -52,9 +67,11 @@ GROUPS = {
     "media_metadata": "media",
     "create_tweet": "create",
     "tweet": "lookup",
+    "mentions": "mentions",
+    "hide_reply": "hide",
 }
 PUBLISHING = {"media_init", "media_append", "media_finalize", "media_status", "media_metadata"}
-PUBLISHING |= {"create_tweet", "tweet"}
+PUBLISHING |= {"create_tweet", "tweet", "hide_reply"}
 POSTS_PER_DAY = 100
 DAY = 86_400.0
 MEDIA_KEY_PREFIX = {"tweet_image": "3", "tweet_gif": "16", "tweet_video": "7"}
@@ -92,6 +109,8 @@ class XDialect(Dialect):
         ("POST", r"/2/oauth2/revoke", "revoke"),
         ("GET", r"/2/users/me", "me"),
         ("GET", r"/2/users/([^/]+)/tweets", "tweets"),
+        ("GET", r"/2/users/([^/]+)/mentions", "mentions"),
+        ("PUT", r"/2/tweets/(\d+)/hidden", "hide_reply"),
         ("GET", r"/2/users/([^/]+)", "user"),
         ("POST", r"/2/media/upload/initialize", "media_init"),
         ("POST", r"/2/media/upload/(\d+)/append", "media_append"),
@@ -300,7 +319,10 @@ class XDialect(Dialect):
         created = sorted(
             (
                 p
-                for p in self.sim.posts_of(self.platform, account.external_id)
+                for p in (
+                    *self.sim.posts_of(self.platform, account.external_id),
+                    *self._sent_replies(account),
+                )
                 if low <= p.created_at < end.timestamp()
             ),
             key=lambda p: p.created_at,
@@ -325,6 +347,9 @@ class XDialect(Dialect):
             tweet["public_metrics"] = post_figures(post.post_id)
         if post.media:
             tweet["attachments"] = {"media_keys": [self._media_key(m) for m in post.media]}
+        answered = self.community.get(post.post_id)
+        if answered is not None:
+            tweet |= self._reply_fields(answered, fields)
         return tweet
 
     # --- publishing
@@ -486,6 +511,7 @@ class XDialect(Dialect):
             raise _x_invalid("media.media_ids", "At most 4 media ids")
         if not (isinstance(text, str) and text) and not media_ids:
             raise _x_invalid("text", "text or media is required")
+        answering = self._answered(account, body.get("reply"))
         for media_id in media_ids:
             state = self._own_media(ctx, str(media_id))["state"]
             if state != "succeeded":
@@ -493,6 +519,8 @@ class XDialect(Dialect):
         tweet_id = str(10**18 + secrets.randbelow(9 * 10**18))
         window[0] += 1
         ctx.out.update(self._day_headers(window))
+        if answering is not None:
+            return self._sent_reply(ctx, account, answering, text or "")
         self.sim.record_post(
             self.platform,
             account.external_id,
@@ -554,6 +582,238 @@ class XDialect(Dialect):
                 included.append(entry)
             body["includes"] = {"media": included}
         return body
+
+    # --- mentions and replies (the community inbox)
+
+    def reset(self) -> None:
+        self.community = Community(self.platform)
+
+    def add_community_item(
+        self,
+        account: str,
+        kind: str,
+        text: str,
+        *,
+        author_id: str,
+        author_name: str | None = None,
+        parent: str | None = None,
+        thread: str | None = None,
+        push: bool = True,
+        created_at: datetime | None = None,
+    ) -> str:
+        """A post naming the account (kind mention), or a reply (kind comment or reply) to
+        `parent`, a reply under one of the account's posts, or else to `thread`, a post of
+        the account (default its newest). X pushes nothing here (the Account Activity API is
+        not simulated): `push` is ignored."""
+        with self.sim._lock:
+            owner = self.sim.account(self.platform, account)
+            above = self.community.get(parent) if parent is not None else None
+            if parent is not None and above is None:
+                raise KeyError(f"no post {parent!r} under {account}'s posts")
+            if kind not in {"mention", "comment", "reply"}:
+                raise ValueError("X has mentions and replies only")
+            if kind == "mention" and above is not None:
+                raise ValueError("a mention answers nothing")
+            return add_item(
+                self,
+                owner,
+                "reply" if above is not None else kind,
+                text,
+                author_id=author_id,
+                author_name=author_name,
+                parent=above,
+                thread=thread,
+                created_at=created_at,
+            ).id
+
+    def community_id(self, account: Account, kind: str) -> str:
+        return _snowflake(time.time())
+
+    def community_thread(self, account: Account, item: CommunityItem) -> str | None:
+        if item.kind == "mention":
+            return item.id  # a conversation of its own
+        newest = next(iter(self._listing(account, datetime.now(UTC), None)))
+        return newest.post_id if isinstance(newest, CreatedPost) else newest.id
+
+    def webhook_body(self, items: Sequence[CommunityItem]) -> bytes | None:
+        return None  # polled
+
+    def webhook_headers(self, body: bytes, secret: str) -> dict[str, str]:
+        return {}
+
+    def _answers(self, item: CommunityItem) -> str | None:
+        """The post a community post replies to: its parent, else (a comment or reply
+        without one) the account's post its conversation started with."""
+        if item.parent is not None:
+            return item.parent
+        return item.thread if item.kind in {"comment", "reply"} else None
+
+    def replies_of(self, account: str) -> list[CommunityItem]:
+        with self.sim._lock:
+            return self.community.replies_of(account)
+
+    def _sent_replies(self, account: Account) -> list[CreatedPost]:
+        return [
+            CreatedPost(
+                self.platform,
+                account.external_id,
+                i.id,
+                i.text,
+                (),
+                i.created_at,
+                f"https://x.com/{account.handle}/status/{i.id}",
+            )
+            for i in self.community.replies_of(account.external_id)
+            if not i.deleted
+        ]
+
+    def _reply_fields(self, item: CommunityItem, fields: str) -> dict[str, Json]:
+        out: dict[str, Json] = {}
+        answered = self._answers(item)
+        if "conversation_id" in fields:
+            out["conversation_id"] = item.thread
+        if "referenced_tweets" in fields and answered is not None:
+            out["referenced_tweets"] = [{"type": "replied_to", "id": answered}]
+        if "in_reply_to_user_id" in fields and answered is not None:
+            above = self.community.get(answered)
+            out["in_reply_to_user_id"] = above.author_id if above is not None else item.account
+        return out
+
+    def _answered(self, account: Account, reply: Json) -> CommunityItem | None:
+        """The post a create call answers (None: not a reply); X's 400 when it is gone."""
+        if reply is None:
+            return None
+        target = reply.get("in_reply_to_tweet_id") if isinstance(reply, dict) else None
+        item = self.community.get(str(target)) if target is not None else None
+        if item is None or item.deleted or item.account != account.external_id:
+            raise _x_invalid(
+                "reply.in_reply_to_tweet_id",
+                "You attempted to reply to a Tweet that is deleted or not visible to you.",
+            )
+        return item
+
+    def _sent_reply(self, ctx: Ctx, account: Account, answering: CommunityItem, text: str) -> Json:
+        fault = self.sim.take_fault(self.platform, *REPLY_FAULTS)
+        item = self.community.new(
+            account.external_id,
+            _snowflake(ctx.now),
+            "reply",
+            text,
+            author_id=account.external_id,
+            author_name=account.name,
+            thread=answering.thread,
+            parent=answering.id,
+            target=answering.id,
+            at=ctx.now,
+        )
+        if fault == "reply_500_after_create":
+            raise self.server_error(500)
+        if fault == "reply_timeout":
+            ctx.hang = True
+        raise Reply(
+            201, {"data": {"id": item.id, "text": text, "edit_history_tweet_ids": [item.id]}}
+        )
+
+    def mentions(self, ctx: Ctx, user_id: str) -> Json:
+        account = self.account(ctx)
+        if user_id != account.external_id:
+            raise Reply(
+                403,
+                {
+                    "title": "Forbidden",
+                    "detail": "You are not permitted to read this user's mentions.",
+                    "type": "about:blank",
+                    "status": 403,
+                },
+            )
+        try:
+            start = rfc3339(ctx.query["start_time"]) if "start_time" in ctx.query else None
+            end = rfc3339(ctx.query["end_time"]) if "end_time" in ctx.query else None
+        except ValueError:
+            raise _x_invalid("start_time", "Invalid 'start_time' or 'end_time'.") from None
+        limit = int(ctx.query.get("max_results", "10"))
+        if not 5 <= limit <= 100:
+            raise _x_invalid(
+                "max_results",
+                f"The `max_results` query parameter value [{limit}] is not between 5 and 100",
+            )
+        since_id = int(ctx.query["since_id"]) if ctx.query.get("since_id", "").isdigit() else 0
+        found = [
+            i
+            for i in reversed(self.community.of(account.external_id))
+            if not i.from_account
+            and int(i.id) > since_id
+            and (start is None or i.created_at >= start.timestamp())
+            and (end is None or i.created_at < end.timestamp())
+        ]
+        offset = decode_cursor(ctx.query.get("pagination_token"))
+        page = found[offset : offset + limit]
+        fields = ctx.query.get("tweet.fields", "")
+        data = []
+        for item in page:
+            tweet: dict[str, Json] = {
+                "id": item.id,
+                "text": item.text,
+                "edit_history_tweet_ids": [item.id],
+            }
+            if "created_at" in fields:
+                tweet["created_at"] = _iso(item.created_at)
+            if "author_id" in fields:
+                tweet["author_id"] = item.author_id
+            tweet |= self._reply_fields(item, fields)
+            data.append(tweet)
+        meta: dict[str, Json] = {"result_count": len(data)}
+        body: dict[str, Json] = {"meta": meta}
+        if data:
+            meta["newest_id"], meta["oldest_id"] = data[0]["id"], data[-1]["id"]
+            body["data"] = data
+            if "author_id" in ctx.query.get("expansions", ""):
+                users = {i.author_id: i for i in page}
+                body["includes"] = {
+                    "users": [
+                        {
+                            "id": author,
+                            "name": i.author_name or f"User {author[-4:]}",
+                            "username": f"user_{author[-6:]}",
+                        }
+                        for author, i in users.items()
+                    ]
+                }
+        if offset + limit < len(found):
+            meta["next_token"] = encode_cursor(offset + limit)
+        return body
+
+    def hide_reply(self, ctx: Ctx, tweet_id: str) -> Json:
+        account = self.account(ctx)
+        body = ctx.body if isinstance(ctx.body, dict) else {}
+        hidden = body.get("hidden")
+        if not isinstance(hidden, bool):
+            raise _x_invalid("hidden", "hidden must be true or false")
+        item = self.community.get(tweet_id)
+        if item is None or item.deleted or item.account != account.external_id:
+            raise self.not_found(ctx)
+        root = self.community.get(item.thread or "")
+        owned = self._answers(item) is not None and (
+            root is None or root.author_id == account.external_id
+        )
+        if not owned or item.from_account:
+            raise Reply(
+                403,
+                {
+                    "title": "Forbidden",
+                    "detail": "You cannot hide or unhide a Tweet that is not a reply to a "
+                    "conversation you started.",
+                    "type": "about:blank",
+                    "status": 403,
+                },
+            )
+        item.hidden = hidden
+        return {"data": {"hidden": hidden}}
+
+
+def _snowflake(when: float) -> str:
+    """An id that grows with time, as X's do (since_id compares them)."""
+    return str((int(when * 1000) - 1288834974657) << 22 | secrets.randbelow(1 << 22))
 
 
 def _x_invalid(parameter: str, message: str) -> Reply:

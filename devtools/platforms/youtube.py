@@ -12,6 +12,11 @@ The simulator keeps each session's byte count and a running SHA-256, never the b
 The Data API's daily quota (``daily_quota``, 10,000 units, reset at midnight Pacific time like
 Google's) is enforced on every counted call; ``sim.set_remaining("youtube", n)`` still forces
 a remaining count instead.
+
+Comments (the inbox): ``commentThreads`` (``allThreadsRelatedToChannelId``, newest thread
+first, at most 5 replies each), ``comments`` (``parentId``), ``comments.insert``,
+``comments/setModerationStatus`` and ``DELETE comments`` (only a comment's author), charged
+1, 1, 50, 50 and 50 units, from the dialect's `community` (see ``community``).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import heapq
 import itertools
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -30,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 from starlette.responses import Response
 
+from devtools.platforms.community import REPLY_FAULTS, Community, CommunityItem, add_item
 from devtools.platforms.core import (
     AccessToken,
     Ctx,
@@ -51,6 +57,16 @@ from devtools.platforms.figures import (
 YOUTUBE_UNITS = {"channels": 1, "playlistItems": 1, "videos": 1}
 INSERT_UNITS = 1600
 """videos.insert, charged when the upload session is opened."""
+COMMENT_UNITS = {
+    "comment_threads": 1,
+    "comments_list": 1,
+    "comment_insert": 50,
+    "comment_moderate": 50,
+    "comment_delete": 50,
+}
+"""What the comment calls cost in quota units (Google's published costs)."""
+THREAD_REPLIES = 5
+"""A commentThread carries at most this many of its replies; comments.list has them all."""
 DAILY_QUOTA = 10_000
 PACIFIC = ZoneInfo("America/Los_Angeles")
 UPLOAD_HOST = "https://www.googleapis.com"
@@ -115,6 +131,11 @@ class YouTubeDialect(Dialect):
         ("GET", r"/v2/reports", "reports"),
         ("POST", UPLOAD_PATH, "upload_init"),
         ("PUT", UPLOAD_PATH, "upload_put"),
+        ("GET", r"/youtube/v3/commentThreads", "comment_threads"),
+        ("GET", r"/youtube/v3/comments", "comments_list"),
+        ("POST", r"/youtube/v3/comments", "comment_insert"),
+        ("POST", r"/youtube/v3/comments/setModerationStatus", "comment_moderate"),
+        ("DELETE", r"/youtube/v3/comments", "comment_delete"),
     )
     analytics_metrics = frozenset(
         {
@@ -135,6 +156,7 @@ class YouTubeDialect(Dialect):
         self.sessions: dict[str, UploadSession] = {}
         self.videos: dict[str, Video] = {}
         self._units: dict[date, int] = {}
+        self.community = Community(self.platform)
 
     def session(self, upload_url: str) -> UploadSession:
         """The session behind an upload URL (tests look at how far it got)."""
@@ -195,6 +217,8 @@ class YouTubeDialect(Dialect):
     def before(self, ctx: Ctx, name: str) -> None:
         if name == "data_api":
             self._charge(ctx, YOUTUBE_UNITS.get(ctx.path.rsplit("/", 1)[-1], 1))
+        elif name in COMMENT_UNITS:
+            self._charge(ctx, COMMENT_UNITS[name])
 
     def _charge(self, ctx: Ctx, cost: int) -> None:
         """Spend quota units, or answer quotaExceeded."""
@@ -629,3 +653,260 @@ class YouTubeDialect(Dialect):
             ],
             "rows": rows,
         }
+
+    # --- comments (the community inbox)
+
+    def add_community_item(
+        self,
+        account: str,
+        kind: str,
+        text: str,
+        *,
+        author_id: str,
+        author_name: str | None = None,
+        parent: str | None = None,
+        thread: str | None = None,
+        push: bool = True,
+        created_at: datetime | None = None,
+    ) -> str:
+        """A viewer's comment (`thread`: the video; default the channel's newest) or reply
+        to a top-level comment (`parent`). YouTube pushes nothing: `push` is ignored."""
+        with self.sim._lock:
+            owner = self.sim.account(self.platform, account)
+            top = self.community.get(parent) if parent is not None else None
+            if parent is not None and (top is None or top.parent is not None):
+                raise KeyError(f"no top-level comment {parent!r} on {account}")
+            if top is None and kind != "comment":
+                raise ValueError("YouTube has comments and replies only")
+            kind = "reply" if top is not None else "comment"
+            return add_item(
+                self,
+                owner,
+                kind,
+                text,
+                author_id=author_id,
+                author_name=author_name,
+                parent=top,
+                thread=thread,
+                created_at=created_at,
+            ).id
+
+    def community_id(self, account: Account, kind: str) -> str:
+        return b64id(26, "comment", account.external_id, secrets.token_hex(8))
+
+    def community_thread(self, account: Account, item: CommunityItem) -> str | None:
+        return next(iter(self._uploads(account))).id
+
+    def webhook_body(self, items: Sequence[CommunityItem]) -> bytes | None:
+        return None  # polled
+
+    def webhook_headers(self, body: bytes, secret: str) -> dict[str, str]:
+        return {}
+
+    def replies_of(self, account: str) -> list[CommunityItem]:
+        with self.sim._lock:
+            return self.community.replies_of(account)
+
+    def _comment(self, item: CommunityItem, owner: Account, *, status: bool = False) -> Json:
+        name = item.author_name or ("" if not item.from_account else owner.name)
+        snippet: dict[str, Json] = {
+            "channelId": item.account,
+            "videoId": item.thread,
+            "textDisplay": item.text,
+            "textOriginal": item.text,
+            "authorDisplayName": name,
+            "authorProfileImageUrl": f"https://yt3.ggpht.com/{b64id(16, item.author_id)}",
+            "authorChannelUrl": f"http://www.youtube.com/channel/{item.author_id}",
+            "authorChannelId": {"value": item.author_id},
+            "canRate": True,
+            "viewerRating": "none",
+            "likeCount": int(20 * unit_of("youtube", item.id, "likes")),
+            "publishedAt": _stamp(item.created_at),
+            "updatedAt": _stamp(item.created_at),
+        }
+        if item.parent is not None:
+            snippet["parentId"] = item.parent
+        if status:
+            snippet["moderationStatus"] = _status(item)
+        return {
+            "kind": "youtube#comment",
+            "etag": b64id(27, item.id, _status(item)),
+            "id": item.id,
+            "snippet": snippet,
+        }
+
+    def _shown(self, item: CommunityItem, status: str = "published") -> bool:
+        return not item.deleted and _status(item) == status
+
+    def _page(self, ctx: Ctx, default: int) -> tuple[int, int]:
+        try:
+            limit = int(ctx.query.get("maxResults", str(default)))
+        except ValueError:
+            limit = -1
+        if not 1 <= limit <= 100:
+            raise self._error(400, "Invalid value for maxResults.", "invalidValue")
+        return limit, decode_cursor(ctx.query.get("pageToken"))
+
+    def comment_threads(self, ctx: Ctx) -> Json:
+        account = self.account(ctx)
+        parts = {p for p in ctx.query.get("part", "").split(",") if p}
+        if not parts or not parts <= {"id", "snippet", "replies"}:
+            raise self._error(400, "Invalid part.", "invalidPart", "youtube.parameter")
+        channel = ctx.query.get("allThreadsRelatedToChannelId")
+        if channel is None:
+            raise self._error(
+                400, "No filter selected.", "missingRequiredParameter", "youtube.parameter"
+            )
+        if channel != account.external_id:
+            raise self._error(403, "Forbidden", "forbidden", "youtube.commentThread")
+        status = ctx.query.get("moderationStatus", "published")
+        limit, offset = self._page(ctx, 20)
+        # order=time: newest thread first.
+        tops = [
+            i
+            for i in reversed(self.community.of(channel))
+            if i.parent is None and self._shown(i, status)
+        ]
+        window = tops[offset : offset + limit]
+        threads = []
+        for top in window:
+            replies = [r for r in self.community.children(top.id) if self._shown(r)]
+            thread: dict[str, Json] = {
+                "kind": "youtube#commentThread",
+                "etag": b64id(27, top.id, "thread", len(replies)),
+                "id": top.id,
+            }
+            if "snippet" in parts:
+                thread["snippet"] = {
+                    "channelId": channel,
+                    "videoId": top.thread,
+                    "topLevelComment": self._comment(top, account, status=status != "published"),
+                    "canReply": True,
+                    "totalReplyCount": len(replies),
+                    "isPublic": True,
+                }
+            if "replies" in parts and replies:
+                thread["replies"] = {
+                    "comments": [self._comment(r, account) for r in replies[-THREAD_REPLIES:]]
+                }
+            threads.append(thread)
+        body: dict[str, Json] = {
+            "kind": "youtube#commentThreadListResponse",
+            "etag": b64id(27, "threads", channel, offset),
+            "pageInfo": {"totalResults": len(window), "resultsPerPage": limit},
+            "items": threads,
+        }
+        if offset + limit < len(tops):
+            body["nextPageToken"] = encode_cursor(offset + limit)
+        return body
+
+    def comments_list(self, ctx: Ctx) -> Json:
+        account = self.account(ctx)
+        parent = ctx.query.get("parentId")
+        ids = [i for i in ctx.query.get("id", "").split(",") if i]
+        if parent is None and not ids:
+            raise self._error(
+                400, "No filter selected.", "missingRequiredParameter", "youtube.parameter"
+            )
+        limit, offset = self._page(ctx, 20)
+        if parent is not None:
+            top = self.community.get(parent)
+            if top is None or top.deleted:
+                raise self._error(
+                    404, "The parent comment cannot be found.", "parentCommentNotFound"
+                )
+            found = [r for r in self.community.children(parent) if self._shown(r)]
+        else:
+            found = [c for i in ids if (c := self.community.get(i)) is not None and not c.deleted]
+        window = found[offset : offset + limit]
+        body: dict[str, Json] = {
+            "kind": "youtube#commentListResponse",
+            "etag": b64id(27, "comments", parent or ",".join(ids), offset),
+            "pageInfo": {"totalResults": len(window), "resultsPerPage": limit},
+            "items": [self._comment(c, account) for c in window],
+        }
+        if offset + limit < len(found):
+            body["nextPageToken"] = encode_cursor(offset + limit)
+        return body
+
+    def comment_insert(self, ctx: Ctx) -> Json:
+        account = self.account(ctx)
+        body = ctx.body if isinstance(ctx.body, dict) else {}
+        snippet = body.get("snippet")
+        snippet = snippet if isinstance(snippet, dict) else {}
+        parent_id, text = snippet.get("parentId"), snippet.get("textOriginal")
+        if not isinstance(text, str) or not text.strip():
+            raise self._error(400, "The comment text is empty.", "commentTextRequired")
+        if len(text) > 10_000:
+            raise self._error(400, "The comment text is too long.", "commentTextTooLong")
+        parent = self.community.get(parent_id) if isinstance(parent_id, str) else None
+        if parent is None or parent.deleted or parent.account != account.external_id:
+            raise self._error(
+                404, "The specified parent comment could not be found.", "parentCommentNotFound"
+            )
+        if parent.parent is not None:
+            raise self._error(
+                400, "Replies answer a top-level comment only.", "operationNotSupported"
+            )
+        if self.sim.take_fault(self.platform, "error_before_create"):
+            raise self.server_error(503)
+        fault = self.sim.take_fault(self.platform, *REPLY_FAULTS)
+        item = self.community.new(
+            account.external_id,
+            f"{parent.id}.{b64id(22, 'reply', secrets.token_hex(8))}",
+            "reply",
+            text,
+            author_id=account.external_id,
+            author_name=account.name,
+            thread=parent.thread,
+            parent=parent.id,
+            target=parent_id,
+            at=ctx.now,
+        )
+        if fault == "reply_500_after_create":
+            raise self.server_error(500)
+        if fault == "reply_timeout":
+            ctx.hang = True
+        return self._comment(item, account)
+
+    def _own_comments(self, ctx: Ctx, account: Account) -> list[CommunityItem]:
+        ids = [i for i in ctx.query.get("id", "").split(",") if i]
+        if not ids:
+            raise self._error(400, "Required parameter: id", "required")
+        found = []
+        for comment_id in ids:
+            item = self.community.get(comment_id)
+            if item is None or item.deleted:
+                raise self._error(404, "The comment cannot be found.", "commentNotFound")
+            if item.account != account.external_id:
+                raise self._error(403, "Forbidden", "forbidden", "youtube.comment")
+            found.append(item)
+        return found
+
+    def comment_moderate(self, ctx: Ctx) -> Response:
+        account = self.account(ctx)
+        status = ctx.query.get("moderationStatus")
+        if status not in {"heldForReview", "published", "rejected"}:
+            raise self._error(400, "Invalid moderation status.", "invalidModerationStatus")
+        for item in self._own_comments(ctx, account):
+            if item.from_account:
+                raise self._error(
+                    400, "The channel's own comments are not moderated.", "operationNotSupported"
+                )
+            # Held for review is hidden; a rejected comment is gone for good.
+            item.hidden, item.deleted = status == "heldForReview", status == "rejected"
+        return Response(status_code=204, headers=self.usage_headers(ctx))
+
+    def comment_delete(self, ctx: Ctx) -> Response:
+        account = self.account(ctx)
+        for item in self._own_comments(ctx, account):
+            if item.author_id != account.external_id:
+                # Only a comment's author deletes it; the channel rejects the others'.
+                raise self._error(403, "The comment could not be deleted.", "forbidden")
+            item.deleted = True
+        return Response(status_code=204, headers=self.usage_headers(ctx))
+
+
+def _status(item: CommunityItem) -> str:
+    """YouTube's moderation status of a comment."""
+    return "rejected" if item.deleted else "heldForReview" if item.hidden else "published"

@@ -50,6 +50,14 @@ NOTIFY = "inbox.notify"
 """Internal: a rule asked to tell people about an item (e-mailed, not published)."""
 
 
+QUEUED = "inbox_queued_actions"
+
+
+def queued_actions(session: AsyncSession) -> list[InboxAction]:
+    """The actions rules queued in this transaction, for the caller to send after commit."""
+    return list(session.info.pop(QUEUED, []))
+
+
 @dataclass(frozen=True)
 class Stored:
     item: InboxItem
@@ -105,10 +113,10 @@ async def response_policy(
 async def brand_lead(
     session: AsyncSession, tenant_id: uuid.UUID, brand_id: uuid.UUID, today: date
 ) -> uuid.UUID | None:
-    """The brand's current lead (a membership), if it has one."""
+    """The brand's current lead (a user id), if it has one."""
     return (
         await session.scalars(
-            select(Assignment.membership_id)
+            select(Assignment.user_id)
             .join(
                 Membership,
                 (col(Membership.tenant_id) == col(Assignment.tenant_id))
@@ -301,7 +309,13 @@ async def store_one(
         ).first()
     if needs_reply:
         if ctx.policy is not None:
-            item.response_due_at = sla.due_at(ctx.policy, now, ctx.policy.first_response_minutes)
+            answered_before = await _answered_in_thread(session, item)
+            minutes = (
+                ctx.policy.next_response_minutes
+                if answered_before
+                else ctx.policy.first_response_minutes
+            )
+            item.response_due_at = sla.due_at(ctx.policy, now, minutes)
         notify = _apply_rules(session, ctx, item)
     else:
         notify = []
@@ -333,6 +347,24 @@ async def store_one(
         if notify:
             emit(session, item, NOTIFY, notify=[str(m) for m in notify])
     return Stored(item, True)
+
+
+async def _answered_in_thread(session: AsyncSession, item: InboxItem) -> bool:
+    """Whether we already answered this person in this thread: their new message then runs
+    on the next-response target, not the first-response one."""
+    if item.thread_id is None:
+        return False
+    found = await session.scalar(
+        select(func.count())
+        .select_from(InboxItem)
+        .where(
+            InboxItem.tenant_id == item.tenant_id,
+            InboxItem.thread_id == item.thread_id,
+            InboxItem.author_id == item.author_id,
+            col(InboxItem.first_response_at).is_not(None),
+        )
+    )
+    return bool(found)
 
 
 def _row(item: InboxItem) -> dict[str, Any]:
@@ -369,15 +401,16 @@ def _apply_rules(session: AsyncSession, ctx: Context, item: InboxItem) -> list[u
         item.response_due_at = None
     item.rules_applied = [str(r) for r in outcome.matched]
     if outcome.hide:
-        session.add(
-            InboxAction(
-                tenant_id=item.tenant_id,
-                item_id=item.id,
-                social_account_id=item.social_account_id,
-                kind=ActionKind.hide,
-                status=ActionStatus.queued,
-            )
+        action = InboxAction(
+            tenant_id=item.tenant_id,
+            item_id=item.id,
+            social_account_id=item.social_account_id,
+            kind=ActionKind.hide,
+            status=ActionStatus.queued,
         )
+        session.add(action)
+        # Sent once this transaction commits (see `queued_actions`).
+        session.info.setdefault(QUEUED, []).append(action)
     return list(outcome.notify)
 
 

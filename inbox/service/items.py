@@ -265,18 +265,17 @@ async def _viewers(
     stamp = now.timestamp()
     async with redis.pipeline(transaction=True) as pipe:
         pipe.zremrangebyscore(key, "-inf", stamp - ttl)
-        pipe.zadd(key, {str(principal.membership_id): stamp})
+        pipe.zadd(key, {str(principal.user_id): stamp})
         pipe.expire(key, ttl)
         pipe.zrange(key, 0, -1, withscores=True)
         *_, seen = await pipe.execute()
     return [
         ViewerRead(
-            membership_id=uuid.UUID(member.decode() if isinstance(member, bytes) else member),
+            user_id=uuid.UUID(member.decode() if isinstance(member, bytes) else member),
             since=datetime.fromtimestamp(score, tz=now.tzinfo),
         )
         for member, score in seen
-        if (member.decode() if isinstance(member, bytes) else member)
-        != str(principal.membership_id)
+        if (member.decode() if isinstance(member, bytes) else member) != str(principal.user_id)
     ]
 
 
@@ -375,21 +374,19 @@ def _bump(item: InboxItem, now: datetime) -> None:
     item.updated_at = now
 
 
-async def _active_member(
-    session: AsyncSession, tenant_id: uuid.UUID, membership_id: uuid.UUID
-) -> None:
+async def _active_member(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
     found = (
         await session.scalars(
             select(Membership.id).where(
                 Membership.tenant_id == tenant_id,
-                Membership.id == membership_id,
+                Membership.user_id == user_id,
                 Membership.status == MembershipStatus.active,
             )
         )
     ).first()
     if found is None:
         raise InvalidFields.one(
-            "/assignee_id", "No active member of this agency has this id.", "unknown-reference"
+            "/assignee_id", "No active member of this agency has this user id.", "unknown-reference"
         )
 
 
@@ -467,7 +464,7 @@ def _queue(
         kind=kind,
         text=text,
         status=ActionStatus.awaiting_approval if awaiting_approval else ActionStatus.queued,
-        requested_by=principal.membership_id if principal.kind == "user" else None,
+        requested_by=principal.user_id if principal.kind == "user" else None,
         minutes_spent=minutes,
     )
     session.add(action)
@@ -527,7 +524,7 @@ async def reply(
     elif item.status in (ItemStatus.new, ItemStatus.assigned):
         item.status = ItemStatus.waiting
     if item.assignee_id is None and principal.kind == "user":
-        item.assignee_id = principal.membership_id
+        item.assignee_id = principal.user_id
     _bump(item, now)
     await session.flush()
     return item, action, warnings
@@ -546,7 +543,7 @@ async def approve(
     if action.status != ActionStatus.awaiting_approval:
         raise errors.NothingToApprove(f"This reply is {action.status.replace('_', ' ')}.")
     action.status = ActionStatus.queued
-    action.approved_by = principal.membership_id
+    action.approved_by = principal.user_id
     action.version += 1
     action.updated_at = utcnow()
     _bump(item, action.updated_at)

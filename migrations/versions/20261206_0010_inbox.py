@@ -120,7 +120,8 @@ def upgrade() -> None:
         tenant_fk("brands", "brand_id"),
         tenant_fk("clients", "client_id"),
         tenant_fk("inbox_threads", "thread_id"),
-        tenant_fk("memberships", "assignee_id"),
+        # People are named by user id everywhere in the API (assignments, members).
+        sa.ForeignKeyConstraint(["assignee_id"], ["users.id"]),
         sa.UniqueConstraint("tenant_id", "social_account_id", "external_id", name="uq_inbox_items"),
         sa.CheckConstraint(f"kind IN ({KINDS})", name="ck_inbox_items_kind"),
         sa.CheckConstraint(f"status IN ({STATUSES})", name="ck_inbox_items_status"),
@@ -176,7 +177,6 @@ def upgrade() -> None:
         sa.Column("updated_at", tstz, nullable=False, server_default=sa.func.now()),
         tenant_fk("inbox_items", "item_id"),
         tenant_fk("social_accounts", "social_account_id"),
-        tenant_fk("memberships", "requested_by"),
         sa.CheckConstraint(f"kind IN ({ACTIONS})", name="ck_inbox_actions_kind"),
         sa.CheckConstraint(f"status IN ({ACTION_STATUSES})", name="ck_inbox_actions_status"),
     )

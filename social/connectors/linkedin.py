@@ -20,11 +20,23 @@ range it names (read from the file one range at a time; each answers an ETag) an
 from `state`, else on the commentary and a creation time after `since`. `post_figures`:
 lifetime ``organizationalEntityShareStatistics`` of the share or ugcPost, and a video post's
 VIDEO_VIEW count from ``videoAnalytics``.
+
+Inbox: `fetch_items` reads the comments of the organization's latest posts
+(``/rest/socialActions/{post-urn}/comments``) and the replies of those that have some
+(``/rest/socialActions/{comment-urn}/comments``); `reply` posts a comment with
+``parentComment`` (one level: an answer to a reply goes under its top-level comment);
+`moderate` deletes (``DELETE /rest/socialActions/{urn}/comments/{id}?actor=``): LinkedIn has
+no hiding and no private replies. Mentions are not read (the notifications below still ask
+for a poll on SHARE_MENTION). LinkedIn pushes organization social-action notifications
+without the comment's text: `notification_challenge`, `verify_notification` and
+`notified_organizations` serve the webhook receiver, which then polls that organization.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
@@ -49,7 +61,11 @@ from social.connectors.base import (
 )
 from social.connectors.types import (
     DailyMetrics,
+    InboundItem,
+    InboxKind,
+    ItemRef,
     MediaFile,
+    Moderation,
     OutcomeUnknown,
     Platform,
     PlatformUnavailable,
@@ -59,6 +75,7 @@ from social.connectors.types import (
     PublishedPost,
     PublishRejected,
     Remember,
+    SentReply,
     TokenSet,
 )
 
@@ -72,6 +89,53 @@ RESERVED = frozenset("|{}@[]()<>#\\*_~")
 them as markup and silently cuts the post there."""
 FIND_PAGE = 20
 FIND_PAGES = 5
+INBOX_POSTS = 20
+"""Polling reads the comments of the organization's latest posts."""
+COMMENT_PAGE = 100
+COMMENT_PAGES = 5
+SIGNATURE_PREFIX = "hmacsha256="
+POLL_ACTIONS = frozenset({"COMMENT", "COMMENT_EDIT", "COMMENT_DELETE", "SHARE_MENTION"})
+"""Notification actions that change what the inbox shows (likes and shares do not)."""
+CLOCK_SLACK = timedelta(minutes=2)
+
+
+def notification_challenge(client_secret: str, challenge_code: str) -> dict[str, str]:
+    """What LinkedIn's webhook validation (GET ?challengeCode=) expects back: the code and
+    the hex HMAC-SHA256 of it keyed with the app's client secret."""
+    digest = hmac.new(client_secret.encode(), challenge_code.encode(), hashlib.sha256)
+    return {"challengeCode": challenge_code, "challengeResponse": digest.hexdigest()}
+
+
+def verify_notification(client_secret: str, raw_body: bytes, header: str | None) -> bool:
+    """Whether `X-LI-Signature` (``hmacsha256=<hex>``) signs the raw body with the client
+    secret; compared in constant time."""
+    if not header or not header.startswith(SIGNATURE_PREFIX) or not client_secret:
+        return False
+    expected = hmac.new(client_secret.encode(), raw_body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header[len(SIGNATURE_PREFIX) :].strip().lower())
+
+
+def notified_organizations(payload: Any) -> list[str]:
+    """The organization ids whose social-action notifications call for a poll of their
+    comments (the notifications carry no comment text), in order, once each. Likes and
+    shares ask for nothing; a payload of another type gives nothing; one that is not a JSON
+    object is a ValueError."""
+    if not isinstance(payload, dict):
+        raise ValueError("a LinkedIn notification is a JSON object")
+    if payload.get("type", "ORGANIZATION_SOCIAL_ACTION_NOTIFICATIONS") != (
+        "ORGANIZATION_SOCIAL_ACTION_NOTIFICATIONS"
+    ):
+        return []
+    found: list[str] = []
+    for note in as_list(payload.get("notifications")):
+        if not isinstance(note, dict) or note.get("action") not in POLL_ACTIONS:
+            continue
+        org = note.get("organizationalEntity")
+        if isinstance(org, str) and org.startswith(org_urn("")):
+            org_id = org.removeprefix(org_urn(""))
+            if org_id and org_id not in found:
+                found.append(org_id)
+    return found
 
 
 def little_text(text: str) -> str:
@@ -123,6 +187,9 @@ class LinkedInConnector(HttpConnector):
         "r_organization_followers",
         "w_organization_social",
     )
+    can_reply_privately = False
+    moderations = frozenset({Moderation.delete})
+    """An organization deletes comments on its posts; LinkedIn has no hiding."""
     default_headers: ClassVar[Mapping[str, str]] = {
         "LinkedIn-Version": VERSION,
         "X-Restli-Protocol-Version": "2.0.0",
@@ -535,6 +602,173 @@ class LinkedInConnector(HttpConnector):
             engagements=None if None in parts else sum(p for p in parts if p is not None),
             video_views=views,
         )
+
+    # --- the community inbox
+
+    def _social(self, target: str, rest: str = "") -> str:
+        return self.url(f"{API}/socialActions/{quote(target, safe='')}/comments{rest}")
+
+    async def _comments(self, token: str, target: str) -> list[dict[str, Json]]:
+        """The comments on a post or the replies to a comment, every page."""
+        out: list[dict[str, Json]] = []
+        for page in range(COMMENT_PAGES):
+            body = as_dict(
+                await self._request(
+                    "GET",
+                    self._social(target, f"?start={page * COMMENT_PAGE}&count={COMMENT_PAGE}"),
+                    token=token,
+                    keys=((self.key, 1.0),),
+                )
+            )
+            elements = [e for e in as_list(body.get("elements")) if isinstance(e, dict)]
+            out.extend(elements)
+            if len(elements) < COMMENT_PAGE:
+                break
+        return out
+
+    async def fetch_items(
+        self, token: TokenSet, external_id: str, since: datetime | None
+    ) -> list[InboundItem]:
+        """Comments and replies on the organization's latest posts (LinkedIn has no list of
+        an organization's comments across posts); replies are read only under comments
+        whose summary says they have some."""
+        at = token.access_token
+        author = quote(org_urn(external_id), safe="")
+        posts = await self._get(f"/posts?author={author}&q=author&count={INBOX_POSTS}&start=0", at)
+        found: dict[str, InboundItem] = {}
+        for post in as_list(posts.get("elements")):
+            urn = post.get("id") if isinstance(post, dict) else None
+            if not isinstance(urn, str):
+                continue
+            for comment in await self._comments(at, urn):
+                item = _comment_item(external_id, comment, urn)
+                if item is None:
+                    continue
+                found[item.external_id] = item
+                summary = sub(comment, "commentsSummary")
+                if as_int(summary.get("aggregatedTotalComments")):
+                    for reply in await self._comments(at, item.external_id):
+                        answer = _comment_item(external_id, reply, urn)
+                        if answer is not None:
+                            found[answer.external_id] = answer
+        items = [i for i in found.values() if since is None or i.created_at >= since]
+        return sorted(items, key=lambda i: i.created_at)
+
+    async def reply(
+        self, token: TokenSet, external_id: str, item: ItemRef, text: str, *, private: bool
+    ) -> SentReply:
+        if private:
+            raise PublishRejected("LinkedIn has no private replies to comments.")
+        # One level of replies: an answer to a reply goes under its top-level comment.
+        top = item.parent_external_id or item.external_id
+        body: dict[str, Json] = {
+            "actor": org_urn(external_id),
+            "object": _activity(top) or item.thread_external_id,
+            "message": {"text": text},
+            "parentComment": top,
+        }
+        sent: list[Any] = []
+        try:
+            answer = await self._request(
+                "POST",
+                self._social(top),
+                token=token.access_token,
+                keys=((self.key, 1.0),),
+                json=body,
+                creates=True,
+                answer=sent,
+            )
+        except PublishRejected as exc:
+            raise PublishRejected(f"LinkedIn refused the reply ({exc.reason}).") from None
+        urn = as_dict(answer).get("commentUrn") or (
+            sent[0].headers.get("x-restli-id") if sent else None
+        )
+        if not isinstance(urn, str) or not urn:
+            raise OutcomeUnknown(f"{self.key}: the reply was accepted without its id")
+        created = as_int(sub(as_dict(answer), "created").get("time"))
+        return SentReply(
+            urn,
+            _comment_link(item.thread_external_id, urn),
+            datetime.fromtimestamp(created / 1000, UTC) if created else utcnow(),
+        )
+
+    async def find_reply(
+        self, token: TokenSet, external_id: str, item: ItemRef, text: str, since: datetime
+    ) -> SentReply | None:
+        top = item.parent_external_id or item.external_id
+        floor = since - CLOCK_SLACK
+        for comment in await self._comments(token.access_token, top):
+            found = _comment_item(external_id, comment, item.thread_external_id)
+            if (
+                found is not None
+                and found.from_account
+                and found.text == text
+                and found.created_at >= floor
+            ):
+                return SentReply(
+                    found.external_id,
+                    _comment_link(item.thread_external_id, found.external_id),
+                    found.created_at,
+                )
+        return None
+
+    async def moderate(
+        self, token: TokenSet, external_id: str, item: ItemRef, action: Moderation
+    ) -> None:
+        if action is not Moderation.delete:
+            raise PublishRejected("LinkedIn cannot hide a comment; delete it instead.")
+        target = item.parent_external_id or item.thread_external_id
+        if not target:
+            raise PublishRejected("LinkedIn: the comment's post is unknown; it cannot be deleted.")
+        comment_id = _comment_id(item.external_id)
+        actor = quote(org_urn(external_id), safe="")
+        try:
+            await self._request(
+                "DELETE",
+                self._social(target, f"/{quote(comment_id, safe='')}?actor={actor}"),
+                token=token.access_token,
+                keys=((self.key, 1.0),),
+            )
+        except RequestRejected as exc:
+            raise PublishRejected(f"LinkedIn refused to delete it ({exc.reason}).") from None
+
+
+def _activity(comment_urn: str) -> str | None:
+    """urn:li:comment:(urn:li:activity:1,2) -> urn:li:activity:1"""
+    if not comment_urn.startswith("urn:li:comment:("):
+        return None
+    return comment_urn.removeprefix("urn:li:comment:(").split(",", 1)[0] or None
+
+
+def _comment_id(comment_urn: str) -> str:
+    """urn:li:comment:(urn:li:activity:1,2) -> 2"""
+    return comment_urn.rstrip(")").rsplit(",", 1)[-1]
+
+
+def _comment_link(post: str | None, comment_urn: str) -> str | None:
+    if not post:
+        return None
+    return f"{permalink(post)}?commentUrn={quote(comment_urn, safe='')}"
+
+
+def _comment_item(org: str, comment: dict[str, Json], post: str | None) -> InboundItem | None:
+    urn, actor = comment.get("commentUrn"), comment.get("actor")
+    created = as_int(sub(comment, "created").get("time"))
+    if not isinstance(urn, str) or not isinstance(actor, str) or created is None:
+        return None
+    parent = comment.get("parentComment")
+    text = sub(comment, "message").get("text")
+    return InboundItem(
+        account_external_id=org,
+        external_id=urn,
+        kind=InboxKind.reply if isinstance(parent, str) else InboxKind.comment,
+        text=text if isinstance(text, str) else "",
+        author_id=actor,
+        created_at=datetime.fromtimestamp(created / 1000, UTC),
+        parent_external_id=parent if isinstance(parent, str) else None,
+        thread_external_id=post,
+        from_account=actor == org_urn(org),
+    )
 
 
 def permalink(urn: str) -> str:

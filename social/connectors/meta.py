@@ -59,6 +59,8 @@ from social.connectors.base import (
     sub,
     utc_today,
 )
+from social.connectors.meta_inbox import FacebookInbox, InstagramInbox
+from social.connectors.meta_inbox import parse_webhook as parse_webhook
 from social.connectors.types import (
     ConnectorError,
     DailyMetrics,
@@ -435,13 +437,19 @@ def _signature(media: MediaFile) -> str:
     return f"{media.source_url or media.path.name}:{media.size}:{media.content_type}"
 
 
-class FacebookPageConnector(MetaConnector):
+class FacebookPageConnector(FacebookInbox, MetaConnector):
+    """The inbox side (comments, Messenger, moderation) is FacebookInbox's (meta_inbox)."""
+
     platform = Platform.facebook_page
     scopes: tuple[str, ...] = (
         "pages_show_list",
         "pages_read_engagement",
         "read_insights",
         "pages_manage_posts",
+        # the inbox: read comments, answer and moderate them, answer in Messenger
+        "pages_read_user_content",
+        "pages_manage_engagement",
+        "pages_messaging",
     )
     INSIGHTS = (
         "page_follows",
@@ -712,8 +720,10 @@ class FacebookPageConnector(MetaConnector):
         )
 
 
-class InstagramBusinessConnector(MetaConnector):
-    """Instagram's follower history is the daily gain (``follower_count``) of the last 30 days
+class InstagramBusinessConnector(InstagramInbox, MetaConnector):
+    """The inbox side (comments, mentions, Direct, moderation) is InstagramInbox's (meta_inbox).
+
+    Instagram's follower history is the daily gain (``follower_count``) of the last 30 days
     only; the total is the profile's ``followers_count``. Engagements are the likes and
     comments of the posts published that day."""
 
@@ -724,6 +734,8 @@ class InstagramBusinessConnector(MetaConnector):
         "instagram_content_publish",
         "pages_show_list",
         "pages_read_engagement",
+        "instagram_manage_comments",
+        "instagram_manage_messages",
     )
     insight_days = 30
     follower_days = 30

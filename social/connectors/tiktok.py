@@ -18,6 +18,13 @@ answer carries the URL to send them to), so an init or a chunk before the last t
 answer is a plain failure worth retrying; from the last chunk on, the outcome may be a post.
 The init is limited to 6 a minute per user token: it takes from the token's own budget key
 (``tiktok:init:token:<hash>``), which a 429 on it pauses.
+
+Inbox, through the API for Business (``business-api.tiktok.com/open_api/v1.3/business``, the
+token in ``Access-Token``, errors as a 200 with a non-zero ``code``): `fetch_items` lists the
+account's latest videos (Display API) and each one's ``/comment/list/`` with replies and
+hidden comments (``status`` says which); `reply` is ``/comment/reply/create/`` (one level
+deep); `moderate` is ``/comment/hide/`` (HIDE/UNHIDE), and ``/comment/delete/`` for the
+account's own comments only. No private replies.
 """
 
 from __future__ import annotations
@@ -50,7 +57,11 @@ from social.connectors.base import (
 from social.connectors.types import (
     ConnectorError,
     DailyMetrics,
+    InboundItem,
+    InboxKind,
+    ItemRef,
     MediaFile,
+    Moderation,
     OutcomeUnknown,
     Platform,
     PlatformUnavailable,
@@ -60,6 +71,7 @@ from social.connectors.types import (
     PublishedPost,
     PublishRejected,
     Remember,
+    SentReply,
     TokenInvalid,
     TokenSet,
 )
@@ -83,6 +95,14 @@ PRIVACY_PREFERENCE = ("PUBLIC_TO_EVERYONE", "FOLLOWER_OF_CREATOR", "MUTUAL_FOLLO
 QUOTA_CODES = frozenset({"spam_risk_too_many_posts", "reached_active_user_cap"})
 FIND_PAGES = 5
 CLOCK_SLACK = timedelta(minutes=2)
+BUSINESS = "https://business-api.tiktok.com/open_api/v1.3/business"
+"""TikTok API for Business: a Business account's comments (list, reply, hide, delete)."""
+BUSINESS_TOKEN_CODES = frozenset({40104, 40105})
+BUSINESS_RATE_CODES = frozenset({40100})
+INBOX_VIDEOS = 20
+"""Polling reads the comments of the account's latest videos."""
+COMMENT_PAGE = 30
+COMMENT_PAGES = 10
 """create_time has whole seconds, and the platform's clock is not ours."""
 
 
@@ -129,7 +149,13 @@ class TikTokConnector(HttpConnector):
         "user.info.stats",
         "video.list",
         "video.publish",
+        # The API for Business's comment management.
+        "comment.list",
+        "comment.list.manage",
     )
+    can_reply_privately = False
+    moderations = frozenset({Moderation.hide, Moderation.unhide})
+    """A Business account hides others' comments; it deletes only its own."""
     scope_separator = ","
 
     def _extra_authorize_params(self) -> dict[str, str]:
@@ -150,6 +176,9 @@ class TikTokConnector(HttpConnector):
         keys: Keys,
         hidden: Sequence[str],
     ) -> None:
+        business = body.get("code") if isinstance(body, dict) and "request_id" in body else None
+        if isinstance(business, int) and business != 0:
+            await self._business_refusal(response, body, business, keys=keys, hidden=hidden)
         error = sub(body, "error")
         code = error.get("code")
         if isinstance(code, str) and code != "ok":
@@ -165,6 +194,23 @@ class TikTokConnector(HttpConnector):
                 raise PlatformUnavailable(f"{self.key}: {reason}")
             raise RequestRejected(reason)
         await super()._check(response, body, token=token, keys=keys, hidden=hidden)
+
+    async def _business_refusal(
+        self, response: httpx.Response, body: Json, code: int, *, keys: Keys, hidden: Sequence[str]
+    ) -> None:
+        """The API for Business answers 200 with its own code: 40100 too many requests,
+        40104/40105 a bad token, 5xxxx its own failures."""
+        reason = self._scrub(f"{code}: {body.get('message') or ''}".rstrip(": "), hidden)
+        if code in BUSINESS_TOKEN_CODES:
+            raise TokenInvalid(f"{self.key}: the platform refused the token ({reason})")
+        if code in BUSINESS_RATE_CODES:
+            wait = retry_after_seconds(
+                response.headers.get("Retry-After"), self.default_retry_after
+            )
+            await self._limited(self._limit_key(keys), wait, reason)
+        if code >= 50000:
+            raise PlatformUnavailable(f"{self.key}: {reason}")
+        raise RequestRejected(reason)
 
     def _limit_key(self, keys: Keys) -> str:
         # The init's 429 is about its user token: pause that key, not the whole platform.
@@ -488,6 +534,181 @@ class TikTokConnector(HttpConnector):
             engagements=sum(counted) if counted else None,
             video_views=as_int(video.get("view_count")),
         )
+
+    # --- the community inbox
+
+    async def _business(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: Json = None,
+        creates: bool = False,
+    ) -> dict[str, Json]:
+        """One API for Business call (its token goes in ``Access-Token``); its `data`."""
+        body = as_dict(
+            await self._request(
+                method,
+                self.url(BUSINESS + path),
+                token=None,
+                keys=((self.key, 1.0),),
+                params=params,
+                json=json,
+                headers={"Access-Token": token},
+                secrets=(token,),
+                creates=creates,
+            )
+        )
+        return sub(body, "data")
+
+    async def _comments(self, token: str, business_id: str, video_id: str) -> list[Json]:
+        out: list[Json] = []
+        cursor = 0
+        for _ in range(COMMENT_PAGES):
+            data = await self._business(
+                "GET",
+                "/comment/list/",
+                token,
+                params={
+                    "business_id": business_id,
+                    "video_id": video_id,
+                    "include_replies": "true",
+                    "status": "ALL",
+                    "sort_field": "create_time",
+                    "sort_order": "desc",
+                    "cursor": str(cursor),
+                    "max_count": str(COMMENT_PAGE),
+                },
+            )
+            out.extend(as_list(data.get("comments")))
+            cursor = as_int(data.get("cursor")) or 0
+            if not data.get("has_more") or not cursor:
+                break
+        return out
+
+    async def fetch_items(
+        self, token: TokenSet, external_id: str, since: datetime | None
+    ) -> list[InboundItem]:
+        """Comments and replies on the account's latest videos (TikTok lists comments per
+        video only), hidden ones included with `hidden` said."""
+        at = token.access_token
+        videos = await self._call(
+            "POST", "/video/list/", at, "id,create_time", json={"max_count": PAGE_SIZE}
+        )
+        found: dict[str, InboundItem] = {}
+        for video in as_list(videos.get("videos"))[:INBOX_VIDEOS]:
+            video_id = video.get("id") if isinstance(video, dict) else None
+            if not isinstance(video_id, str):
+                continue
+            for comment in await self._comments(at, external_id, video_id):
+                item = _comment_item(external_id, comment, video_id)
+                if item is not None and (since is None or item.created_at >= since):
+                    found[item.external_id] = item
+        return sorted(found.values(), key=lambda i: i.created_at)
+
+    async def reply(
+        self, token: TokenSet, external_id: str, item: ItemRef, text: str, *, private: bool
+    ) -> SentReply:
+        if private:
+            raise PublishRejected("TikTok has no private replies to comments.")
+        if not item.thread_external_id:
+            raise PublishRejected("TikTok: the comment's video is unknown; it cannot be answered.")
+        try:
+            data = await self._business(
+                "POST",
+                "/comment/reply/create/",
+                token.access_token,
+                json={
+                    "business_id": external_id,
+                    "video_id": item.thread_external_id,
+                    # One level of replies: an answer to a reply goes under its comment.
+                    "comment_id": item.parent_external_id or item.external_id,
+                    "text": text,
+                },
+                creates=True,
+            )
+        except PublishRejected as exc:
+            raise PublishRejected(f"TikTok refused the reply ({exc.reason}).") from None
+        reply_id = data.get("comment_id")
+        if not isinstance(reply_id, str) or not reply_id:
+            raise OutcomeUnknown(f"{self.key}: the reply was accepted without its id")
+        created = as_int(data.get("create_time"))
+        return SentReply(
+            reply_id,
+            None,
+            datetime.fromtimestamp(created, UTC) if created else utcnow(),
+        )
+
+    async def find_reply(
+        self, token: TokenSet, external_id: str, item: ItemRef, text: str, since: datetime
+    ) -> SentReply | None:
+        if not item.thread_external_id:
+            return None
+        top = item.parent_external_id or item.external_id
+        floor = since - CLOCK_SLACK
+        for comment in await self._comments(
+            token.access_token, external_id, item.thread_external_id
+        ):
+            found = _comment_item(external_id, comment, item.thread_external_id)
+            if (
+                found is not None
+                and found.from_account
+                and found.parent_external_id == top
+                and found.text == text
+                and found.created_at >= floor
+            ):
+                return SentReply(found.external_id, None, found.created_at)
+        return None
+
+    async def moderate(
+        self, token: TokenSet, external_id: str, item: ItemRef, action: Moderation
+    ) -> None:
+        if action is Moderation.delete and item.author_id != external_id:
+            raise PublishRejected(
+                "TikTok lets an account delete only its own comments; hide it instead."
+            )
+        if action is Moderation.delete:
+            path = "/comment/delete/"
+            body: dict[str, Json] = {"business_id": external_id, "comment_id": item.external_id}
+        else:
+            path = "/comment/hide/"
+            body = {
+                "business_id": external_id,
+                "video_id": item.thread_external_id,
+                "comment_id": item.external_id,
+                "action": "HIDE" if action is Moderation.hide else "UNHIDE",
+            }
+        try:
+            await self._business("POST", path, token.access_token, json=body)
+        except RequestRejected as exc:
+            raise PublishRejected(f"TikTok refused to {action.value} it ({exc.reason}).") from None
+
+
+def _comment_item(account: str, comment: Json, video_id: str) -> InboundItem | None:
+    if not isinstance(comment, dict):
+        return None
+    comment_id, author = comment.get("comment_id"), comment.get("user_id")
+    created = as_int(comment.get("create_time"))
+    if not isinstance(comment_id, str) or not isinstance(author, str) or created is None:
+        return None
+    parent = comment.get("parent_comment_id")
+    text, handle, name = comment.get("text"), comment.get("username"), comment.get("display_name")
+    return InboundItem(
+        account_external_id=account,
+        external_id=comment_id,
+        kind=InboxKind.reply if isinstance(parent, str) and parent else InboxKind.comment,
+        text=text if isinstance(text, str) else "",
+        author_id=author,
+        created_at=datetime.fromtimestamp(created, UTC),
+        author_handle=handle if isinstance(handle, str) and handle else None,
+        author_name=name if isinstance(name, str) and name else None,
+        parent_external_id=parent if isinstance(parent, str) and parent else None,
+        thread_external_id=video_id,
+        hidden=comment.get("status") == "HIDDEN",
+        from_account=comment.get("owner") is True or author == account,
+    )
 
 
 def _post(data: dict[str, Json], username: Json) -> PublishedPost | None:

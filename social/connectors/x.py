@@ -21,6 +21,15 @@ post's deadline (`publish_window` after its planned time), else PublishRejected
 ("quota_spent"). `find` reads ``/2/users/{id}/tweets`` from `since`, matching a medium id kept
 in `state`, else the text (links compared as links: X shows them as t.co). `post_figures`:
 ``GET /2/tweets/{id}`` public_metrics, and the video's view_count.
+
+Inbox: `fetch_items` is the mentions timeline (``/2/users/{id}/mentions``, ``start_time``,
+``pagination_token``): replies to the account's posts are kind reply, other posts naming it
+mentions. `reply` is ``POST /2/tweets`` with ``reply.in_reply_to_tweet_id``; `find_reply` reads
+the account's timeline for a post answering the item with the same text. `moderate` hides or
+unhides (``PUT /2/tweets/{id}/hidden``), which X allows on replies in the account's own
+conversations only; X deletes only the account's own posts, and DMs are not sent. Mentions and
+hidden replies have their own per-user windows: their budget keys
+(``x:token:<hash>:mentions|hide``) are paused alone when spent.
 """
 
 from __future__ import annotations
@@ -55,7 +64,11 @@ from social.connectors.base import (
 from social.connectors.types import (
     Budget,
     DailyMetrics,
+    InboundItem,
+    InboxKind,
+    ItemRef,
     MediaFile,
+    Moderation,
     OutcomeUnknown,
     Platform,
     PlatformUnavailable,
@@ -66,6 +79,7 @@ from social.connectors.types import (
     PublishRejected,
     RateLimited,
     Remember,
+    SentReply,
     TokenSet,
 )
 
@@ -82,6 +96,8 @@ MEDIA_MARGIN = timedelta(hours=1)
 """An uploaded medium reused by a later attempt must outlive it by this much."""
 LINK = re.compile(r"https?://\S+")
 FIND_PAGES = 5
+MENTION_PAGES = 8
+MENTION_FIELDS = "created_at,author_id,conversation_id,in_reply_to_user_id,referenced_tweets"
 
 
 class DailyCapSpent(RateLimited):
@@ -111,7 +127,13 @@ class XConnector(HttpConnector):
         "offline.access",
         "tweet.write",
         "media.write",
+        "tweet.moderate.write",  # hiding replies
     )
+    can_reply_privately = False
+    """A private answer would be a direct message, which we do not send."""
+    moderations = frozenset({Moderation.hide, Moderation.unhide})
+    """X lets an account hide replies in its own conversations, and delete only its own
+    posts."""
     token_endpoint_auth_method = "client_secret_basic"  # noqa: S105 - a method name
     default_retry_after = 900.0  # X's windows are 15 minutes
 
@@ -463,6 +485,177 @@ class XConnector(HttpConnector):
             engagements=None if None in parts else sum(p for p in parts if p is not None),
             video_views=None if not videos or None in videos else sum(v or 0 for v in videos),
         )
+
+    # --- the community inbox
+
+    def _endpoint_keys(self, token: str, endpoint: str) -> Keys:
+        """X limits mentions and hidden replies per user and endpoint: a spent window pauses
+        that endpoint for the token, never its publishing or figures."""
+        return ((self.key, 1.0), (f"{token_key(self.key, token)}:{endpoint}", 1.0))
+
+    async def fetch_items(
+        self, token: TokenSet, external_id: str, since: datetime | None
+    ) -> list[InboundItem]:
+        """The account's mentions timeline (``/2/users/{id}/mentions``): posts naming it,
+        replies to its posts among them. Newest first from X, oldest first here."""
+        at = token.access_token
+        params = {
+            "max_results": str(PAGE_SIZE),
+            "tweet.fields": MENTION_FIELDS,
+            "expansions": "author_id",
+            "user.fields": "username,name",
+        }
+        if since is not None:
+            params["start_time"] = _stamp(min(since, utcnow() - END_MARGIN))
+        found: dict[str, InboundItem] = {}
+        for _ in range(MENTION_PAGES):
+            body = as_dict(
+                await self._request(
+                    "GET",
+                    self.url(f"{API}/users/{external_id}/mentions"),
+                    token=at,
+                    keys=self._endpoint_keys(at, "mentions"),
+                    params=params,
+                )
+            )
+            users = {
+                str(u.get("id")): u
+                for u in as_list(sub(body, "includes").get("users"))
+                if isinstance(u, dict)
+            }
+            for post in as_list(body.get("data")):
+                item = _mention_item(external_id, post, users)
+                if item is not None and (since is None or item.created_at >= since):
+                    found[item.external_id] = item
+            next_token = sub(body, "meta").get("next_token")
+            if not isinstance(next_token, str):
+                break
+            params = {**params, "pagination_token": next_token}
+        return sorted(found.values(), key=lambda i: (i.created_at, int(i.external_id)))
+
+    async def reply(
+        self, token: TokenSet, external_id: str, item: ItemRef, text: str, *, private: bool
+    ) -> SentReply:
+        if private:
+            raise PublishRejected("X: a private answer is a direct message, not sent from here.")
+        try:
+            answer = await self._request(
+                "POST",
+                self.url(API + "/tweets"),
+                token=token.access_token,
+                keys=self._keys(token.access_token),
+                json={"text": text, "reply": {"in_reply_to_tweet_id": item.external_id}},
+                creates=True,
+            )
+        except DailyCapSpent as exc:
+            raise RateLimited(
+                f"{self.key}: the daily post limit resets in {exc.retry_after:.0f} s",
+                retry_after=exc.retry_after,
+            ) from None
+        except PublishRejected as exc:
+            raise PublishRejected(f"X refused the reply ({exc.reason}).") from None
+        post_id = sub(answer, "data").get("id")
+        if not isinstance(post_id, str) or not post_id:
+            raise OutcomeUnknown(f"{self.key}: the reply was accepted without its id")
+        return SentReply(post_id, permalink(post_id), utcnow())
+
+    async def find_reply(
+        self, token: TokenSet, external_id: str, item: ItemRef, text: str, since: datetime
+    ) -> SentReply | None:
+        """Our timeline since `since`: a post replying to the item with the same text."""
+        wanted = _comparable(text)
+        floor = since.replace(microsecond=0)  # X gives created_at to the second
+        params = {
+            "start_time": _stamp(min(since, utcnow() - END_MARGIN)),
+            "max_results": str(PAGE_SIZE),
+            "tweet.fields": "created_at,referenced_tweets",
+        }
+        for _ in range(FIND_PAGES):
+            body = await self._get(f"/users/{external_id}/tweets", token.access_token, params)
+            for post in as_list(body.get("data")):
+                when = _created(post)
+                references = post.get("referenced_tweets") if isinstance(post, dict) else None
+                answered = {
+                    str(r.get("id"))
+                    for r in as_list(references)
+                    if isinstance(r, dict) and r.get("type") == "replied_to"
+                }
+                if (
+                    when is not None
+                    and when >= floor
+                    and item.external_id in answered
+                    and _comparable(str(post.get("text", ""))) == wanted
+                ):
+                    return SentReply(str(post["id"]), permalink(str(post["id"])), when)
+            next_token = sub(body, "meta").get("next_token")
+            if not isinstance(next_token, str):
+                return None
+            params = {**params, "pagination_token": next_token}
+        return None
+
+    async def moderate(
+        self, token: TokenSet, external_id: str, item: ItemRef, action: Moderation
+    ) -> None:
+        if action is Moderation.delete:
+            raise PublishRejected("X lets an account delete only its own posts; hide it instead.")
+        at = token.access_token
+        try:
+            await self._request(
+                "PUT",
+                self.url(f"{API}/tweets/{item.external_id}/hidden"),
+                token=at,
+                keys=self._endpoint_keys(at, "hide"),
+                json={"hidden": action is Moderation.hide},
+            )
+        except RequestRejected as exc:
+            raise PublishRejected(
+                f"X refused to {action.value} it ({exc.reason}): only replies to the "
+                "account's own posts can be hidden."
+            ) from None
+
+
+def _created(post: Json) -> datetime | None:
+    created = post.get("created_at") if isinstance(post, dict) else None
+    if not isinstance(created, str):
+        return None
+    try:
+        return datetime.fromisoformat(created.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _mention_item(account: str, post: Json, users: dict[str, Json]) -> InboundItem | None:
+    """A post of the mentions timeline as an inbox item: a reply when it answers one of the
+    account's posts (or a reply under them), else a mention."""
+    when = _created(post)
+    if when is None or not isinstance(post.get("id"), str):
+        return None
+    author = str(post.get("author_id") or "")
+    if not author:
+        return None
+    replied = [
+        str(r.get("id"))
+        for r in as_list(post.get("referenced_tweets"))
+        if isinstance(r, dict) and r.get("type") == "replied_to"
+    ]
+    answers_us = bool(replied) and str(post.get("in_reply_to_user_id") or "") == account
+    user = users.get(author)
+    handle = user.get("username") if isinstance(user, dict) else None
+    name = user.get("name") if isinstance(user, dict) else None
+    conversation = post.get("conversation_id")
+    return InboundItem(
+        account_external_id=account,
+        external_id=post["id"],
+        kind=InboxKind.reply if answers_us else InboxKind.mention,
+        text=str(post.get("text", "")),
+        author_id=author,
+        created_at=when,
+        author_handle=handle if isinstance(handle, str) else None,
+        author_name=name if isinstance(name, str) else None,
+        parent_external_id=replied[0] if replied else None,
+        thread_external_id=conversation if isinstance(conversation, str) else None,
+        from_account=author == account,
+    )
 
 
 def permalink(post_id: str) -> str:

@@ -16,6 +16,14 @@ and keeps its URI in the state, reusing a live one on a retry. `create` sends th
 chunks; a session makes at most one video, so an upload that stopped halfway (a timeout, a
 5xx, a worker killed) asks the session how far it got (``Content-Range: bytes */N``) and goes
 on from there, and an upload that in fact finished answers its video: never a second one.
+
+Inbox: `fetch_items` reads ``commentThreads.list`` (``allThreadsRelatedToChannelId``, 1 unit a
+page) and ``comments.list`` for threads carrying fewer replies than they have (1 unit);
+`reply` is ``comments.insert`` with ``snippet.parentId`` (50 units; a thread is one level
+deep, so a reply to a reply answers its top-level comment); `moderate` is
+``comments.setModerationStatus`` (hide = heldForReview, unhide = published, delete of someone
+else's comment = rejected) or ``comments.delete`` for the channel's own (50 units each). No
+private replies. Held comments leave the published listing.
 """
 
 from __future__ import annotations
@@ -54,7 +62,11 @@ from social.connectors.base import (
 from social.connectors.types import (
     ConnectorError,
     DailyMetrics,
+    InboundItem,
+    InboxKind,
+    ItemRef,
     MediaFile,
+    Moderation,
     OutcomeUnknown,
     Platform,
     PlatformUnavailable,
@@ -65,6 +77,7 @@ from social.connectors.types import (
     PublishRejected,
     RateLimited,
     Remember,
+    SentReply,
     TokenSet,
 )
 
@@ -75,7 +88,20 @@ WATCH = "https://www.youtube.com/watch?v="
 PACIFIC = ZoneInfo("America/Los_Angeles")
 DATA_KEY = "youtube"
 ANALYTICS_KEY = "youtube:analytics"
-UNITS = {"channels": 1.0, "playlistItems": 1.0, "videos": 1.0}
+UNITS = {
+    "channels": 1.0,
+    "playlistItems": 1.0,
+    "videos": 1.0,
+    "commentThreads": 1.0,
+    "comments": 1.0,
+}
+WRITE_UNITS = 50.0
+"""comments.insert, comments.setModerationStatus and comments.delete each cost 50 units."""
+THREAD_PAGES = 10
+REPLY_PAGES = 5
+REPLY_HORIZON = timedelta(days=7)
+"""Polling pages back through threads started up to this long before `since`: a new reply
+lands on an older thread, and YouTube orders threads by their first comment."""
 INSERT_UNITS = 1600.0
 """What videos.insert costs, spent when the upload session opens."""
 UPLOAD_CHUNK = 8 * 1024 * 1024
@@ -154,7 +180,11 @@ class YouTubeConnector(HttpConnector):
         "https://www.googleapis.com/auth/youtube.readonly",
         "https://www.googleapis.com/auth/youtube.upload",
         "https://www.googleapis.com/auth/yt-analytics.readonly",
+        # Reading, answering and moderating comments.
+        "https://www.googleapis.com/auth/youtube.force-ssl",
     )
+    can_reply_privately = False
+    moderations = frozenset({Moderation.hide, Moderation.unhide, Moderation.delete})
     upload_chunk = UPLOAD_CHUNK
 
     def _extra_authorize_params(self) -> dict[str, str]:
@@ -540,6 +570,171 @@ class YouTubeConnector(HttpConnector):
             engagements=sum(counted) if counted else None,
             video_views=as_int(stats.get("viewCount")),
         )
+
+    # --- the community inbox
+
+    async def fetch_items(
+        self, token: TokenSet, external_id: str, since: datetime | None
+    ) -> list[InboundItem]:
+        """The channel's comment threads (commentThreads.list, 1 unit a page of 100), with
+        the replies a thread does not carry fetched through comments.list (1 unit a page)."""
+        at = token.access_token
+        params = {
+            "part": "snippet,replies",
+            "allThreadsRelatedToChannelId": external_id,
+            "maxResults": "100",
+            "order": "time",
+            "textFormat": "plainText",
+        }
+        found: dict[str, InboundItem] = {}
+        horizon = since - REPLY_HORIZON if since is not None else None
+        for _ in range(THREAD_PAGES if since is not None else 1):
+            body = await self._data("commentThreads", at, params)
+            oldest: datetime | None = None
+            for thread in as_list(body.get("items")):
+                snippet = sub(thread, "snippet")
+                top = sub(snippet, "topLevelComment")
+                item = _comment_item(external_id, top, snippet.get("videoId"))
+                if item is None:
+                    continue
+                oldest = item.created_at if oldest is None else min(oldest, item.created_at)
+                found[item.external_id] = item
+                replies = [r for r in as_list(sub(thread, "replies").get("comments"))]
+                total = as_int(snippet.get("totalReplyCount")) or 0
+                if total > len(replies):
+                    replies = await self._replies(at, item.external_id)
+                for reply in replies:
+                    answer = _comment_item(external_id, reply, item.thread_external_id)
+                    if answer is not None:
+                        found[answer.external_id] = answer
+            page = body.get("nextPageToken")
+            if not isinstance(page, str) or (
+                horizon is not None and oldest is not None and oldest < horizon
+            ):
+                break
+            params = {**params, "pageToken": page}
+        items = [i for i in found.values() if since is None or i.created_at >= since]
+        return sorted(items, key=lambda i: i.created_at)
+
+    async def _replies(self, token: str, parent: str) -> list[Json]:
+        params = {"part": "snippet", "parentId": parent, "maxResults": "100"}
+        params["textFormat"] = "plainText"
+        out: list[Json] = []
+        for _ in range(REPLY_PAGES):
+            body = await self._data("comments", token, params)
+            out.extend(as_list(body.get("items")))
+            page = body.get("nextPageToken")
+            if not isinstance(page, str):
+                break
+            params = {**params, "pageToken": page}
+        return out
+
+    async def reply(
+        self, token: TokenSet, external_id: str, item: ItemRef, text: str, *, private: bool
+    ) -> SentReply:
+        if private:
+            raise PublishRejected("YouTube has no private replies to comments.")
+        # YouTube threads are one level deep: a reply to a reply answers its thread.
+        parent = item.parent_external_id or item.external_id
+        try:
+            body = await self._request(
+                "POST",
+                self.url(f"{DATA}/comments"),
+                token=token.access_token,
+                keys=((DATA_KEY, WRITE_UNITS),),
+                params={"part": "snippet"},
+                json={"snippet": {"parentId": parent, "textOriginal": text}},
+                creates=True,
+            )
+        except PublishRejected as exc:
+            raise PublishRejected(f"YouTube refused the reply ({exc.reason}).") from None
+        sent = as_dict(body)
+        reply_id = sent.get("id")
+        if not isinstance(reply_id, str) or not reply_id:
+            raise OutcomeUnknown("youtube: the reply was accepted without its id")
+        return SentReply(
+            reply_id,
+            _comment_link(item.thread_external_id, reply_id),
+            _when(sub(sent, "snippet").get("publishedAt")) or utcnow(),
+        )
+
+    async def find_reply(
+        self, token: TokenSet, external_id: str, item: ItemRef, text: str, since: datetime
+    ) -> SentReply | None:
+        parent = item.parent_external_id or item.external_id
+        floor = since - CLOCK_SLACK
+        for reply in await self._replies(token.access_token, parent):
+            snippet = sub(reply, "snippet")
+            when = _when(snippet.get("publishedAt"))
+            if (
+                sub(snippet, "authorChannelId").get("value") == external_id
+                and snippet.get("textOriginal", snippet.get("textDisplay")) == text
+                and when is not None
+                and when >= floor
+                and isinstance(reply.get("id"), str)
+            ):
+                return SentReply(
+                    reply["id"], _comment_link(item.thread_external_id, reply["id"]), when
+                )
+        return None
+
+    async def moderate(
+        self, token: TokenSet, external_id: str, item: ItemRef, action: Moderation
+    ) -> None:
+        """hide = held for review, unhide = published; delete removes the channel's own
+        comment and rejects anyone else's (only its author may delete a comment)."""
+        if action is Moderation.delete and item.author_id == external_id:
+            method, params = "DELETE", {"id": item.external_id}
+            path = f"{DATA}/comments"
+        else:
+            status = {
+                Moderation.hide: "heldForReview",
+                Moderation.unhide: "published",
+                Moderation.delete: "rejected",
+            }[action]
+            method, params = "POST", {"id": item.external_id, "moderationStatus": status}
+            path = f"{DATA}/comments/setModerationStatus"
+        try:
+            await self._request(
+                method,
+                self.url(path),
+                token=token.access_token,
+                keys=((DATA_KEY, WRITE_UNITS),),
+                params=params,
+            )
+        except RequestRejected as exc:
+            raise PublishRejected(f"YouTube refused to {action.value} it ({exc.reason}).") from None
+
+
+def _comment_link(video_id: str | None, comment_id: str) -> str | None:
+    return f"{WATCH}{video_id}&lc={comment_id}" if video_id else None
+
+
+def _comment_item(channel: str, comment: Json, video_id: Json) -> InboundItem | None:
+    """A comment resource as an inbox item (None when it lacks its id, author or time)."""
+    snippet = sub(comment, "snippet")
+    comment_id = comment.get("id") if isinstance(comment, dict) else None
+    author = sub(snippet, "authorChannelId").get("value")
+    when = _when(snippet.get("publishedAt"))
+    if not isinstance(comment_id, str) or not isinstance(author, str) or when is None:
+        return None
+    parent = snippet.get("parentId")
+    text = snippet.get("textOriginal", snippet.get("textDisplay"))
+    name = snippet.get("authorDisplayName")
+    video = snippet.get("videoId") or video_id
+    return InboundItem(
+        account_external_id=channel,
+        external_id=comment_id,
+        kind=InboxKind.reply if isinstance(parent, str) else InboxKind.comment,
+        text=text if isinstance(text, str) else "",
+        author_id=author,
+        created_at=when,
+        author_name=name if isinstance(name, str) and name else None,
+        parent_external_id=parent if isinstance(parent, str) else None,
+        thread_external_id=video if isinstance(video, str) else None,
+        hidden=None,
+        from_account=author == channel,
+    )
 
 
 def _fingerprint(draft: PostDraft, video: MediaFile) -> str:

@@ -46,6 +46,7 @@ from tests.support.contract import (
     owner_post,
 )
 from tests.support.factories import Agency, World, new_agency, unique
+from tests.support.inbox import seed_item as seed_inbox_item
 from tests.support.partners import basic, partner_for
 from tests.support.problems import assert_problem
 
@@ -553,6 +554,12 @@ KIND_OF = {
     "template_id": "template",
     "revision_id": "revision",
     "parent_id": "comment",
+    "inbox_item_id": "inbox_item",
+    "item_id": "inbox_item",
+    # People are named by user id across the API (assignments, members, the inbox).
+    "assignee_id": "member",
+    "assign_to": "member",
+    "notify": "member",
 }
 
 
@@ -607,7 +614,20 @@ async def _world(ctx: Ctx) -> World:
         "/v1/time-entries",
         {"brand_id": brand, "date": day, "minutes": 15, "activity": "other"},
     )
+    item = await seed_inbox_item(ctx.db, agency.tenant_id, uuid.UUID(account))
+    saved_reply = await owner_post(
+        ctx, agency, "/v1/saved-replies", {"name": "Merci", "language": "fr", "body": "Merci!"}
+    )
+    rule = await owner_post(
+        ctx,
+        agency,
+        "/v1/inbox-rules",
+        {"brand_id": brand, "name": "Rule", "condition": {}, "action": {}},
+    )
     ids = {
+        "inbox_item": str(item.id),
+        "saved_reply": saved_reply,
+        "rule": rule,
         "client": client_,
         "brand": brand,
         "member": member,
@@ -691,7 +711,12 @@ def _reference_body(op: Op, w: dict[str, str]) -> tuple[str, dict[str, Any]]:
                 "minutes": 15,
                 "activity": "other",
                 "content_item_id": w["content"],
+                "inbox_item_id": w["inbox_item"],
             },
+        ),
+        ("POST", "/v1/inbox/{item_id}/assign"): (
+            f"/v1/inbox/{w['inbox_item']}/assign",
+            {"assignee_id": w["member"]},
         ),
         ("PATCH", "/v1/time-entries/{entry_id}"): (
             f"/v1/time-entries/{w['entry']}",
@@ -736,6 +761,27 @@ def _reference_body(op: Op, w: dict[str, str]) -> tuple[str, dict[str, Any]]:
             },
         ),
         ("POST", "/v1/invoices"): ("/v1/invoices", {"client_id": w["client"], "month": "2026-01"}),
+        ("POST", "/v1/saved-replies"): (
+            "/v1/saved-replies",
+            {"brand_id": w["brand"], "name": "Merci", "language": "fr", "body": "Merci!"},
+        ),
+        ("POST", "/v1/saved-replies/{saved_reply_id}/render"): (
+            f"/v1/saved-replies/{w['saved_reply']}/render",
+            {"item_id": w["inbox_item"]},
+        ),
+        ("POST", "/v1/inbox-rules"): (
+            "/v1/inbox-rules",
+            {
+                "brand_id": w["brand"],
+                "name": "Rule",
+                "condition": {},
+                "action": {"assign_to": w["member"], "notify": [w["member"]]},
+            },
+        ),
+        ("PATCH", "/v1/inbox-rules/{rule_id}"): (
+            f"/v1/inbox-rules/{w['rule']}",
+            {"action": {"assign_to": w["member"], "notify": [w["member"]]}},
+        ),
     }
     found = bodies.get((op.method, op.path))
     assert found is not None, f"{op.id} names ids in its body: add it to _reference_body"

@@ -542,6 +542,79 @@ async def seed_publishing(client, agency: Agency) -> None:
     await post(f"/v1/content/{item['id']}/publish-now", {}, status=200)
 
 
+async def seed_inbox(client, agency: Agency) -> None:
+    """inbox_threads and inbox_items (a comment stored as the worker stores it), inbox_actions
+    (a reply), saved_replies, inbox_rules, response_policies, inbox_crises, inbox_cursors."""
+    from datetime import timedelta
+
+    from sqlmodel import col, select
+
+    from inbox.models import Crisis, InboxCursor, InboxRule, ResponsePolicyRow, SavedReply
+    from infra.clock import utcnow
+    from infra.settings import get_settings
+    from social.models import SocialAccount
+    from tenants.models import Brand
+    from tests.support.inbox import seed_item
+
+    db = Database.from_settings(get_settings())
+    try:
+        async with db.tenant_transaction(agency.tenant_id) as session:
+            account = (
+                await session.scalars(
+                    select(SocialAccount).order_by(col(SocialAccount.connected_at))
+                )
+            ).first()
+            assert account is not None
+            brand = await session.get(Brand, (agency.tenant_id, account.brand_id))
+            assert brand is not None
+            now = utcnow()
+            session.add_all(
+                [
+                    SavedReply(
+                        tenant_id=agency.tenant_id, name="Merci", language="fr", body="Merci!"
+                    ),
+                    InboxRule(
+                        tenant_id=agency.tenant_id,
+                        brand_id=brand.id,
+                        name="Negative",
+                        position=0,
+                        condition={"sentiments": ["negative"]},
+                        action={"priority": "high"},
+                    ),
+                    ResponsePolicyRow(
+                        tenant_id=agency.tenant_id,
+                        client_id=brand.client_id,
+                        policy={
+                            "first_response_minutes": 60,
+                            "next_response_minutes": 120,
+                            "timezone": "America/Montreal",
+                        },
+                    ),
+                    Crisis(
+                        tenant_id=agency.tenant_id,
+                        brand_id=brand.id,
+                        social_account_id=account.id,
+                        trigger="keyword",
+                        started_at=now - timedelta(hours=1),
+                        last_signal_at=now,
+                    ),
+                    InboxCursor(
+                        tenant_id=agency.tenant_id, social_account_id=account.id, polled_at=now
+                    ),
+                ]
+            )
+            account_id = account.id
+        item = await seed_item(db, agency.tenant_id, account_id)
+    finally:
+        await db.dispose()
+    response = await client.post(
+        f"/v1/inbox/{item.id}/reply",
+        json={"text": "Merci de nous écrire!"},
+        headers=agency.owner.headers,
+    )
+    assert response.status_code == 202, response.text
+
+
 _SEEDED: list[tuple[Agency, Agency]] = []
 
 
@@ -579,6 +652,7 @@ async def _seed_every_table(client) -> tuple[Agency, Agency]:
             await seed_publishing(client, agency)
             await seed_subscription(client, agency)
             await seed_anomaly(agency)
+            await seed_inbox(client, agency)
             agencies.append(agency)
     return agencies[0], agencies[1]
 

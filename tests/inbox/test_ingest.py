@@ -63,7 +63,8 @@ async def test_a_friday_1659_comment_is_due_monday_and_a_reply_goes_out_once(
     )
     detail = (await client.get(f"/v1/inbox/{item.id}", headers=world.boss)).json()
     # One minute left on Friday, the other 59 on Monday from 9:00 (Montréal, EDT).
-    assert detail["response_due_at"].startswith("2027-05-10T13:59:00")
+    due = datetime.fromisoformat(detail["response_due_at"])
+    assert abs(due - datetime(2027, 5, 10, 13, 59, tzinfo=UTC)) < timedelta(seconds=5), due
     assert detail["sentiment"] == "negative"
     assert detail["sla"] == "within"
 
@@ -89,3 +90,38 @@ async def test_a_friday_1659_comment_is_due_monday_and_a_reply_goes_out_once(
     assert action["status"] == "sent", action
     assert after["first_response_at"] is not None
     assert after["sla"] == "met"
+
+
+async def test_a_person_answered_once_runs_on_the_next_response_target(client, db, settings, clock):
+    monday = datetime(2027, 5, 10, 14, 0, tzinfo=UTC)  # 10:00 in Montréal
+    clock.set(monday)
+    world = await new_world(client)
+    account, external = await _account(client, db, world)
+    policy = ResponsePolicy(
+        first_response_minutes=30, next_response_minutes=240, timezone="America/Montreal"
+    )
+    async with db.tenant_transaction(world.tenant_id) as session:
+        session.add(
+            ResponsePolicyRow(
+                tenant_id=world.tenant_id,
+                client_id=uuid.UUID(world.customer["id"]),
+                policy=policy.to_json(),
+            )
+        )
+    first = inbound(external, "Avez-vous des billets pour samedi?", author_id="fan-1")
+    [item] = await store(db, world.tenant_id, account, first)
+    assert item.response_due_at is not None
+    assert item.response_due_at - item.received_at < timedelta(minutes=31)
+    answer = await client.post(
+        f"/v1/inbox/{item.id}/reply", json={"text": "Oui, encore quelques-uns!"}, headers=world.boss
+    )
+    assert answer.status_code == 202, answer.text
+    await run_due_jobs(settings)
+    again = inbound(external, "Super, combien?", author_id="fan-1", thread=first.thread_external_id)
+    stranger = inbound(
+        external, "Et pour dimanche?", author_id="fan-2", thread=first.thread_external_id
+    )
+    follow_up, other = await store(db, world.tenant_id, account, again, stranger)
+    assert follow_up.response_due_at is not None and other.response_due_at is not None
+    assert follow_up.response_due_at - follow_up.received_at > timedelta(minutes=230)
+    assert other.response_due_at - other.received_at < timedelta(minutes=31)

@@ -35,6 +35,7 @@ from tests.support.factories import (
     unique,
 )
 from tests.support.factories import walk as walk_list
+from tests.support.inbox import seed_item as seed_inbox_item
 from tests.support.partners import (
     PartnerApp,
     create_partner_app,
@@ -113,6 +114,8 @@ PUBLIC_V1 = {
     ("POST", "/v1/approval-links/{token}"),
     ("POST", "/v1/billing/stripe/webhook"),
     ("GET", "/v1/oauth/callback/{platform}"),
+    ("GET", "/v1/platform-webhooks/{platform}"),
+    ("POST", "/v1/platform-webhooks/{platform}"),
     ("POST", "/v1/oauth/token"),
 }
 
@@ -163,6 +166,22 @@ def _bodies(ids: dict[str, str]) -> dict[str, Any]:
         },
         "update_webhook_endpoint": {"description": "Changed by a partner"},
         "retry_publication": {"confirm_not_published": False},
+        "reply_to_item": {"text": "Merci!"},
+        "assign_item": {"assignee_id": None},
+        "set_item_status": {"status": "done"},
+        "hide_item": {"hidden": True},
+        "label_item": {"add": ["vip"]},
+        "create_saved_reply": {"name": unique("Merci"), "language": "fr", "body": "Merci!"},
+        "update_saved_reply": {"name": unique("Renamed")},
+        "render_saved_reply": {"item_id": ids.get("item_id") or str(uuid.uuid4())},
+        "create_inbox_rule": {
+            "brand_id": ids["brand_id"],
+            "name": unique("Rule"),
+            "condition": {},
+            "action": {"labels": ["partner"]},
+        },
+        "update_inbox_rule": {"enabled": False},
+        "put_response_policy": {"first_response_minutes": 60, "next_response_minutes": 240},
     }
 
 
@@ -197,7 +216,7 @@ async def _social_account(client: httpx.AsyncClient, agency: Agency, brand: str)
     return str(response.json()["id"])
 
 
-async def seed(client: httpx.AsyncClient, agency: Agency) -> dict[str, str]:
+async def seed(client: httpx.AsyncClient, agency: Agency, db: Any) -> dict[str, str]:
     """A client with a retainer, a brand with a workflow and a draft, an entry of the owner's,
     a draft invoice and a social account; keyed by the path parameters that name them."""
     owner = agency.owner.headers
@@ -242,6 +261,21 @@ async def seed(client: httpx.AsyncClient, agency: Agency) -> dict[str, str]:
     invoice = await _owner_post(
         client, agency, "/v1/invoices", {"client_id": made["id"], "month": "2026-01"}
     )
+    account = await _social_account(client, agency, brand["id"])
+    item = await seed_inbox_item(db, agency.tenant_id, uuid.UUID(account))
+    reply = await client.post(
+        f"/v1/inbox/{item.id}/reply", json={"text": "Bonjour!"}, headers=owner
+    )
+    assert reply.status_code == 202, reply.text
+    saved_reply = await _owner_post(
+        client, agency, "/v1/saved-replies", {"name": "Merci", "language": "fr", "body": "Merci!"}
+    )
+    rule = await _owner_post(
+        client,
+        agency,
+        "/v1/inbox-rules",
+        {"brand_id": brand["id"], "name": "Rule", "condition": {}, "action": {}},
+    )
     return {
         "client_id": str(made["id"]),
         "retainer_id": str(retainer["id"]),
@@ -251,7 +285,11 @@ async def seed(client: httpx.AsyncClient, agency: Agency) -> dict[str, str]:
         "entry_id": str(entry["id"]),
         "user_id": str(agency.owner.user_id),
         "invoice_id": str(invoice["id"]),
-        "account_id": await _social_account(client, agency, brand["id"]),
+        "account_id": account,
+        "item_id": str(item.id),
+        "action_id": str(reply.json()["action"]["id"]),
+        "saved_reply_id": str(saved_reply["id"]),
+        "rule_id": str(rule["id"]),
     }
 
 
@@ -276,7 +314,7 @@ class Seeded:
 async def seeded(client, db) -> Seeded:
     agency = await new_agency(client)
     await enable_public_api(db, agency)
-    ids = await seed(client, agency)
+    ids = await seed(client, agency, db)
     # Two apps with every scope, so that neither exceeds the token endpoint's limit: one
     # mints the tokens lacking a scope, the other the tokens holding only one.
     without_app = await create_partner_app(client, agency, sorted(ALL_SCOPES), "Without one")
@@ -495,7 +533,7 @@ def _comparable(problem: dict) -> dict:
 
 async def test_a_partner_sees_and_changes_nothing_of_another_agency(client, db):
     a, b = await new_agency(client), await new_agency(client)
-    ids_a, ids_b = await seed(client, a), await seed(client, b)
+    ids_a, ids_b = await seed(client, a, db), await seed(client, b, db)
     _, partner = await partner_for(client, db, a, sorted(ALL_SCOPES))
 
     reads = [

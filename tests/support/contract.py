@@ -49,10 +49,21 @@ async def owner_post(ctx: Ctx, agency: Agency, path: str, body: dict[str, Any]) 
 
 
 async def client_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
-    """A client with a retainer, so that its budget exists too."""
+    """A client with a retainer, so that its budget exists too, and a response policy, so that
+    the policy's routes find one."""
     made = await owner_post(ctx, agency, "/v1/clients", {"name": unique("Client")})
     await owner_post(ctx, agency, "/v1/retainers", _retainer_body(made))
+    response = await ctx.client.put(
+        f"/v1/clients/{made}/response-policy",
+        json=_response_policy_body(),
+        headers=agency.owner.headers,
+    )
+    assert response.status_code == 201, response.text
     return made
+
+
+def _response_policy_body() -> dict[str, Any]:
+    return {"first_response_minutes": 60, "next_response_minutes": 240}
 
 
 def _retainer_body(client: str) -> dict[str, Any]:
@@ -235,6 +246,30 @@ async def inbox_action_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
     return str(response.json()["action"]["id"])
 
 
+def _saved_reply_body() -> dict[str, Any]:
+    return {"name": unique("Merci"), "language": "fr", "body": "Merci {first_name}!"}
+
+
+async def saved_reply_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
+    """An agency-wide saved reply."""
+    return await owner_post(ctx, agency, "/v1/saved-replies", _saved_reply_body())
+
+
+def _rule_body(brand: str) -> dict[str, Any]:
+    return {
+        "brand_id": brand,
+        "name": unique("Rule"),
+        "condition": {"keywords": ["remboursement"]},
+        "action": {"labels": ["billing"]},
+    }
+
+
+async def rule_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
+    """An inbox rule of a new brand."""
+    brand = await brand_id(ctx, agency, ids)
+    return await owner_post(ctx, agency, "/v1/inbox-rules", _rule_body(brand))
+
+
 async def report_month(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
     return "2026-10"
 
@@ -326,6 +361,8 @@ ID_PROVIDERS: dict[str, IdProvider] = {
     "publication_id": publication_id,
     "item_id": inbox_item_id,
     "action_id": inbox_action_id,
+    "saved_reply_id": saved_reply_id,
+    "rule_id": rule_id,
 }
 
 # Path parameters that are values, not objects: they name nothing another tenant could own.
@@ -339,6 +376,7 @@ REQUIRED_QUERY: dict[str, dict[str, str]] = {
     "/v1/portal/budget": {"month": "2026-11"},
     "/v1/calendar": {"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"},
     "/v1/brands/{brand_id}/social-accounts/connect": {"platform": "sandbox"},
+    "/v1/inbox/stats": {"month": "2026-11"},
 }
 
 
@@ -427,6 +465,12 @@ VALID_BODIES: dict[tuple[str, str], Callable[[], Any]] = {
     ("POST", "/v1/inbox/{item_id}/status"): lambda: {"status": "done"},
     ("POST", "/v1/inbox/{item_id}/hide"): lambda: {"hidden": True},
     ("POST", "/v1/inbox/{item_id}/labels"): lambda: {"add": ["urgent"]},
+    ("POST", "/v1/saved-replies"): _saved_reply_body,
+    ("PATCH", "/v1/saved-replies/{saved_reply_id}"): lambda: {"name": "Renamed"},
+    ("POST", "/v1/saved-replies/{saved_reply_id}/render"): lambda: {"item_id": str(uuid.uuid4())},
+    ("POST", "/v1/inbox-rules"): lambda: _rule_body(str(uuid.uuid4())),
+    ("PATCH", "/v1/inbox-rules/{rule_id}"): lambda: {"name": "Renamed"},
+    ("PUT", "/v1/clients/{client_id}/response-policy"): _response_policy_body,
     ("POST", "/v1/invoices/{invoice_id}/credit-notes"): lambda: {
         "amount_minor": 100,
         "reason": "Goodwill",
@@ -461,6 +505,10 @@ NOT_TENANT_OBJECTS: dict[str, str] = {
     "/v1/oauth/callback/{platform}": (
         "reached by a platform's redirect with a signed state (which names its tenant); the "
         "path names a platform, not an object"
+    ),
+    "/v1/platform-webhooks/{platform}": (
+        "a platform's webhook, authenticated by its signature over the body; the path names a "
+        "platform, not an object, and the agency is found from the account the event names"
     ),
 }
 

@@ -8,9 +8,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from inbox.jobs import SEND_JOB, send_job_id
 from inbox.models import InboxItem
 from inbox.service import ingest
 from infra.clock import utcnow
+from infra.queue import create_queue
+from infra.settings import get_settings
 from social.connectors.types import InboundItem, InboxKind
 from social.models import SocialAccount
 from tenants.models import Tenant
@@ -60,7 +63,18 @@ async def store(
         context = await ingest.context_for(session, account, now, tenant.timezone)
         assert context is not None
         stored = await ingest.store(session, context, list(items), now)
-        return [s.item for s in stored]
+        queued = ingest.queued_actions(session)
+    if queued:
+        # As the worker does once the items are stored: actions rules queued are sent.
+        queue = await create_queue(str(get_settings().redis_url))
+        try:
+            for action in queued:
+                await queue.enqueue_job(
+                    SEND_JOB, str(action.tenant_id), str(action.id), _job_id=send_job_id(action)
+                )
+        finally:
+            await queue.aclose()
+    return [s.item for s in stored]
 
 
 async def seed_item(
