@@ -119,7 +119,7 @@ async def test_the_list_filters_by_what_an_agent_looks_for_and_pages_through_all
     seen = await _detail(client, boss, risky["id"])
     assigned = await client.post(
         f"/v1/inbox/{risky['id']}/assign",
-        json={"assignee_id": str(team.member.membership_id)},
+        json={"assignee_id": str(team.member.user_id)},
         headers={**boss, "If-Match": f'"{seen["version"]}"'},
     )
     assert assigned.status_code == 200, assigned.text
@@ -151,7 +151,7 @@ async def test_the_list_filters_by_what_an_agent_looks_for_and_pages_through_all
         ({"status": "done"}, [message]),
         ({"status": "assigned"}, [risky]),
         ({"status": "new"}, [unpoliced, late, mention]),
-        ({"assignee": str(team.member.membership_id)}, [risky]),
+        ({"assignee": str(team.member.user_id)}, [risky]),
         ({"unassigned": "true"}, [unpoliced, late, mention, message]),
         ({"kind": "mention"}, [mention]),
         ({"kind": "message"}, [message]),
@@ -273,7 +273,7 @@ async def test_members_see_their_brands_clients_see_no_inbox_and_other_agencies_
 @pytest.mark.parametrize(
     ("path", "body", "changed"),
     [
-        ("assign", "manager", lambda d, t: d["assignee_id"] == str(t.manager.membership_id)),
+        ("assign", "manager", lambda d, t: d["assignee_id"] == str(t.manager.user_id)),
         ("status", {"status": "done"}, lambda d, t: d["status"] == "done"),
         ("labels", {"add": ["urgent"], "remove": []}, lambda d, t: d["labels"] == ["urgent"]),
     ],
@@ -287,7 +287,7 @@ async def test_a_change_on_a_stale_version_answers_412_with_what_changed(
     boss = team.world.boss
     item = await _seed(db, team, "brand", "Est-ce que vous livrez à Laval?")
     if body == "manager":
-        body = {"assignee_id": str(team.manager.membership_id)}
+        body = {"assignee_id": str(team.manager.user_id)}
     # Both open it; the member answers first.
     seen_by_boss = await _detail(client, boss, item["id"])
     seen_by_member = await _detail(client, team.member.headers, item["id"])
@@ -305,12 +305,12 @@ async def test_a_change_on_a_stale_version_answers_412_with_what_changed(
     )
     problem = assert_problem(stale, 412, "inbox-item-changed")
     assert problem["current"]["status"] == "waiting"
-    assert problem["current"]["assignee_id"] == str(team.member.membership_id)
+    assert problem["current"]["assignee_id"] == str(team.member.user_id)
     [action] = problem["recent_actions"]
     assert (action["kind"], action["text"], action["requested_by"]) == (
         "reply",
         "Oui, partout à Laval!",
-        str(team.member.membership_id),
+        str(team.member.user_id),
     )
     after = await _detail(client, boss, item["id"])
     assert not changed(after, team), "the stale change was applied"
@@ -371,9 +371,9 @@ async def test_colleagues_see_who_else_has_the_item_open(client, db, resources, 
     alone = await _detail(client, team.member.headers, item["id"])
     assert alone["viewers"] == []
     second = await _detail(client, team.manager.headers, item["id"])
-    assert [v["membership_id"] for v in second["viewers"]] == [str(team.member.membership_id)]
+    assert [v["user_id"] for v in second["viewers"]] == [str(team.member.user_id)]
     first_again = await _detail(client, team.member.headers, item["id"])
-    assert [v["membership_id"] for v in first_again["viewers"]] == [str(team.manager.membership_id)]
+    assert [v["user_id"] for v in first_again["viewers"]] == [str(team.manager.user_id)]
     # An opening is forgotten after INBOX_VIEWER_SECONDS.
     clock.set(TUESDAY + timedelta(seconds=resources.settings.inbox_viewer_seconds + 5))
     later = await _detail(client, team.manager.headers, item["id"])
@@ -450,7 +450,7 @@ async def test_a_brand_that_wants_approval_holds_a_members_reply_until_a_manager
     approved = await client.post(url, headers=team.manager.headers)
     assert approved.status_code == 200, approved.text
     assert approved.json()["action"]["status"] == "queued"
-    assert approved.json()["action"]["approved_by"] == str(team.manager.membership_id)
+    assert approved.json()["action"]["approved_by"] == str(team.manager.user_id)
     # Twice is a conflict, not a second reply.
     assert_problem(await client.post(url, headers=team.manager.headers), 409)
     assert_problem(
@@ -464,7 +464,7 @@ async def test_a_brand_that_wants_approval_holds_a_members_reply_until_a_manager
     await run_due_jobs(settings)
     sent = await _detail(client, team.world.boss, item["id"])
     [done] = sent["actions"]
-    assert (done["status"], done["approved_by"]) == ("sent", str(team.manager.membership_id))
+    assert (done["status"], done["approved_by"]) == ("sent", str(team.manager.user_id))
     assert done["external_id"].startswith("sbx-out-")
     assert sent["first_response_at"] is not None
 

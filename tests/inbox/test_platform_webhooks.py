@@ -29,12 +29,14 @@ from tests.conftest import SOCIAL_CLIENTS
 from tests.support.factories import World, new_world, walk
 from tests.support.problems import assert_problem
 from tests.support.publishing import platform_account
-from tests.support.worker import run_due_jobs
+from tests.support.worker import run_worker
 
 FB = "facebook_page"
 IG = "instagram_business"
 LI = "linkedin_organization"
 VERIFY_TOKEN = "le-jeton-de-verification"
+DRAIN_WAIT = 2.5
+"""Seconds ahead the worker looks for jobs: a drain asked for the end of this second."""
 ASKED = datetime(2026, 11, 28, 15, 30, tzinfo=UTC)
 
 
@@ -88,6 +90,13 @@ async def _push(
 async def _inbox(client, world: World) -> dict[str, dict[str, Any]]:
     """The agency's inbox by the platform's item id."""
     return {i["external_id"]: i for i in await walk(client, "/v1/inbox", world.boss)}
+
+
+async def _drained(settings) -> None:
+    """Run the worker until the deliveries are processed: the receiver asks for a drain at
+    once on a second's first delivery, and for another just after the second ends (so one
+    posted in the same second as an earlier one waits for that)."""
+    await run_worker(settings, soon=DRAIN_WAIT)
 
 
 async def _events(db) -> int:
@@ -206,7 +215,7 @@ async def test_a_signed_delivery_becomes_an_item_of_the_agency_that_owns_the_acc
     assert await _events(db) == stored + 1
     # Stored before anything else: the inbox fills when the worker has processed it.
     assert await _inbox(client, mine.world) == {}
-    await run_due_jobs(settings)
+    await _drained(settings)
 
     inbox = await _inbox(client, mine.world)
     assert list(inbox) == [comment]
@@ -241,9 +250,9 @@ async def test_the_same_delivery_twice_or_the_same_item_twice_is_one_item(
     assert await _events(db) == stored + 1
     # Another delivery that carries the first item again, with a new one.
     assert (await _push(client, platforms, FB, [first, second]))["duplicate"] is False
-    await run_due_jobs(settings)
+    await _drained(settings)
     await _push(client, platforms, FB, [second])
-    await run_due_jobs(settings)
+    await _drained(settings)
 
     inbox = await _inbox(client, page.world)
     assert sorted(inbox) == sorted([first, second])
@@ -268,12 +277,12 @@ async def test_a_reply_delivered_before_its_parent_is_attached_when_the_parent_c
     )
 
     await _push(client, platforms, FB, [reply])
-    await run_due_jobs(settings)
+    await _drained(settings)
     alone = (await _inbox(client, page.world))[reply]
     assert (alone["parent_id"], alone["parent_external_id"]) == (None, parent)
 
     await _push(client, platforms, FB, [parent])
-    await run_due_jobs(settings)
+    await _drained(settings)
     inbox = await _inbox(client, page.world)
     assert inbox[reply]["parent_id"] == inbox[parent]["id"]
     assert inbox[reply]["thread_id"] == inbox[parent]["thread_id"] is not None
@@ -316,7 +325,7 @@ async def test_a_bad_signature_is_refused_and_nothing_is_stored(
     response = await _deliver(client, FB, body, headers)
     assert_problem(response, 401, "platform-webhook-signature")
     assert await _events(db) == stored
-    await run_due_jobs(settings)
+    await _drained(settings)
     assert await _inbox(client, page.world) == {}
 
 
@@ -351,7 +360,7 @@ async def test_a_well_formed_event_of_another_shape_stores_nothing_in_any_inbox(
         body = json.dumps(payload).encode()
         response = await _deliver(client, FB, body, _meta_sign(body))
         assert response.status_code == 200, response.text
-    await run_due_jobs(settings)
+    await _drained(settings)
     assert await _inbox(client, page.world) == {}
     # Each was processed (none left for the sweep to retry).
     async with db.session() as session:
@@ -385,7 +394,7 @@ async def test_a_linkedin_notification_makes_the_worker_read_the_organizations_c
 
     response = await _deliver(client, LI, body, headers)
     assert response.status_code == 200, response.text
-    await run_due_jobs(settings)  # the event, then the read it asks for
+    await _drained(settings)  # the event, then the read it asks for
     inbox = await _inbox(client, page.world)
     assert [i["text"] for i in inbox.values()] == ["Congratulations on the new office!"]
     assert [i["platform"] for i in inbox.values()] == [LI]
@@ -401,7 +410,7 @@ async def test_a_mention_is_read_in_full_since_its_webhook_only_says_where_it_is
     page = await _page(client, db, resources, platforms, platform)
     mention = _say(platforms, page, "Le meilleur brunch du Plateau, merci!", kind="mention")
     await _push(client, platforms, platform, [mention])
-    await run_due_jobs(settings)
+    await _drained(settings)
     [item] = (await _inbox(client, page.world)).values()
     assert (item["kind"], item["text"]) == ("mention", "Le meilleur brunch du Plateau, merci!")
 
@@ -413,7 +422,7 @@ async def test_a_private_message_is_an_item_answered_in_its_conversation(
     page = await _page(client, db, resources, platforms, platform)
     message = _say(platforms, page, "Bonjour, ma commande 4411 est en retard", kind="message")
     await _push(client, platforms, platform, [message])
-    await run_due_jobs(settings)
+    await _drained(settings)
     [item] = (await _inbox(client, page.world)).values()
     assert (item["kind"], item["text"], item["author"]["id"]) == (
         "message",
@@ -433,7 +442,7 @@ async def test_a_private_message_is_an_item_answered_in_its_conversation(
         headers=page.world.boss,
     )
     assert sent.status_code == 202, sent.text
-    await run_due_jobs(settings)
+    await _drained(settings)
     [answer] = platforms.replies_of(platform, page.external_id)
     assert (answer.text, answer.recipient, answer.private) == (
         "Désolés! Elle part aujourd'hui.",
@@ -485,7 +494,7 @@ async def test_the_simulators_pushes_duplicated_reordered_or_mis_signed_give_eac
 
     statuses = sorted(d.status or 0 for d in platforms.webhook_deliveries)
     assert statuses == [200, 200, 200, 200, 401], platforms.webhook_deliveries
-    await run_due_jobs(settings)
+    await _drained(settings)
     inbox = await _inbox(client, page.world)
     assert sorted(inbox) == sorted([twice, parent, reply])
     assert inbox[reply]["parent_id"] == inbox[parent]["id"]
@@ -493,7 +502,7 @@ async def test_the_simulators_pushes_duplicated_reordered_or_mis_signed_give_eac
     # The refused push is not lost for good: the catch-up read (queued by the sweep after a
     # webhook gap) finds what it announced.
     await resources.queue.enqueue_job(POLL_JOB, str(page.world.tenant_id), page.account_id)
-    await run_due_jobs(settings)
+    await _drained(settings)
     inbox = await _inbox(client, page.world)
     assert sorted(inbox) == sorted([twice, parent, reply, lost])
     assert inbox[reply]["parent_id"] == inbox[parent]["id"]
@@ -505,12 +514,12 @@ async def test_a_comment_its_author_deleted_shows_as_deleted_and_cannot_be_answe
     page = await _page(client, db, resources, platforms)
     comment = _say(platforms, page, "Franchement décevant, le service")
     await _push(client, platforms, FB, [comment])
-    await run_due_jobs(settings)
+    await _drained(settings)
     # The author deletes it: Meta sends the same comment with verb "remove" and no message.
     said = platforms.community_item(FB, comment)
     said.deleted, said.verb = True, "remove"
     await _push(client, platforms, FB, [comment])
-    await run_due_jobs(settings)
+    await _drained(settings)
 
     [item] = (await _inbox(client, page.world)).values()
     assert item["moderation"] == "deleted"
