@@ -415,7 +415,7 @@ async def test_time_spent_on_a_reply_is_logged_against_the_client_with_the_item(
         json={"text": "Un autre mot", "minutes_spent": 3},
         headers={**outsider.headers, "If-Match": f'"{again["version"]}"'},
     )
-    assert 400 <= refused.status_code < 500, refused.text
+    assert_problem(refused, 422, "not-assigned")
     after = await _detail(client, team.world.boss, item["id"])
     assert [a["text"] for a in after["actions"]] == ["Oui! Écrivez-nous en privé."]
     assert after["version"] == again["version"]
