@@ -1,1 +1,2 @@
-"""The community inbox: items, conversations, replies, moderation, rules, response policies, crisis warnings."""
+"""The community inbox: items, conversations, replies, moderation, rules, response policies
+and crisis warnings."""

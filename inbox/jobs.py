@@ -306,6 +306,7 @@ async def poll_inbox_account(ctx: dict[str, Any], tenant_id: str, account_id: st
     tid, aid = uuid.UUID(tenant_id), uuid.UUID(account_id)
     settings = ctx["settings"]
     now = utcnow()
+    kit = kit_of(ctx["resources"])
     async with ctx["db"].tenant_transaction(tid) as session:
         account = await session.get(SocialAccount, (tid, aid))
         cursor = (
@@ -318,11 +319,11 @@ async def poll_inbox_account(ctx: dict[str, Any], tenant_id: str, account_id: st
         if account is None:
             return 0
         platform, external_id = account.platform, account.external_id
-        since = cursor.polled_through if cursor and cursor.polled_through else now - FIRST_POLL
+        first = getattr(kit.connector(account.platform), "first_read", FIRST_POLL)
+        since = cursor.polled_through if cursor and cursor.polled_through else now - first
     push = platform in (*META, LINKEDIN)
     every = settings.inbox_webhook_gap_minutes if push else settings.inbox_poll_minutes
     next_at = now + timedelta(minutes=every)
-    kit = kit_of(ctx["resources"])
     error: str | None = None
     items: list[InboundItem] = []
     try:
@@ -492,7 +493,7 @@ async def mail_sla_breached(ctx: dict[str, Any], event: Event) -> None:
 
 # --- the sweep --------------------------------------------------------------------------------
 
-_DUE = text("SELECT * FROM inbox_due(:due)")
+_DUE = text("SELECT * FROM inbox_due(:due, :reads)")
 
 
 async def _breach(ctx: dict[str, Any], tenant_id: uuid.UUID, item_id: uuid.UUID) -> bool:
@@ -517,20 +518,16 @@ async def _breach(ctx: dict[str, Any], tenant_id: uuid.UUID, item_id: uuid.UUID)
 
 async def sweep_inbox(ctx: dict[str, Any]) -> int:
     """arq cron (every minute): breached response targets, replies to send or reconcile
-    (including those a dead worker left), accounts due for a read, and webhook deliveries a
-    failed job left unprocessed. Job ids make a repeat a no-op."""
+    (including those a dead worker left), and webhook deliveries a failed job left
+    unprocessed. Job ids make a repeat a no-op."""
     now = utcnow()
     queue = ctx["redis"]
     done = 0
     minute = int(now.timestamp()) // 60
-    for tenant_id, kind, object_id, at in await due_tenants(ctx["db"], _DUE, {"due": now}):
+    rows = await due_tenants(ctx["db"], _DUE, {"due": now, "reads": False})
+    for tenant_id, kind, object_id, at in rows:
         if kind == "breach":
             done += await _breach(ctx, tenant_id, object_id)
-            continue
-        if kind == "poll":
-            job = await queue.enqueue_job(
-                POLL_JOB, str(tenant_id), str(object_id), _job_id=f"inbox-poll:{object_id}:{minute}"
-            )
         else:
             job = await queue.enqueue_job(
                 SEND_JOB if kind == "send" else RECONCILE_JOB,
@@ -539,7 +536,7 @@ async def sweep_inbox(ctx: dict[str, Any]) -> int:
                 _job_id=f"inbox-{kind}:{object_id}:sweep:{minute}",
                 _defer_until=not_before(at or now),
             )
-        done += job is not None
+            done += job is not None
     async with ctx["db"].session() as session:
         stale = await session.scalar(
             select(PlatformEvent.id)
@@ -555,6 +552,23 @@ async def sweep_inbox(ctx: dict[str, Any]) -> int:
         job = await queue.enqueue_job(DRAIN_JOB, "sweep", _job_id=f"platform-events:sweep:{minute}")
         done += job is not None
     return done
+
+
+async def schedule_inbox_reads(ctx: dict[str, Any]) -> int:
+    """arq cron (every minute): a read of each account that is due one (every
+    INBOX_POLL_MINUTES where the platform has no push; after INBOX_WEBHOOK_GAP_MINUTES without a
+    webhook where it has). Answers how many reads were queued."""
+    now = utcnow()
+    minute = int(now.timestamp()) // 60
+    queued = 0
+    for tenant_id, _, account_id, _ in await due_tenants(
+        ctx["db"], _DUE, {"due": now, "reads": True}
+    ):
+        job = await ctx["redis"].enqueue_job(
+            POLL_JOB, str(tenant_id), str(account_id), _job_id=f"inbox-poll:{account_id}:{minute}"
+        )
+        queued += job is not None
+    return queued
 
 
 # --- crisis early warning ---------------------------------------------------------------------

@@ -98,6 +98,7 @@ class WorkerSettings:
         cron(partner_jobs.sweep_webhooks, second=20, unique=True),
         cron(publishing_jobs.sweep_publications, second=50, run_at_startup=True, unique=True),
         cron(inbox_jobs.sweep_inbox, second=40, run_at_startup=True, unique=True),
+        cron(inbox_jobs.schedule_inbox_reads, second=35, run_at_startup=True, unique=True),
         cron(inbox_jobs.scan_crises, minute=set(range(0, 60, 5)), second=25, unique=True),
     ]
     on_startup = startup

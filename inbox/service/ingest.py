@@ -337,9 +337,8 @@ async def store_one(
             )
         ).one()
         return Stored(again, False)
-    item = await session.get(InboxItem, (item.tenant_id, item.id))  # type: ignore[assignment]
-    assert item is not None
-    await _adopt_orphans(session, item)
+    if item.kind != InboxKind.message:
+        await _adopt_orphans(session, item)
     if inbound.from_account and item.parent_id is not None:
         await _answered_natively(session, item)
     if needs_reply:

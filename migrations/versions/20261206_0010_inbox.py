@@ -5,7 +5,8 @@ moderation), saved replies, rules, response policies, crisis episodes and poll c
 knows which agency it concerns. Every other table is tenant-owned with forced RLS, created here
 with its policy. `inbox_account_owners` finds, for a platform account id, the agencies that
 connected it, visiting each agency under its own setting (like `publishing_due`), so RLS still
-applies to what it reads; `inbox_due` lists the inbox's timed work the same way.
+applies to what it reads; `inbox_due` lists the inbox's timed work the same way (with
+`reads`: the accounts due for a read; without: breaches, replies to send or reconcile).
 
 Revision ID: 0010
 Revises: 0009
@@ -288,7 +289,7 @@ def upgrade() -> None:
     )
     op.execute(
         """
-        CREATE FUNCTION inbox_due(due timestamptz)
+        CREATE FUNCTION inbox_due(due timestamptz, reads boolean)
         RETURNS TABLE (due_tenant_id uuid, kind text, object_id uuid, at timestamptz)
         LANGUAGE plpgsql AS $$
         DECLARE t uuid;
@@ -298,14 +299,14 @@ def upgrade() -> None:
             RETURN QUERY
               SELECT i.tenant_id, 'breach'::text, i.id, i.response_due_at
               FROM inbox_items i
-              WHERE i.tenant_id = t AND i.response_due_at <= due
+              WHERE NOT reads AND i.tenant_id = t AND i.response_due_at <= due
                 AND i.sla_breached_at IS NULL AND i.status <> 'done'
               UNION ALL
               SELECT x.tenant_id,
                      CASE x.status WHEN 'unconfirmed' THEN 'reconcile' ELSE 'send' END,
                      x.id, coalesce(x.next_check_at, x.next_attempt_at, x.claimed_until, due)
               FROM inbox_actions x
-              WHERE x.tenant_id = t AND (
+              WHERE NOT reads AND x.tenant_id = t AND (
                 (x.status = 'queued' AND coalesce(x.next_attempt_at, due) <= due)
                 OR (x.status = 'sending' AND x.claimed_until <= due)
                 OR (x.status = 'unconfirmed' AND x.next_check_at <= due))
@@ -314,7 +315,7 @@ def upgrade() -> None:
               FROM social_accounts a
               LEFT JOIN inbox_cursors c
                 ON c.tenant_id = a.tenant_id AND c.social_account_id = a.id
-              WHERE a.tenant_id = t AND a.status IN ('connected', 'error')
+              WHERE reads AND a.tenant_id = t AND a.status IN ('connected', 'error')
                 AND coalesce(c.next_poll_at, due) <= due;
           END LOOP;
           PERFORM set_config('app.tenant_id', '', true);
@@ -322,11 +323,11 @@ def upgrade() -> None:
         """
     )
     op.execute(f"GRANT EXECUTE ON FUNCTION inbox_account_owners(text, text) TO {APP_ROLE}")
-    op.execute(f"GRANT EXECUTE ON FUNCTION inbox_due(timestamptz) TO {APP_ROLE}")
+    op.execute(f"GRANT EXECUTE ON FUNCTION inbox_due(timestamptz, boolean) TO {APP_ROLE}")
 
 
 def downgrade() -> None:
-    op.execute("DROP FUNCTION inbox_due(timestamptz)")
+    op.execute("DROP FUNCTION inbox_due(timestamptz, boolean)")
     op.execute("DROP FUNCTION inbox_account_owners(text, text)")
     op.drop_constraint("fk_time_entries_inbox_item", "time_entries", type_="foreignkey")
     op.drop_column("time_entries", "inbox_item_id")

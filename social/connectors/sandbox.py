@@ -84,6 +84,9 @@ class SandboxConnector:
     platform = Platform.sandbox
     can_reply_privately = True
     moderations = frozenset(Moderation)
+    first_read = timedelta(hours=24)
+    """How far back the inbox's first read of an account looks: a day of the made-up trickle
+    (its daily burst included) shows a live inbox; the networks' connectors read two days."""
     authorize_url = ""
     token_url = ""
     scopes: tuple[str, ...] = ()

@@ -45,8 +45,8 @@ async def test_the_demo_inbox_fills_from_the_sandbox_with_rules_and_deadlines(
     assert tenant_id is not None
     async with db.tenant_transaction(tenant_id) as session:
         camille = await session.scalar(
-            select(Membership.id)
-            .join(User, col(User.id) == col(Membership.user_id))
+            select(User.id)
+            .join(Membership, col(User.id) == col(Membership.user_id))
             .where(Membership.tenant_id == tenant_id, User.email == "camille@demo.passerelle.app")
         )
 

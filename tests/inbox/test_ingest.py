@@ -125,3 +125,28 @@ async def test_a_person_answered_once_runs_on_the_next_response_target(client, d
     assert follow_up.response_due_at is not None and other.response_due_at is not None
     assert follow_up.response_due_at - follow_up.received_at > timedelta(minutes=230)
     assert other.response_due_at - other.received_at < timedelta(minutes=31)
+
+
+async def test_an_account_is_due_a_read_when_new_then_every_few_minutes(
+    client, db, resources, settings, clock
+):
+    from sqlalchemy import text
+
+    from inbox.jobs import poll_inbox_account
+    from infra.sweep import due_tenants
+
+    clock.set(FRIDAY, tick=False)
+    world = await new_world(client)
+    account, _ = await _account(client, db, world)
+
+    async def due_reads(at: datetime) -> set[uuid.UUID]:
+        rows = await due_tenants(db, text("SELECT * FROM inbox_due(:due, true)"), {"due": at})
+        return {row[2] for row in rows if row[0] == world.tenant_id}
+
+    assert await due_reads(FRIDAY) == {account}  # never read: due at once
+    ctx = {"db": db, "settings": settings, "resources": resources, "redis": resources.queue}
+    assert await poll_inbox_account(ctx, str(world.tenant_id), str(account)) > 0
+    assert await due_reads(FRIDAY) == set()
+    every = timedelta(minutes=settings.inbox_poll_minutes)
+    assert await due_reads(FRIDAY + every - timedelta(seconds=1)) == set()
+    assert await due_reads(FRIDAY + every) == {account}
