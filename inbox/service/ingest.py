@@ -10,14 +10,15 @@ business time), and whatever the brand's rules decide; the partners hear `inbox.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import SQLModel, col, select
 
 from inbox import rules as rule_engine
@@ -195,38 +196,44 @@ async def context_for(
     )
 
 
-async def _thread(
-    session: AsyncSession, ctx: Context, inbound: InboundItem, now: datetime
-) -> uuid.UUID | None:
-    if inbound.thread_external_id is None:
-        return None
-    kind = "conversation" if inbound.kind == InboxKind.message else "post"
-    at = inbound.created_at
-    statement = insert(InboxThread)
-    row = await session.scalar(
-        statement.values(
-            tenant_id=ctx.account.tenant_id,
-            id=new_id(),
-            social_account_id=ctx.account.id,
-            brand_id=ctx.account.brand_id,
-            kind=kind,
-            external_id=inbound.thread_external_id[:255],
-            participant_id=None if inbound.from_account else inbound.author_id[:255],
-            participant_name=None if inbound.from_account else inbound.author_name,
-            last_item_at=at,
-            created_at=now,
-        )
-        .on_conflict_do_update(
+async def _threads(
+    session: AsyncSession, ctx: Context, fresh: Sequence[InboundItem], now: datetime
+) -> dict[str, uuid.UUID]:
+    """Upsert the threads of a batch in one statement: platform thread id -> our id."""
+    latest: dict[str, InboundItem] = {}
+    for inbound in fresh:
+        key = (inbound.thread_external_id or "")[:255]
+        if key and (key not in latest or inbound.created_at >= latest[key].created_at):
+            latest[key] = inbound
+    if not latest:
+        return {}
+    rows = [
+        {
+            "tenant_id": ctx.account.tenant_id,
+            "id": new_id(),
+            "social_account_id": ctx.account.id,
+            "brand_id": ctx.account.brand_id,
+            "kind": "conversation" if inbound.kind == InboxKind.message else "post",
+            "external_id": key,
+            "participant_id": None if inbound.from_account else inbound.author_id[:255],
+            "participant_name": None if inbound.from_account else inbound.author_name,
+            "last_item_at": inbound.created_at,
+            "created_at": now,
+        }
+        for key, inbound in latest.items()
+    ]
+    statement = insert(InboxThread).values(rows)
+    found = await session.execute(
+        statement.on_conflict_do_update(
             constraint="uq_inbox_threads",
             set_={
                 "last_item_at": func.greatest(
                     col(InboxThread.last_item_at), statement.excluded.last_item_at
                 )
             },
-        )
-        .returning(col(InboxThread.id))
+        ).returning(col(InboxThread.external_id), col(InboxThread.id))
     )
-    return row
+    return {external: thread for external, thread in found.all()}
 
 
 def _priority(current: str, wanted: str | None) -> str:
@@ -238,37 +245,119 @@ def _priority(current: str, wanted: str | None) -> str:
 async def store(
     session: AsyncSession, ctx: Context, batch: Sequence[InboundItem], now: datetime
 ) -> list[Stored]:
-    """Store what one account received; answers each item and whether it is new."""
-    stored: list[Stored] = []
-    for inbound in sorted(batch, key=lambda i: i.created_at):
-        stored.append(await store_one(session, ctx, inbound, now))
-    return stored
+    """Store what one account received, in a few statements whatever the batch's size;
+    answers each item (in the order received) and whether it is new."""
+    account = ctx.account
+    ordered = sorted(batch, key=lambda i: i.created_at)
+    keys = list(dict.fromkeys(i.external_id[:255] for i in ordered))
+    if not keys:
+        return []
+    known = {
+        row.external_id: row
+        for row in (
+            await session.scalars(
+                select(InboxItem)
+                .where(
+                    InboxItem.tenant_id == account.tenant_id,
+                    InboxItem.social_account_id == account.id,
+                    col(InboxItem.external_id).in_(keys),
+                )
+                .with_for_update()
+            )
+        ).all()
+    }
+    fresh: dict[str, InboundItem] = {}
+    for inbound in ordered:
+        key = inbound.external_id[:255]
+        if key in known:
+            _moderation_news(known[key], inbound, now)
+        elif key in fresh:
+            # The same item twice in one batch: the later report wins on moderation.
+            fresh[key] = replace(
+                fresh[key],
+                removed=inbound.removed or fresh[key].removed,
+                hidden=inbound.hidden if inbound.hidden is not None else fresh[key].hidden,
+            )
+        else:
+            fresh[key] = inbound
+    threads = await _threads(session, ctx, list(fresh.values()), now)
+    made = {key: _item(ctx, inbound, threads, now) for key, inbound in fresh.items()}
+    await _link_parents(session, ctx, made)
+    if ctx.policy is not None:
+        answered = await _answered_in_threads(session, ctx, made.values())
+        for item in made.values():
+            if item.needs_reply:
+                again = (item.thread_id, item.author_id) in answered
+                minutes = (
+                    ctx.policy.next_response_minutes if again else ctx.policy.first_response_minutes
+                )
+                item.response_due_at = sla.due_at(ctx.policy, now, minutes)
+    notify = {
+        key: _apply_rules(session, ctx, item) for key, item in made.items() if item.needs_reply
+    }
+    inserted: set[uuid.UUID] = set()
+    if made:
+        # A concurrent store of the same items (a webhook and a poll at once) wins or loses
+        # each row here: only the rows this statement wrote are new.
+        # One statement compiled once (executemany with RETURNING), whatever the batch size.
+        inserted = set(
+            (
+                await session.scalars(
+                    insert(InboxItem)
+                    .on_conflict_do_nothing(constraint="uq_inbox_items")
+                    .returning(col(InboxItem.id)),
+                    [_row(item) for item in made.values()],
+                )
+            ).all()
+        )
+    lost = [key for key, item in made.items() if item.id not in inserted]
+    if lost:
+        for row in (
+            await session.scalars(
+                select(InboxItem).where(
+                    InboxItem.tenant_id == account.tenant_id,
+                    InboxItem.social_account_id == account.id,
+                    col(InboxItem.external_id).in_(lost),
+                )
+            )
+        ).all():
+            known[row.external_id] = row
+            made.pop(row.external_id, None)
+    new_items = [item for item in made.values() if item.id in inserted]
+    await _adopt_orphans(session, ctx, [i.external_id for i in new_items if i.kind != "message"])
+    await _answered_natively(session, [i for i in new_items if i.from_account])
+    for key, item in made.items():
+        if item.needs_reply and item.id in inserted:
+            emit(session, item, ITEM_RECEIVED)
+            if notify.get(key):
+                emit(session, item, NOTIFY, notify=[str(m) for m in notify[key]])
+    answers: list[Stored] = []
+    reported: set[str] = set()
+    for inbound in ordered:
+        key = inbound.external_id[:255]
+        if key in made and made[key].id in inserted:
+            answers.append(Stored(made[key], key not in reported))
+        elif key in known:
+            answers.append(Stored(known[key], False))
+        reported.add(key)
+    return answers
 
 
 async def store_one(
     session: AsyncSession, ctx: Context, inbound: InboundItem, now: datetime
 ) -> Stored:
-    account = ctx.account
-    existing = (
-        await session.scalars(
-            select(InboxItem)
-            .where(
-                InboxItem.tenant_id == account.tenant_id,
-                InboxItem.social_account_id == account.id,
-                InboxItem.external_id == inbound.external_id,
-            )
-            .with_for_update()
-        )
-    ).first()
-    if existing is not None:
-        _moderation_news(existing, inbound, now)
-        return Stored(existing, False)
+    [stored] = await store(session, ctx, [inbound], now)
+    return stored
 
-    thread_id = await _thread(session, ctx, inbound, now)
+
+def _item(
+    ctx: Context, inbound: InboundItem, threads: dict[str, uuid.UUID], now: datetime
+) -> InboxItem:
+    account = ctx.account
     language = detect_language(inbound.text) if inbound.text else None
     mood = sentiment_of(inbound.text, language) if inbound.text else None
     needs_reply = not inbound.from_account and not inbound.removed
-    item = InboxItem(
+    return InboxItem(
         tenant_id=account.tenant_id,
         social_account_id=account.id,
         brand_id=account.brand_id,
@@ -276,7 +365,7 @@ async def store_one(
         platform=account.platform,
         external_id=inbound.external_id[:255],
         kind=inbound.kind.value,
-        thread_id=thread_id,
+        thread_id=threads.get((inbound.thread_external_id or "")[:255]),
         parent_external_id=inbound.parent_external_id,
         author_id=inbound.author_id[:255],
         author_handle=inbound.author_handle,
@@ -290,80 +379,56 @@ async def store_one(
         sentiment_score=mood.score if mood else None,
         from_account=inbound.from_account,
         needs_reply=needs_reply,
-        status=ItemStatus.done if not needs_reply else ItemStatus.new,
+        status=ItemStatus.new if needs_reply else ItemStatus.done,
         moderation=ModerationState.deleted
         if inbound.removed
         else (ModerationState.hidden if inbound.hidden else ModerationState.visible),
         created_at=now,
         updated_at=now,
     )
-    if inbound.parent_external_id:
-        item.parent_id = (
-            await session.scalars(
-                select(InboxItem.id).where(
-                    InboxItem.tenant_id == account.tenant_id,
-                    InboxItem.social_account_id == account.id,
-                    InboxItem.external_id == inbound.parent_external_id,
-                )
-            )
-        ).first()
-    if needs_reply:
-        if ctx.policy is not None:
-            answered_before = await _answered_in_thread(session, item)
-            minutes = (
-                ctx.policy.next_response_minutes
-                if answered_before
-                else ctx.policy.first_response_minutes
-            )
-            item.response_due_at = sla.due_at(ctx.policy, now, minutes)
-        notify = _apply_rules(session, ctx, item)
-    else:
-        notify = []
-    # A concurrent store of the same item (a webhook and a poll at once) wins or loses here.
-    inserted = await session.scalar(
-        insert(InboxItem)
-        .values(**_row(item))
-        .on_conflict_do_nothing(constraint="uq_inbox_items")
-        .returning(col(InboxItem.id))
-    )
-    if inserted is None:
-        again = (
-            await session.scalars(
-                select(InboxItem).where(
-                    InboxItem.tenant_id == account.tenant_id,
-                    InboxItem.social_account_id == account.id,
-                    InboxItem.external_id == inbound.external_id,
-                )
-            )
-        ).one()
-        return Stored(again, False)
-    if item.kind != InboxKind.message:
-        await _adopt_orphans(session, item)
-    if inbound.from_account and item.parent_id is not None:
-        await _answered_natively(session, item)
-    if needs_reply:
-        emit(session, item, ITEM_RECEIVED)
-        if notify:
-            emit(session, item, NOTIFY, notify=[str(m) for m in notify])
-    return Stored(item, True)
 
 
-async def _answered_in_thread(session: AsyncSession, item: InboxItem) -> bool:
-    """Whether we already answered this person in this thread: their new message then runs
-    on the next-response target, not the first-response one."""
-    if item.thread_id is None:
-        return False
-    found = await session.scalar(
-        select(func.count())
-        .select_from(InboxItem)
+async def _link_parents(session: AsyncSession, ctx: Context, made: dict[str, InboxItem]) -> None:
+    """Each new reply's parent, if we hold it (stored before, or in this same batch)."""
+    wanted = {i.parent_external_id for i in made.values() if i.parent_external_id}
+    if not wanted:
+        return
+    found = {
+        external: item_id
+        for external, item_id in (
+            await session.execute(
+                select(InboxItem.external_id, InboxItem.id).where(
+                    InboxItem.tenant_id == ctx.account.tenant_id,
+                    InboxItem.social_account_id == ctx.account.id,
+                    col(InboxItem.external_id).in_(wanted),
+                )
+            )
+        ).all()
+    }
+    found |= {key: item.id for key, item in made.items() if key in wanted}
+    for item in made.values():
+        if item.parent_external_id:
+            item.parent_id = found.get(item.parent_external_id)
+
+
+async def _answered_in_threads(
+    session: AsyncSession, ctx: Context, items: Iterable[InboxItem]
+) -> set[tuple[uuid.UUID | None, str]]:
+    """(thread, author) pairs we already answered: their new messages run on the
+    next-response target, not the first-response one."""
+    threads = {i.thread_id for i in items if i.thread_id is not None and i.needs_reply}
+    if not threads:
+        return set()
+    rows = await session.execute(
+        select(InboxItem.thread_id, InboxItem.author_id)
         .where(
-            InboxItem.tenant_id == item.tenant_id,
-            InboxItem.thread_id == item.thread_id,
-            InboxItem.author_id == item.author_id,
+            InboxItem.tenant_id == ctx.account.tenant_id,
+            col(InboxItem.thread_id).in_(threads),
             col(InboxItem.first_response_at).is_not(None),
         )
+        .distinct()
     )
-    return bool(found)
+    return {(thread, author) for thread, author in rows.all()}
 
 
 def _row(item: InboxItem) -> dict[str, Any]:
@@ -413,32 +478,51 @@ def _apply_rules(session: AsyncSession, ctx: Context, item: InboxItem) -> list[u
     return list(outcome.notify)
 
 
-async def _adopt_orphans(session: AsyncSession, parent: InboxItem) -> None:
-    """Replies that came before this item now hang under it."""
+async def _adopt_orphans(session: AsyncSession, ctx: Context, parents: list[str]) -> None:
+    """Replies that came before their parent now hang under it."""
+    if not parents:
+        return
+    child = aliased(InboxItem)
+    parent = aliased(InboxItem)
     await session.execute(
-        update(InboxItem)
+        update(child)
         .where(
-            col(InboxItem.tenant_id) == parent.tenant_id,
-            col(InboxItem.social_account_id) == parent.social_account_id,
-            col(InboxItem.parent_external_id) == parent.external_id,
-            col(InboxItem.parent_id).is_(None),
+            col(child.tenant_id) == ctx.account.tenant_id,
+            col(child.social_account_id) == ctx.account.id,
+            col(child.parent_id).is_(None),
+            col(child.parent_external_id).in_(parents),
+            col(parent.tenant_id) == col(child.tenant_id),
+            col(parent.social_account_id) == col(child.social_account_id),
+            col(parent.external_id) == col(child.parent_external_id),
         )
         .values(parent_id=parent.id)
     )
 
 
-async def _answered_natively(session: AsyncSession, ours: InboxItem) -> None:
-    """The brand answered on the platform itself (or our reply came back): the item it answers
-    counts as answered at that time."""
-    parent = await session.get(InboxItem, (ours.tenant_id, ours.parent_id), with_for_update=True)
-    if parent is None or parent.first_response_at is not None:
+async def _answered_natively(session: AsyncSession, ours: list[InboxItem]) -> None:
+    """The brand answered on the platform itself (or our reply came back): the item it
+    answers counts as answered at that time."""
+    by_parent = {i.parent_id: i for i in ours if i.parent_id is not None}
+    if not by_parent:
         return
-    parent.first_response_at = ours.platform_created_at
-    parent.last_response_at = ours.platform_created_at
-    if parent.status in (ItemStatus.new, ItemStatus.assigned):
-        parent.status = ItemStatus.waiting
-    parent.version += 1
-    parent.updated_at = ours.received_at
+    tenant_id = ours[0].tenant_id
+    parents = (
+        await session.scalars(
+            select(InboxItem)
+            .where(InboxItem.tenant_id == tenant_id, col(InboxItem.id).in_(by_parent))
+            .with_for_update()
+        )
+    ).all()
+    for parent in parents:
+        answer = by_parent[parent.id]
+        if parent.first_response_at is not None:
+            continue
+        parent.first_response_at = answer.platform_created_at
+        parent.last_response_at = answer.platform_created_at
+        if parent.status in (ItemStatus.new, ItemStatus.assigned):
+            parent.status = ItemStatus.waiting
+        parent.version += 1
+        parent.updated_at = answer.received_at
 
 
 def _moderation_news(item: InboxItem, inbound: InboundItem, now: datetime) -> None:
