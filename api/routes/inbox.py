@@ -3,6 +3,7 @@ what agents do (reply, assign, status, hide, labels). Changes carry If-Match: a 
 answers 412 with what changed meanwhile."""
 
 import uuid
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -166,6 +167,8 @@ async def reply_to_item(
             principal,
             EntryCreate(
                 brand_id=item.brand_id,
+                # The time spent answering ends now: its day is the agency's day it began.
+                started_at=utcnow() - timedelta(minutes=body.minutes_spent),
                 minutes=body.minutes_spent,
                 activity=Activity.community_animation,
                 inbox_item_id=item.id,

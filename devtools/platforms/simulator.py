@@ -1101,8 +1101,12 @@ class PlatformSimulator:
         """The webhook the platform sends for `items` (ids): its body and its headers, signed
         with the app secret (or `secret`). For tests that post it themselves."""
         family = self._families[platform]
+        own = getattr(family, "community", None)
         with self._lock:
-            found = [self._community[(platform, i)] for i in items]
+            if isinstance(own, Community):  # LinkedIn's items live in its dialect's community
+                found = [own.items[i] for i in items]
+            else:
+                found = [self._community[(platform, i)] for i in items]
             body = family.webhook_body(found)
         if body is None:
             raise ValueError(f"{platform} sends no webhooks")
