@@ -33,6 +33,7 @@ from billing.budgets.service.ledger import (
     usage_of,
 )
 from billing.budgets.timekeeping import FORGOTTEN_AFTER, day_minutes, local_day, split_by_local_day
+from inbox.service.items import brand_of_inbox_item
 from infra.clock import utcnow
 from infra.errors import body_reference
 from infra.pagination import Keyset, Page, SortKey, id_key
@@ -47,7 +48,6 @@ from tenants.service.common import (
     record_audit,
     require_scope,
 )
-from inbox.service.items import brand_of_inbox_item
 from workflows.service.content import brand_of_content
 
 
