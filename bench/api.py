@@ -192,7 +192,8 @@ def run() -> None:
         "ACCESS_TOKEN_TTL_SECONDS": "3600",
         "LOG_LEVEL": "WARNING",
     }
-    server_env = {**os.environ, **bench_settings}
+    # The bare server imports bench.bare_serve: the checkout on the path.
+    server_env = {**os.environ, **bench_settings, "PYTHONPATH": str(ROOT)}
     settings = Settings(**{k.lower(): v for k, v in bench_settings.items()})  # type: ignore[arg-type]
     pool_size = settings.database_pool_size
     app_pool = app_pool_shape(settings)

@@ -22,7 +22,6 @@ principal: BARE_TENANT_ID, BARE_MEMBERSHIP_ID, BARE_USER_ID, BARE_SESSION_ID.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import os
@@ -32,11 +31,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from bench.bare_serve import serve
 
 # The text SQLAlchemy sends for the full stack (echo=True), statement for statement.
 SET_TENANT = "SELECT set_config('app.tenant_id', $1, true)"
@@ -146,23 +146,7 @@ app = Starlette(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
-    # As main/cli.py `serve`: one worker, loop/http left to uvicorn ("auto"), no access log.
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        workers=1,
-        loop="auto",
-        http="auto",
-        proxy_headers=True,
-        access_log=False,
-        log_config=None,
-        log_level="warning",
-    )
+    serve(app, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

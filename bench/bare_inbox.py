@@ -21,7 +21,6 @@ app secret deliveries are signed with).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import hmac
 import json
@@ -33,11 +32,12 @@ from datetime import UTC, datetime
 
 import asyncpg
 import uuid_utils
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from bench.bare_serve import serve
 
 INSERT = (
     "INSERT INTO platform_events (id, platform, digest, body, received_at) "
@@ -116,23 +116,7 @@ app = Starlette(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
-    # As main/cli.py `serve`: one worker, loop/http left to uvicorn ("auto"), no access log.
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        workers=1,
-        loop="auto",
-        http="auto",
-        proxy_headers=True,
-        access_log=False,
-        log_config=None,
-        log_level="warning",
-    )
+    serve(app, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":
