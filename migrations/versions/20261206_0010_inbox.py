@@ -148,7 +148,8 @@ def upgrade() -> None:
         "inbox_items",
         ["tenant_id", "response_due_at"],
         postgresql_where=sa.text(
-            "response_due_at IS NOT NULL AND sla_breached_at IS NULL AND status <> 'done'"
+            "response_due_at IS NOT NULL AND sla_breached_at IS NULL AND "
+            "first_response_at IS NULL AND status <> 'done'"
         ),
     )
 
@@ -300,7 +301,8 @@ def upgrade() -> None:
               SELECT i.tenant_id, 'breach'::text, i.id, i.response_due_at
               FROM inbox_items i
               WHERE NOT reads AND i.tenant_id = t AND i.response_due_at <= due
-                AND i.sla_breached_at IS NULL AND i.status <> 'done'
+                AND i.sla_breached_at IS NULL AND i.first_response_at IS NULL
+                AND i.status <> 'done'
               UNION ALL
               SELECT x.tenant_id,
                      CASE x.status WHEN 'unconfirmed' THEN 'reconcile' ELSE 'send' END,

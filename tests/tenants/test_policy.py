@@ -39,6 +39,9 @@ _MANAGERS = {
     "workflow_template": ("all", "all", "all", "none"),
     "social_account": ("all", "all", "all", "none"),
     "report": ("all", "none", "none", "none"),
+    # Replies a brand wants approved are approved by a manager.
+    "inbox": ("all", "none", "all", "all"),
+    "inbox_settings": ("all", "all", "all", "none"),
 }
 # Managers prepare client invoices; only owners and admins issue them and manage the plan.
 _MANAGER_ONLY = {
@@ -72,6 +75,8 @@ EXPECTED: dict[str, dict[str, tuple[str, str, str]]] = {
         "invoice": ("none", "none", "none", "none"),
         "social_account": ("assigned", "assigned", "assigned", "none"),
         "report": ("assigned", "none", "none", "none"),
+        "inbox": ("assigned", "none", "assigned", "none"),
+        "inbox_settings": ("all", "none", "none", "none"),
     },
     "client": {
         "client": ("own_client", "none", "none", "none"),
@@ -90,6 +95,9 @@ EXPECTED: dict[str, dict[str, tuple[str, str, str]]] = {
         "invoice": ("none", "none", "none", "none"),
         "social_account": ("own_client", "none", "none", "none"),
         "report": ("own_client", "none", "none", "none"),
+        # Only the figures, in their report.
+        "inbox": ("none", "none", "none", "none"),
+        "inbox_settings": ("none", "none", "none", "none"),
     },
 }
 VERBS = ("read", "create", "update", "approve")
@@ -107,7 +115,7 @@ def test_the_expected_matrix_covers_every_role_resource_and_verb():
     for role in EXPECTED:
         assert set(EXPECTED[role]) == {r.value for r in Resource}
     assert set(VERBS) == {v.value for v in Verb}
-    assert len(CASES) == len(Role) * len(Resource) * len(Verb) == 320
+    assert len(CASES) == len(Role) * len(Resource) * len(Verb) == 360
 
 
 @pytest.mark.parametrize(("role", "resource", "verb", "expected"), CASES, ids=lambda v: str(v))
