@@ -8,11 +8,10 @@ from datetime import UTC, datetime
 
 from devtools.smtp import text_of
 from inbox.models import InboxRule
-from infra import outbox
 from tests.support.factories import new_world
 from tests.support.inbox import inbound, store
 from tests.support.publishing import sandbox_account
-from tests.support.worker import run_due_jobs
+from tests.support.worker import deliver_events
 
 T0 = datetime(2027, 3, 2, 15, 0, tzinfo=UTC)
 
@@ -73,8 +72,7 @@ async def test_rules_assign_label_prioritise_hide_and_notify_on_arrival(
     assert [i["id"] for i in labelled.json()["items"]] == [str(refund.id)]
 
     # The hide goes through the platform like a person's; the notice reaches the owner.
-    await outbox.sweep_outbox({"db": db, "redis": resources.queue})
-    await run_due_jobs(settings)
+    await deliver_events(resources, settings, world.tenant_id)
     detail = (await client.get(f"/v1/inbox/{spam.id}", headers=world.boss)).json()
     assert detail["moderation"] == "hidden"
     assert [(a["kind"], a["status"]) for a in detail["actions"]] == [("hide", "sent")]

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from infra import outbox
 from tests.support.factories import new_world
 from tests.support.publishing import (
     approved_item,
@@ -21,6 +20,7 @@ from tests.support.publishing import (
     sandbox_account,
     schedule,
 )
+from tests.support.worker import deliver_events as deliver_tenant_events
 from tests.support.worker import run_due_jobs
 
 T0 = datetime(2027, 5, 4, 8, 0, tzinfo=UTC)
@@ -56,10 +56,8 @@ async def test_a_scheduled_post_goes_out_on_the_sandbox_at_its_time(client, sett
 # --- helpers --------------------------------------------------------------------------------
 
 
-async def deliver_events(db, resources, settings) -> None:
-    """What the worker's per-minute outbox sweep does, then the deliveries it queues."""
-    await outbox.sweep_outbox({"db": db, "redis": resources.queue})
-    await run_due_jobs(settings)
+async def deliver_events(db, resources, settings, tenant_id) -> None:
+    await deliver_tenant_events(resources, settings, tenant_id)
 
 
 async def x_item(client, db, resources, platforms, world, text="Hello from Montréal"):
@@ -120,7 +118,7 @@ async def test_a_timeout_after_the_post_is_settled_by_reconciliation_never_by_po
     assert "may be live" in unsure["error"]
     assert [a["outcome"] for a in unsure["attempts"]] == ["unknown"]
     assert unsure["attempts"][0]["create_started_at"] is not None
-    await deliver_events(db, resources, settings)
+    await deliver_events(db, resources, settings, world.tenant_id)
     [message] = await mailbox.wait_for(world.owner.email)
     assert message["Content-Language"] == "fr"  # the owner's language
     assert "peut-être en ligne" in str(message["Subject"])

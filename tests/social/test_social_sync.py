@@ -20,7 +20,6 @@ from arq.jobs import Job, JobStatus
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from infra import outbox
 from infra.clock import utcnow
 from infra.outbox import Event
 from infra.queue import deserialize
@@ -31,7 +30,7 @@ from social.kit import kit_of
 from social.models import AccountStatus, DailyStat, SocialAccount
 from social.sync import REVISED_DAYS, sync_account
 from tests.support.factories import World, add_person, new_world
-from tests.support.worker import run_worker
+from tests.support.worker import deliver_events, run_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 NETWORK = (
@@ -379,10 +378,8 @@ async def _needs_reauth_events(db, tenant_id: uuid.UUID, account_id: str) -> lis
         return list(rows.all())
 
 
-async def _deliver_events(db, resources, settings) -> None:
-    """What the worker's per-minute outbox sweep does, then the deliveries it queues."""
-    await outbox.sweep_outbox({"db": db, "redis": resources.queue})
-    await run_worker(settings)
+async def _deliver_events(db, resources, settings, tenant_id) -> None:
+    await deliver_events(resources, settings, tenant_id, run=run_worker)
 
 
 async def test_a_refused_token_asks_the_brand_lead_to_reconnect_once(
@@ -422,7 +419,7 @@ async def test_a_refused_token_asks_the_brand_lead_to_reconnect_once(
 
     # A delivery that found its agency's outbox lock taken retries later: sweep again then.
     for _ in range(3):
-        await _deliver_events(db, resources, settings)
+        await _deliver_events(db, resources, settings, shop.tenant_id)
         if mailbox.to(lead.email):
             break
     [message] = await mailbox.wait_for(lead.email)
@@ -439,7 +436,7 @@ async def test_a_refused_token_asks_the_brand_lead_to_reconnect_once(
         assert uuid.UUID(account["id"]) not in {account_id for _, account_id, _ in due}
         await enqueue_due(db, resources.queue, utcnow())
         await run_worker(settings)
-        await _deliver_events(db, resources, settings)
+        await _deliver_events(db, resources, settings, shop.tenant_id)
     await asyncio.sleep(0.3)
     assert len(mailbox.to(lead.email)) == 1
     assert len(await _needs_reauth_events(db, shop.tenant_id, account["id"])) == 1

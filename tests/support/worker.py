@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 
 from arq.constants import default_queue_name, in_progress_key_prefix
 from arq.utils import timestamp_ms
 from arq.worker import Worker
 
+from infra import outbox
 from infra.queue import create_queue, redis_settings
 from main.worker import WorkerSettings, shutdown, startup
 
@@ -63,3 +65,11 @@ async def _waiting(queue, horizon_ms: float) -> int:
 async def run_due_jobs(settings, *, limit: float = 60.0) -> None:
     """Run the queued jobs whose time has come, then stop (none deferred, however soon)."""
     await run_worker(settings, soon=0.0, limit=limit)
+
+
+async def deliver_events(resources, settings, tenant_id: uuid.UUID, *, run=None) -> None:
+    """What the worker's outbox sweep does for one agency, then the delivery it queues. Only
+    that agency's: the database is shared by the whole run, and the others' events (an inbox
+    fills with them) belong to other tests."""
+    await outbox.enqueue_delivery(resources.queue, tenant_id, job_key=f"test-{uuid.uuid4()}")
+    await (run or run_due_jobs)(settings)
