@@ -575,6 +575,8 @@ async def schedule_inbox_reads(ctx: dict[str, Any]) -> int:
     """arq cron (every minute): a read of each account that is due one (every
     INBOX_POLL_MINUTES where the platform has no push; after INBOX_WEBHOOK_GAP_MINUTES without a
     webhook where it has). Answers how many reads were queued."""
+    if not ctx["settings"].inbox_reads:
+        return 0
     now = utcnow()
     minute = int(now.timestamp()) // 60
     queued = 0

@@ -140,6 +140,10 @@ class Settings(BaseSettings):
     platform_webhook_verify_token: SecretStr | None = None
     """What Meta's webhook subscription echoes as `hub.verify_token` (set the same value in the
     Meta app's webhook settings). Unset: the verification challenge is refused."""
+    inbox_reads: bool = True
+    """Whether the worker reads (polls) accounts for the inbox. Off: only webhooks bring items
+    in (an operator pausing reads during a platform's incident, or a worker that must do
+    nothing else)."""
     inbox_poll_minutes: int = Field(default=5, ge=1, le=24 * 60)
     """How often accounts of platforms without push (YouTube, X, TikTok, the sandbox) are read."""
     inbox_webhook_gap_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
