@@ -157,3 +157,21 @@ class PlanFeatureMissing(ProblemError):
     status = 403
     type_slug = "plan-feature-missing"
     title = "Your plan does not include this feature"
+
+
+class LogoTooLarge(ProblemError):
+    status = 413
+    type_slug = "logo-too-large"
+    title = "The logo is too large"
+
+
+class LogoTypeUnsupported(ProblemError):
+    status = 415
+    type_slug = "logo-type-unsupported"
+    title = "A logo is a PNG, JPEG or WebP image"
+
+
+class LogoInvalid(ProblemError):
+    status = 422
+    type_slug = "logo-invalid"
+    title = "The body is not the image it says it is"
