@@ -188,9 +188,7 @@ async def _recipients(
                     )
                 )
             else:
-                out.append(
-                    Recipient(email, language_of(locale), f"{staff_base}/content/{item.id}")
-                )
+                out.append(Recipient(email, language_of(locale), f"{staff_base}/content/{item.id}"))
     emails = [k.removeprefix("email:") for k in keys if k.startswith("email:")]
     if emails:
         links = (

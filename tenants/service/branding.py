@@ -77,7 +77,9 @@ async def client_link_base(session: AsyncSession, settings: Settings, tenant_id:
     return (own or settings.public_base_url).rstrip("/")
 
 
-async def agency_mark(session: AsyncSession, settings: Settings, tenant_id: uuid.UUID) -> AgencyMark:
+async def agency_mark(
+    session: AsyncSession, settings: Settings, tenant_id: uuid.UUID
+) -> AgencyMark:
     tenant = await session.get(Tenant, tenant_id)
     if tenant is None:
         raise NotFound("No such agency.")

@@ -289,7 +289,9 @@ async def test_the_app_address_is_set_normalised_and_cleared(client):
 async def test_a_bad_app_address_is_a_422_naming_it(client, db, url, code):
     agency = await new_agency(client)
     before = await walk.tenant_snapshot(db, agency.tenant_id)
-    response = await client.patch(BRANDING, json={"app_base_url": url}, headers=agency.owner.headers)
+    response = await client.patch(
+        BRANDING, json={"app_base_url": url}, headers=agency.owner.headers
+    )
     assert_field_refused(response, "/app_base_url", code)
     assert await walk.tenant_snapshot(db, agency.tenant_id) == before
 

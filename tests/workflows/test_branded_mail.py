@@ -37,9 +37,7 @@ async def _agency(client) -> World:
     )
 
 
-async def _ask(
-    client, db, resources, world: World
-) -> tuple[str, str, str, str, Person]:
+async def _ask(client, db, resources, world: World) -> tuple[str, str, str, str, Person]:
     """An item submitted to a client contact (with an account), an external approver (by
     e-mail) and a manager of the agency, all on one step; their addresses."""
     contact = await add_person(
@@ -61,7 +59,11 @@ async def _ask(
     }
     response = await client.post(
         "/v1/workflow-templates",
-        json={"name": unique("Circuit"), "steps": [step, client_step], "brand_ids": [world.brand["id"]]},
+        json={
+            "name": unique("Circuit"),
+            "steps": [step, client_step],
+            "brand_ids": [world.brand["id"]],
+        },
         headers=world.boss,
     )
     assert response.status_code == 201, response.text
