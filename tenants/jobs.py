@@ -7,10 +7,11 @@ from typing import Any
 
 from infra import outbox
 from infra.i18n import language as language_of
-from infra.mail import Mail, send_mail
+from infra.mail import Mail, masthead, send_mail
 from infra.outbox import Event
 from tenants import service
 from tenants.models import Invitation, InvitationStatus, Tenant, User
+from tenants.service.branding import agency_mark
 
 _INVITE = {
     "fr": (
@@ -41,6 +42,7 @@ async def send_invitation(ctx: dict[str, Any], event: Event) -> None:
         )
         tenant = await session.get(Tenant, event.tenant_id)
         inviter = await session.get(User, event.payload["invited_by"])
+        agency = await agency_mark(session, ctx["settings"], event.tenant_id)
     if invitation is None or invitation.status != InvitationStatus.pending:
         return  # withdrawn or already accepted: nothing to send
     assert tenant is not None and inviter is not None
@@ -58,7 +60,7 @@ async def send_invitation(ctx: dict[str, Any], event: Event) -> None:
     text = body.format(**values)
     lines = [html_lib.escape(line) for line in text.splitlines()]
     html = (
-        f"<p>{lines[0]}</p><p>{lines[2]}</p>"
+        masthead(agency.name, agency.logo_url) + f"<p>{lines[0]}</p><p>{lines[2]}</p>"
         f'<p><a href="{html_lib.escape(link)}" style="{_BUTTON_STYLE}">{button}</a></p>'
     )
     await send_mail(

@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from infra import outbox
 from infra.clock import utcnow
 from infra.i18n import language as language_of
-from infra.mail import Mail, send_mail
+from infra.mail import Mail, masthead, send_mail
 from infra.outbox import Event
 from infra.settings import Settings
 from tenants.models import Brand, Client, Membership, Role, User
@@ -119,7 +119,7 @@ def compose(
         lines += ["", expiry]
     esc = html.escape
     body_html = (
-        masthead(agency) + f"<p>{esc(intro)}</p><h2>{esc(title)}</h2>"
+        masthead(agency.name, agency.logo_url) + f"<p>{esc(intro)}</p><h2>{esc(title)}</h2>"
         f"<blockquote>{esc(preview)}</blockquote>"
         + (
             f"<p>{esc(words['comments'].format(count=comment_count))}</p>"
@@ -136,22 +136,6 @@ def compose(
         text="\n".join(lines) + "\n",
         html=body_html,
         language=recipient.language,
-    )
-
-
-def masthead(agency: AgencyMark) -> str:
-    """The agency's logo and name atop an e-mail. The logo's alt is empty: the name beside it
-    says the same, and shows when the reader's client blocks images."""
-    esc = html.escape
-    logo = (
-        f'<img src="{esc(agency.logo_url)}" alt="" height="48" '
-        'style="height:48px;max-width:200px;vertical-align:middle;margin-right:12px">'
-        if agency.logo_url
-        else ""
-    )
-    return (
-        f'<div style="margin:0 0 16px">{logo}'
-        f'<strong style="font-size:18px;vertical-align:middle">{esc(agency.name)}</strong></div>'
     )
 
 
