@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
+import web
 from api import openapi_links, problems
 from api.deprecations import (
     DEPRECATIONS,
@@ -141,6 +142,7 @@ def create_app(
     )
     app.include_router(branding.public_router)
     app.include_router(system.router)
+    web.install(app)
 
     # Innermost first: the request id must exist before anything can fail.
     app.add_middleware(NulCharacterMiddleware)
