@@ -77,13 +77,25 @@ async def client_link_base(session: AsyncSession, settings: Settings, tenant_id:
     return (own or settings.public_base_url).rstrip("/")
 
 
+async def logo_url_of(
+    session: AsyncSession, settings: Settings, tenant_id: uuid.UUID
+) -> str | None:
+    """The agency's logo address, or None; reads only the hash, never the image."""
+    digest = await session.scalar(
+        select(AgencyBranding.logo_sha256).where(AgencyBranding.tenant_id == tenant_id)
+    )
+    if digest is None:
+        return None
+    return f"{settings.public_base_url.rstrip('/')}{LOGO_PATH}/{tenant_id}/{digest}"
+
+
 async def agency_mark(
     session: AsyncSession, settings: Settings, tenant_id: uuid.UUID
 ) -> AgencyMark:
     tenant = await session.get(Tenant, tenant_id)
     if tenant is None:
         raise NotFound("No such agency.")
-    return AgencyMark(name=tenant.name, logo_url=logo_url(settings, await _row(session, tenant_id)))
+    return AgencyMark(name=tenant.name, logo_url=await logo_url_of(session, settings, tenant_id))
 
 
 def read(settings: Settings, branding: AgencyBranding | None) -> BrandingRead:
