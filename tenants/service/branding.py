@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from PIL import Image, UnidentifiedImageError
 from pydantic import HttpUrl, TypeAdapter, ValidationError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
@@ -99,6 +100,8 @@ async def agency_mark(
 
 
 def read(settings: Settings, branding: AgencyBranding | None) -> BrandingRead:
+    if branding is not None and branding.version == 0:
+        branding = None  # made by a change that then changed nothing: as if absent
     return BrandingRead(
         logo_url=logo_url(settings, branding),
         logo_content_type=branding.logo_content_type if branding else None,
@@ -142,7 +145,14 @@ def _require_admin(principal: Principal) -> None:
         raise errors.PermissionDenied("Only the agency's owners and admins change its branding.")
 
 
-async def _locked_row(session: AsyncSession, principal: Principal) -> AgencyBranding | None:
+async def _locked_row(session: AsyncSession, principal: Principal) -> AgencyBranding:
+    """The agency's row, locked for this change. Made first if missing (version 0, as if
+    absent): two first changes at once then wait for each other instead of both inserting."""
+    await session.execute(
+        pg_insert(AgencyBranding)
+        .values(tenant_id=principal.tenant_id, version=0)
+        .on_conflict_do_nothing(index_elements=["tenant_id"])
+    )
     return (
         await session.scalars(
             select(AgencyBranding)
@@ -150,25 +160,21 @@ async def _locked_row(session: AsyncSession, principal: Principal) -> AgencyBran
             .with_for_update()
             .execution_options(populate_existing=True)
         )
-    ).first()
+    ).one()
 
 
 async def _changed(
     session: AsyncSession,
     principal: Principal,
-    branding: AgencyBranding | None,
+    branding: AgencyBranding,
     action: str,
     changes: dict[str, object],
 ) -> AgencyBranding:
-    """Apply `changes` to the row (made on the first change), next version, audit."""
-    now = utcnow()
-    if branding is None:
-        branding = AgencyBranding(tenant_id=principal.tenant_id, version=0, created_at=now)
-        session.add(branding)
+    """Apply `changes` to the row: next version, and the audit row."""
     for name, value in changes.items():
         setattr(branding, name, value)
     branding.version += 1
-    branding.updated_at = now
+    branding.updated_at = utcnow()
     shown = {k: v for k, v in changes.items() if k != "logo"}  # the audit names, not the bytes
     record_audit(
         session,
@@ -197,9 +203,9 @@ async def update_branding(
         url = body.app_base_url
         changes["app_base_url"] = None if url is None else app_address(url, settings.environment)
     branding = await _locked_row(session, principal)
-    check_version(branding.version if branding else 0, if_match)
-    current = {k: getattr(branding, k) if branding else None for k in changes}
-    if changes and changes != current:
+    check_version(branding.version, if_match)
+    current = {k: getattr(branding, k) for k in changes}
+    if changes != current:
         branding = await _changed(session, principal, branding, "branding.updated", changes)
     return read(settings, branding)
 
@@ -216,14 +222,14 @@ async def put_logo(
     _require_admin(principal)
     content_type = await asyncio.to_thread(checked_logo, data, declared_type)
     branding = await _locked_row(session, principal)
-    check_version(branding.version if branding else 0, if_match)
+    check_version(branding.version, if_match)
     changes: dict[str, object] = {
         "logo": data,
         "logo_content_type": content_type,
         "logo_sha256": hashlib.sha256(data).hexdigest(),
         "logo_size": len(data),
     }
-    if branding is None or branding.logo_sha256 != changes["logo_sha256"]:
+    if branding.logo_sha256 != changes["logo_sha256"]:
         branding = await _changed(session, principal, branding, "branding.logo_set", changes)
     return read(settings, branding)
 
@@ -233,8 +239,8 @@ async def delete_logo(
 ) -> BrandingRead:
     _require_admin(principal)
     branding = await _locked_row(session, principal)
-    check_version(branding.version if branding else 0, if_match)
-    if branding is not None and branding.logo is not None:
+    check_version(branding.version, if_match)
+    if branding.logo is not None:
         cleared = dict.fromkeys(("logo", "logo_content_type", "logo_sha256", "logo_size"))
         branding = await _changed(session, principal, branding, "branding.logo_removed", cleared)
     return read(settings, branding)

@@ -3,6 +3,7 @@ publicly by content hash) and its own client-facing app address."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
@@ -306,3 +307,23 @@ async def test_http_on_loopback_is_accepted_in_development_only(client, settings
     assert response.json()["app_base_url"] == "http://127.0.0.1:5173"
     with pytest.raises(InvalidFields):
         app_address("http://127.0.0.1:5173", "production")
+
+
+async def test_two_first_uploads_at_once_both_succeed_one_after_the_other(client):
+    """No branding row yet: two owners' uploads at the same moment must not both try to create
+    it (a duplicate key would be a 500); the later one wins, at version 2."""
+    agency = await new_agency(client)
+    for _ in range(3):
+        fresh = await new_agency(client)
+        answers = await asyncio.gather(
+            put_logo(client, fresh, image_bytes(color="navy")),
+            put_logo(client, fresh, image_bytes(color="crimson")),
+            client.patch(
+                BRANDING, json={"app_base_url": "https://a.example"}, headers=fresh.owner.headers
+            ),
+        )
+        assert [a.status_code for a in answers] == [200, 200, 200], [a.text for a in answers]
+        final = await branding_of(client, fresh)
+        assert final["version"] == 3 and final["app_base_url"] == "https://a.example"
+        assert final["logo_url"] in {a.json()["logo_url"] for a in answers[:2]}
+    assert (await branding_of(client, agency))["version"] == 0
