@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
-from api import openapi_links, problems
+from api import docs, openapi_links, problems
 from api.deprecations import (
     DEPRECATIONS,
     Deprecation,
@@ -86,7 +86,10 @@ def create_app(
         ),
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        docs_url=None,
+        redoc_url=None,
     )
+    docs.install(app)
     problems.install(app)
     app.state.deprecations = deprecations
     mark_deprecated_in_openapi(app, deprecations)
