@@ -136,6 +136,8 @@ def create_app(
     )
     app.include_router(system.router)
     web.install(app)
+    if settings.environment == "development":
+        web.install_development_pages(app)
 
     # Innermost first: the request id must exist before anything can fail.
     app.add_middleware(NulCharacterMiddleware)

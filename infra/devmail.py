@@ -57,7 +57,8 @@ def _part(message: EmailMessage, subtype: str) -> str | None:
     part = message.get_body(preferencelist=(subtype,))
     if part is None or part.get_content_subtype() != subtype:
         return None
-    return str(part.get_content())
+    # SMTP carries CRLF line ends; readers (a terminal, a <pre>) want plain newlines.
+    return str(part.get_content()).replace("\r\n", "\n")
 
 
 def mail_id(key: str) -> str:

@@ -5,59 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
-from devtools.smtp import Mailbox, free_port
-from infra.mail import Mail, send_mail
-from infra.settings import get_settings
 from main.cli import app as cli
+from tests.support.devmail import APPROVAL, INVITATION, catcher, mail_dir, send
+
+__all__ = ["catcher", "mail_dir"]  # fixtures
 
 LINE = re.compile(r"^(?P<id>[0-9a-f]{12})  (?P<when>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)  (?P<rest>.*)$")
 
 
-@pytest.fixture
-def mail_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """DEV_MAIL_DIR for the CLI, a fresh directory; settings are read again around the test."""
-    directory = tmp_path / "mail"
-    monkeypatch.setenv("DEV_MAIL_DIR", str(directory))
-    get_settings.cache_clear()
-    yield directory
-    get_settings.cache_clear()
-
-
-@pytest.fixture
-def catcher(mail_dir: Path) -> Iterator[Mailbox]:
-    """`python -m devtools`'s catcher, on a free port, writing into DEV_MAIL_DIR."""
-    box = Mailbox(free_port(), mail_dir)
-    box.start()
-    yield box
-    box.stop()
-
-
-async def send(settings, catcher: Mailbox, mail: Mail) -> None:
-    """The application's own sender, over SMTP to the catcher."""
-    await send_mail(settings.model_copy(update={"smtp_port": catcher.port}), mail)
-
-
 async def passerelle(*args: str) -> Result:
     return await asyncio.to_thread(CliRunner().invoke, cli, list(args))
-
-
-APPROVAL = Mail(
-    to="julie@client.example.com",
-    subject="Approve <b>Croissants</b> & co",
-    text="Bonjour Julie,\nOpen https://portal.example.com/approve/abc?x=1&y=2 to decide.\n",
-    html='<p>Bonjour</p><script>alert("x")</script><a href="https://portal.example.com/a">go</a>',
-)
-INVITATION = Mail(
-    to="lea@agency.example.com",
-    subject="You are invited",
-    text="Join: https://app.example.com/invitations/xyz\n",
-)
 
 
 async def test_mail_list_shows_each_captured_mail_newest_last(settings, catcher, mail_dir):
@@ -91,7 +52,7 @@ async def test_mail_show_prints_the_headers_and_the_text(settings, catcher):
     assert any(h.startswith("From: ") for h in head.splitlines())
     assert "Content-Type" not in head
     assert "https://portal.example.com/approve/abc?x=1&y=2" in body
-    assert "<script>" not in body  # the text part, not the HTML one
+    assert 'alert("x")' not in body  # the text part, not the HTML one
 
 
 @pytest.mark.parametrize("wanted", ["000000000000", "../../etc/passwd", "", "ABCDEF123456"])
