@@ -33,7 +33,7 @@ def install(app: FastAPI) -> None:
     redoc_url=None, so that FastAPI's CDN-backed pages are not registered first."""
     app.mount(ASSETS_URL, StaticFiles(directory=_assets_dir()), name="docs-assets")
 
-    @app.get("/docs", include_in_schema=False)
+    # Plain Starlette routes, as FastAPI registers its own docs: not API operations.
     async def swagger_ui(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
         return get_swagger_ui_html(
@@ -45,11 +45,9 @@ def install(app: FastAPI) -> None:
             swagger_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
         )
 
-    @app.get(OAUTH2_REDIRECT_URL, include_in_schema=False)
-    async def swagger_ui_redirect() -> HTMLResponse:
+    async def swagger_ui_redirect(request: Request) -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
 
-    @app.get("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
         return get_redoc_html(
@@ -60,3 +58,7 @@ def install(app: FastAPI) -> None:
             # Google Fonts is a CDN too; Redoc falls back to the system's fonts.
             with_google_fonts=False,
         )
+
+    app.add_route("/docs", swagger_ui, include_in_schema=False)
+    app.add_route(OAUTH2_REDIRECT_URL, swagger_ui_redirect, include_in_schema=False)
+    app.add_route("/redoc", redoc, include_in_schema=False)
