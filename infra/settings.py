@@ -282,6 +282,15 @@ def parse_rate(value: str) -> tuple[int, int]:
     return parsed
 
 
+class DevMailSettings(BaseSettings):
+    """What `passerelle mail` needs, alone: reading captured e-mails needs no database or keys,
+    so it works in any terminal, .dev/env loaded or not."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    dev_mail_dir: Path = Path(".dev/mail")
+
+
 @lru_cache
 def get_settings() -> Settings:
     return Settings()

@@ -253,11 +253,12 @@ def plans_set(
 def mail_list() -> None:
     """One line per captured e-mail, newest last: id, time, recipient, subject."""
     from infra.devmail import list_mail
+    from infra.settings import DevMailSettings
 
-    settings = load_settings_or_exit()
-    messages = list_mail(settings.dev_mail_dir)
+    directory = DevMailSettings().dev_mail_dir
+    messages = list_mail(directory)
     if not messages:
-        typer.echo(f"no e-mail captured in {settings.dev_mail_dir}", err=True)
+        typer.echo(f"no e-mail captured in {directory}", err=True)
     for mail in messages:
         when = mail.received_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
         typer.echo(f"{mail.id}  {when}  {mail.to}  {mail.subject}")
@@ -269,12 +270,13 @@ def mail_show(
 ) -> None:
     """Print one captured e-mail: its headers, then its text."""
     from infra.devmail import find_mail
+    from infra.settings import DevMailSettings
 
-    settings = load_settings_or_exit()
-    mail = find_mail(settings.dev_mail_dir, mail_id)
+    directory = DevMailSettings().dev_mail_dir
+    mail = find_mail(directory, mail_id)
     if mail is None:
         typer.echo(
-            f"error: no captured e-mail with id {mail_id!r} in {settings.dev_mail_dir} "
+            f"error: no captured e-mail with id {mail_id!r} in {directory} "
             "(see `passerelle mail list`)",
             err=True,
         )

@@ -10,7 +10,6 @@ import pytest
 
 from devtools.smtp import Mailbox, free_port
 from infra.mail import Mail, send_mail
-from infra.settings import get_settings
 
 APPROVAL = Mail(
     to="julie@client.example.com",
@@ -28,13 +27,11 @@ INVITATION = Mail(
 
 
 @pytest.fixture
-def mail_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """DEV_MAIL_DIR for the CLI, a fresh directory; settings are read again around the test."""
+def mail_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh DEV_MAIL_DIR, for the CLI (which reads it from the environment)."""
     directory = tmp_path / "mail"
     monkeypatch.setenv("DEV_MAIL_DIR", str(directory))
-    get_settings.cache_clear()
-    yield directory
-    get_settings.cache_clear()
+    return directory
 
 
 @pytest.fixture
