@@ -339,23 +339,22 @@ async def test_the_decision_page_records_a_decision_once(
     assert "<script>alert" not in page.text
     assert 'value="approve"' in page.text and 'value="request_changes"' in page.text
 
-    decision = f"/portal/content/{item['id']}/decision"
     revision = item["revision"]["id"]
+    decision = f"/portal/content/{item['id']}/decision?revision={revision}"
+    assert f'action="{decision}"' in page.text
     # No CSRF token: refused, nothing recorded.
-    forged = await browser.post(decision, data={"decision": "approve", "revision_id": revision})
+    forged = await browser.post(decision, data={"decision": "approve"})
     assert forged.status_code == 403
     # Changes requested without saying which: refused with the reason, nothing recorded.
-    bare = await post(browser, decision, decision="request_changes", revision_id=revision)
+    bare = await post(browser, decision, decision="request_changes")
     assert bare.status_code == 422
     assert "a comment is required to request changes" in bare.text
-    too_long = await post(
-        browser, decision, decision="reject", revision_id=revision, comment="x" * 10_001
-    )
+    too_long = await post(browser, decision, decision="reject", comment="x" * 10_001)
     assert too_long.status_code == 400 and "too long" in too_long.text
     state = await client.get(f"/v1/content/{item['id']}", headers=world.boss)
     assert state.json()["status"] == "awaiting_client"
 
-    done = await post(browser, decision, decision="approve", revision_id=revision, comment="Go!")
+    done = await post(browser, decision, decision="approve", comment="Go!")
     assert done.status_code == 303
     assert done.headers["location"] == f"/portal/content/{item['id']}?decided=1"
     shown = await browser.get(done.headers["location"])
@@ -367,7 +366,7 @@ async def test_the_decision_page_records_a_decision_once(
     assert (recorded["channel"], recorded["user_id"]) == ("portal", str(contact.user_id))
 
     # A second press (the back button, a double click): refused, not recorded twice.
-    twice = await post(browser, decision, decision="approve", revision_id=revision)
+    twice = await post(browser, decision, decision="approve")
     assert twice.status_code == 409
     decisions = await client.get(f"/v1/content/{item['id']}/decisions", headers=world.boss)
     assert len(decisions.json()["items"]) == 1
@@ -412,9 +411,8 @@ async def test_another_agency_or_another_clients_items_are_not_found(
         pages.append(
             await post(
                 browser,
-                f"/portal/content/{item['id']}/decision",
+                f"/portal/content/{item['id']}/decision?revision={item['revision']['id']}",
                 decision="approve",
-                revision_id=item["revision"]["id"],
             )
         )
     pages.append(await browser.get(f"/portal/content/{uuid.uuid4()}"))

@@ -33,12 +33,13 @@ from tenants import service as tenants
 from web.csrf import verified_form
 from web.deps import ResourcesDep, SessionDep
 from web.errors import PageError
+from web.preview import comment_views, post_view, with_partials
 from web.render import render
 from web.session import PORTAL_TEXT, Contact, ContactDep
 from workflows import service as workflows
 from workflows.link_expiry import expiry_moment
 from workflows.schemas import DecisionCreate
-from workflows.service.approvals import LINK_DECISIONS
+from workflows.service.approvals import LINK_DECISIONS, MENTION
 from workflows.service.portal import my_decisions
 
 router = APIRouter()
@@ -63,23 +64,11 @@ TEXT = {
         "inbox.unplanned": "No date planned yet",
         "inbox.due": "Decide by {when}",
         "more": "More",
-        "content.planned": "Planned for {when}",
-        "content.status": "Status",
-        "content.media": "Media",
-        "content.comments": "Comments",
-        "content.no_comments": "No comments yet.",
-        "content.decide": "Your decision",
-        "content.comment": "Comment (required to request changes)",
-        "content.approve": "Approve",
-        "content.request_changes": "Request changes",
-        "content.reject": "Reject",
         "content.decided": "Your decision is recorded. Thank you.",
         "content.not_yours": "There is nothing for you to decide on this post now.",
-        "decision.approve": "Approved",
-        "decision.request_changes": "Changes requested",
-        "decision.reject": "Rejected",
-        "problem.reason-required": "Say what should change: a comment is required to request "
-        "changes.",
+        "history.approve": "Approved",
+        "history.request_changes": "Changes requested",
+        "history.reject": "Rejected",
         "problem.revision-superseded": "The post changed while you were reading it. Read the "
         "new version below and decide again.",
         "problem.step-closed": "This approval step is closed: someone else already decided, or "
@@ -87,8 +76,6 @@ TEXT = {
         "problem.already-decided": "You already decided on this version.",
         "problem.not-an-approver": "You are not one of the approvers of this step.",
         "problem.invalid-transition": "The post is no longer awaiting a decision.",
-        "problem.comment-too-long": "The comment is too long (at most 10,000 characters).",
-        "problem.bad-decision": "Choose approve, request changes or reject.",
         "problem.other": "Your decision could not be recorded. Reload the page and try again.",
         "history.title": "Your decisions",
         "history.empty": "You have not decided on any post yet.",
@@ -131,23 +118,11 @@ TEXT = {
         "inbox.unplanned": "Pas encore de date prévue",
         "inbox.due": "À décider avant le {when}",
         "more": "Suite",
-        "content.planned": "Prévu le {when}",
-        "content.status": "Statut",
-        "content.media": "Médias",
-        "content.comments": "Commentaires",
-        "content.no_comments": "Aucun commentaire pour l'instant.",
-        "content.decide": "Votre décision",
-        "content.comment": "Commentaire (obligatoire pour demander des modifications)",
-        "content.approve": "Approuver",
-        "content.request_changes": "Demander des modifications",
-        "content.reject": "Refuser",
         "content.decided": "Votre décision est enregistrée. Merci.",
         "content.not_yours": "Vous n'avez rien à décider sur cette publication pour l'instant.",
-        "decision.approve": "Approuvée",
-        "decision.request_changes": "Modifications demandées",
-        "decision.reject": "Refusée",
-        "problem.reason-required": "Dites ce qui doit changer : un commentaire est obligatoire "
-        "pour demander des modifications.",
+        "history.approve": "Approuvée",
+        "history.request_changes": "Modifications demandées",
+        "history.reject": "Refusée",
         "problem.revision-superseded": "La publication a changé pendant votre lecture. Lisez "
         "la nouvelle version ci-dessous et décidez de nouveau.",
         "problem.step-closed": "Cette étape d'approbation est close : quelqu'un d'autre a "
@@ -155,8 +130,6 @@ TEXT = {
         "problem.already-decided": "Vous avez déjà décidé sur cette version.",
         "problem.not-an-approver": "Vous ne faites pas partie des approbateurs de cette étape.",
         "problem.invalid-transition": "La publication n'attend plus de décision.",
-        "problem.comment-too-long": "Le commentaire est trop long (10 000 caractères au plus).",
-        "problem.bad-decision": "Choisissez approuver, demander des modifications ou refuser.",
         "problem.other": "Votre décision n'a pas pu être enregistrée. Rechargez la page et "
         "réessayez.",
         "history.title": "Vos décisions",
@@ -189,6 +162,9 @@ TEXT = {
 }
 
 
+PAGE_TEXT = with_partials(TEXT)
+
+
 def _page(
     request: Request,
     contact: Contact,
@@ -203,7 +179,7 @@ def _page(
         {**context, "contact": contact, "fmt": _Formats(contact)},
         language=contact.language,
         agency=contact.agency,
-        text=TEXT,
+        text=PAGE_TEXT,
         status_code=status_code,
     )
 
@@ -277,6 +253,7 @@ async def inbox_page(request: Request, contact: ContactDep, session: SessionDep)
 async def _content_context(
     session: SessionDep, contact: Contact, content_id: uuid.UUID
 ) -> dict[str, Any]:
+    """The decision page's post, comments and form, built like the external approver's."""
     principal = contact.principal
     async with _found(contact):
         item = await workflows.get_content(session, principal, content_id)
@@ -284,12 +261,29 @@ async def _content_context(
             session, principal, content_id, limit=200, cursor=None
         )
         brand = await tenants.get_brand(session, principal, item.brand_id)
+    revision = item.revision
+    post = post_view(
+        title=item.title,
+        brand_name=brand.name,
+        variants=revision.variants if revision else {},
+        media=revision.media if revision else [],
+        planned_at=item.planned_at,
+        revision_number=revision.number if revision else 0,
+        step_name=item.step.name if item.step else "",
+        language=contact.language,
+        zone=brand.timezone,
+    )
+    # A colleague's mention reads "@Name" to the client, as in the approver's page.
+    shown = [c.model_copy(update={"body": MENTION.sub(r"@\1", c.body)}) for c in comments.items]
     return {
-        "item": item,
-        "brand": brand,
-        "comments": comments.items,
+        "post": post,
+        "comments": comment_views(shown, contact.language, brand.timezone),
         "decisions": LINK_DECISIONS,
-        "can_decide": item.status == "awaiting_client" and item.revision is not None,
+        "max_comment": MAX_COMMENT,
+        "comment": "",
+        "can_decide": item.status == "awaiting_client" and revision is not None,
+        # The revision read travels with the form: a newer one makes the decision stale.
+        "action": f"/portal/content/{item.id}/decision?revision={revision.id if revision else ''}",
     }
 
 
@@ -307,21 +301,32 @@ async def content_page(
     )
 
 
-def _decision_input(form: Any) -> tuple[DecisionCreate | None, str | None, str]:
+def _decision_input(request: Request, form: Any) -> tuple[DecisionCreate | None, str | None, str]:
     """The decision, or the key of what is wrong with it; and the comment to show again."""
     comment = form.get("comment")
     comment = comment if isinstance(comment, str) else ""
     if len(comment) > MAX_COMMENT:
-        return None, "problem.comment-too-long", comment[:MAX_COMMENT]
+        return None, "decision.error.comment_too_long", comment[:MAX_COMMENT]
     try:
         data = DecisionCreate(
-            revision_id=uuid.UUID(str(form.get("revision_id"))),
+            revision_id=uuid.UUID(request.query_params.get("revision", "")),
             decision=str(form.get("decision")),
             comment=comment.strip() or None,
         )
     except (ValueError, ValidationError):
-        return None, "problem.bad-decision", comment
+        return None, "decision.error.decision", comment
     return data, None, comment
+
+
+# The service's refusals, as the page words them.
+_PROBLEMS = {
+    "reason-required": "decision.error.comment_required",
+    "revision-superseded": "problem.revision-superseded",
+    "step-closed": "problem.step-closed",
+    "already-decided": "problem.already-decided",
+    "not-an-approver": "problem.not-an-approver",
+    "invalid-transition": "problem.invalid-transition",
+}
 
 
 @router.post("/portal/content/{content_id}/decision", response_class=HTMLResponse)
@@ -334,7 +339,7 @@ async def decide(
 ) -> Response:
     item_id = _content_id(content_id, contact)
     form = await verified_form(request)
-    data, problem, comment = _decision_input(form)
+    data, problem, comment = _decision_input(request, form)
     status_code = 400
     if data is not None:
         try:
@@ -351,8 +356,7 @@ async def decide(
         except NotFound as exc:
             raise _not_found(contact) from exc
         except ProblemError as exc:
-            key = f"problem.{exc.type_slug}"
-            problem = key if key in TEXT["en"] else "problem.other"
+            problem = _PROBLEMS.get(exc.type_slug, "problem.other")
             status_code = exc.status
         else:
             return RedirectResponse(f"/portal/content/{item_id}?decided=1", status_code=303)
