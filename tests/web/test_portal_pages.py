@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import update
 
 from devtools.smtp import text_of
-from tenants.models import AuthSession
+from tenants.models import AuthSession, Membership
 from tests.support.factories import PASSWORD, Person, World, add_person, new_world
 from tests.support.partners import set_plan
 from tests.support.worker import deliver_events
@@ -177,6 +177,65 @@ async def test_a_login_revoked_elsewhere_ends_at_the_next_page(
             .values(revoked_at=datetime.now(MONTREAL), revoked_reason="logout")
         )
     assert is_sign_in_redirect(await browser.get("/portal/history"))
+
+
+async def test_a_contact_removed_by_the_agency_is_signed_out_at_once(
+    app, client, db, resources, browsers
+) -> None:
+    world, contact = await portal_world(client, db, resources)
+    browser = open_browser(app, browsers)
+    assert (await sign_in(browser, contact.email)).status_code == 303
+    assert (await browser.get("/portal")).status_code == 200
+    async with db.tenant_transaction(world.tenant_id) as session:
+        await session.execute(
+            update(Membership)
+            .where(Membership.id == contact.membership_id)  # type: ignore[arg-type]
+            .values(status="disabled")
+        )
+    assert is_sign_in_redirect(await browser.get("/portal"))
+    refused = await sign_in(open_browser(app, browsers), contact.email)
+    assert refused.status_code == 401  # no active membership left: like a wrong password
+
+
+async def test_a_contact_of_two_agencies_chooses_one(app, client, db, resources, browsers):
+    first, contact = await portal_world(client, db, resources)
+    second, _ = await portal_world(client, db, resources)
+    async with db.tenant_transaction(second.tenant_id) as session:
+        session.add(
+            Membership(
+                tenant_id=second.tenant_id,
+                user_id=contact.user_id,
+                role="client",
+                client_id=uuid.UUID(second.customer["id"]),
+            )
+        )
+    await awaiting(client, second, contact, title="Second agency's post")
+    browser = open_browser(app, browsers)
+    chooser = await sign_in(browser, contact.email)
+    assert chooser.status_code == 200 and "Which agency?" in chooser.text
+    assert f"Agence {first.agency.slug}" in chooser.text
+    assert f"Agence {second.agency.slug}" in chooser.text
+    assert PASSWORD not in chooser.text  # the choice is a short-lived signed token
+    assert "passerelle_portal" not in browser.cookies
+    choice = re.search(r'name="choice" value="([^"]+)"', chooser.text)
+    assert choice
+    chosen = await post(
+        browser, "/portal/sign-in/agency", choice=choice[1], agency=str(second.tenant_id)
+    )
+    assert chosen.status_code == 303 and chosen.headers["location"] == "/portal"
+    assert "Second agency&#39;s post" in (await browser.get("/portal")).text
+
+    # A choice cannot open an agency where the person is no contact, nor be made up.
+    stranger, _ = await portal_world(client, db, resources)
+    other = open_browser(app, browsers)
+    elsewhere = await post(
+        other, "/portal/sign-in/agency", choice=choice[1], agency=str(stranger.tenant_id)
+    )
+    assert elsewhere.status_code == 403 and "passerelle_portal" not in other.cookies
+    forged = await post(
+        other, "/portal/sign-in/agency", choice="x.y.z", agency=str(first.tenant_id)
+    )
+    assert forged.status_code == 400 and "passerelle_portal" not in other.cookies
 
 
 async def test_a_wrong_password_says_nothing_about_the_account_and_is_limited(
@@ -495,3 +554,32 @@ async def test_an_agency_whose_plan_lacks_the_portal_says_so(
     assert page.status_code == 403
     assert "does not include the client portal" in page.text
     assert world.agency.slug in page.text  # the agency's name, "Agence <slug>"
+
+
+async def test_hostile_input_from_a_signed_in_contact_gets_a_page(
+    app, client, db, resources, browsers
+) -> None:
+    _, contact = await portal_world(client, db, resources)
+    browser = open_browser(app, browsers)
+    await sign_in(browser, contact.email)
+    for value in (
+        "not-an-id",
+        "x" * 3000,
+        "<img src=x onerror=alert(1)>",
+        "2026-11.pdf.pdf",
+    ):
+        for path, params in (
+            (f"/portal/content/{value}", {}),
+            (f"/portal/reports/{value}", {}),
+            ("/portal/budget", {"month": value}),
+            ("/portal", {"cursor": value}),
+            ("/portal/history", {"cursor": value}),
+        ):
+            response = await browser.get(path, params=params)
+            assert 400 <= response.status_code < 500, (path, value, response.status_code)
+            assert response.headers["content-type"].startswith("text/html"), (
+                path,
+                value,
+                response.text[:300],
+            )
+            assert "<img src=x onerror" not in response.text

@@ -233,16 +233,20 @@ def _content_id(value: str, contact: Contact) -> uuid.UUID:
         raise _not_found(contact) from exc
 
 
-def _cursor(request: Request) -> str | None:
-    cursor = request.query_params.get("cursor")
-    return cursor if cursor and len(cursor) <= 1000 else None
+def _cursor(request: Request, contact: Contact) -> str | None:
+    cursor = request.query_params.get("cursor") or None
+    if cursor is not None and len(cursor) > 1000:
+        raise PageError(400, "error.bad_request", language=contact.language, agency=contact.agency)
+    return cursor
 
 
 @router.get("/portal", response_class=HTMLResponse)
 async def inbox_page(request: Request, contact: ContactDep, session: SessionDep) -> HTMLResponse:
     principal = contact.principal
     async with _found(contact):
-        page = await workflows.inbox(session, principal, limit=PAGE_SIZE, cursor=_cursor(request))
+        page = await workflows.inbox(
+            session, principal, limit=PAGE_SIZE, cursor=_cursor(request, contact)
+        )
         zones = {
             brand_id: (await tenants.get_brand(session, principal, brand_id)).timezone
             for brand_id in {item.brand_id for item in page.items}
@@ -374,7 +378,7 @@ async def decide(
 async def history_page(request: Request, contact: ContactDep, session: SessionDep) -> HTMLResponse:
     async with _found(contact):
         page = await my_decisions(
-            session, contact.principal, limit=PAGE_SIZE, cursor=_cursor(request)
+            session, contact.principal, limit=PAGE_SIZE, cursor=_cursor(request, contact)
         )
     return _page(request, contact, "portal/history.html", {"page": page})
 
