@@ -146,6 +146,9 @@ async def test_signing_in_opens_the_inbox_and_signing_out_ends_the_login(
     inbox = await browser.get("/portal")
     assert inbox.status_code == 200
     assert "Spring launch" in inbox.text and "Acme Coffee" in inbox.text
+    # Signed in, the sign-in page steps aside.
+    again = await browser.get("/portal/sign-in?next=/portal/history")
+    assert again.status_code == 303 and again.headers["location"] == "/portal/history"
     assert f'href="/portal/content/{item["id"]}"' in inbox.text
     # The planned time, in the brand's zone, as the client reads it.
     assert f"{planned:%B} {planned.day}, {planned.year}" in inbox.text

@@ -20,7 +20,7 @@ from infra.resources import Resources
 from infra.security import InvalidToken as BadToken
 from tenants import errors as tenant_errors
 from tenants import service as tenants
-from tenants.models import Client
+from tenants.models import Client, Role
 from tenants.service import login_guard, portal
 from web.agency import Agency, agency_of
 from web.csrf import verified_form
@@ -157,12 +157,14 @@ def _text_field(form: FormData, name: str, limit: int) -> str | None:
 
 
 @router.get("/portal/sign-in", response_class=HTMLResponse)
-async def sign_in_page(request: Request) -> HTMLResponse:
+async def sign_in_page(request: Request, session: SessionDep, resources: ResourcesDep) -> Response:
+    next_path = local_path(request.query_params.get("next"))
+    principal = await session_principal(request, session, resources)
+    if principal is not None and principal.role == Role.client:
+        return RedirectResponse(next_path, status_code=303)  # already signed in
     signed_out = request.query_params.get("signed_out") == "1"
     return _sign_in_page(
-        request,
-        next_path=local_path(request.query_params.get("next")),
-        notice="sign_in.signed_out" if signed_out else None,
+        request, next_path=next_path, notice="sign_in.signed_out" if signed_out else None
     )
 
 
