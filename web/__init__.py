@@ -23,3 +23,10 @@ def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(PageError, render_page_error)  # type: ignore[arg-type]
     app.add_exception_handler(SignInRequired, redirect_to_sign_in)  # type: ignore[arg-type]
+
+
+def install_development_pages(app: FastAPI) -> None:
+    """Pages that exist only in development (ENVIRONMENT=development): the captured e-mails."""
+    from web.routes import dev_mail
+
+    app.include_router(dev_mail.router)

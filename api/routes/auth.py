@@ -55,7 +55,11 @@ async def signup(
         tenant_id = new_id()
         await enter_tenant(session, tenant_id)
         tenant, _, membership = await service.signup(
-            session, resources.passwords, body, tenant_id=tenant_id
+            session,
+            resources.passwords,
+            body,
+            tenant_id=tenant_id,
+            plan_id=resources.settings.default_plan,
         )
     issued = await service.start_session(
         session,
