@@ -175,3 +175,20 @@ class LogoInvalid(ProblemError):
     status = 422
     type_slug = "logo-invalid"
     title = "The body is not the image it says it is"
+
+
+class SignInLinkInvalid(NotFound):
+    type_slug = "sign-in-link-invalid"
+    title = "This sign-in link was altered or is not one of ours"
+
+
+class SignInLinkExpired(ProblemError):
+    status = 410
+    type_slug = "sign-in-link-expired"
+    title = "This sign-in link has expired"
+
+
+class SignInLinkUsed(ProblemError):
+    status = 410
+    type_slug = "sign-in-link-used"
+    title = "This sign-in link was already used"
