@@ -24,7 +24,7 @@ COMMON: Catalogue = {
     },
     "fr": {
         "skip": "Aller au contenu",
-        "powered": "Envoyé par Passerelle au nom de {agency}.",
+        "powered": "Envoyé par Passerelle pour {agency}.",
         "error.not_found.title": "Page introuvable",
         "error.not_found.detail": "Cette page n'existe pas, ou vous n'y avez pas accès.",
         "error.csrf.title": "Veuillez réessayer",
