@@ -114,7 +114,7 @@ bench: migrate
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy main api infra tenants billing workflows social publishing inbox partners devtools
+	$(BIN)/mypy main api web infra tenants billing workflows social publishing inbox partners devtools
 	$(BIN)/lint-imports
 
 # The OpenAPI document must make a working TypeScript client: generate the types with

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
+import web
 from api import openapi_links, problems
 from api.deprecations import (
     DEPRECATIONS,
@@ -131,6 +132,7 @@ def create_app(
         partner_apps.oauth_router, prefix="/v1", responses=problems.responses(*COMMON_PROBLEMS)
     )
     app.include_router(system.router)
+    web.install(app)
 
     # Innermost first: the request id must exist before anything can fail.
     app.add_middleware(NulCharacterMiddleware)

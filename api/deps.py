@@ -11,11 +11,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.tenancy import enter_claimed_tenant
-from infra import outbox
 from infra.errors import RateLimited, UnsupportedMediaType
 from infra.logging import get_logger
-from infra.queue import run_after_commit
-from infra.resources import Resources
+from infra.resources import Resources, request_transaction
 from infra.security import InvalidToken as BadToken
 from infra.settings import parse_rate
 from partners import errors as partner_errors
@@ -36,21 +34,9 @@ ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's one transaction: committed when the route returns, before the response
-    is sent (function scope); rolled back on any error. Jobs are enqueued only after commit."""
-    resources = get_resources(request)
-    async with resources.db.sessionmaker() as session:
-        try:
-            yield session
-        except BaseException:
-            await session.rollback()
-            raise
-        await session.commit()
-        try:
-            await outbox.dispatch_after_commit(session, resources.queue)
-            await run_after_commit(session, resources.queue)
-        except Exception:  # the outbox sweeper delivers what could not be enqueued now
-            log.warning("outbox.enqueue_failed", exc_info=True)
+    """The request's one transaction (see `infra.resources.request_transaction`)."""
+    async with request_transaction(get_resources(request)) as session:
+        yield session
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

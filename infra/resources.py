@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from infra import outbox
 from infra.db import Database
-from infra.queue import create_queue
+from infra.logging import get_logger
+from infra.queue import create_queue, run_after_commit
 from infra.ratelimit import RateLimiter
 from infra.security import Passwords, TokenSigner
 from infra.settings import Settings
 
 T = TypeVar("T")
+log = get_logger(__name__)
 
 
 @dataclass
@@ -68,3 +73,22 @@ class Resources:
         await self.queue.aclose()
         await self.redis.aclose()
         await self.db.dispose()
+
+
+@asynccontextmanager
+async def request_transaction(resources: Resources) -> AsyncIterator[AsyncSession]:
+    """One request's transaction, for both edges (the API and the pages): committed when the
+    handler returns, before the response is sent; rolled back on any error. Outbox events and
+    jobs are enqueued only after the commit."""
+    async with resources.db.sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
+        try:
+            await outbox.dispatch_after_commit(session, resources.queue)
+            await run_after_commit(session, resources.queue)
+        except Exception:  # the outbox sweeper delivers what could not be enqueued now
+            log.warning("outbox.enqueue_failed", exc_info=True)

@@ -140,11 +140,34 @@ def route_entries(app: FastAPI) -> list[Any]:
     ]
 
 
+def is_page(route: Any) -> bool:
+    """A server-rendered page (`web/`): walked by tests/web/test_page_walk.py, which expects
+    HTML pages rather than JSON problems."""
+    endpoint = getattr(route, "original_route", route).endpoint
+    return str(endpoint.__module__).startswith("web.")
+
+
+def page_routes(app: FastAPI) -> list[RouteInfo]:
+    return [
+        RouteInfo(
+            route=route,
+            path=route.path,
+            methods=tuple(sorted(route.methods or ())),
+            path_params=tuple(_PATH_PARAM.findall(route.path)),
+            needs_auth=False,
+        )
+        for route in route_entries(app)
+        if is_page(route)
+    ]
+
+
 def api_routes(app: FastAPI) -> list[RouteInfo]:
     from api.deps import get_principal
 
     found = []
     for route in route_entries(app):
+        if is_page(route):
+            continue
         found.append(
             RouteInfo(
                 route=route,
