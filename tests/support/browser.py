@@ -14,10 +14,12 @@ run (also under pytest-xdist), so the paths can be cited without digging through
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
 from collections.abc import AsyncIterator, Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -120,9 +122,28 @@ def chromium() -> Path:
     return CHROMIUM
 
 
+@contextmanager
+def _children_on_real_time() -> Iterator[None]:
+    """`make test-at` preloads libfaketime into the test processes (scripts/test-at.sh).
+    Inherited by Playwright's driver and Chromium, it slows each page by about a minute. They
+    keep the real time; the app they browse runs in this process, on the moved clock."""
+    preload = os.environ.get("LD_PRELOAD")
+    if preload is None:
+        yield
+        return
+    os.environ["LD_PRELOAD"] = ":".join(p for p in preload.split(":") if "faketime" not in p)
+    try:
+        yield
+    finally:
+        os.environ["LD_PRELOAD"] = preload
+
+
 @pytest.fixture(scope="session")
 async def browser(chromium: Path) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
+    with _children_on_real_time():
+        # The driver's environment is copied when it starts; Chromium inherits the driver's.
+        playwright = await async_playwright().start()
+    try:
         headless = await playwright.chromium.launch(
             executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
         )
@@ -130,6 +151,8 @@ async def browser(chromium: Path) -> AsyncIterator[Browser]:
             yield headless
         finally:
             await headless.close()
+    finally:
+        await playwright.stop()
 
 
 async def _page(browser: Browser, request: pytest.FixtureRequest, **options: Any) -> Page:
