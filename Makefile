@@ -3,7 +3,7 @@
 #   make install        create .venv from uv.lock (all dependency groups)
 #   make services       make sure PostgreSQL and Redis answer; write .dev/env
 #   make migrate        apply the migrations
-#   make run            demo data + worker + SMTP capture (devtools) + API on :8000 (Ctrl-C stops all)
+#   make run            demo data + worker + mail catcher (devtools) + API on :8000 (PORT=…; Ctrl-C stops all)
 #   make test           the import contracts, the test suite (PYTEST_ARGS="-k foo -x"), then make client
 #   make test-at        the test suite with the clock at DATE="2028-02-29 12:00" (Montréal time)
 #   make bench          the benchmarks (BENCH=api for one of them)
@@ -29,6 +29,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 DATE ?=
 BENCH ?=
+PORT ?= 8000
 LOAD_ENV := set -a; . ./.dev/env; set +a
 
 .PHONY: help install services migrate run test test-at bench lint client migration-sql services-stop clean
@@ -61,27 +62,55 @@ $(VENV)/.installed: pyproject.toml uv.lock scripts/system-packages.sh
 	touch $@
 
 services: install
-	bash scripts/services.sh
+	@bash scripts/services.sh
 
 migrate: services
-	$(LOAD_ENV)
+	@$(LOAD_ENV)
 	$(BIN)/passerelle migrate
 
+# The API runs in the background too, so that the summary (addresses, demo logins, where the
+# e-mails go) is printed once it answers, after the start-up lines, not before them.
 run: migrate
-	$(LOAD_ENV)
-	$(BIN)/passerelle demo
-	$(BIN)/python -m devtools --smtp-port "$${SMTP_PORT:-1025}" &
+	@$(LOAD_ENV)
+	base="http://127.0.0.1:$(PORT)"
+	# E-mail links point at this server unless .dev/env names another address.
+	export PUBLIC_BASE_URL="$${PUBLIC_BASE_URL:-$$base}"
+	logins=$$($(BIN)/passerelle demo)
+	mail_dir="$${DEV_MAIL_DIR:-.dev/mail}"
+	$(BIN)/python -m devtools --smtp-port "$${SMTP_PORT:-1025}" --mail-dir "$$mail_dir" &
 	tools=$$!
-	$(BIN)/passerelle worker &
+	# The worker's job lines would bury the summary below; they go to a file.
+	worker_log=.dev/worker.log
+	$(BIN)/passerelle worker >>"$$worker_log" 2>&1 &
 	worker=$$!
-	trap 'kill "$$worker" "$$tools" 2>/dev/null || true; wait "$$worker" "$$tools" 2>/dev/null || true' EXIT
+	$(BIN)/passerelle serve --host 127.0.0.1 --port $(PORT) &
+	api=$$!
+	trap 'kill "$$api" "$$worker" "$$tools" 2>/dev/null || true; wait "$$api" "$$worker" "$$tools" 2>/dev/null || true' EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
+	until (exec 3<>/dev/tcp/127.0.0.1/$(PORT)) 2>/dev/null; do
+		if ! kill -0 "$$api" 2>/dev/null; then
+			echo "make: the API did not start (is port $(PORT) in use?)" >&2
+			exit 1
+		fi
+		sleep 0.2
+	done
+	row() { printf '  %-14s %s\n' "$$1" "$$2"; }
 	echo
-	echo "API docs: http://127.0.0.1:8000/docs"
-	if [ -f docs/demo-logins.txt ]; then echo "Demo logins:"; cat docs/demo-logins.txt; fi
+	echo "Passerelle is running; Ctrl-C stops the API, the worker and the mail catcher."
 	echo
-	$(BIN)/passerelle serve --host 127.0.0.1 --port 8000
+	row "API" "$$base/v1"
+	row "API docs" "$$base/docs (and $$base/redoc)"
+	row "Client portal" "$$base/portal/sign-in"
+	row "E-mails" "$$base/dev/mail, or: $(BIN)/passerelle mail list"
+	row "" "every e-mail (invitations, approval links) goes to the local SMTP catcher"
+	row "" "on 127.0.0.1:$${SMTP_PORT:-1025} and is kept in $$mail_dir; none leaves this machine"
+	row "Worker log" "$$worker_log"
+	echo
+	echo 'Demo agency "Agence Démo" (agence-demo), with every feature. Logins:'
+	echo "$$logins"
+	echo
+	wait "$$api"
 
 # The import contracts first (pyproject.toml, [tool.importlinter]): CI runs `make test`, and a
 # broken layer fails it in seconds, before the suite's minutes.

@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 import web
-from api import openapi_links, problems
+from api import docs, openapi_links, problems
 from api.deprecations import (
     DEPRECATIONS,
     Deprecation,
@@ -87,7 +87,10 @@ def create_app(
         ),
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        docs_url=None,
+        redoc_url=None,
     )
+    docs.install(app)
     problems.install(app)
     app.state.deprecations = deprecations
     mark_deprecated_in_openapi(app, deprecations)
@@ -133,6 +136,8 @@ def create_app(
     )
     app.include_router(system.router)
     web.install(app)
+    if settings.environment == "development":
+        web.install_development_pages(app)
 
     # Innermost first: the request id must exist before anything can fail.
     app.add_middleware(NulCharacterMiddleware)

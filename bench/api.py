@@ -94,6 +94,7 @@ async def _seed(settings: Any, password: str) -> uuid.UUID:
                     password=password,
                 ),
                 tenant_id=tenant_id,
+                plan_id=settings.default_plan,
             )
         # Members never log in here: one real argon2 hash serves them all.
         shared_hash = await passwords.hash(secrets.token_urlsafe(16))

@@ -137,6 +137,7 @@ async def _signup(settings: Any, password: str) -> tuple[uuid.UUID, uuid.UUID, u
                     password=password,
                 ),
                 tenant_id=tenant_id,
+                plan_id=settings.default_plan,
             )
         return tenant_id, user.id, membership.id
     finally:

@@ -351,6 +351,7 @@ async def _seed(settings: Any, password: str, agencies: int) -> Seeded:
                         password=password,
                     ),
                     tenant_id=tenant_id,
+                    plan_id=settings.default_plan,
                 )
             async with db.tenant_transaction(tenant_id) as session:
                 client = Client(

@@ -1,12 +1,17 @@
-"""A real SMTP server (aiosmtpd) on loopback that keeps what it receives."""
+"""A real SMTP server (aiosmtpd) on loopback that keeps what it receives: in memory (for the
+tests) and, given a directory, in a Maildir too, so that other processes (`passerelle mail`,
+the `/dev/mail` page) read what `make run` captured."""
 
 from __future__ import annotations
 
 import asyncio
 import email
 import email.policy
+import mailbox
 import socket
+import threading
 from email.message import EmailMessage
+from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -26,15 +31,24 @@ class _Handler:
         # bytes: the controller is not built with decode_data=True
         assert isinstance(envelope.content, bytes)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.box.messages.append(message)
+        self.box.keep(message, envelope.content)
         return "250 OK"
 
 
 class Mailbox:
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, maildir: Path | None = None) -> None:
         self.port = port
         self.messages: list[EmailMessage] = []
+        # Maildir's tmp-then-rename delivery lets readers list it while a message arrives.
+        self.maildir = mailbox.Maildir(maildir, create=True) if maildir is not None else None
+        self._lock = threading.Lock()
         self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=port)
+
+    def keep(self, message: EmailMessage, raw: bytes) -> None:
+        with self._lock:
+            if self.maildir is not None:
+                self.maildir.add(raw)  # the bytes as sent, not a re-serialization
+            self.messages.append(message)
 
     def start(self) -> None:
         self._controller.start()

@@ -6,6 +6,7 @@ the defaults below are the catalogue we sell. `None` as a limit means unlimited.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -63,3 +64,9 @@ DEFAULT_PLANS: dict[str, Plan] = {
         features=frozenset({Feature.client_portal, Feature.public_api}),
     ),
 }
+
+
+def plan_with_every_feature(plans: Mapping[str, Plan]) -> str:
+    """The catalogue's plan that includes the most features (every one, with the default
+    catalogue), so that a demo shows all of the product; the first such plan on a tie."""
+    return max(plans, key=lambda plan_id: len(plans[plan_id].features))

@@ -6,6 +6,7 @@ import ipaddress
 import sys
 from datetime import timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import (
@@ -78,6 +79,9 @@ class Settings(BaseSettings):
     smtp_port: int = 1025
     smtp_from: str = "Passerelle <no-reply@passerelle.local>"
     smtp_timeout_seconds: float = 10.0
+    dev_mail_dir: Path = Path(".dev/mail")
+    """The Maildir where the development SMTP catcher (`python -m devtools`) keeps what it
+    captures; `passerelle mail` and, in development, the `/dev/mail` page read it."""
 
     # Only failed logins count (a success never does): see infra/ratelimit.py, _ADMIT_CHECK.
     login_rate_limit_per_pair: str = "10/900"
@@ -276,6 +280,15 @@ def parse_rate(value: str) -> tuple[int, int]:
     if parsed[0] < 1 or parsed[1] < 1:
         raise ValueError("COUNT and SECONDS must be positive")
     return parsed
+
+
+class DevMailSettings(BaseSettings):
+    """What `passerelle mail` needs, alone: reading captured e-mails needs no database or keys,
+    so it works in any terminal, .dev/env loaded or not."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    dev_mail_dir: Path = Path(".dev/mail")
 
 
 @lru_cache

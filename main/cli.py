@@ -19,6 +19,16 @@ tokens_app = typer.Typer(
     help="Encryption of the platforms' OAuth tokens at rest.", no_args_is_help=True
 )
 app.add_typer(tokens_app, name="tokens")
+plans_app = typer.Typer(
+    help="Agencies' plans, set by the operator (an install without Stripe).",
+    no_args_is_help=True,
+)
+app.add_typer(plans_app, name="plans")
+mail_app = typer.Typer(
+    help="E-mails captured in development (DEV_MAIL_DIR, written by `make run`'s catcher).",
+    no_args_is_help=True,
+)
+app.add_typer(mail_app, name="mail")
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -191,3 +201,88 @@ def keys_rotate(
     """Print a key set whose new first key signs while the old ones still verify."""
     old = json.loads(current)["keys"][:keep]
     typer.echo(json.dumps({"keys": [generate_signing_key(), *old]}, separators=(",", ":")))
+
+
+@plans_app.command("list")
+def plans_list() -> None:
+    """Print the plan catalogue (PLANS): id, name and features."""
+    settings = load_settings_or_exit()
+    for plan_id, plan in settings.plans.items():
+        features = ", ".join(sorted(plan.features)) or "-"
+        marker = " (DEFAULT_PLAN)" if plan_id == settings.default_plan else ""
+        typer.echo(f"{plan_id:<12} {plan.name:<12} features: {features}{marker}")
+
+
+@plans_app.command("set")
+def plans_set(
+    slug: Annotated[str, typer.Argument(help="The agency's address, e.g. agence-demo")],
+    plan: Annotated[str, typer.Argument(help="A plan of the catalogue (passerelle plans list)")],
+) -> None:
+    """Put an agency on a plan, without Stripe (recorded in its audit log as the operator's)."""
+    from billing.subscription.service import set_plan_by_operator
+    from infra.db import Database
+    from infra.errors import ProblemError
+
+    settings = load_settings_or_exit()
+
+    async def run() -> None:
+        db = Database.from_settings(settings)
+        try:
+            change = await set_plan_by_operator(db, settings, slug=slug, plan_id=plan)
+        finally:
+            await db.dispose()
+        if change.before == change.after:
+            typer.echo(f"{slug} is already on {plan}")
+        else:
+            typer.echo(f"{slug}: plan {change.before} -> {change.after}")
+        if change.billed_by_stripe:
+            typer.echo(
+                f"warning: {slug} has a Stripe subscription; its next event sets the plan "
+                "Stripe bills.",
+                err=True,
+            )
+
+    try:
+        asyncio.run(run())
+    except ProblemError as exc:
+        typer.echo(f"error: {exc.detail or exc.title}", err=True)
+        raise typer.Exit(1) from None
+
+
+@mail_app.command("list")
+def mail_list() -> None:
+    """One line per captured e-mail, newest last: id, time, recipient, subject."""
+    from infra.devmail import list_mail
+    from infra.settings import DevMailSettings
+
+    directory = DevMailSettings().dev_mail_dir
+    messages = list_mail(directory)
+    if not messages:
+        typer.echo(f"no e-mail captured in {directory}", err=True)
+    for mail in messages:
+        when = mail.received_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        typer.echo(f"{mail.id}  {when}  {mail.to}  {mail.subject}")
+
+
+@mail_app.command("show")
+def mail_show(
+    mail_id: Annotated[str, typer.Argument(metavar="ID", help="An id from `passerelle mail list`")],
+) -> None:
+    """Print one captured e-mail: its headers, then its text."""
+    from infra.devmail import find_mail
+    from infra.settings import DevMailSettings
+
+    directory = DevMailSettings().dev_mail_dir
+    mail = find_mail(directory, mail_id)
+    if mail is None:
+        typer.echo(
+            f"error: no captured e-mail with id {mail_id!r} in {directory} "
+            "(see `passerelle mail list`)",
+            err=True,
+        )
+        raise typer.Exit(1)
+    for name, value in mail.headers:
+        typer.echo(f"{name}: {value}")
+    typer.echo("")
+    text = mail.text()
+    typer.echo(text if text is not None else "(no text part)")

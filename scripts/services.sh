@@ -68,6 +68,20 @@ env_file_value() {
     printf '%s' "$raw"
 }
 
+# check_given_url <postgres|redis> <NAME> <url>: a URL the person gave must answer, or we stop
+# with one line naming it (rather than the migrations' stack of errors later). The check uses
+# the application's own drivers, from .venv.
+check_given_url() {
+    local python="$ROOT/.venv/bin/python" out
+    if [[ ! -x "$python" ]]; then
+        say "warning: $python not found (run 'make install'); $2 not checked"
+        return 0
+    fi
+    if ! out="$("$python" "$ROOT/scripts/check_url.py" "$1" "$2" "$3" 2>&1 9>&-)"; then
+        die "${out:-$2 does not answer}"
+    fi
+}
+
 # ---------------------------------------------------------------- PostgreSQL helpers
 
 PG_BIN=""
@@ -322,6 +336,10 @@ ensure_postgres() {
     }; then
         DB_URL="$DATABASE_URL"
         DB_OWNER_URL="${DATABASE_OWNER_URL:-}"
+        check_given_url postgres DATABASE_URL "$DB_URL"
+        if [[ -n "$DB_OWNER_URL" ]]; then
+            check_given_url postgres DATABASE_OWNER_URL "$DB_OWNER_URL"
+        fi
         PG_ORIGIN="DATABASE_URL from the environment"
         return 0
     fi
@@ -390,6 +408,7 @@ ensure_redis() {
             [[ "$REDIS_URL" =~ ^redis://127\.0\.0\.1:(6379|$REDIS_PORT)/0$ ]]
     }; then
         RD_URL="$REDIS_URL"
+        check_given_url redis REDIS_URL "$RD_URL"
         REDIS_ORIGIN="REDIS_URL from the environment"
         return 0
     fi

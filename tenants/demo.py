@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from infra.clock import utcnow
 from infra.db import Database
 from infra.ids import new_id
+from infra.plans import plan_with_every_feature
 from infra.resources import Resources
 from infra.security import Passwords
 from infra.settings import Settings
@@ -49,7 +50,9 @@ async def create_tenant(settings: Settings, request: SignupRequest) -> uuid.UUID
     try:
         tenant_id = new_id()
         async with db.tenant_transaction(tenant_id) as session:
-            await service.signup(session, passwords, request, tenant_id=tenant_id)
+            await service.signup(
+                session, passwords, request, tenant_id=tenant_id, plan_id=settings.default_plan
+            )
         return tenant_id
     finally:
         await db.dispose()
@@ -61,6 +64,9 @@ async def load_demo(settings: Settings) -> list[tuple[str, str, str]]:
         async with resources.db.session() as session:
             existing = await session.scalar(select(Tenant.id).where(Tenant.slug == DEMO_SLUG))
         tenant_id = existing or new_id()
+        # Every feature, whatever DEFAULT_PLAN says: a newcomer tries the portal and the
+        # partner API without Stripe.
+        demo_plan = plan_with_every_feature(settings.plans)
         async with resources.db.tenant_transaction(tenant_id) as session:
             if existing is None:
                 owner = DEMO_PEOPLE[0]
@@ -78,6 +84,12 @@ async def load_demo(settings: Settings) -> list[tuple[str, str, str]]:
                         password=owner[3],
                     ),
                     tenant_id=tenant_id,
+                    plan_id=demo_plan,
+                )
+            else:
+                # A demo loaded before it had every feature gets them on the next load.
+                await session.execute(
+                    update(Tenant).where(col(Tenant.id) == tenant_id).values(plan_id=demo_plan)
                 )
             await _demo_clients(session, tenant_id)
             for role, name, email, password in DEMO_PEOPLE[1:]:

@@ -157,3 +157,20 @@ class PlanFeatureMissing(ProblemError):
     status = 403
     type_slug = "plan-feature-missing"
     title = "Your plan does not include this feature"
+
+
+class SignInLinkInvalid(NotFound):
+    type_slug = "sign-in-link-invalid"
+    title = "This sign-in link was altered or is not one of ours"
+
+
+class SignInLinkExpired(ProblemError):
+    status = 410
+    type_slug = "sign-in-link-expired"
+    title = "This sign-in link has expired"
+
+
+class SignInLinkUsed(ProblemError):
+    status = 410
+    type_slug = "sign-in-link-used"
+    title = "This sign-in link was already used"

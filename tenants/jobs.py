@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import html as html_lib
+import uuid
+from datetime import datetime
 from typing import Any
 
 from infra import outbox
 from infra.i18n import language as language_of
 from infra.mail import Mail, send_mail
 from infra.outbox import Event
-from tenants import service
-from tenants.models import Invitation, InvitationStatus, Tenant, User
+from tenants import errors, service
+from tenants.models import Client, Invitation, InvitationStatus, Tenant, User
+from tenants.service import portal
 
 _INVITE = {
     "fr": (
@@ -65,6 +68,70 @@ async def send_invitation(ctx: dict[str, Any], event: Event) -> None:
         settings,
         Mail(
             to=invitation.email,
+            subject=subject.format(**values),
+            text=text,
+            html=html,
+            language=language,
+        ),
+    )
+
+
+_SIGN_IN = {
+    "fr": (
+        "Votre lien de connexion à l'espace client de {agency}",
+        "Bonjour,\n\nVoici votre lien pour vous connecter à l'espace client de {agency} :\n"
+        "{link}\n\nIl ne fonctionne qu'une fois et expire dans 15 minutes. Si vous n'avez rien "
+        "demandé, ignorez ce message.\n",
+        "Se connecter",
+    ),
+    "en": (
+        "Your sign-in link to {agency}'s client portal",
+        "Hello,\n\nHere is your link to sign in to {agency}'s client portal:\n{link}\n\n"
+        "It works once and expires in 15 minutes. If you did not ask for it, ignore this "
+        "message.\n",
+        "Sign in",
+    ),
+}
+
+
+@outbox.handler(portal.SIGN_IN_LINK_EVENT)
+async def send_sign_in_link(ctx: dict[str, Any], event: Event) -> None:
+    """The one-time link, in the client's language. Nothing is sent once the contact is no
+    longer one or the link's time has run out: a late delivery would only disappoint."""
+    payload = event.payload
+    link = portal.SignInLink(
+        tenant_id=event.tenant_id,
+        user_id=uuid.UUID(payload["user_id"]),
+        membership_id=uuid.UUID(payload["membership_id"]),
+        link_id=uuid.UUID(payload["link_id"]),
+        expires_at=datetime.fromisoformat(payload["expires_at"]),
+    )
+    async with ctx["db"].tenant_transaction(event.tenant_id) as session:
+        try:
+            account = await portal.account_of_link(session, link)
+        except errors.SignInLinkInvalid:
+            return
+        user = await session.get(User, link.user_id)
+        customer = await session.get(Client, (event.tenant_id, account.membership.client_id))
+    token = portal.sign_in_link_token(ctx["signer"], link)
+    if token is None or user is None:
+        return
+    settings = ctx["settings"]
+    url = f"{settings.public_base_url}/portal/sign-in/link/{token}"
+    language = language_of(customer.locale if customer else account.tenant.locale)
+    subject, body, button = _SIGN_IN[language]
+    values = {"agency": account.tenant.name, "link": url}
+    text = body.format(**values)
+    lines = [html_lib.escape(line) for line in text.splitlines()]
+    html = (
+        f"<p>{lines[0]}</p><p>{lines[2]}</p>"
+        f'<p><a href="{html_lib.escape(url)}" style="{_BUTTON_STYLE}">{button}</a></p>'
+        f"<p>{html_lib.escape(text.splitlines()[5])}</p>"
+    )
+    await send_mail(
+        settings,
+        Mail(
+            to=user.email,
             subject=subject.format(**values),
             text=text,
             html=html,

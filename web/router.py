@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from web.routes import approve
+from web.routes import approve, portal, portal_auth
 
 router = APIRouter(include_in_schema=False)
-for module in (approve,):
+for module in (approve, portal_auth, portal):
     router.include_router(module.router)

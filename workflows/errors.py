@@ -40,6 +40,11 @@ class StepClosed(Conflict):
     title = "This approval step was already decided"
 
 
+class StepTimedOut(StepClosed):
+    """The step's time ran out before anyone decided (the same problem type for the API; a page
+    tells it apart)."""
+
+
 class AlreadyDecided(Conflict):
     type_slug = "already-decided"
     title = "You already decided on this step"

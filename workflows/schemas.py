@@ -442,3 +442,13 @@ class DiffRead(BaseModel):
     variants: dict[str, Any]
     media: dict[str, Any]
     fields: dict[str, Any]
+
+
+class PortalDecision(BaseModel):
+    content_id: uuid.UUID
+    title: str
+    """The title of the revision decided on, as the contact saw it."""
+    brand_name: str
+    decision: str
+    comment: str | None
+    created_at: datetime

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response, status
@@ -11,10 +10,7 @@ from fastapi import APIRouter, Header, Request, Response, status
 from api.deps import CurrentPrincipal, ResourcesDep, SessionDep
 from api.problems import responses
 from api.tenancy import enter_tenant
-from infra.errors import RateLimited
 from infra.ids import new_id
-from infra.ratelimit import FailureLimits, address_key
-from infra.settings import Settings, parse_rate
 from tenants import errors, service
 from tenants.schemas import (
     LoginRequest,
@@ -24,6 +20,7 @@ from tenants.schemas import (
     TenantSummary,
     TokenResponse,
 )
+from tenants.service import login_guard
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -58,7 +55,11 @@ async def signup(
         tenant_id = new_id()
         await enter_tenant(session, tenant_id)
         tenant, _, membership = await service.signup(
-            session, resources.passwords, body, tenant_id=tenant_id
+            session,
+            resources.passwords,
+            body,
+            tenant_id=tenant_id,
+            plan_id=resources.settings.default_plan,
         )
     issued = await service.start_session(
         session,
@@ -71,45 +72,16 @@ async def signup(
     return _tokens(issued)
 
 
-def login_limits(settings: Settings) -> FailureLimits:
-    return FailureLimits(
-        per_pair=parse_rate(settings.login_rate_limit_per_pair),
-        per_address=parse_rate(settings.login_rate_limit_per_address),
-        per_subject=parse_rate(settings.login_rate_limit_per_email),
-        max_delay_seconds=settings.login_slowdown_max_seconds,
-    )
-
-
-@asynccontextmanager
-async def _password_check(
+def _password_check(
     resources: ResourcesDep, request: Request, email: str
-) -> AsyncIterator[None]:
-    """Admit a password check for `email` from this client, then count it only if the password
-    was wrong. Refused before the e-mail is looked up or any hash runs, so a refusal costs
-    nothing and says nothing about whether the account exists."""
-    admission = await resources.limiter.admit_check(
-        "login",
-        subject=email.lower(),
-        address=address_key(request.client.host if request.client else None),
-        limits=login_limits(resources.settings),
+) -> AbstractAsyncContextManager[None]:
+    """The shared guessing limits (`tenants.service.login_guard`), for this client."""
+    return login_guard.password_check(
+        resources.limiter,
+        resources.settings,
+        email=email,
+        host=request.client.host if request.client else None,
     )
-    if not admission.allowed:
-        raise RateLimited(
-            admission.retry_after,
-            f"Too many failed login attempts; try again in {admission.retry_after} seconds.",
-        )
-    try:
-        yield
-    except (errors.InvalidCredentials, errors.EmailTaken):
-        await admission.failed()
-        raise
-    except errors.TenantRequired:
-        await admission.succeeded()  # the password was right; only the agency is missing
-        raise
-    except Exception:
-        await admission.not_checked()
-        raise
-    await admission.succeeded()
 
 
 @router.post("/login", responses=responses(409, 429), summary="Log in with e-mail and password")

@@ -56,3 +56,9 @@ class UnknownStripeAccount(ProblemError):
     status = 422
     type_slug = "unknown-stripe-account"
     title = "Stripe does not know this connected account"
+
+
+class UnknownAgency(ProblemError):
+    status = 404
+    type_slug = "agency-not-found"
+    title = "No agency has this address"

@@ -9,6 +9,7 @@ events all end in Stripe's current state.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -550,3 +551,59 @@ async def finish_seat_sync(
             row.seat_sync_status = SeatSync.failed if final else SeatSync.pending
         row.updated_at = utcnow()
         session.add(row)
+
+
+# An operator's plan, without Stripe
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    tenant_id: uuid.UUID
+    before: str
+    after: str
+    billed_by_stripe: bool
+    """A live Stripe subscription names its own plan: Stripe's next event sets it back."""
+
+
+async def set_plan_by_operator(
+    db: Database, settings: Settings, *, slug: str, plan_id: str
+) -> PlanChange:
+    """Put the agency at `slug` on `plan_id`, as the install's operator (a self-hosted
+    install without Stripe, a trial, a demo). Audited as the operator's act."""
+    if plan_id not in settings.plans:
+        known = ", ".join(sorted(settings.plans))
+        raise errors.UnknownPlan(f"No plan {plan_id!r} in the catalogue; plans: {known}.")
+    async with db.session() as session:
+        # The directory's own table: an agency is found by its address before entering it.
+        tenant_id = await session.scalar(select(Tenant.id).where(Tenant.slug == slug))
+    if tenant_id is None:
+        raise errors.UnknownAgency(f"No agency has the address {slug!r}.")
+    async with db.tenant_transaction(tenant_id) as session:
+        tenant = await _tenant(session, tenant_id, lock=True)
+        row = await _subscription(session, tenant_id)
+        billed = row is not None and row.status not in ("canceled", "incomplete_expired")
+        before = tenant.plan_id
+        if before != plan_id:
+            tenant.plan_id = plan_id
+            bump(tenant)
+            session.add(tenant)
+            record_audit(
+                session,
+                tenant_id=tenant_id,
+                actor=None,
+                actor_type="operator",
+                action="plan.set",
+                subject_type="tenant",
+                subject_id=tenant_id,
+                changes={"plan_id": [before, plan_id]},
+            )
+            outbox.record_event(
+                session,
+                tenant_id=tenant_id,
+                type="subscription.updated",
+                aggregate_type="tenant",
+                aggregate_id=tenant_id,
+                payload={"status": tenant.status, "plan_id": plan_id},
+            )
+            await session.flush()
+    return PlanChange(tenant_id, before, plan_id, billed)

@@ -293,7 +293,7 @@ class PlatformSimulator:
             self._deny: Counter[str] = Counter()
             self._deprecated: dict[str, set[str]] = {}
             self._fail: dict[str, deque[int]] = {}
-            self._throttle: dict[str, deque[float | None]] = {}
+            self._throttle: dict[str, deque[tuple[float | None, str | None]]] = {}
             self._usage: dict[str, tuple[int, int]] = {}
             self._remaining: dict[str, tuple[int, float, int]] = {}
             self._x_windows: dict[tuple[str, str], list[float]] = {}
@@ -421,12 +421,28 @@ class PlatformSimulator:
         with self._lock:
             self._fail.setdefault(platform, deque()).extend([status] * n)
 
-    def rate_limit(self, platform: str, n: int = 1, retry_after: float | None = 30.0) -> None:
+    def rate_limit(
+        self,
+        platform: str,
+        n: int = 1,
+        retry_after: float | None = 30.0,
+        *,
+        token: str | None = None,
+    ) -> None:
         """The next n requests are refused the platform's way for too many calls: a 429 with
         Retry-After (LinkedIn, X, YouTube, TikTok), Graph's code 80001/80002 with
-        estimated_time_to_regain_access in minutes (Meta)."""
+        estimated_time_to_regain_access in minutes (Meta). With `token`, only requests bearing
+        it count: another caller of the shared simulator cannot take the refusal."""
         with self._lock:
-            self._throttle.setdefault(platform, deque()).extend([retry_after] * n)
+            self._throttle.setdefault(platform, deque()).extend([(retry_after, token)] * n)
+
+    def _take_throttle(self, platform: str, bearer: str | None) -> tuple[bool, float | None]:
+        throttles = self._throttle.get(platform, deque())
+        for index, (retry_after, token) in enumerate(throttles):
+            if token is None or token == bearer:
+                del throttles[index]
+                return True, retry_after
+        return False, None
 
     def usage(self, platform: str, percent: int | None, *, regain_minutes: int = 0) -> None:
         """Meta: every answer's X-App-Usage and X-Business-Use-Case-Usage say `percent` (and
@@ -951,9 +967,9 @@ class PlatformSimulator:
                 failures = self._fail.get(ctx.platform)
                 if failures:
                     raise family.server_error(failures.popleft())
-                throttles = self._throttle.get(ctx.platform)
-                if throttles:
-                    raise family.throttled(throttles.popleft())
+                throttled, retry_after = self._take_throttle(ctx.platform, ctx.bearer)
+                if throttled:
+                    raise family.throttled(retry_after)
                 family.before(ctx, name)
             answer = handler(ctx, *groups)
             if isinstance(answer, Response):

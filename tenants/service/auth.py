@@ -78,12 +78,18 @@ async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
 
 
 async def signup(
-    session: AsyncSession, passwords: Passwords, data: SignupRequest, *, tenant_id: uuid.UUID
+    session: AsyncSession,
+    passwords: Passwords,
+    data: SignupRequest,
+    *,
+    tenant_id: uuid.UUID,
+    plan_id: str,
 ) -> tuple[Tenant, User, Membership]:
     """Create an agency and its owner. A person with an account may open a second agency.
 
     The new agency takes `tenant_id`, which the caller has already entered: its owner's
-    membership and the audit event are rows of that tenant."""
+    membership and the audit event are rows of that tenant. It starts on `plan_id` (the
+    install's DEFAULT_PLAN, until Stripe or an operator says otherwise)."""
     if (await session.scalars(select(Tenant.id).where(Tenant.slug == data.slug))).first():
         raise errors.SlugTaken(f"'{data.slug}' is already used by another agency.")
     user = await find_user_by_email(session, data.email)
@@ -110,6 +116,7 @@ async def signup(
         timezone=data.timezone,
         locale=data.locale,
         currency=data.currency,
+        plan_id=plan_id,
     )
     session.add(tenant)
     try:
@@ -126,7 +133,7 @@ async def signup(
         action="tenant.created",
         subject_type="tenant",
         subject_id=tenant.id,
-        changes={"slug": data.slug, "name": data.agency_name},
+        changes={"slug": data.slug, "name": data.agency_name, "plan_id": plan_id},
     )
     await session.flush()
     return tenant, user, membership

@@ -417,7 +417,7 @@ async def test_x_pauses_only_the_users_token_on_429(
     first_id, first = account(platforms, "x")
     second_id, second = account(platforms, "x")
     connector = connect("x")
-    platforms.rate_limit("x", 1, retry_after=45)
+    platforms.rate_limit("x", 1, retry_after=45, token=first.access_token)
     with pytest.raises(RateLimited):
         await connector.profile(first, first_id)
     assert await paused_for(redis, prefix, "x") == 0

@@ -3,11 +3,14 @@ principal (or a link token); they never commit: the request or job owns the tran
 
 from workflows.service.approvals import (
     LINK_AUDIENCE,
+    LinkContact,
+    LinkContext,
     SignedLink,
     add_comment,
     decide,
     decide_by_link,
     inbox,
+    link_context,
     link_token,
     list_comments,
     list_decisions,
@@ -39,6 +42,8 @@ from workflows.service.timeouts import run_due_steps
 
 __all__ = [
     "LINK_AUDIENCE",
+    "LinkContact",
+    "LinkContext",
     "SignedLink",
     "add_comment",
     "calendar",
@@ -52,6 +57,7 @@ __all__ = [
     "get_template",
     "history",
     "inbox",
+    "link_context",
     "link_token",
     "list_brand_content",
     "list_comments",

@@ -17,7 +17,7 @@ from infra.errors import InvalidFields, body_reference
 from infra.pagination import Keyset, Page, SortKey
 from infra.security import InvalidToken, TokenSigner
 from tenants.errors import PermissionDenied
-from tenants.models import Brand, Membership, MembershipStatus, Role, User
+from tenants.models import Brand, Client, Membership, MembershipStatus, Role, User
 from tenants.policy import Resource, Scope, Verb, scope_of
 from tenants.principal import Principal
 from tenants.service.directory import brand_visibility, today_for
@@ -513,7 +513,7 @@ async def _open_link(
             "link if your approval is needed again."
         )
     if item.status == "expired":
-        raise errors.StepClosed(
+        raise errors.StepTimedOut(
             "The time to decide on this post ran out; the agency will send a new link if your "
             "approval is needed again."
         )
@@ -616,3 +616,95 @@ async def decide_by_link(
     return LinkDecisionRead(
         decision=row.decision, comment=row.comment, email=link.email, created_at=row.created_at
     )
+
+
+@dataclass(frozen=True)
+class LinkContact:
+    """Whom an approver may ask about a link: the person who sent the post for approval, or the
+    agency's owner when that person is gone (or the item was submitted by no one)."""
+
+    name: str
+    email: str
+    sent_it: bool
+
+
+@dataclass(frozen=True)
+class LinkContext:
+    """What frames a link's page whatever the link's state (open, used, expired, superseded):
+    the client's language, the brand's time zone, whom to contact, and the answer given
+    through the link once it was used."""
+
+    locale: str
+    timezone: str
+    email: str
+    expires_at: datetime
+    used_at: datetime | None
+    answer: LinkDecisionRead | None
+    contact: LinkContact | None
+
+
+async def link_context(session: AsyncSession, signed: SignedLink) -> LinkContext | None:
+    """None when the signed link names no link of this tenant: the caller says it is invalid."""
+    tenant_id = signed.tenant_id
+    link = (
+        await session.scalars(
+            select(ApprovalLink).where(
+                ApprovalLink.tenant_id == tenant_id, ApprovalLink.id == signed.link_id
+            )
+        )
+    ).first()
+    if link is None:
+        return None
+    item = await session.get(ContentItem, (tenant_id, link.content_item_id))
+    assert item is not None
+    brand = await session.get(Brand, (tenant_id, item.brand_id))
+    assert brand is not None
+    client = await session.get(Client, (tenant_id, brand.client_id))
+    assert client is not None
+    answer = (
+        await session.scalars(
+            select(ApprovalDecision).where(
+                ApprovalDecision.tenant_id == tenant_id, ApprovalDecision.link_id == link.id
+            )
+        )
+    ).first()
+    return LinkContext(
+        locale=client.locale,
+        timezone=brand.timezone,
+        email=link.email,
+        expires_at=link.expires_at,
+        used_at=link.used_at,
+        answer=None
+        if answer is None
+        else LinkDecisionRead(
+            decision=answer.decision,
+            comment=answer.comment,
+            email=link.email,
+            created_at=answer.created_at,
+        ),
+        contact=await _link_contact(session, tenant_id, item.submitted_by),
+    )
+
+
+async def _link_contact(
+    session: AsyncSession, tenant_id: uuid.UUID, sender: uuid.UUID | None
+) -> LinkContact | None:
+    staff = (
+        select(User.name, User.email)
+        .join(Membership, col(Membership.user_id) == col(User.id))
+        .where(
+            Membership.tenant_id == tenant_id,
+            Membership.status == MembershipStatus.active,
+            Membership.role != Role.client,
+        )
+    )
+    if sender is not None:
+        row = (await session.execute(staff.where(Membership.user_id == sender))).first()
+        if row is not None:
+            return LinkContact(name=row.name, email=row.email, sent_it=True)
+    owner = (
+        await session.execute(
+            staff.where(Membership.role == Role.owner).order_by(col(Membership.id)).limit(1)
+        )
+    ).first()
+    return None if owner is None else LinkContact(name=owner.name, email=owner.email, sent_it=False)
