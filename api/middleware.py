@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 import structlog
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import matching_routes
@@ -25,6 +26,7 @@ from infra.errors import InvalidFields, ProblemError
 from infra.ids import new_id
 from infra.logging import get_logger
 from infra.security import InvalidToken, redact_path
+from web.errors import PageError, render_page_error
 
 log = get_logger("passerelle.access")
 failures = get_logger("passerelle.errors")
@@ -180,6 +182,11 @@ class NulCharacterMiddleware:
             body = await _read_body(receive)
             fields += _nul_in_json(body) if is_json else _nul_in_form(body)
             receive = _replay_then_pass(body, receive)
+        if fields and not str(scope["path"]).startswith("/v1/"):
+            # A page (web/): a person reads the answer, so it is a page too.
+            page = await render_page_error(Request(scope), PageError(400, "error.bad_request"))
+            await page(scope, receive, send)
+            return
         if fields:
             errors = [{"pointer": f, "message": _NUL_MESSAGE, "code": _NUL_CODE} for f in fields]
             await _send_problem(scope, send, InvalidFields(errors))

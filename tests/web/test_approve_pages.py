@@ -19,8 +19,10 @@ import pytest
 from markupsafe import escape
 
 from devtools.smtp import text_of
+from infra.settings import get_settings
 from tests.support.factories import Agency, add_person, new_agency, new_world, unique
 from tests.support.worker import run_worker
+from workflows.jobs import approval_timeouts
 
 # The e-mail's link, whichever base address it is built on.
 LINK = re.compile(r"/approve/([A-Za-z0-9_\-.]+)")
@@ -67,6 +69,7 @@ async def _send(
     extra: dict | None = None,
     comments: list[dict] | None = None,
     submitter_headers: dict[str, str] | None = None,
+    step: dict | None = None,
     world=None,
 ) -> Sent:
     """A post submitted to an external approver, and the token from the e-mail they got."""
@@ -81,7 +84,15 @@ async def _send(
         "/v1/workflow-templates",
         json={
             "name": unique("Tpl"),
-            "steps": [{"name": "Client OK", "kind": "client", "rule": "any", "emails": emails}],
+            "steps": [
+                {
+                    "name": "Client OK",
+                    "kind": "client",
+                    "rule": "any",
+                    "emails": emails,
+                    **(step or {}),
+                }
+            ],
             "brand_ids": [world.brand["id"]],
         },
         headers=h,
@@ -152,7 +163,7 @@ PAGES = [
             "step": "étape « Client OK » · version 1",
             "buttons": ["Approuver", "Demander des modifications", "Refuser"],
             "alt": "Texte alternatif : Le four à pain",
-            "video": "Voir la vidéo",
+            "video": "Voir la vidéo : ",
             "comments": "Commentaires",
         },
         id="fr-CA",
@@ -165,7 +176,7 @@ PAGES = [
             "step": "step “Client OK” · version 1",
             "buttons": ["Approve", "Request changes", "Reject"],
             "alt": "Alt text: Le four à pain",
-            "video": "Watch the video",
+            "video": "Watch the video: ",
             "comments": "Comments",
         },
         id="en",
@@ -207,7 +218,7 @@ async def test_the_page_shows_the_post_per_platform_in_the_clients_language(
     # The picture with its alt text; the video as a link labelled by its description.
     assert f'<img src="{PHOTO["url"]}" alt="{PHOTO["alt_text"]}"' in r.text
     assert words["alt"] in text
-    assert f'href="{VIDEO["url"]}"' in r.text and f"{words['video']}: Le boulanger" in text
+    assert f'href="{VIDEO["url"]}"' in r.text and f"{words['video']}Le boulanger" in text
     # The client's comments only.
     assert words["comments"] in text and "Photo prise au four ce matin" in text
     assert "Marge trop faible" not in r.text
@@ -504,6 +515,22 @@ async def test_a_step_another_approver_decided_is_closed(client, browser, settin
     assert r.status_code == 410
     assert "Cette étape d'approbation est close" in _text(r.text)
     assert len(await _decisions(client, s)) == 1
+
+
+async def test_a_step_whose_time_ran_out_says_so(client, browser, db, settings, mailbox):
+    s = await _send(
+        client, settings, mailbox, step={"due_hours": 2, "timeout": {"policy": "expire"}}
+    )
+    r = await client.get(f"/v1/content/{s.item_id}", headers=s.headers)
+    started = datetime.fromisoformat(r.json()["step"]["started_at"])
+    await approval_timeouts(
+        {"db": db, "settings": get_settings()}, now=started + timedelta(hours=2)
+    )
+    assert await _status(client, s) == "expired"
+    r = await browser.get(s.page)
+    assert r.status_code == 410
+    assert "Le délai pour décider de cette publication est écoulé" in _text(r.text)
+    assert await _decisions(client, s) == []
 
 
 async def test_the_contact_is_whoever_sent_the_post_for_approval(

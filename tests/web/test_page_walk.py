@@ -20,6 +20,7 @@ HOSTILE_VALUES = [
     # No "/" in them: a path with one more segment is another (unknown) address.
     "<img src=x onerror=alert(1)>",
     "..%5C..%5Cetc%5Cpasswd",
+    "nul%00byte",
 ]
 
 

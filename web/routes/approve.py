@@ -9,6 +9,7 @@ client's language, never only the browser's.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, get_args
 
 from fastapi import APIRouter, Request
@@ -25,7 +26,7 @@ from web.csrf import verified_form
 from web.deps import ResourcesDep, SessionDep
 from web.errors import PageError
 from web.i18n import Catalogue, language_for
-from web.preview import comment_views, moment, post_view, with_partials
+from web.preview import Moment, comment_views, moment, post_view, with_partials
 from web.render import render
 from workflows import errors as workflow_errors
 from workflows import service
@@ -164,7 +165,7 @@ def _page(
     )
 
 
-def _when(page: LinkPage, value: Any) -> Any:
+def _when(page: LinkPage, value: datetime | None) -> Moment | None:
     return moment(value, page.language, page.context.timezone) if value else None
 
 
@@ -207,7 +208,7 @@ def _decision_page(
     )
 
 
-# Why a link is refused, as the page that says it: (status, what to say, which moment to show).
+# Each reason the service refuses a link, and the page's status and words for it.
 REFUSALS: list[tuple[type[Exception], int, str]] = [
     (workflow_errors.LinkUsed, 410, "approve.used"),
     (workflow_errors.LinkExpired, 410, "approve.expired"),

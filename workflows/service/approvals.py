@@ -661,13 +661,18 @@ async def link_context(session: AsyncSession, signed: SignedLink) -> LinkContext
     assert brand is not None
     client = await session.get(Client, (tenant_id, brand.client_id))
     assert client is not None
-    answer = (
-        await session.scalars(
-            select(ApprovalDecision).where(
-                ApprovalDecision.tenant_id == tenant_id, ApprovalDecision.link_id == link.id
+    answer = None
+    if link.used_at is not None:
+        # The item's decisions are indexed by item; a link records at most one of them.
+        answer = (
+            await session.scalars(
+                select(ApprovalDecision).where(
+                    ApprovalDecision.tenant_id == tenant_id,
+                    ApprovalDecision.content_item_id == link.content_item_id,
+                    ApprovalDecision.link_id == link.id,
+                )
             )
-        )
-    ).first()
+        ).first()
     return LinkContext(
         locale=client.locale,
         timezone=brand.timezone,
