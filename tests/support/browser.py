@@ -228,9 +228,16 @@ async def assert_accessible(page: Page) -> None:
     """Fail with a readable list when axe-core finds a serious or critical violation."""
     violations = await axe_violations(page)
     size = page.viewport_size
-    where = f"{page.url} at {size['width']}x{size['height']}" if size else page.url
+    where = f"{await page.title()!r} ({_shown(page.url)}"
+    where += f" at {size['width']}x{size['height']})" if size else ")"
     assert not violations, f"axe-core: {where}:\n{describe_violations(violations)}"
     _pending.append(("axe", f"{where}: no serious or critical violation"))
+
+
+def _shown(url: str) -> str:
+    """The page's path, a signed link's token cut short: it is a credential, even in a test."""
+    path = urlsplit(url).path
+    return re.sub(r"/([A-Za-z0-9_-]{8})[A-Za-z0-9_\-.]{32,}", r"/\1…", path)
 
 
 async def screenshot(page: Page, name: str) -> Path:
@@ -259,14 +266,16 @@ def pytest_runtest_makereport(
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    seen: dict[tuple[str, str], None] = {}
-    for reports in terminalreporter.stats.values():
-        for report in reports:
-            for kind, value in getattr(report, "user_properties", ()):
-                if kind in ("screenshot", "axe"):
-                    seen[(kind, value)] = None
-    if not seen:
-        return
-    terminalreporter.section("browser")
-    for kind, value in seen:
-        terminalreporter.line(f"{kind}: {value}")
+    # A test's teardown report carries everything it saved or checked, in order.
+    lines = [
+        f"{kind}: {value}"
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "teardown"
+        for kind, value in report.user_properties
+        if kind in ("screenshot", "axe")
+    ]
+    if lines:
+        terminalreporter.section("browser")
+        for line in lines:
+            terminalreporter.line(line)
