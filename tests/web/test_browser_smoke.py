@@ -62,7 +62,10 @@ async def test_the_api_docs_work_offline_in_a_browser(live_server: str, page: Pa
     response = await page.goto(live_server + "/docs")
     assert response is not None
     assert response.status == 200
-    await expect(page.get_by_role("heading", name=re.compile("Passerelle API"))).to_be_visible()
+    # The app builds its (large) OpenAPI document on the first request for it.
+    await expect(page.get_by_role("heading", name=re.compile("Passerelle API"))).to_be_visible(
+        timeout=60_000
+    )
     await expect(page.get_by_text("/v1/auth/login").first).to_be_visible()
     await screenshot(page, "docs-desktop")
 
