@@ -28,6 +28,7 @@ from api.routes import (
     assignments,
     auth,
     billing,
+    branding,
     brands,
     budgets,
     clients,
@@ -107,6 +108,7 @@ def create_app(
         platform_webhooks,
         auth,
         me,
+        branding,
         members,
         invitations,
         clients,
@@ -134,6 +136,14 @@ def create_app(
     app.include_router(
         partner_apps.oauth_router, prefix="/v1", responses=problems.responses(*COMMON_PROBLEMS)
     )
+    # The logo upload's body is an image: outside the JSON-only /v1 router, same problems.
+    app.include_router(
+        branding.logo_router,
+        prefix="/v1",
+        dependencies=[Depends(announce_deprecation)],
+        responses=problems.responses(*COMMON_PROBLEMS),
+    )
+    app.include_router(branding.public_router)
     app.include_router(system.router)
     web.install(app)
     if settings.environment == "development":

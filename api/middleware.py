@@ -182,7 +182,7 @@ class NulCharacterMiddleware:
             body = await _read_body(receive)
             fields += _nul_in_json(body) if is_json else _nul_in_form(body)
             receive = _replay_then_pass(body, receive)
-        if fields and not str(scope["path"]).startswith("/v1/"):
+        if fields and _is_page(scope):
             # A page (web/): a person reads the answer, so it is a page too.
             page = await render_page_error(Request(scope), PageError(400, "error.bad_request"))
             await page(scope, receive, send)
@@ -192,6 +192,19 @@ class NulCharacterMiddleware:
             await _send_problem(scope, send, InvalidFields(errors))
             return
         await self.app(scope, receive, send)
+
+
+def _is_page(scope: Scope) -> bool:
+    """Whether the address is a page's (web/), or an API route's (/v1, and the few routes
+    outside it such as the public agency logos): the route that takes it says; an address no
+    route takes is a page's, unless under /v1."""
+    path = str(scope["path"])
+    if path.startswith("/v1/"):
+        return False
+    for context, _ in matching_routes(scope["app"], path):
+        endpoint = getattr(getattr(context, "original_route", context), "endpoint", None)
+        return str(getattr(endpoint, "__module__", "")).startswith("web.")
+    return True
 
 
 def _nul_in_query(query_string: bytes) -> list[str]:

@@ -16,11 +16,12 @@ from sqlmodel import col, select
 
 from inbox.models import InboxItem
 from infra.i18n import language as language_of
-from infra.mail import Mail, send_mail
+from infra.mail import Mail, masthead, send_mail
 from infra.outbox import Event
 from social.jobs import brand_lead_recipients
 from social.models import SocialAccount
 from tenants.models import Brand, Membership, MembershipStatus, Role, User
+from tenants.service.branding import AgencyMark, agency_mark
 
 EXCERPTS = 3
 """Items quoted to the lead: enough to judge the tone without opening the inbox."""
@@ -92,13 +93,15 @@ def findings(payload: dict[str, Any], language: str) -> tuple[str, list[str]]:
 
 async def _facts(
     ctx: dict[str, Any], tenant_id: uuid.UUID, payload: dict[str, Any]
-) -> tuple[Brand | None, str, list[tuple[str, str]], list[str]]:
-    """The brand, where it happens (an account), the client's contacts and a few items."""
+) -> tuple[Brand | None, str, list[tuple[str, str]], list[str], AgencyMark | None]:
+    """The brand, where it happens (an account), the client's contacts, a few items, and the
+    agency as its e-mails show it."""
     brand_id = uuid.UUID(payload["brand_id"])
     async with ctx["db"].tenant_transaction(tenant_id) as session:
         brand = await session.get(Brand, (tenant_id, brand_id))
         if brand is None:
-            return None, "", [], []
+            return None, "", [], [], None
+        agency = await agency_mark(session, ctx["settings"], tenant_id)
         where = ""
         if payload.get("social_account_id"):
             account = await session.get(
@@ -135,7 +138,7 @@ async def _facts(
                 ).all()
             }
             texts = [found[i] for i in ids if found.get(i)]
-    return brand, where, [(e, loc) for e, loc in contacts], texts
+    return brand, where, [(e, loc) for e, loc in contacts], texts, agency
 
 
 def _excerpt(text: str) -> str:
@@ -145,8 +148,8 @@ def _excerpt(text: str) -> str:
 
 async def mail_crisis(ctx: dict[str, Any], event: Event) -> None:
     payload = event.payload
-    brand, where, contacts, texts = await _facts(ctx, event.tenant_id, payload)
-    if brand is None:
+    brand, where, contacts, texts, agency = await _facts(ctx, event.tenant_id, payload)
+    if brand is None or agency is None:
         return
     _, leads = await brand_lead_recipients(ctx, event.tenant_id, brand.id)
     settings = ctx["settings"]
@@ -182,6 +185,8 @@ async def mail_crisis(ctx: dict[str, Any], event: Event) -> None:
             markup = "".join(f"<p>{html.escape(line)}</p>" for line in lines) + (
                 f"<p>{html.escape(words['client'])}</p>"
             )
+        text = f"{agency.name}\n\n{text}"
+        markup = masthead(agency.name, agency.logo_url) + markup
         await send_mail(
             settings,
             Mail(to=email, subject=subject, text=text, html=markup, language=language),

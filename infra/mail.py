@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from email.message import EmailMessage
 
@@ -17,6 +18,21 @@ class Mail:
     text: str
     html: str | None = None
     language: str = "en"
+
+
+def masthead(name: str, logo_url: str | None) -> str:
+    """The sender's logo and name atop an e-mail's HTML. The logo's alt is empty: the name
+    beside it says the same, and shows when the reader's mail client blocks images."""
+    logo = (
+        f'<img src="{html.escape(logo_url)}" alt="" height="48" '
+        'style="height:48px;max-width:200px;vertical-align:middle;margin-right:12px">'
+        if logo_url
+        else ""
+    )
+    return (
+        f'<div style="margin:0 0 16px">{logo}'
+        f'<strong style="font-size:18px;vertical-align:middle">{html.escape(name)}</strong></div>'
+    )
 
 
 async def send_mail(settings: Settings, mail: Mail) -> None:

@@ -159,6 +159,24 @@ class PlanFeatureMissing(ProblemError):
     title = "Your plan does not include this feature"
 
 
+class LogoTooLarge(ProblemError):
+    status = 413
+    type_slug = "logo-too-large"
+    title = "The logo is too large"
+
+
+class LogoTypeUnsupported(ProblemError):
+    status = 415
+    type_slug = "logo-type-unsupported"
+    title = "A logo is a PNG, JPEG or WebP image"
+
+
+class LogoInvalid(ProblemError):
+    status = 422
+    type_slug = "logo-invalid"
+    title = "The body is not the image it says it is"
+
+
 class SignInLinkInvalid(NotFound):
     type_slug = "sign-in-link-invalid"
     title = "This sign-in link was altered or is not one of ours"

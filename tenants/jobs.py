@@ -9,11 +9,12 @@ from typing import Any
 
 from infra import outbox
 from infra.i18n import language as language_of
-from infra.mail import Mail, send_mail
+from infra.mail import Mail, masthead, send_mail
 from infra.outbox import Event
 from tenants import errors, service
 from tenants.models import Client, Invitation, InvitationStatus, Tenant, User
 from tenants.service import portal
+from tenants.service.branding import agency_mark, client_link_base
 
 _INVITE = {
     "fr": (
@@ -44,6 +45,7 @@ async def send_invitation(ctx: dict[str, Any], event: Event) -> None:
         )
         tenant = await session.get(Tenant, event.tenant_id)
         inviter = await session.get(User, event.payload["invited_by"])
+        agency = await agency_mark(session, ctx["settings"], event.tenant_id)
     if invitation is None or invitation.status != InvitationStatus.pending:
         return  # withdrawn or already accepted: nothing to send
     assert tenant is not None and inviter is not None
@@ -61,7 +63,7 @@ async def send_invitation(ctx: dict[str, Any], event: Event) -> None:
     text = body.format(**values)
     lines = [html_lib.escape(line) for line in text.splitlines()]
     html = (
-        f"<p>{lines[0]}</p><p>{lines[2]}</p>"
+        masthead(agency.name, agency.logo_url) + f"<p>{lines[0]}</p><p>{lines[2]}</p>"
         f'<p><a href="{html_lib.escape(link)}" style="{_BUTTON_STYLE}">{button}</a></p>'
     )
     await send_mail(
@@ -113,18 +115,20 @@ async def send_sign_in_link(ctx: dict[str, Any], event: Event) -> None:
             return
         user = await session.get(User, link.user_id)
         customer = await session.get(Client, (event.tenant_id, account.membership.client_id))
+        settings = ctx["settings"]
+        base = await client_link_base(session, settings, event.tenant_id)
+        agency = await agency_mark(session, settings, event.tenant_id)
     token = portal.sign_in_link_token(ctx["signer"], link)
     if token is None or user is None:
         return
-    settings = ctx["settings"]
-    url = f"{settings.public_base_url}/portal/sign-in/link/{token}"
+    url = f"{base}/portal/sign-in/link/{token}"
     language = language_of(customer.locale if customer else account.tenant.locale)
     subject, body, button = _SIGN_IN[language]
     values = {"agency": account.tenant.name, "link": url}
     text = body.format(**values)
     lines = [html_lib.escape(line) for line in text.splitlines()]
     html = (
-        f"<p>{lines[0]}</p><p>{lines[2]}</p>"
+        masthead(agency.name, agency.logo_url) + f"<p>{lines[0]}</p><p>{lines[2]}</p>"
         f'<p><a href="{html_lib.escape(url)}" style="{_BUTTON_STYLE}">{button}</a></p>'
         f"<p>{html_lib.escape(text.splitlines()[5])}</p>"
     )

@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKeyConstraint,
     Index,
+    LargeBinary,
     String,
     UniqueConstraint,
     func,
@@ -253,4 +254,39 @@ class Assignment(TenantScoped, table=True):
     start_date: date
     end_date: date | None = None
     version: int = 1
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class AgencyBranding(SQLModel, table=True):
+    """The agency's logo and the address of its own client-facing app: one row per agency at
+    most (keyed by the tenant alone), made on its first change."""
+
+    __tablename__ = "agency_branding"
+    __table_args__ = (
+        # A logo is all of its parts or none of them.
+        CheckConstraint(
+            "(logo IS NULL) = (logo_content_type IS NULL) AND (logo IS NULL) = "
+            "(logo_sha256 IS NULL) AND (logo IS NULL) = (logo_size IS NULL)",
+            name="ck_agency_branding_logo_whole",
+        ),
+        CheckConstraint(
+            "logo_content_type IN ('image/png', 'image/jpeg', 'image/webp')",
+            name="ck_agency_branding_logo_type",
+        ),
+        CheckConstraint(
+            "logo_size BETWEEN 1 AND 262144 AND logo_size = octet_length(logo)",
+            name="ck_agency_branding_logo_size",
+        ),
+    )
+
+    tenant_id: uuid.UUID = Field(primary_key=True, foreign_key="tenants.id")
+    logo: bytes | None = Field(default=None, sa_type=LargeBinary)
+    logo_content_type: str | None = Field(default=None, max_length=32)
+    logo_sha256: str | None = Field(default=None, max_length=64)
+    logo_size: int | None = None
+    app_base_url: str | None = Field(default=None, max_length=2048)
+    """Where client-facing e-mail links point instead of PUBLIC_BASE_URL (the agency's own
+    portal); None: this project's pages."""
+    version: int = 1
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))

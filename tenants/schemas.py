@@ -467,3 +467,32 @@ class AuditEventRead(BaseModel):
     changes: dict[str, Any]
     request_id: str | None
     created_at: datetime
+
+
+# ---------------------------------------------------------------------------------------------
+# The agency's branding
+
+
+class BrandingRead(BaseModel):
+    logo_url: str | None = Field(
+        description="The logo's public address (it changes with the image, so it can be cached "
+        "forever); null when the agency has none"
+    )
+    logo_content_type: str | None
+    logo_size: int | None = Field(description="Bytes")
+    app_base_url: str | None = Field(
+        description="Where links in e-mails to clients and external approvers point; null: "
+        "this service's own pages (PUBLIC_BASE_URL)"
+    )
+    version: int
+    updated_at: datetime | None
+
+
+class BrandingUpdate(Patch):
+    clearable: ClassVar[frozenset[str]] = frozenset({"app_base_url"})
+
+    app_base_url: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = Field(
+        default=None,
+        description="The agency's own client-facing app (https; http only on loopback in "
+        "development); null: links point at this service's pages again",
+    )

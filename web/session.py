@@ -181,7 +181,7 @@ async def current_contact(
     resources: ResourcesDep,
     principal: Annotated[Principal, Depends(signed_in_principal)],
 ) -> Contact:
-    agency = await agency_of(session, principal.tenant_id)
+    agency = await agency_of(session, principal.tenant_id, settings=resources.settings)
     if principal.role != Role.client or principal.client_id is None:
         raise PageError(403, "error.not_a_contact", agency=agency, text=PORTAL_TEXT)
     client = await session.get(Client, (principal.tenant_id, principal.client_id))

@@ -20,10 +20,11 @@ from sqlmodel import col, select
 from infra import outbox
 from infra.clock import utcnow
 from infra.i18n import language as language_of
-from infra.mail import Mail, send_mail
+from infra.mail import Mail, masthead, send_mail
 from infra.outbox import Event
 from infra.settings import Settings
 from tenants.models import Brand, Client, Membership, Role, User
+from tenants.service.branding import AgencyMark, agency_mark, client_link_base
 from workflows.link_expiry import expiry_moment
 from workflows.models import ApprovalLink, ContentComment, ContentItem, ContentRevision
 from workflows.service import link_token, run_due_steps
@@ -92,15 +93,17 @@ def compose(
     step: str,
     preview: str,
     comment_count: int,
+    agency: AgencyMark,
     author: str = "",
 ) -> Mail:
-    """Subject, plain text and HTML with one clear button, in the recipient's language."""
+    """Subject, plain text and HTML with one clear button, in the recipient's language,
+    under the agency's name and logo."""
     words = _TEXT[recipient.language]
     values = {"title": title, "brand": brand, "step": step, "author": author}
     subject = words[kind].format(**values)
     intro = words[f"intro_{kind}"].format(**values)
     button = words["button_mention" if kind == "mentioned" else "button"]
-    lines = [intro, "", title, "", preview, ""]
+    lines = [agency.name, "", intro, "", title, "", preview, ""]
     if kind != "mentioned":
         lines.append(words["comments"].format(count=comment_count))
     lines += [
@@ -116,7 +119,7 @@ def compose(
         lines += ["", expiry]
     esc = html.escape
     body_html = (
-        f"<p>{esc(intro)}</p><h2>{esc(title)}</h2>"
+        masthead(agency.name, agency.logo_url) + f"<p>{esc(intro)}</p><h2>{esc(title)}</h2>"
         f"<blockquote>{esc(preview)}</blockquote>"
         + (
             f"<p>{esc(words['comments'].format(count=comment_count))}</p>"
@@ -146,7 +149,8 @@ async def _recipients(
     keys: list[str],
     step_index: int,
 ) -> list[Recipient]:
-    base = settings.app_base_url
+    staff_base = settings.app_base_url
+    client_base = await client_link_base(session, settings, item.tenant_id)
     out: list[Recipient] = []
     user_ids = [uuid.UUID(k.removeprefix("user:")) for k in keys if k.startswith("user:")]
     if user_ids:
@@ -163,12 +167,12 @@ async def _recipients(
                     Recipient(
                         email,
                         language_of(client.locale),
-                        f"{base}/portal/content/{item.id}",
+                        f"{client_base}/portal/content/{item.id}",
                         client_facing=True,
                     )
                 )
             else:
-                out.append(Recipient(email, language_of(locale), f"{base}/content/{item.id}"))
+                out.append(Recipient(email, language_of(locale), f"{staff_base}/content/{item.id}"))
     emails = [k.removeprefix("email:") for k in keys if k.startswith("email:")]
     if emails:
         links = (
@@ -189,7 +193,7 @@ async def _recipients(
                 Recipient(
                     link.email,
                     language_of(client.locale),
-                    f"{base}/approve/{token}",
+                    f"{client_base}/approve/{token}",
                     expires_at=link.expires_at,
                     client_facing=True,
                     timezone=brand.timezone,
@@ -242,6 +246,7 @@ async def _mail_step(ctx: dict[str, Any], event: Event, kind: str, keys_field: s
             session, ctx["settings"], ctx["signer"], item, client, brand, keys, step_index
         )
         step_name = item.workflow["steps"][step_index]["name"]
+        agency = await agency_mark(session, ctx["settings"], event.tenant_id)
         client_count = await _comment_count(session, item, client_only=True)
         all_count = await _comment_count(session, item, client_only=False)
         for recipient in recipients:
@@ -254,6 +259,7 @@ async def _mail_step(ctx: dict[str, Any], event: Event, kind: str, keys_field: s
                     step=step_name,
                     preview=preview_of(revision),
                     comment_count=client_count if recipient.client_facing else all_count,
+                    agency=agency,
                 )
             )
     for mail in mails:
@@ -294,6 +300,7 @@ async def mail_mentions(ctx: dict[str, Any], event: Event) -> None:
                 )
             )
         ).all()
+        agency = await agency_mark(session, ctx["settings"], event.tenant_id)
     base = ctx["settings"].app_base_url
     for email, locale in rows:
         recipient = Recipient(
@@ -309,6 +316,7 @@ async def mail_mentions(ctx: dict[str, Any], event: Event) -> None:
                 step="",
                 preview=comment.body[:PREVIEW_CHARS],
                 comment_count=0,
+                agency=agency,
                 author=comment.author_name,
             ),
         )

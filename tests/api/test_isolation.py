@@ -320,6 +320,24 @@ async def seed_directory(client, agency: Agency) -> None:
     await seed_social(client, agency, brand_id)
 
 
+async def seed_branding(client, agency: Agency) -> None:
+    """agency_branding: a logo and the agency's own app address."""
+    from tests.support.images import image_bytes
+
+    response = await client.put(
+        "/v1/agency/logo",
+        content=image_bytes("PNG"),
+        headers={**agency.owner.headers, "content-type": "image/png"},
+    )
+    assert response.status_code == 200, response.text
+    response = await client.patch(
+        "/v1/agency/branding",
+        json={"app_base_url": "https://portail.agence.example"},
+        headers=agency.owner.headers,
+    )
+    assert response.status_code == 200, response.text
+
+
 async def seed_partners(client, agency: Agency, hook_url: str) -> None:
     """partner_apps, webhook_endpoints; the worker (run by seed_subscription) then writes
     webhook_deliveries for the invoice seed_invoices finalizes, and sends them to `hook_url`."""
@@ -648,6 +666,7 @@ async def _seed_every_table(client) -> tuple[Agency, Agency]:
             )
             assert response.status_code == 201, response.text
             await seed_partners(client, agency, hook_url)
+            await seed_branding(client, agency)
             await seed_directory(client, agency)
             await seed_publishing(client, agency)
             await seed_subscription(client, agency)

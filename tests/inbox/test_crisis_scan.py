@@ -229,6 +229,11 @@ async def test_a_watch_list_word_warns_the_lead_and_the_client_only_if_the_brand
         assert "1 message emploie des mots de la liste de surveillance : boycott." in said
         # Contacts get the figures, not the comments themselves.
         assert "BOYCOTT de la marque" not in said
+        # Under the agency's name, which the client knows (not Passerelle's).
+        agency = (await client.get("/v1/me", headers=boss)).json()["tenant"]["name"]
+        assert said.splitlines()[0] == agency
+        markup = to_contact.get_body(preferencelist=("html",))
+        assert markup is not None and f">{agency}</strong>" in str(markup.get_content())
     else:
         assert mailbox.to(contact) == []
 

@@ -484,6 +484,7 @@ VALID_BODIES: dict[tuple[str, str], Callable[[], Any]] = {
         "event_types": [EventType.invoice_finalized.value],
     },
     ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"): lambda: {"description": "Renamed"},
+    ("PATCH", "/v1/agency/branding"): lambda: {"app_base_url": "https://portail.agence.example"},
 }
 
 # Routes that read a body that is not JSON (they declare no body model, so the JSON-body walks
@@ -491,6 +492,10 @@ VALID_BODIES: dict[tuple[str, str], Callable[[], Any]] = {
 NON_JSON_BODIES: dict[tuple[str, str], str] = {
     ("POST", "/v1/oauth/token"): (
         "RFC 6749 §4.4: the client-credentials token request is application/x-www-form-urlencoded"
+    ),
+    ("PUT", "/v1/agency/logo"): (
+        "the logo is the image itself (PNG, JPEG or WebP); tests/tenants/test_branding.py tries "
+        "it with SVG, mismatched, empty, oversized and streamed bodies"
     ),
 }
 
@@ -505,6 +510,11 @@ NOT_TENANT_OBJECTS: dict[str, str] = {
     "/v1/oauth/callback/{platform}": (
         "reached by a platform's redirect with a signed state (which names its tenant); the "
         "path names a platform, not an object"
+    ),
+    "/agency-logos/{tenant_id}/{sha256}": (
+        "an agency's logo, public by design (e-mails show it): reached by its content hash, "
+        "which only those sent it know; tests/tenants/test_branding.py checks that another "
+        "agency's id or an old hash is a 404"
     ),
     "/v1/platform-webhooks/{platform}": (
         "a platform's webhook, authenticated by its signature over the body; the path names a "

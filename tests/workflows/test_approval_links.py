@@ -29,7 +29,9 @@ from tests.support.factories import (
 from tests.support.problems import assert_problem
 from tests.support.worker import run_worker
 
-LINK = re.compile(r"https://app\.passerelle\.test/approve/([A-Za-z0-9_\-.]+)")
+# Whatever the base (PUBLIC_BASE_URL, or the agency's own app): the exact address is
+# asserted by test_the_email_speaks_the_clients_language_and_hides_internal_comments.
+LINK = re.compile(r"https?://[^\s\"<>]+/approve/([A-Za-z0-9_\-.]+)")
 POST_TEXT = "Notre nouvelle baguette au levain arrive en boutique samedi matin."
 
 
@@ -202,7 +204,8 @@ async def test_the_email_speaks_the_clients_language_and_hides_internal_comments
     assert html_part is not None
     html = str(html_part.get_content())
     token = _token(message)
-    url = f"https://app.passerelle.test/approve/{token}"
+    # A page of this service (PUBLIC_BASE_URL), not of the staff's single-page app.
+    url = f"{settings.public_base_url}/approve/{token}"
     assert POST_TEXT in text and POST_TEXT in html
     assert f'href="{url}"' in html and f">{button}</a>" in html
     assert f"{button}" in text and url in text

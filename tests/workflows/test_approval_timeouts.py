@@ -25,7 +25,7 @@ from tests.support.problems import assert_problem
 from tests.support.worker import run_worker
 from workflows.jobs import approval_timeouts
 
-LINK = re.compile(r"https://app\.passerelle\.test/approve/([A-Za-z0-9_\-.]+)")
+LINK = re.compile(r"https?://[^\s\"<>]+/approve/([A-Za-z0-9_\-.]+)")
 H = timedelta(hours=1)
 
 

@@ -1148,10 +1148,12 @@ async def test_client_approvers_are_asked_in_the_clients_language(
     for message in (to_contact, to_outsider):
         assert message["Subject"] == f"{prefix}Nouveautés ({s.brand['name']})"
         assert message["Content-Language"] == language
-    assert button_href(to_contact) == f"{APP}/portal/content/{item['id']}"
+    # Client-facing links lead to this service's pages; staff links (above) to the staff app.
+    pages = settings.public_base_url
+    assert button_href(to_contact) == f"{pages}/portal/content/{item['id']}"
     link = button_href(to_outsider)
-    assert link.startswith(f"{APP}/approve/")
-    token = link.removeprefix(f"{APP}/approve/")
+    assert link.startswith(f"{pages}/approve/")
+    token = link.removeprefix(f"{pages}/approve/")
     assert link in text_of(to_outsider)
     view = await client.get(f"/v1/approval-links/{token}")
     assert view.status_code == 200, view.text

@@ -141,7 +141,7 @@ async def _open(
         signed=signed,
         context=context,
         language=language_for(context.locale),
-        agency=await agency_of(session, signed.tenant_id),
+        agency=await agency_of(session, signed.tenant_id, settings=resources.settings),
     )
 
 

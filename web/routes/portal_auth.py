@@ -355,7 +355,7 @@ async def _open_link(
         raise PageError(410, "error.sign_in_link_expired", language=language, text=TEXT) from exc
     client = await session.get(Client, (link.tenant_id, account.membership.client_id))
     language = language_of(client.locale) if client else language
-    agency = await agency_of(session, link.tenant_id)
+    agency = await agency_of(session, link.tenant_id, settings=resources.settings)
     return link, account, language, agency
 
 
