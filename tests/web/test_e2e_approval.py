@@ -2,7 +2,8 @@
 the client follows the e-mail's link in Debian's Chromium, reads the post and decides, and the
 agency sees the item's new state through the API.
 
-An external approver (no account) once on a desktop in English (approve, with a double click),
+An external approver (no account) once on a desktop in English (the agency's logo in the masthead;
+approve, with a double click),
 once on a phone in French (request changes: first without the comment it requires, then with one
 holding HTML, shown as typed). A client contact with an account on a phone: the e-mail's link asks
 them to sign in, then brings them to the post; they approve and find it in their history.
@@ -19,6 +20,7 @@ from playwright.async_api import Page, expect
 from devtools.smtp import Mailbox, text_of
 from tests.support.browser import assert_accessible, screenshot
 from tests.support.factories import PASSWORD, Agency, add_person, new_world, unique
+from tests.support.images import image_bytes
 from tests.support.partners import set_plan
 from tests.support.worker import deliver_events
 
@@ -113,8 +115,18 @@ async def test_an_external_approver_approves_from_the_emails_link_on_a_desktop(
     s = await _submitted_to_an_external_approver(
         client, resources, settings, mailbox, locale="en", post=ENGLISH_POST
     )
+    r = await client.put(
+        "/v1/agency/logo",
+        content=image_bytes("PNG", size=(80, 80), color="teal"),
+        headers={**s.headers, "content-type": "image/png"},
+    )
+    assert r.status_code in (200, 201), r.text
     await _open_the_emails_link(page, s, live_server, ENGLISH_POST)
     await expect(page.locator("html")).to_have_attribute("lang", "en")
+    # The agency's logo, served by this project to the browser, beside the agency's name.
+    logo = page.get_by_role("banner").locator("img")
+    await expect(logo).to_have_attribute("src", re.compile(f"^{re.escape(live_server)}/"))
+    assert await logo.evaluate("image => image.complete && image.naturalWidth") == 80
     await assert_accessible(page)
     await screenshot(page, "approval-desktop")
 
