@@ -4,8 +4,9 @@ agency sees the item's new state through the API.
 
 An external approver (no account) once on a desktop in English (the agency's logo in the
 masthead; approve, with a double click), once on a phone in French (request changes: first
-without the comment it requires, then with one holding HTML, shown as typed). A client contact with an account on a phone: the e-mail's link asks
-them to sign in, then brings them to the post; they approve and find it in their history.
+without the comment it requires, then with one holding HTML, shown as typed). A client contact
+with an account on a phone: the e-mail's link asks them to sign in, then brings them to the
+post; they approve and find it in their history.
 axe-core checks every page shown; the screenshots are listed at the end of the run."""
 
 from __future__ import annotations
