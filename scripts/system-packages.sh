@@ -8,14 +8,19 @@
 # They are Debian packages rather than wheels, so `uv sync` cannot provide them.
 # And libfaketime (the faketime package), which scripts/test-at.sh preloads to run the tests
 # with the clock on another date.
+# And Debian's chromium, the browser the end-to-end tests drive through Playwright
+# (tests/support/browser.py): the machine's own, kept up to date by apt, never a build that a
+# tool downloads (`playwright install` is not part of any recipe).
 #
 # When every file is already there this does nothing (no apt, no sudo), so it is cheap to run
 # on every `make install`. Otherwise it runs `apt-get install`, through sudo when not root, and
 # runs `apt-get update` only if that first install fails (stale or empty package lists).
 set -euo pipefail
 
-PACKAGES=(libenchant-2-2 hunspell-fr hunspell-en-us faketime)
+PACKAGES=(libenchant-2-2 hunspell-fr hunspell-en-us faketime chromium)
 DICTIONARIES=(/usr/share/hunspell/fr_FR.dic /usr/share/hunspell/en_US.dic)
+# The path tests/support/browser.py launches.
+CHROMIUM=/usr/bin/chromium
 
 say() { printf 'system-packages: %s\n' "$*" >&2; }
 die() {
@@ -43,7 +48,7 @@ all_present() {
     for dic in "${DICTIONARIES[@]}"; do
         [[ -f "$dic" ]] || return 1
     done
-    have_libenchant && have_libfaketime
+    [[ -x "$CHROMIUM" ]] && have_libenchant && have_libfaketime
 }
 
 apt_get() {
@@ -68,7 +73,7 @@ main() {
         apt_get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null ||
             die "apt-get install ${PACKAGES[*]} failed"
     fi
-    all_present || die "installed ${PACKAGES[*]} but ${DICTIONARIES[*]}, libenchant-2 or libfaketime is still missing"
+    all_present || die "installed ${PACKAGES[*]} but ${DICTIONARIES[*]}, $CHROMIUM, libenchant-2 or libfaketime is still missing"
     say "ok"
 }
 

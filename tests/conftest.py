@@ -28,6 +28,9 @@ from infra.logging import configure_logging
 from infra.security import generate_signing_key
 from tests.support.clock import Clock
 
+# The real-browser fixtures (live_server, page, phone_page): see tests/support/browser.py.
+pytest_plugins = ["tests.support.browser"]
+
 STRIPE_KEY = "sk_test_passerelle"
 STRIPE_WEBHOOK_SECRET = "whsec_test_passerelle"
 _stripe = StripeServer(api_key=STRIPE_KEY)
@@ -80,6 +83,10 @@ def pytest_configure(config: pytest.Config) -> None:
         LOGIN_RATE_LIMIT_PER_ADDRESS="10000/60",
         SMTP_PORT=str(free_port()),
         APP_BASE_URL="https://app.passerelle.test",
+        # Where the live server (tests/support/browser.py) listens, when a test asks for it: the
+        # worker builds e-mail links from this same setting, so a link a test reads in the
+        # mailbox opens in the browser. Chosen here, like SMTP_PORT, before settings are read.
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{free_port()}",
         LOG_LEVEL="WARNING",
         LOG_JSON="true",
         SEAT_SYNC_DELAY_SECONDS="0",
