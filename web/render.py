@@ -54,6 +54,8 @@ def render(
         t=translator(language, *([text] if text else [])),
         lang=language,
         agency=agency or Agency(name="Passerelle"),
+        # A page that knows no agency (an altered link) does not claim to speak for one.
+        agency_known=agency is not None,
         csrf_token=csrf_token(request),
         request=request,
     )

@@ -9,6 +9,7 @@ async def test_an_altered_link_shows_a_page_that_says_so(client) -> None:
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
     assert "This link is not valid" in response.text
+    assert "on behalf of" not in response.text  # no agency is known: none is named
     # The link is a credential: it must not leak through Referer, caches or frames.
     assert response.headers["referrer-policy"] == "no-referrer"
     assert response.headers["cache-control"] == "no-store"
