@@ -17,7 +17,6 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from infra.db import set_tenant
 from infra.i18n import language as language_of
 from infra.plans import Feature
 from infra.security import InvalidToken as BadToken
@@ -29,6 +28,7 @@ from tenants.principal import Principal
 from web.agency import Agency, agency_of
 from web.deps import ResourcesDep, SessionDep
 from web.errors import PageError
+from web.tenancy import enter_tenant
 
 COOKIE = "passerelle_portal"
 AUDIENCE = "passerelle-portal"
@@ -152,7 +152,7 @@ async def session_principal(
         return None
     try:
         tenant_id = uuid.UUID(str(claims["tid"]))
-        await set_tenant(session, tenant_id)
+        await enter_tenant(session, tenant_id)
         return await tenants.load_principal(
             session,
             tenant_id,

@@ -18,7 +18,6 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
-from infra.db import set_tenant
 from infra.errors import ProblemError
 from infra.resources import Resources
 from web.agency import Agency, agency_of
@@ -28,6 +27,7 @@ from web.errors import PageError
 from web.i18n import Catalogue, language_for
 from web.preview import Moment, comment_views, moment, post_view, with_partials
 from web.render import render
+from web.tenancy import enter_tenant
 from workflows import errors as workflow_errors
 from workflows import service
 from workflows.schemas import LinkDecision, LinkView, Reason
@@ -130,9 +130,7 @@ async def _open(
         signed = service.read_link(resources.signer, token)
     except workflow_errors.LinkInvalid as exc:
         raise PageError(404, "error.link_invalid", language=_browser_language(request)) from exc
-    # As api.tenancy.enter_tenant does (the layers keep web from importing api): the tenant the
-    # signature vouches for, for the rest of this request's transaction.
-    await set_tenant(session, signed.tenant_id)
+    await enter_tenant(session, signed.tenant_id)
     context = await service.link_context(session, signed)
     if context is None:
         raise PageError(404, "error.link_invalid", language=_browser_language(request))

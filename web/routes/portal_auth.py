@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from infra.db import set_tenant
 from infra.errors import RateLimited
 from infra.i18n import language as language_of
 from infra.ratelimit import address_key
@@ -36,6 +35,7 @@ from web.session import (
     session_token,
     set_session_cookie,
 )
+from web.tenancy import enter_tenant
 
 router = APIRouter()
 
@@ -244,7 +244,7 @@ async def _start(
     account: portal.PortalAccount,
     next_path: str,
 ) -> Response:
-    await set_tenant(session, account.tenant.id)
+    await enter_tenant(session, account.tenant.id)
     session_id = await portal.open_session(
         session, account, user_agent=request.headers.get("user-agent")
     )
@@ -325,7 +325,7 @@ async def request_link(request: Request, session: SessionDep, resources: Resourc
     accounts = await portal.portal_accounts(session, user.id) if user else []
     # One e-mail per agency, each from that agency's tenant (outbox rows belong to one).
     for account in accounts:
-        await set_tenant(session, account.tenant.id)
+        await enter_tenant(session, account.tenant.id)
         portal.request_sign_in_link(
             session, account, request_id=getattr(request.state, "request_id", None)
         )
@@ -347,7 +347,7 @@ async def _open_link(
     language = browser_language(request)
     try:
         link = portal.read_sign_in_link(resources.signer, token)
-        await set_tenant(session, link.tenant_id)
+        await enter_tenant(session, link.tenant_id)
         account = await portal.account_of_link(session, link)
     except tenant_errors.SignInLinkInvalid as exc:
         raise PageError(404, "error.sign_in_link_invalid", language=language, text=TEXT) from exc
