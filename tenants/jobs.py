@@ -12,7 +12,7 @@ from infra.i18n import language as language_of
 from infra.mail import Mail, masthead, send_mail
 from infra.outbox import Event
 from tenants import errors, service
-from tenants.models import Client, Invitation, InvitationStatus, Tenant, User
+from tenants.models import Client, Invitation, InvitationStatus, Role, Tenant, User
 from tenants.service import portal
 from tenants.service.branding import agency_mark, client_link_base
 
@@ -26,6 +26,25 @@ _INVITE = {
     "en": (
         "{inviter} invited you to join {agency} on Passerelle",
         "Hello,\n\n{inviter} invited you to join the agency {agency} on Passerelle.\n\n"
+        "Accept the invitation here:\n{link}\n\nThis link expires on {expires}.\n",
+        "Accept the invitation",
+    ),
+}
+
+
+# A client contact is invited to the portal, in the client's language, not to the team.
+_INVITE_CLIENT = {
+    "fr": (
+        "{inviter} vous invite à l'espace client de {agency}",
+        "Bonjour,\n\n{inviter} vous invite à l'espace client de {agency}, où vous lirez et "
+        "approuverez ce que l'agence prépare pour vous.\n\n"
+        "Acceptez l'invitation ici :\n{link}\n\nCe lien expire le {expires}.\n",
+        "Accepter l'invitation",
+    ),
+    "en": (
+        "{inviter} invited you to {agency}'s client portal",
+        "Hello,\n\n{inviter} invited you to {agency}'s client portal, where you will read and "
+        "approve what the agency prepares for you.\n\n"
         "Accept the invitation here:\n{link}\n\nThis link expires on {expires}.\n",
         "Accept the invitation",
     ),
@@ -46,14 +65,32 @@ async def send_invitation(ctx: dict[str, Any], event: Event) -> None:
         tenant = await session.get(Tenant, event.tenant_id)
         inviter = await session.get(User, event.payload["invited_by"])
         agency = await agency_mark(session, ctx["settings"], event.tenant_id)
-    if invitation is None or invitation.status != InvitationStatus.pending:
-        return  # withdrawn or already accepted: nothing to send
+        if invitation is None or invitation.status != InvitationStatus.pending:
+            return  # withdrawn or already accepted: nothing to send
+        # Client contacts land on this project's portal page (or the agency's own app);
+        # staff on the agency's app, which is theirs.
+        for_client = invitation.role == Role.client
+        customer = (
+            await session.get(Client, (event.tenant_id, invitation.client_id))
+            if for_client and invitation.client_id
+            else None
+        )
+        base = (
+            await client_link_base(session, ctx["settings"], event.tenant_id)
+            if for_client
+            else ctx["settings"].app_base_url
+        )
     assert tenant is not None and inviter is not None
     settings = ctx["settings"]
     token = service.invitation_token(ctx["signer"], invitation)
-    link = f"{settings.app_base_url}/invitations/{token}"
-    language = language_of(tenant.locale)
-    subject, body, button = _INVITE[language]
+    if for_client:
+        link = f"{base}/portal/invitations/{token}"
+        language = language_of(customer.locale if customer else tenant.locale)
+        subject, body, button = _INVITE_CLIENT[language]
+    else:
+        link = f"{base}/invitations/{token}"
+        language = language_of(tenant.locale)
+        subject, body, button = _INVITE[language]
     values = {
         "inviter": inviter.name,
         "agency": tenant.name,

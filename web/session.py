@@ -25,6 +25,7 @@ from tenants import errors as tenant_errors
 from tenants import service as tenants
 from tenants.models import Client, Membership, Role, Tenant
 from tenants.principal import Principal
+from tenants.service import portal
 from web.agency import Agency, agency_of
 from web.deps import ResourcesDep, SessionDep
 from web.errors import PageError
@@ -122,6 +123,24 @@ def clear_cookie(request: Request, response: Response) -> None:
         response.delete_cookie(
             COOKIE, path="/", httponly=True, samesite="lax", secure=request.url.scheme == "https"
         )
+
+
+async def start_session(
+    request: Request,
+    session: AsyncSession,
+    signer: TokenSigner,
+    account: portal.PortalAccount,
+    next_path: str,
+) -> Response:
+    """Open a portal login for the account and go on to `next_path` with its cookie: how every
+    door in (password, e-mailed link, accepted invitation) ends."""
+    await enter_tenant(session, account.tenant.id)
+    session_id = await portal.open_session(
+        session, account, user_agent=request.headers.get("user-agent")
+    )
+    response = RedirectResponse(next_path, status_code=303)
+    set_session_cookie(request, response, session_token(signer, account.membership, session_id))
+    return response
 
 
 @dataclass(frozen=True)

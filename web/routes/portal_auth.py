@@ -32,8 +32,7 @@ from web.session import (
     clear_cookie,
     local_path,
     session_principal,
-    session_token,
-    set_session_cookie,
+    start_session,
 )
 from web.tenancy import enter_tenant
 
@@ -244,15 +243,7 @@ async def _start(
     account: portal.PortalAccount,
     next_path: str,
 ) -> Response:
-    await enter_tenant(session, account.tenant.id)
-    session_id = await portal.open_session(
-        session, account, user_agent=request.headers.get("user-agent")
-    )
-    response = RedirectResponse(next_path, status_code=303)
-    set_session_cookie(
-        request, response, session_token(resources.signer, account.membership, session_id)
-    )
-    return response
+    return await start_session(request, session, resources.signer, account, next_path)
 
 
 @router.post("/portal/sign-in/agency", response_class=HTMLResponse)
