@@ -7,9 +7,9 @@ import uuid
 import httpx
 
 from devtools.smtp import text_of
-from tests.support.factories import PASSWORD, Person, World, add_person, new_agency, new_world
+from tests.support.factories import PASSWORD, Person, World, new_agency
 from tests.support.images import image_bytes
-from tests.support.partners import set_plan
+from tests.support.portal import portal_contact
 from tests.support.worker import deliver_events
 from web.agency import Agency, agency_of
 
@@ -47,17 +47,7 @@ async def test_an_unknown_agency_is_passerelle_without_a_logo(db, settings):
 
 
 async def _portal_contact(client, db, resources) -> tuple[World, Person]:
-    world = await new_world(client, customer={"locale": "en"})
-    await set_plan(db, world.agency, "agency")  # a plan with the client portal
-    contact = await add_person(
-        client,
-        db,
-        resources.passwords,
-        world.agency,
-        "client",
-        client_id=uuid.UUID(world.customer["id"]),
-    )
-    return world, contact
+    return await portal_contact(client, db, resources.passwords, customer={"locale": "en"})
 
 
 def _browser(app) -> httpx.AsyncClient:

@@ -6,7 +6,6 @@ to them, on a desktop. The screenshots are listed at the end of the run."""
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -14,8 +13,9 @@ from playwright.async_api import Page, expect
 
 from devtools.smtp import text_of
 from tests.support.browser import assert_accessible, screenshot
-from tests.support.factories import PASSWORD, add_person, new_world, unique
+from tests.support.factories import PASSWORD, new_world, unique
 from tests.support.partners import set_plan
+from tests.support.portal import portal_contact
 from tests.support.worker import deliver_events
 
 MONTREAL = ZoneInfo("America/Montreal")
@@ -94,15 +94,8 @@ async def test_an_invited_contact_joins_on_a_phone_and_reads_budget_and_reports(
 async def test_a_contact_signs_in_with_an_emailed_link_on_a_desktop(
     client, db, resources, settings, mailbox, live_server, page
 ) -> None:
-    world = await new_world(client, customer={"locale": "en"})
-    await set_plan(db, world.agency, "agency")
-    contact = await add_person(
-        client,
-        db,
-        resources.passwords,
-        world.agency,
-        "client",
-        client_id=uuid.UUID(world.customer["id"]),
+    world, contact = await portal_contact(
+        client, db, resources.passwords, customer={"locale": "en"}
     )
     await page.goto(f"{live_server}/portal/sign-in")
     await _shown(page, "Sign in to the client portal", "sign-in-desktop")

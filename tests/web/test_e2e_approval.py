@@ -12,16 +12,15 @@ axe-core checks every page shown; the screenshots are listed at the end of the r
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 
 from playwright.async_api import Page, expect
 
 from devtools.smtp import Mailbox, text_of
 from tests.support.browser import assert_accessible, screenshot
-from tests.support.factories import PASSWORD, Agency, add_person, new_world, unique
+from tests.support.factories import PASSWORD, Agency, new_world, unique
 from tests.support.images import image_bytes
-from tests.support.partners import set_plan
+from tests.support.portal import portal_contact
 from tests.support.worker import deliver_events
 
 LINK = re.compile(r"https?://\S+/approve/[A-Za-z0-9_\-.]+")
@@ -214,17 +213,12 @@ async def test_a_client_contact_signs_in_from_the_emails_link_and_approves_on_a_
     client, db, resources, settings, mailbox, live_server, phone_page
 ) -> None:
     page = phone_page
-    world = await new_world(
-        client, customer={"locale": "en"}, brands={"brand": {"default_language": "en"}}
-    )
-    await set_plan(db, world.agency, "agency")  # the plan with the client portal
-    contact = await add_person(
+    world, contact = await portal_contact(
         client,
         db,
         resources.passwords,
-        world.agency,
-        "client",
-        client_id=uuid.UUID(world.customer["id"]),
+        customer={"locale": "en"},
+        brands={"brand": {"default_language": "en"}},
     )
     r = await client.post(
         "/v1/workflow-templates",

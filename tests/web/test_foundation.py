@@ -3,9 +3,12 @@ private, the CSRF cookie, and the stylesheet."""
 
 from __future__ import annotations
 
+from tests.support.portal import open_browser
 
-async def test_an_altered_link_shows_a_page_that_says_so(client) -> None:
-    response = await client.get("/approve/not-a-real-token")
+
+async def test_an_altered_link_shows_a_page_that_says_so(app, browsers) -> None:
+    browser = open_browser(app, browsers)  # a fresh cookie jar: the CSRF cookie is set anew
+    response = await browser.get("/approve/not-a-real-token")
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
     assert "This link is not valid" in response.text

@@ -5,11 +5,8 @@ them in to the portal; every reason it no longer works gets a page that says whi
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import httpx
 import pytest
 from sqlalchemy import update
 from sqlmodel import select
@@ -19,34 +16,11 @@ from tenants.models import Invitation, Membership, User
 from tenants.service.members import INVITATION_AUDIENCE
 from tests.support.factories import PASSWORD, World, add_person, login, new_world, unique
 from tests.support.partners import set_plan
+from tests.support.portal import open_browser, post
 from tests.support.worker import deliver_events
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
-
-
-@pytest.fixture
-async def browsers(app) -> AsyncIterator[list[httpx.AsyncClient]]:
-    opened: list[httpx.AsyncClient] = []
-    yield opened
-    for browser in opened:
-        await browser.aclose()
-
-
-def open_browser(app, browsers: list[httpx.AsyncClient], **headers: str) -> httpx.AsyncClient:
-    """A browser of its own (cookie jar), from its own address."""
-    host = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
-    transport = httpx.ASGITransport(app=app.state.asgi, client=(host, 40000))
-    browser = httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers)
-    browsers.append(browser)
-    return browser
-
-
-async def post(browser: httpx.AsyncClient, path: str, **fields: str) -> httpx.Response:
-    """The form as the page sends it: the CSRF token the page's cookie carries."""
-    if "passerelle_csrf" not in browser.cookies:
-        await browser.get(path)
-    return await browser.post(path, data={"csrf": browser.cookies["passerelle_csrf"], **fields})
 
 
 async def client_agency(client, db, *, locale: str = "en") -> World:

@@ -5,52 +5,22 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
 from sqlalchemy import update
 
 from devtools.smtp import text_of
 from tenants.models import AuthSession, Membership
-from tests.support.factories import PASSWORD, Person, World, add_person, new_world
-from tests.support.partners import set_plan
+from tests.support.factories import PASSWORD, Person, World, add_person
+from tests.support.portal import open_browser, portal_contact, post
 from tests.support.worker import deliver_events
 
 MONTREAL = ZoneInfo("America/Montreal")
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
-
-
-@pytest.fixture
-async def browsers(app) -> AsyncIterator[list[httpx.AsyncClient]]:
-    """Browsers of their own (cookie jars), each from its own address, so that one test's
-    failed sign-ins never count against another's."""
-    opened: list[httpx.AsyncClient] = []
-    yield opened
-    for browser in opened:
-        await browser.aclose()
-
-
-def open_browser(app, browsers: list[httpx.AsyncClient]) -> httpx.AsyncClient:
-    host = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
-    transport = httpx.ASGITransport(app=app.state.asgi, client=(host, 40000))
-    browser = httpx.AsyncClient(transport=transport, base_url="http://testserver")
-    browsers.append(browser)
-    return browser
-
-
-async def csrf(browser: httpx.AsyncClient) -> str:
-    if "passerelle_csrf" not in browser.cookies:
-        await browser.get("/portal/sign-in")
-    return browser.cookies["passerelle_csrf"]
-
-
-async def post(browser: httpx.AsyncClient, path: str, **fields: str) -> httpx.Response:
-    return await browser.post(path, data={"csrf": await csrf(browser), **fields})
 
 
 async def sign_in(
@@ -61,21 +31,14 @@ async def sign_in(
 
 async def portal_world(client, db, resources, *, locale: str = "en", plan: str = "agency"):
     """An agency on a plan with the portal, a client (of `locale`), its brand, a contact."""
-    world = await new_world(
-        client,
-        customer={"locale": locale, "name": "Acme Inc."},
-        brands={"brand": {"name": "Acme Coffee", "timezone": "America/Montreal"}},
-    )
-    await set_plan(db, world.agency, plan)
-    contact = await add_person(
+    return await portal_contact(
         client,
         db,
         resources.passwords,
-        world.agency,
-        "client",
-        client_id=uuid.UUID(world.customer["id"]),
+        plan=plan,
+        customer={"locale": locale, "name": "Acme Inc."},
+        brands={"brand": {"name": "Acme Coffee", "timezone": "America/Montreal"}},
     )
-    return world, contact
 
 
 async def awaiting(client, world: World, contact: Person, brand: dict | None = None, **fields):
