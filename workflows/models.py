@@ -167,6 +167,8 @@ class ApprovalDecision(TenantScoped, table=True):
             "approver",
             name="uq_decisions_approver",
         ),
+        # The portal's history: one person's decisions, newest first.
+        Index("ix_decisions_by_person", "tenant_id", "user_id", "created_at", "id"),
     )
 
     content_item_id: uuid.UUID
