@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +15,9 @@ from infra.clock import utcnow
 
 
 def redis_settings(url: str) -> RedisSettings:
-    return RedisSettings.from_dsn(url)
+    # arq connects with a 1 s timeout and gives up on the first timed-out command: a busy
+    # moment on Redis's host (seen once in CI, mid-job) must not fail a job. 5 s, and retry.
+    return replace(RedisSettings.from_dsn(url), conn_timeout=5, retry_on_timeout=True)
 
 
 def serialize(obj: dict[str, Any]) -> bytes:
