@@ -54,6 +54,10 @@ MEMBERS = 60  # the owner included
 LIMIT = 50
 PATH = f"/v1/members?limit={LIMIT}"
 TARGET_RATIO = 0.6
+# What `BENCH_RUNS=N make bench` summarizes over the runs (keys of bench/results/api.json).
+HEADLINE = ("ratio_full_over_bare", "full_stack_p99_ms", "ratio_full_over_bare_2_processes")
+TARGET_P99_MS = 50.0
+PROCESSES = 2  # the scale-out row: N processes of each
 BUSY_WARNING_PERCENT = 15
 WARMUP_S = 3
 THREADS = 2
@@ -213,7 +217,7 @@ def run() -> None:
     print(f"   {machine_note()}")
     print(
         f"   wrk -t{THREADS} -c{CONNECTIONS}, {WARMUP_S} s warm-up (discarded) then {duration} s "
-        f"each; uvicorn 1 process, uvloop {versions['uvloop']} + httptools "
+        f"each; uvicorn 1 then {PROCESSES} processes, uvloop {versions['uvloop']} + httptools "
         f"{versions['httptools']}; database pool: full stack SQLAlchemy {app_pool}, "
         f"bare asyncpg min=max={pool_size} (DATABASE_POOL_SIZE)"
     )
@@ -235,34 +239,27 @@ def run() -> None:
     asyncio.run(flush_redis(redis_url))
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    full_port = free_port()
-    bare_port = free_port()
-    while bare_port == full_port:
-        bare_port = free_port()
-    full = Server(
-        "full stack",
-        [str(VENV_BIN / "passerelle"), "serve", "--host", "127.0.0.1", "--port", str(full_port)],
-        env=server_env,
-        port=full_port,
-        log_path=RESULTS / f"{NAME}-full.log",
-    )
-    with ExitStack() as stack:
-        stack.callback(full.stop)
-        full.start()
-        full.wait_ready("/readyz")
-        token = login_owner(full, OWNER_EMAIL, password)
-        claims = token_claims(token)
-        if claims.get("tid") != str(tenant_id):
-            raise BenchError(f"logged into tenant {claims.get('tid')}, expected {tenant_id}")
-        bare = Server(
-            "bare asyncpg+starlette",
+
+    def full_stack(processes: int) -> Server:
+        port = free_port()
+        return Server(
+            _name("full stack", processes),
             [
-                sys.executable,
-                str(ROOT / "bench" / "bare_app.py"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(bare_port),
+                *(str(VENV_BIN / "passerelle"), "serve", "--host", "127.0.0.1"),
+                *("--port", str(port), "--workers", str(processes)),
+            ],
+            env=server_env,
+            port=port,
+            log_path=RESULTS / f"{NAME}-full-{processes}p.log",
+        )
+
+    def bare_app(processes: int, claims: dict[str, Any]) -> Server:
+        port = free_port()
+        return Server(
+            _name("bare asyncpg+starlette", processes),
+            [
+                *(sys.executable, str(ROOT / "bench" / "bare_app.py"), "--host", "127.0.0.1"),
+                *("--port", str(port), "--workers", str(processes)),
             ],
             env={
                 **server_env,
@@ -273,60 +270,83 @@ def run() -> None:
                 "BARE_USER_ID": claims["sub"],
                 "BARE_SESSION_ID": claims["sid"],
             },
-            port=bare_port,
-            log_path=RESULTS / f"{NAME}-bare.log",
-        )
-        stack.callback(bare.stop)
-        bare.start()
-        bare.wait_ready("/readyz")
-
-        full_body = _check_answer(full, token)
-        bare_body = _check_answer(bare, token)
-        if full_body != bare_body:
-            raise BenchError(
-                "the two servers do not answer the same document:\n"
-                f"  full: {json.dumps(full_body)[:600]}\n  bare: {json.dumps(bare_body)[:600]}"
-            )
-        print(
-            f"-- both answer 200 with {LIMIT} items and identical bodies "
-            f"(setup {time.monotonic() - started:.1f} s)",
-            flush=True,
+            port=port,
+            log_path=RESULTS / f"{NAME}-bare-{processes}p.log",
         )
 
-        busy = machine_busy_percent()
-        if busy is not None and busy > BUSY_WARNING_PERCENT:
+    results: dict[str, Measured] = {}
+    busy: float | None = None
+    for processes in (1, PROCESSES):
+        with ExitStack() as stack:
+            full = full_stack(processes)
+            stack.callback(full.stop)
+            full.start()
+            full.wait_ready("/readyz")
+            token = login_owner(full, OWNER_EMAIL, password)
+            claims = token_claims(token)
+            if claims.get("tid") != str(tenant_id):
+                raise BenchError(f"logged into tenant {claims.get('tid')}, expected {tenant_id}")
+            bare = bare_app(processes, claims)
+            stack.callback(bare.stop)
+            bare.start()
+            bare.wait_ready("/readyz")
+
+            full_body = _check_answer(full, token)
+            bare_body = _check_answer(bare, token)
+            if full_body != bare_body:
+                raise BenchError(
+                    "the two servers do not answer the same document:\n"
+                    f"  full: {json.dumps(full_body)[:600]}\n  bare: {json.dumps(bare_body)[:600]}"
+                )
             print(
-                f"   WARNING: the machine was {busy:.0f}% busy before measuring (something else "
-                "is running): the figures will be low and noisy.",
+                f"-- {processes} process(es) each: both answer 200 with {LIMIT} items and "
+                f"identical bodies (setup {time.monotonic() - started:.1f} s)",
                 flush=True,
             )
-        results = {
-            server.name: _measure(server, slug, token, duration)
-            for server, slug in ((full, "full"), (bare, "bare"))
-        }
+            if busy is None:
+                busy = machine_busy_percent()
+                if busy is not None and busy > BUSY_WARNING_PERCENT:
+                    print(
+                        f"   WARNING: the machine was {busy:.0f}% busy before measuring "
+                        "(something else is running): the figures will be low and noisy.",
+                        flush=True,
+                    )
+            for server, slug in ((full, "full"), (bare, "bare")):
+                results[server.name] = _measure(server, f"{slug}-{processes}p", token, duration)
 
-    full_r, bare_r = results[full.name], results[bare.name]
-    ratio = (
-        full_r.wrk.requests_per_s / bare_r.wrk.requests_per_s if bare_r.wrk.requests_per_s else 0.0
-    )
-    verdict = "PASS" if ratio >= TARGET_RATIO else "BELOW TARGET"
+    def ratio_of(processes: int) -> float:
+        full_rps = results[_name("full stack", processes)].wrk.requests_per_s
+        bare_rps = results[_name("bare asyncpg+starlette", processes)].wrk.requests_per_s
+        return full_rps / bare_rps if bare_rps else 0.0
+
+    ratio, ratio_processes = ratio_of(1), ratio_of(PROCESSES)
+    full_p99 = results[_name("full stack", 1)].wrk.p99_ms
+    verdict = "PASS" if ratio >= TARGET_RATIO and full_p99 < TARGET_P99_MS else "BELOW TARGET"
 
     print()
     print(
-        f"{'name':<24} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8}"
-        f"   {'server CPU ms/req':>17} {'server CPU %':>12}"
+        f"{'name':<30} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8}"
+        f"   {'server CPU ms/req':>17} {'server CPU %':>12} {'peak RSS MiB':>12}"
     )
     for name, m in results.items():
         r = m.wrk
         per_request = "n/a" if m.cpu_ms_per_request is None else f"{m.cpu_ms_per_request:.2f}"
         percent = "n/a" if m.cpu_percent is None else f"{m.cpu_percent:.0f}"
+        rss = "n/a" if m.peak_rss_mib is None else f"{m.peak_rss_mib:.0f}"
         print(
-            f"{name:<24} {r.requests_per_s:>11.1f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f}"
-            f"   {per_request:>17} {percent:>12}"
+            f"{name:<30} {r.requests_per_s:>11.1f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f}"
+            f"   {per_request:>17} {percent:>12} {rss:>12}"
         )
-    print("(server CPU %: of one core; the server is one process, so 100 is its ceiling)")
+    print(
+        "(server CPU %: of one core, summed over the server's processes; peak RSS: its largest "
+        "process)"
+    )
     print()
-    print(f"full/bare throughput: {ratio:.2f}   target >= {TARGET_RATIO:.2f}   {verdict}")
+    print(
+        f"full/bare throughput, 1 process: {ratio:.2f}   target >= {TARGET_RATIO:.2f}, with the "
+        f"full stack's p99 {full_p99:.1f} ms (target < {TARGET_P99_MS:.0f} ms)   {verdict}"
+    )
+    print(f"full/bare throughput, {PROCESSES} processes each: {ratio_processes:.2f}")
 
     path = write_results(
         NAME,
@@ -349,13 +369,17 @@ def run() -> None:
             "versions": versions,
             "baseline": "Starlette + raw asyncpg pool, same SQL statements and JSON; no JWT, "
             "no middleware, no dependency injection, no response validation",
-            "results": {
-                "full_stack": full_r.as_dict(),
-                "bare_asyncpg_starlette": bare_r.as_dict(),
-            },
+            "results": {name: m.as_dict() for name, m in results.items()},
             "ratio_full_over_bare": round(ratio, 4),
+            f"ratio_full_over_bare_{PROCESSES}_processes": round(ratio_processes, 4),
+            "full_stack_p99_ms": full_p99,
             "target_ratio": TARGET_RATIO,
+            "target_p99_ms": TARGET_P99_MS,
             "verdict": verdict,
         },
     )
     print(f"figures written to {path.relative_to(ROOT)}")
+
+
+def _name(base: str, processes: int) -> str:
+    return f"{base}, {processes} process{'es' if processes > 1 else ''}"

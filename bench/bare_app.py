@@ -86,7 +86,8 @@ def _iso(value: Any) -> str | None:
 
 
 def _cursor(value: Any) -> str:
-    raw = json.dumps([str(value)], separators=(",", ":")).encode()
+    # As infra.pagination.encode_cursor: the ordering's name, then the key.
+    raw = json.dumps(["members", str(value)], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -146,7 +147,7 @@ app = Starlette(
 
 
 def main() -> None:
-    serve(app, __doc__.splitlines()[0])
+    serve(app, __doc__.splitlines()[0], import_string="bench.bare_app:app")
 
 
 if __name__ == "__main__":

@@ -116,7 +116,7 @@ app = Starlette(
 
 
 def main() -> None:
-    serve(app, __doc__.splitlines()[0])
+    serve(app, __doc__.splitlines()[0], import_string="bench.bare_inbox:app")
 
 
 if __name__ == "__main__":

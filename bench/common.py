@@ -6,10 +6,14 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -140,6 +144,128 @@ def write_results(name: str, data: dict[str, Any]) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
+# Processes: CPU time, memory
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its live descendants (Linux /proc; threads' children included)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except (OSError, ValueError):
+                continue
+    return found
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # After "pid (comm)": state is field 3, utime 14 and stime 15 (1-based, man 5 proc).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_kib(pid: int) -> int | None:
+    """The process's peak resident set size so far (VmHWM), in KiB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Profiles: BENCH_PROFILE=1 samples a server with py-spy while it is measured
+
+
+def profiling_enabled() -> bool:
+    return os.environ.get("BENCH_PROFILE", "").strip() not in ("", "0")
+
+
+@contextmanager
+def profiled(pid: int | None, label: str) -> Iterator[None]:
+    """With BENCH_PROFILE=1, py-spy samples `pid` and its subprocesses for the duration of
+    the block into bench/results/<label>.folded (collapsed stacks: the input of any flame
+    graph viewer, speedscope.app or flamegraph.pl), then the top frames are printed. py-spy
+    samples from outside without blocking the process (--nonblocking), but figures measured
+    while profiling are still a little low: compare profiles with profiles."""
+    if not profiling_enabled() or pid is None:
+        yield
+        return
+    spy = shutil.which("py-spy", path=str(VENV_BIN)) or shutil.which("py-spy")
+    if spy is None:
+        raise BenchError("BENCH_PROFILE needs py-spy (make install puts it in .venv)")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{label}.folded"
+    argv = [spy, "record", "--pid", str(pid), "--subprocesses", "--nonblocking"]
+    argv += ["--rate", "250", "--format", "raw", "--output", str(out)]
+    recorder = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        yield
+    finally:
+        recorder.send_signal(signal.SIGINT)
+        try:
+            _, err = recorder.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            recorder.kill()
+            _, err = recorder.communicate()
+    if not out.exists():
+        raise BenchError(f"py-spy wrote no profile: {err.decode(errors='replace')[-500:]}")
+    print(f"   profile of {label}: {out.relative_to(ROOT)}")
+    for line in top_frames(out.read_text()):
+        print(f"     {line}")
+
+
+def top_frames(folded: str, *, count: int = 12) -> list[str]:
+    """The functions that hold most samples, by own time and by total time (a function
+    counted once per stack), from py-spy's collapsed stacks ("f1 (file:line);f2 … N")."""
+    own: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    samples = 0
+    for line in folded.splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        frames = [_function_of(frame) for frame in stack.split(";")]
+        weight = int(n)
+        samples += weight
+        own[frames[-1]] += weight
+        for frame in set(frames):
+            total[frame] += weight
+    if not samples:
+        return ["(no samples)"]
+    lines = [f"{samples} samples; own time:"]
+    lines += [f"  {100 * n / samples:5.1f}%  {f}" for f, n in own.most_common(count)]
+    lines.append("total time (with callees):")
+    lines += [f"  {100 * n / samples:5.1f}%  {f}" for f, n in total.most_common(count)]
+    return lines
+
+
+_LINE_NUMBER = re.compile(r":\d+\)$")
+
+
+def _function_of(frame: str) -> str:
+    """'list_members (tenants/service/members.py:124)' -> 'list_members (…/members.py)':
+    a function's lines count as one."""
+    name, _, where = frame.partition(" (")
+    where = _LINE_NUMBER.sub(")", " (" + where) if where else ""
+    parts = where.strip(" ()").split("/")
+    short = "/".join(parts[-2:]) if len(parts) > 1 else where.strip(" ()")
+    return f"{name} ({short})" if short else name
+
+
+# ---------------------------------------------------------------------------------------------
 # Server processes
 
 
@@ -174,16 +300,24 @@ class Server:
             start_new_session=True,  # Ctrl-C reaches us; we stop it in order
         )
 
+    def pids(self) -> list[int]:
+        """The server process and every live descendant (uvicorn's workers, say)."""
+        return [] if self.proc is None else process_tree(self.proc.pid)
+
     def cpu_seconds(self) -> float | None:
-        """User + system CPU time the server process has used so far (Linux /proc), or None."""
+        """User + system CPU time the server and its live descendants have used so far (Linux
+        /proc), or None."""
         if self.proc is None:
             return None
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return None
-        # After "pid (comm)": state is field 3, utime 14 and stime 15 (1-based, man 5 proc).
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        times = [process_cpu_seconds(pid) for pid in self.pids()]
+        known = [t for t in times if t is not None]
+        return sum(known) if known else None
+
+    def peak_rss_mib(self) -> float | None:
+        """The largest peak resident set (VmHWM) of the server's processes, in MiB: what one
+        process of it needs at most."""
+        peaks = [p for p in (peak_rss_kib(pid) for pid in self.pids()) if p is not None]
+        return max(peaks) / 1024 if peaks else None
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -305,8 +439,10 @@ def run_wrk(
     threads: int,
     connections: int,
     headers: dict[str, str] | None = None,
+    discarded: bool = False,
 ) -> tuple[WrkResult, str]:
-    """One wrk run; fails loudly when any response was not 2xx/3xx or a socket failed."""
+    """One wrk run; fails loudly when any response was not 2xx/3xx or a socket failed, unless
+    the run is `discarded` (a warm-up: a cold server may be slow to answer the first ones)."""
     argv = [wrk_binary(), f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--latency"]
     for name, value in (headers or {}).items():
         argv += ["-H", f"{name}: {value}"]
@@ -320,6 +456,8 @@ def run_wrk(
     if done.returncode != 0:
         raise BenchError(f"wrk failed (exit {done.returncode}):\n{done.stdout}{done.stderr}")
     result = parse_wrk(done.stdout)
+    if discarded:
+        return result, done.stdout
     if result.non_2xx_3xx:
         raise BenchError(
             f"{result.non_2xx_3xx} of {result.requests} responses were not 2xx/3xx against "
@@ -374,6 +512,8 @@ class Measured:
     wrk: WrkResult
     server_cpu_s: float | None
     """CPU time the server process used during the measured run (None if unknown)."""
+    peak_rss_mib: float | None = None
+    """The server's largest process at its peak so far (VmHWM), in MiB."""
 
     @property
     def cpu_ms_per_request(self) -> float | None:
@@ -393,6 +533,7 @@ class Measured:
             "server_cpu_s": self.server_cpu_s,
             "server_cpu_ms_per_request": self.cpu_ms_per_request,
             "server_cpu_percent_of_one_core": self.cpu_percent,
+            "server_peak_rss_mib": self.peak_rss_mib,
         }
 
 
@@ -411,18 +552,26 @@ def measure_wrk(
     """A discarded warm-up, then the measured run, with the server's CPU time around it."""
     headers = {"Authorization": f"Bearer {token}"}
     print(f"  {label}: warm-up {warmup_s} s …", flush=True)
-    run_wrk(url, duration_s=warmup_s, threads=threads, connections=connections, headers=headers)
+    run_wrk(
+        url,
+        duration_s=warmup_s,
+        threads=threads,
+        connections=connections,
+        headers=headers,
+        discarded=True,
+    )
     server.check_alive()
     print(f"  {label}: measuring {duration_s} s …", flush=True)
     cpu_before = server.cpu_seconds()
-    result, raw = run_wrk(
-        url, duration_s=duration_s, threads=threads, connections=connections, headers=headers
-    )
+    with profiled(server.proc.pid if server.proc else None, raw_path.name.split(".")[0]):
+        result, raw = run_wrk(
+            url, duration_s=duration_s, threads=threads, connections=connections, headers=headers
+        )
     cpu_after = server.cpu_seconds()
     server.check_alive()
     raw_path.write_text(raw)
     cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
-    return Measured(result, cpu)
+    return Measured(result, cpu, server.peak_rss_mib())
 
 
 def app_pool_shape(settings: Any) -> str:
