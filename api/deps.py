@@ -10,7 +10,7 @@ from fastapi import Depends, Header, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.tenancy import enter_claimed_tenant
+from api.tenancy import enter_as_member, enter_claimed_tenant
 from infra.errors import RateLimited, UnsupportedMediaType
 from infra.logging import get_logger
 from infra.resources import Resources, request_transaction
@@ -19,7 +19,7 @@ from infra.settings import parse_rate
 from partners import errors as partner_errors
 from partners.scopes import OPERATION_SCOPES
 from partners.service import tokens
-from tenants import errors, service
+from tenants import errors
 from tenants.principal import Principal
 from tenants.standing import Standing
 
@@ -72,9 +72,8 @@ async def get_principal(
         _require_operation_scope(principal, operation)
         who = f"partner_app:{principal.app_id}"
     else:
-        tenant_id = await enter_claimed_tenant(session, claims)
-        principal = await service.load_principal(
-            session, tenant_id, claims, resources.settings, request_id=request.state.request_id
+        principal = await enter_as_member(
+            session, claims, resources.settings, request_id=request.state.request_id
         )
         who = f"user:{principal.user_id}"
     _refuse_writes_when_read_only(request, principal)

@@ -1,9 +1,10 @@
 """Where a request enters its tenant: the one place in the API that sets it.
 
 Two doors lead in, and both are here so that no domain service sets the tenant as a side
-effect. A signed-in request (a person's access token or a partner app's) enters the tenant its
-verified token names, before the principal is loaded (`enter_claimed_tenant`, used by
-`api.deps.get_principal`). A signed link or a login flow (approval links, invitations, OAuth
+effect. A signed-in request enters the tenant its verified token names: a person's token
+together with reading who they are, in one round trip (`enter_as_member`), a partner app's
+before its principal is loaded (`enter_claimed_tenant`); both are used by
+`api.deps.get_principal`. A signed link or a login flow (approval links, invitations, OAuth
 callbacks, login, refresh, sign-up) first has the owning service verify what the link names,
 then enters that tenant here (`enter_tenant`), then lets the service continue.
 """
@@ -15,8 +16,10 @@ from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from infra.db import set_tenant
-from tenants import errors
+from infra.db import enter_tenant_as_member, set_tenant
+from infra.settings import Settings
+from tenants import errors, service
+from tenants.principal import Principal
 
 
 async def enter_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
@@ -34,3 +37,23 @@ async def enter_claimed_tenant(session: AsyncSession, claims: Mapping[str, objec
         raise errors.InvalidToken() from exc
     await enter_tenant(session, tenant_id)
     return tenant_id
+
+
+async def enter_as_member(
+    session: AsyncSession,
+    claims: Mapping[str, object],
+    settings: Settings,
+    *,
+    request_id: str | None,
+) -> Principal:
+    """Enter the tenant a person's verified access token names and read who they are now
+    (still active, login still open, their role) in the transaction's first statement."""
+    who = service.signed_in(claims)
+    row = await enter_tenant_as_member(
+        session,
+        who.tenant_id,
+        membership_id=who.membership_id,
+        user_id=who.user_id,
+        session_id=who.session_id,
+    )
+    return service.member_principal(who, row, settings, request_id=request_id)

@@ -10,7 +10,8 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import text
+import asyncpg
+from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -22,6 +23,10 @@ from infra.settings import Settings
 
 _SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant_id, true)")
 _SET_USER = text("SELECT set_config('app.user_id', :user_id, true)")
+_ENTER_AS_MEMBER = text(
+    "SELECT role, client_id, timezone, tenant_status, past_due_since "
+    "FROM enter_tenant_as_member(:tenant_id, :membership_id, :user_id, :session_id)"
+)
 
 
 class Database:
@@ -66,6 +71,42 @@ async def set_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
     # On the connection: a bare statement needs none of the ORM session's bookkeeping.
     connection = await session.connection()
     await connection.execute(_SET_TENANT, {"tenant_id": str(tenant_id)})
+
+
+async def enter_tenant_as_member(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    *,
+    membership_id: uuid.UUID,
+    user_id: uuid.UUID,
+    session_id: uuid.UUID,
+) -> Row[tuple[str, uuid.UUID | None, str, str, object]] | None:
+    """`set_tenant`, then the member's row if they are still active and this login still open
+    (None otherwise), in one round trip (the SQL function of migration 0013 sets the tenant,
+    then reads under row-level security). It is the transaction's first statement on every
+    signed-in request."""
+    connection = await session.connection()
+    result = await connection.execute(
+        _ENTER_AS_MEMBER,
+        {
+            "tenant_id": tenant_id,
+            "membership_id": membership_id,
+            "user_id": user_id,
+            "session_id": session_id,
+        },
+    )
+    return result.first()
+
+
+async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under the session's open transaction, for the hottest reads: a
+    literal statement there is prepared once per connection by asyncpg and its rows skip
+    SQLAlchemy's compilation and result layers. Use it after the transaction's first
+    statement (the tenant entry): it runs in the same transaction, tenant and row-level
+    security."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
 
 
 async def set_acting_user(session: AsyncSession, user_id: uuid.UUID) -> None:

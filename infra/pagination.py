@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypedDict, TypeVar
 
 from pydantic import BaseModel, Field
 from sqlalchemy import and_, false, or_, true
@@ -31,6 +31,14 @@ class InvalidCursor(ProblemError):
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = Field(description="Pass as ?cursor= to get the next page")
+
+
+class JsonPage(TypedDict):
+    """A page sent as it was read, for lists too hot for a validation pass: its items are
+    mappings of a `Page[...]` model's fields with JSON-ready values (see `api.encoding`)."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
 
 
 def encode_cursor(*values: Any) -> str:
@@ -101,7 +109,7 @@ class Keyset:
         """Order, start after the cursor's row, and fetch one row more than the page."""
         statement: Select[Any] = query  # type: ignore[assignment]
         if cursor is not None:
-            statement = statement.where(self._after(self._decode(cursor)))
+            statement = statement.where(self._after(self.decode(cursor)))
         order = []
         for key in self.keys:
             column = key.expr.desc() if key.descending else key.expr.asc()
@@ -124,7 +132,8 @@ class Keyset:
             return "" if value is None else "=" + text
         return text
 
-    def _decode(self, cursor: str) -> list[Any]:
+    def decode(self, cursor: str) -> list[Any]:
+        """The sort key values a cursor of this list carries (InvalidCursor otherwise)."""
         name, *raw = decode_cursor(cursor, size=len(self.keys) + 1)
         if name != self.name:
             raise InvalidCursor("This cursor belongs to another list or order.")

@@ -90,6 +90,10 @@ def generate_key_set_json() -> str:
     return json.dumps({"keys": [generate_signing_key()]}, separators=(",", ":"))
 
 
+# How many good tokens a process remembers having verified (a few hundred bytes each).
+VERIFIED_TOKENS_KEPT = 4096
+
+
 class TokenSigner:
     def __init__(self, jwks_json: str, *, issuer: str) -> None:
         try:
@@ -105,6 +109,8 @@ class TokenSigner:
             raise ValueError("every key in JWT_PRIVATE_KEYS needs a kid")
         self._kids = {k.kid for k in self._keys.keys}
         self.issuer = issuer
+        self._verified: dict[str, dict[str, Any]] = {}
+        self._registries: dict[tuple[str, bool], jwt.JWTClaimsRegistry] = {}
 
     def public_jwks(self) -> dict[str, Any]:
         keys = []
@@ -124,40 +130,52 @@ class TokenSigner:
     def verify_signature(self, token: str, *, audience: str) -> dict[str, Any]:
         """Signature, key, issuer and audience, but not expiry: for tokens whose lifetime the
         database decides (approval links), so that "expired" and "forged" get distinct answers."""
-        try:
-            decoded = jwt.decode(token, self._keys, algorithms=[ALGORITHM])
-        except (JoseError, ValueError, TypeError) as exc:
-            raise InvalidToken(f"undecodable: {exc}") from exc
-        if decoded.header.get("kid") not in self._kids:
-            raise InvalidToken("unknown kid")
-        registry = jwt.JWTClaimsRegistry(
-            iss={"essential": True, "value": self.issuer},
-            aud={"essential": True, "value": audience},
-            sub={"essential": True},
-        )
-        unexpiring = {k: v for k, v in decoded.claims.items() if k != "exp"}
-        try:
-            registry.validate(unexpiring)
-        except JoseError as exc:
-            raise InvalidToken(f"claims: {exc}") from exc
-        return dict(decoded.claims)
+        claims = self._signed_claims(token)
+        unexpiring = {k: v for k, v in claims.items() if k != "exp"}
+        self._validate(self._registry(audience, expiring=False), unexpiring)
+        return claims
 
     def verify(self, token: str, *, audience: str) -> dict[str, Any]:
+        claims = self._signed_claims(token)
+        self._validate(self._registry(audience, expiring=True), claims)
+        return claims
+
+    def _signed_claims(self, token: str) -> dict[str, Any]:
+        """The claims of a token whose signature one of our keys made. A signature check is
+        the costliest step of every signed-in request and its answer never changes for the
+        same token and keys, so good tokens are remembered (a bounded number, oldest
+        forgotten first); their claims (expiry included) are still checked on every use."""
+        claims = self._verified.get(token)
+        if claims is None:
+            try:
+                decoded = jwt.decode(token, self._keys, algorithms=[ALGORITHM])
+            except (JoseError, ValueError, TypeError) as exc:
+                raise InvalidToken(f"undecodable: {exc}") from exc
+            if decoded.header.get("kid") not in self._kids:
+                raise InvalidToken("unknown kid")
+            claims = dict(decoded.claims)
+            if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = claims
+        return dict(claims)
+
+    def _registry(self, audience: str, *, expiring: bool) -> jwt.JWTClaimsRegistry:
+        key = (audience, expiring)
+        registry = self._registries.get(key)
+        if registry is None:
+            rules: dict[str, Any] = {
+                "iss": {"essential": True, "value": self.issuer},
+                "aud": {"essential": True, "value": audience},
+                "sub": {"essential": True},
+            }
+            if expiring:
+                rules["exp"] = {"essential": True}
+            registry = self._registries[key] = jwt.JWTClaimsRegistry(now=_epoch_seconds, **rules)
+        return registry
+
+    @staticmethod
+    def _validate(registry: jwt.JWTClaimsRegistry, claims: dict[str, Any]) -> None:
         try:
-            decoded = jwt.decode(token, self._keys, algorithms=[ALGORITHM])
-        except (JoseError, ValueError, TypeError) as exc:
-            raise InvalidToken(f"undecodable: {exc}") from exc
-        if decoded.header.get("kid") not in self._kids:
-            raise InvalidToken("unknown kid")
-        registry = jwt.JWTClaimsRegistry(
-            now=_epoch_seconds,
-            iss={"essential": True, "value": self.issuer},
-            aud={"essential": True, "value": audience},
-            exp={"essential": True},
-            sub={"essential": True},
-        )
-        try:
-            registry.validate(decoded.claims)
+            registry.validate(claims)
         except JoseError as exc:
             raise InvalidToken(f"claims: {exc}") from exc
-        return dict(decoded.claims)

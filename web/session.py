@@ -22,14 +22,13 @@ from infra.plans import Feature
 from infra.security import InvalidToken as BadToken
 from infra.security import TokenSigner
 from tenants import errors as tenant_errors
-from tenants import service as tenants
 from tenants.models import Client, Membership, Role, Tenant
 from tenants.principal import Principal
 from tenants.service import portal
 from web.agency import Agency, agency_of
 from web.deps import ResourcesDep, SessionDep
 from web.errors import PageError
-from web.tenancy import enter_tenant
+from web.tenancy import enter_as_member, enter_tenant
 
 COOKIE = "passerelle_portal"
 AUDIENCE = "passerelle-portal"
@@ -170,16 +169,13 @@ async def session_principal(
     if claims is None:
         return None
     try:
-        tenant_id = uuid.UUID(str(claims["tid"]))
-        await enter_tenant(session, tenant_id)
-        return await tenants.load_principal(
+        return await enter_as_member(
             session,
-            tenant_id,
-            dict(claims),
+            claims,
             resources.settings,
             request_id=getattr(request.state, "request_id", None),
         )
-    except (KeyError, ValueError, tenant_errors.InvalidToken):
+    except tenant_errors.InvalidToken:
         return None
 
 

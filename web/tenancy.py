@@ -6,13 +6,37 @@ sign-in link, an invitation, or the portal cookie's login, after the owning serv
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from infra.db import set_tenant
+from infra.db import enter_tenant_as_member, set_tenant
+from infra.settings import Settings
+from tenants import service
+from tenants.principal import Principal
 
 
 async def enter_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
     """Scope the rest of the page's transaction to `tenant_id`: row-level security then shows
     only its rows."""
     await set_tenant(session, tenant_id)
+
+
+async def enter_as_member(
+    session: AsyncSession,
+    claims: Mapping[str, object],
+    settings: Settings,
+    *,
+    request_id: str | None,
+) -> Principal:
+    """Enter the tenant of a portal login the cookie names and read who the person is now
+    (still active, login still open), in one round trip, as `api.tenancy.enter_as_member`."""
+    who = service.signed_in(claims)
+    row = await enter_tenant_as_member(
+        session,
+        who.tenant_id,
+        membership_id=who.membership_id,
+        user_id=who.user_id,
+        session_id=who.session_id,
+    )
+    return service.member_principal(who, row, settings, request_id=request_id)

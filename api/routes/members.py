@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 
 from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, tagged
+from api.encoding import json_response
 from api.problems import responses
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from tenants import service
@@ -15,7 +16,7 @@ from tenants.schemas import MemberRead, MemberUpdate
 router = APIRouter(prefix="/members", tags=["members"])
 
 
-@router.get("", summary="List the agency's members")
+@router.get("", response_model=Page[MemberRead], summary="List the agency's members")
 async def list_members(
     principal: CurrentPrincipal,
     session: SessionDep,
@@ -23,10 +24,11 @@ async def list_members(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     role: Role | None = None,
     status: Literal["invited", "active", "disabled"] | None = None,
-) -> Page[MemberRead]:
-    return await service.list_members(
+) -> Response:
+    page = await service.list_members(
         session, principal, limit=limit, cursor=cursor, role=role, status=status
     )
+    return json_response(page)
 
 
 @router.get("/{user_id}", summary="Read one member")

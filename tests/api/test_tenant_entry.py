@@ -19,6 +19,7 @@ SKIPPED = {"tests", "migrations", ".venv", ".git", "node_modules"}
 
 # infra/db.py defines it (and Database.tenant_transaction uses it); api/tenancy.py is the edge.
 ALLOWED = {"infra/db.py", "api/tenancy.py", "web/tenancy.py"}
+SETTERS = {"set_tenant", "enter_tenant_as_member"}
 
 
 def _allowed(relative: str) -> bool:
@@ -28,22 +29,26 @@ def _allowed(relative: str) -> bool:
 
 
 def tenant_setters(source: str, *, raw_sql: bool = True) -> list[int]:
-    """Lines that call or import `set_tenant`, or (with `raw_sql`) set `app.tenant_id` by
-    hand."""
+    """Lines that call or import `set_tenant` or `enter_tenant_as_member`, or (with
+    `raw_sql`) set `app.tenant_id` by hand."""
     lines: list[int] = []
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ImportFrom) and any(a.name == "set_tenant" for a in node.names):
+        if isinstance(node, ast.ImportFrom) and any(a.name in SETTERS for a in node.names):
             lines.append(node.lineno)
         elif isinstance(node, ast.Call):
             func = node.func
             name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-            if name == "set_tenant":
+            if name in SETTERS:
                 lines.append(node.lineno)
         elif (
             raw_sql
             and isinstance(node, ast.Constant)
             and isinstance(node.value, str)
-            and "set_config('app.tenant_id'" in node.value.replace('"', "'")
+            and (
+                "set_config('app.tenant_id'" in node.value.replace('"', "'")
+                # The SQL function that sets the tenant and reads the member (migration 0013).
+                or "enter_tenant_as_member(" in node.value
+            )
         ):
             lines.append(node.lineno)
     return sorted(set(lines))
