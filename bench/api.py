@@ -222,9 +222,9 @@ def run() -> None:
         f"bare asyncpg min=max={pool_size} (DATABASE_POOL_SIZE)"
     )
     print(
-        "   bare = Starlette + raw asyncpg, the same SQL in one transaction (BEGIN; set_config; "
-        "principal query; list query; COMMIT) and the same JSON, but NO JWT verification, NO "
-        "middleware, NO dependency injection, NO response validation."
+        "   bare = Starlette + raw asyncpg, the same SQL in one transaction (BEGIN; the tenant "
+        "and the member in one call; the list query; COMMIT) and the same JSON, but NO JWT "
+        "verification, NO middleware, NO dependency injection, NO response validation."
     )
 
     started = time.monotonic()

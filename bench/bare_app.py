@@ -8,9 +8,8 @@ model validation: the principal's ids come from the environment. Per request it 
 statements the full stack runs, in one transaction:
 
     BEGIN
-    SELECT set_config('app.tenant_id', $1, true)
-    <principal query: memberships JOIN auth_sessions, as tenants.service.load_principal>
-    <list query: memberships JOIN users ORDER BY memberships.id LIMIT 51, as list_members>
+    SELECT … FROM enter_tenant_as_member($1, $2, $3, $4)   (sets the tenant, reads the member)
+    <list query: memberships JOIN users ORDER BY m.id LIMIT 51, as tenants.service.list_members>
     COMMIT
 
 and answers the same JSON ({"items": [...], "next_cursor": ...}).
@@ -38,27 +37,18 @@ from starlette.routing import Route
 
 from bench.bare_serve import serve
 
-# The text SQLAlchemy sends for the full stack (echo=True), statement for statement.
-SET_TENANT = "SELECT set_config('app.tenant_id', $1, true)"
-
-PRINCIPAL = (
-    "SELECT memberships.role, memberships.client_id, tenants.timezone \n"
-    "FROM memberships JOIN auth_sessions ON auth_sessions.tenant_id = memberships.tenant_id "
-    "AND auth_sessions.membership_id = memberships.id "
-    "JOIN tenants ON tenants.id = memberships.tenant_id \n"
-    "WHERE memberships.tenant_id = $1::UUID AND memberships.id = $2::UUID "
-    "AND memberships.user_id = $3::UUID AND memberships.status = $4::VARCHAR "
-    "AND auth_sessions.id = $5::UUID AND auth_sessions.revoked_at IS NULL"
+# The statements the full stack sends (infra.db.enter_tenant_as_member, then
+# tenants.service.members.list_members), text for text.
+ENTER_AS_MEMBER = (
+    "SELECT role, client_id, timezone, tenant_status, past_due_since "
+    "FROM enter_tenant_as_member($1, $2, $3, $4)"
 )
 
 LIST_MEMBERS = (
-    "SELECT users.id AS user_id, users.email, users.name, memberships.role, "
-    "memberships.status, memberships.client_id, memberships.monthly_capacity_minutes, "
-    "memberships.version, memberships.created_at, memberships.updated_at, "
-    "memberships.id AS membership_id \n"
-    "FROM memberships JOIN users ON users.id = memberships.user_id \n"
-    "WHERE memberships.tenant_id = $1::UUID ORDER BY memberships.id \n"
-    " LIMIT $2::INTEGER"
+    "SELECT u.id AS user_id, u.email, u.name, m.role, m.status, m.client_id, "
+    "m.monthly_capacity_minutes, m.version, m.created_at, m.updated_at, m.id AS membership_id "
+    "FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.tenant_id = $1 "
+    "ORDER BY m.id LIMIT $2"
 )
 
 LIMIT = 50
@@ -110,9 +100,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 async def list_members(request: Request) -> JSONResponse:
     pool: asyncpg.Pool = request.app.state.pool
     async with pool.acquire() as conn, conn.transaction():
-        await conn.fetchrow(SET_TENANT, str(TENANT_ID))
         principal = await conn.fetchrow(
-            PRINCIPAL, TENANT_ID, MEMBERSHIP_ID, USER_ID, "active", SESSION_ID
+            ENTER_AS_MEMBER, TENANT_ID, MEMBERSHIP_ID, USER_ID, SESSION_ID
         )
         if principal is None:
             return JSONResponse({"detail": "session ended"}, status_code=401)
