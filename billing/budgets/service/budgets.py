@@ -10,11 +10,13 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from datetime import date
+from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, func, text
+from sqlalchemy import Select, bindparam, func, text
 from sqlalchemy import select as sa_select  # Core: any columns, typed loosely
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.sqltypes import NullType
 from sqlmodel import col, select
 
@@ -37,7 +39,12 @@ from tenants.models import Client
 from tenants.policy import Resource, Scope, Verb, sees_money
 from tenants.principal import Principal
 from tenants.service.common import require_scope
-from tenants.service.directory import client_visibility, today_for
+from tenants.service.directory import (
+    client_visibility,
+    client_visibility_template,
+    today_for,
+    viewer_values,
+)
 
 # Grouping-set bits (person, activity, content): 7 = month and brand only, 3 = by person,
 # 5 = by activity, 6 = by content item. The breakdown columns are NULL outside the month asked
@@ -108,20 +115,18 @@ _RATE_FIELDS = ("id", "rate_minor", "currency", "membership_id", "client_id", "r
 """In `RateRule`'s order: each rate comes back as one tuple of these."""
 
 
-def _facts_query(
-    principal: Principal,
-    client_id: uuid.UUID,
-    scope: Scope,
-    month: date,
-    today: date,
-    *,
-    money: bool,
-) -> Select[Any]:
+_TENANT: BindParameter[Any] = bindparam("tenant_id")
+_CLIENT: BindParameter[Any] = bindparam("client_id")
+_MONTH: BindParameter[Any] = bindparam("month")
+
+
+@cache
+def _facts_statement(scope: Scope, *, money: bool) -> Select[Any]:
     """The client as the principal may see it (the role's policy, RLS underneath), with the
-    retainer covering `month` and its terms (one row per terms row, oldest first; NULLs when
+    retainer covering the month and its terms (one row per terms row, oldest first; NULLs when
     there is no retainer) and, for those who see money, the rates that can apply to this client
-    as one array: one statement, one round trip."""
-    tenant_id = principal.tenant_id
+    as one array: one statement, one round trip. Built once per scope with bind parameters
+    (`_facts_values`), so a request neither builds it nor computes its cache key."""
     query = (
         sa_select(
             col(Client.name),
@@ -136,8 +141,8 @@ def _facts_query(
             Retainer,
             (col(Retainer.tenant_id) == col(Client.tenant_id))
             & (col(Retainer.client_id) == col(Client.id))
-            & (col(Retainer.start_month) <= month)
-            & (col(Retainer.end_month).is_(None) | (col(Retainer.end_month) >= month)),
+            & (col(Retainer.start_month) <= _MONTH)
+            & (col(Retainer.end_month).is_(None) | (col(Retainer.end_month) >= _MONTH)),
         )
         .outerjoin(
             RetainerTerms,
@@ -145,9 +150,9 @@ def _facts_query(
             & (col(RetainerTerms.retainer_id) == col(Retainer.id)),
         )
         .where(
-            col(Client.tenant_id) == tenant_id,
-            col(Client.id) == client_id,
-            client_visibility(principal, scope, today),
+            col(Client.tenant_id) == _TENANT,
+            col(Client.id) == _CLIENT,
+            client_visibility_template(scope),
         )
         .order_by(col(RetainerTerms.effective_month))
     )
@@ -161,13 +166,24 @@ def _facts_query(
                 )
             )
             .where(
-                col(Rate.tenant_id) == tenant_id,
-                col(Rate.client_id).is_(None) | (col(Rate.client_id) == client_id),
+                col(Rate.tenant_id) == _TENANT,
+                col(Rate.client_id).is_(None) | (col(Rate.client_id) == _CLIENT),
             )
             .scalar_subquery()
         )
         query = query.add_columns(rates)
     return query
+
+
+def _facts_values(
+    principal: Principal, client_id: uuid.UUID, month: date, today: date
+) -> dict[str, Any]:
+    return {
+        "tenant_id": principal.tenant_id,
+        "client_id": client_id,
+        "month": month,
+        **viewer_values(principal, today),
+    }
 
 
 async def _status(
@@ -183,7 +199,7 @@ async def _status(
     connection = await session.connection()
     facts = (
         await connection.execute(
-            _facts_query(principal, client_id, scope, month, today, money=money)
+            _facts_statement(scope, money=money), _facts_values(principal, client_id, month, today)
         )
     ).all()
     if not facts:
