@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -611,6 +612,20 @@ def _check_raw(raw: RawSide, since: date) -> RawCheck:
 # The endpoint side
 
 
+def _peak_rss_kib(server: Server) -> int | None:
+    """The server process's peak resident set (VmHWM, Linux /proc) so far, or None."""
+    if server.proc is None:
+        return None
+    try:
+        status = Path(f"/proc/{server.proc.pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])  # "VmHWM:    123456 kB"
+    return None
+
+
 def _check_endpoint(server: Server, path: str, token: str) -> dict[str, Any]:
     response = httpx.get(
         server.base_url + path, headers={"Authorization": f"Bearer {token}"}, timeout=30.0
@@ -844,6 +859,7 @@ def run() -> None:
                 flush=True,
             )
         endpoint = _measure_endpoint(server, path, token, duration)
+        peak_rss_kib = _peak_rss_kib(server)  # read while the server still runs
         raw_result = _measure_raw(raw, duration)
 
     ratio = (
@@ -871,6 +887,8 @@ def run() -> None:
         "(endpoint: requests/s; raw: queries/s, each BEGIN; set_config; BUDGET_SQL; COMMIT. "
         "PostgreSQL's CPU is not counted here.)"
     )
+    rss = "n/a" if peak_rss_kib is None else f"{peak_rss_kib / 1024:.1f} MiB"
+    print(f"server peak RSS (VmHWM) after the endpoint run: {rss}")
     print()
     print(f"raw/endpoint throughput ratio: {ratio:.2f}  target <= {TARGET_RATIO:.2f}  {verdict}")
 
@@ -917,6 +935,7 @@ def run() -> None:
                 "warmup_s": WARMUP_S,
                 "duration_s": duration,
             },
+            "server_peak_rss_kib": peak_rss_kib,
             "database_pool_size": pool_size,
             "endpoint_pool": app_pool,
             "versions": versions,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, func
+from sqlalchemy import Select, bindparam, func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlmodel import col, select
 
 from infra.clock import utcnow
@@ -39,6 +40,10 @@ from tenants.service.common import (
     require_scope,
 )
 
+Id = uuid.UUID | BindParameter[Any]
+Day = date | BindParameter[Any]
+"""A policy's inputs: the principal's values, or bind parameters standing for them."""
+
 
 def today_for(principal: Principal, at: datetime | None = None) -> date:
     return local_date(principal.timezone, at or utcnow())
@@ -46,9 +51,14 @@ def today_for(principal: Principal, at: datetime | None = None) -> date:
 
 def current_brand_ids(principal: Principal, today: date) -> Select[Any]:
     """Brands the person holds a current assignment on (access ends after the end date)."""
+    return _current_brand_ids(principal.tenant_id, principal.membership_id, today)
+
+
+def _current_brand_ids(tenant_id: Id, membership_id: Id, today: Day) -> Select[Any]:
+    """Values or bind parameters standing for them (see `client_visibility_template`)."""
     return select(Assignment.brand_id).where(
-        Assignment.tenant_id == principal.tenant_id,
-        Assignment.membership_id == principal.membership_id,
+        col(Assignment.tenant_id) == tenant_id,
+        col(Assignment.membership_id) == membership_id,
         col(Assignment.start_date) <= today,
         (col(Assignment.end_date).is_(None)) | (col(Assignment.end_date) >= today),
     )
@@ -87,17 +97,52 @@ def readable_brands(
 
 
 def client_visibility(principal: Principal, scope: Scope, today: date) -> ColumnElement[bool]:
+    return _client_visibility(
+        scope, principal.tenant_id, principal.membership_id, principal.client_id, today
+    )
+
+
+def _client_visibility(
+    scope: Scope, tenant_id: Id, membership_id: Id, client_id: Id | None, today: Day
+) -> ColumnElement[bool]:
+    """The policy itself, on values or on bind parameters standing for them."""
     if scope is Scope.all:
-        return col(Client.tenant_id) == principal.tenant_id
+        return col(Client.tenant_id) == tenant_id
     if scope is Scope.assigned:
         assigned_clients = select(Brand.client_id).where(
-            Brand.tenant_id == principal.tenant_id,
-            col(Brand.id).in_(current_brand_ids(principal, today)),
+            col(Brand.tenant_id) == tenant_id,
+            col(Brand.id).in_(_current_brand_ids(tenant_id, membership_id, today)),
         )
         return col(Client.id).in_(assigned_clients)
-    if scope is Scope.own_client and principal.client_id is not None:
-        return col(Client.id) == principal.client_id
+    if scope is Scope.own_client and client_id is not None:
+        return col(Client.id) == client_id  # a NULL parameter (no client) matches nothing
     return col(Client.id).is_(None)
+
+
+_VIEWER: tuple[BindParameter[Any], ...] = (
+    bindparam("viewer_tenant_id"),
+    bindparam("viewer_membership_id"),
+    bindparam("viewer_client_id"),
+    bindparam("viewer_today"),
+)
+
+
+@cache
+def client_visibility_template(scope: Scope) -> ColumnElement[bool]:
+    """`client_visibility` with the principal's values as bind parameters (`viewer_values`
+    fills them): a hot read builds its statement once per scope, so SQLAlchemy computes its
+    cache key once instead of on every request."""
+    return _client_visibility(scope, *_VIEWER)
+
+
+def viewer_values(principal: Principal, today: date) -> dict[str, Any]:
+    """The parameters of `client_visibility_template` for this principal on this day."""
+    return {
+        "viewer_tenant_id": principal.tenant_id,
+        "viewer_membership_id": principal.membership_id,
+        "viewer_client_id": principal.client_id,
+        "viewer_today": today,
+    }
 
 
 async def _named_page(

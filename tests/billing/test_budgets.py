@@ -1216,3 +1216,66 @@ async def test_budget_status_costs_the_same_for_one_person_or_five(client, db, r
     large_team, listed = await measure(s.boss, "/v1/budgets", {"month": NOV})
     assert len(listed["items"]) == 4
     assert large_team == small_team, (small_team, large_team)
+
+
+async def test_a_budget_read_loads_its_facts_in_one_statement_and_aggregates_in_one(
+    client, db, resources
+):
+    """Client, retainer, every terms row and the rates come in one statement and the figures in
+    one more, whoever reads and however many terms, rates and rows there are: a budget read
+    stays two statements of its own (the request's authentication and tenant setting aside)."""
+    s = await shop(client, db, resources, brands=2)
+    retainer = await make_retainer(client, s.boss, s.acme_id, SEP, **terms(600))
+    for version, (month, minutes) in enumerate(((NOV, 700), ("2026-12", 800)), start=1):
+        response = await client.patch(
+            f"/v1/retainers/{retainer['id']}",
+            json={"effective_month": month, **terms(minutes)},
+            headers={**s.boss, "If-Match": f'"{version}"'},
+        )
+        assert response.status_code == 200, response.text
+    people = [await staff(client, db, resources, s, f"P{i}", on=s.brands) for i in range(3)]
+    rates: list[dict[str, Any]] = [
+        {"rate_minor": 6_000},
+        {"rate_minor": 7_000, "role": "member"},
+        {"rate_minor": 8_000, "client_id": s.acme_id},
+        *(
+            {"rate_minor": 9_000 + i, "user_id": str(p.user_id), "client_id": s.acme_id}
+            for i, p in enumerate(people)
+        ),
+    ]
+    for body in rates:
+        response = await client.post("/v1/rates", json=body, headers=s.boss)
+        assert response.status_code == 201, response.text
+    for person in people:
+        for day in ("2026-09-10", "2026-10-12", "2026-11-03"):
+            await logged(client, person, s.brands[0]["id"], day, 30)
+    contact = await add_person(
+        client, db, resources.passwords, s.agency, "client", client_id=uuid.UUID(s.acme_id)
+    )
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    async def budget_statements(headers: dict[str, str], url: str) -> list[str]:
+        statements.clear()
+        engine = resources.db.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            response = await client.get(url, params={"month": NOV}, headers=headers)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        assert response.status_code == 200, response.text
+        assert response.json()["used_minutes"] == 90
+        budget_tables = ("retainer", "rates", "time_entries")
+        return [x for x in statements if any(t in x for t in budget_tables)]
+
+    url = f"/v1/clients/{s.acme_id}/budget"
+    for headers, path in (
+        (s.boss, url),  # sees money: the rates come with the facts
+        (people[0].headers, url),
+        (contact.headers, "/v1/portal/budget"),
+    ):
+        facts, figures_ = await budget_statements(headers, path)
+        assert "retainer_terms" in facts and "FROM clients" in facts, facts
+        assert "time_entries" in figures_ and "GROUPING" in figures_, figures_

@@ -10,17 +10,21 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from datetime import date
-from typing import Any
+from functools import cache
+from typing import Any, NamedTuple
 
-from sqlalchemy import text
+from sqlalchemy import Select, bindparam, func, text
+from sqlalchemy import select as sa_select  # Core: any columns, typed loosely
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import select
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.sqltypes import NullType
+from sqlmodel import col, select
 
 from billing.budgets import errors
 from billing.budgets.budget import crossed_thresholds, projected_minutes, risk
-from billing.budgets.models import Rate
+from billing.budgets.models import Rate, Retainer, RetainerTerms
 from billing.budgets.rates import RateRule, resolve_rate
-from billing.budgets.schemas import ActivityBreakdown, Breakdown, BudgetRead, BudgetSummary
+from billing.budgets.schemas import BudgetRead, BudgetSummary
 from billing.budgets.service.ledger import (
     RetainerView,
     budget_at,
@@ -35,7 +39,12 @@ from tenants.models import Client
 from tenants.policy import Resource, Scope, Verb, sees_money
 from tenants.principal import Principal
 from tenants.service.common import require_scope
-from tenants.service.directory import client_visibility, today_for
+from tenants.service.directory import (
+    client_visibility,
+    client_visibility_template,
+    today_for,
+    viewer_values,
+)
 
 # Grouping-set bits (person, activity, content): 7 = month and brand only, 3 = by person,
 # 5 = by activity, 6 = by content item. The breakdown columns are NULL outside the month asked
@@ -82,47 +91,135 @@ def _fmt(month: date) -> str:
     return month.strftime("%Y-%m")
 
 
-async def _visible_client(
-    session: AsyncSession, principal: Principal, client_id: uuid.UUID, scope: Scope
-) -> Client:
-    client = (
-        await session.scalars(
-            select(Client).where(
-                Client.tenant_id == principal.tenant_id,
-                Client.id == client_id,
-                client_visibility(principal, scope, today_for(principal)),
-            )
+class _RetainerRow(NamedTuple):
+    id: uuid.UUID
+    currency: str
+    start_month: date
+    end_month: date | None
+
+
+class _TermsRow(NamedTuple):
+    effective_month: date
+    monthly_minutes: int
+    fee_minor: int
+    brand_ids: list[uuid.UUID] | None
+    rollover_max_minutes: int
+    rollover_max_months: int
+    overage_policy: str
+    overage_rate_minor: int | None
+    thresholds: list[int]
+
+
+_TERMS_COLUMNS = tuple(col(getattr(RetainerTerms, name)) for name in _TermsRow._fields)
+_RATE_FIELDS = ("id", "rate_minor", "currency", "membership_id", "client_id", "role")
+"""In `RateRule`'s order: each rate comes back as one tuple of these."""
+
+
+_TENANT: BindParameter[Any] = bindparam("tenant_id")
+_CLIENT: BindParameter[Any] = bindparam("client_id")
+_MONTH: BindParameter[Any] = bindparam("month")
+
+
+@cache
+def _facts_statement(scope: Scope, *, money: bool) -> Select[Any]:
+    """The client as the principal may see it (the role's policy, RLS underneath), with the
+    retainer covering the month and its terms (one row per terms row, oldest first; NULLs when
+    there is no retainer) and, for those who see money, the rates that can apply to this client
+    as one array: one statement, one round trip. Built once per scope with bind parameters
+    (`_facts_values`), so a request neither builds it nor computes its cache key."""
+    query = (
+        sa_select(
+            col(Client.name),
+            col(Retainer.id),
+            col(Retainer.currency),
+            col(Retainer.start_month),
+            col(Retainer.end_month),
+            *_TERMS_COLUMNS,
         )
-    ).first()
-    if client is None:
-        raise ClientNotFound()
-    return client
+        .select_from(Client)
+        .outerjoin(
+            Retainer,
+            (col(Retainer.tenant_id) == col(Client.tenant_id))
+            & (col(Retainer.client_id) == col(Client.id))
+            & (col(Retainer.start_month) <= _MONTH)
+            & (col(Retainer.end_month).is_(None) | (col(Retainer.end_month) >= _MONTH)),
+        )
+        .outerjoin(
+            RetainerTerms,
+            (col(RetainerTerms.tenant_id) == col(Retainer.tenant_id))
+            & (col(RetainerTerms.retainer_id) == col(Retainer.id)),
+        )
+        .where(
+            col(Client.tenant_id) == _TENANT,
+            col(Client.id) == _CLIENT,
+            client_visibility_template(scope),
+        )
+        .order_by(col(RetainerTerms.effective_month))
+    )
+    if money:
+        # Only rules that can apply to this client: resolve_rate ignores other clients' rates.
+        rates = (
+            sa_select(
+                func.array_agg(
+                    func.row(*(col(getattr(Rate, name)) for name in _RATE_FIELDS)),
+                    type_=NullType(),
+                )
+            )
+            .where(
+                col(Rate.tenant_id) == _TENANT,
+                col(Rate.client_id).is_(None) | (col(Rate.client_id) == _CLIENT),
+            )
+            .scalar_subquery()
+        )
+        query = query.add_columns(rates)
+    return query
+
+
+def _facts_values(
+    principal: Principal, client_id: uuid.UUID, month: date, today: date
+) -> dict[str, Any]:
+    return {
+        "tenant_id": principal.tenant_id,
+        "client_id": client_id,
+        "month": month,
+        **viewer_values(principal, today),
+    }
 
 
 async def _status(
     session: AsyncSession,
     principal: Principal,
-    client: Client,
+    client_id: uuid.UUID,
+    scope: Scope,
     month: date,
     *,
     money: bool,
 ) -> BudgetRead:
-    views = await retainers_of(session, principal.tenant_id, [client.id], month)
-    view = views.get(client.id)
-    if view is None:
-        raise errors.BudgetNotFound(f"{client.name} has no retainer for {_fmt(month)}.")
-    rows = (
-        await session.execute(
-            _BUDGET,
-            {
-                "tenant_id": principal.tenant_id,
-                "client_id": client.id,
-                "since": view.retainer.start_month,
-                "until": month_end(month),
-                "first": month,
-            },
+    today = today_for(principal)
+    connection = await session.connection()
+    facts = (
+        await connection.execute(
+            _facts_statement(scope, money=money), _facts_values(principal, client_id, month, today)
         )
     ).all()
+    if not facts:
+        raise ClientNotFound()
+    first = facts[0]
+    client_name: str = first[0]
+    if first[1] is None:
+        raise errors.BudgetNotFound(f"{client_name} has no retainer for {_fmt(month)}.")
+    terms_end = 5 + len(_TermsRow._fields)
+    view = RetainerView(_RetainerRow(*first[1:5]), [_TermsRow(*row[5:terms_end]) for row in facts])
+    rows = await connection.execute(
+        _BUDGET,
+        {
+            "tenant_id": principal.tenant_id,
+            "client_id": client_id,
+            "since": view.retainer.start_month,
+            "until": month_end(month),
+            "first": month,
+        },
+    )
     usage: dict[tuple[date, uuid.UUID], int] = {}
     people: dict[uuid.UUID, list[int]] = defaultdict(lambda: [0, 0, 0])
     activities: dict[str, int] = defaultdict(int)
@@ -131,92 +228,106 @@ async def _status(
     non_billable = 0
     names: dict[uuid.UUID, tuple[str, str | None]] = {}
     user_ids: dict[uuid.UUID, uuid.UUID] = {}
-    for row in rows:
-        if row.g == 7:
-            usage[(row.month, row.brand_id)] = int(row.billable)
-            names[row.brand_id] = (row.brand_name, None)
-        elif row.g == 3 and row.person is not None:
-            names[row.person] = (row.person_name, row.person_role)
-            user_ids[row.person] = row.person_user_id
-        if row.month != month or not view.counts(month, row.brand_id):
+    for (
+        row_month,
+        brand_id,
+        person,
+        activity,
+        content,
+        g,
+        billable,
+        row_non_billable,
+        frozen_value,
+        unrated,
+        brand_name,
+        person_name,
+        person_role,
+        person_user_id,
+    ) in rows:
+        if g == 7:
+            usage[(row_month, brand_id)] = int(billable)
+            names[brand_id] = (brand_name, None)
+        elif g == 3 and person is not None:
+            names[person] = (person_name, person_role)
+            user_ids[person] = person_user_id
+        if row_month != month or not view.counts(month, brand_id):
             continue
-        if row.g == 7:
-            brands[row.brand_id] += int(row.billable)
-            non_billable += int(row.non_billable)
-        elif row.g == 3:
-            person = people[row.person]
-            person[0] += int(row.billable)
-            person[1] += int(row.frozen_value)
-            person[2] += int(row.unrated)
-        elif row.g == 5:
-            activities[row.activity] += int(row.billable)
-        elif row.g == 6:
-            contents[row.content] += int(row.billable)
+        if g == 7:
+            brands[brand_id] += int(billable)
+            non_billable += int(row_non_billable)
+        elif g == 3:
+            figures = people[person]
+            figures[0] += int(billable)
+            figures[1] += int(frozen_value)
+            figures[2] += int(unrated)
+        elif g == 5:
+            activities[activity] += int(billable)
+        elif g == 6:
+            contents[content] += int(billable)
     budget = budget_at(view, usage, month)
     terms = view.terms_for(month)
     amounts: dict[uuid.UUID, int | None] = {}
     if money:
-        rules = [
-            RateRule(r.id, r.rate_minor, r.currency, r.membership_id, r.client_id, r.role)
-            for r in (
-                await session.scalars(select(Rate).where(Rate.tenant_id == principal.tenant_id))
-            ).all()
-        ]
+        rules = [RateRule(*rate) for rate in first[-1] or ()]
         for person_id, (_, frozen_value, unrated) in people.items():
             role = names.get(person_id, ("", None))[1] or ""
-            rule = resolve_rate(rules, membership_id=person_id, client_id=client.id, role=role)
+            rule = resolve_rate(rules, membership_id=person_id, client_id=client_id, role=role)
             value = frozen_value + unrated * (rule.rate_minor if rule else 0)
             amounts[person_id] = (value * 2 + 60) // 120
-    today = today_for(principal)
     used = budget.used_minutes
     percent = round(used * 100 / budget.available_minutes, 1) if budget.available_minutes else 0.0
 
-    def by_minutes(items: list[Any]) -> list[Any]:
-        return sorted(items, key=lambda b: (-b.minutes, str(getattr(b, "id", b))))
+    def ranked(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return sorted(items, key=lambda b: (-b["minutes"], str(b["id"])))
 
-    return BudgetRead(
-        client_id=client.id,
-        client_name=client.name,
-        month=_fmt(month),
-        retainer_id=view.retainer.id,
-        currency=view.retainer.currency,
-        included_minutes=budget.included_minutes,
-        rolled_over_minutes=budget.rolled_in_minutes,
-        available_minutes=budget.available_minutes,
-        used_minutes=used,
-        remaining_minutes=budget.remaining_minutes,
-        projected_minutes=projected_minutes(used, month, today),
-        overage_minutes=budget.overage_minutes,
-        non_billable_minutes=non_billable,
-        percent_used=percent,
-        overage_policy=terms.overage_policy,
-        thresholds_crossed=crossed_thresholds(terms.thresholds, used, budget.available_minutes),
-        fee_minor=terms.fee_minor if money else None,
-        overage_amount_minor=budget.overage_amount_minor if money else None,
-        by_brand=by_minutes(
-            [
-                Breakdown(id=b, name=names.get(b, ("?", None))[0], minutes=m)
-                for b, m in brands.items()
-                if m
-            ]
-        ),
-        by_person=by_minutes(
-            [
-                Breakdown(
-                    id=user_ids.get(p, p),
-                    name=names.get(p, ("?", None))[0],
-                    minutes=v[0],
-                    amount_minor=amounts.get(p) if money else None,
-                )
-                for p, v in people.items()
-                if v[0]
-            ]
-        ),
-        by_activity=sorted(
-            (ActivityBreakdown(activity=a, minutes=m) for a, m in activities.items() if m),
-            key=lambda a: (-a.minutes, a.activity),
-        ),
-        by_content_item=by_minutes([Breakdown(id=c, minutes=m) for c, m in contents.items() if m]),
+    # Plain data, validated once into the response model (no model per line).
+    return BudgetRead.model_validate(
+        {
+            "client_id": client_id,
+            "client_name": client_name,
+            "month": _fmt(month),
+            "retainer_id": view.retainer.id,
+            "currency": view.retainer.currency,
+            "included_minutes": budget.included_minutes,
+            "rolled_over_minutes": budget.rolled_in_minutes,
+            "available_minutes": budget.available_minutes,
+            "used_minutes": used,
+            "remaining_minutes": budget.remaining_minutes,
+            "projected_minutes": projected_minutes(used, month, today),
+            "overage_minutes": budget.overage_minutes,
+            "non_billable_minutes": non_billable,
+            "percent_used": percent,
+            "overage_policy": terms.overage_policy,
+            "thresholds_crossed": crossed_thresholds(
+                terms.thresholds, used, budget.available_minutes
+            ),
+            "fee_minor": terms.fee_minor if money else None,
+            "overage_amount_minor": budget.overage_amount_minor if money else None,
+            "by_brand": ranked(
+                [
+                    {"id": b, "name": names.get(b, ("?", None))[0], "minutes": m}
+                    for b, m in brands.items()
+                    if m
+                ]
+            ),
+            "by_person": ranked(
+                [
+                    {
+                        "id": user_ids.get(p, p),
+                        "name": names.get(p, ("?", None))[0],
+                        "minutes": v[0],
+                        "amount_minor": amounts.get(p) if money else None,
+                    }
+                    for p, v in people.items()
+                    if v[0]
+                ]
+            ),
+            "by_activity": sorted(
+                ({"activity": a, "minutes": m} for a, m in activities.items() if m),
+                key=lambda a: (-a["minutes"], a["activity"]),
+            ),
+            "by_content_item": ranked([{"id": c, "minutes": m} for c, m in contents.items() if m]),
+        }
     )
 
 
@@ -225,8 +336,9 @@ async def client_budget(
 ) -> BudgetRead:
     scope = require_scope(principal, Resource.budget, Verb.read)
     target = _month(month)
-    client = await _visible_client(session, principal, client_id, scope)
-    return await _status(session, principal, client, target, money=sees_money(principal.role))
+    return await _status(
+        session, principal, client_id, scope, target, money=sees_money(principal.role)
+    )
 
 
 async def portal_budget(session: AsyncSession, principal: Principal, month: str) -> BudgetRead:
@@ -239,8 +351,7 @@ async def portal_budget(session: AsyncSession, principal: Principal, month: str)
             "The portal is for client contacts; staff use /v1/clients/{id}/budget."
         )
     target = _month(month)
-    client = await _visible_client(session, principal, principal.client_id, scope)
-    return await _status(session, principal, client, target, money=False)
+    return await _status(session, principal, principal.client_id, scope, target, money=False)
 
 
 async def team_budgets(

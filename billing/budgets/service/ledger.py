@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
@@ -31,13 +32,50 @@ from infra import outbox
 from infra.ids import new_id
 
 
+class RetainerFacts(Protocol):
+    """What the budget rules read of a retainer: its row, or a plain row from a read path that
+    loads no ORM object (the budget view)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def start_month(self) -> date: ...
+    @property
+    def end_month(self) -> date | None: ...
+
+
+class TermsFacts(Protocol):
+    """What the budget rules read of a retainer's terms (see `RetainerFacts`)."""
+
+    @property
+    def effective_month(self) -> date: ...
+    @property
+    def monthly_minutes(self) -> int: ...
+    @property
+    def fee_minor(self) -> int: ...
+    @property
+    def brand_ids(self) -> Sequence[uuid.UUID] | None: ...
+    @property
+    def rollover_max_minutes(self) -> int: ...
+    @property
+    def rollover_max_months(self) -> int: ...
+    @property
+    def overage_policy(self) -> str: ...
+    @property
+    def overage_rate_minor(self) -> int | None: ...
+    @property
+    def thresholds(self) -> Sequence[int]: ...
+
+
 @dataclass(slots=True)
 class RetainerView:
-    retainer: Retainer
-    terms: list[RetainerTerms]
+    retainer: RetainerFacts
+    terms: Sequence[TermsFacts]
     """Oldest first."""
 
-    def terms_for(self, month: date) -> RetainerTerms:
+    def terms_for(self, month: date) -> TermsFacts:
         chosen = self.terms[0]
         for row in self.terms:
             if row.effective_month <= month:
@@ -53,7 +91,7 @@ class RetainerView:
         return brands is None or brand_id in brands
 
 
-def pure_terms(row: RetainerTerms) -> Terms:
+def pure_terms(row: TermsFacts) -> Terms:
     return Terms(
         included_minutes=row.monthly_minutes,
         fee_minor=row.fee_minor,
@@ -89,11 +127,10 @@ async def retainers_of(
     )
     if client_ids is not None:
         query = query.where(col(Retainer.client_id).in_(client_ids))
-    views: dict[uuid.UUID, RetainerView] = {}
+    found: dict[uuid.UUID, tuple[Retainer, list[RetainerTerms]]] = {}
     for retainer, terms in (await session.execute(query)).all():
-        view = views.setdefault(retainer.client_id, RetainerView(retainer, []))
-        view.terms.append(terms)
-    return views
+        found.setdefault(retainer.client_id, (retainer, []))[1].append(terms)
+    return {client_id: RetainerView(*pair) for client_id, pair in found.items()}
 
 
 async def lock_retainer(
