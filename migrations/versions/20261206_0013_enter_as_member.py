@@ -26,6 +26,7 @@ SIGNATURE = "enter_tenant_as_member(p_tenant uuid, p_membership uuid, p_user uui
 
 
 def upgrade() -> None:
+    # SIGNATURE is a constant of this file.
     op.execute(
         f"""
         CREATE FUNCTION {SIGNATURE}
@@ -46,7 +47,7 @@ def upgrade() -> None:
             WHERE m.tenant_id = p_tenant AND m.id = p_membership AND m.user_id = p_user
               AND m.status = 'active' AND s.id = p_session AND s.revoked_at IS NULL;
         END $$
-        """
+        """  # noqa: S608
     )
     op.execute(f"REVOKE ALL ON FUNCTION {SIGNATURE} FROM PUBLIC")
     op.execute(f"GRANT EXECUTE ON FUNCTION {SIGNATURE} TO {APP_ROLE}")
