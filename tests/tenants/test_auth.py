@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 
 from infra.security import TokenSigner, generate_signing_key
 from tests.support.factories import PASSWORD, add_person, login, new_agency, unique
@@ -414,3 +416,35 @@ async def test_an_access_token_names_its_key_and_expires(client, resources, sett
     assert header["kid"] == json.loads(settings.jwt_private_keys)["keys"][0]["kid"]
     claims = resources.signer.verify(agency.owner.access_token, audience=settings.jwt_audience)
     assert claims["exp"] - claims["iat"] == settings.access_token_ttl_seconds
+
+
+async def test_a_token_that_worked_still_expires_on_time(client, clock, settings):
+    """Each process remembers the tokens whose signature it checked; their expiry is still
+    read on every request."""
+    agency = await new_agency(client)
+    assert (await client.get("/v1/me", headers=agency.owner.headers)).status_code == 200
+
+    clock.advance(timedelta(seconds=settings.access_token_ttl_seconds + 1))
+    response = await client.get("/v1/me", headers=agency.owner.headers)
+    assert_problem(response, 401, "invalid-token")
+
+
+async def test_a_signed_in_request_enters_its_tenant_and_reads_the_member_in_one_statement(
+    client, resources
+):
+    """The tenant entry and the principal query are one round trip, the transaction's first."""
+    agency = await new_agency(client)
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    engine = resources.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = await client.get("/v1/me", headers=agency.owner.headers)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert response.status_code == 200, response.text
+    assert "FROM enter_tenant_as_member(" in statements[0]
+    assert not [s for s in statements if "set_config('app.tenant_id'" in s]
