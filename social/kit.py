@@ -1,9 +1,10 @@
-"""What social code needs from the process: settings, the HTTP pool, the shared request
+"""What social code needs from the process: settings, the HTTP pools, the shared request
 budget, the token vault, and a connector per platform."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import httpx
@@ -17,12 +18,26 @@ from social.connectors.types import Connector, Platform
 from social.errors import PlatformNotConfigured
 from social.ratebudget import Rate, RateBudget
 
+CALLS_AT_ONCE = 3
+"""The most requests one job sends a platform at once (a sync's metric calls, gathered)."""
+IN_FLIGHT_SECONDS = 0.5
+"""A platform's answer takes about this long: at its budget's rate, so many seconds' worth of
+requests are in flight."""
+POOL_FLOOR = 8
+POOL_CEILING = 64
+"""httpcore walks every connection of a pool on each request and each release
+(encode/httpcore#1035): past a few dozen, that walk costs a worker more CPU than the wait
+for a free connection costs it time."""
+
 
 @dataclass
 class SocialKit:
     settings: Settings
     http: httpx.AsyncClient
+    """The process's shared client (the API's calls to the platforms)."""
     redis: Redis
+    platform_http: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+    """A worker's own pool per platform, sized to what it sends that platform at once."""
 
     @cached_property
     def budget(self) -> RateBudget:
@@ -37,7 +52,10 @@ class SocialKit:
     def connector(self, platform: Platform | str) -> Connector:
         try:
             return build_connector(
-                Platform(platform), http=self.http, budget=self.budget, settings=self.settings
+                Platform(platform),
+                http=self.platform_http.get(str(platform), self.http),
+                budget=self.budget,
+                settings=self.settings,
             )
         except KeyError:
             raise PlatformNotConfigured(
@@ -52,3 +70,42 @@ def kit_of(resources: Resources) -> SocialKit:
 
 def _build(resources: Resources) -> SocialKit:
     return SocialKit(settings=resources.settings, http=resources.http, redis=resources.redis)
+
+
+def pool_size(rate: Rate | None, max_jobs: int) -> int:
+    """Connections a worker keeps for one platform: what its jobs can send at once, no more
+    than its budget lets through in IN_FLIGHT_SECONDS, within [POOL_FLOOR, POOL_CEILING]."""
+    at_once = max_jobs * CALLS_AT_ONCE
+    if rate is not None:
+        at_once = min(at_once, math.ceil(rate.per_second * IN_FLIGHT_SECONDS))
+    return max(POOL_FLOOR, min(POOL_CEILING, at_once))
+
+
+def open_worker_kit(resources: Resources) -> SocialKit:
+    """The worker's kit: one client per platform, each pool sized by `pool_size`, so that a
+    request's cost stays flat however many jobs run. Registered as the resources' kit, so
+    every job of the process uses it; `close_worker_kit` closes its clients."""
+
+    def build(resources: Resources) -> SocialKit:
+        settings = resources.settings
+        clients = {}
+        for platform in Platform:
+            raw = settings.social_rates.get(platform.value)
+            size = pool_size(Rate.parse(raw) if raw else None, settings.worker_max_jobs)
+            clients[platform.value] = httpx.AsyncClient(
+                timeout=settings.social_http_timeout_seconds,
+                # Keep-alive as large as the pool: httpcore compares it with all of the pool's
+                # connections, not its idle ones, and would close a busy pool's on release.
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                follow_redirects=False,
+            )
+        return SocialKit(
+            settings=settings, http=resources.http, redis=resources.redis, platform_http=clients
+        )
+
+    return resources.extension(SocialKit, build)
+
+
+async def close_worker_kit(resources: Resources) -> None:
+    for client in kit_of(resources).platform_http.values():
+        await client.aclose()
