@@ -24,6 +24,7 @@ from infra.i18n import language as language_of
 from infra.logging import get_logger
 from infra.mail import Mail, send_mail
 from infra.outbox import Event
+from infra.queue import NewJob, enqueue_many
 from infra.retry import backoff, final_try
 from infra.sweep import due_tenants, for_each_tenant
 from social.kit import SocialKit, kit_of
@@ -112,18 +113,15 @@ async def enqueue_due(
     queued = await _queued(queue, job_ids)
     waiting = Counter(t for (t, _, _), held in zip(due, queued, strict=True) if held)
     room = {t: min(per_tenant, 2 * per_tenant - waiting[t]) for t, _, _ in due}
-    added = 0
+    new: list[NewJob] = []
     for (tenant_id, account_id, at), job_id, held in zip(due, job_ids, queued, strict=True):
         if held or room[tenant_id] <= 0:
             continue
         room[tenant_id] -= 1
         # The due time travels with the job: a job queued by a pass that ran late finds the
         # account already synced (next sync moved on) and does nothing.
-        job = await queue.enqueue_job(
-            SYNC_JOB, str(tenant_id), str(account_id), at.isoformat(), _job_id=job_id
-        )
-        added += job is not None
-    return added
+        new.append(NewJob(SYNC_JOB, (str(tenant_id), str(account_id), at.isoformat()), job_id))
+    return await enqueue_many(queue, new)
 
 
 async def schedule_social_syncs(ctx: dict[str, Any]) -> int:
