@@ -16,6 +16,7 @@ from infra.vault import TokenVault
 from social.connectors import build_connector
 from social.connectors.types import Connector, Platform
 from social.errors import PlatformNotConfigured
+from social.pools import ShardedTransport
 from social.ratebudget import Rate, RateBudget
 
 CALLS_AT_ONCE = 3
@@ -25,9 +26,7 @@ IN_FLIGHT_SECONDS = 0.5
 requests are in flight."""
 POOL_FLOOR = 8
 POOL_CEILING = 64
-"""httpcore walks every connection of a pool on each request and each release
-(encode/httpcore#1035): past a few dozen, that walk costs a worker more CPU than the wait
-for a free connection costs it time."""
+"""Requests in flight to one platform, at most: beyond, a request waits for a free slot."""
 
 
 @dataclass
@@ -82,9 +81,10 @@ def pool_size(rate: Rate | None, max_jobs: int) -> int:
 
 
 def open_worker_kit(resources: Resources) -> SocialKit:
-    """The worker's kit: one client per platform, each pool sized by `pool_size`, so that a
-    request's cost stays flat however many jobs run. Registered as the resources' kit, so
-    every job of the process uses it; `close_worker_kit` closes its clients."""
+    """The worker's kit: one client per platform, `pool_size` requests in flight at most, over
+    small pools (social.pools), so that a request's cost stays flat however many jobs run.
+    Registered as the resources' kit, so every job of the process uses it; `close_worker_kit`
+    closes its clients."""
 
     def build(resources: Resources) -> SocialKit:
         settings = resources.settings
@@ -94,9 +94,7 @@ def open_worker_kit(resources: Resources) -> SocialKit:
             size = pool_size(Rate.parse(raw) if raw else None, settings.worker_max_jobs)
             clients[platform.value] = httpx.AsyncClient(
                 timeout=settings.social_http_timeout_seconds,
-                # Keep-alive as large as the pool: httpcore compares it with all of the pool's
-                # connections, not its idle ones, and would close a busy pool's on release.
-                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                transport=ShardedTransport(size),
                 follow_redirects=False,
             )
         return SocialKit(
