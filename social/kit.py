@@ -25,8 +25,9 @@ IN_FLIGHT_SECONDS = 0.5
 """A platform's answer takes about this long: at its budget's rate, so many seconds' worth of
 requests are in flight."""
 POOL_FLOOR = 8
-POOL_CEILING = 64
-"""Requests in flight to one platform, at most: beyond, a request waits for a free slot."""
+POOL_CEILING = 256
+"""Requests in flight to one platform, at most: beyond, a request waits for a free slot. The
+pools are sharded (social.pools), so a request's cost does not grow with this."""
 
 
 @dataclass
