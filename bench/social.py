@@ -32,6 +32,7 @@ import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -552,6 +553,40 @@ async def _sync_starts(owner_dsn: str, started: datetime) -> tuple[float, float]
 
 
 # ---------------------------------------------------------------------------------------------
+# The worker's memory
+
+
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (Linux /proc), should the worker fork."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                todo += [int(child) for child in task.read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
+def _peak_rss_kib(server: Server) -> int | None:
+    """Peak resident set (VmHWM) of the server's processes, summed, in KiB; None if unknown."""
+    if server.proc is None:
+        return None
+    total = 0
+    for pid in _process_tree(server.proc.pid):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1])
+    return total or None
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def _run_async(coro: Any) -> Any:
@@ -597,6 +632,12 @@ def run() -> None:
         "SOCIAL_RATES": json.dumps(social_rates),
         "WORKER_MAX_JOBS": str(max_jobs),
         "LOG_LEVEL": "WARNING",
+        # The inbox's reads of every account (its own cron, measured by bench inbox) would
+        # spend the same LinkedIn budget and the same job slots as the syncs measured here:
+        # the bound counts the syncs' requests only.
+        "INBOX_READS": "false",
+        # This checkout's code, not the one the shared venv's editable install points to.
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     settings = Settings(
         database_url=app_url,  # type: ignore[arg-type]
@@ -717,6 +758,7 @@ def run() -> None:
             _wait_all_synced(owner_dsn, started_dt, dict(seeded.tenants), worker, timeout_s)
         )
         worker_cpu = worker.cpu_seconds()
+        worker_rss = _peak_rss_kib(worker)
         sim_cpu_after = sim.cpu_seconds()
         sim_sent = _run_async(_sim_requests(sim_url)) - sim_before
         worker.stop()
@@ -802,6 +844,10 @@ def run() -> None:
         f"{100 * (sim_cpu_after - sim_cpu_before) / span:.0f} %"
     )
     print(f"CPU (of one core): worker {wcpu}; simulator {scpu}")
+    print(
+        "memory:           worker peak RSS (VmHWM) "
+        + ("n/a" if worker_rss is None else f"{worker_rss / 1024:.0f} MiB")
+    )
     if worker_cpu:
         per = worker_cpu / ACCOUNTS
         print(
@@ -901,6 +947,7 @@ def run() -> None:
                 "syncs_estimated": round(syncs),
                 "accounts_seen_synced_twice": progress.synced_twice,
                 "worker_cpu_s": worker_cpu,
+                "worker_peak_rss_kib": worker_rss,
                 "worker_cpu_ms_per_account": (
                     round(1000 * worker_cpu / ACCOUNTS, 2) if worker_cpu else None
                 ),

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import job_key_prefix, result_key_prefix
+from arq.jobs import serialize_job
+from arq.utils import timestamp_ms
 
 from infra.clock import utcnow
 
@@ -55,6 +58,54 @@ async def job_exists(queue: ArqRedis, job_id: str) -> bool:
     """Whether arq would refuse this job id now: a job under it is waiting or running, or its
     result is kept (the same keys `enqueue_job` checks)."""
     return bool(await queue.exists(job_key_prefix + job_id, result_key_prefix + job_id))
+
+
+# arq's enqueue_job in one step: refused when the id is queued, running or kept as a result
+# (its WATCH/EXISTS), else the job and its place in the queue (its MULTI).
+_ENQUEUE_NEW = """
+if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
+redis.call('PSETEX', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+return 1
+"""
+ENQUEUE_BATCH = 500
+
+
+@dataclass(frozen=True)
+class NewJob:
+    function: str
+    args: tuple[Any, ...]
+    job_id: str
+
+
+async def enqueue_many(queue: ArqRedis, jobs: Sequence[NewJob]) -> int:
+    """What `enqueue_job` does for each job (same keys, same serialized job, same refusal of an
+    id already known), one round trip per ENQUEUE_BATCH jobs instead of three per job: a
+    scheduler queuing thousands must not cost the worker more than the jobs it queues. The
+    jobs keep their order in the queue. Answers how many were new."""
+    enqueue = queue.register_script(_ENQUEUE_NEW)
+    added = 0
+    for start in range(0, len(jobs), ENQUEUE_BATCH):
+        batch = jobs[start : start + ENQUEUE_BATCH]
+        now = timestamp_ms()
+        async with queue.pipeline(transaction=False) as pipe:
+            for n, job in enumerate(batch):
+                payload = serialize_job(
+                    job.function, job.args, {}, None, now, serializer=queue.job_serializer
+                )
+                await enqueue(
+                    keys=[
+                        job_key_prefix + job.job_id,
+                        result_key_prefix + job.job_id,
+                        queue.default_queue_name,
+                    ],
+                    # Scores a fraction of a millisecond apart: arq takes the queue in score
+                    # order, and equal scores would come back in the ids' order instead.
+                    args=[queue.expires_extra_ms, payload, now + n / len(batch), job.job_id],
+                    client=pipe,
+                )
+            added += sum(await pipe.execute())
+    return added
 
 
 async def run_after_commit(session: Any, queue: ArqRedis) -> None:

@@ -19,6 +19,7 @@ from infra.settings import get_settings
 from partners import jobs as partner_jobs
 from publishing import jobs as publishing_jobs
 from social import jobs as social_jobs
+from social.kit import close_worker_kit, open_worker_kit
 from tenants import jobs as tenant_jobs
 from workflows import jobs as workflow_jobs
 
@@ -40,6 +41,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
     resources = await Resources.open(settings)
+    open_worker_kit(resources)
     ctx.update(
         resources=resources,
         settings=settings,
@@ -51,6 +53,7 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     await ctx["webhook_http"].aclose()
+    await close_worker_kit(ctx["resources"])
     await ctx["resources"].close()
 
 

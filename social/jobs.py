@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import html
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from arq import Retry
 from arq.connections import ArqRedis
+from arq.constants import job_key_prefix
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -23,6 +24,7 @@ from infra.i18n import language as language_of
 from infra.logging import get_logger
 from infra.mail import Mail, send_mail
 from infra.outbox import Event
+from infra.queue import NewJob, enqueue_many
 from infra.retry import backoff, final_try
 from infra.sweep import due_tenants, for_each_tenant
 from social.kit import SocialKit, kit_of
@@ -45,8 +47,10 @@ log = get_logger(__name__)
 
 MAX_TRIES = 6
 PER_TENANT_PER_TICK = 1000
-"""At most this many of one agency's accounts are queued per minute: a large agency's
-backlog waits in the database, where it cannot stand in front of a small agency's accounts."""
+"""At most this many of one agency's accounts are queued per minute, and at most twice as many
+wait in the queue at once: a large agency's backlog waits in the database, where it cannot
+stand in front of a small agency's accounts, while the queue always holds its next minute's
+work (a pass that re-offered the same oldest accounts, still queued, left the worker idle)."""
 
 
 def _kit(ctx: dict[str, Any]) -> SocialKit:
@@ -93,22 +97,31 @@ async def due_accounts(
     return ordered
 
 
+async def _queued(queue: ArqRedis, job_ids: list[str]) -> list[bool]:
+    """Which of these jobs wait in the queue or run now (one round trip)."""
+    async with queue.pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            pipe.exists(job_key_prefix + job_id)
+        return [bool(found) for found in await pipe.execute()]
+
+
 async def enqueue_due(
     db: Database, queue: ArqRedis, now: datetime, *, per_tenant: int = PER_TENANT_PER_TICK
 ) -> int:
-    queued = 0
-    for tenant_id, account_id, due in await due_accounts(db, now, per_tenant=per_tenant):
+    due = await due_accounts(db, now, per_tenant=2 * per_tenant)
+    job_ids = [sync_job_id(account_id, at) for _, account_id, at in due]
+    queued = await _queued(queue, job_ids)
+    waiting = Counter(t for (t, _, _), held in zip(due, queued, strict=True) if held)
+    room = {t: min(per_tenant, 2 * per_tenant - waiting[t]) for t, _, _ in due}
+    new: list[NewJob] = []
+    for (tenant_id, account_id, at), job_id, held in zip(due, job_ids, queued, strict=True):
+        if held or room[tenant_id] <= 0:
+            continue
+        room[tenant_id] -= 1
         # The due time travels with the job: a job queued by a pass that ran late finds the
         # account already synced (next sync moved on) and does nothing.
-        job = await queue.enqueue_job(
-            SYNC_JOB,
-            str(tenant_id),
-            str(account_id),
-            due.isoformat(),
-            _job_id=sync_job_id(account_id, due),
-        )
-        queued += job is not None
-    return queued
+        new.append(NewJob(SYNC_JOB, (str(tenant_id), str(account_id), at.isoformat()), job_id))
+    return await enqueue_many(queue, new)
 
 
 async def schedule_social_syncs(ctx: dict[str, Any]) -> int:

@@ -5,12 +5,18 @@ A token bucket per key: `rate` requests per second refill it up to `burst`. Befo
 connector takes `cost` from the bucket (YouTube counts quota units, the others requests); when
 the bucket is short it waits. A platform's own signal (a usage header near its ceiling, a 429
 with `Retry-After`) pauses the key for every process at once.
+
+Where a bucket refills fast (hundreds a second), a process takes a few tokens at once and
+spends them over the next moments: one round trip to Redis serves several requests. What it
+has not spent after HOLD_SECONDS is dropped, so a pause set elsewhere reaches it that soon.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import math
+import time
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
@@ -36,10 +42,30 @@ return tostring(wait)
 """
 
 
+HOLD_SECONDS = 0.25
+"""How long a process may keep tokens it took ahead."""
+BATCH_SECONDS = 0.02
+"""A process takes at once what the bucket refills in this long (one at a time below 100/s)."""
+MAX_BATCH = 8
+
+
+@dataclass
+class _Held:
+    """Tokens this process took ahead for one key."""
+
+    tokens: float = 0.0
+    until: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
 @dataclass(frozen=True)
 class Rate:
     per_second: float
     burst: float
+
+    @property
+    def batch(self) -> float:
+        return float(max(1, min(MAX_BATCH, math.floor(self.per_second * BATCH_SECONDS))))
 
     @classmethod
     def parse(cls, value: str) -> Rate:
@@ -62,6 +88,7 @@ class RateBudget:
         self._max_wait = max_wait_seconds
         self._prefix = prefix
         self._take = redis.register_script(_TAKE)
+        self._held: dict[str, _Held] = {}
 
     def _rate(self, key: str) -> Rate | None:
         # "x:token:abc" is governed by the "x:token" rate, "x" by "x".
@@ -78,6 +105,17 @@ class RateBudget:
         rate = self._rate(key)
         if rate is None:
             return
+        if rate.batch <= cost:
+            await self._wait_for(key, rate, cost)
+            return
+        held = self._held.setdefault(key, _Held())
+        async with held.lock:  # one take at a time: the others spend what it brings
+            if held.tokens < cost or time.monotonic() > held.until:
+                await self._wait_for(key, rate, rate.batch)
+                held.tokens, held.until = rate.batch, time.monotonic() + HOLD_SECONDS
+            held.tokens -= cost
+
+    async def _wait_for(self, key: str, rate: Rate, cost: float) -> None:
         waited = 0.0
         while True:
             wait = float(
@@ -98,6 +136,9 @@ class RateBudget:
         longer pause already set)."""
         if seconds <= 0:
             return
+        for held_key, held in self._held.items():  # what this process took ahead is void
+            if held_key == key or held_key.startswith(f"{key}:"):
+                held.tokens = 0.0
         name = f"{self._prefix}:pause:{key}"
         ms = int(seconds * 1000)
         current = await self._redis.pttl(name)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any, Protocol
 
-from sqlalchemy import func
+from sqlalchemy import Row, Table, bindparam, func, text, update
+from sqlalchemy import select as select_columns
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -24,6 +27,7 @@ from infra.db import Database
 from infra.ids import new_id
 from infra.logging import get_logger
 from social import anomalies
+from social.anomalies import WATCHED
 from social.connectors.types import (
     METRICS,
     ConnectorError,
@@ -34,7 +38,7 @@ from social.connectors.types import (
     TokenSet,
 )
 from social.kit import SocialKit
-from social.models import SYNCABLE, AccountStatus, Anomaly, DailyStat, SocialAccount
+from social.models import SYNCABLE, AccountStatus, Anomaly, SocialAccount
 from tenants.service.common import bump
 
 log = get_logger(__name__)
@@ -56,13 +60,58 @@ class Outcome:
     reason: str | None = None
 
 
-def _tokens(kit: SocialKit, account: SocialAccount) -> TokenSet:
+_TABLE: Table = SocialAccount.__table__  # type: ignore[attr-defined]
+_ACCOUNTS = _TABLE.c
+_SYNCABLE = [status.value for status in SYNCABLE]
+
+# The sync's hot path runs Core statements built once: no ORM object is made per account.
+_READ = select_columns(
+    _ACCOUNTS.status,
+    _ACCOUNTS.platform,
+    _ACCOUNTS.external_id,
+    _ACCOUNTS.access_token,
+    _ACCOUNTS.refresh_token,
+    _ACCOUNTS.token_expires_at,
+    _ACCOUNTS.token_scope,
+    _ACCOUNTS.next_sync_at,
+    _ACCOUNTS.synced_through,
+).where(_ACCOUNTS.tenant_id == bindparam("tenant_id"), _ACCOUNTS.id == bindparam("account_id"))
+
+
+@dataclass(frozen=True)
+class _Due:
+    """What a sync reads of its account."""
+
+    platform: str
+    external_id: str
+    tokens: TokenSet
+    synced_through: date | None
+
+
+class _Stored(Protocol):
+    """The stored tokens, of an ORM account or of a row."""
+
+    @property
+    def access_token(self) -> bytes | None: ...
+    @property
+    def refresh_token(self) -> bytes | None: ...
+    @property
+    def token_expires_at(self) -> datetime | None: ...
+    @property
+    def token_scope(self) -> str | None: ...
+
+
+def _tokens(kit: SocialKit, account: _Stored) -> TokenSet:
     return TokenSet(
         access_token=kit.vault.decrypt(account.access_token) or "",
         refresh_token=kit.vault.decrypt(account.refresh_token),
         expires_at=account.token_expires_at,
         scope=account.token_scope,
     )
+
+
+def _expiring(tokens: TokenSet, now: datetime) -> bool:
+    return tokens.expires_at is not None and tokens.expires_at <= now + REFRESH_AHEAD
 
 
 async def _load(
@@ -76,35 +125,39 @@ async def _load(
     return (await session.scalars(query)).first()
 
 
-async def _fresh_tokens(
+async def _read(
     db: Database,
     kit: SocialKit,
     tenant_id: uuid.UUID,
     account_id: uuid.UUID,
-    now: datetime,
     due_at: datetime | None = None,
-) -> TokenSet | None:
-    """The account's tokens, refreshed first when they expire soon. Two workers never refresh
-    at once (the row lock): a platform that rotates refresh tokens would revoke the loser's.
-    None when there is nothing to do: the account left sync, or (`due_at`) the scheduled sync
-    this job was queued for already happened."""
+) -> _Due | None:
+    """The account as a sync needs it, in one short transaction. None when there is nothing
+    to do: the account left sync, or (`due_at`) the scheduled sync this job was queued for
+    already happened."""
     async with db.tenant_transaction(tenant_id) as session:
-        account = await _load(session, tenant_id, account_id)
-        if account is None or account.status not in SYNCABLE:
-            return None
-        if due_at is not None and (account.next_sync_at is None or account.next_sync_at > due_at):
-            return None
-        tokens = _tokens(kit, account)
-        if tokens.expires_at is None or tokens.expires_at > now + REFRESH_AHEAD:
-            return tokens
-    if not tokens.refresh_token:
-        return tokens  # the platform will say whether it still works
+        connection = await session.connection()
+        row = (
+            await connection.execute(_READ, {"tenant_id": tenant_id, "account_id": account_id})
+        ).first()
+    if row is None or row.status not in _SYNCABLE:
+        return None
+    if due_at is not None and (row.next_sync_at is None or row.next_sync_at > due_at):
+        return None
+    return _Due(row.platform, row.external_id, _tokens(kit, row), row.synced_through)
+
+
+async def _refresh(
+    db: Database, kit: SocialKit, tenant_id: uuid.UUID, account_id: uuid.UUID, now: datetime
+) -> TokenSet | None:
+    """Refresh under the account's row lock: two workers never refresh at once (a platform
+    that rotates refresh tokens would revoke the loser's), and the second finds them fresh."""
     async with db.tenant_transaction(tenant_id) as session:
         account = await _load(session, tenant_id, account_id, lock=True)
         if account is None:
             return None
         tokens = _tokens(kit, account)
-        if tokens.expires_at is not None and tokens.expires_at <= now + REFRESH_AHEAD:
+        if _expiring(tokens, now):
             assert tokens.refresh_token is not None
             new = await kit.connector(account.platform).refresh(tokens.refresh_token)
             account.access_token = kit.vault.encrypt(new.access_token)
@@ -124,14 +177,19 @@ async def fresh_tokens(
     """The account's tokens for a call now (publishing), refreshed first when they expire
     soon, under the same row lock as the sync's refresh. None when the account cannot be used
     (gone, or waiting for a person to reconnect it); TokenInvalid when the refresh is refused."""
-    return await _fresh_tokens(db, kit, tenant_id, account_id, now)
+    due = await _read(db, kit, tenant_id, account_id)
+    if due is None:
+        return None
+    if not _expiring(due.tokens, now) or not due.tokens.refresh_token:
+        return due.tokens  # without a refresh token, the platform will say if it still works
+    return await _refresh(db, kit, tenant_id, account_id, now)
 
 
-def _window(account: SocialAccount, kit: SocialKit, today: date, backfill_days: int) -> date:
+def _window(synced_through: date | None, kit: SocialKit, today: date, backfill_days: int) -> date:
     earliest = today - timedelta(days=min(kit.settings.social_backfill_days, backfill_days) - 1)
-    if account.synced_through is None:
+    if synced_through is None:
         return earliest
-    return max(earliest, min(account.synced_through - timedelta(days=REVISED_DAYS - 1), today))
+    return max(earliest, min(synced_through - timedelta(days=REVISED_DAYS - 1), today))
 
 
 def _fill_followers(metrics: DailyMetrics, followers_now: int | None, until: date) -> None:
@@ -151,52 +209,118 @@ def _fill_followers(metrics: DailyMetrics, followers_now: int | None, until: dat
         metrics.days.setdefault(until, {})["followers"] = followers_now
 
 
+_STAT_COLUMNS = ", ".join(METRICS)
+_UPSERT_DAYS = text(
+    f"""
+    INSERT INTO social_stats_daily (tenant_id, id, account_id, day, {_STAT_COLUMNS}, fetched_at)
+    SELECT CAST(:tenant_id AS uuid), d.id, CAST(:account_id AS uuid), d.day, {_STAT_COLUMNS},
+           CAST(:now AS timestamptz)
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:days AS date[]),
+                {", ".join(f"CAST(:{m} AS bigint[])" for m in METRICS)})
+         AS d(id, day, {_STAT_COLUMNS})
+    ON CONFLICT (tenant_id, account_id, day) DO UPDATE SET
+        {", ".join(f"{m} = coalesce(EXCLUDED.{m}, social_stats_daily.{m})" for m in METRICS)},
+        fetched_at = EXCLUDED.fetched_at
+    """  # noqa: S608 - the column names are METRICS; every value is bound
+)
+"""One statement whatever the number of days (arrays, not a VALUES list to compile each time).
+A metric that failed this time keeps the figure we already had for that day."""
+
+_JUDGED_HISTORY = text(
+    f"""
+    SELECT day, {", ".join(WATCHED)} FROM social_stats_daily
+    WHERE tenant_id = :tenant_id AND account_id = :account_id AND day BETWEEN :start AND :until
+    """  # noqa: S608 - the column names are WATCHED's; every value is bound
+)
+
+_MARK_SYNCED = (
+    update(_TABLE)
+    .where(  # not the columns' names: an update keeps those for its SET clause
+        _ACCOUNTS.tenant_id == bindparam("tenant"),
+        _ACCOUNTS.id == bindparam("account"),
+        _ACCOUNTS.status.in_(_SYNCABLE),
+    )
+    .values(
+        handle=func.coalesce(func.nullif(bindparam("new_handle"), ""), _ACCOUNTS.handle),
+        display_name=func.coalesce(
+            func.nullif(bindparam("new_display_name"), ""), _ACCOUNTS.display_name
+        ),
+        status=AccountStatus.connected.value,
+        last_success_at=bindparam("now"),
+        last_error=None,
+        last_error_at=None,
+        metric_errors=bindparam("errors"),
+        synced_through=func.greatest(_ACCOUNTS.synced_through, bindparam("until")),
+        next_sync_at=bindparam("next_sync_at"),
+        updated_at=bindparam("now"),
+    )
+    .returning(_ACCOUNTS.brand_id, _ACCOUNTS.handle)
+)
+"""The account's success, only while it may sync (the status check takes the row lock)."""
+
+
+@dataclass(frozen=True)
+class _Synced:
+    tenant_id: uuid.UUID
+    id: uuid.UUID
+    brand_id: uuid.UUID
+    platform: str
+    handle: str | None
+
+
+class _Judged(Protocol):
+    """What an anomaly's record names of its account (an ORM account or a synced row)."""
+
+    @property
+    def tenant_id(self) -> uuid.UUID: ...
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def brand_id(self) -> uuid.UUID: ...
+    @property
+    def platform(self) -> str: ...
+    @property
+    def handle(self) -> str | None: ...
+
+
 async def _store(
-    session: AsyncSession, account: SocialAccount, metrics: DailyMetrics, now: datetime
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    account_id: uuid.UUID,
+    metrics: DailyMetrics,
+    now: datetime,
 ) -> int:
-    rows = [
-        {
-            "tenant_id": account.tenant_id,
-            "id": new_id(),
-            "account_id": account.id,
-            "day": day,
-            **{m: values.get(m) for m in METRICS},
-            "fetched_at": now,
-        }
-        for day, values in sorted(metrics.days.items())
-    ]
-    if not rows:
+    days = sorted(metrics.days)
+    if not days:
         return 0
-    statement = insert(DailyStat).values(rows)
-    excluded = statement.excluded
-    table = DailyStat.__table__.c  # type: ignore[attr-defined]
-    # A metric that failed this time keeps the figure we already had for that day.
-    statement = statement.on_conflict_do_update(
-        index_elements=["tenant_id", "account_id", "day"],
-        set_={
-            **{m: func.coalesce(getattr(excluded, m), table[m]) for m in METRICS},
-            "fetched_at": excluded.fetched_at,
+    columns: dict[str, Any] = {m: [metrics.days[day].get(m) for day in days] for m in METRICS}
+    connection = await session.connection()
+    await connection.execute(
+        _UPSERT_DAYS,
+        {
+            "tenant_id": tenant_id,
+            "account_id": account_id,
+            "now": now,
+            "ids": [new_id() for _ in days],
+            "days": days,
+            **columns,
         },
     )
-    await session.execute(statement)
-    return len(rows)
+    return len(days)
 
 
 async def judge_recent(
-    session: AsyncSession, account: SocialAccount, until: date, request_id: str | None
+    session: AsyncSession, account: _Judged, until: date, request_id: str | None
 ) -> int:
     start = until - timedelta(days=JUDGED_DAYS + 28)
-    stats = (
-        await session.scalars(
-            select(DailyStat).where(
-                DailyStat.tenant_id == account.tenant_id,
-                DailyStat.account_id == account.id,
-                col(DailyStat.day) >= start,
-                col(DailyStat.day) <= until,
-            )
-        )
-    ).all()
-    series = {s.day: {m: getattr(s, m) for m in METRICS} for s in stats}
+    connection = await session.connection()
+    rows = await connection.execute(
+        _JUDGED_HISTORY,
+        {"tenant_id": account.tenant_id, "account_id": account.id, "start": start, "until": until},
+    )
+    series: dict[date, Mapping[str, int | None]] = {
+        row.day: {metric: row[i + 1] for i, metric in enumerate(WATCHED)} for row in rows
+    }
     judged = [until - timedelta(days=n) for n in range(JUDGED_DAYS)]
     found = anomalies.scan(series, judged)
     emitted = 0
@@ -309,25 +433,28 @@ async def sync_account(
     due_at: datetime | None = None,
 ) -> Outcome:
     """`due_at`: the scheduled time a job was queued for; once the account's next sync has
-    moved past it (another job synced it), the job does nothing."""
+    moved past it (another job synced it), the job does nothing.
+
+    One transaction reads the account, none is open during the platform's calls, one stores
+    the figures and the account's success."""
     now = now or utcnow()
     try:
-        tokens = await _fresh_tokens(db, kit, tenant_id, account_id, now, due_at)
+        due = await _read(db, kit, tenant_id, account_id, due_at)
+        if due is None:
+            return Outcome("skipped")
+        tokens: TokenSet | None = due.tokens
+        if _expiring(due.tokens, now) and due.tokens.refresh_token:
+            tokens = await _refresh(db, kit, tenant_id, account_id, now)
         if tokens is None:
             return Outcome("skipped")
-        async with db.tenant_transaction(tenant_id) as session:
-            account = await _load(session, tenant_id, account_id)
-            if account is None or account.status not in SYNCABLE:
-                return Outcome("skipped")
-            platform, external_id = account.platform, account.external_id
-        connector = kit.connector(platform)
+        connector = kit.connector(due.platform)
         today = now.date()
         until = today - timedelta(days=1)
-        since = _window(account, kit, until, connector.backfill_days)
-        profile = await connector.profile(tokens, external_id)
+        since = _window(due.synced_through, kit, until, connector.backfill_days)
+        profile = await connector.profile(tokens, due.external_id)
         # Through today: today's change turns the live follower count into yesterday's closing
         # count. Today itself is not complete, so it is not stored.
-        metrics = await connector.daily_metrics(tokens, external_id, since, today)
+        metrics = await connector.daily_metrics(tokens, due.external_id, since, today)
     except TokenInvalid as exc:
         await mark_needs_reauth(db, tenant_id, account_id, str(exc) or "token refused")
         return Outcome("needs_reauth", reason=str(exc))
@@ -347,23 +474,29 @@ async def sync_account(
         closing -= partial["follower_change"] or 0
     _fill_followers(metrics, closing, until)
     async with db.tenant_transaction(tenant_id) as session:
-        account = await _load(session, tenant_id, account_id, lock=True)
-        if account is None or account.status not in SYNCABLE:
-            return Outcome("skipped")
-        stored = await _store(session, account, metrics, now)
-        await judge_recent(session, account, until, None)
-        account.handle = profile.handle or account.handle
-        account.display_name = profile.display_name or account.display_name
-        account.status = AccountStatus.connected
-        account.last_success_at = now
-        account.last_error = None
-        account.last_error_at = None
-        account.metric_errors = {
-            metric: {"error": reason[:500], "at": now.isoformat()}
-            for metric, reason in sorted(metrics.errors.items())
-        }
-        if account.synced_through is None or account.synced_through < until:
-            account.synced_through = until
-        account.next_sync_at = next_sync(kit, now)
-        account.updated_at = now
+        connection = await session.connection()
+        # First: the update takes the account's row lock, as the refresh does.
+        marked: Row[Any] | None = (
+            await connection.execute(
+                _MARK_SYNCED,
+                {
+                    "tenant": tenant_id,
+                    "account": account_id,
+                    "new_handle": profile.handle,
+                    "new_display_name": profile.display_name,
+                    "now": now,
+                    "errors": {
+                        metric: {"error": reason[:500], "at": now.isoformat()}
+                        for metric, reason in sorted(metrics.errors.items())
+                    },
+                    "until": until,
+                    "next_sync_at": next_sync(kit, now),
+                },
+            )
+        ).first()
+        if marked is None:
+            return Outcome("skipped")  # it left sync meanwhile: nothing written
+        stored = await _store(session, tenant_id, account_id, metrics, now)
+        synced = _Synced(tenant_id, account_id, marked.brand_id, due.platform, marked.handle)
+        await judge_recent(session, synced, until, None)
     return Outcome("synced", days=stored)

@@ -743,6 +743,20 @@ async def test_budget_is_shared_between_processes(redis: Redis, prefix: str) -> 
         await other.aclose()
 
 
+async def test_a_fast_budget_is_taken_a_few_tokens_at_a_time_and_a_pause_voids_them(
+    redis: Redis, prefix: str
+) -> None:
+    budget = make_budget(redis, prefix, {"p": "1000/1"}, max_wait=0.2)
+    for _ in range(8):
+        await budget.acquire("p")
+    # One take of 8 from the shared bucket served the eight requests.
+    assert float(await redis.hget(f"{prefix}:p", "tokens")) == 992
+    await budget.acquire("p")
+    await budget.pause("p", 30)
+    with pytest.raises(RateLimited):  # the 7 taken ahead are not spent during the pause
+        await budget.acquire("p")
+
+
 async def test_a_token_key_has_its_own_bucket_at_the_token_rate(redis: Redis, prefix: str) -> None:
     budget = make_budget(redis, prefix, {"x": "100/1", "x:token": "1/1000000"}, max_wait=0.2)
     await budget.acquire("x:token:aaaa")

@@ -22,12 +22,13 @@ from sqlmodel import col, select
 
 from infra.clock import utcnow
 from infra.outbox import Event
-from infra.queue import deserialize
+from infra.queue import deserialize, job_exists
 from infra.settings import DEFAULT_SOCIAL_RATES
 from social.connectors.types import METRICS
 from social.jobs import MAX_TRIES, due_accounts, enqueue_due
 from social.kit import kit_of
 from social.models import AccountStatus, DailyStat, SocialAccount
+from social.service.accounts import sync_job_id
 from social.sync import REVISED_DAYS, sync_account
 from tests.support.factories import World, add_person, new_world
 from tests.support.worker import deliver_events, run_worker
@@ -577,6 +578,36 @@ async def test_the_scheduler_serves_a_small_agency_as_soon_as_a_large_one(
     assert set(small_ids) <= first_started
     for account_id in idle:
         assert (await stored_account(db, small.tenant_id, account_id)).last_success_at is None
+
+
+async def test_each_pass_queues_an_agencys_next_accounts_not_the_ones_still_queued(
+    client, db, resources, settings
+):
+    """A large agency's backlog enters the queue a cap at a time, up to twice the cap waiting:
+    a pass that offered the same oldest accounts again (still queued) would leave the worker
+    idle once the others' work is done."""
+    shop = await new_world(client)
+    due = utcnow() - timedelta(hours=1)
+    ids = await insert_accounts(
+        db, kit_of(resources).vault, shop.tenant_id, shop.brand["id"], sandbox_accounts(25), due
+    )
+    job_ids = [sync_job_id(a, due + timedelta(seconds=n)) for n, a in enumerate(ids)]
+
+    async def queued() -> list[uuid.UUID]:
+        return [
+            a for a, j in zip(ids, job_ids, strict=True) if await job_exists(resources.queue, j)
+        ]
+
+    await enqueue_due(db, resources.queue, utcnow(), per_tenant=10)
+    assert await queued() == ids[:10]
+    await enqueue_due(db, resources.queue, utcnow(), per_tenant=10)
+    assert await queued() == ids[:20]
+    await enqueue_due(db, resources.queue, utcnow(), per_tenant=10)
+    assert await queued() == ids[:20]  # twice the cap waits already
+
+    await run_worker(settings)
+    await enqueue_due(db, resources.queue, utcnow(), per_tenant=10)
+    assert await queued() == ids[20:]
 
 
 async def test_a_job_queued_late_for_an_account_synced_meanwhile_does_nothing(
