@@ -227,9 +227,17 @@ def profiled(pid: int | None, label: str) -> Iterator[None]:
         print(f"     {line}")
 
 
+# The application's own packages: their frames' total time says where a request goes.
+OUR_PACKAGES = (
+    *("api/", "web/", "main/", "billing/", "partners/", "publishing/", "inbox/"),
+    *("workflows/", "social/", "tenants/", "infra/"),
+)
+
+
 def top_frames(folded: str, *, count: int = 12) -> list[str]:
-    """The functions that hold most samples, by own time and by total time (a function
-    counted once per stack), from py-spy's collapsed stacks ("f1 (file:line);f2 … N")."""
+    """The functions that hold most samples by own time, and the application's functions by
+    total time (a function counted once per stack), from py-spy's collapsed stacks
+    ("f1 (file:line);f2 … N")."""
     own: Counter[str] = Counter()
     total: Counter[str] = Counter()
     samples = 0
@@ -237,32 +245,32 @@ def top_frames(folded: str, *, count: int = 12) -> list[str]:
         stack, _, n = line.rpartition(" ")
         if not stack or not n.isdigit():
             continue
-        frames = [_function_of(frame) for frame in stack.split(";")]
+        frames = stack.split(";")
         weight = int(n)
         samples += weight
-        own[frames[-1]] += weight
-        for frame in set(frames):
+        own[_function_of(frames[-1])] += weight
+        for frame in {_function_of(f) for f in frames if _where(f).startswith(OUR_PACKAGES)}:
             total[frame] += weight
     if not samples:
         return ["(no samples)"]
     lines = [f"{samples} samples; own time:"]
     lines += [f"  {100 * n / samples:5.1f}%  {f}" for f, n in own.most_common(count)]
-    lines.append("total time (with callees):")
+    lines.append("the application's functions, total time (with callees):")
     lines += [f"  {100 * n / samples:5.1f}%  {f}" for f, n in total.most_common(count)]
     return lines
+
+
+def _where(frame: str) -> str:
+    return frame.rpartition(" (")[2]
 
 
 _LINE_NUMBER = re.compile(r":\d+\)$")
 
 
 def _function_of(frame: str) -> str:
-    """'list_members (tenants/service/members.py:124)' -> 'list_members (…/members.py)':
-    a function's lines count as one."""
-    name, _, where = frame.partition(" (")
-    where = _LINE_NUMBER.sub(")", " (" + where) if where else ""
-    parts = where.strip(" ()").split("/")
-    short = "/".join(parts[-2:]) if len(parts) > 1 else where.strip(" ()")
-    return f"{name} ({short})" if short else name
+    """'f (tenants/service/members.py:124)' -> 'f (tenants/service/members.py)': a function's
+    lines count as one."""
+    return _LINE_NUMBER.sub(")", frame)
 
 
 # ---------------------------------------------------------------------------------------------
