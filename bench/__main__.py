@@ -72,12 +72,19 @@ def main(argv: list[str]) -> int:
 
 
 def _headline(name: str, keys: tuple[str, ...], run: int) -> dict[str, float]:
-    """The run's headline figures (top-level keys of its results file), which is kept as
-    <name>.run<N>.json."""
+    """The run's headline figures (keys of its results file, dotted for nested ones: "run.ratio"),
+    which is kept as <name>.run<N>.json."""
     path = RESULTS / f"{name}.json"
     shutil.copyfile(path, RESULTS / f"{name}.run{run}.json")
     data = json.loads(path.read_text())
-    return {key: float(data[key]) for key in keys if isinstance(data.get(key), int | float)}
+    figures = {}
+    for key in keys:
+        value = data
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, int | float):
+            figures[key] = float(value)
+    return figures
 
 
 def _summarize(name: str, figures: list[dict[str, float]]) -> None:

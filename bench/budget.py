@@ -55,6 +55,8 @@ from bench.common import (
 )
 
 NAME = "budget"
+# What `BENCH_RUNS=N make bench` summarizes over the runs (keys of bench/results/budget.json).
+HEADLINE = ("ratio_raw_over_endpoint",)
 DATABASE = "passerelle_bench_budget"
 TENANTS = 200  # the measured agency included
 CLIENTS = 5  # per agency

@@ -59,6 +59,8 @@ from bench.common import (
 )
 
 NAME = "social"
+# What `BENCH_RUNS=N make bench` summarizes over the runs (keys of bench/results/social.json).
+HEADLINE = ("run.ratio", "run.accounts_per_s", "run.worker_cpu_ms_per_account")
 DATABASE = "passerelle_bench_social"
 PLATFORM = "linkedin_organization"
 TENANTS = 200
