@@ -62,6 +62,7 @@ from bench.common import (
     machine_note,
     migrate,
     package_versions,
+    profiled,
     recreate_database,
     redis_with_db,
     require_env,
@@ -785,7 +786,10 @@ def run() -> None:
             asyncio.run(_truncate_events(owner_dsn))
             deliveries = Deliveries(secret, seeded.pages, server.port)
             before = server.cpu_seconds()
-            climbs[server.name], warmed = _climb(server, deliveries, rates, duration)
+            with profiled(
+                server.proc.pid if server.proc else None, f"{NAME}-{server.name.split()[0]}"
+            ):
+                climbs[server.name], warmed = _climb(server, deliveries, rates, duration)
             after = server.cpu_seconds()
             stored, _ = asyncio.run(_stored_events(owner_dsn))
             accepted = sum(s.accepted for s in climbs[server.name]) + warmed
@@ -816,9 +820,10 @@ def run() -> None:
         warm_s = _wait_visible(full, token, deliveries, worker)
         print(f"   worker up, warm-up deliveries visible after {warm_s:.1f} s", flush=True)
         worker_cpu_before = worker.cpu_seconds()
-        offered, visible = asyncio.run(
-            _visible_run(full, token, deliveries, VISIBLE_RATE, visible_s, VISIBLE_TIMEOUT_S)
-        )
+        with profiled(worker.proc.pid if worker.proc else None, f"{NAME}-worker"):
+            offered, visible = asyncio.run(
+                _visible_run(full, token, deliveries, VISIBLE_RATE, visible_s, VISIBLE_TIMEOUT_S)
+            )
         worker_cpu_after = worker.cpu_seconds()
         worker.check_alive()
         stored, processed = asyncio.run(_stored_events(owner_dsn))
