@@ -33,6 +33,7 @@ from infra.logging import get_logger
 from infra.mail import Mail, send_mail
 from infra.outbox import Event
 from infra.queue import not_before
+from infra.resources import Resources
 from infra.sweep import due_tenants
 from social.connectors import linkedin, meta
 from social.connectors.types import (
@@ -156,7 +157,9 @@ async def store_for_accounts(
         tenant = await session.get(Tenant, tenant_id)
         if tenant is None:
             return 0
-        for account_id, items in received.items():
+        # Accounts in a fixed order: two drains storing for the same accounts lock their rows
+        # (cursors, threads) in the same order, so one waits rather than deadlocks.
+        for account_id, items in sorted(received.items()):
             account = await session.get(SocialAccount, (tenant_id, account_id))
             if account is None:
                 continue
@@ -240,10 +243,9 @@ class _Drain:
 
 
 def _drain_of(ctx: dict[str, Any]) -> _Drain:
-    found: _Drain | None = ctx.get("inbox_drain")
-    if found is None:
-        found = ctx["inbox_drain"] = _Drain()
-    return found
+    # On the process's resources: arq gives each job a fresh copy of its context.
+    resources: Resources = ctx["resources"]
+    return resources.extension(_Drain, lambda _: _Drain())
 
 
 async def process_platform_event(ctx: dict[str, Any], event_id: str) -> int:
