@@ -160,8 +160,9 @@ async def deliver_pending(ctx: dict[str, Any], tenant_id: uuid.UUID) -> int:
     """Deliver this tenant's due events; returns how many were delivered.
 
     One deliverer per tenant at a time (advisory lock), so order per aggregate holds even with
-    many worker processes. Each event is marked in its own transaction: a crash re-sends at
-    most the event in flight.
+    many worker processes. A batch's delivered events are marked together once its handlers
+    have run (a transaction per event cost more than most handlers): a crash re-sends at most
+    the batch in flight, which handlers take as they take any repeat (at least once).
     """
     db: Database = ctx["db"]
     async with _delivery_slot(ctx, db):
@@ -216,7 +217,7 @@ async def _deliver_batch(
         events = list(result.all())
     now = utcnow()
     blocked: set[uuid.UUID] = set()
-    delivered = 0
+    done: list[uuid.UUID] = []
     progressed = False
     for event in events:
         if event.aggregate_id in blocked:
@@ -231,30 +232,34 @@ async def _deliver_batch(
         except Exception as exc:  # a handler's failure is recorded, never lost in a log
             error = f"{type(exc).__name__}: {exc}"[:1000]
             log.warning("outbox.handler_failed", event_type=event.type, event_id=str(event.id))
+        if error is None:
+            done.append(event.id)
+            progressed = True
+            continue
+        attempts = event.attempts + 1
+        given_up = attempts >= MAX_ATTEMPTS
+        progressed = progressed or given_up
+        if not given_up:
+            blocked.add(event.aggregate_id)
         async with db.tenant_transaction(tenant_id) as session:
-            values: dict[str, Any]
-            if error is None:
-                values = {"status": "delivered", "delivered_at": utcnow(), "last_error": None}
-                delivered += 1
-                progressed = True
-            else:
-                attempts = event.attempts + 1
-                given_up = attempts >= MAX_ATTEMPTS
-                values = {
-                    "attempts": attempts,
-                    "last_error": error,
-                    "status": "dead" if given_up else "pending",
-                    "next_attempt_at": None if given_up else utcnow() + _backoff(attempts),
-                }
-                progressed = progressed or given_up
-                if not given_up:
-                    blocked.add(event.aggregate_id)
             await session.execute(
                 update(Event)
                 .where(col(Event.tenant_id) == tenant_id, col(Event.id) == event.id)
-                .values(**values)
+                .values(
+                    attempts=attempts,
+                    last_error=error,
+                    status="dead" if given_up else "pending",
+                    next_attempt_at=None if given_up else utcnow() + _backoff(attempts),
+                )
             )
-    return delivered, progressed and len(events) == BATCH
+    if done:
+        async with db.tenant_transaction(tenant_id) as session:
+            await session.execute(
+                update(Event)
+                .where(col(Event.tenant_id) == tenant_id, col(Event.id).in_(done))
+                .values(status="delivered", delivered_at=utcnow(), last_error=None)
+            )
+    return len(done), progressed and len(events) == BATCH
 
 
 async def deliver_outbox(ctx: dict[str, Any], tenant_id: str) -> int:
