@@ -5,6 +5,7 @@ response targets breached (once: `inbox.sla_breached`)."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import time
 import uuid
@@ -211,6 +212,10 @@ DRAIN_BATCH = 500
 one transaction per agency that connected it, not one per delivery."""
 DRAIN_SPAN_S = 60.0
 """A drain that has worked this long hands over to a new job (well within arq's timeout)."""
+DRAIN_IDLE_S = 1.0
+"""How long a drain that finds nothing keeps looking, every DRAIN_LOOK_S: about the time to the
+receiver's next ask under steady traffic."""
+DRAIN_LOOK_S = 0.1
 MAX_EVENT_TRIES = 10
 
 DRAIN_DELAY = timedelta(milliseconds=200)
@@ -257,7 +262,9 @@ async def drain_platform_events(ctx: dict[str, Any], key: str = "") -> int:
     """Every delivery still unprocessed, in batches (the receiver asks for a drain twice a
     second at most); answers the new items. Each batch is claimed with its rows locked
     (SKIP LOCKED): drains in other processes take other deliveries, and a drain whose worker
-    dies releases its batch with its connection, for the next drain to take again."""
+    dies releases its batch with its connection, for the next drain to take again. A drain
+    that finds nothing looks again a few times before it stops (DRAIN_IDLE_S): while deliveries
+    keep coming, one lands in the next batch, not after the receiver's next ask."""
     drain = _drain_of(ctx)
     drain.asked = True
     if drain.running:
@@ -265,19 +272,29 @@ async def drain_platform_events(ctx: dict[str, Any], key: str = "") -> int:
     drain.running = True
     new = 0
     started = time.monotonic()
+    idle_since: float | None = None
     try:
-        while drain.asked:
+        while True:
             drain.asked = False
-            while (done := await _drain_batch(ctx)) is not None:
+            done = await _drain_batch(ctx)
+            now = time.monotonic()
+            if done is not None:
                 new += done
-                if time.monotonic() - started > DRAIN_SPAN_S:
+                idle_since = None
+                if now - started > DRAIN_SPAN_S:
                     await ctx["redis"].enqueue_job(
                         DRAIN_JOB, "continued", _job_id=f"platform-events:continued:{uuid.uuid4()}"
                     )
                     return new
+                continue
+            if drain.asked:  # asked while it looked: what was committed since is not missed
+                continue
+            idle_since = idle_since or now
+            if now - idle_since >= DRAIN_IDLE_S:
+                return new
+            await asyncio.sleep(DRAIN_LOOK_S)
     finally:
         drain.running = False
-    return new
 
 
 def _claim(only: uuid.UUID | None) -> Any:
