@@ -60,6 +60,11 @@ class Event(TenantScoped, table=True):
 
 _EVENTS = Event.metadata.tables["events"]
 
+BATCH_MEMO = "outbox_batch_memo"
+"""A dict in the handlers' context, new for each batch of events: a handler may keep there what
+it read for one event and reuse it for the next. Every event of a batch was recorded before the
+batch was read, so what a handler reads after that is at least as new as each event."""
+
 
 def handler(event_type: str) -> Callable[[Handler], Handler]:
     """Register a function to run for every delivered event of this type ("*": of any type)."""
@@ -216,6 +221,7 @@ async def _deliver_batch(
         )
         events = list(result.all())
     now = utcnow()
+    ctx[BATCH_MEMO] = {}
     blocked: set[uuid.UUID] = set()
     done: list[uuid.UUID] = []
     progressed = False
