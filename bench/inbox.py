@@ -62,6 +62,7 @@ from bench.common import (
     machine_note,
     migrate,
     package_versions,
+    profiled,
     recreate_database,
     redis_with_db,
     require_env,
@@ -456,6 +457,26 @@ async def _stored_events(owner_dsn: str) -> tuple[int, int]:
     return int(row["n"]), int(row["p"])
 
 
+async def _processing_lags(owner_dsn: str) -> tuple[float, float] | None:
+    """The worker's share of event to visible: from a delivery stored to its batch committed
+    (received_at to processed_at), p50 and p99 in seconds; None when nothing was processed."""
+    import asyncpg
+
+    conn = await asyncpg.connect(owner_dsn)
+    try:
+        row = await conn.fetchrow(
+            "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY lag) AS p50, "
+            "percentile_disc(0.99) WITHIN GROUP (ORDER BY lag) AS p99 FROM ("
+            "SELECT extract(epoch FROM processed_at - received_at)::float8 AS lag "
+            "FROM platform_events WHERE processed_at IS NOT NULL) AS lags"
+        )
+    finally:
+        await conn.close()
+    if row is None or row["p50"] is None:
+        return None
+    return float(row["p50"]), float(row["p99"])
+
+
 # ---------------------------------------------------------------------------------------------
 # 1. Accepted events/s at rising rates
 
@@ -785,7 +806,10 @@ def run() -> None:
             asyncio.run(_truncate_events(owner_dsn))
             deliveries = Deliveries(secret, seeded.pages, server.port)
             before = server.cpu_seconds()
-            climbs[server.name], warmed = _climb(server, deliveries, rates, duration)
+            with profiled(
+                server.proc.pid if server.proc else None, f"{NAME}-{server.name.split()[0]}"
+            ):
+                climbs[server.name], warmed = _climb(server, deliveries, rates, duration)
             after = server.cpu_seconds()
             stored, _ = asyncio.run(_stored_events(owner_dsn))
             accepted = sum(s.accepted for s in climbs[server.name]) + warmed
@@ -816,12 +840,17 @@ def run() -> None:
         warm_s = _wait_visible(full, token, deliveries, worker)
         print(f"   worker up, warm-up deliveries visible after {warm_s:.1f} s", flush=True)
         worker_cpu_before = worker.cpu_seconds()
-        offered, visible = asyncio.run(
-            _visible_run(full, token, deliveries, VISIBLE_RATE, visible_s, VISIBLE_TIMEOUT_S)
-        )
+        with (
+            profiled(worker.proc.pid if worker.proc else None, f"{NAME}-worker"),
+            profiled(full.proc.pid if full.proc else None, f"{NAME}-full-visible"),
+        ):
+            offered, visible = asyncio.run(
+                _visible_run(full, token, deliveries, VISIBLE_RATE, visible_s, VISIBLE_TIMEOUT_S)
+            )
         worker_cpu_after = worker.cpu_seconds()
         worker.check_alive()
         stored, processed = asyncio.run(_stored_events(owner_dsn))
+        processing = asyncio.run(_processing_lags(owner_dsn))
 
     full_steps, bare_steps = climbs[full.name], climbs[bare.name]
     full_cap = max(s.accepted_per_s for s in full_steps)
@@ -876,6 +905,11 @@ def run() -> None:
         if visible.poll_ms
         else "  no inbox poll finished"
     )
+    if processing is not None:
+        print(
+            f"  of which stored to processed (the worker's part): p50 {processing[0]:.2f} s  "
+            f"p99 {processing[1]:.2f} s"
+        )
     if worker_cpu is not None:
         print(
             f"  worker CPU {worker_cpu:.1f} s = {1000 * worker_cpu / max(len(visible.due), 1):.1f} "
@@ -930,6 +964,8 @@ def run() -> None:
                 "worker_cpu_s": worker_cpu,
                 "events_stored": stored,
                 "events_processed": processed,
+                "stored_to_processed_p50_s": processing[0] if processing else None,
+                "stored_to_processed_p99_s": processing[1] if processing else None,
             },
         },
     )

@@ -5,16 +5,21 @@ response targets breached (once: `inbox.sla_breached`)."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text, update
+import orjson
+from sqlalchemy import Text, text, update
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from inbox import crisis_mail, notify_mail, sender
@@ -29,6 +34,7 @@ from infra.logging import get_logger
 from infra.mail import Mail, send_mail
 from infra.outbox import Event
 from infra.queue import not_before
+from infra.resources import Resources
 from infra.sweep import due_tenants
 from social.connectors import linkedin, meta
 from social.connectors.types import (
@@ -133,23 +139,44 @@ async def store_for_account(
     pushed: bool,
 ) -> int:
     """Store one account's items in its agency's transaction; answers how many were new."""
+    return await store_for_accounts(ctx, tenant_id, {account_id: items}, pushed=pushed)
+
+
+async def store_for_accounts(
+    ctx: dict[str, Any],
+    tenant_id: uuid.UUID,
+    received: dict[uuid.UUID, list[InboundItem]],
+    *,
+    pushed: bool,
+) -> int:
+    """Store what several accounts of one agency received, in one transaction of that agency;
+    answers how many items were new. The outbox's delivery and the actions rules queued are
+    asked for once it has committed."""
     now = utcnow()
+    new = 0
     async with ctx["db"].tenant_transaction(tenant_id) as session:
-        account = await session.get(SocialAccount, (tenant_id, account_id))
         tenant = await session.get(Tenant, tenant_id)
-        if account is None or tenant is None:
+        if tenant is None:
             return 0
-        context = await ingest.context_for(session, account, now, tenant.timezone)
-        if context is None:
-            return 0
-        stored = await ingest.store(session, context, items, now)
-        if pushed:
-            gap = timedelta(minutes=ctx["settings"].inbox_webhook_gap_minutes)
-            await ingest.touch_cursor(session, account, pushed_at=now, next_poll_at=now + gap)
+        # Accounts in a fixed order: two drains storing for the same accounts lock their rows
+        # (cursors, threads) in the same order, so one waits rather than deadlocks.
+        for account_id, items in sorted(received.items()):
+            account = await session.get(SocialAccount, (tenant_id, account_id))
+            if account is None:
+                continue
+            context = await ingest.context_for(session, account, now, tenant.timezone)
+            if context is None:
+                continue
+            stored = await ingest.store(session, context, items, now)
+            new += sum(s.new for s in stored)
+            if pushed:
+                gap = timedelta(minutes=ctx["settings"].inbox_webhook_gap_minutes)
+                await ingest.touch_cursor(session, account, pushed_at=now, next_poll_at=now + gap)
         queued = ingest.queued_actions(session)
+    await outbox.dispatch_after_commit(session, ctx["redis"])
     for action in queued:
         await sender_deps(ctx).enqueue("send", action, now)
-    return sum(s.new for s in stored)
+    return new
 
 
 async def _completed(
@@ -181,9 +208,15 @@ async def _completed(
 
 DRAIN_JOB = "drain_platform_events"
 DRAIN_BATCH = 500
-"""Deliveries processed together: their items are grouped per account, so a busy page's
-burst is one transaction per agency that connected it, not one per delivery."""
-
+"""Deliveries claimed together: their items are grouped per agency, so a busy page's burst is
+one transaction per agency that connected it, not one per delivery."""
+DRAIN_SPAN_S = 60.0
+"""A drain that has worked this long hands over to a new job (well within arq's timeout)."""
+DRAIN_IDLE_S = 1.0
+"""How long a drain that finds nothing keeps looking, every DRAIN_LOOK_S: about the time to the
+receiver's next ask under steady traffic."""
+DRAIN_LOOK_S = 0.1
+MAX_EVENT_TRIES = 10
 
 DRAIN_DELAY = timedelta(milliseconds=200)
 _last_drain: list[tuple[int, float]] = [(-1, 0.0)]
@@ -205,54 +238,112 @@ def drains_after(now: datetime) -> list[tuple[str, datetime | None]]:
     return [(f"platform-events:{second}:first", None), (f"platform-events:{second}:last", trailing)]
 
 
+@dataclass
+class _Drain:
+    """The process's drain: one at a time; a drain asked for while one runs only makes the
+    running one look again before it stops."""
+
+    running: bool = False
+    asked: bool = False
+
+
+def _drain_of(ctx: dict[str, Any]) -> _Drain:
+    # On the process's resources: arq gives each job a fresh copy of its context.
+    resources: Resources = ctx["resources"]
+    return resources.extension(_Drain, lambda _: _Drain())
+
+
 async def process_platform_event(ctx: dict[str, Any], event_id: str) -> int:
     """One stored webhook delivery (a retry of one that failed); answers the new items."""
-    return await _process(ctx, [uuid.UUID(event_id)])
+    return await _drain_batch(ctx, only=uuid.UUID(event_id)) or 0
 
 
 async def drain_platform_events(ctx: dict[str, Any], key: str = "") -> int:
-    """Every delivery still unprocessed, in batches (the receiver asks for one drain per
-    second); answers the new items. Two drains at once store nothing twice: items dedupe."""
-    new = 0
-    seen: set[uuid.UUID] = set()
-    while True:
-        async with ctx["db"].session() as session:
-            ids = [
-                i
-                for i in (
-                    await session.scalars(
-                        select(PlatformEvent.id)
-                        .where(
-                            col(PlatformEvent.processed_at).is_(None),
-                            col(PlatformEvent.attempts) < MAX_EVENT_TRIES,
-                        )
-                        .order_by(col(PlatformEvent.received_at))
-                        .limit(DRAIN_BATCH)
-                    )
-                ).all()
-                if i not in seen
-            ]
-        if not ids:
-            return new
-        seen.update(ids)
-        new += await _process(ctx, ids)
-
-
-MAX_EVENT_TRIES = 10
-
-
-async def _process(ctx: dict[str, Any], event_ids: list[uuid.UUID]) -> int:
-    async with ctx["db"].session() as session:
-        events = (
-            await session.scalars(
-                select(PlatformEvent).where(
-                    col(PlatformEvent.id).in_(event_ids), col(PlatformEvent.processed_at).is_(None)
-                )
-            )
-        ).all()
-        batch = [(e.id, e.platform, dict(e.body)) for e in events]
-    if not batch:
+    """Every delivery still unprocessed, in batches (the receiver asks for a drain twice a
+    second at most); answers the new items. Each batch is claimed with its rows locked
+    (SKIP LOCKED): drains in other processes take other deliveries, and a drain whose worker
+    dies releases its batch with its connection, for the next drain to take again. A drain
+    that finds nothing looks again a few times before it stops (DRAIN_IDLE_S): while deliveries
+    keep coming, one lands in the next batch, not after the receiver's next ask."""
+    drain = _drain_of(ctx)
+    drain.asked = True
+    if drain.running:
         return 0
+    drain.running = True
+    new = 0
+    started = time.monotonic()
+    idle_since: float | None = None
+    try:
+        while True:
+            drain.asked = False
+            done = await _drain_batch(ctx)
+            now = time.monotonic()
+            if done is not None:
+                new += done
+                idle_since = None
+                if now - started > DRAIN_SPAN_S:
+                    await ctx["redis"].enqueue_job(
+                        DRAIN_JOB, "continued", _job_id=f"platform-events:continued:{uuid.uuid4()}"
+                    )
+                    return new
+                continue
+            if drain.asked:  # asked while it looked: what was committed since is not missed
+                continue
+            idle_since = idle_since or now
+            if now - idle_since >= DRAIN_IDLE_S:
+                return new
+            await asyncio.sleep(DRAIN_LOOK_S)
+    finally:
+        drain.running = False
+
+
+def _claim(only: uuid.UUID | None) -> Any:
+    query = (
+        select(
+            col(PlatformEvent.id),
+            col(PlatformEvent.platform),
+            sql_cast(col(PlatformEvent.body), Text),
+        )
+        .where(
+            col(PlatformEvent.processed_at).is_(None),
+            col(PlatformEvent.attempts) < MAX_EVENT_TRIES,
+        )
+        .order_by(col(PlatformEvent.received_at))
+        .limit(DRAIN_BATCH)
+        .with_for_update(skip_locked=True)
+    )
+    return query if only is None else query.where(col(PlatformEvent.id) == only)
+
+
+async def _drain_batch(ctx: dict[str, Any], *, only: uuid.UUID | None = None) -> int | None:
+    """Claim a batch of unprocessed deliveries, store their items, mark them processed, all
+    before the claim's transaction commits; answers the new items (None: nothing to claim)."""
+    async with ctx["db"].session() as claim:
+        rows = (await claim.execute(_claim(only))).all()
+        if not rows:
+            return None
+        # The body as text, parsed here: faster than the driver's generic JSON decoding.
+        batch = [(event_id, platform, orjson.loads(body)) for event_id, platform, body in rows]
+        ids = [event_id for event_id, _, _ in batch]
+        try:
+            new, bad = await _process(ctx, batch)
+        except Exception as exc:
+            await _settle_events(claim, ids, error=str(exc) or type(exc).__name__)
+            await claim.commit()
+            raise
+        await _settle_events(claim, [i for i in ids if i not in bad])
+        for event_id, error in bad.items():
+            # A body the platform would never send: kept for a person to read, never retried.
+            await _settle_events(claim, [event_id], error=error, give_up=True)
+        await claim.commit()
+    return new
+
+
+async def _process(
+    ctx: dict[str, Any], batch: list[tuple[uuid.UUID, str, dict[str, Any]]]
+) -> tuple[int, dict[uuid.UUID, str]]:
+    """The items of a batch of deliveries, stored under each agency that connected their
+    accounts; answers how many were new, and the deliveries no platform would send."""
     new = 0
     by_account: dict[tuple[str, str], list[InboundItem]] = defaultdict(list)
     polls: set[tuple[str, str]] = set()
@@ -266,39 +357,32 @@ async def _process(ctx: dict[str, Any], event_ids: list[uuid.UUID]) -> int:
                 polls.update((platform, o) for o in linkedin.notified_organizations(body))
         except ValueError as exc:
             bad[event_id] = f"not an event of {platform}: {exc}"[:2000]
-    try:
-        for platform in {p for p, _ in by_account}:
-            owners = await _owners(ctx, platform, {e for p, e in by_account if p == platform})
-            for (of, external_id), items in by_account.items():
-                if of != platform:
-                    continue
-                for tenant_id, account_id in owners.get(external_id, []):
-                    complete = await _completed(ctx, tenant_id, account_id, items)
-                    new += await store_for_account(
-                        ctx, tenant_id, account_id, complete, pushed=True
-                    )
-        minute = int(utcnow().timestamp()) // 60
-        notified = await _owners(ctx, LINKEDIN, {o for _, o in polls})
-        for _, organization in polls:
-            for tenant_id, account_id in notified.get(organization, []):
-                await ctx["redis"].enqueue_job(
-                    POLL_JOB,
-                    str(tenant_id),
-                    str(account_id),
-                    _job_id=f"inbox-poll:{account_id}:push:{minute}",
-                )
-    except Exception as exc:
-        await _settle_events(ctx, [e[0] for e in batch], error=str(exc) or type(exc).__name__)
-        raise
-    await _settle_events(ctx, [e[0] for e in batch if e[0] not in bad])
-    for event_id, error in bad.items():
-        # A body the platform would never send: kept for a person to read, never retried.
-        await _settle_events(ctx, [event_id], error=error, give_up=True)
-    return new
+    by_tenant: dict[uuid.UUID, dict[uuid.UUID, list[InboundItem]]] = defaultdict(dict)
+    for platform in {p for p, _ in by_account}:
+        owners = await _owners(ctx, platform, {e for p, e in by_account if p == platform})
+        for (of, external_id), items in by_account.items():
+            if of != platform:
+                continue
+            for tenant_id, account_id in owners.get(external_id, []):
+                complete = await _completed(ctx, tenant_id, account_id, items)
+                by_tenant[tenant_id][account_id] = complete
+    for tenant_id, received in by_tenant.items():
+        new += await store_for_accounts(ctx, tenant_id, received, pushed=True)
+    minute = int(utcnow().timestamp()) // 60
+    notified = await _owners(ctx, LINKEDIN, {o for _, o in polls})
+    for _, organization in polls:
+        for tenant_id, account_id in notified.get(organization, []):
+            await ctx["redis"].enqueue_job(
+                POLL_JOB,
+                str(tenant_id),
+                str(account_id),
+                _job_id=f"inbox-poll:{account_id}:push:{minute}",
+            )
+    return new, bad
 
 
 async def _settle_events(
-    ctx: dict[str, Any],
+    session: AsyncSession,
     event_ids: list[uuid.UUID],
     *,
     error: str | None = None,
@@ -311,11 +395,9 @@ async def _settle_events(
         values["processed_at"] = utcnow()
     elif give_up:
         values["attempts"] = MAX_EVENT_TRIES
-    async with ctx["db"].session() as session:
-        await session.execute(
-            update(PlatformEvent).where(col(PlatformEvent.id).in_(event_ids)).values(**values)
-        )
-        await session.commit()
+    await session.execute(
+        update(PlatformEvent).where(col(PlatformEvent.id).in_(event_ids)).values(**values)
+    )
 
 
 async def poll_inbox_account(ctx: dict[str, Any], tenant_id: str, account_id: str) -> int:

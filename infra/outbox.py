@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from arq import Retry
 from arq.connections import ArqRedis
-from sqlalchemy import BigInteger, Column, Identity, Index, String, func, text, update
+from sqlalchemy import BigInteger, Column, Identity, Index, String, func, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, col, select
 
 from infra.clock import utcnow
 from infra.db import Database
+from infra.ids import new_id
 from infra.logging import get_logger
 from infra.models import TenantScoped, jsonb_field, tz_field
 from infra.sweep import due_tenants
@@ -54,6 +56,14 @@ class Event(TenantScoped, table=True):
     next_attempt_at: datetime | None = tz_field()
     delivered_at: datetime | None = tz_field()
     last_error: str | None = None
+
+
+_EVENTS = Event.metadata.tables["events"]
+
+BATCH_MEMO = "outbox_batch_memo"
+"""A dict in the handlers' context, new for each batch of events: a handler may keep there what
+it read for one event and reuse it for the next. Every event of a batch was recorded before the
+batch was read, so what a handler reads after that is at least as new as each event."""
 
 
 def handler(event_type: str) -> Callable[[Handler], Handler]:
@@ -90,6 +100,50 @@ def record_event(
     return event
 
 
+@dataclass(frozen=True)
+class NewEvent:
+    """An event for `record_events`: what `record_event` takes, for many at once."""
+
+    tenant_id: uuid.UUID
+    type: str
+    aggregate_type: str
+    aggregate_id: uuid.UUID
+    payload: dict[str, Any]
+    request_id: str | None = None
+
+
+async def record_events(session: AsyncSession, events: Sequence[NewEvent]) -> None:
+    """`record_event` for a batch, in one statement, in the caller's transaction: for the
+    worker's busy paths, where an `Event` object per row (SQLModel's checks, the unit of work's
+    flush) would cost more than the rest of the work. Their sequence follows the list's order."""
+    if not events:
+        return
+    now = utcnow()
+    ids = [new_id() for _ in events]
+    rows = [
+        {
+            "tenant_id": e.tenant_id,
+            "id": event_id,
+            "created_at": now,
+            "type": e.type,
+            "aggregate_type": e.aggregate_type,
+            "aggregate_id": e.aggregate_id,
+            "payload": e.payload,
+            "request_id": e.request_id,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": None,
+            "delivered_at": None,
+            "last_error": None,
+        }
+        for e, event_id in zip(events, ids, strict=True)
+    ]
+    await session.execute(insert(_EVENTS), rows)
+    pending: dict[uuid.UUID, uuid.UUID] = session.info.setdefault("outbox_tenants", {})
+    for event, event_id in zip(events, ids, strict=True):
+        pending.setdefault(event.tenant_id, event_id)
+
+
 async def dispatch_after_commit(session: AsyncSession, queue: ArqRedis) -> None:
     """Enqueue delivery for the tenants this (now committed) transaction wrote events for."""
     pending: dict[uuid.UUID, uuid.UUID] = session.info.pop("outbox_tenants", {})
@@ -111,8 +165,9 @@ async def deliver_pending(ctx: dict[str, Any], tenant_id: uuid.UUID) -> int:
     """Deliver this tenant's due events; returns how many were delivered.
 
     One deliverer per tenant at a time (advisory lock), so order per aggregate holds even with
-    many worker processes. Each event is marked in its own transaction: a crash re-sends at
-    most the event in flight.
+    many worker processes. A batch's delivered events are marked together once its handlers
+    have run (a transaction per event cost more than most handlers): a crash re-sends at most
+    the batch in flight, which handlers take as they take any repeat (at least once).
     """
     db: Database = ctx["db"]
     async with _delivery_slot(ctx, db):
@@ -166,8 +221,9 @@ async def _deliver_batch(
         )
         events = list(result.all())
     now = utcnow()
+    ctx[BATCH_MEMO] = {}
     blocked: set[uuid.UUID] = set()
-    delivered = 0
+    done: list[uuid.UUID] = []
     progressed = False
     for event in events:
         if event.aggregate_id in blocked:
@@ -182,30 +238,34 @@ async def _deliver_batch(
         except Exception as exc:  # a handler's failure is recorded, never lost in a log
             error = f"{type(exc).__name__}: {exc}"[:1000]
             log.warning("outbox.handler_failed", event_type=event.type, event_id=str(event.id))
+        if error is None:
+            done.append(event.id)
+            progressed = True
+            continue
+        attempts = event.attempts + 1
+        given_up = attempts >= MAX_ATTEMPTS
+        progressed = progressed or given_up
+        if not given_up:
+            blocked.add(event.aggregate_id)
         async with db.tenant_transaction(tenant_id) as session:
-            values: dict[str, Any]
-            if error is None:
-                values = {"status": "delivered", "delivered_at": utcnow(), "last_error": None}
-                delivered += 1
-                progressed = True
-            else:
-                attempts = event.attempts + 1
-                given_up = attempts >= MAX_ATTEMPTS
-                values = {
-                    "attempts": attempts,
-                    "last_error": error,
-                    "status": "dead" if given_up else "pending",
-                    "next_attempt_at": None if given_up else utcnow() + _backoff(attempts),
-                }
-                progressed = progressed or given_up
-                if not given_up:
-                    blocked.add(event.aggregate_id)
             await session.execute(
                 update(Event)
                 .where(col(Event.tenant_id) == tenant_id, col(Event.id) == event.id)
-                .values(**values)
+                .values(
+                    attempts=attempts,
+                    last_error=error,
+                    status="dead" if given_up else "pending",
+                    next_attempt_at=None if given_up else utcnow() + _backoff(attempts),
+                )
             )
-    return delivered, progressed and len(events) == BATCH
+    if done:
+        async with db.tenant_transaction(tenant_id) as session:
+            await session.execute(
+                update(Event)
+                .where(col(Event.tenant_id) == tenant_id, col(Event.id).in_(done))
+                .values(status="delivered", delivered_at=utcnow(), last_error=None)
+            )
+    return len(done), progressed and len(events) == BATCH
 
 
 async def deliver_outbox(ctx: dict[str, Any], tenant_id: str) -> int:

@@ -58,24 +58,46 @@ def envelope(event: Event) -> dict[str, Any]:
     }
 
 
+async def _subscriptions(
+    ctx: dict[str, Any], tenant_id: uuid.UUID
+) -> list[tuple[uuid.UUID, list[str]]]:
+    """The agency's enabled endpoints with the event types each takes: read once per batch of
+    events (see `outbox.BATCH_MEMO`), not in a transaction per event. An endpoint disabled
+    since is still skipped: each delivery checks its endpoint before sending."""
+    memo: dict[Any, Any] | None = ctx.get(outbox.BATCH_MEMO)
+    key = ("partners.subscriptions", tenant_id)
+    if memo is not None and key in memo:
+        return memo[key]  # type: ignore[no-any-return]
+    db: Database = ctx["db"]
+    async with db.tenant_transaction(tenant_id) as session:
+        rows = (
+            await session.execute(
+                select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
+                    col(WebhookEndpoint.tenant_id) == tenant_id,
+                    col(WebhookEndpoint.status) == EndpointStatus.enabled.value,
+                )
+            )
+        ).all()
+    found = [(endpoint_id, list(types)) for endpoint_id, types in rows]
+    if memo is not None:
+        memo[key] = found
+    return found
+
+
 @outbox.handler("*")
 async def fan_out(ctx: dict[str, Any], event: Event) -> None:
     """One delivery per subscribed, enabled endpoint; a repeated event makes none twice."""
     if event.type not in PUBLISHED:
         return
+    endpoint_ids = [
+        endpoint_id
+        for endpoint_id, types in await _subscriptions(ctx, event.tenant_id)
+        if event.type in types
+    ]
+    if not endpoint_ids:
+        return
     db: Database = ctx["db"]
     async with db.tenant_transaction(event.tenant_id) as session:
-        endpoint_ids = (
-            await session.scalars(
-                select(WebhookEndpoint.id).where(
-                    col(WebhookEndpoint.tenant_id) == event.tenant_id,
-                    col(WebhookEndpoint.status) == EndpointStatus.enabled.value,
-                    col(WebhookEndpoint.event_types).contains([event.type]),
-                )
-            )
-        ).all()
-        if not endpoint_ids:
-            return
         now = utcnow()
         created = (
             await session.scalars(

@@ -18,11 +18,11 @@ import httpx
 import pytest
 import uvicorn
 from pydantic import SecretStr
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from devtools.platforms import PlatformSimulator
 from devtools.smtp import free_port
-from inbox.jobs import POLL_JOB
+from inbox.jobs import DRAIN_JOB, POLL_JOB
 from inbox.models import PlatformEvent
 from inbox.service.webhooks import MAX_BODY
 from tests.conftest import SOCIAL_CLIENTS
@@ -288,6 +288,35 @@ async def test_a_reply_delivered_before_its_parent_is_attached_when_the_parent_c
     assert inbox[reply]["thread_id"] == inbox[parent]["thread_id"] is not None
     detail = await client.get(f"/v1/inbox/{inbox[reply]['id']}", headers=page.world.boss)
     assert [t["external_id"] for t in detail.json()["thread"]] == [parent, reply]
+
+
+async def test_a_delivery_claimed_by_a_drain_whose_worker_died_is_processed_by_the_next_one(
+    client, db, resources, settings, platforms
+):
+    page = await _page(client, db, resources, platforms)
+    comment = _say(platforms, page, "Vous faites des gâteaux de fête sur commande?")
+    await _push(client, platforms, FB, [comment])
+    # Another worker's drain claimed the delivery (its row locked, as a drain's batch is) and
+    # has not finished: this worker's drains pass it by instead of waiting or storing it twice.
+    async with db.session() as elsewhere:
+        held = await elsewhere.execute(
+            text(
+                "SELECT id FROM platform_events WHERE processed_at IS NULL "
+                "AND body -> 'entry' -> 0 ->> 'id' = :page FOR UPDATE"
+            ),
+            {"page": page.external_id},
+        )
+        assert len(held.all()) == 1
+        await _drained(settings)
+        assert await _inbox(client, page.world) == {}
+        # That worker dies: its connection goes, its transaction rolls back, the claim with it.
+    # The next drain (the sweep's, here asked for at once) processes the delivery, once.
+    await resources.queue.enqueue_job(DRAIN_JOB, "test", _job_id=f"test-drain:{comment}")
+    await _drained(settings)
+    assert list(await _inbox(client, page.world)) == [comment]
+    await resources.queue.enqueue_job(DRAIN_JOB, "test", _job_id=f"test-drain-again:{comment}")
+    await _drained(settings)
+    assert list(await _inbox(client, page.world)) == [comment]
 
 
 @pytest.mark.parametrize(
