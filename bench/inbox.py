@@ -71,6 +71,8 @@ from bench.common import (
 )
 
 NAME = "inbox"
+# What `BENCH_RUNS=N make bench` summarizes over the runs (keys of bench/results/inbox.json).
+HEADLINE = ("ratio_full_over_bare", "visible.p50_s", "visible.p99_s")
 DATABASE = "passerelle_bench_inbox"
 PLATFORM = "facebook_page"
 PATH = f"/v1/platform-webhooks/{PLATFORM}"
