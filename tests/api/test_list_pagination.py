@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from infra.clock import utcnow
 from infra.pagination import MAX_LIMIT, encode_cursor
@@ -27,6 +27,7 @@ from social.models import Anomaly
 from tests.support import contract, walk
 from tests.support.factories import Agency, add_person, make_brand, make_client, new_agency, unique
 from tests.support.problems import assert_problem
+from tests.support.statements import captured_statements
 from workflows.models import ContentItem
 
 _APP = walk.route_table_app()
@@ -555,19 +556,10 @@ async def _statements(
     resources: Any, client: httpx.AsyncClient, seeded: Seeded, limit: int
 ) -> tuple[int, int]:
     """How many SQL statements one page costs, and how many rows it has."""
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany) -> None:
-        statements.append(statement)
-
-    engine = resources.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with captured_statements(resources) as statements:
         response = await client.get(
             seeded.url, params={**seeded.params, "limit": limit}, headers=seeded.headers
         )
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert response.status_code == 200, response.text
     return len(statements), len(response.json()["items"])
 

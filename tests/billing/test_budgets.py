@@ -33,6 +33,7 @@ from tests.support.factories import (
     walk,
 )
 from tests.support.problems import assert_field_refused, assert_problem
+from tests.support.statements import captured_statements
 from tests.support.worker import run_worker
 
 SEP, OCT, NOV = "2026-09", "2026-10", "2026-11"
@@ -1252,19 +1253,10 @@ async def test_a_budget_read_loads_its_facts_in_one_statement_and_aggregates_in_
     contact = await add_person(
         client, db, resources.passwords, s.agency, "client", client_id=uuid.UUID(s.acme_id)
     )
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany) -> None:
-        statements.append(statement)
 
     async def budget_statements(headers: dict[str, str], url: str) -> list[str]:
-        statements.clear()
-        engine = resources.db.engine.sync_engine
-        event.listen(engine, "before_cursor_execute", count)
-        try:
+        with captured_statements(resources) as statements:
             response = await client.get(url, params={"month": NOV}, headers=headers)
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
         assert response.status_code == 200, response.text
         assert response.json()["used_minutes"] == 90
         budget_tables = ("retainer", "rates", "time_entries")

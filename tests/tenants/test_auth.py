@@ -7,11 +7,11 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event
 
 from infra.security import TokenSigner, generate_signing_key
 from tests.support.factories import PASSWORD, add_person, login, new_agency, unique
 from tests.support.problems import assert_problem
+from tests.support.statements import captured_statements
 
 REGISTERED = {"iss", "aud", "iat", "exp", "nbf"}
 
@@ -434,17 +434,8 @@ async def test_a_signed_in_request_enters_its_tenant_and_reads_the_member_in_one
 ):
     """The tenant entry and the principal query are one round trip, the transaction's first."""
     agency = await new_agency(client)
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany) -> None:
-        statements.append(statement)
-
-    engine = resources.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with captured_statements(resources) as statements:
         response = await client.get("/v1/me", headers=agency.owner.headers)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert response.status_code == 200, response.text
     assert "FROM enter_tenant_as_member(" in statements[0]
     assert not [s for s in statements if "set_config('app.tenant_id'" in s]
