@@ -28,6 +28,7 @@ import pytest
 import uvicorn
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, Route, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without these, Chromium reaches for the network at start (component updates, sync, field
@@ -183,7 +184,12 @@ def _no_page_problems(problems: list[str]) -> None:
 
 async def _close(page: Page, request: pytest.FixtureRequest, label: str) -> None:
     if request.node.stash.get(_failed, False) and not page.is_closed():
-        await screenshot(page, f"FAILED-{request.node.name}-{label}")
+        # Best effort: the test has already failed with its own reason, and a page that could not
+        # be photographed (the usual reason it failed) must not add a second error in teardown.
+        try:
+            await screenshot(page, f"FAILED-{request.node.name}-{label}", full_page=False)
+        except PlaywrightError as error:
+            print(f"no failure screenshot: {error.message.splitlines()[0]}")
     await page.context.close()
 
 
@@ -240,11 +246,16 @@ def _shown(url: str) -> str:
     return re.sub(r"/([A-Za-z0-9_-]{8})[A-Za-z0-9_\-.]{32,}", r"/\1…", path)
 
 
-async def screenshot(page: Page, name: str) -> Path:
-    """Save the whole page as .dev/screenshots/<name>.png and print its path."""
+async def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
+    """Save the page as .dev/screenshots/<name>.png and print its path.
+
+    The whole page by default; `full_page=False` keeps to the viewport, for pages so tall (Redoc
+    lays out the entire API) that rendering them whole takes longer than the screenshot's timeout
+    on a busy machine.
+    """
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.png"
-    await page.screenshot(path=str(path), full_page=True)
+    await page.screenshot(path=str(path), full_page=full_page)
     print(f"screenshot: {path}")
     _pending.append(("screenshot", str(path)))
     return path

@@ -67,7 +67,7 @@ async def test_the_api_docs_work_offline_in_a_browser(live_server: str, page: Pa
         timeout=60_000
     )
     await expect(page.get_by_text("/v1/auth/login").first).to_be_visible()
-    await screenshot(page, "docs-desktop")
+    await screenshot(page, "docs-desktop", full_page=False)
 
     # Redoc's bundle links its maker's logo from their CDN; the page's policy keeps the browser
     # from asking for it (the fixture fails the test on any request off this machine).
@@ -78,4 +78,4 @@ async def test_the_api_docs_work_offline_in_a_browser(live_server: str, page: Pa
     await expect(
         page.get_by_role("heading", name=re.compile("Passerelle API")).first
     ).to_be_visible(timeout=60_000)
-    await screenshot(page, "redoc-desktop")
+    await screenshot(page, "redoc-desktop", full_page=False)
