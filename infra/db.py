@@ -1,14 +1,24 @@
 """Async engine, sessions and the tenant-scoped transaction.
 
-The tenant is set per transaction with `set_config(..., true)`, never with a session-level
+The tenant is set per transaction with `SET LOCAL app.tenant_id`, never with a session-level
 `SET`: a pooled connection must not carry one tenant's setting into the next transaction.
+`SET LOCAL` rather than `set_config(..., true)` because Citus forwards the former to its worker
+nodes (with `citus.propagate_set_commands = 'local'`), not the latter, and the row-level
+security policies there would see no tenant. A `SET` takes no bind parameter, so the statement
+is run by the SQL functions `set_tenant(uuid)` and `set_acting_user(uuid)` (migration 0018):
+one statement text for every tenant (prepared once per connection, like any other, where a
+literal per tenant would be prepared again for each tenant and push the hot statements out of
+asyncpg's per-connection cache), and a `uuid` argument, which PostgreSQL validates.
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Literal
 
 import asyncpg
 from sqlalchemy import Row, text
@@ -18,20 +28,56 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import greenlet_spawn
 
+from infra import tracing
 from infra.settings import Settings
 
-_SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant_id, true)")
-_SET_USER = text("SELECT set_config('app.user_id', :user_id, true)")
+_SET_TENANT = text("SELECT set_tenant(:tenant_id)")
+_SET_USER = text("SELECT set_acting_user(:user_id)")
 _ENTER_AS_MEMBER = text(
     "SELECT role, client_id, timezone, tenant_status, past_due_since "
     "FROM enter_tenant_as_member(:tenant_id, :membership_id, :user_id, :session_id)"
 )
 
 
+Pooler = Literal["none", "transaction"]
+
+
+def _unnamed() -> str:
+    return ""
+
+
+def connect_args(pooler: Pooler) -> dict[str, Any]:
+    """asyncpg's arguments for a direct connection or one through a transaction-mode pooler.
+
+    Direct, statements are named and prepared once per connection (asyncpg's cache for the
+    driver connection's reads, SQLAlchemy's for the rest): one round trip per execution.
+
+    Through pgbouncer in transaction mode (1.18 has no prepared-statement support), a server
+    connection serves many client connections of many processes, and a named statement is
+    either missing there (prepared on another server connection) or already taken (asyncpg
+    numbers names per process, so two processes both make `__asyncpg_stmt_1__`). So every
+    statement is the unnamed one and none is kept: asyncpg's cache is off
+    (`statement_cache_size=0`), SQLAlchemy's too (`prepared_statement_cache_size=0`), and
+    SQLAlchemy's statements get the empty name. asyncpg then sends the Parse again with the
+    Bind (it never takes an unnamed statement made without its cache as prepared), so a
+    statement runs on whichever server connection pgbouncer picked and leaves nothing behind
+    there: the next Parse replaces the unnamed statement. The price is a second round trip
+    per statement (the Describe that reads its types) and the server's parse and plan each
+    time."""
+    args: dict[str, Any] = {"server_settings": {"application_name": "passerelle"}}
+    if pooler == "transaction":
+        args["statement_cache_size"] = 0
+        args["prepared_statement_cache_size"] = 0
+        args["prepared_statement_name_func"] = _unnamed
+    return args
+
+
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, pooler: Pooler = "none") -> None:
         self.pool_size = pool_size
+        self.pooler = pooler
         self.engine: AsyncEngine = create_async_engine(
             url,
             pool_size=pool_size,
@@ -40,15 +86,20 @@ class Database:
             max_overflow=0,
             pool_timeout=10,
             pool_recycle=1800,
-            connect_args={"server_settings": {"application_name": "passerelle"}},
+            connect_args=connect_args(pooler),
         )
+        tracing.instrument_engine(self.engine)
         self.sessionmaker = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False, autoflush=False
         )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        return cls(settings.sqlalchemy_url, pool_size=settings.database_pool_size)
+        return cls(
+            settings.sqlalchemy_url,
+            pool_size=settings.database_pool_size,
+            pooler=settings.database_pooler,
+        )
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -60,9 +111,28 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def tenant_transaction(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncSession]:
-        """One transaction scoped to a tenant; commits on success, rolls back on error."""
+    async def autocommit(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled driver connection outside any transaction: each statement commits on its
+        own, with no tenant set. For a single write that needs neither (a platform's delivery,
+        the busiest write there is): no session or transaction objects to build around it."""
+        pooled = await self.engine.raw_connection()
+        try:
+            yield pooled.driver_connection
+        finally:
+            # Back to the pool, reset as any checkout is (in SQLAlchemy's greenlet, as its
+            # reset may await the driver).
+            await greenlet_spawn(pooled.close)
+
+    @asynccontextmanager
+    async def tenant_transaction(
+        self, tenant_id: uuid.UUID, *, isolation: str | None = None
+    ) -> AsyncIterator[AsyncSession]:
+        """One transaction scoped to a tenant; commits on success, rolls back on error.
+        `isolation` ("REPEATABLE READ") gives a job that reads many tables one snapshot."""
         async with self.sessionmaker() as session, session.begin():
+            if isolation is not None:
+                # Before the connection is taken: it is set for this transaction only.
+                await session.connection(execution_options={"isolation_level": isolation})
             await set_tenant(session, tenant_id)
             yield session
 
@@ -70,7 +140,7 @@ class Database:
 async def set_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
     # On the connection: a bare statement needs none of the ORM session's bookkeeping.
     connection = await session.connection()
-    await connection.execute(_SET_TENANT, {"tenant_id": str(tenant_id)})
+    await connection.execute(_SET_TENANT, {"tenant_id": tenant_id})
 
 
 async def enter_tenant_as_member(
@@ -111,4 +181,25 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
 
 async def set_acting_user(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Lets the transaction read the user's own memberships across tenants (login, /me)."""
-    await session.execute(_SET_USER, {"user_id": str(user_id)})
+    connection = await session.connection()
+    await connection.execute(_SET_USER, {"user_id": user_id})
+
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+_VERSION = text("SELECT version_num FROM alembic_version")
+
+
+@functools.cache
+def migration_heads() -> frozenset[str]:
+    """The revisions this code expects the database at (read once: files do not move)."""
+    from alembic.script import ScriptDirectory
+
+    return frozenset(ScriptDirectory(str(MIGRATIONS)).get_heads())
+
+
+async def migrations_at_head(db: Database) -> bool:
+    """Whether the database is at the code's migrations (the application role may read
+    alembic_version since migration 0016)."""
+    async with db.engine.connect() as conn:
+        applied = frozenset((await conn.scalars(_VERSION)).all())
+    return applied == migration_heads()

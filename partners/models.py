@@ -7,7 +7,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, DateTime, ForeignKeyConstraint, Index, LargeBinary, String, text
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field
 
@@ -31,6 +40,8 @@ class PartnerApp(TenantScoped, table=True):
         ForeignKeyConstraint(
             ["tenant_id", "created_by_membership"], ["memberships.tenant_id", "memberships.id"]
         ),
+        # The client id embeds the tenant (`pa_<tenant>_<app>`): unique within it is unique.
+        UniqueConstraint("tenant_id", "client_id", name="uq_partner_apps_client_id"),
     )
 
     name: str = Field(max_length=100)

@@ -11,16 +11,20 @@
 # And Debian's chromium, the browser the end-to-end tests drive through Playwright
 # (tests/support/browser.py): the machine's own, kept up to date by apt, never a build that a
 # tool downloads (`playwright install` is not part of any recipe).
+# And Debian's pgbouncer, which tests/infra/test_pgbouncer.py and the API benchmark start in
+# transaction mode in front of the development PostgreSQL (devtools/pgbouncer.py).
 #
 # When every file is already there this does nothing (no apt, no sudo), so it is cheap to run
 # on every `make install`. Otherwise it runs `apt-get install`, through sudo when not root, and
 # runs `apt-get update` only if that first install fails (stale or empty package lists).
 set -euo pipefail
 
-PACKAGES=(libenchant-2-2 hunspell-fr hunspell-en-us faketime chromium)
+PACKAGES=(libenchant-2-2 hunspell-fr hunspell-en-us faketime chromium pgbouncer)
 DICTIONARIES=(/usr/share/hunspell/fr_FR.dic /usr/share/hunspell/en_US.dic)
 # The path tests/support/browser.py launches.
 CHROMIUM=/usr/bin/chromium
+# The path devtools/pgbouncer.py runs.
+PGBOUNCER=/usr/sbin/pgbouncer
 
 say() { printf 'system-packages: %s\n' "$*" >&2; }
 die() {
@@ -48,7 +52,7 @@ all_present() {
     for dic in "${DICTIONARIES[@]}"; do
         [[ -f "$dic" ]] || return 1
     done
-    [[ -x "$CHROMIUM" ]] && have_libenchant && have_libfaketime
+    [[ -x "$CHROMIUM" ]] && [[ -x "$PGBOUNCER" ]] && have_libenchant && have_libfaketime
 }
 
 apt_get() {
@@ -73,7 +77,7 @@ main() {
         apt_get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null ||
             die "apt-get install ${PACKAGES[*]} failed"
     fi
-    all_present || die "installed ${PACKAGES[*]} but ${DICTIONARIES[*]}, $CHROMIUM, libenchant-2 or libfaketime is still missing"
+    all_present || die "installed ${PACKAGES[*]} but ${DICTIONARIES[*]}, $CHROMIUM, $PGBOUNCER, libenchant-2 or libfaketime is still missing"
     say "ok"
 }
 

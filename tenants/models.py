@@ -30,6 +30,8 @@ class TenantStatus(StrEnum):
     past_due = "past_due"
     suspended = "suspended"
     canceled = "canceled"
+    closed = "closed"
+    """The agency's contract ended: its data is deleted (`privacy.closure`); nobody signs in."""
 
 
 class Role(StrEnum):
