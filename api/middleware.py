@@ -25,6 +25,7 @@ from api.problems import matching_routes
 from infra.errors import InvalidFields, ProblemError
 from infra.ids import new_id
 from infra.logging import get_logger
+from infra.metrics import UNMATCHED, observe_request
 from infra.security import InvalidToken, redact_path
 from web.errors import PageError, render_page_error
 
@@ -61,6 +62,7 @@ class RequestContextMiddleware:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
+        root_path = scope.get("root_path", "")
         status = 500
         started_response = False
         finished_response = False
@@ -92,12 +94,24 @@ class RequestContextMiddleware:
             if not finished_response:
                 raise  # a response cut short: only closing the connection tells the client
         finally:
+            elapsed = time.perf_counter() - started
+            # The router leaves the matched route in the scope: its template (the app's routes
+            # are flat, api/routing.py: prefixes included), not the path, keeps the metric's
+            # series bounded.
+            route = scope.get("route")
+            if route is not None:
+                template = route.path
+            elif scope.get("root_path", "") != root_path:  # a mounted app (static files)
+                template = scope["root_path"][len(root_path) :] + "/{path}"
+            else:
+                template = UNMATCHED
+            observe_request(template, scope["method"], status, elapsed)
             log.info(
                 "request",
                 method=scope["method"],
                 path=redact_path(scope["path"]),
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(elapsed * 1000, 2),
             )
 
 
