@@ -16,7 +16,7 @@ from sqlmodel import col, select
 
 from inbox.models import InboxItem
 from infra.i18n import language as language_of
-from infra.mail import Mail, masthead, send_mail
+from infra.mail import Mail, MailBatch, masthead
 from infra.outbox import Event
 from social.jobs import brand_lead_recipients
 from social.models import SocialAccount
@@ -161,6 +161,7 @@ async def mail_crisis(ctx: dict[str, Any], event: Event) -> None:
         for email, locale in sorted(set(contacts))
         if email.lower() not in lead_emails
     ]
+    batch = MailBatch(settings)
     for email, locale, is_lead in people:
         language = language_of(locale)
         words = _WORDS[language]
@@ -187,7 +188,7 @@ async def mail_crisis(ctx: dict[str, Any], event: Event) -> None:
             )
         text = f"{agency.name}\n\n{text}"
         markup = masthead(agency.name, agency.logo_url) + markup
-        await send_mail(
-            settings,
+        await batch.send(
             Mail(to=email, subject=subject, text=text, html=markup, language=language),
         )
+    batch.raise_refused()

@@ -10,7 +10,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from infra.i18n import language as language_of
-from infra.mail import Mail, send_mail
+from infra.mail import Mail, MailBatch
 from infra.outbox import Event
 from tenants.models import Brand, Membership, MembershipStatus, User
 
@@ -61,12 +61,12 @@ async def mail_notify(ctx: dict[str, Any], event: Event) -> None:
     url = f"{settings.app_base_url}/inbox/{payload['item_id']}"
     text = (payload.get("text") or "")[:EXCERPT]
     author = payload.get("author_handle") or "?"
+    batch = MailBatch(settings)
     for email, locale in await recipients(ctx, event.tenant_id, users):
         language = language_of(locale)
         words = _WORDS[language]
         said = words["said"].format(author=author, platform=payload["platform"])
-        await send_mail(
-            settings,
+        await batch.send(
             Mail(
                 to=email,
                 subject=words["subject"].format(brand=brand_name),
@@ -78,3 +78,4 @@ async def mail_notify(ctx: dict[str, Any], event: Event) -> None:
                 language=language,
             ),
         )
+    batch.raise_refused()

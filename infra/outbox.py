@@ -7,7 +7,7 @@ event holds back the later events of its aggregate until it succeeds or is given
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -16,7 +16,20 @@ from typing import Any
 
 from arq import Retry
 from arq.connections import ArqRedis
-from sqlalchemy import BigInteger, Column, Identity, Index, String, func, insert, text, update
+from redis.asyncio import Redis
+from redis.asyncio.lock import Lock
+from redis.exceptions import LockError
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Identity,
+    Index,
+    String,
+    UniqueConstraint,
+    insert,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, col, select
 
@@ -24,6 +37,7 @@ from infra.clock import utcnow
 from infra.db import Database
 from infra.ids import new_id
 from infra.logging import get_logger
+from infra.metrics import OUTBOX_LAG
 from infra.models import TenantScoped, jsonb_field, tz_field
 from infra.sweep import due_tenants
 
@@ -31,6 +45,16 @@ log = get_logger(__name__)
 
 MAX_ATTEMPTS = 12
 BATCH = 100
+# How long a delivery's lease lasts without renewal: above any one handler's longest call
+# (WEBHOOK_TIMEOUT_SECONDS is at most 60).
+LEASE_SECONDS = 120
+
+
+class Refused(Exception):
+    """A handler's permanent failure, such as a mail server's 5xx: retrying would only be refused
+    again. The event's other handlers still run; the event is then marked `refused` with this
+    message as its `last_error`, where it stays (no retry)."""
+
 
 Handler = Callable[[dict[str, Any], "Event"], Awaitable[None]]
 _handlers: dict[str, list[Handler]] = {}
@@ -40,11 +64,14 @@ class Event(TenantScoped, table=True):
     __tablename__ = "events"
     __table_args__ = (
         Index("ix_events_pending", "tenant_id", "seq", postgresql_where=text("status = 'pending'")),
+        # With the tenant, as every unique key of a table distributed by tenant: seq orders one
+        # tenant's events, never events across agencies.
+        UniqueConstraint("tenant_id", "seq", name="uq_events_seq"),
     )
 
     seq: int | None = Field(
         default=None,
-        sa_column=Column(BigInteger, Identity(always=True), nullable=False, unique=True),
+        sa_column=Column(BigInteger, Identity(always=True), nullable=False),
     )
     type: str = Field(max_length=100)
     aggregate_type: str = Field(max_length=50)
@@ -52,6 +79,7 @@ class Event(TenantScoped, table=True):
     payload: dict[str, Any] = jsonb_field()
     request_id: str | None = Field(default=None, max_length=128)
     status: str = Field(default="pending", sa_column=Column(String(16), nullable=False))
+    """pending, delivered, dead (given up after MAX_ATTEMPTS) or refused (a handler's `Refused`)."""
     attempts: int = 0
     next_attempt_at: datetime | None = tz_field()
     delivered_at: datetime | None = tz_field()
@@ -164,53 +192,35 @@ def _backoff(attempts: int) -> timedelta:
 async def deliver_pending(ctx: dict[str, Any], tenant_id: uuid.UUID) -> int:
     """Deliver this tenant's due events; returns how many were delivered.
 
-    One deliverer per tenant at a time (advisory lock), so order per aggregate holds even with
-    many worker processes. A batch's delivered events are marked together once its handlers
-    have run (a transaction per event cost more than most handlers): a crash re-sends at most
-    the batch in flight, which handlers take as they take any repeat (at least once).
+    One deliverer per tenant at a time (a lease in Redis), so order per aggregate holds even
+    with many worker processes. A batch's delivered events are marked together once its
+    handlers have run (a transaction per event cost more than most handlers): a crash re-sends
+    at most the batch in flight, which handlers take as they take any repeat (at least once).
     """
     db: Database = ctx["db"]
-    async with _delivery_slot(ctx, db):
-        return await _deliver_locked(ctx, db, tenant_id)
-
-
-def _delivery_slot(ctx: dict[str, Any], db: Database) -> asyncio.Semaphore:
-    """A delivery holds its lock connection while each batch and handler takes another from the
-    same pool. Unbounded, a worker running more jobs than its pool has connections lets every
-    connection be held by a lock whose delivery waits for a second one, until the pool times out;
-    at most half the pool in locks leaves each running delivery its second connection."""
-    slots: asyncio.Semaphore | None = ctx.get("outbox_slots")
-    if slots is None:
-        slots = ctx["outbox_slots"] = asyncio.Semaphore(max(1, db.pool_size // 2))
-    return slots
-
-
-async def _deliver_locked(ctx: dict[str, Any], db: Database, tenant_id: uuid.UUID) -> int:
-    lock_key = f"outbox:{tenant_id}"
+    redis: Redis = ctx["redis"]
+    # Not a session-level advisory lock: behind a transaction-mode pooler (pgbouncer) its
+    # unlock may reach another server connection, leaving the lock held there for good. The
+    # lease also holds no database connection while the handlers run. A crashed holder's
+    # lease lapses after LEASE_SECONDS; the sweep then queues the tenant again.
+    lease = redis.lock(f"outbox:lease:{tenant_id}", timeout=LEASE_SECONDS, blocking=False)
+    if not await lease.acquire():
+        raise Retry(defer=1)
     delivered = 0
-    async with db.engine.connect() as lock_conn:
-        got = await lock_conn.scalar(
-            select(func.pg_try_advisory_lock(func.hashtextextended(lock_key, 0)))
-        )
-        await lock_conn.commit()
-        if not got:
-            raise Retry(defer=1)
-        try:
-            while True:
-                batch_delivered, more = await _deliver_batch(ctx, db, tenant_id)
-                delivered += batch_delivered
-                if not more:
-                    break
-        finally:
-            await lock_conn.scalar(
-                select(func.pg_advisory_unlock(func.hashtextextended(lock_key, 0)))
-            )
-            await lock_conn.commit()
+    try:
+        while True:
+            batch_delivered, more = await _deliver_batch(ctx, db, tenant_id, lease)
+            delivered += batch_delivered
+            if not more:
+                break
+    finally:
+        with contextlib.suppress(LockError):  # lapsed: someone else's now, or no one's
+            await lease.release()
     return delivered
 
 
 async def _deliver_batch(
-    ctx: dict[str, Any], db: Database, tenant_id: uuid.UUID
+    ctx: dict[str, Any], db: Database, tenant_id: uuid.UUID, lease: Lock
 ) -> tuple[int, bool]:
     async with db.tenant_transaction(tenant_id) as session:
         result = await session.scalars(
@@ -224,6 +234,8 @@ async def _deliver_batch(
     ctx[BATCH_MEMO] = {}
     blocked: set[uuid.UUID] = set()
     done: list[uuid.UUID] = []
+    refused: dict[uuid.UUID, str] = {}
+    lags: list[float] = []
     progressed = False
     for event in events:
         if event.aggregate_id in blocked:
@@ -231,15 +243,27 @@ async def _deliver_batch(
         if event.next_attempt_at is not None and event.next_attempt_at > now:
             blocked.add(event.aggregate_id)
             continue
+        # Renewed before each event, so a lease outlives any one handler's timeouts; a lease
+        # lost meanwhile (a stalled worker) stops this delivery before it runs anything more.
+        await lease.reacquire()
         error: str | None = None
+        refusal: str | None = None
         try:
             for fn in [*_handlers.get(event.type, []), *_handlers.get("*", [])]:
-                await fn(ctx, event)
+                try:
+                    await fn(ctx, event)
+                except Refused as exc:
+                    refusal = refusal or str(exc)[:1000]
+                    log.warning("outbox.refused", event_type=event.type, event_id=str(event.id))
         except Exception as exc:  # a handler's failure is recorded, never lost in a log
             error = f"{type(exc).__name__}: {exc}"[:1000]
             log.warning("outbox.handler_failed", event_type=event.type, event_id=str(event.id))
         if error is None:
-            done.append(event.id)
+            if refusal is None:
+                done.append(event.id)
+                lags.append((now - event.created_at).total_seconds())
+            else:
+                refused[event.id] = refusal
             progressed = True
             continue
         attempts = event.attempts + 1
@@ -265,6 +289,16 @@ async def _deliver_batch(
                 .where(col(Event.tenant_id) == tenant_id, col(Event.id).in_(done))
                 .values(status="delivered", delivered_at=utcnow(), last_error=None)
             )
+        for lag in lags:
+            OUTBOX_LAG.observe(max(lag, 0.0))
+    if refused:
+        async with db.tenant_transaction(tenant_id) as session:
+            for event_id, reason in refused.items():
+                await session.execute(
+                    update(Event)
+                    .where(col(Event.tenant_id) == tenant_id, col(Event.id) == event_id)
+                    .values(status="refused", last_error=reason, attempts=Event.attempts + 1)
+                )
     return len(done), progressed and len(events) == BATCH
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from prometheus_client import REGISTRY
 from sqlalchemy import func
 from sqlmodel import col, select
 
@@ -97,15 +98,21 @@ async def test_a_breach_is_marked_once_and_mailed_to_the_assignee_and_the_lead(
     )
     assert given.status_code == 200, given.text
 
+    def breaches() -> float:  # the operator's count (infra/metrics.py), in this process
+        return REGISTRY.get_sample_value("passerelle_inbox_sla_breaches_total") or 0.0
+
     # A minute before the deadline: nothing is breached, nobody is told.
     clock.set(DUE - timedelta(minutes=1), tick=False)
+    counted = breaches()
     await _minute(db, resources, settings, world.tenant_id)
     assert await _breached_at(db, world, item) is None
     assert mailbox.to(member.email) == [] and mailbox.to(world.owner.email) == []
+    assert breaches() == counted
 
     clock.set(DUE, tick=False)
     await _minute(db, resources, settings, world.tenant_id)
     assert await _breached_at(db, world, item) == DUE
+    assert breaches() == counted + 1
 
     [to_member] = await mailbox.wait_for(member.email)
     assert to_member["Content-Language"] == "en"
@@ -126,6 +133,7 @@ async def test_a_breach_is_marked_once_and_mailed_to_the_assignee_and_the_lead(
     # event again (a later handler failed), nobody gets a second e-mail.
     clock.set(DUE + timedelta(minutes=3), tick=False)
     await _minute(db, resources, settings, world.tenant_id)
+    assert breaches() == counted + 1
     async with db.tenant_transaction(world.tenant_id) as session:
         events = (
             await session.scalars(

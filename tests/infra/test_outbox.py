@@ -9,6 +9,7 @@ from collections import defaultdict
 from datetime import timedelta
 
 import pytest
+from arq import Retry
 from sqlalchemy import select, update
 
 from infra import outbox
@@ -33,6 +34,19 @@ async def _step(ctx, event: Event) -> None:
     if fail < 0 or ATTEMPTS[event.id] <= fail:
         raise RuntimeError(f"boom {event.payload['name']} #{ATTEMPTS[event.id]}")
     DELIVERED[event.payload["run"]].append(event.payload["name"])
+
+
+# Per run: set by the gated handler once it runs; set by the test to let it finish.
+ENTERED: dict[str, asyncio.Event] = {}
+GATES: dict[str, asyncio.Event] = {}
+
+
+@outbox.handler("test.gate")
+async def _gate(ctx, event: Event) -> None:
+    run = event.payload["run"]
+    ENTERED[run].set()
+    await GATES[run].wait()
+    DELIVERED[run].append(event.payload["name"])
 
 
 @pytest.fixture
@@ -195,9 +209,8 @@ async def test_the_sweeper_enqueues_tenants_with_due_events(client, db, settings
 async def test_more_deliveries_at_once_than_pooled_connections_all_go_through(
     client, settings, ctx
 ):
-    # A worker runs more jobs than its pool has connections, and each delivery needs two at
-    # once (its tenant's lock, then each batch). Six at once on a pool of two must all finish,
-    # not wait on each other until the pool times out.
+    # A worker runs more jobs than its pool has connections. Six deliveries at once on a pool
+    # of two must all finish, not wait on each other until the pool times out.
     agencies = [await new_agency(client) for _ in range(6)]
     run = str(new_id())
     small = Database(settings.sqlalchemy_url, pool_size=2)
@@ -213,3 +226,76 @@ async def test_more_deliveries_at_once_than_pooled_connections_all_go_through(
         await small.dispose()
     assert counts == [1] * 6
     assert sorted(DELIVERED[run]) == sorted(str(a.tenant_id) for a in agencies)
+
+
+SEEN_BY_ALL: list[str] = []
+
+
+@outbox.handler("test.refused")
+async def _refuses(ctx, event: Event) -> None:
+    raise outbox.Refused(f"550 no such mailbox: {event.payload['name']}")
+
+
+@outbox.handler("test.refused")
+async def _also_runs(ctx, event: Event) -> None:
+    SEEN_BY_ALL.append(event.payload["name"])
+
+
+async def test_a_refused_event_is_recorded_once_and_releases_its_aggregate(client, db, ctx):
+    agency = await new_agency(client)
+    run = str(new_id())
+    x = new_id()
+    async with db.tenant_transaction(agency.tenant_id) as session:
+        refused = outbox.record_event(
+            session,
+            tenant_id=agency.tenant_id,
+            type="test.refused",
+            aggregate_type="test",
+            aggregate_id=x,
+            payload={"name": f"r-{run}"},
+        )
+        await session.flush()
+    await record(db, agency.tenant_id, run, [(x, "after", 0)])
+
+    # The refusal is final at once: no retry, the event's other handlers ran, and the events
+    # queued behind it on its aggregate go through.
+    assert await outbox.deliver_pending(ctx, agency.tenant_id) == 1
+    rows = await events_of(db, agency.tenant_id)
+    row = rows[f"r-{run}"]
+    assert (row.status, row.attempts, row.next_attempt_at) == ("refused", 1, None)
+    assert row.last_error == f"550 no such mailbox: r-{run}"
+    assert SEEN_BY_ALL.count(f"r-{run}") == 1
+    assert rows["after"].status == "delivered" and DELIVERED[run] == ["after"]
+
+    await outbox.deliver_pending(ctx, agency.tenant_id)
+    assert SEEN_BY_ALL.count(f"r-{run}") == 1
+    assert refused.id == row.id
+
+
+async def test_one_delivery_per_agency_at_a_time_across_workers(client, db, ctx):
+    # The lease is in Redis, not a session lock on a database connection (which pgbouncer's
+    # transaction mode cannot keep): a second worker is turned away until the first is done.
+    agency = await new_agency(client)
+    run = str(new_id())
+    ENTERED[run], GATES[run] = asyncio.Event(), asyncio.Event()
+    async with db.tenant_transaction(agency.tenant_id) as session:
+        outbox.record_event(
+            session,
+            tenant_id=agency.tenant_id,
+            type="test.gate",
+            aggregate_type="test",
+            aggregate_id=new_id(),
+            payload={"run": run, "name": "only"},
+        )
+    first = asyncio.create_task(outbox.deliver_pending(ctx, agency.tenant_id))
+    await asyncio.wait_for(ENTERED[run].wait(), 10)
+    other_worker = {**ctx, "db": Database(ctx["settings"].sqlalchemy_url, pool_size=1)}
+    try:
+        with pytest.raises(Retry):
+            await outbox.deliver_pending(other_worker, agency.tenant_id)
+    finally:
+        GATES[run].set()
+        await other_worker["db"].dispose()
+    assert await first == 1
+    assert await outbox.deliver_pending(ctx, agency.tenant_id) == 0  # the lease is free again
+    assert DELIVERED[run] == ["only"]
