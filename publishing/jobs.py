@@ -10,7 +10,7 @@ import html
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from infra import outbox
 from infra.clock import utcnow
 from infra.i18n import language as language_of
 from infra.logging import get_logger
-from infra.mail import Mail, send_mail
+from infra.mail import Mail, MailBatch
 from infra.outbox import Event
 from infra.queue import not_before
 from infra.settings import Settings
@@ -142,6 +142,9 @@ async def read_post_figures(ctx: dict[str, Any], tenant_id: str, publication_id:
 
 
 _DUE = text("SELECT * FROM publishing_due(:due, :horizon)")
+LATE = timedelta(seconds=30)
+"""A due job not run this long after its time is presumed lost (a killed worker's): the sweep
+queues another; the database lets only one attempt run."""
 
 
 async def sweep_publications(ctx: dict[str, Any]) -> int:
@@ -149,17 +152,22 @@ async def sweep_publications(ctx: dict[str, Any]) -> int:
     their time), attempts whose worker died (lease passed), due reconciliations and figures.
     Job ids make a repeat a no-op; the database decides what each job still has to do."""
     now = utcnow()
+    minute = int(now.timestamp()) // 60
     queue = ctx["redis"]
     queued = 0
     rows = await due_tenants(ctx["db"], _DUE, {"due": now, "horizon": now + ENQUEUE_AHEAD})
     for tenant_id, publication_id, kind, at, planned_at, n in rows:
         at = at or now
+        # A job a dead worker had taken keeps its id (arq's in-progress mark) for the longest
+        # job timeout, minutes after its time: a late one gets an id of its own each minute.
+        late = f":late{minute}" if at < now - LATE else ""
         if kind in ("publish", "recover"):
             job_id = f"publish:{publication_id}:{int(planned_at.timestamp())}:{n}"
             if kind == "recover":
-                # Left by a dead worker: a job id of its own, as the dead job's id may still be
-                # held by arq until its timeout.
-                job_id += f":r{int(now.timestamp()) // 60}"
+                # Left by a dead worker mid-attempt: its lease passed.
+                job_id += f":r{minute}"
+            else:
+                job_id += late
             job = await queue.enqueue_job(
                 PUBLISH_JOB,
                 str(tenant_id),
@@ -172,7 +180,7 @@ async def sweep_publications(ctx: dict[str, Any]) -> int:
                 RECONCILE_JOB,
                 str(tenant_id),
                 str(publication_id),
-                _job_id=reconcile_job_id(publication_id, n),
+                _job_id=reconcile_job_id(publication_id, n) + late,
                 _defer_until=not_before(at),
             )
         else:
@@ -232,6 +240,7 @@ async def _mail_lead(ctx: dict[str, Any], event: Event) -> None:
         handle = (account.handle or account.display_name) if account is not None else None
     settings = ctx["settings"]
     url = f"{settings.app_base_url}/content/{payload['content_id']}"
+    batch = MailBatch(settings)
     for email, locale in sorted(set(recipients)):
         language = language_of(locale)
         words = _WORDS[language]
@@ -244,8 +253,7 @@ async def _mail_lead(ctx: dict[str, Any], event: Event) -> None:
         }
         said = body.format(**values)
         reason = payload.get("error") or ""
-        await send_mail(
-            settings,
+        await batch.send(
             Mail(
                 to=email,
                 subject=str(subject).format(**values),
@@ -258,6 +266,7 @@ async def _mail_lead(ctx: dict[str, Any], event: Event) -> None:
                 language=language,
             ),
         )
+    batch.raise_refused()
 
 
 @outbox.handler("content.publish_failed")

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.support.factories import new_world
 from tests.support.publishing import (
@@ -42,11 +43,22 @@ async def test_a_scheduled_post_goes_out_on_the_sandbox_at_its_time(client, sett
     await run_due_jobs(settings)
     assert (await publication(client, world, item))["status"] == "scheduled"  # not yet its time
 
+    platform = (await client.get(f"/v1/social-accounts/{account}", headers=world.boss)).json()[
+        "platform"
+    ]
+
+    def published(suffix: str) -> float:  # the operator's lateness histogram (infra/metrics.py)
+        name = f"passerelle_publication_lateness_seconds_{suffix}"
+        return REGISTRY.get_sample_value(name, {"platform": platform}) or 0.0
+
+    counted = published("count")
     clock.set(planned)
     await run_due_jobs(settings)
     done = await publication(client, world, item)
     assert done["status"] == "published", done
     assert 0 <= done["lateness_seconds"] < 5
+    # At least this one (the run's other agencies may have posts due on this platform too).
+    assert published("count") >= counted + 1
     assert [a["outcome"] for a in done["attempts"]] == ["published"]
     posts = await client.get(f"/v1/social-accounts/{account}/posts", headers=world.boss)
     [post] = posts.json()["items"]
@@ -418,3 +430,31 @@ async def test_a_publication_left_days_behind_by_a_stopped_worker_fails_its_dead
     await relogin(client, world)
     late = await publication(client, world, item)
     assert (late["status"], late["error_code"]) == ("failed", "deadline_passed")
+
+
+async def test_a_due_job_a_killed_worker_had_taken_goes_out_at_the_next_minute(
+    client, db, resources, settings, clock
+):
+    clock.set(T0)
+    world = await new_world(client)
+    account = await sandbox_account(client, world)
+    item = await approved_item(client, world, [account])
+    planned = T0 + timedelta(seconds=90)
+    await schedule(client, world, item, planned)  # due soon: its job is queued now
+    scheduled = await publication(client, world, item)
+    # What a worker SIGKILLed just after taking the job leaves in Redis: arq's in-progress mark,
+    # which keeps every worker off that job id for the longest job timeout (minutes).
+    job_id = f"publish:{scheduled['id']}:{int(planned.timestamp())}:0"
+    assert await resources.redis.exists(f"arq:job:{job_id}")
+    await resources.redis.psetex(f"arq:in-progress:{job_id}", 310_000, b"1")
+
+    clock.set(planned + timedelta(seconds=5))
+    await minute(db, resources, settings)  # not late yet: the taken job is left to its worker
+    await relogin(client, world)
+    assert (await publication(client, world, item))["status"] == "scheduled"
+    clock.set(planned + timedelta(seconds=50))
+    await minute(db, resources, settings)
+    await relogin(client, world)
+    done = await publication(client, world, item)
+    assert done["status"] == "published", done
+    assert [a["outcome"] for a in done["attempts"]] == ["published"]

@@ -31,8 +31,8 @@ from infra.settings import DEFAULT_SOCIAL_RATES
 from publishing.models import Publication
 from tests.support.factories import World, new_world
 from tests.support.publishing import approved_item, platform_account, publication, schedule
+from tests.support.worker import start_worker_process, stop_process
 
-ROOT = Path(__file__).resolve().parents[2]
 LEASE_SECONDS = 10
 """Long enough for one unhurried attempt's media upload, short enough to take over quickly."""
 LATENCY = 1.0
@@ -50,7 +50,6 @@ BACK = timedelta(minutes=3)
 
 def _start_worker(log: Path) -> subprocess.Popen:
     env = {
-        **os.environ,
         # About its own crash, not the inbox: no reads of every account the shared database
         # holds (the other tests' sandbox accounts), which would take the worker's slots.
         "INBOX_READS": "false",
@@ -62,26 +61,8 @@ def _start_worker(log: Path) -> subprocess.Popen:
         "SOCIAL_RATES": json.dumps(
             {**DEFAULT_SOCIAL_RATES, "youtube": "1000000/86400", "x": "100000/900"}
         ),
-        "LOG_LEVEL": "INFO",
     }
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "passerelle"), "worker"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _stop(worker: subprocess.Popen) -> None:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+    return start_worker_process(log, env)
 
 
 @dataclass
@@ -262,16 +243,20 @@ async def test_a_worker_killed_mid_publication_never_posts_twice(
                     break
                 await asyncio.sleep(0.2)
         workers.append(_start_worker(log))
-        async with asyncio.timeout(240):
-            while True:
-                assert workers[1].poll() is None, log.read_text()[-3000:]
-                rows = await _rows(db, targets)
-                if all(r.status in FINAL for r in rows.values()):
-                    break
-                await asyncio.sleep(0.3)
+        try:
+            async with asyncio.timeout(240):
+                while True:
+                    assert workers[1].poll() is None, log.read_text()[-3000:]
+                    rows = await _rows(db, targets)
+                    if all(r.status in FINAL for r in rows.values()):
+                        break
+                    await asyncio.sleep(0.3)
+        except TimeoutError:
+            stuck = {t.platform: (rows[t.item].status, rows[t.item].claimed_until) for t in targets}
+            raise AssertionError(f"still unsettled: {stuck}\n{log.read_text()[-6000:]}") from None
     finally:
         for worker in workers:
-            _stop(worker)
+            stop_process(worker)
 
     # What the people of each agency see, and what each platform holds.
     assert platforms.duplicates() == []
