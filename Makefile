@@ -143,7 +143,7 @@ bench: migrate
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy main api web infra tenants billing workflows social publishing inbox partners devtools
+	$(BIN)/mypy main api web privacy infra tenants billing workflows social publishing inbox partners devtools bench
 	$(BIN)/lint-imports
 
 # The OpenAPI document must make a working TypeScript client: generate the types with

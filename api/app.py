@@ -33,6 +33,8 @@ from api.routes import (
     budgets,
     clients,
     content,
+    data_rights,
+    exports,
     inbox,
     inbox_crises,
     inbox_settings,
@@ -51,7 +53,10 @@ from api.routes import (
     webhooks,
     workflow_templates,
 )
+from api.routing import flatten_routes
+from infra import tracing
 from infra.logging import configure_logging
+from infra.memory import settle_heap
 from infra.resources import Resources
 from infra.settings import Settings, load_settings_or_exit
 
@@ -67,13 +72,16 @@ def create_app(
     settings: Settings | None = None,
     *,
     deprecations: Mapping[str, Deprecation] = DEPRECATIONS,
+    flat: bool = True,
 ) -> FastAPI:
+    """`flat=False` keeps FastAPI's tree of included routers (api/routing.py says why not)."""
     settings = settings or load_settings_or_exit()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resources = await Resources.open(settings)
         app.state.resources = resources
+        settle_heap()
         try:
             yield
         finally:
@@ -103,9 +111,6 @@ def create_app(
         responses=problems.responses(*COMMON_PROBLEMS),
     )
     for module in (
-        # First: the platforms' webhooks take bursts (a viral post's comments), and routing
-        # tries routers in order; no other route overlaps their path.
-        platform_webhooks,
         auth,
         me,
         branding,
@@ -130,8 +135,16 @@ def create_app(
         inbox_settings,
         partner_apps,
         webhooks,
+        exports,
+        data_rights,
     ):
         v1.include_router(module.router)
+    # First, and outside /v1's dependencies: the platforms' deliveries come in bursts (a viral
+    # post's comments) and routing tries routes in order; the receiver checks the media type
+    # itself, and the platforms' side of the contract is not ours to deprecate.
+    app.include_router(
+        platform_webhooks.router, prefix="/v1", responses=problems.responses(*COMMON_PROBLEMS)
+    )
     app.include_router(v1)
     app.include_router(
         partner_apps.oauth_router, prefix="/v1", responses=problems.responses(*COMMON_PROBLEMS)
@@ -148,6 +161,8 @@ def create_app(
     web.install(app)
     if settings.environment == "development":
         web.install_development_pages(app)
+    if flat:
+        flatten_routes(app)
 
     # Innermost first: the request id must exist before anything can fail.
     app.add_middleware(NulCharacterMiddleware)
@@ -173,6 +188,7 @@ def create_app(
             ],
         )
     app.add_middleware(RequestContextMiddleware)
+    tracing.instrument_app(app)
     return app
 
 
@@ -180,4 +196,5 @@ def app_from_env() -> FastAPI:
     """Entry point for uvicorn --factory."""
     settings = load_settings_or_exit()
     configure_logging(settings.log_level, json=settings.log_json)
+    tracing.configure_tracing(settings)
     return create_app(settings)

@@ -47,6 +47,7 @@ from bench.common import (
     write_results,
     wrk_binary,
 )
+from devtools.pgbouncer import run_pgbouncer
 
 NAME = "api"
 DATABASE = "passerelle_bench"
@@ -55,7 +56,12 @@ LIMIT = 50
 PATH = f"/v1/members?limit={LIMIT}"
 TARGET_RATIO = 0.6
 # What `BENCH_RUNS=N make bench` summarizes over the runs (keys of bench/results/api.json).
-HEADLINE = ("ratio_full_over_bare", "full_stack_p99_ms", "ratio_full_over_bare_2_processes")
+HEADLINE = (
+    "ratio_full_over_bare",
+    "full_stack_p99_ms",
+    "ratio_full_over_bare_2_processes",
+    "ratio_pgbouncer_over_bare_2_processes",
+)
 TARGET_P99_MS = 50.0
 PROCESSES = 2  # the scale-out row: N processes of each
 BUSY_WARNING_PERCENT = 15
@@ -64,6 +70,7 @@ THREADS = 2
 CONNECTIONS = 32
 OWNER_EMAIL = "owner@bench-agency.example.com"
 SLUG = "bench-agency"
+PGBOUNCER = "full stack via pgbouncer"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,17 +247,18 @@ def run() -> None:
 
     RESULTS.mkdir(parents=True, exist_ok=True)
 
-    def full_stack(processes: int) -> Server:
+    def full_stack(processes: int, pooler_url: str | None = None) -> Server:
         port = free_port()
+        through = {"DATABASE_URL": pooler_url or "", "DATABASE_POOLER": "transaction"}
         return Server(
-            _name("full stack", processes),
+            _name(PGBOUNCER if pooler_url else "full stack", processes),
             [
                 *(str(VENV_BIN / "passerelle"), "serve", "--host", "127.0.0.1"),
                 *("--port", str(port), "--workers", str(processes)),
             ],
-            env=server_env,
+            env={**server_env, **through} if pooler_url else server_env,
             port=port,
-            log_path=RESULTS / f"{NAME}-full-{processes}p.log",
+            log_path=RESULTS / f"{NAME}-full-{processes}p{'-pgbouncer' if pooler_url else ''}.log",
         )
 
     def bare_app(processes: int, claims: dict[str, Any]) -> Server:
@@ -319,13 +327,36 @@ def run() -> None:
         bare_rps = results[_name("bare asyncpg+starlette", processes)].wrk.requests_per_s
         return full_rps / bare_rps if bare_rps else 0.0
 
+    # The same full stack through pgbouncer in transaction mode (DATABASE_POOLER=transaction),
+    # its processes sharing DATABASE_POOL_SIZE server connections where the rows above had that
+    # many each: what pooling and unnamed statements cost against the same run's direct rows.
+    with ExitStack() as stack:
+        bouncer = stack.enter_context(run_pgbouncer([app_url], pool_size=pool_size))
+        pooled = full_stack(PROCESSES, bouncer.url(app_url))
+        stack.callback(pooled.stop)
+        pooled.start()
+        pooled.wait_ready("/readyz")
+        token = login_owner(pooled, OWNER_EMAIL, password)
+        _check_answer(pooled, token)
+        print(
+            f"-- {PROCESSES} processes through pgbouncer (pool_mode=transaction, "
+            f"default_pool_size={pool_size}): answers 200",
+            flush=True,
+        )
+        results[pooled.name] = _measure(pooled, f"pgbouncer-{PROCESSES}p", token, duration)
+
     ratio, ratio_processes = ratio_of(1), ratio_of(PROCESSES)
+    pooled_rps = results[_name(PGBOUNCER, PROCESSES)].wrk.requests_per_s
+    bare_rps = results[_name("bare asyncpg+starlette", PROCESSES)].wrk.requests_per_s
+    direct_rps = results[_name("full stack", PROCESSES)].wrk.requests_per_s
+    ratio_pooled = pooled_rps / bare_rps if bare_rps else 0.0
+    pooled_over_direct = pooled_rps / direct_rps if direct_rps else 0.0
     full_p99 = results[_name("full stack", 1)].wrk.p99_ms
     verdict = "PASS" if ratio >= TARGET_RATIO and full_p99 < TARGET_P99_MS else "BELOW TARGET"
 
     print()
     print(
-        f"{'name':<30} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8}"
+        f"{'name':<38} {'requests/s':>11} {'p50 ms':>8} {'p99 ms':>8}"
         f"   {'server CPU ms/req':>17} {'server CPU %':>12} {'peak RSS MiB':>12}"
     )
     for name, m in results.items():
@@ -334,7 +365,7 @@ def run() -> None:
         percent = "n/a" if m.cpu_percent is None else f"{m.cpu_percent:.0f}"
         rss = "n/a" if m.peak_rss_mib is None else f"{m.peak_rss_mib:.0f}"
         print(
-            f"{name:<30} {r.requests_per_s:>11.1f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f}"
+            f"{name:<38} {r.requests_per_s:>11.1f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f}"
             f"   {per_request:>17} {percent:>12} {rss:>12}"
         )
     print(
@@ -347,6 +378,10 @@ def run() -> None:
         f"full stack's p99 {full_p99:.1f} ms (target < {TARGET_P99_MS:.0f} ms)   {verdict}"
     )
     print(f"full/bare throughput, {PROCESSES} processes each: {ratio_processes:.2f}")
+    print(
+        f"full through pgbouncer / bare straight to PostgreSQL, {PROCESSES} processes each: "
+        f"{ratio_pooled:.2f} (through pgbouncer / straight, full stack: {pooled_over_direct:.2f})"
+    )
 
     path = write_results(
         NAME,
@@ -372,6 +407,9 @@ def run() -> None:
             "results": {name: m.as_dict() for name, m in results.items()},
             "ratio_full_over_bare": round(ratio, 4),
             f"ratio_full_over_bare_{PROCESSES}_processes": round(ratio_processes, 4),
+            f"ratio_pgbouncer_over_bare_{PROCESSES}_processes": round(ratio_pooled, 4),
+            f"ratio_pgbouncer_over_direct_{PROCESSES}_processes": round(pooled_over_direct, 4),
+            "pgbouncer": {"pool_mode": "transaction", "default_pool_size": pool_size},
             "full_stack_p99_ms": full_p99,
             "target_ratio": TARGET_RATIO,
             "target_p99_ms": TARGET_P99_MS,

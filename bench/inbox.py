@@ -22,7 +22,7 @@ agency. The brand has a response policy and two rules, so each item gets its lan
 sentiment, due time and rules as in production. The Pages' catch-up polls are not due during
 the run (their cursors say so): the worker does only the webhooks' work.
 
-Scale: BENCH_DURATION (s per rate, 10), BENCH_MAX_RATE (deliveries/s, 1600; the rates double
+Scale: BENCH_DURATION (s per rate, 10), BENCH_MAX_RATE (deliveries/s, 3200; the rates double
 from 50 up to it), BENCH_VISIBLE_SECONDS (30), BENCH_AGENCIES (20). A quick run:
 `BENCH=inbox BENCH_DURATION=3 BENCH_MAX_RATE=400 BENCH_VISIBLE_SECONDS=10 make bench`.
 """
@@ -80,7 +80,7 @@ TARGET_RATIO = 0.5
 TARGET_VISIBLE_P99_S = 5.0
 VISIBLE_RATE = 200
 FIRST_RATE = 50
-DEFAULT_MAX_RATE = 1600
+DEFAULT_MAX_RATE = 3200
 DEFAULT_DURATION = 10
 DEFAULT_VISIBLE_S = 30
 DEFAULT_AGENCIES = 20

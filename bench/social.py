@@ -642,11 +642,11 @@ def run() -> None:
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     settings = Settings(
-        database_url=app_url,  # type: ignore[arg-type]
-        database_owner_url=owner_url,  # type: ignore[arg-type]
-        redis_url=redis_url,  # type: ignore[arg-type]
+        database_url=app_url,
+        database_owner_url=owner_url,
+        redis_url=redis_url,
         social_base_urls=base_urls,
-        social_clients=clients,  # type: ignore[arg-type]
+        social_clients=clients,
         social_rates=social_rates,
         worker_max_jobs=max_jobs,
         log_level="WARNING",

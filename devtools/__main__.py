@@ -19,18 +19,25 @@ from devtools.platforms import PlatformSimulator
 from devtools.smtp import Mailbox
 
 
-def main(argv: list[str] | None = None) -> None:
+def argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Serve the development stand-ins on loopback.")
     parser.add_argument("--smtp-port", type=int, default=int(os.environ.get("SMTP_PORT", "1025")))
+    # In a container, the others reach it on the container's network (compose.yaml).
+    parser.add_argument("--smtp-host", default="127.0.0.1", help="Interface to listen on")
     parser.add_argument(
         "--mail-dir", type=Path, default=Path(os.environ.get("DEV_MAIL_DIR") or ".dev/mail")
     )
     parser.add_argument("--platforms-port", type=int, default=None)
-    args = parser.parse_args(argv)
-    mailbox = Mailbox(args.smtp_port, args.mail_dir)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = argument_parser().parse_args(argv)
+    mailbox = Mailbox(args.smtp_port, args.mail_dir, host=args.smtp_host)
     mailbox.start()
     print(
-        f"devtools: SMTP capture on 127.0.0.1:{args.smtp_port}, e-mails kept in {args.mail_dir}",
+        f"devtools: SMTP capture on {args.smtp_host}:{args.smtp_port}, "
+        f"e-mails kept in {args.mail_dir}",
         flush=True,
     )
     sim = None

@@ -21,7 +21,8 @@ from a few fixed blocks, so serving a 50 MB video allocates almost nothing::
 On any of them: ``type=`` replaces the Content-Type (empty: none is sent), ``length=``
 declares a false Content-Length (the real body is sent, then the connection closed),
 ``chunked=1`` sends no Content-Length, ``ranges=0`` ignores Range headers (which are
-otherwise honoured with 206), and ``status=`` answers that status with the body.
+otherwise honoured with 206), ``status=`` answers that status with the body, and
+``delay=SECONDS`` waits before answering (a slow host, for tests that act mid-download).
 ``server.requests`` lists what was asked.
 """
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 import io
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -169,6 +171,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.owner._record(
             Request("GET", self.path, {k.lower(): v for k, v in self.headers.items()})
         )
+        if "delay" in query:
+            time.sleep(float(query["delay"]))
         try:
             self._answer(parts.path, query)
         except (BrokenPipeError, ConnectionResetError):

@@ -281,6 +281,7 @@ _ROUTES = [
         ("POST", r"/v1/checkout/sessions", "_create_checkout", checkout.SessionCreateParams),
         ("POST", r"/v1/billing_portal/sessions", "_create_portal", bp.SessionCreateParams),
         ("POST", r"/v1/subscriptions/(\w+)", "_update_subscription", sp.SubscriptionUpdateParams),
+        ("DELETE", r"/v1/subscriptions/(\w+)", "_cancel_subscription", sp.SubscriptionCancelParams),
         ("GET", r"/v1/subscription_items/(\w+)", "_get_item", None),
         ("POST", r"/v1/subscription_items/(\w+)", "_update_item", sp.SubscriptionItemUpdateParams),
         ("POST", r"/v1/invoiceitems", "_create_invoiceitem", sp.InvoiceItemCreateParams),
@@ -748,6 +749,17 @@ class StripeServer:
             self._apply_item_entry(sub, f"items[{i}]", entry)
         sub["items"]["total_count"] = len(sub["items"]["data"])
         self._record_update(sub, before, req)
+        return sub
+
+    def _cancel_subscription(self, req: Request, obj_id: str) -> Obj:
+        """Cancel now (Stripe's DELETE): status canceled, and its customer.subscription.deleted
+        event. One already canceled is answered as it is, with no new event."""
+        sub = self._find("subscription", obj_id, req.account)
+        if sub["status"] == "canceled":
+            return sub
+        now = _now()
+        sub.update(status="canceled", canceled_at=now, ended_at=now)
+        self.make_event("customer.subscription.deleted", sub, account=req.account, request=req)
         return sub
 
     def _update_item(self, req: Request, obj_id: str) -> Obj:

@@ -31,7 +31,8 @@ from infra import outbox
 from infra.clock import utcnow
 from infra.i18n import language as language_of
 from infra.logging import get_logger
-from infra.mail import Mail, send_mail
+from infra.mail import Mail, MailBatch
+from infra.metrics import INBOX_SLA_BREACHES
 from infra.outbox import Event
 from infra.queue import not_before
 from infra.resources import Resources
@@ -556,6 +557,7 @@ async def mail_sla_breached(ctx: dict[str, Any], event: Event) -> None:
         if due
         else "?"
     )
+    batch = MailBatch(settings)
     for email, locale in recipients:
         mark = f"inbox:breach-mail:{event.id}:{email}"
         if not await ctx["redis"].set(mark, "1", nx=True, ex=MAIL_MARK_SECONDS):
@@ -578,8 +580,7 @@ async def mail_sla_breached(ctx: dict[str, Any], event: Event) -> None:
             f"<blockquote>{html.escape(quoted)}</blockquote>"
             f'<p><a href="{html.escape(url)}">{html.escape(words["open"])}</a></p>'
         )
-        await send_mail(
-            settings,
+        await batch.send(
             Mail(
                 to=email,
                 subject=words["subject"].format(**values),
@@ -588,6 +589,7 @@ async def mail_sla_breached(ctx: dict[str, Any], event: Event) -> None:
                 language=language,
             ),
         )
+    batch.raise_refused()
 
 
 # --- the sweep --------------------------------------------------------------------------------
@@ -612,6 +614,7 @@ async def _breach(ctx: dict[str, Any], tenant_id: uuid.UUID, item_id: uuid.UUID)
         item.version += 1
         item.updated_at = now
         ingest.emit(session, item, "inbox.sla_breached", breached_at=now.isoformat())
+    INBOX_SLA_BREACHES.inc()  # committed: a breach counts once
     return True
 
 

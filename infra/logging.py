@@ -7,6 +7,8 @@ import sys
 
 import structlog
 
+from infra.tracing import log_ids
+
 _REDACT = {"password", "token", "refresh_token", "access_token", "secret", "authorization"}
 
 
@@ -23,6 +25,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _redact,
+        log_ids,
     ]
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()

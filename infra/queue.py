@@ -14,6 +14,7 @@ from arq.constants import job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 
+from infra import metrics, tracing
 from infra.clock import utcnow
 
 
@@ -23,12 +24,29 @@ def redis_settings(url: str) -> RedisSettings:
     return replace(RedisSettings.from_dsn(url), conn_timeout=5, retry_on_timeout=True)
 
 
-def serialize(obj: dict[str, Any]) -> bytes:
+def _dump(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, default=str, separators=(",", ":")).encode()
 
 
+def serialize(obj: dict[str, Any]) -> bytes:
+    """arq's serializer for jobs and results. Every path that queues a job (a request's
+    after-commit jobs, the worker's own, cron) goes through here: a job (no result "r" yet) is
+    counted, and carries the active trace's context so that its run continues the trace."""
+    if "r" not in obj:
+        metrics.JOBS_QUEUED.labels(obj["f"]).inc()
+        traceparent = tracing.current_traceparent()
+        if traceparent is not None:
+            obj = {**obj, "tp": traceparent}
+    return _dump(obj)
+
+
 def deserialize(data: bytes) -> dict[str, Any]:
-    return json.loads(data)  # type: ignore[no-any-return]
+    obj: dict[str, Any] = json.loads(data)
+    traceparent = obj.pop("tp", None)
+    if traceparent is not None:
+        # arq passes on only the function, args and kwargs: the worker's wrapper takes it out.
+        obj["k"] = {**obj.get("k", {}), tracing.JOB_KWARG: traceparent}
+    return obj
 
 
 async def create_queue(url: str) -> ArqRedis:
@@ -84,14 +102,21 @@ async def enqueue_many(queue: ArqRedis, jobs: Sequence[NewJob]) -> int:
     scheduler queuing thousands must not cost the worker more than the jobs it queues. The
     jobs keep their order in the queue. Answers how many were new."""
     enqueue = queue.register_script(_ENQUEUE_NEW)
+    traceparent = tracing.current_traceparent()
     added = 0
     for start in range(0, len(jobs), ENQUEUE_BATCH):
         batch = jobs[start : start + ENQUEUE_BATCH]
         now = timestamp_ms()
         async with queue.pipeline(transaction=False) as pipe:
             for n, job in enumerate(batch):
+                # Counted below, once Redis said which were new.
                 payload = serialize_job(
-                    job.function, job.args, {}, None, now, serializer=queue.job_serializer
+                    job.function,
+                    job.args,
+                    {tracing.JOB_KWARG: traceparent} if traceparent else {},
+                    None,
+                    now,
+                    serializer=_dump,
                 )
                 await enqueue(
                     keys=[
@@ -104,7 +129,11 @@ async def enqueue_many(queue: ArqRedis, jobs: Sequence[NewJob]) -> int:
                     args=[queue.expires_extra_ms, payload, now + n / len(batch), job.job_id],
                     client=pipe,
                 )
-            added += sum(await pipe.execute())
+            results = await pipe.execute()
+        for job, new in zip(batch, results, strict=True):
+            if new:
+                metrics.JOBS_QUEUED.labels(job.function).inc()
+        added += sum(results)
     return added
 
 

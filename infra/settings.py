@@ -7,7 +7,7 @@ import sys
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     database_owner_url: PostgresDsn | None = None
     """The schema owner, used only by migrations."""
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_pooler: Literal["none", "transaction"] = "none"
+    """`transaction` when DATABASE_URL goes through a pooler in transaction mode (pgbouncer):
+    statements are then unnamed, so no two processes' names collide on a server connection and
+    none is left behind on one (see infra/db.py)."""
     redis_url: RedisDsn
 
     jwt_private_keys: str
@@ -79,6 +83,15 @@ class Settings(BaseSettings):
     smtp_port: int = 1025
     smtp_from: str = "Passerelle <no-reply@passerelle.local>"
     smtp_timeout_seconds: float = 10.0
+    smtp_tls: Literal["none", "starttls", "implicit"] = "none"
+    """How the connection to the relay is protected: `starttls` (usually port 587), `implicit`
+    (TLS from the first byte, usually port 465), or `none`, which only a relay on loopback may
+    use once a user name is set: a password never crosses a network in clear."""
+    smtp_username: str | None = None
+    """With a user name, every message is sent after AUTH with SMTP_PASSWORD."""
+    smtp_password: SecretStr | None = None
+    smtp_ca_file: Path | None = None
+    """A PEM bundle trusted instead of the system's authorities (a private relay's CA)."""
     dev_mail_dir: Path = Path(".dev/mail")
     """The Maildir where the development SMTP catcher (`python -m devtools`) keeps what it
     captures; `passerelle mail` and, in development, the `/dev/mail` page read it."""
@@ -185,10 +198,44 @@ class Settings(BaseSettings):
     publishing_media_allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """CIDR blocks that media downloads may reach although private, loopback or link-local
     (comma-separated, for example 127.0.0.0/8 in tests). Empty: only public addresses."""
+    export_dir: Path = Path(".dev/exports")
+    """Where the worker writes data exports (one ZIP per export, under the agency's id); the
+    API serves them from there, so both need the same directory (a shared volume)."""
+    export_ttl_days: int = Field(default=7, ge=1, le=90)
+    """How long a finished export can be downloaded; then its file is deleted."""
+    export_link_ttl_seconds: int = Field(default=300, ge=30, le=86400)
+    """How long a signed download link of an export works."""
+    export_lease_seconds: int = Field(default=120, ge=2, le=3600)
+    """A running export's lease, renewed as it progresses: past it, another worker restarts
+    the export (its worker died)."""
+    export_max_attempts: int = Field(default=3, ge=1, le=10)
+    """How many times an export is started (its worker died, its lease ran out) before it is
+    marked failed."""
+    retention_raw_events_days: int = Field(default=30, ge=1, le=3650)
+    """How long raw platform and Stripe webhook events are kept once processed."""
+    retention_webhook_deliveries_days: int = Field(default=90, ge=1, le=3650)
+    """How long finished partner webhook deliveries (their log) are kept."""
+    retention_inbox_items_days: int = Field(default=730, ge=1, le=3650)
+    """How long inbox items (comments and messages from the public) are kept after arrival."""
+    invoice_retention_years: int = Field(default=6, ge=1, le=20)
+    """How long a closed agency's invoices are archived (Quebec: 6 years)."""
+    pseudonym_key: SecretStr | None = None
+    """Keys the pseudonyms given to erased people ("Personne 1a2b3c"); unset, one is derived
+    from JWT_PRIVATE_KEYS, so set it before rotating those keys or pseudonyms will change."""
     plans: dict[str, Plan] = Field(default_factory=lambda: dict(DEFAULT_PLANS))
     default_plan: str = DEFAULT_PLAN
     log_level: str = "INFO"
     log_json: bool = True
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """Port of the Prometheus `/metrics` endpoint of `passerelle serve` and `passerelle worker`
+    (each process takes its own with `--metrics-port`). Unset: no metrics endpoint."""
+    metrics_host: str = "127.0.0.1"
+    """Interface of the metrics endpoint: never the public API's, so scrapers reach it only
+    where the operator opens it."""
+    otel_exporter_otlp_endpoint: str | None = None
+    """OTLP/HTTP collector (`http://collector:4318`); unset: no tracing at all, and no
+    instrumentation installed. The exporter also reads the other OTEL_EXPORTER_OTLP_* variables."""
+    otel_service_name: str = "passerelle"
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -240,6 +287,17 @@ class Settings(BaseSettings):
             raise ValueError(f"DEFAULT_PLAN {self.default_plan!r} is not in PLANS")
         return self
 
+    @model_validator(mode="after")
+    def _smtp_auth_protected(self) -> Settings:
+        if self.smtp_username and self.smtp_tls == "none" and not _is_loopback(self.smtp_host):
+            raise ValueError(
+                "SMTP_USERNAME over SMTP_TLS=none sends the password in clear: "
+                "use starttls or implicit (only a loopback relay may go without)"
+            )
+        if self.smtp_username and self.smtp_password is None:
+            raise ValueError("SMTP_USERNAME needs SMTP_PASSWORD")
+        return self
+
     @property
     def stripe_configured(self) -> bool:
         return self.stripe_api_key is not None and bool(self.stripe_api_key.get_secret_value())
@@ -261,6 +319,15 @@ class Settings(BaseSettings):
         if self.database_owner_url is None:
             raise RuntimeError("DATABASE_OWNER_URL is required to run migrations")
         return _asyncpg_url(str(self.database_owner_url))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _asyncpg_url(url: str) -> str:

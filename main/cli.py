@@ -33,16 +33,42 @@ app.add_typer(mail_app, name="mail")
 ROOT = Path(__file__).resolve().parents[1]
 
 
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(help="Port of the Prometheus endpoint (default: METRICS_PORT; unset: none)"),
+]
+
+
+def _serve_metrics(port: int | None, host: str) -> None:
+    """Every process of this program (uvicorn's workers are forked or spawned from here) writes
+    its metrics as files in one directory, which the endpoint adds up. prometheus_client reads
+    PROMETHEUS_MULTIPROC_DIR once, on import: it is set here, before anything imports it. A
+    directory the operator gives is theirs to empty between runs (shared, it lets one endpoint
+    export several programs); one made here is fresh."""
+    import os
+    import tempfile
+
+    if port is None:
+        return
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="passerelle-metrics-")
+    from infra.metrics import serve_metrics
+
+    serve_metrics(port, host)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    metrics_port: MetricsPort = None,
 ) -> None:
     """Run the HTTP API."""
+    settings = load_settings_or_exit()
+    _serve_metrics(metrics_port or settings.metrics_port, settings.metrics_host)
     import uvicorn
 
-    settings = load_settings_or_exit()
     uvicorn.run(
         "api.app:app_from_env",
         factory=True,
@@ -61,18 +87,30 @@ def worker(
     check: Annotated[
         bool, typer.Option("--check", help="Exit 0 if a worker reported healthy recently")
     ] = False,
+    metrics_port: MetricsPort = None,
 ) -> None:
     """Run the background worker (every job and cron)."""
+    settings = load_settings_or_exit()
+    if not check:
+        _serve_metrics(metrics_port or settings.metrics_port, settings.metrics_host)
     from arq import run_worker
     from arq.worker import async_check_health
 
     from infra.queue import redis_settings
     from main.worker import WorkerSettings
 
-    settings = load_settings_or_exit()
     redis = redis_settings(str(settings.redis_url))
     if check:
         raise typer.Exit(asyncio.run(async_check_health(redis)))
+    import uvloop
+
+    from infra.logging import configure_logging
+
+    # Before arq starts, so its start-up lines (its functions, its Redis) are logged too.
+    configure_logging(settings.log_level, json=settings.log_json)
+    # The loop the API's processes run on (uvicorn picks uvloop): arq makes its loop from the
+    # policy, and the sync jobs' many small HTTP and database round trips cost less CPU on it.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     run_worker(
         WorkerSettings,  # type: ignore[arg-type]
         redis_settings=redis,
@@ -99,6 +137,41 @@ def migrate(revision: Annotated[str, typer.Argument()] = "head") -> None:
     settings = load_settings_or_exit()
     command.upgrade(alembic_config(settings.sqlalchemy_owner_url), revision)  # type: ignore[arg-type]
     typer.echo(f"migrated to {revision}")
+
+
+@app.command("citus-sql")
+def citus_sql_command() -> None:
+    """Print the SQL that distributes the migrated schema on Citus (the README's runbook)."""
+    from sqlalchemy.engine import make_url
+
+    from infra.db import Database
+    from infra.distribution import citus_sql, read_schema, undeclared
+
+    settings = load_settings_or_exit()
+
+    async def run() -> list[str]:
+        db = Database.from_settings(settings)
+        try:
+            async with db.engine.connect() as connection:
+                schema = await read_schema(connection)
+        finally:
+            await db.dispose()
+        if "alembic_version" not in schema.tables:
+            typer.echo("error: this database has no schema yet: run `passerelle migrate`", err=True)
+            raise typer.Exit(1)
+        missing = undeclared(schema)
+        if missing:
+            typer.echo(
+                f"error: no distribution role declared for {sorted(missing)} "
+                "(infra/distribution.py)",
+                err=True,
+            )
+            raise typer.Exit(1)
+        # The application's role is the one DATABASE_URL signs in as.
+        return citus_sql(schema, app_role=make_url(settings.sqlalchemy_url).username or "")
+
+    for line in asyncio.run(run()):
+        typer.echo(line)
 
 
 @app.command()

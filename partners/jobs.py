@@ -30,7 +30,7 @@ from infra.db import Database
 from infra.i18n import language as language_of
 from infra.ids import new_id
 from infra.logging import get_logger
-from infra.mail import Mail, send_mail
+from infra.mail import Mail, MailBatch
 from infra.outbox import Event, record_event
 from infra.settings import Settings
 from infra.sweep import due_tenants, for_each_tenant
@@ -327,6 +327,7 @@ async def mail_endpoint_disabled(ctx: dict[str, Any], event: Event) -> None:
     agency = tenant.name if tenant else ""
     url = event.payload["url"]
     manage = f"{settings.app_base_url}/settings/webhooks/{event.payload['endpoint_id']}"
+    batch = MailBatch(settings)
     for email, locale in sorted(set(admins)):
         lang = language_of(locale)
         if lang == "fr":
@@ -344,8 +345,7 @@ async def mail_endpoint_disabled(ctx: dict[str, Any], event: Event) -> None:
                 "replayed."
             )
         reason = str(event.payload.get("reason") or "")
-        await send_mail(
-            settings,
+        await batch.send(
             Mail(
                 to=email,
                 subject=subject,
@@ -355,6 +355,7 @@ async def mail_endpoint_disabled(ctx: dict[str, Any], event: Event) -> None:
                 language=lang,
             ),
         )
+    batch.raise_refused()
 
 
 async def sweep_webhooks(ctx: dict[str, Any]) -> int:

@@ -25,6 +25,7 @@ from infra import outbox
 from infra.clock import utcnow
 from infra.db import Database
 from infra.logging import get_logger
+from infra.metrics import PUBLICATION_LATENESS
 from infra.settings import Settings
 from publishing.machine import PubEvent, PubStatus, can, step
 from publishing.models import Publication, PublicationAttempt
@@ -388,6 +389,7 @@ async def _published(deps: Deps, c: Claim, post: PublishedPost) -> None:
         publication.lateness_seconds = round(
             (publication.published_at - publication.planned_at).total_seconds(), 3
         )
+        PUBLICATION_LATENESS.labels(c.platform).observe(max(publication.lateness_seconds, 0.0))
         publication.error_code = publication.error = None
         publication.claimed_until = publication.next_attempt_at = publication.next_check_at = None
         publication.next_figures_at = publication.published_at + FIRST_FIGURES

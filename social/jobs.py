@@ -22,7 +22,7 @@ from infra.clock import utcnow
 from infra.db import Database
 from infra.i18n import language as language_of
 from infra.logging import get_logger
-from infra.mail import Mail, send_mail
+from infra.mail import Mail, MailBatch
 from infra.outbox import Event
 from infra.queue import NewJob, enqueue_many
 from infra.retry import backoff, final_try
@@ -219,6 +219,7 @@ async def mail_needs_reauth(ctx: dict[str, Any], event: Event) -> None:
     brand, recipients = await brand_lead_recipients(ctx, event.tenant_id, brand_id)
     settings = ctx["settings"]
     url = f"{settings.app_base_url}/brands/{brand_id}/social-accounts"
+    batch = MailBatch(settings)
     for email, locale in sorted(set(recipients)):
         language = language_of(locale)
         words = _WORDS[language]
@@ -234,8 +235,7 @@ async def mail_needs_reauth(ctx: dict[str, Any], event: Event) -> None:
             f'<p>{html.escape(body)}</p><p><a href="{html.escape(url)}">{html.escape(url)}</a>'
             f"</p><p><small>{html.escape(words['reason'])}: {html.escape(reason)}</small></p>"
         )
-        await send_mail(
-            settings,
+        await batch.send(
             Mail(
                 to=email,
                 subject=words["subject"].format(**values),
@@ -244,3 +244,4 @@ async def mail_needs_reauth(ctx: dict[str, Any], event: Event) -> None:
                 language=language,
             ),
         )
+    batch.raise_refused()

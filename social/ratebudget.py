@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from infra.metrics import RATE_BUDGET_WAIT
 from social.connectors.types import RateLimited
 
 # Redis' own clock, so that processes on several machines share one notion of "now".
@@ -125,8 +126,12 @@ class RateBudget:
                 )
             )
             if wait <= 0:
+                if waited:
+                    RATE_BUDGET_WAIT.labels(key.split(":", 1)[0]).observe(waited)
                 return
             if waited + wait > self._max_wait:
+                if waited:
+                    RATE_BUDGET_WAIT.labels(key.split(":", 1)[0]).observe(waited)
                 raise RateLimited(f"request budget for {key} spent", retry_after=wait)
             await asyncio.sleep(wait)
             waited += wait

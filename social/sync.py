@@ -26,6 +26,7 @@ from infra.clock import utcnow
 from infra.db import Database
 from infra.ids import new_id
 from infra.logging import get_logger
+from infra.metrics import SYNC_LAG
 from social import anomalies
 from social.anomalies import WATCHED
 from social.connectors.types import (
@@ -442,6 +443,8 @@ async def sync_account(
         due = await _read(db, kit, tenant_id, account_id, due_at)
         if due is None:
             return Outcome("skipped")
+        if due_at is not None:
+            SYNC_LAG.labels(due.platform).observe(max((now - due_at).total_seconds(), 0.0))
         tokens: TokenSet | None = due.tokens
         if _expiring(due.tokens, now) and due.tokens.refresh_token:
             tokens = await _refresh(db, kit, tenant_id, account_id, now)

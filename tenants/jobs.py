@@ -7,12 +7,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlmodel import col, select
+
 from infra import outbox
 from infra.i18n import language as language_of
-from infra.mail import Mail, masthead, send_mail
+from infra.mail import Mail, MailRefused, masthead, send_mail
 from infra.outbox import Event
 from tenants import errors, service
-from tenants.models import Client, Invitation, InvitationStatus, Role, Tenant, User
+from tenants.models import AuditEvent, Client, Invitation, InvitationStatus, Role, Tenant, User
 from tenants.service import portal
 from tenants.service.branding import agency_mark, client_link_base
 
@@ -103,16 +105,54 @@ async def send_invitation(ctx: dict[str, Any], event: Event) -> None:
         masthead(agency.name, agency.logo_url) + f"<p>{lines[0]}</p><p>{lines[2]}</p>"
         f'<p><a href="{html_lib.escape(link)}" style="{_BUTTON_STYLE}">{button}</a></p>'
     )
-    await send_mail(
-        settings,
-        Mail(
-            to=invitation.email,
-            subject=subject.format(**values),
-            text=text,
-            html=html,
-            language=language,
-        ),
-    )
+    try:
+        await send_mail(
+            settings,
+            Mail(
+                to=invitation.email,
+                subject=subject.format(**values),
+                text=text,
+                html=html,
+                language=language,
+            ),
+        )
+    except MailRefused as exc:
+        # The outbox keeps the refusal on its event, which nobody in the agency reads; the
+        # invitation's audit trail is where its admins look for what became of it.
+        # The outbox delivers at least once: a worker that dies after this commit, before the
+        # outbox marks the event refused, runs this again. The entry names its event, and the
+        # invitation's row lock makes two runs take turns, so the admins read it once.
+        async with ctx["db"].tenant_transaction(event.tenant_id) as session:
+            await session.execute(
+                select(Invitation.id)
+                .where(Invitation.tenant_id == event.tenant_id, Invitation.id == invitation.id)
+                .with_for_update()
+            )
+            recorded = await session.scalar(
+                select(AuditEvent.id).where(
+                    AuditEvent.tenant_id == event.tenant_id,
+                    AuditEvent.subject_type == "invitation",
+                    AuditEvent.subject_id == invitation.id,
+                    AuditEvent.action == "invitation.mail_refused",
+                    col(AuditEvent.changes).contains({"event_id": str(event.id)}),
+                )
+            )
+            if recorded is None:
+                service.record_audit(
+                    session,
+                    tenant_id=event.tenant_id,
+                    actor=None,
+                    action="invitation.mail_refused",
+                    subject_type="invitation",
+                    subject_id=invitation.id,
+                    changes={
+                        "email": invitation.email,
+                        "reason": str(exc),
+                        "event_id": str(event.id),
+                    },
+                    request_id=event.request_id,
+                )
+        raise
 
 
 _SIGN_IN = {

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from devtools.media_server import MediaServer
 from devtools.platforms import PlatformSimulator
-from devtools.smtp import Mailbox, free_port
+from devtools.smtp import Mailbox
 from devtools.stripe_server import StripeServer
 from infra.logging import configure_logging
 from infra.security import generate_signing_key
@@ -81,12 +81,12 @@ def pytest_configure(config: pytest.Config) -> None:
         ARGON2_MEMORY_KIB="1024",
         LOGIN_RATE_LIMIT_PER_EMAIL="5/60",
         LOGIN_RATE_LIMIT_PER_ADDRESS="10000/60",
-        SMTP_PORT=str(free_port()),
+        SMTP_PORT=str(_listening_port()),
         APP_BASE_URL="https://app.passerelle.test",
         # Where the live server (tests/support/browser.py) listens, when a test asks for it: the
         # worker builds e-mail links from this same setting, so a link a test reads in the
         # mailbox opens in the browser. Chosen here, like SMTP_PORT, before settings are read.
-        PUBLIC_BASE_URL=f"http://127.0.0.1:{free_port()}",
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{_listening_port()}",
         LOG_LEVEL="WARNING",
         LOG_JSON="true",
         SEAT_SYNC_DELAY_SECONDS="0",
@@ -151,6 +151,23 @@ async def _recreate_database() -> None:
         await conn.execute(f'CREATE DATABASE "{TEST_DB}"')
     finally:
         await conn.close()
+
+
+def _listening_port() -> int:
+    """A free port below Linux's ephemeral range (32768-60999), for a server the session binds
+    later: a port from that range can meanwhile become the local end of any process's outgoing
+    connection ("address already in use" for the mail catcher, once, in a full run)."""
+    import random
+    import socket
+
+    while True:
+        port = random.randint(20000, 32000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 @pytest.fixture(scope="session")

@@ -363,9 +363,13 @@ class Speller:
         if not tags:
             return None
         enchant = _load_enchant()
-        for tag in tags:
-            if enchant.dict_exists(tag):
-                return _speller_for(tag)
+        # Enchant's broker, behind dict_exists and every Dict it makes, is one per process and
+        # not thread-safe either: two requests' first checks, in two threads at once, corrupted
+        # the heap (malloc_consolidate aborts of `passerelle serve` under concurrent load).
+        with _BROKER_LOCK:
+            for tag in tags:
+                if enchant.dict_exists(tag):
+                    return _speller_for(tag)
         raise RuntimeError(
             f"No spelling dictionary for {language!r} (tried {', '.join(tags)}): install "
             f"{_ENCHANT_PACKAGES} (run `make install`)"
@@ -380,6 +384,9 @@ class Speller:
             suggestions = [str(s) for s in self._dictionary.suggest(word)]
         # Hunspell lists the word itself first when asked about a word it knows.
         return [s for s in dict.fromkeys(suggestions) if s != word][:limit]
+
+
+_BROKER_LOCK = threading.Lock()
 
 
 # One Speller (and so one loaded dictionary and one lock) per dictionary tag, for the process.

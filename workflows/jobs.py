@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from infra import outbox
 from infra.clock import utcnow
 from infra.i18n import language as language_of
-from infra.mail import Mail, masthead, send_mail
+from infra.mail import Mail, MailBatch, masthead
 from infra.outbox import Event
 from infra.settings import Settings
 from tenants.models import Brand, Client, Membership, Role, User
@@ -262,8 +262,10 @@ async def _mail_step(ctx: dict[str, Any], event: Event, kind: str, keys_field: s
                     agency=agency,
                 )
             )
+    batch = MailBatch(ctx["settings"])
     for mail in mails:
-        await send_mail(ctx["settings"], mail)
+        await batch.send(mail)
+    batch.raise_refused()
 
 
 @outbox.handler("approval.requested")
@@ -302,12 +304,12 @@ async def mail_mentions(ctx: dict[str, Any], event: Event) -> None:
         ).all()
         agency = await agency_mark(session, ctx["settings"], event.tenant_id)
     base = ctx["settings"].app_base_url
+    batch = MailBatch(ctx["settings"])
     for email, locale in rows:
         recipient = Recipient(
             email, language_of(locale), f"{base}/content/{item.id}#comment-{comment.id}"
         )
-        await send_mail(
-            ctx["settings"],
+        await batch.send(
             compose(
                 "mentioned",
                 recipient,
@@ -320,6 +322,7 @@ async def mail_mentions(ctx: dict[str, Any], event: Event) -> None:
                 author=comment.author_name,
             ),
         )
+    batch.raise_refused()
 
 
 async def approval_timeouts(ctx: dict[str, Any], *, now: datetime | None = None) -> int:

@@ -4,7 +4,7 @@ No principal: the signature is the authentication.
 
 A delivery is the busiest write there is (a popular page's comments, all at once), so its
 route takes nothing from dependency injection: the raw row goes in as one autocommitted
-statement on the driver connection (no transaction to open or commit around a single insert),
+statement on a pooled driver connection (no session or transaction around a single insert),
 the answer is encoded once, and the worker is woken at most twice a second per process
 (`inbox.jobs.drains_after`), not once per delivery."""
 
@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from api.deps import ResourcesDep, get_resources
+from api.deps import ResourcesDep, get_resources, require_json
 from api.encoding import json_response
 from api.problems import responses
 from billing.subscription.schemas import WebhookReceived
@@ -65,6 +65,7 @@ async def verify_platform_webhook(
     summary="A platform's delivery: verified on the raw body, stored once, processed by a job",
 )
 async def receive_platform_webhook(platform: PlatformName, request: Request) -> Response:
+    await require_json(request)  # a call, not a dependency: see api/app.py
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > webhooks.MAX_BODY:
         raise TooLarge(f"A delivery is at most {webhooks.MAX_BODY} bytes.")
@@ -72,9 +73,9 @@ async def receive_platform_webhook(platform: PlatformName, request: Request) -> 
     if len(body) > webhooks.MAX_BODY:
         raise TooLarge(f"A delivery is at most {webhooks.MAX_BODY} bytes.")
     resources = get_resources(request)
-    async with resources.db.session() as session:
+    async with resources.db.autocommit() as connection:
         event_id, duplicate = await webhooks.receive(
-            session, resources.settings, platform, body, request.headers
+            connection, resources.settings, platform, body, request.headers
         )
     if event_id is not None:
         for job_id, at in drains_after(utcnow()):

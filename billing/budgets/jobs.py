@@ -19,7 +19,7 @@ from infra.db import Database
 from infra.errors import ProblemError
 from infra.i18n import language as language_of
 from infra.logging import get_logger
-from infra.mail import Mail, send_mail
+from infra.mail import Mail, MailBatch
 from infra.outbox import Event
 from infra.sweep import due_tenants, for_each_tenant
 from tenants.models import (
@@ -101,11 +101,11 @@ async def mail_brand_leads(ctx: dict[str, Any], event: Event) -> None:
         "available": _hours(payload["available_minutes"]),
         "link": link,
     }
+    batch = MailBatch(ctx["settings"])
     for email, locale in leads:
         language = language_of(locale)
         subject, body = _THRESHOLD[language]
-        await send_mail(
-            ctx["settings"],
+        await batch.send(
             Mail(
                 to=email,
                 subject=subject.format(**values),
@@ -113,6 +113,7 @@ async def mail_brand_leads(ctx: dict[str, Any], event: Event) -> None:
                 language=language,
             ),
         )
+    batch.raise_refused()
 
 
 async def stop_forgotten_timers(ctx: dict[str, Any], *, now: datetime | None = None) -> int:

@@ -59,6 +59,11 @@ class StripeGateway:
     async def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]:
         return _plain(await self.v1.subscriptions.retrieve_async(subscription_id))
 
+    async def cancel_subscription(self, subscription_id: str) -> dict[str, Any]:
+        """Ends the subscription now (the agency's contract ended). Canceling an already canceled
+        subscription is harmless, so a retry after a crash needs no idempotency key."""
+        return _plain(await self.v1.subscriptions.cancel_async(subscription_id))
+
     async def set_item_quantity(self, item_id: str, quantity: int, *, key: str) -> dict[str, Any]:
         return _plain(
             await self.v1.subscription_items.update_async(

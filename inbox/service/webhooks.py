@@ -15,12 +15,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import asyncpg
 import orjson
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox import errors
 from infra.clock import utcnow
-from infra.db import driver_connection
 from infra.ids import new_id
 from infra.settings import Settings
 from social.connectors import linkedin
@@ -88,15 +87,15 @@ def challenge(settings: Settings, platform: str, params: Mapping[str, str]) -> s
 
 
 async def receive(
-    session: AsyncSession,
+    connection: asyncpg.Connection,
     settings: Settings,
     platform: str,
     body: bytes,
     headers: Mapping[str, str],
 ) -> tuple[uuid.UUID | None, bool]:
     """Verify and store one delivery; answers its id and whether it was a duplicate. The
-    insert runs on the session's driver connection before the session has begun anything, so
-    it commits at once: the caller has nothing to commit."""
+    insert runs on a connection outside any transaction (`Database.autocommit`), so it commits
+    at once: the caller has nothing to commit."""
     secret = _secret(settings, platform)
     if platform == LINKEDIN:
         good = linkedin.verify_notification(secret, body, headers.get("x-li-signature"))
@@ -112,7 +111,6 @@ async def receive(
         raise errors.BadWebhookBody("The body is not JSON.") from None
     if not isinstance(payload, dict):
         raise errors.BadWebhookBody("The body is not a JSON object.")
-    connection = await driver_connection(session)
     # The body as it came (valid UTF-8 JSON, checked above): PostgreSQL parses it into jsonb
     # itself, with no second encoding here.
     inserted: uuid.UUID | None = await connection.fetchval(

@@ -282,6 +282,8 @@ class HttpConnector:
     platform: Platform
     real_authorize_url: str = ""
     real_token_url: str = ""
+    real_revoke_url: str = ""
+    """The platform's token revocation endpoint, if it has one."""
     scopes: tuple[str, ...] = ()
     scope_separator: str = " "
     """How the platform wants `scope` joined (TikTok and Meta: commas; both accept spaces in
@@ -458,6 +460,28 @@ class HttpConnector:
 
     def _client_credentials(self) -> dict[str, str]:
         return {"client_id": self._client_id, "client_secret": self._client_secret}
+
+    async def revoke(self, token: str) -> bool:
+        """Asks the platform to revoke a token (RFC 7009) where it has an endpoint for it
+        (`real_revoke_url`); False where it has none. An agency's closure calls it."""
+        if not self.real_revoke_url:
+            return False
+        data = {"token": token}
+        auth: httpx.Auth | None = None
+        if self.token_endpoint_auth_method == "client_secret_basic":  # noqa: S105
+            auth = httpx.BasicAuth(self._client_id, self._client_secret)
+        else:
+            data = {**data, **self._client_credentials()}
+        await self._request(
+            "POST",
+            self.url(self.real_revoke_url),
+            token=None,
+            keys=((self.key, 1.0),),
+            data=data,
+            auth=auth,
+            secrets=(token,),
+        )
+        return True
 
     async def refresh(self, refresh_token: str) -> TokenSet:
         """A new access token (POST token_url, grant_type=refresh_token). A platform that

@@ -143,6 +143,7 @@ class TikTokConnector(HttpConnector):
     platform = Platform.tiktok
     real_authorize_url = "https://www.tiktok.com/v2/auth/authorize/"
     real_token_url = f"{API}/oauth/token/"
+    real_revoke_url = f"{API}/oauth/revoke/"
     scopes: tuple[str, ...] = (
         "user.info.basic",
         "user.info.profile",

@@ -121,6 +121,7 @@ class XConnector(HttpConnector):
     platform = Platform.x
     real_authorize_url = "https://x.com/i/oauth2/authorize"
     real_token_url = f"{API}/oauth2/token"
+    real_revoke_url = f"{API}/oauth2/revoke"
     scopes: tuple[str, ...] = (
         "tweet.read",
         "users.read",

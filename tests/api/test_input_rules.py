@@ -551,6 +551,7 @@ KIND_OF = {
     "escalate_to": "member",
     "content_item_id": "content",
     "social_account_ids": "account",
+    "social_account_id": "account",
     "template_id": "template",
     "revision_id": "revision",
     "parent_id": "comment",
@@ -781,6 +782,12 @@ def _reference_body(op: Op, w: dict[str, str]) -> tuple[str, dict[str, Any]]:
         ("PATCH", "/v1/inbox-rules/{rule_id}"): (
             f"/v1/inbox-rules/{w['rule']}",
             {"action": {"assign_to": w["member"], "notify": [w["member"]]}},
+        ),
+        ("POST", "/v1/exports"): ("/v1/exports", {"client_id": w["client"]}),
+        # Both ids at once: each one, from elsewhere, is refused on its own.
+        ("POST", "/v1/erasures"): (
+            "/v1/erasures",
+            {"subject": "inbox_author", "social_account_id": w["account"], "author_id": "a-1"},
         ),
     }
     found = bodies.get((op.method, op.path))

@@ -352,6 +352,12 @@ async def seed_partners(client, agency: Agency, hook_url: str) -> None:
         assert response.status_code == 201, response.text
 
 
+async def seed_export(client, agency: Agency) -> None:
+    """data_exports: an export of the agency (queued; the worker may write it)."""
+    response = await client.post("/v1/exports", json={}, headers=agency.owner.headers)
+    assert response.status_code == 202, response.text
+
+
 @asynccontextmanager
 async def webhook_receiver() -> AsyncIterator[str]:
     """A loopback HTTP server (loopback is allowed in tests) answering 204 to every webhook;
@@ -390,6 +396,40 @@ async def seed_social(client, agency: Agency, brand_id: str) -> None:
     url = httpx.URL(started.json()["authorization_url"])
     response = await client.get(url.path, params=dict(url.params))
     assert response.status_code == 200, response.text
+
+
+async def seed_data_rights(client, agency: Agency) -> None:
+    """erasures through the API; agency_closures and invoice_archives directly, since asking
+    for a closure through the API would close the agency when the worker runs."""
+    from datetime import date
+
+    from infra.clock import utcnow
+    from infra.settings import get_settings
+    from privacy.models import AgencyClosure, InvoiceArchive
+
+    response = await client.post(
+        "/v1/erasures",
+        json={"subject": "external_approver", "email": f"{unique('approver')}@example.com"},
+        headers=agency.owner.headers,
+    )
+    assert response.status_code == 201, response.text
+    db = Database.from_settings(get_settings())
+    try:
+        async with db.tenant_transaction(agency.tenant_id) as session:
+            session.add(
+                AgencyClosure(tenant_id=agency.tenant_id, step="closed", updated_at=utcnow())
+            )
+            session.add(
+                InvoiceArchive(
+                    tenant_id=agency.tenant_id,
+                    invoice_id=uuid.uuid4(),
+                    month=date(2026, 1, 1),
+                    client_name="Client",
+                    keep_until=utcnow(),
+                )
+            )
+    finally:
+        await db.dispose()
 
 
 async def seed_anomaly(agency: Agency) -> None:
@@ -672,6 +712,8 @@ async def _seed_every_table(client) -> tuple[Agency, Agency]:
             await seed_subscription(client, agency)
             await seed_anomaly(agency)
             await seed_inbox(client, agency)
+            await seed_export(client, agency)
+            await seed_data_rights(client, agency)
             agencies.append(agency)
     return agencies[0], agencies[1]
 

@@ -10,11 +10,14 @@ reads the source tree, never the database.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
 # Everything but the tests (which set up tenants to prove isolation) and what is not ours.
+_SET_LOCAL = re.compile(r"\bSET\s+(LOCAL\s+)?app\.tenant_id\b", re.IGNORECASE)
+
 SKIPPED = {"tests", "migrations", ".venv", ".git", "node_modules"}
 
 # infra/db.py defines it (and Database.tenant_transaction uses it); api/tenancy.py is the edge.
@@ -30,7 +33,7 @@ def _allowed(relative: str) -> bool:
 
 def tenant_setters(source: str, *, raw_sql: bool = True) -> list[int]:
     """Lines that call or import `set_tenant` or `enter_tenant_as_member`, or (with
-    `raw_sql`) set `app.tenant_id` by hand."""
+    `raw_sql`) set `app.tenant_id` by hand, whichever way."""
     lines: list[int] = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom) and any(a.name in SETTERS for a in node.names):
@@ -46,7 +49,10 @@ def tenant_setters(source: str, *, raw_sql: bool = True) -> list[int]:
             and isinstance(node.value, str)
             and (
                 "set_config('app.tenant_id'" in node.value.replace('"', "'")
-                # The SQL function that sets the tenant and reads the member (migration 0013).
+                or _SET_LOCAL.search(node.value)
+                # The SQL functions that set the tenant (migration 0018), and set it then read
+                # the member (migration 0013).
+                or "set_tenant(" in node.value
                 or "enter_tenant_as_member(" in node.value
             )
         ):
@@ -91,7 +97,10 @@ from infra import db
 async def load(session, tenant_id):
     await db.set_tenant(session, tenant_id)
     await session.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": "x"})
+    await session.execute(text(f"SET LOCAL app.tenant_id = '{tenant_id}'"))
+    await session.execute(text("SELECT set_tenant(:t)"), {"t": tenant_id})
+    await session.execute(text("set  app.tenant_id to 'x'"))
 """
-    assert tenant_setters(service) == [2, 6, 7]
+    assert tenant_setters(service) == [2, 6, 7, 8, 9, 10]
     job = "async def run(db, t):\n    async with db.tenant_transaction(t):\n        pass\n"
     assert tenant_setters(job) == []

@@ -25,6 +25,7 @@ from devtools.smtp import free_port
 from infra.settings import Settings
 from social.connectors import build_connector
 from social.connectors.types import TokenInvalid, TokenSet
+from tests.support.worker import stop_process
 
 NETWORK = (
     "facebook_page",
@@ -381,8 +382,7 @@ def test_command_line_serves_the_simulator() -> None:
         assert stats["requests"] == {"tiktok": 1} and stats["accounts"] == 1
         assert httpx.post(f"{base}/_sim/config", json={"latency": 0}).json()["latency"] == 0
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_process(process)
 
 
 def test_s256_is_the_rfc_7636_example() -> None:

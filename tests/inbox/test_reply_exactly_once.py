@@ -30,9 +30,8 @@ from devtools.platforms.core import CommunityItem
 from inbox.models import InboxAction
 from tests.support.factories import World, new_world, walk
 from tests.support.publishing import platform_account
-from tests.support.worker import run_due_jobs, run_worker
+from tests.support.worker import run_due_jobs, run_worker, start_worker_process, stop_process
 
-ROOT = Path(__file__).resolve().parents[2]
 FB = "facebook_page"
 LEASE_SECONDS = 4
 """Long enough for one reply call, short enough for the next worker to take over quickly."""
@@ -122,32 +121,13 @@ def _ours(platforms: PlatformSimulator, c: Comment, text: str) -> list[Community
 
 def _start_worker(log: Path) -> subprocess.Popen[bytes]:
     env = {
-        **os.environ,
         # About its own crash, not the inbox: no reads of every account the shared database
         # holds (the other tests' sandbox accounts), which would take the worker's slots.
         "INBOX_READS": "false",
         "INBOX_LEASE_SECONDS": str(LEASE_SECONDS),
         "WORKER_MAX_JOBS": "10",
-        "LOG_LEVEL": "INFO",
     }
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "passerelle"), "worker"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _stop(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+    return start_worker_process(log, env)
 
 
 Moment = Callable[[PlatformSimulator, Comment, str], bool]
@@ -221,7 +201,7 @@ async def test_a_worker_killed_while_replying_never_replies_twice(
                 await asyncio.sleep(0.3)
     finally:
         for worker in workers:
-            _stop(worker)
+            stop_process(worker)
 
     # The person got one answer; the platform was asked once; the agent sees it sent.
     [reply] = _ours(platforms, c, text)

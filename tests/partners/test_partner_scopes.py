@@ -117,6 +117,8 @@ PUBLIC_V1 = {
     ("GET", "/v1/platform-webhooks/{platform}"),
     ("POST", "/v1/platform-webhooks/{platform}"),
     ("POST", "/v1/oauth/token"),
+    # An export's download: the signed, short-lived link in its query is the credential.
+    ("GET", "/v1/export-files"),
 }
 
 GATE_PROBLEMS = {

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from devtools.platforms import PlatformSimulator
@@ -706,14 +707,24 @@ async def test_sandbox_is_deterministic_plausible_and_offline(
 
 
 async def test_budget_refills_at_its_rate(redis: Redis, prefix: str) -> None:
-    budget = make_budget(redis, prefix, {"p": "10/1"}, max_wait=2)
+    def waits(suffix: str) -> float:  # the operator's histogram (infra/metrics.py)
+        name = f"passerelle_rate_budget_wait_seconds_{suffix}"
+        return REGISTRY.get_sample_value(name, {"platform": "p"}) or 0.0
+
+    count, total = waits("count"), waits("sum")
+    # One a second: a burst slowed down by a busy machine (up to 0.5 s) still leaves the next
+    # two to wait (at 10 a second, a slow burst had already earned the next one back).
+    budget = make_budget(redis, prefix, {"p": "10/10"}, max_wait=2)
     started = time.monotonic()
     for _ in range(10):
         await budget.acquire("p")
     assert time.monotonic() - started < 0.5  # the burst is there at once
+    assert waits("count") == count  # no wait, nothing observed
     await budget.acquire("p")
     await budget.acquire("p")
-    assert time.monotonic() - started >= 0.15  # then one every 100 ms
+    assert time.monotonic() - started >= 1.9  # then one a second
+    assert waits("count") == count + 2
+    assert waits("sum") - total >= 1.4
 
 
 async def test_budget_takes_the_cost(redis: Redis, prefix: str) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from arq.jobs import Job, JobStatus
+from prometheus_client import REGISTRY
 from sqlalchemy import func
 from sqlmodel import col, select
 
@@ -31,9 +32,8 @@ from social.models import AccountStatus, DailyStat, SocialAccount
 from social.service.accounts import sync_job_id
 from social.sync import REVISED_DAYS, sync_account
 from tests.support.factories import World, add_person, new_world
-from tests.support.worker import deliver_events, run_worker
+from tests.support.worker import deliver_events, run_worker, start_worker_process
 
-ROOT = Path(__file__).resolve().parents[2]
 NETWORK = (
     "facebook_page",
     "instagram_business",
@@ -640,12 +640,41 @@ async def test_a_job_queued_late_for_an_account_synced_meanwhile_does_nothing(
     assert (await stored_account(db, shop.tenant_id, ids[1])).last_success_at is not None
 
 
+async def test_a_sync_started_late_shows_its_lag_to_the_operator(client, db, resources, platforms):
+    """The job of an account due 40 s ago starts now: the operator's sync-lag histogram
+    (infra/metrics.py, by platform) gains one observation of 40 s."""
+    platform = "linkedin_organization"
+    shop = await new_world(client)
+    external_id = platforms.add_account(platform, followers=500)
+    token = platforms.issue_token(platform, external_id)
+    due = utcnow() - timedelta(seconds=40)
+    [account] = await insert_accounts(
+        db,
+        kit_of(resources).vault,
+        shop.tenant_id,
+        shop.brand["id"],
+        [(platform, external_id, token)],
+        due,
+    )
+
+    def lag(suffix: str) -> float:
+        name = f"passerelle_social_sync_lag_seconds_{suffix}"
+        return REGISTRY.get_sample_value(name, {"platform": platform}) or 0.0
+
+    count, total = lag("count"), lag("sum")
+    done = await sync_account(
+        db, kit_of(resources), shop.tenant_id, account, now=due + timedelta(seconds=40), due_at=due
+    )
+    assert done.status == "synced", done
+    assert lag("count") == count + 1
+    assert lag("sum") - total == pytest.approx(40)
+
+
 # --- the crash test ---------------------------------------------------------------------------
 
 
 def _start_worker(log: Path) -> subprocess.Popen:
     env = {
-        **os.environ,
         # About its own crash, not the inbox: no reads of every account the shared database
         # holds (the other tests' sandbox accounts), which would take the worker's slots.
         "INBOX_READS": "false",
@@ -655,16 +684,8 @@ def _start_worker(log: Path) -> subprocess.Popen:
         "WORKER_MAX_JOBS": "4",
         # This test is about crashes, not about request budgets (other tests spend them).
         "SOCIAL_RATES": json.dumps({**DEFAULT_SOCIAL_RATES, "facebook_page": "100000/60"}),
-        "LOG_LEVEL": "INFO",
     }
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "passerelle"), "worker"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    return start_worker_process(log, env)
 
 
 async def _synced(db, accounts: list[tuple[uuid.UUID, uuid.UUID]]) -> dict[uuid.UUID, datetime]:

@@ -335,6 +335,13 @@ async def delivery_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
     return str(delivery["id"])
 
 
+async def export_id(ctx: Ctx, agency: Agency, ids: dict[str, str]) -> str:
+    """An export of the agency, asked by the owner (queued: no worker runs it here)."""
+    response = await ctx.client.post("/v1/exports", json={}, headers=agency.owner.headers)
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
 # Path-parameter name -> an async function making an object of that kind in the given agency
 # and returning its id. `ids` holds the ids already made for the parameters to its left in the
 # path, so that a child can be made under its parent.
@@ -363,6 +370,7 @@ ID_PROVIDERS: dict[str, IdProvider] = {
     "action_id": inbox_action_id,
     "saved_reply_id": saved_reply_id,
     "rule_id": rule_id,
+    "export_id": export_id,
 }
 
 # Path parameters that are values, not objects: they name nothing another tenant could own.
@@ -485,6 +493,13 @@ VALID_BODIES: dict[tuple[str, str], Callable[[], Any]] = {
     },
     ("PATCH", "/v1/webhook-endpoints/{endpoint_id}"): lambda: {"description": "Renamed"},
     ("PATCH", "/v1/agency/branding"): lambda: {"app_base_url": "https://portail.agence.example"},
+    ("POST", "/v1/exports"): lambda: {},
+    ("POST", "/v1/erasures"): lambda: {
+        "subject": "external_approver",
+        "email": f"{unique('approver')}@example.com",
+    },
+    # Not the agency's slug: the walk must not close its agencies (tests/privacy does).
+    ("POST", "/v1/agency/closure"): lambda: {"confirm": "not-this-agency"},
 }
 
 # Routes that read a body that is not JSON (they declare no body model, so the JSON-body walks

@@ -26,6 +26,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from devtools.smtp import free_port
+from tests.support.worker import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -99,12 +100,7 @@ def serve(env: dict[str, str], log: Path, *, timeout: float = 60) -> Iterator[Se
         _wait_ready(server, timeout)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, grace=15)
 
 
 def _wait_ready(server: Server, timeout: float) -> None:

@@ -43,6 +43,7 @@ MODEL_PACKAGES = (
     "publishing",
     "inbox",
     "partners",
+    "privacy",
 )
 # Modules that declare tables without being called models.py.
 EXTRA_MODEL_MODULES = ("infra.outbox",)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import subprocess
 import uuid
+from pathlib import Path
 
 from arq.constants import default_queue_name, in_progress_key_prefix
 from arq.utils import timestamp_ms
@@ -13,6 +17,8 @@ from arq.worker import Worker
 from infra import outbox
 from infra.queue import create_queue, redis_settings
 from main.worker import WorkerSettings, shutdown, startup
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def run_worker(settings, *, soon: float = 10.0, limit: float = 180.0) -> None:
@@ -73,3 +79,28 @@ async def deliver_events(resources, settings, tenant_id: uuid.UUID, *, run=None)
     fills with them) belong to other tests."""
     await outbox.enqueue_delivery(resources.queue, tenant_id, job_key=f"test-{uuid.uuid4()}")
     await (run or run_due_jobs)(settings)
+
+
+def start_worker_process(log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A real `passerelle worker` of this checkout, in its own process (for the tests that
+    SIGKILL one mid-job), with the run's settings plus `env`; its output is appended to `log`,
+    which a failing test shows."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "passerelle"), "worker"],
+            cwd=ROOT,
+            env={**os.environ, "LOG_LEVEL": "INFO", **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop_process(process: subprocess.Popen[bytes], *, grace: float = 10.0) -> None:
+    """SIGTERM (a worker finishes or hands back its jobs), then SIGKILL after `grace` s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -438,4 +438,4 @@ async def test_a_signed_in_request_enters_its_tenant_and_reads_the_member_in_one
         response = await client.get("/v1/me", headers=agency.owner.headers)
     assert response.status_code == 200, response.text
     assert "FROM enter_tenant_as_member(" in statements[0]
-    assert not [s for s in statements if "set_config('app.tenant_id'" in s]
+    assert not [s for s in statements if "app.tenant_id" in s]
