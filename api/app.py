@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 
 import web
 from api import docs, openapi_links, problems
+from api.delivery_lane import DeliveryLane
 from api.deprecations import (
     DEPRECATIONS,
     Deprecation,
@@ -187,6 +188,8 @@ def create_app(
                 "Link",
             ],
         )
+    # Just inside the request context: a platform's delivery skips the layers above it.
+    app.add_middleware(DeliveryLane)
     app.add_middleware(RequestContextMiddleware)
     tracing.instrument_app(app)
     return app

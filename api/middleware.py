@@ -195,7 +195,7 @@ class NulCharacterMiddleware:
         if scope["method"] in ("POST", "PUT", "PATCH") and (is_json or media == _FORM):
             body = await _read_body(receive)
             fields += _nul_in_json(body) if is_json else _nul_in_form(body)
-            receive = _replay_then_pass(body, receive)
+            receive = replay_then_pass(body, receive)
         if fields and _is_page(scope):
             # A page (web/): a person reads the answer, so it is a page too.
             page = await render_page_error(Request(scope), PageError(400, "error.bad_request"))
@@ -275,7 +275,7 @@ def _nul_in_form(body: bytes) -> list[str]:
     return sorted({f"/{_escape_pointer(name)}" for name, value in pairs if NUL in name + value})
 
 
-def _replay_then_pass(body: bytes, receive: Receive) -> Receive:
+def replay_then_pass(body: bytes, receive: Receive) -> Receive:
     """The body already read, then the connection's own messages (a disconnect, later)."""
     sent = False
 

@@ -75,7 +75,7 @@ def _pointer(loc: tuple[Any, ...]) -> str:
     return f"{where}:{'.'.join(str(p) for p in path)}"
 
 
-async def _on_problem(request: Request, exc: Exception) -> ProblemResponse:
+async def on_problem(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, ProblemError)
     return problem(
         request,
@@ -162,7 +162,7 @@ async def _on_unexpected(request: Request, exc: Exception) -> ProblemResponse:
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(Exception, _on_unexpected)

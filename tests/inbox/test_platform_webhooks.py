@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from sqlalchemy import func, select, text
 
@@ -375,6 +376,57 @@ async def test_a_body_that_is_no_event_is_a_problem_and_nothing_is_stored(
     response = await _deliver(client, FB, body, _meta_sign(body))
     assert_problem(response, status)
     assert await _events(db) == stored
+
+
+def _signed_event(**extra: Any) -> bytes:
+    return json.dumps({"object": "page", "entry": [], **extra}).encode()
+
+
+_CHARSET = {"Content-Type": "application/json; charset=utf-8"}
+_SUFFIX = {"Content-Type": "application/vnd.meta+json"}
+
+
+@pytest.mark.parametrize(
+    ("label", "body", "headers", "status", "stored"),
+    [
+        # api/delivery_lane.py answers these itself ...
+        ("plain", _signed_event(n=1), {}, 200, 1),
+        ("charset", _signed_event(n=2), _CHARSET, 200, 1),
+        # ... and hands these to the route, which answers as it always has.
+        ("json-suffix", _signed_event(n=3), _SUFFIX, 200, 1),
+        ("idempotency-key", _signed_event(n=4), {"Idempotency-Key": "delivery-4"}, 200, 1),
+        ("not-json-media", _signed_event(n=5), {"Content-Type": "text/plain"}, 415, 0),
+        ("nul", _signed_event(note="\x00"), {}, 422, 0),
+    ],
+    ids=["plain", "charset", "json-suffix", "idempotency-key", "not-json-media", "nul"],
+)
+async def test_every_way_a_delivery_comes_gets_the_routes_answer(
+    label, body, headers, status, stored, client, db
+):
+    before = await _events(db)
+    response = await _deliver(client, FB, body, {**_meta_sign(body), **headers})
+    assert response.status_code == status, response.text
+    if status == 200:
+        assert response.json() == {"received": True, "duplicate": False}
+    elif label == "nul":
+        assert_problem(response, 422)
+        assert [e["pointer"] for e in response.json()["errors"]] == ["/note"]
+    else:
+        assert_problem(response, status)
+    assert response.headers["X-Request-ID"]
+    assert await _events(db) == before + stored
+
+
+async def test_a_delivery_is_counted_under_its_route_template_whatever_its_answer(client):
+    def count(status: str) -> float:
+        labels = {"route": "/v1/platform-webhooks/{platform}", "method": "POST", "status": status}
+        return REGISTRY.get_sample_value("passerelle_http_requests_total", labels) or 0.0
+
+    accepted, refused = count("200"), count("401")
+    body = _signed_event(n=6)
+    assert (await _deliver(client, FB, body, _meta_sign(body))).status_code == 200
+    assert (await _deliver(client, FB, body + b" ", _meta_sign(body))).status_code == 401
+    assert (count("200"), count("401")) == (accepted + 1, refused + 1)
 
 
 async def test_a_well_formed_event_of_another_shape_stores_nothing_in_any_inbox(
