@@ -453,13 +453,17 @@ class PlatformSimulator:
             else:
                 self._usage[platform] = (percent, regain_minutes)
 
-    def set_remaining(self, platform: str, remaining: int, reset_in: float = 60.0) -> None:
+    def set_remaining(
+        self, platform: str, remaining: int, reset_in: float = 60.0, *, token: str | None = None
+    ) -> None:
         """X: the shared rate-limit window has `remaining` calls left until `reset_in` seconds
         from now (headers say so; once spent, 429). YouTube: `remaining` Data API quota units
-        until then (once spent, 403 quotaExceeded)."""
+        until then (once spent, 403 quotaExceeded). With `token` (X only), the window is that
+        token's alone: another caller of the shared simulator cannot spend its calls."""
         with self._lock:
             limit = 900 if platform == "x" else 10_000
-            self._remaining[platform] = (remaining, time.time() + reset_in, limit)
+            key = platform if token is None else f"{platform}:{token}"
+            self._remaining[key] = (remaining, time.time() + reset_in, limit)
 
     # --- what happened
 

@@ -170,12 +170,15 @@ class XDialect(Dialect):
         if name in {"authorize", "token", "revoke"}:
             return
         group = GROUPS[name]
-        forced = None if name in PUBLISHING else self.sim._remaining.get(self.platform)
+        # A window forced for this token (set_remaining(..., token=)) before one for everyone.
+        mine = f"{self.platform}:{ctx.bearer}"
+        forced_key = mine if mine in self.sim._remaining else self.platform
+        forced = None if name in PUBLISHING else self.sim._remaining.get(forced_key)
         if forced is not None and ctx.now < forced[1]:
             remaining, reset_at, limit = forced
         else:
             if name not in PUBLISHING:
-                self.sim._remaining.pop(self.platform, None)
+                self.sim._remaining.pop(forced_key, None)
             key = (ctx.bearer or "", group)
             window = self.sim._x_windows.get(key)
             if window is None or ctx.now >= window[1]:
@@ -196,7 +199,7 @@ class XDialect(Dialect):
             reply.headers.update({**ctx.out, "x-rate-limit-remaining": "0"})
             raise reply
         if forced is not None and ctx.now < forced[1]:
-            self.sim._remaining[self.platform] = (remaining - 1, reset_at, limit)
+            self.sim._remaining[forced_key] = (remaining - 1, reset_at, limit)
 
     def usage_headers(self, ctx: Ctx) -> dict[str, str]:
         return {"x-response-time": "42", "x-transaction-id": secrets.token_hex(8)}

@@ -430,7 +430,8 @@ async def test_x_rate_limit_remaining_zero_pauses_the_token_until_reset(
 ) -> None:
     external_id, token = account(platforms, "x")
     connector = connect("x")
-    platforms.set_remaining("x", 1, reset_in=120)
+    # This token's window: a background call to the shared simulator cannot take its last call.
+    platforms.set_remaining("x", 1, reset_in=120, token=token.access_token)
     # The last call of the window still answers; its headers say none is left.
     assert (await connector.profile(token, external_id)).external_id == external_id
     key = token_key("x", token.access_token)
@@ -448,10 +449,12 @@ async def test_x_429_without_retry_after_waits_for_the_window_reset(
 ) -> None:
     external_id, token = account(platforms, "x")
     if remaining is None:
-        platforms.rate_limit("x", 3, retry_after=None)  # X's own 429: reset in 15 minutes
+        # X's own 429: reset in 15 minutes.
+        platforms.rate_limit("x", 3, retry_after=None, token=token.access_token)
         wait = 900
     else:
-        platforms.set_remaining("x", remaining, reset_in=60)  # the window is already spent
+        # The window is already spent, for this token alone.
+        platforms.set_remaining("x", remaining, reset_in=60, token=token.access_token)
         wait = 60
     with pytest.raises(RateLimited) as error:
         await connect("x").profile(token, external_id)
