@@ -9,13 +9,12 @@ table is in none of the three, so a new table must be declared here before it sh
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 from sqlalchemy import Table
-from sqlmodel import SQLModel
+
+from infra.tables import all_tables
 
 
 @dataclass(frozen=True)
@@ -111,37 +110,12 @@ NOT_SECRET: frozenset[tuple[str, str]] = frozenset(
     }
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-MODEL_PACKAGES = (
-    "infra",
-    "tenants",
-    "workflows",
-    "billing",
-    "social",
-    "publishing",
-    "inbox",
-    "partners",
-    "privacy",
-)
-EXTRA_MODEL_MODULES = ("infra.outbox",)
-
 
 @cache
 def tenant_tables() -> dict[str, Table]:
     """Every tenant-owned table of the application (a `tenant_id` column), found by importing
     each domain's models, so that a new table is exported (or refused) without an edit here."""
-    for package in MODEL_PACKAGES:
-        base = ROOT / package
-        for path in sorted(base.rglob("models.py")) + sorted(base.rglob("models/__init__.py")):
-            parts = path.relative_to(ROOT).with_suffix("").parts
-            importlib.import_module(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
-    for name in EXTRA_MODEL_MODULES:
-        importlib.import_module(name)
-    return {
-        name: table
-        for name, table in sorted(SQLModel.metadata.tables.items())
-        if "tenant_id" in table.c
-    }
+    return {name: table for name, table in sorted(all_tables().items()) if "tenant_id" in table.c}
 
 
 class Undeclared(Exception):

@@ -22,12 +22,13 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from infra import tables
 from infra.db import Database, set_tenant
 from partners.events import EventType
 from tests.support import walk
 from tests.support.factories import Agency, login, new_agency, unique
 
-walk.import_all_models()
+tables.import_all_models()
 TENANT_TABLES = walk.tenant_tables()
 
 # The fail-closed predicate of DESIGN.md, as PostgreSQL prints it back in pg_policies.
@@ -72,20 +73,20 @@ async def scalar(session: AsyncSession, sql: str, **params: object) -> object:
 
 
 def test_every_domain_models_module_is_imported():
-    modules = walk.import_all_models()
+    modules = tables.import_all_models()
     assert "tenants.models" in modules
     assert "infra.outbox" in modules
     for name in modules:
         assert name in sys.modules, name
-    # Every models.py of every package, not only those of walk.MODEL_PACKAGES: a package left
-    # out there would leave its tables out of every check in this file.
+    # Every models.py of every package, not only those of infra.tables.MODEL_PACKAGES: a
+    # package left out there would leave its tables out of every check in this file.
     found = set()
     for package in walk.ROOT.iterdir():
         if package.name == "tests" or not (package / "__init__.py").exists():
             continue
         for path in sorted(package.rglob("models.py")):
             found.add(".".join(path.relative_to(walk.ROOT).with_suffix("").parts))
-    assert found - set(modules) == set(), "add their packages to walk.MODEL_PACKAGES"
+    assert found - set(modules) == set(), "add their packages to infra.tables.MODEL_PACKAGES"
     assert {"memberships", "events"} <= set(TENANT_TABLES)
     assert {"partner_apps", "webhook_endpoints", "webhook_deliveries"} <= set(TENANT_TABLES)
 

@@ -13,7 +13,6 @@ picked up without anyone editing the tests.
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 import uuid
@@ -27,26 +26,11 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
-from sqlalchemy import Table, text
-from sqlmodel import SQLModel
+from sqlalchemy import text
+
+from infra.tables import all_tables
 
 ROOT = Path(__file__).resolve().parents[2]
-
-# The top-level packages that may hold `models.py` files (or `models/` sub-packages).
-MODEL_PACKAGES = (
-    "api",
-    "infra",
-    "tenants",
-    "workflows",
-    "billing",
-    "social",
-    "publishing",
-    "inbox",
-    "partners",
-    "privacy",
-)
-# Modules that declare tables without being called models.py.
-EXTRA_MODEL_MODULES = ("infra.outbox",)
 
 _PATH_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 
@@ -268,34 +252,6 @@ def wrong_type_values(schema: dict[str, Any]) -> Iterator[tuple[str, Any]]:
 
 # ---------------------------------------------------------------------------------------------
 # Tables
-
-
-def model_modules() -> list[str]:
-    """Every `models.py` (or `models/` package) under the domain packages, plus the modules
-    that declare tables under another name."""
-    names: list[str] = []
-    for package in MODEL_PACKAGES:
-        base = ROOT / package
-        if not (base / "__init__.py").exists():
-            continue
-        for path in sorted(base.rglob("models.py")) + sorted(base.rglob("models/__init__.py")):
-            relative = path.relative_to(ROOT).with_suffix("")
-            parts = relative.parts[:-1] if relative.name == "__init__" else relative.parts
-            names.append(".".join(parts))
-    return names + list(EXTRA_MODEL_MODULES)
-
-
-@cache
-def import_all_models() -> tuple[str, ...]:
-    modules = tuple(model_modules())
-    for name in modules:
-        importlib.import_module(name)
-    return modules
-
-
-def all_tables() -> dict[str, Table]:
-    import_all_models()
-    return dict(SQLModel.metadata.tables)
 
 
 def tenant_tables() -> list[str]:
