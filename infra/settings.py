@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from infra.plans import DEFAULT_PLAN, DEFAULT_PLANS, Plan
+from infra.ssrf import is_loopback
 
 # Each platform's documented ceilings, a little under them. YouTube counts quota units
 # (10,000 a day), X counts per user token as well as per app.
@@ -289,7 +290,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _smtp_auth_protected(self) -> Settings:
-        if self.smtp_username and self.smtp_tls == "none" and not _is_loopback(self.smtp_host):
+        if self.smtp_username and self.smtp_tls == "none" and not is_loopback(self.smtp_host):
             raise ValueError(
                 "SMTP_USERNAME over SMTP_TLS=none sends the password in clear: "
                 "use starttls or implicit (only a loopback relay may go without)"
@@ -319,15 +320,6 @@ class Settings(BaseSettings):
         if self.database_owner_url is None:
             raise RuntimeError("DATABASE_OWNER_URL is required to run migrations")
         return _asyncpg_url(str(self.database_owner_url))
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _asyncpg_url(url: str) -> str:

@@ -128,3 +128,13 @@ async def resolve(url: str, allowed: list[Network]) -> Target:
     for address in addresses:
         check_address(address, allowed)
     return Target(scheme, host, port, path, addresses[0])
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address, without brackets) is this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

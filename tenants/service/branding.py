@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
 import uuid
 from dataclasses import dataclass
 from io import BytesIO
@@ -26,6 +25,7 @@ from sqlmodel import select
 from infra.clock import utcnow
 from infra.errors import InvalidFields, NotFound
 from infra.settings import Settings
+from infra.ssrf import is_loopback
 from tenants import errors
 from tenants.models import AgencyBranding, Role, Tenant
 from tenants.principal import Principal
@@ -311,7 +311,7 @@ def app_address(url: str, environment: str) -> str:
     if parsed.query is not None or parsed.fragment is not None or text.endswith(("?", "#")):
         _bad_address("must not have a query (?…) or fragment (#…)", "url_query")
     host = parsed.host or ""
-    local = _is_loopback(host.strip("[]")) and environment in _LOCAL_ENVIRONMENTS
+    local = is_loopback(host.strip("[]")) and environment in _LOCAL_ENVIRONMENTS
     if parsed.scheme == "http" and not local:
         _bad_address(
             "must be https (http only for 127.0.0.1, ::1 or localhost in development)",
@@ -321,15 +321,6 @@ def app_address(url: str, environment: str) -> str:
     default_port = 443 if parsed.scheme == "https" else 80
     port = f":{explicit_port}" if explicit_port not in (None, default_port) else ""
     return f"{parsed.scheme}://{host}{port}{parsed.path or ''}".rstrip("/")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _bad_address(message: str, code: str) -> NoReturn:
