@@ -14,7 +14,6 @@ import asyncio
 import json
 import math
 import os
-import re
 import secrets
 import time
 import uuid
@@ -94,7 +93,6 @@ CONNECTIONS = 8
 STATEMENT_SAMPLES = 100
 OWNER_EMAIL = "owner@bench-budget.example.com"
 SLUG = "bench-budget"
-_PARAMS = ("tenant_id", "client_id", "since", "until", "first")
 _SET_TENANT = "SELECT set_config('app.tenant_id', $1, true)"
 
 
@@ -432,23 +430,6 @@ async def _build(
 # The raw side: BUDGET_SQL on asyncpg
 
 
-def _positional(sql: str) -> str:
-    """`:name` parameters -> `$1..$5` in `_PARAMS` order (leaving `::type` casts alone)."""
-    found: set[str] = set()
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in _PARAMS:
-            raise BenchError(f"BUDGET_SQL has an unexpected parameter :{name}")
-        found.add(name)
-        return f"${_PARAMS.index(name) + 1}"
-
-    converted = re.sub(r"(?<![:\w]):([a-z_]\w*)", replace, sql)
-    if found != set(_PARAMS):
-        raise BenchError(f"BUDGET_SQL parameters are {sorted(found)}, expected {list(_PARAMS)}")
-    return converted
-
-
 async def _no_reset(_: Any) -> None:
     """The app's pool sends nothing when a connection comes back (its transaction is over);
     asyncpg's default reset would add a round trip the endpoint does not pay."""
@@ -500,13 +481,22 @@ class RawCheck:
 
 class RawSide:
     def __init__(self, dsn: str, pool_size: int, tenant_id: uuid.UUID, client_id: uuid.UUID):
-        from billing.budgets.service.budgets import BUDGET_SQL
+        from billing.budgets.service.budgets import BUDGET
 
         self.dsn = dsn
         self.pool_size = pool_size
         self.tenant = str(tenant_id)
-        self.sql = _positional(BUDGET_SQL)
-        self.args = (tenant_id, client_id, RETAINER_START, MONTH_LAST, MONTH_FIRST)
+        # The very text and parameters the endpoint sends to asyncpg.
+        self.sql = BUDGET.sql
+        self.args = BUDGET.args(
+            {
+                "tenant_id": tenant_id,
+                "client_id": client_id,
+                "since": RETAINER_START,
+                "until": MONTH_LAST,
+                "first": MONTH_FIRST,
+            }
+        )
         self.pool: Any = None
 
     async def open(self) -> None:
@@ -688,6 +678,18 @@ async def _profile_statements(settings: Any, path: str, token: str) -> Statement
     def after(_conn: Any, _cursor: Any, statement: str, *__: Any) -> None:
         current.append((_label(statement), time.perf_counter() - began.pop()))
 
+    # Statements run straight on the driver connection (`infra.db.driver_connection`) pass
+    # SQLAlchemy's events by: asyncpg's query logger reports them, timed by asyncpg.
+    def driver(query: Any) -> None:
+        current.append((_label(query.query), query.elapsed))
+
+    watched: list[Any] = []
+
+    def watch(dbapi_connection: Any, *_: Any) -> None:
+        if not watched.count(dbapi_connection.driver_connection):
+            dbapi_connection.driver_connection.add_query_logger(driver)
+            watched.append(dbapi_connection.driver_connection)
+
     async with app.router.lifespan_context(app):
         engine = app.state.resources.db.engine.sync_engine
         transport = httpx.ASGITransport(app=app)
@@ -696,6 +698,7 @@ async def _profile_statements(settings: Any, path: str, token: str) -> Statement
                 (await client.get(path, headers=headers)).raise_for_status()
             event.listen(engine, "before_cursor_execute", before)
             event.listen(engine, "after_cursor_execute", after)
+            event.listen(engine.pool, "checkout", watch)
             try:
                 total = 0.0
                 for _ in range(STATEMENT_SAMPLES):
@@ -707,6 +710,9 @@ async def _profile_statements(settings: Any, path: str, token: str) -> Statement
             finally:
                 event.remove(engine, "before_cursor_execute", before)
                 event.remove(engine, "after_cursor_execute", after)
+                event.remove(engine.pool, "checkout", watch)
+                for connection in watched:
+                    connection.remove_query_logger(driver)
     shapes = {tuple(label for label, _ in r) for r in per_request}
     if len(shapes) != 1:
         raise BenchError(

@@ -51,6 +51,7 @@ from bench.common import (
     machine_note,
     migrate,
     package_versions,
+    profiled,
     recreate_database,
     redis_with_db,
     require_env,
@@ -756,9 +757,10 @@ def run() -> None:
         launched = time.time()
         print("-- running ONE `passerelle worker` until every account has synced …", flush=True)
         worker.start()
-        progress = _run_async(
-            _wait_all_synced(owner_dsn, started_dt, dict(seeded.tenants), worker, timeout_s)
-        )
+        with profiled(worker.proc.pid if worker.proc else None, f"{NAME}-worker"):
+            progress = _run_async(
+                _wait_all_synced(owner_dsn, started_dt, dict(seeded.tenants), worker, timeout_s)
+            )
         worker_cpu = worker.cpu_seconds()
         worker_rss = _peak_rss_kib(worker)
         sim_cpu_after = sim.cpu_seconds()

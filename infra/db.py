@@ -15,19 +15,22 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import asyncpg
 from sqlalchemy import Row, text
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.util import greenlet_spawn
 
 from infra import tracing
@@ -177,6 +180,36 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     return raw.driver_connection
+
+
+@dataclass(frozen=True)
+class DriverStatement:
+    """A statement compiled once into asyncpg's own SQL (`$1`, `$2` …) with the names of its
+    parameters in order: run on `driver_connection`, asyncpg prepares it once per connection
+    and its rows come back as asyncpg records, past SQLAlchemy's compile cache, parameter
+    processing and result layers. For statements whose values need no SQLAlchemy type
+    processing (UUIDs, dates, numbers, text, arrays of those: asyncpg's own codecs)."""
+
+    sql: str
+    names: tuple[str, ...]
+
+    def args(self, values: Mapping[str, Any]) -> list[Any]:
+        return [values[name] for name in self.names]
+
+
+_DRIVER_DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
+
+
+def for_driver(statement: ClauseElement) -> DriverStatement:
+    """Compile `statement` (Core or `text()` with `:name` parameters) for `DriverStatement`.
+    Expanding parameters (`IN` lists) are rendered per execution by SQLAlchemy, so a statement
+    that has one is refused here rather than sent half-compiled."""
+    compiled = statement.compile(dialect=_DRIVER_DIALECT)
+    sql = str(compiled)
+    names = getattr(compiled, "positiontup", None)  # a SQLCompiler's, for numbered styles
+    if "POSTCOMPILE" in sql or names is None:
+        raise ValueError("for_driver: the statement needs per-execution compilation")
+    return DriverStatement(sql, tuple(names))
 
 
 async def set_acting_user(session: AsyncSession, user_id: uuid.UUID) -> None:

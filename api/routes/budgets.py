@@ -3,9 +3,10 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from api.deps import CurrentPrincipal, SessionDep
+from api.encoding import json_response
 from billing.budgets import service
 from billing.budgets.schemas import BudgetRead, BudgetSummary
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
@@ -14,11 +15,16 @@ from tenants.schemas import Month
 router = APIRouter(tags=["budgets"])
 
 
-@router.get("/clients/{client_id}/budget", summary="A client's retainer month in figures")
+@router.get(
+    "/clients/{client_id}/budget",
+    response_model=BudgetRead,
+    summary="A client's retainer month in figures",
+)
 async def get_client_budget(
     client_id: uuid.UUID, month: Month, principal: CurrentPrincipal, session: SessionDep
-) -> BudgetRead:
-    return await service.client_budget(session, principal, client_id, month)
+) -> Response:
+    figures = await service.client_budget(session, principal, client_id, month)
+    return json_response(figures)
 
 
 @router.get("/budgets", summary="Every client's month, the likeliest overrun first")

@@ -1271,3 +1271,33 @@ async def test_a_budget_read_loads_its_facts_in_one_statement_and_aggregates_in_
         facts, figures_ = await budget_statements(headers, path)
         assert "retainer_terms" in facts and "FROM clients" in facts, facts
         assert "time_entries" in figures_ and "GROUPING" in figures_, figures_
+
+
+async def test_the_budget_body_is_exactly_what_its_model_writes(client, db, resources):
+    """The client budget is written straight to JSON, past the response model: its body must
+    be what `BudgetRead` itself would write (every key, null where it has no value, the same
+    types), for a manager who sees money and a member who does not."""
+    from billing.budgets.schemas import BudgetRead
+
+    s = await shop(client, db, resources, brands=2)
+    await make_retainer(client, s.boss, s.acme_id, SEP, **terms(600))
+    person = await staff(client, db, resources, s, "P", on=s.brands)
+    response = await client.post("/v1/rates", json={"rate_minor": 6_000}, headers=s.boss)
+    assert response.status_code == 201, response.text
+    for brand in s.brands:
+        await logged(client, person, brand["id"], "2026-11-03", 45)
+    await logged(client, person, s.brands[0]["id"], "2026-11-04", 15, billable=False)
+    for headers in (s.boss, person.headers):
+        response = await client.get(
+            f"/v1/clients/{s.acme_id}/budget", params={"month": NOV}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body == BudgetRead.model_validate(body).model_dump(mode="json")
+        assert body["used_minutes"] == 90 and body["non_billable_minutes"] == 15
+        assert [b["minutes"] for b in body["by_brand"]] == [45, 45]
+        assert body["by_content_item"] == [
+            {"id": None, "name": None, "minutes": 90, "amount_minor": None}
+        ]
+        amounts = [p["amount_minor"] for p in body["by_person"]]
+        assert amounts == ([9_000] if headers is s.boss else [None])
