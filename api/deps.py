@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol, TypeVar
 
+import asyncpg
 import structlog
 from fastapi import Depends, Header, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.tenancy import enter_as_member, enter_claimed_tenant
+from api.tenancy import (
+    enter_as_member,
+    enter_as_member_on_driver,
+    enter_claimed_tenant,
+    enter_claimed_tenant_on_driver,
+)
 from infra.errors import RateLimited, UnsupportedMediaType
 from infra.logging import get_logger
 from infra.resources import Resources, request_transaction
@@ -44,20 +51,32 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 _bearer = HTTPBearer(auto_error=False, description="Access token from /v1/auth/login")
 
 
+def _verified_claims(
+    resources: Resources, credentials: HTTPAuthorizationCredentials | None
+) -> dict[str, Any]:
+    if credentials is None:
+        raise errors.InvalidToken("Send an access token: Authorization: Bearer <token>.")
+    try:
+        return resources.signer.verify(
+            credentials.credentials, audience=resources.settings.jwt_audience
+        )
+    except BadToken as exc:
+        raise errors.InvalidToken() from exc
+
+
+def _admitted(request: Request, principal: Principal, who: str) -> Principal:
+    _refuse_writes_when_read_only(request, principal)
+    structlog.contextvars.bind_contextvars(tenant_id=str(principal.tenant_id), principal=who)
+    return principal
+
+
 async def get_principal(
     request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    if credentials is None:
-        raise errors.InvalidToken("Send an access token: Authorization: Bearer <token>.")
     resources = get_resources(request)
-    try:
-        claims = resources.signer.verify(
-            credentials.credentials, audience=resources.settings.jwt_audience
-        )
-    except BadToken as exc:
-        raise errors.InvalidToken() from exc
+    claims = _verified_claims(resources, credentials)
     if claims.get("kind") == tokens.PARTNER_KIND:
         operation = _operation_of(request)
         await _count_partner_request(request, resources, claims)
@@ -70,15 +89,57 @@ async def get_principal(
             request_id=request.state.request_id,
         )
         _require_operation_scope(principal, operation)
-        who = f"partner_app:{principal.app_id}"
-    else:
-        principal = await enter_as_member(
-            session, claims, resources.settings, request_id=request.state.request_id
-        )
-        who = f"user:{principal.user_id}"
-    _refuse_writes_when_read_only(request, principal)
-    structlog.contextvars.bind_contextvars(tenant_id=str(principal.tenant_id), principal=who)
-    return principal
+        return _admitted(request, principal, f"partner_app:{principal.app_id}")
+    principal = await enter_as_member(
+        session, claims, resources.settings, request_id=request.state.request_id
+    )
+    return _admitted(request, principal, f"user:{principal.user_id}")
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who reads, and the read-only transaction they read in: the request path of the hottest
+    reads (the team list, a client's budget). The same checks as `get_principal`, on a pooled
+    asyncpg connection in a READ ONLY transaction instead of an ORM session: the tenant and
+    the principal in the transaction's first statement as there, then the route's own
+    statements, with no SQLAlchemy session, transaction or result objects to build."""
+
+    principal: Principal
+    connection: asyncpg.Connection
+
+
+async def get_reader(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> AsyncIterator[Reader]:
+    resources = get_resources(request)
+    claims = _verified_claims(resources, credentials)
+    partner = claims.get("kind") == tokens.PARTNER_KIND
+    if partner:
+        # Counted before any database work, as on the session path.
+        operation = _operation_of(request)
+        await _count_partner_request(request, resources, claims)
+    async with resources.db.read_transaction() as connection:
+        if partner:
+            tenant_id = await enter_claimed_tenant_on_driver(connection, claims)
+            principal = await tokens.load_partner_principal_on_driver(
+                connection,
+                tenant_id,
+                claims,
+                resources.settings,
+                request_id=request.state.request_id,
+            )
+            _require_operation_scope(principal, operation)
+            who = f"partner_app:{principal.app_id}"
+        else:
+            principal = await enter_as_member_on_driver(
+                connection, claims, resources.settings, request_id=request.state.request_id
+            )
+            who = f"user:{principal.user_id}"
+        yield Reader(_admitted(request, principal, who), connection)
+
+
+CurrentReader = Annotated[Reader, Depends(get_reader, scope="function")]
 
 
 def _operation_of(request: Request) -> str:

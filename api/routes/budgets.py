@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import CurrentPrincipal, SessionDep
+from api.deps import CurrentPrincipal, CurrentReader, SessionDep
 from api.encoding import json_response
 from billing.budgets import service
 from billing.budgets.schemas import BudgetRead, BudgetSummary
@@ -20,10 +20,8 @@ router = APIRouter(tags=["budgets"])
     response_model=BudgetRead,
     summary="A client's retainer month in figures",
 )
-async def get_client_budget(
-    client_id: uuid.UUID, month: Month, principal: CurrentPrincipal, session: SessionDep
-) -> Response:
-    figures = await service.client_budget(session, principal, client_id, month)
+async def get_client_budget(client_id: uuid.UUID, month: Month, reader: CurrentReader) -> Response:
+    figures = await service.client_budget(reader.connection, reader.principal, client_id, month)
     return json_response(figures)
 
 

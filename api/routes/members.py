@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import CurrentPrincipal, IfMatch, ResourcesDep, SessionDep, tagged
+from api.deps import CurrentPrincipal, CurrentReader, IfMatch, ResourcesDep, SessionDep, tagged
 from api.encoding import json_response
 from api.problems import responses
 from infra.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
@@ -18,15 +18,14 @@ router = APIRouter(prefix="/members", tags=["members"])
 
 @router.get("", response_model=Page[MemberRead], summary="List the agency's members")
 async def list_members(
-    principal: CurrentPrincipal,
-    session: SessionDep,
+    reader: CurrentReader,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     role: Role | None = None,
     status: Literal["invited", "active", "disabled"] | None = None,
 ) -> Response:
     page = await service.list_members(
-        session, principal, limit=limit, cursor=cursor, role=role, status=status
+        reader.connection, reader.principal, limit=limit, cursor=cursor, role=role, status=status
     )
     return json_response(page)
 

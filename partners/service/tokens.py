@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
+import asyncpg
 from authlib.oauth2.rfc6749 import (
     AuthorizationServer,
     ClientMixin,
@@ -26,12 +27,13 @@ from authlib.oauth2.rfc6749 import (
 )
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
+from sqlalchemy import bindparam, update
 from sqlalchemy import select as sa_select
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from infra.clock import utcnow
+from infra.db import AttrRecord, for_driver
 from infra.plans import Feature
 from infra.security import TokenSigner, secrets_match
 from infra.settings import Settings
@@ -291,6 +293,35 @@ async def issue_token(
     return dict(body)
 
 
+_PARTNER_ROW = (
+    sa_select(
+        col(PartnerApp.scopes),
+        col(PartnerApp.created_by),
+        col(PartnerApp.created_by_membership),
+        col(Tenant.timezone),
+        col(Tenant.status),
+        col(Tenant.past_due_since),
+        col(Tenant.plan_id),
+    )
+    .join(Tenant, col(Tenant.id) == col(PartnerApp.tenant_id))
+    .where(
+        col(PartnerApp.tenant_id) == bindparam("tenant_id"),
+        col(PartnerApp.id) == bindparam("app_id"),
+        col(PartnerApp.status) == AppStatus.active.value,
+    )
+)
+"""The one query each partner request runs: is the app still active, what is the agency's
+standing and plan?"""
+_PARTNER_ROW_ON_DRIVER = for_driver(_PARTNER_ROW)
+
+
+def _token_app(claims: Mapping[str, Any]) -> tuple[uuid.UUID, set[str]]:
+    try:
+        return uuid.UUID(claims["app"]), set(parse_scopes(claims.get("scope")))
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise tenant_errors.InvalidToken() from exc
+
+
 async def load_partner_principal(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -299,33 +330,41 @@ async def load_partner_principal(
     *,
     request_id: str | None,
 ) -> Principal:
-    """The one query each partner request runs: is the app still active, what is the agency's
-    standing and plan? Scopes are the token's, narrowed to what the app holds now. The caller
-    has entered `tenant_id`, the tenant the verified token names."""
-    try:
-        app_id = uuid.UUID(claims["app"])
-        token_scopes = set(parse_scopes(claims.get("scope")))
-    except (KeyError, ValueError, TypeError, AttributeError) as exc:
-        raise tenant_errors.InvalidToken() from exc
-    row = (
-        await session.execute(
-            sa_select(
-                col(PartnerApp.scopes),
-                col(PartnerApp.created_by),
-                col(PartnerApp.created_by_membership),
-                col(Tenant.timezone),
-                col(Tenant.status),
-                col(Tenant.past_due_since),
-                col(Tenant.plan_id),
-            )
-            .join(Tenant, col(Tenant.id) == col(PartnerApp.tenant_id))
-            .where(
-                col(PartnerApp.tenant_id) == tenant_id,
-                col(PartnerApp.id) == app_id,
-                col(PartnerApp.status) == AppStatus.active.value,
-            )
-        )
-    ).first()
+    """Who a partner app's request acts as. Scopes are the token's, narrowed to what the app
+    holds now. The caller has entered `tenant_id`, the tenant the verified token names."""
+    app_id, token_scopes = _token_app(claims)
+    row = (await session.execute(_PARTNER_ROW, {"tenant_id": tenant_id, "app_id": app_id})).first()
+    return _partner_principal(row, tenant_id, app_id, token_scopes, settings, request_id)
+
+
+async def load_partner_principal_on_driver(
+    connection: asyncpg.Connection,
+    tenant_id: uuid.UUID,
+    claims: dict[str, Any],
+    settings: Settings,
+    *,
+    request_id: str | None,
+) -> Principal:
+    """`load_partner_principal` for a driver-level read transaction
+    (`infra.db.Database.read_transaction`)."""
+    app_id, token_scopes = _token_app(claims)
+    statement = _PARTNER_ROW_ON_DRIVER
+    row = await connection.fetchrow(
+        statement.sql,
+        *statement.args({"tenant_id": tenant_id, "app_id": app_id}),
+        record_class=AttrRecord,
+    )
+    return _partner_principal(row, tenant_id, app_id, token_scopes, settings, request_id)
+
+
+def _partner_principal(
+    row: Any | None,
+    tenant_id: uuid.UUID,
+    app_id: uuid.UUID,
+    token_scopes: set[str],
+    settings: Settings,
+    request_id: str | None,
+) -> Principal:
     if row is None:
         raise tenant_errors.InvalidToken("This partner app was revoked; its tokens no longer work.")
     if Feature.public_api not in settings.plan(row.plan_id).features:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
+import asyncpg
 from sqlalchemy import Select, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +16,6 @@ from sqlmodel import col, select
 
 from infra import outbox
 from infra.clock import utcnow
-from infra.db import driver_connection
 from infra.errors import body_reference
 from infra.i18n import language
 from infra.pagination import JsonPage, Keyset, id_key
@@ -115,7 +115,7 @@ MEMBER_ORDER = Keyset("members", [id_key(col(Membership.id), operator.itemgetter
 
 
 async def list_members(
-    session: AsyncSession,
+    connection: asyncpg.Connection,
     principal: Principal,
     *,
     limit: int,
@@ -135,7 +135,6 @@ async def list_members(
         if value is not None:
             arguments.append(value)
             filters.append(" AND " + sql.format(len(arguments)))
-    connection = await driver_connection(session)
     rows = await connection.fetch(_LIST_MEMBERS.format(filters="".join(filters)), *arguments)
     page, next_cursor = MEMBER_ORDER.page(rows, limit=limit)
     return {

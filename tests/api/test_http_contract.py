@@ -100,6 +100,9 @@ def test_walk_knows_which_routes_need_a_token():
     by_id = {op.id: op for op in walk.operations(_APP)}
     assert by_id["GET /v1/me"].info.needs_auth
     assert by_id["PATCH /v1/members/{user_id}"].info.needs_auth
+    # The hottest reads authenticate through api.deps.get_reader, without a session.
+    assert by_id["GET /v1/members"].info.needs_auth
+    assert by_id["GET /v1/clients/{client_id}/budget"].info.needs_auth
     assert not by_id["POST /v1/auth/signup"].info.needs_auth
     assert not by_id["GET /healthz"].info.needs_auth
     # The partner authenticates with its client credentials, not with a bearer token.

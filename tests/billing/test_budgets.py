@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from sqlalchemy import event, text, update
+from sqlalchemy import text, update
 from sqlmodel import select
 
 from devtools.smtp import text_of
@@ -1167,19 +1167,10 @@ async def test_budget_status_costs_the_same_for_one_person_or_five(client, db, r
     )
     response = await client.post("/v1/rates", json={"rate_minor": 6_000}, headers=s.boss)
     assert response.status_code == 201, response.text
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany) -> None:
-        statements.append(statement)
 
     async def measure(headers: dict[str, str], url: str, params: dict[str, str]) -> tuple[int, Any]:
-        statements.clear()
-        engine = resources.db.engine.sync_engine
-        event.listen(engine, "before_cursor_execute", count)
-        try:
+        with captured_statements(resources) as statements:
             response = await client.get(url, params=params, headers=headers)
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
         assert response.status_code == 200, response.text
         return len(statements), response.json()
 

@@ -2,7 +2,7 @@
 
 * Routes: every `APIRoute` the app serves (also inside included routers), with its methods,
   path parameters, JSON body model and whether it needs an access token (depends on
-  `api.deps.get_principal`, at any depth).
+  `api.deps.get_principal` or, for the hottest reads, `api.deps.get_reader`, at any depth).
 * Tables: every SQLModel table of every domain package (each `models.py` is imported), and
   among them the tenant-owned ones (those with a `tenant_id` column).
 * Snapshots: the rows a tenant can see, to prove that a request changed nothing.
@@ -147,7 +147,7 @@ def page_routes(app: FastAPI) -> list[RouteInfo]:
 
 
 def api_routes(app: FastAPI) -> list[RouteInfo]:
-    from api.deps import get_principal
+    from api.deps import get_principal, get_reader
 
     found = []
     for route in route_entries(app):
@@ -159,7 +159,9 @@ def api_routes(app: FastAPI) -> list[RouteInfo]:
                 path=route.path,
                 methods=tuple(sorted(route.methods or ())),
                 path_params=tuple(_PATH_PARAM.findall(route.path)),
-                needs_auth=depends_on(route.dependant, get_principal),
+                needs_auth=any(
+                    depends_on(route.dependant, door) for door in (get_principal, get_reader)
+                ),
             )
         )
     return found

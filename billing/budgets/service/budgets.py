@@ -13,6 +13,7 @@ from datetime import date
 from functools import cache
 from typing import Any, NamedTuple
 
+import asyncpg
 from sqlalchemy import bindparam, func, text
 from sqlalchemy import select as sa_select  # Core: any columns, typed loosely
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -189,7 +190,7 @@ def _facts_values(
 
 
 async def _status(
-    session: AsyncSession,
+    connection: asyncpg.Connection,
     principal: Principal,
     client_id: uuid.UUID,
     scope: Scope,
@@ -201,7 +202,6 @@ async def _status(
     today = today_for(principal)
     # Both statements on the driver connection (the request's transaction, after its tenant
     # entry): a budget is 130-odd rows, and SQLAlchemy's result layer was a third of its cost.
-    connection = await driver_connection(session)
     facts_statement = _facts_statement(scope, money=money)
     facts = await connection.fetch(
         facts_statement.sql,
@@ -347,14 +347,14 @@ async def _status(
 
 
 async def client_budget(
-    session: AsyncSession, principal: Principal, client_id: uuid.UUID, month: str
+    connection: asyncpg.Connection, principal: Principal, client_id: uuid.UUID, month: str
 ) -> dict[str, Any]:
     """`BudgetRead`'s fields as JSON-ready data: the hottest read of the budget, written
     straight to JSON by its route."""
     scope = require_scope(principal, Resource.budget, Verb.read)
     target = _month(month)
     return await _status(
-        session, principal, client_id, scope, target, money=sees_money(principal.role)
+        connection, principal, client_id, scope, target, money=sees_money(principal.role)
     )
 
 
@@ -368,7 +368,8 @@ async def portal_budget(session: AsyncSession, principal: Principal, month: str)
             "The portal is for client contacts; staff use /v1/clients/{id}/budget."
         )
     target = _month(month)
-    figures = await _status(session, principal, principal.client_id, scope, target, money=False)
+    connection = await driver_connection(session)
+    figures = await _status(connection, principal, principal.client_id, scope, target, money=False)
     return BudgetRead.model_validate(figures)
 
 
