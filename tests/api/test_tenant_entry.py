@@ -22,7 +22,12 @@ SKIPPED = {"tests", "migrations", ".venv", ".git", "node_modules"}
 
 # infra/db.py defines it (and Database.tenant_transaction uses it); api/tenancy.py is the edge.
 ALLOWED = {"infra/db.py", "api/tenancy.py", "web/tenancy.py"}
-SETTERS = {"set_tenant", "enter_tenant_as_member"}
+SETTERS = {
+    "set_tenant",
+    "enter_tenant_as_member",
+    "enter_tenant_on_driver",
+    "enter_tenant_as_member_on_driver",
+}
 
 
 def _allowed(relative: str) -> bool:

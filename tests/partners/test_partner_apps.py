@@ -422,11 +422,15 @@ async def test_revoking_an_app_refuses_tokens_and_ends_those_already_issued(clie
     agency, app = await fresh_app(client, db)
     headers = await partner_headers(client, app)
     assert (await client.get("/v1/brands", headers=headers)).status_code == 200
+    # A budget is read on the driver transaction (api.deps.get_reader): admitted, then refused.
+    budget = f"/v1/clients/{uuid.uuid4()}/budget?month=2026-11"
+    assert_problem(await client.get(budget, headers=headers), 404, "client-not-found")
 
     response = await client.delete(f"/v1/partner-apps/{app.id}", headers=agency.owner.headers)
     assert response.status_code == 204, response.text
 
-    assert_problem(await client.get("/v1/brands", headers=headers), 401, "invalid-token")
+    for path in ("/v1/brands", budget):
+        assert_problem(await client.get(path, headers=headers), 401, "invalid-token")
     for as_form in (False, True):
         response = await request_token(client, app.client_id, app.client_secret, as_form=as_form)
         assert_invalid_client(response, as_form=as_form)

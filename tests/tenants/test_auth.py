@@ -286,7 +286,8 @@ async def test_a_disabled_member_is_refused_at_once(client, db, resources):
     )
     assert disabled.status_code == 200, disabled.text
 
-    assert_problem(await client.get("/v1/me", headers=member.headers), 401, "invalid-token")
+    for path in ("/v1/me", "/v1/members"):
+        assert_problem(await client.get(path, headers=member.headers), 401, "invalid-token")
     refresh = await client.post("/v1/auth/refresh", json={"refresh_token": member.refresh_token})
     assert_problem(refresh, 401, "invalid-refresh-token")
     relogin = await client.post(
@@ -382,7 +383,9 @@ async def test_logout_ends_this_login_only(client):
     assert response.status_code == 204
     assert response.content == b""
 
-    assert_problem(await client.get("/v1/me", headers=agency.owner.headers), 401, "invalid-token")
+    # Both doors in: the session's (/v1/me) and the hot reads' driver transaction (/v1/members).
+    for path in ("/v1/me", "/v1/members"):
+        assert_problem(await client.get(path, headers=agency.owner.headers), 401, "invalid-token")
     refresh = await client.post(
         "/v1/auth/refresh", json={"refresh_token": agency.owner.refresh_token}
     )
