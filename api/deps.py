@@ -12,12 +12,7 @@ from fastapi import Depends, Header, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.tenancy import (
-    enter_as_member,
-    enter_as_member_on_driver,
-    enter_claimed_tenant,
-    enter_claimed_tenant_on_driver,
-)
+from api.tenancy import Door, driver_door, session_door
 from infra.errors import RateLimited, UnsupportedMediaType
 from infra.logging import get_logger
 from infra.resources import Resources, request_transaction
@@ -64,7 +59,31 @@ def _verified_claims(
         raise errors.InvalidToken() from exc
 
 
-def _admitted(request: Request, principal: Principal, who: str) -> Principal:
+async def _counted_claims(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> dict[str, Any]:
+    """The verified token's claims; a partner app's request counted against its rate windows
+    before any database work."""
+    resources = get_resources(request)
+    claims = _verified_claims(resources, credentials)
+    if claims.get("kind") == tokens.PARTNER_KIND:
+        await _count_partner_request(request, resources, claims)
+    return claims
+
+
+async def _enter(request: Request, claims: dict[str, Any], door: Door) -> Principal:
+    """Enter the token's tenant through `door` (the request's session or a read transaction)
+    and read who acts: a partner app within its scopes, or a person still signed in."""
+    settings = get_resources(request).settings
+    request_id = request.state.request_id
+    if claims.get("kind") == tokens.PARTNER_KIND:
+        tenant_id = await door.enter_claimed_tenant(claims)
+        principal = await door.load_partner(tenant_id, claims, settings, request_id=request_id)
+        _require_operation_scope(principal, _operation_of(request))
+        who = f"partner_app:{principal.app_id}"
+    else:
+        principal = await door.enter_as_member(claims, settings, request_id=request_id)
+        who = f"user:{principal.user_id}"
     _refuse_writes_when_read_only(request, principal)
     structlog.contextvars.bind_contextvars(tenant_id=str(principal.tenant_id), principal=who)
     return principal
@@ -75,25 +94,8 @@ async def get_principal(
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    resources = get_resources(request)
-    claims = _verified_claims(resources, credentials)
-    if claims.get("kind") == tokens.PARTNER_KIND:
-        operation = _operation_of(request)
-        await _count_partner_request(request, resources, claims)
-        tenant_id = await enter_claimed_tenant(session, claims)
-        principal = await tokens.load_partner_principal(
-            session,
-            tenant_id,
-            claims,
-            resources.settings,
-            request_id=request.state.request_id,
-        )
-        _require_operation_scope(principal, operation)
-        return _admitted(request, principal, f"partner_app:{principal.app_id}")
-    principal = await enter_as_member(
-        session, claims, resources.settings, request_id=request.state.request_id
-    )
-    return _admitted(request, principal, f"user:{principal.user_id}")
+    claims = await _counted_claims(request, credentials)
+    return await _enter(request, claims, session_door(session))
 
 
 @dataclass(frozen=True)
@@ -112,31 +114,9 @@ async def get_reader(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> AsyncIterator[Reader]:
-    resources = get_resources(request)
-    claims = _verified_claims(resources, credentials)
-    partner = claims.get("kind") == tokens.PARTNER_KIND
-    if partner:
-        # Counted before any database work, as on the session path.
-        operation = _operation_of(request)
-        await _count_partner_request(request, resources, claims)
-    async with resources.db.read_transaction() as connection:
-        if partner:
-            tenant_id = await enter_claimed_tenant_on_driver(connection, claims)
-            principal = await tokens.load_partner_principal_on_driver(
-                connection,
-                tenant_id,
-                claims,
-                resources.settings,
-                request_id=request.state.request_id,
-            )
-            _require_operation_scope(principal, operation)
-            who = f"partner_app:{principal.app_id}"
-        else:
-            principal = await enter_as_member_on_driver(
-                connection, claims, resources.settings, request_id=request.state.request_id
-            )
-            who = f"user:{principal.user_id}"
-        yield Reader(_admitted(request, principal, who), connection)
+    claims = await _counted_claims(request, credentials)
+    async with get_resources(request).db.read_transaction() as connection:
+        yield Reader(await _enter(request, claims, driver_door(connection)), connection)
 
 
 CurrentReader = Annotated[Reader, Depends(get_reader, scope="function")]

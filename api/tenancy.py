@@ -2,10 +2,10 @@
 
 Two doors lead in, and both are here so that no domain service sets the tenant as a side
 effect. A signed-in request enters the tenant its verified token names: a person's token
-together with reading who they are, in one round trip (`enter_as_member`), a partner app's
+together with reading who they are, in one round trip (`Door.enter_as_member`), a partner app's
 before its principal is loaded (`enter_claimed_tenant`); both are used by
 `api.deps.get_principal`. The hottest reads run on a driver-level read transaction rather
-than a session and enter through the `*_on_driver` twins (`api.deps.get_reader`). A signed
+than a session and enter the same way on it (`Door`, used by `api.deps.get_reader`). A signed
 link or a login flow (approval links, invitations, OAuth callbacks, login, refresh, sign-up)
 first has the owning service verify what the link names, then enters that tenant here
 (`enter_tenant`), then lets the service continue.
@@ -14,7 +14,9 @@ first has the owning service verify what the link names, then enters that tenant
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +27,7 @@ from infra.db import (
     enter_tenant_on_driver,
     set_tenant,
 )
-from infra.settings import Settings
+from partners.service import tokens
 from tenants import errors, service
 from tenants.principal import Principal
 
@@ -61,41 +63,30 @@ async def enter_claimed_tenant_on_driver(
     return tenant_id
 
 
-async def enter_as_member(
-    session: AsyncSession,
-    claims: Mapping[str, object],
-    settings: Settings,
-    *,
-    request_id: str | None,
-) -> Principal:
-    """Enter the tenant a person's verified access token names and read who they are now
-    (still active, login still open, their role) in the transaction's first statement."""
-    who = service.signed_in(claims)
-    row = await enter_tenant_as_member(
-        session,
-        who.tenant_id,
-        membership_id=who.membership_id,
-        user_id=who.user_id,
-        session_id=who.session_id,
-    )
-    return service.member_principal(who, row, settings, request_id=request_id)
+@dataclass(frozen=True)
+class Door:
+    """A request's way into its tenant, bound to its transaction: the request's session, or a
+    read transaction's driver connection (`session_door`, `driver_door`). The same steps and
+    the same principal either way; `api.deps` takes one or the other."""
+
+    enter_claimed_tenant: Callable[[Mapping[str, object]], Awaitable[uuid.UUID]]
+    load_partner: Callable[..., Awaitable[Principal]]
+    """(tenant_id, claims, settings, *, request_id): the partner app's principal."""
+    enter_as_member: Callable[..., Awaitable[Principal]]
+    """(claims, settings, *, request_id): a person's principal, in the first statement."""
 
 
-async def enter_as_member_on_driver(
-    connection: asyncpg.Connection,
-    claims: Mapping[str, object],
-    settings: Settings,
-    *,
-    request_id: str | None,
-) -> Principal:
-    """`enter_as_member` for a driver-level read transaction: the same SQL function, the same
-    principal."""
-    who = service.signed_in(claims)
-    row = await enter_tenant_as_member_on_driver(
-        connection,
-        who.tenant_id,
-        membership_id=who.membership_id,
-        user_id=who.user_id,
-        session_id=who.session_id,
+def session_door(session: AsyncSession) -> Door:
+    return Door(
+        partial(enter_claimed_tenant, session),
+        partial(tokens.load_partner_principal, session),
+        partial(service.admit_member, partial(enter_tenant_as_member, session)),
     )
-    return service.member_principal(who, row, settings, request_id=request_id)
+
+
+def driver_door(connection: asyncpg.Connection) -> Door:
+    return Door(
+        partial(enter_claimed_tenant_on_driver, connection),
+        partial(tokens.load_partner_principal_on_driver, connection),
+        partial(service.admit_member, partial(enter_tenant_as_member_on_driver, connection)),
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,13 +31,7 @@ async def enter_as_member(
     request_id: str | None,
 ) -> Principal:
     """Enter the tenant of a portal login the cookie names and read who the person is now
-    (still active, login still open), in one round trip, as `api.tenancy.enter_as_member`."""
-    who = service.signed_in(claims)
-    row = await enter_tenant_as_member(
-        session,
-        who.tenant_id,
-        membership_id=who.membership_id,
-        user_id=who.user_id,
-        session_id=who.session_id,
+    (still active, login still open), in one round trip, as the API does (`api.tenancy.Door`)."""
+    return await service.admit_member(
+        partial(enter_tenant_as_member, session), claims, settings, request_id=request_id
     )
-    return service.member_principal(who, row, settings, request_id=request_id)

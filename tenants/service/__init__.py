@@ -13,6 +13,7 @@ from tenants.service.assignments import (
 from tenants.service.auth import (
     IssuedTokens,
     PresentedRefresh,
+    admit_member,
     authenticate,
     find_user_by_email,
     logout,
@@ -54,6 +55,7 @@ __all__ = [
     "IssuedTokens",
     "PresentedRefresh",
     "accept_invitation",
+    "admit_member",
     "authenticate",
     "authorize",
     "check_version",

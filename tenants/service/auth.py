@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -335,6 +335,27 @@ def signed_in(claims: Mapping[str, Any]) -> SignedIn:
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise errors.InvalidToken() from exc
+
+
+async def admit_member(
+    enter: Callable[..., Awaitable[Any | None]],
+    claims: Mapping[str, Any],
+    settings: Settings,
+    *,
+    request_id: str | None,
+) -> Principal:
+    """Enter the tenant a person's verified login names and read who they are now (still
+    active, login still open, their role) in one round trip: `enter` is
+    `infra.db.enter_tenant_as_member` (or its driver twin) bound to the request's
+    transaction."""
+    who = signed_in(claims)
+    row = await enter(
+        who.tenant_id,
+        membership_id=who.membership_id,
+        user_id=who.user_id,
+        session_id=who.session_id,
+    )
+    return member_principal(who, row, settings, request_id=request_id)
 
 
 def member_principal(
