@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -105,6 +106,38 @@ def instrument_engine(engine: AsyncEngine) -> None:
         # No meter provider is set: the pool's usage counter is a no-op, traces are the point.
         usage = get_meter(name).create_up_down_counter("db.client.connections.usage")
         EngineTracer(trace.get_tracer(name), engine.sync_engine, usage)  # type: ignore[no-untyped-call]
+        from sqlalchemy import event
+
+        # SQLAlchemy's tracer sees only what goes through it; the hottest reads run straight
+        # on the driver connection (`infra.db.driver_connection`, `Database.read_transaction`).
+        event.listen(engine.sync_engine.pool, "connect", _trace_driver_statements)
+
+
+def _trace_driver_statements(dbapi_connection: Any, _record: Any) -> None:
+    """Each new pooled connection reports its driver-level statements to a span. asyncpg's
+    query logger reports those (and not SQLAlchemy's, which run as prepared statements and
+    have their own spans) through `call_soon`, which carries the context of the statement's
+    caller: the span is the request's or the job's child. asyncpg runs every transaction's
+    BEGIN and COMMIT that way too, SQLAlchemy's included, so those round trips show as well."""
+    dbapi_connection.driver_connection.add_query_logger(_driver_span)
+
+
+_DRIVER_TRACER = "infra.db.driver"
+
+
+def _driver_span(query: Any) -> None:
+    ended = time.time_ns()
+    statement = " ".join(str(query.query).split())
+    span = trace.get_tracer(_DRIVER_TRACER).start_span(
+        statement.split(" ", 1)[0].rstrip(";").upper() or "SQL",
+        kind=trace.SpanKind.CLIENT,
+        start_time=ended - int(query.elapsed * 1e9),
+        attributes={"db.system": "postgresql", "db.statement": statement},
+    )
+    if query.exception is not None:
+        span.record_exception(query.exception)
+        span.set_status(trace.Status(trace.StatusCode.ERROR))
+    span.end(end_time=ended)
 
 
 _SECRET_PARAMS = re.compile(r"token|secret|code|signature|sig|key|password|state", re.IGNORECASE)

@@ -4,6 +4,7 @@ trace's ids in the log lines written under it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -160,3 +161,31 @@ async def test_off_by_default_no_trace_context_rides_with_jobs(app, settings):
     assert not tracing.enabled
     payload = deserialize(serialize({"t": 1, "f": "deliver_outbox", "a": [], "k": {}, "et": 1}))
     assert payload["k"] == {}
+
+
+async def test_the_hottest_reads_statements_are_spans_of_their_request(traced_client, spans):
+    """`GET /v1/members` reads on the driver connection, past SQLAlchemy's tracer: its
+    statements still show in the request's trace, the tenant entry and the list among them."""
+    world = await new_world(traced_client)
+    spans.clear()
+    response = await traced_client.get("/v1/members", headers=world.boss)
+    assert response.status_code == 200, response.text
+    await asyncio.sleep(0)  # asyncpg reports a statement with call_soon: the COMMIT's is next
+    finished = list(spans.get_finished_spans())
+    server = [
+        s
+        for s in finished
+        if s.kind is trace.SpanKind.SERVER
+        and s.attributes
+        and s.attributes.get("http.route") == "/v1/members"
+    ]
+    assert len(server) == 1, [s.name for s in finished]
+    ours = [s for s in finished if s.context.trace_id == server[0].context.trace_id]
+    statements = [
+        str((s.attributes or {}).get("db.statement", ""))
+        for s in ours
+        if s.kind is trace.SpanKind.CLIENT
+    ]
+    assert any("enter_tenant_as_member" in text for text in statements), tree(ours)
+    assert any("FROM memberships" in text for text in statements), tree(ours)
+    assert "BEGIN READ ONLY;" in statements and "COMMIT;" in statements, tree(ours)
