@@ -34,6 +34,7 @@ from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.util import greenlet_spawn
 
 from infra import tracing
+from infra.pool import FairAsyncPool
 from infra.settings import Settings
 
 _SET_TENANT = text("SELECT set_tenant(:tenant_id)")
@@ -83,6 +84,7 @@ class Database:
         self.pooler = pooler
         self.engine: AsyncEngine = create_async_engine(
             url,
+            poolclass=FairAsyncPool,
             pool_size=pool_size,
             # No overflow: a connection opened under a burst and closed right after costs more
             # (connect, auth, type introspection) than waiting a moment for a pooled one.
