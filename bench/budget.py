@@ -4,7 +4,7 @@ One million time entries over 200 agencies (5 clients, 10 brands and 8 staff eac
 per client since 2026-01). The full stack answers GET /v1/clients/{id}/budget?month=2026-11
 for the measured agency's busiest client; the baseline runs only `BUDGET_SQL` (the grouping-set
 aggregation behind that answer) on a raw asyncpg pool as the application role, each time in its
-own transaction (BEGIN; set_config; BUDGET_SQL; COMMIT). The figure that matters is how many
+own transaction (BEGIN; set_tenant; BUDGET_SQL; COMMIT). The figure that matters is how many
 raw queries per second one endpoint request costs: raw queries/s over endpoint requests/s.
 """
 
@@ -482,10 +482,13 @@ class RawCheck:
 class RawSide:
     def __init__(self, dsn: str, pool_size: int, tenant_id: uuid.UUID, client_id: uuid.UUID):
         from billing.budgets.service.budgets import BUDGET
+        from infra.db import enter_tenant_on_driver
 
+        # The tenant is entered as the app enters it (`set_tenant`, a SET LOCAL).
+        self.enter = enter_tenant_on_driver
         self.dsn = dsn
         self.pool_size = pool_size
-        self.tenant = str(tenant_id)
+        self.tenant_id = tenant_id
         # The very text and parameters the endpoint sends to asyncpg.
         self.sql = BUDGET.sql
         self.args = BUDGET.args(
@@ -516,7 +519,7 @@ class RawSide:
 
     async def once(self) -> list[Any]:
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.fetchval(_SET_TENANT, self.tenant)
+            await self.enter(conn, self.tenant_id)
             return list(await conn.fetch(self.sql, *self.args))
 
     async def check(self, since: date) -> RawCheck:
@@ -527,7 +530,7 @@ class RawSide:
         async with self.pool.acquire() as conn, conn.transaction():
             # Without the tenant setting, forced row-level security hides every row.
             bare = await conn.fetch(self.sql, *self.args)
-            await conn.fetchval(_SET_TENANT, self.tenant)
+            await self.enter(conn, self.tenant_id)
             plan = await conn.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + self.sql, *self.args)
         server_ms: float | None = None
         try:
@@ -778,7 +781,7 @@ def run() -> None:
     print(
         f"   raw: asyncpg pool min=max={pool_size} (DATABASE_POOL_SIZE) as the app role, "
         f"{CONNECTIONS} workers in this process, each query in its own transaction "
-        "(BEGIN; set_config; BUDGET_SQL; COMMIT), no HTTP, no JWT, no ORM, no JSON"
+        "(BEGIN; set_tenant; BUDGET_SQL; COMMIT), no HTTP, no JWT, no ORM, no JSON"
     )
 
     started = time.monotonic()
@@ -894,7 +897,7 @@ def run() -> None:
         f"{r.p99_ms:>8.2f}   {f'bench client {r.client_cpu_percent:.0f}':>28}"
     )
     print(
-        "(endpoint: requests/s; raw: queries/s, each BEGIN; set_config; BUDGET_SQL; COMMIT. "
+        "(endpoint: requests/s; raw: queries/s, each BEGIN; set_tenant; BUDGET_SQL; COMMIT. "
         "PostgreSQL's CPU is not counted here.)"
     )
     rss = "n/a" if peak_rss_kib is None else f"{peak_rss_kib / 1024:.1f} MiB"
