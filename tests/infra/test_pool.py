@@ -8,8 +8,11 @@ back of the line again and again (the API's p99 was five times its median)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.util import greenlet_spawn
 from sqlalchemy.util.queue import AsyncAdaptedQueue, Empty, Full
 
@@ -122,3 +125,45 @@ async def test_the_application_pool_is_the_fair_one(settings):
             assert await connection.fetchval("SELECT 2") == 2
     finally:
         await db.dispose()
+
+
+async def _overtakes(engine, *, clients: int, rounds: int) -> int:
+    """Closed-loop clients on a small pool, each checking a connection out and back in again
+    and again (as requests do under load): how many checkouts were served before one that
+    asked earlier."""
+    asked = 0
+    served_after: dict[int, int] = {}
+    served = 0
+
+    async def client() -> None:
+        nonlocal asked, served
+        for _ in range(rounds):
+            ticket = asked
+            asked += 1
+            pooled = await engine.raw_connection()
+            served_after[ticket] = served
+            served += 1
+            await asyncio.sleep(0)  # hold it for a turn of the loop
+            await greenlet_spawn(pooled.close)
+
+    await asyncio.wait_for(asyncio.gather(*(client() for _ in range(clients))), 30)
+    order = sorted(served_after, key=served_after.__getitem__)
+    return sum(later < earlier for earlier, later in itertools.pairwise(order))
+
+
+@pytest.mark.parametrize(
+    ("poolclass", "fair"), [(AsyncAdaptedQueuePool, False), (FairAsyncPool, True)]
+)
+async def test_under_load_no_checkout_overtakes_an_earlier_one(settings, poolclass, fair):
+    engine = create_async_engine(
+        settings.sqlalchemy_url, poolclass=poolclass, pool_size=2, max_overflow=0
+    )
+    try:
+        # Both connections opened first: the pool then only hands out and takes back.
+        first, second = await asyncio.gather(engine.raw_connection(), engine.raw_connection())
+        for pooled in (first, second):
+            await greenlet_spawn(pooled.close)
+        overtakes = await _overtakes(engine, clients=6, rounds=20)
+    finally:
+        await engine.dispose()
+    assert (overtakes == 0) is fair, overtakes
