@@ -90,12 +90,13 @@ def open_worker_kit(resources: Resources) -> SocialKit:
     def build(resources: Resources) -> SocialKit:
         settings = resources.settings
         clients = {}
+        tls = httpx.create_ssl_context()  # one for every platform's pools
         for platform in Platform:
             raw = settings.social_rates.get(platform.value)
             size = pool_size(Rate.parse(raw) if raw else None, settings.worker_max_jobs)
             clients[platform.value] = httpx.AsyncClient(
                 timeout=settings.social_http_timeout_seconds,
-                transport=ShardedTransport(size),
+                transport=ShardedTransport(size, tls=tls),
                 follow_redirects=False,
             )
         return SocialKit(

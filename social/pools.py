@@ -6,12 +6,15 @@ connections costs about N² steps plus a socket poll per connection. A worker wi
 requests in flight paid milliseconds per request. Shards of SHARD connections keep each pass
 short; a request goes to the least busy shard, and waits here (cheaply, in order) rather than
 in a shard's queue, where every release would hand the connection to all of its waiters.
+The shards share one TLS context: each context httpx makes loads the CA store again, about 10 ms
+of CPU and its own copy in memory, which a worker paid for every shard of every platform.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import ssl
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -41,10 +44,11 @@ class _ReleasedOnClose(httpx.AsyncByteStream):
 class ShardedTransport(httpx.AsyncBaseTransport):
     """At most `size` requests in flight, over ceil(size / SHARD) pools of SHARD connections."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, *, tls: ssl.SSLContext | None = None) -> None:
         count = max(1, math.ceil(size / SHARD))
         limits = httpx.Limits(max_connections=SHARD, max_keepalive_connections=SHARD)
-        self._shards = [httpx.AsyncHTTPTransport(limits=limits) for _ in range(count)]
+        tls = tls or httpx.create_ssl_context()
+        self._shards = [httpx.AsyncHTTPTransport(verify=tls, limits=limits) for _ in range(count)]
         self._busy = [0] * count
         self._slots = asyncio.Semaphore(count * SHARD)
 
