@@ -8,6 +8,7 @@ its next sync forward once its figures are stored.
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from collections.abc import Mapping
@@ -15,15 +16,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Row, Table, bindparam, func, text, update
+import asyncpg
+from sqlalchemy import String, Table, any_, bindparam, func, null, text, update
 from sqlalchemy import select as select_columns
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from infra import outbox
 from infra.clock import utcnow
-from infra.db import Database
+from infra.db import AttrRecord, Database, driver_connection, enter_tenant_on_driver, for_driver
 from infra.ids import new_id
 from infra.logging import get_logger
 from infra.metrics import SYNC_LAG
@@ -65,7 +67,8 @@ _TABLE: Table = SocialAccount.__table__  # type: ignore[attr-defined]
 _ACCOUNTS = _TABLE.c
 _SYNCABLE = [status.value for status in SYNCABLE]
 
-# The sync's hot path runs Core statements built once: no ORM object is made per account.
+# The sync's hot path runs statements compiled once for the driver connection (`for_driver`):
+# no ORM object, nor SQLAlchemy's compile cache, parameter and result layers, per account.
 _READ = select_columns(
     _ACCOUNTS.status,
     _ACCOUNTS.platform,
@@ -77,6 +80,7 @@ _READ = select_columns(
     _ACCOUNTS.next_sync_at,
     _ACCOUNTS.synced_through,
 ).where(_ACCOUNTS.tenant_id == bindparam("tenant_id"), _ACCOUNTS.id == bindparam("account_id"))
+_READ_ON_DRIVER = for_driver(_READ)
 
 
 @dataclass(frozen=True)
@@ -136,11 +140,13 @@ async def _read(
     """The account as a sync needs it, in one short transaction. None when there is nothing
     to do: the account left sync, or (`due_at`) the scheduled sync this job was queued for
     already happened."""
-    async with db.tenant_transaction(tenant_id) as session:
-        connection = await session.connection()
-        row = (
-            await connection.execute(_READ, {"tenant_id": tenant_id, "account_id": account_id})
-        ).first()
+    async with db.read_transaction() as connection:
+        await enter_tenant_on_driver(connection, tenant_id)
+        row = await connection.fetchrow(
+            _READ_ON_DRIVER.sql,
+            *_READ_ON_DRIVER.args({"tenant_id": tenant_id, "account_id": account_id}),
+            record_class=AttrRecord,
+        )
     if row is None or row.status not in _SYNCABLE:
         return None
     if due_at is not None and (row.next_sync_at is None or row.next_sync_at > due_at):
@@ -211,8 +217,9 @@ def _fill_followers(metrics: DailyMetrics, followers_now: int | None, until: dat
 
 
 _STAT_COLUMNS = ", ".join(METRICS)
-_UPSERT_DAYS = text(
-    f"""
+_UPSERT_DAYS = for_driver(
+    text(
+        f"""
     INSERT INTO social_stats_daily (tenant_id, id, account_id, day, {_STAT_COLUMNS}, fetched_at)
     SELECT CAST(:tenant_id AS uuid), d.id, CAST(:account_id AS uuid), d.day, {_STAT_COLUMNS},
            CAST(:now AS timestamptz)
@@ -223,23 +230,26 @@ _UPSERT_DAYS = text(
         {", ".join(f"{m} = coalesce(EXCLUDED.{m}, social_stats_daily.{m})" for m in METRICS)},
         fetched_at = EXCLUDED.fetched_at
     """  # noqa: S608 - the column names are METRICS; every value is bound
+    )
 )
 """One statement whatever the number of days (arrays, not a VALUES list to compile each time).
 A metric that failed this time keeps the figure we already had for that day."""
 
-_JUDGED_HISTORY = text(
-    f"""
+_JUDGED_HISTORY = for_driver(
+    text(
+        f"""
     SELECT day, {", ".join(WATCHED)} FROM social_stats_daily
     WHERE tenant_id = :tenant_id AND account_id = :account_id AND day BETWEEN :start AND :until
     """  # noqa: S608 - the column names are WATCHED's; every value is bound
+    )
 )
 
-_MARK_SYNCED = (
+_MARK_SYNCED = for_driver(
     update(_TABLE)
     .where(  # not the columns' names: an update keeps those for its SET clause
         _ACCOUNTS.tenant_id == bindparam("tenant"),
         _ACCOUNTS.id == bindparam("account"),
-        _ACCOUNTS.status.in_(_SYNCABLE),
+        _ACCOUNTS.status == any_(bindparam("syncable", _SYNCABLE, type_=ARRAY(String))),
     )
     .values(
         handle=func.coalesce(func.nullif(bindparam("new_handle"), ""), _ACCOUNTS.handle),
@@ -248,8 +258,8 @@ _MARK_SYNCED = (
         ),
         status=AccountStatus.connected.value,
         last_success_at=bindparam("now"),
-        last_error=None,
-        last_error_at=None,
+        last_error=null(),
+        last_error_at=null(),
         metric_errors=bindparam("errors"),
         synced_through=func.greatest(_ACCOUNTS.synced_through, bindparam("until")),
         next_sync_at=bindparam("next_sync_at"),
@@ -285,7 +295,7 @@ class _Judged(Protocol):
 
 
 async def _store(
-    session: AsyncSession,
+    connection: asyncpg.Connection,
     tenant_id: uuid.UUID,
     account_id: uuid.UUID,
     metrics: DailyMetrics,
@@ -295,17 +305,18 @@ async def _store(
     if not days:
         return 0
     columns: dict[str, Any] = {m: [metrics.days[day].get(m) for day in days] for m in METRICS}
-    connection = await session.connection()
     await connection.execute(
-        _UPSERT_DAYS,
-        {
-            "tenant_id": tenant_id,
-            "account_id": account_id,
-            "now": now,
-            "ids": [new_id() for _ in days],
-            "days": days,
-            **columns,
-        },
+        _UPSERT_DAYS.sql,
+        *_UPSERT_DAYS.args(
+            {
+                "tenant_id": tenant_id,
+                "account_id": account_id,
+                "now": now,
+                "ids": [new_id() for _ in days],
+                "days": days,
+                **columns,
+            }
+        ),
     )
     return len(days)
 
@@ -314,13 +325,20 @@ async def judge_recent(
     session: AsyncSession, account: _Judged, until: date, request_id: str | None
 ) -> int:
     start = until - timedelta(days=JUDGED_DAYS + 28)
-    connection = await session.connection()
-    rows = await connection.execute(
-        _JUDGED_HISTORY,
-        {"tenant_id": account.tenant_id, "account_id": account.id, "start": start, "until": until},
+    connection = await driver_connection(session)
+    rows = await connection.fetch(
+        _JUDGED_HISTORY.sql,
+        *_JUDGED_HISTORY.args(
+            {
+                "tenant_id": account.tenant_id,
+                "account_id": account.id,
+                "start": start,
+                "until": until,
+            }
+        ),
     )
     series: dict[date, Mapping[str, int | None]] = {
-        row.day: {metric: row[i + 1] for i, metric in enumerate(WATCHED)} for row in rows
+        row[0]: {metric: row[i + 1] for i, metric in enumerate(WATCHED)} for row in rows
     }
     judged = [until - timedelta(days=n) for n in range(JUDGED_DAYS)]
     found = anomalies.scan(series, judged)
@@ -476,30 +494,33 @@ async def sync_account(
     if closing is not None and partial.get("follower_change") is not None:
         closing -= partial["follower_change"] or 0
     _fill_followers(metrics, closing, until)
+    errors = {
+        metric: {"error": reason[:500], "at": now.isoformat()}
+        for metric, reason in sorted(metrics.errors.items())
+    }
     async with db.tenant_transaction(tenant_id) as session:
-        connection = await session.connection()
+        connection = await driver_connection(session)
         # First: the update takes the account's row lock, as the refresh does.
-        marked: Row[Any] | None = (
-            await connection.execute(
-                _MARK_SYNCED,
+        marked = await connection.fetchrow(
+            _MARK_SYNCED.sql,
+            *_MARK_SYNCED.args(
                 {
                     "tenant": tenant_id,
                     "account": account_id,
                     "new_handle": profile.handle,
                     "new_display_name": profile.display_name,
                     "now": now,
-                    "errors": {
-                        metric: {"error": reason[:500], "at": now.isoformat()}
-                        for metric, reason in sorted(metrics.errors.items())
-                    },
+                    # The connection's jsonb codec (SQLAlchemy's) takes JSON text.
+                    "errors": json.dumps(errors),
                     "until": until,
                     "next_sync_at": next_sync(kit, now),
-                },
-            )
-        ).first()
+                }
+            ),
+            record_class=AttrRecord,
+        )
         if marked is None:
             return Outcome("skipped")  # it left sync meanwhile: nothing written
-        stored = await _store(session, tenant_id, account_id, metrics, now)
+        stored = await _store(connection, tenant_id, account_id, metrics, now)
         synced = _Synced(tenant_id, account_id, marked.brand_id, due.platform, marked.handle)
         await judge_recent(session, synced, until, None)
     return Outcome("synced", days=stored)
