@@ -94,6 +94,9 @@ STATEMENT_SAMPLES = 100
 OWNER_EMAIL = "owner@bench-budget.example.com"
 SLUG = "bench-budget"
 _SET_TENANT = "SELECT set_config('app.tenant_id', $1, true)"
+# How the app enters a tenant (the statement `infra.db.enter_tenant_on_driver` sends: the
+# `set_tenant` function, a SET LOCAL); only the edge and jobs may call that helper itself.
+_ENTER_TENANT = "SELECT set_tenant($1)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -482,10 +485,7 @@ class RawCheck:
 class RawSide:
     def __init__(self, dsn: str, pool_size: int, tenant_id: uuid.UUID, client_id: uuid.UUID):
         from billing.budgets.service.budgets import BUDGET
-        from infra.db import enter_tenant_on_driver
 
-        # The tenant is entered as the app enters it (`set_tenant`, a SET LOCAL).
-        self.enter = enter_tenant_on_driver
         self.dsn = dsn
         self.pool_size = pool_size
         self.tenant_id = tenant_id
@@ -519,7 +519,7 @@ class RawSide:
 
     async def once(self) -> list[Any]:
         async with self.pool.acquire() as conn, conn.transaction():
-            await self.enter(conn, self.tenant_id)
+            await conn.execute(_ENTER_TENANT, self.tenant_id)
             return list(await conn.fetch(self.sql, *self.args))
 
     async def check(self, since: date) -> RawCheck:
@@ -530,7 +530,7 @@ class RawSide:
         async with self.pool.acquire() as conn, conn.transaction():
             # Without the tenant setting, forced row-level security hides every row.
             bare = await conn.fetch(self.sql, *self.args)
-            await self.enter(conn, self.tenant_id)
+            await conn.execute(_ENTER_TENANT, self.tenant_id)
             plan = await conn.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + self.sql, *self.args)
         server_ms: float | None = None
         try:

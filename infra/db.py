@@ -138,6 +138,16 @@ class Database:
             yield connection
 
     @asynccontextmanager
+    async def tenant_read_transaction(
+        self, tenant_id: uuid.UUID
+    ) -> AsyncIterator[asyncpg.Connection]:
+        """A `read_transaction` entered into `tenant_id`: a job's short read on the driver
+        connection, as `tenant_transaction` is its session."""
+        async with self.read_transaction() as connection:
+            await enter_tenant_on_driver(connection, tenant_id)
+            yield connection
+
+    @asynccontextmanager
     async def tenant_transaction(
         self, tenant_id: uuid.UUID, *, isolation: str | None = None
     ) -> AsyncIterator[AsyncSession]:

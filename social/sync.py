@@ -25,7 +25,7 @@ from sqlmodel import col, select
 
 from infra import outbox
 from infra.clock import utcnow
-from infra.db import AttrRecord, Database, driver_connection, enter_tenant_on_driver, for_driver
+from infra.db import AttrRecord, Database, driver_connection, for_driver
 from infra.ids import new_id
 from infra.logging import get_logger
 from infra.metrics import SYNC_LAG
@@ -140,8 +140,7 @@ async def _read(
     """The account as a sync needs it, in one short transaction. None when there is nothing
     to do: the account left sync, or (`due_at`) the scheduled sync this job was queued for
     already happened."""
-    async with db.read_transaction() as connection:
-        await enter_tenant_on_driver(connection, tenant_id)
+    async with db.tenant_read_transaction(tenant_id) as connection:
         row = await connection.fetchrow(
             _READ_ON_DRIVER.sql,
             *_READ_ON_DRIVER.args({"tenant_id": tenant_id, "account_id": account_id}),

@@ -24,3 +24,15 @@ async def test_a_read_transaction_writes_nothing_and_sees_only_its_tenant(client
     async with resources.db.read_transaction() as connection:
         # The tenant was set for that transaction only.
         assert await connection.fetchval("SELECT count(*) FROM memberships") == 0
+
+
+async def test_a_jobs_tenant_read_transaction_sees_its_tenant_only_and_writes_nothing(
+    client, resources
+):
+    ours = await new_agency(client)
+    await new_agency(client)
+    async with resources.db.tenant_read_transaction(ours.tenant_id) as connection:
+        tenants = await connection.fetch("SELECT DISTINCT tenant_id FROM memberships")
+        assert [row["tenant_id"] for row in tenants] == [ours.tenant_id]
+        with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+            await connection.execute("UPDATE memberships SET version = version + 1")
