@@ -103,17 +103,7 @@ async def test_one_trace_from_the_request_to_the_job_to_the_platform(
     assert response.status_code == 202, response.text
     await run_worker(settings)
 
-    finished = list(spans.get_finished_spans())
-    server = [
-        s
-        for s in finished
-        if s.kind is trace.SpanKind.SERVER
-        and s.attributes
-        and s.attributes.get("http.route") == "/v1/social-accounts/{account_id}/sync"
-    ]
-    assert len(server) == 1, [s.name for s in finished]
-    trace_id = server[0].context.trace_id
-    ours = [s for s in finished if s.context.trace_id == trace_id]
+    server, ours = _trace_of_request(spans, "/v1/social-accounts/{account_id}/sync")
     job = [s for s in ours if s.name == "job sync_social_account"]
     assert len(job) == 1, tree(ours)
     simulator = httpx.URL(platforms.base_url("linkedin_organization"))
@@ -135,7 +125,7 @@ async def test_one_trace_from_the_request_to_the_job_to_the_platform(
         return found
 
     assert all(job[0].context.span_id in ancestors(call) for call in platform_calls)
-    assert server[0].context.span_id in ancestors(job[0])
+    assert server.context.span_id in ancestors(job[0])
     assert any(s.name.startswith(("SELECT", "INSERT", "UPDATE")) for s in ours)  # the database
     print("\n" + tree(ours))
 
@@ -171,16 +161,7 @@ async def test_the_hottest_reads_statements_are_spans_of_their_request(traced_cl
     response = await traced_client.get("/v1/members", headers=world.boss)
     assert response.status_code == 200, response.text
     await asyncio.sleep(0)  # asyncpg reports a statement with call_soon: the COMMIT's is next
-    finished = list(spans.get_finished_spans())
-    server = [
-        s
-        for s in finished
-        if s.kind is trace.SpanKind.SERVER
-        and s.attributes
-        and s.attributes.get("http.route") == "/v1/members"
-    ]
-    assert len(server) == 1, [s.name for s in finished]
-    ours = [s for s in finished if s.context.trace_id == server[0].context.trace_id]
+    _, ours = _trace_of_request(spans, "/v1/members")
     statements = [
         str((s.attributes or {}).get("db.statement", ""))
         for s in ours
@@ -189,3 +170,18 @@ async def test_the_hottest_reads_statements_are_spans_of_their_request(traced_cl
     assert any("enter_tenant_as_member" in text for text in statements), tree(ours)
     assert any("FROM memberships" in text for text in statements), tree(ours)
     assert "BEGIN READ ONLY;" in statements and "COMMIT;" in statements, tree(ours)
+
+
+def _trace_of_request(spans, route: str) -> tuple:
+    """The server span of the one request served on `route`, and every finished span of its
+    trace (its jobs' included)."""
+    finished = list(spans.get_finished_spans())
+    server = [
+        s
+        for s in finished
+        if s.kind is trace.SpanKind.SERVER
+        and s.attributes
+        and s.attributes.get("http.route") == route
+    ]
+    assert len(server) == 1, [s.name for s in finished]
+    return server[0], [s for s in finished if s.context.trace_id == server[0].context.trace_id]
