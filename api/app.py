@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 
 import web
 from api import docs, openapi_links, problems
+from api.admission import AdmissionMiddleware
 from api.delivery_lane import DeliveryLane
 from api.deprecations import (
     DEPRECATIONS,
@@ -188,6 +189,9 @@ def create_app(
                 "Link",
             ],
         )
+    app.add_middleware(
+        AdmissionMiddleware, places=settings.api_concurrency or settings.database_pool_size
+    )
     # Just inside the request context: a platform's delivery skips the layers above it.
     app.add_middleware(DeliveryLane)
     app.add_middleware(RequestContextMiddleware)

@@ -41,6 +41,11 @@ HTTP_DURATION = Histogram(
     ["route", "method"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+ADMISSION_WAITING = Gauge(
+    "passerelle_http_requests_waiting",
+    "Requests waiting for one of the API_CONCURRENCY places of their process (api.admission).",
+    multiprocess_mode="livesum",
+)
 JOBS_QUEUED = Counter("passerelle_jobs_queued", "Jobs put in the queue, by function.", ["function"])
 JOBS_RUNNING = Gauge(
     "passerelle_jobs_running",

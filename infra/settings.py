@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     database_owner_url: PostgresDsn | None = None
     """The schema owner, used only by migrations."""
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    api_concurrency: int | None = Field(default=None, ge=1, le=1000)
+    """Requests each API process works on at once; the others wait their turn, in the order
+    they came (api/admission.py). Unset: DATABASE_POOL_SIZE, so the line forms before the
+    pool rather than in it."""
     database_pooler: Literal["none", "transaction"] = "none"
     """`transaction` when DATABASE_URL goes through a pooler in transaction mode (pgbouncer):
     statements are then unnamed, so no two processes' names collide on a server connection and
