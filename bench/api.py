@@ -42,6 +42,7 @@ from bench.common import (
     recreate_database,
     redis_with_db,
     require_env,
+    settle_database,
     token_claims,
     with_database,
     write_results,
@@ -243,6 +244,7 @@ def run() -> None:
     migrate(owner_url)
     password = "bench-" + secrets.token_urlsafe(12)
     tenant_id = asyncio.run(_seed(settings, password))
+    asyncio.run(settle_database(owner_url))
     asyncio.run(flush_redis(redis_url))
 
     RESULTS.mkdir(parents=True, exist_ok=True)
