@@ -74,20 +74,25 @@ def redis_with_db(url: str, index: int) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{index}", parts.query, ""))
 
 
-async def recreate_database(owner_url: str, database: str) -> None:
-    """Drop and create `database` as the owner role, from the `postgres` maintenance database."""
+async def _connect_as_owner(owner_url: str, *, database: str | None = None) -> Any:
+    """A plain asyncpg connection as the owner role, to its database or to `database`."""
     import asyncpg
 
-    if not re.fullmatch(r"[a-z_][a-z0-9_]*", database):
-        raise BenchError(f"unsafe database name {database!r}")
     owner = make_url(owner_url)
-    conn = await asyncpg.connect(
+    return await asyncpg.connect(
         host=owner.host,
         port=owner.port,
         user=owner.username,
         password=owner.password,
-        database="postgres",
+        database=database or owner.database,
     )
+
+
+async def recreate_database(owner_url: str, database: str) -> None:
+    """Drop and create `database` as the owner role, from the `postgres` maintenance database."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", database):
+        raise BenchError(f"unsafe database name {database!r}")
+    conn = await _connect_as_owner(owner_url, database="postgres")
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         await conn.execute(f'CREATE DATABASE "{database}"')
@@ -100,16 +105,7 @@ async def settle_database(owner_url: str) -> None:
     minute-long naptime to analyze every new table, and takes CPU from whichever server is
     measured first (the api benchmark's full stack measured 0.45 to 0.56 of the bare app in
     two of three runs where the seed had just ended, and 0.73 in the other)."""
-    import asyncpg
-
-    owner = make_url(owner_url)
-    conn = await asyncpg.connect(
-        host=owner.host,
-        port=owner.port,
-        user=owner.username,
-        password=owner.password,
-        database=owner.database,
-    )
+    conn = await _connect_as_owner(owner_url)
     try:
         await conn.execute("VACUUM (ANALYZE)")
     finally:

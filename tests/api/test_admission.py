@@ -15,12 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from starlette.responses import StreamingResponse
 
 from api.admission import AdmissionMiddleware, Gate
-from devtools.smtp import free_port
+from tests.support.served import served
 
 # ---------------------------------------------------------------------------------------------
 # The gate
@@ -133,22 +132,11 @@ async def one_place(settings) -> AsyncIterator[Served]:
 
     application.add_api_route("/test-only/working", working, methods=["GET"])
     application.add_api_route("/test-only/streaming", streaming, methods=["GET"])
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(application, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield Served(f"http://127.0.0.1:{port}", _admission_of(application), release)
-    finally:
-        release.set()
-        server.should_exit = True
-        await task
+    async with served(application) as url:
+        try:
+            yield Served(url, _admission_of(application), release)
+        finally:
+            release.set()  # before the server stops: it waits for the requests in flight
 
 
 async def _until(condition: Callable[[], bool], what: str) -> None:

@@ -18,7 +18,6 @@ The seeding and the valid bodies come from the HTTP-contract registries (tests/s
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import itertools
 import logging
@@ -31,10 +30,8 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import Request
 
-from devtools.smtp import free_port
 from infra.clock import utcnow
 from tenants.schemas import Patch
 from tests.support import walk
@@ -49,6 +46,7 @@ from tests.support.factories import Agency, World, new_agency, unique
 from tests.support.inbox import seed_item as seed_inbox_item
 from tests.support.partners import basic, partner_for
 from tests.support.problems import assert_problem
+from tests.support.served import served
 
 _APP = walk.route_table_app()
 DOCUMENT = _APP.openapi()
@@ -422,21 +420,8 @@ async def crashing_server(settings) -> AsyncIterator[str]:
 
     application.add_api_route("/test-only/explode", explode, methods=["GET"])
     application.add_api_route("/test-only/peer", peer, methods=["GET"])
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(application, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with served(application) as url:
+        yield url
 
 
 async def test_after_a_500_the_same_connection_serves_the_next_request(crashing_server, caplog):
@@ -464,13 +449,13 @@ async def test_after_a_500_the_same_connection_serves_the_next_request(crashing_
 
 @pytest.mark.parametrize("path", sorted(DOCUMENT["paths"]))
 async def test_a_missing_method_is_a_405_listing_every_method_of_the_path(path, client):
-    served = {m.upper() for m in DOCUMENT["paths"][path] if m in METHODS}
+    documented = {m.upper() for m in DOCUMENT["paths"][path] if m in METHODS}
     concrete = fill(path, str(uuid.uuid4()))
-    for method in {"GET", "POST", "PUT", "PATCH", "DELETE"} - served:
+    for method in {"GET", "POST", "PUT", "PATCH", "DELETE"} - documented:
         response = await client.request(method, concrete)
         assert_problem(response, 405, "method-not-allowed")
         allow = {m.strip() for m in response.headers["allow"].split(",")}
-        assert allow == served, (method, allow)
+        assert allow == documented, (method, allow)
 
 
 # ---------------------------------------------------------------------------------------------

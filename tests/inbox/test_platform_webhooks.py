@@ -16,13 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from sqlalchemy import func, select, text
 
 from devtools.platforms import PlatformSimulator
-from devtools.smtp import free_port
 from inbox.jobs import DRAIN_JOB, POLL_JOB
 from inbox.models import PlatformEvent
 from inbox.service.webhooks import MAX_BODY
@@ -30,6 +28,7 @@ from tests.conftest import SOCIAL_CLIENTS
 from tests.support.factories import World, new_world, walk
 from tests.support.problems import assert_problem
 from tests.support.publishing import platform_account
+from tests.support.served import served
 from tests.support.worker import run_worker
 
 FB = "facebook_page"
@@ -540,23 +539,8 @@ async def api_url(settings) -> AsyncIterator[str]:
     """The API on a real loopback port, for the simulator to push its webhooks to."""
     from api.app import create_app
 
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with served(create_app(settings)) as url:
+        yield url
 
 
 async def test_the_simulators_pushes_duplicated_reordered_or_mis_signed_give_each_item_once(
