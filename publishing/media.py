@@ -21,17 +21,11 @@ from typing import IO, Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 import httpx
-from hachoir.core import config as hachoir_config
-from hachoir.parser.container.mp4 import MP4File
-from hachoir.stream import InputIOStream
 from PIL import Image, UnidentifiedImageError
 
 from infra import ssrf
 from infra.ssrf import Network, UnsafeUrl
 from social.connectors.types import MediaFile
-
-# hachoir reports a file cut short on stderr; `inspect` reads only a file's start, on purpose.
-hachoir_config.quiet = True
 
 KINDS = ("image", "video", "gif", "document")
 
@@ -498,6 +492,18 @@ def _probe_image(source: IO[bytes], kind: str, url: str, complete: bool) -> Prob
     return found, width, height, None
 
 
+def _mp4_parser(source: IO[bytes]) -> Any:
+    # Imported on the first video: hachoir's parser package loads every parser it has, 0.6 s
+    # of every API and worker start-up otherwise.
+    from hachoir.core import config
+    from hachoir.parser.container.mp4 import MP4File
+    from hachoir.stream import InputIOStream
+
+    # hachoir reports a file cut short on stderr; `inspect` reads only a file's start, on purpose.
+    config.quiet = True
+    return MP4File(InputIOStream(source, source="media", tags=[]), validate=False)
+
+
 def _probe_video(source: IO[bytes]) -> Probe:
     """Duration from mvhd, and the frame size of the first track that has one (tkhd), turned
     upright when its matrix rotates it a quarter turn (how phones store portrait video)."""
@@ -505,7 +511,7 @@ def _probe_video(source: IO[bytes]) -> Probe:
     duration: float | None = None
     size: tuple[int, int] | None = None
     try:
-        parser = MP4File(InputIOStream(source, source="media", tags=[]), validate=False)
+        parser = _mp4_parser(source)
         for atom in parser:
             tag = atom["tag"].value
             if tag == "ftyp" and atom["file_type/brand"].value == "qt  ":
