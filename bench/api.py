@@ -26,6 +26,7 @@ from bench.common import (
     ROOT,
     VENV_BIN,
     BenchError,
+    Contestant,
     Measured,
     Server,
     app_pool_shape,
@@ -36,7 +37,7 @@ from bench.common import (
     login_owner,
     machine_busy_percent,
     machine_note,
-    measure_wrk,
+    measure_in_turns,
     migrate,
     package_versions,
     recreate_database,
@@ -67,6 +68,7 @@ TARGET_P99_MS = 50.0
 PROCESSES = 2  # the scale-out row: N processes of each
 BUSY_WARNING_PERCENT = 15
 WARMUP_S = 3
+ROUND_S = 5  # servers compared are measured in turns of this long (bench.common)
 THREADS = 2
 CONNECTIONS = 32
 OWNER_EMAIL = "owner@bench-agency.example.com"
@@ -171,20 +173,6 @@ def _check_answer(server: Server, token: str) -> dict[str, Any]:
 # Measurement
 
 
-def _measure(server: Server, slug: str, token: str, duration_s: int) -> Measured:
-    return measure_wrk(
-        server,
-        server.base_url + PATH,
-        token,
-        label=server.name,
-        duration_s=duration_s,
-        warmup_s=WARMUP_S,
-        threads=THREADS,
-        connections=CONNECTIONS,
-        raw_path=RESULTS / f"{NAME}-{slug}.wrk.txt",
-    )
-
-
 def run() -> None:
     env = require_env("DATABASE_URL", "DATABASE_OWNER_URL", "REDIS_URL")
     duration = env_int("BENCH_DURATION", 15)
@@ -225,7 +213,8 @@ def run() -> None:
     print(f"   {machine_note()}")
     print(
         f"   wrk -t{THREADS} -c{CONNECTIONS}, {WARMUP_S} s warm-up (discarded) then {duration} s "
-        f"each; uvicorn 1 then {PROCESSES} processes, uvloop {versions['uvloop']} + httptools "
+        f"each, in turns; uvicorn 1 then {PROCESSES} processes, "
+        f"uvloop {versions['uvloop']} + httptools "
         f"{versions['httptools']}; database pool: full stack SQLAlchemy {app_pool}, "
         f"bare asyncpg min=max={pool_size} (DATABASE_POOL_SIZE)"
     )
@@ -321,31 +310,52 @@ def run() -> None:
                         "(something else is running): the figures will be low and noisy.",
                         flush=True,
                     )
-            for server, slug in ((full, "full"), (bare, "bare")):
-                results[server.name] = _measure(server, f"{slug}-{processes}p", token, duration)
+            contestants = [
+                Contestant(full, full.base_url + PATH, f"{NAME}-full-{processes}p"),
+                Contestant(bare, bare.base_url + PATH, f"{NAME}-bare-{processes}p"),
+            ]
+            if processes == PROCESSES:
+                # The same full stack through pgbouncer in transaction mode
+                # (DATABASE_POOLER=transaction), its processes sharing DATABASE_POOL_SIZE server
+                # connections where the rows above have that many each: what pooling and
+                # unnamed statements cost, measured in the same turns as the direct rows.
+                bouncer = stack.enter_context(run_pgbouncer([app_url], pool_size=pool_size))
+                pooled = full_stack(PROCESSES, bouncer.url(app_url))
+                stack.callback(pooled.stop)
+                pooled.start()
+                pooled.wait_ready("/readyz")
+                if _check_answer(pooled, token) != full_body:
+                    raise BenchError("the full stack through pgbouncer answers another document")
+                print(
+                    f"   and the full stack through pgbouncer (pool_mode=transaction, "
+                    f"default_pool_size={pool_size}) answers the same",
+                    flush=True,
+                )
+                contestants.append(
+                    Contestant(pooled, pooled.base_url + PATH, f"{NAME}-pgbouncer-{processes}p")
+                )
+            rounds = max(1, duration // ROUND_S)
+            print(
+                f"   measuring in turns: warm-up {WARMUP_S} s each, then {rounds} rounds of "
+                f"{duration // rounds} s each, the order reversed every round",
+                flush=True,
+            )
+            results.update(
+                measure_in_turns(
+                    contestants,
+                    token,
+                    rounds=rounds,
+                    round_s=duration // rounds,
+                    warmup_s=WARMUP_S,
+                    threads=THREADS,
+                    connections=CONNECTIONS,
+                )
+            )
 
     def ratio_of(processes: int) -> float:
         full_rps = results[_name("full stack", processes)].wrk.requests_per_s
         bare_rps = results[_name("bare asyncpg+starlette", processes)].wrk.requests_per_s
         return full_rps / bare_rps if bare_rps else 0.0
-
-    # The same full stack through pgbouncer in transaction mode (DATABASE_POOLER=transaction),
-    # its processes sharing DATABASE_POOL_SIZE server connections where the rows above had that
-    # many each: what pooling and unnamed statements cost against the same run's direct rows.
-    with ExitStack() as stack:
-        bouncer = stack.enter_context(run_pgbouncer([app_url], pool_size=pool_size))
-        pooled = full_stack(PROCESSES, bouncer.url(app_url))
-        stack.callback(pooled.stop)
-        pooled.start()
-        pooled.wait_ready("/readyz")
-        token = login_owner(pooled, OWNER_EMAIL, password)
-        _check_answer(pooled, token)
-        print(
-            f"-- {PROCESSES} processes through pgbouncer (pool_mode=transaction, "
-            f"default_pool_size={pool_size}): answers 200",
-            flush=True,
-        )
-        results[pooled.name] = _measure(pooled, f"pgbouncer-{PROCESSES}p", token, duration)
 
     ratio, ratio_processes = ratio_of(1), ratio_of(PROCESSES)
     pooled_rps = results[_name(PGBOUNCER, PROCESSES)].wrk.requests_per_s
@@ -400,6 +410,7 @@ def run() -> None:
                 "connections": CONNECTIONS,
                 "warmup_s": WARMUP_S,
                 "duration_s": duration,
+                "measured_in_turns_of_s": duration // max(1, duration // ROUND_S),
             },
             "database_pool_size": pool_size,
             "full_stack_pool": app_pool,

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -211,7 +211,7 @@ def profiling_enabled() -> bool:
 
 
 @contextmanager
-def profiled(pid: int | None, label: str) -> Iterator[None]:
+def profiled(pid: int | None, label: str, *, report: bool = True) -> Iterator[None]:
     """With BENCH_PROFILE=1, py-spy samples `pid` and its subprocesses for the duration of
     the block into bench/results/<label>.folded (collapsed stacks: the input of any flame
     graph viewer, speedscope.app or flamegraph.pl), then the top frames are printed. py-spy
@@ -239,9 +239,27 @@ def profiled(pid: int | None, label: str) -> Iterator[None]:
             _, err = recorder.communicate()
     if not out.exists():
         raise BenchError(f"py-spy wrote no profile: {err.decode(errors='replace')[-500:]}")
-    print(f"   profile of {label}: {out.relative_to(ROOT)}")
-    for line in top_frames(out.read_text()):
+    if report:
+        report_profile(out)
+
+
+def report_profile(folded: Path) -> None:
+    print(f"   profile of {folded.stem}: {folded.relative_to(ROOT)}")
+    for line in top_frames(folded.read_text()):
         print(f"     {line}")
+
+
+def _join_profiles(slug: str, rounds: int) -> None:
+    """One profile per server: its rounds' collapsed stacks, one after the other (a stack
+    that appears in several rounds is summed by any viewer, and by `top_frames`)."""
+    parts = [RESULTS / f"{slug}.round{turn}.folded" for turn in range(rounds)]
+    if not profiling_enabled() or not all(part.exists() for part in parts):
+        return
+    joined = RESULTS / f"{slug}.folded"
+    joined.write_text("".join(part.read_text() for part in parts))
+    for part in parts:
+        part.unlink()
+    report_profile(joined)
 
 
 # The application's own packages: their frames' total time says where a request goes.
@@ -465,12 +483,15 @@ def run_wrk(
     connections: int,
     headers: dict[str, str] | None = None,
     discarded: bool = False,
+    script: Path | None = None,
 ) -> tuple[WrkResult, str]:
     """One wrk run; fails loudly when any response was not 2xx/3xx or a socket failed, unless
     the run is `discarded` (a warm-up: a cold server may be slow to answer the first ones)."""
     argv = [wrk_binary(), f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--latency"]
     for name, value in (headers or {}).items():
         argv += ["-H", f"{name}: {value}"]
+    if script is not None:
+        argv += ["--script", str(script)]
     argv.append(url)
     try:
         done = subprocess.run(
@@ -494,6 +515,59 @@ def run_wrk(
             f"is invalid.\n{done.stdout}"
         )
     return result, done.stdout
+
+
+# wrk's latency histogram read at every 0.1 % (bench/wrk_quantiles.lua), to pool rounds.
+_QUANTILES_SCRIPT = Path(__file__).with_name("wrk_quantiles.lua")
+_QUANTILES = re.compile(r"^latency quantiles us: ([\d. ]+)$", re.M)
+QUANTILE_STEPS = 1000
+
+
+def _run_wrk_with_quantiles(url: str, **options: Any) -> tuple[WrkResult, str, list[float]]:
+    result, raw = run_wrk(url, script=_QUANTILES_SCRIPT, **options)
+    found = _QUANTILES.search(raw)
+    quantiles = [float(v) / 1000.0 for v in found.group(1).split()] if found else []
+    if len(quantiles) != QUANTILE_STEPS:
+        raise BenchError(f"wrk printed no latency quantiles (bench/wrk_quantiles.lua):\n{raw}")
+    return result, raw, quantiles
+
+
+def pool_rounds(rounds: Sequence[tuple[WrkResult, Sequence[float]]]) -> WrkResult:
+    """One server's rounds as one run: requests over their summed time, and latency
+    percentiles of all their requests. Each round's distribution is its quantiles at every
+    0.1 % (in ms), each standing for a thousandth of that round's requests."""
+    if len(rounds) == 1:
+        return rounds[0][0]  # wrk's own figures, read from its full histogram
+    requests = sum(result.requests for result, _ in rounds)
+    duration = sum(result.duration_s for result, _ in rounds)
+    points = sorted(
+        (value, result.requests / len(quantiles))
+        for result, quantiles in rounds
+        for value in quantiles
+    )
+
+    def percentile(p: float) -> float:
+        wanted, seen = requests * p / 100.0, 0.0
+        for value, weight in points:
+            seen += weight
+            if seen >= wanted:
+                return value
+        return points[-1][0]
+
+    errors: Counter[str] = Counter()
+    for result, _ in rounds:
+        errors.update(result.socket_errors)
+    return WrkResult(
+        requests_per_s=requests / duration if duration else 0.0,
+        p50_ms=percentile(50),
+        p75_ms=percentile(75),
+        p90_ms=percentile(90),
+        p99_ms=percentile(99),
+        requests=requests,
+        duration_s=duration,
+        non_2xx_3xx=sum(result.non_2xx_3xx for result, _ in rounds),
+        socket_errors={kind: errors[kind] for kind in ("connect", "read", "write", "timeout")},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -562,6 +636,16 @@ class Measured:
         }
 
 
+@dataclass(frozen=True)
+class Contestant:
+    """A server, the URL wrk loads it with, and where its raw reports and profile go."""
+
+    server: Server
+    url: str
+    slug: str
+    """File stem under bench/results: <slug>.wrk.txt, and <slug>.folded when profiled."""
+
+
 def measure_wrk(
     server: Server,
     url: str,
@@ -575,28 +659,84 @@ def measure_wrk(
     raw_path: Path,
 ) -> Measured:
     """A discarded warm-up, then the measured run, with the server's CPU time around it."""
-    headers = {"Authorization": f"Bearer {token}"}
-    print(f"  {label}: warm-up {warmup_s} s …", flush=True)
-    run_wrk(
-        url,
-        duration_s=warmup_s,
+    slug = raw_path.name.split(".")[0]
+    print(f"  {label}: warm-up {warmup_s} s, then measuring {duration_s} s …", flush=True)
+    return measure_in_turns(
+        [Contestant(server, url, slug)],
+        token,
+        rounds=1,
+        round_s=duration_s,
+        warmup_s=warmup_s,
         threads=threads,
         connections=connections,
-        headers=headers,
-        discarded=True,
-    )
-    server.check_alive()
-    print(f"  {label}: measuring {duration_s} s …", flush=True)
-    cpu_before = server.cpu_seconds()
-    with profiled(server.proc.pid if server.proc else None, raw_path.name.split(".")[0]):
-        result, raw = run_wrk(
-            url, duration_s=duration_s, threads=threads, connections=connections, headers=headers
+    )[server.name]
+
+
+def measure_in_turns(
+    contestants: Sequence[Contestant],
+    token: str,
+    *,
+    rounds: int,
+    round_s: int,
+    warmup_s: int,
+    threads: int,
+    connections: int,
+) -> dict[str, Measured]:
+    """Each server warmed up (discarded), then measured in turns: `rounds` runs of `round_s`
+    each, the order reversed every round (A B, B A, A B …). On a shared machine the speed
+    drifts from one quarter-minute to the next; servers compared in one long run each would
+    see different machines, in turns they see the same one. Each server's figures pool its
+    rounds: requests over time, latency percentiles from the rounds' distributions (wrk's
+    own histogram, read at every 0.1 %, each round weighted by its requests), its CPU time
+    summed."""
+    headers = {"Authorization": f"Bearer {token}"}
+    for c in contestants:
+        run_wrk(
+            c.url,
+            duration_s=warmup_s,
+            threads=threads,
+            connections=connections,
+            headers=headers,
+            discarded=True,
         )
-    cpu_after = server.cpu_seconds()
-    server.check_alive()
-    raw_path.write_text(raw)
-    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
-    return Measured(result, cpu, server.peak_rss_mib())
+        c.server.check_alive()
+    runs: dict[str, list[tuple[WrkResult, list[float], float | None]]] = {
+        c.server.name: [] for c in contestants
+    }
+    raws: dict[str, list[str]] = {c.server.name: [] for c in contestants}
+    for turn in range(rounds):
+        order = contestants if turn % 2 == 0 else list(reversed(contestants))
+        for c in order:
+            server = c.server
+            if rounds > 1:
+                print(f"  {server.name}: round {turn + 1} of {rounds}, {round_s} s …", flush=True)
+            cpu_before = server.cpu_seconds()
+            pid = server.proc.pid if server.proc else None
+            with profiled(pid, f"{c.slug}.round{turn}", report=False):
+                result, raw, quantiles = _run_wrk_with_quantiles(
+                    c.url,
+                    duration_s=round_s,
+                    threads=threads,
+                    connections=connections,
+                    headers=headers,
+                )
+            cpu_after = server.cpu_seconds()
+            server.check_alive()
+            cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+            runs[server.name].append((result, quantiles, cpu))
+            raws[server.name].append(raw)
+    measured = {}
+    for c in contestants:
+        name = c.server.name
+        (RESULTS / f"{c.slug}.wrk.txt").write_text("\n".join(raws[name]))
+        _join_profiles(c.slug, rounds)
+        cpus = [cpu for _, _, cpu in runs[name]]
+        measured[name] = Measured(
+            pool_rounds([(result, quantiles) for result, quantiles, _ in runs[name]]),
+            None if None in cpus else sum(cpu for cpu in cpus if cpu is not None),
+            c.server.peak_rss_mib(),
+        )
+    return measured
 
 
 def app_pool_shape(settings: Any) -> str:
