@@ -24,27 +24,26 @@ place in the order they came. A request gives its place back
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections import deque
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from infra.handoff import Line
 from infra.metrics import ADMISSION_WAITING
 
 ALWAYS_ADMITTED = frozenset({"/healthz"})
 
 
 class Gate:
-    """`places` places, handed out first come, first served. A place given back goes straight
-    to the oldest waiter, so nobody who arrives meanwhile can take it first (as in
-    `infra.pool.FairQueue`)."""
+    """`places` places, handed out first come, first served: a place given back goes straight
+    to the oldest waiter, so nobody who arrives meanwhile can take it first
+    (`infra.handoff.Line`)."""
 
     def __init__(self, places: int) -> None:
         self.free = places
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._line: Line[None] = Line()
 
     def waiting(self) -> int:
-        return sum(not waiter.done() for waiter in self._waiters)
+        return self._line.waiting()
 
     async def enter(self, *, first: bool = False) -> None:
         """Wait for a place; `first` goes ahead of everyone waiting (a request taking back a
@@ -53,33 +52,18 @@ class Gate:
         if self.free:
             self.free -= 1
             return
-        waiter = asyncio.get_running_loop().create_future()
-        if first:
-            self._waiters.appendleft(waiter)
-        else:
-            self._waiters.append(waiter)
         ADMISSION_WAITING.inc()
         try:
-            await waiter
-        except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                # Handed a place in the turn it was cancelled: pass it on, not lose it.
-                self.leave()
-            else:
-                waiter.cancel()
-                with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
-            raise
+            await self._line.wait(first=first, give_back=self._pass_on)
         finally:
             ADMISSION_WAITING.dec()
 
     def leave(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():  # skip one that was cancelled
-                waiter.set_result(None)
-                return
-        self.free += 1
+        if not self._line.hand_over(None):
+            self.free += 1
+
+    def _pass_on(self, _: None) -> None:
+        self.leave()
 
 
 class _Place:

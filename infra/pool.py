@@ -9,20 +9,20 @@ benchmark's full stack had a p99 five times its median, its latencies spread lik
 exponential rather than around 32 connections ÷ throughput.
 
 `FairQueue` hands a returned connection straight to the oldest waiter, and a newcomer waits
-behind the waiters already there, so a checkout waits for the connections that were asked for
-before it, and no more.
+behind the waiters already there (`infra.handoff.Line`), so a checkout waits for the
+connections that were asked for before it, and no more.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections import deque
 from typing import TypeVar
 
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 from sqlalchemy.util.concurrency import await_
 from sqlalchemy.util.queue import Empty, Full, QueueCommon
+
+from infra.handoff import Line
 
 T = TypeVar("T")
 
@@ -35,7 +35,7 @@ class FairQueue(QueueCommon[T]):
         self.maxsize = maxsize
         self.use_lifo = use_lifo
         self._items: deque[T] = deque()
-        self._waiters: deque[asyncio.Future[T]] = deque()
+        self._line: Line[T] = Line()
 
     def empty(self) -> bool:
         return not self._items
@@ -47,14 +47,11 @@ class FairQueue(QueueCommon[T]):
         return len(self._items)
 
     def waiting(self) -> int:
-        return sum(not waiter.done() for waiter in self._waiters)
+        return self._line.waiting()
 
     def put_nowait(self, item: T) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():  # a waiter that timed out or was cancelled is skipped
-                waiter.set_result(item)
-                return
+        if self._line.hand_over(item):
+            return
         if self.full():
             raise Full()
         self._items.append(item)
@@ -73,27 +70,10 @@ class FairQueue(QueueCommon[T]):
         # here means nobody is ahead of this caller.
         if self._items or not block:
             return self.get_nowait()
-        waiter: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
         try:
-            return await_(self._wait(waiter, timeout))
+            return await_(self._line.wait(within=timeout, give_back=self.put_nowait))
         except TimeoutError as exc:
             raise Empty() from exc
-
-    async def _wait(self, waiter: asyncio.Future[T], within: float | None) -> T:
-        try:
-            async with asyncio.timeout(within):
-                return await waiter
-        except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                # Handed over as this caller gave up (timed out or cancelled in the same
-                # turn of the loop): pass it on rather than lose a connection.
-                self.put_nowait(waiter.result())
-            else:
-                waiter.cancel()
-                with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
-            raise
 
 
 class FairAsyncPool(AsyncAdaptedQueuePool):
