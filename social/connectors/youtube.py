@@ -54,6 +54,7 @@ from social.connectors.base import (
     as_list,
     combine,
     gather,
+    json_body,
     midnight,
     missing,
     retry_after_seconds,
@@ -375,7 +376,7 @@ class YouTubeConnector(HttpConnector):
                 answer=answer,
             )
         except RateLimited:
-            if answer and _reasons(_body(answer[0])) & QUOTA_REASONS:
+            if answer and _reasons(json_body(answer[0])) & QUOTA_REASONS:
                 hours = max(1, round(until_quota_reset() / 3600))
                 raise PublishRejected(
                     "YouTube: today's upload quota is spent; it resets at midnight Pacific "
@@ -742,13 +743,6 @@ def _fingerprint(draft: PostDraft, video: MediaFile) -> str:
     file size needs another session."""
     what = f"{video_title(draft)}\x00{draft.text}\x00{video.size}"
     return hashlib.sha256(what.encode()).hexdigest()[:16]
-
-
-def _body(response: httpx.Response) -> Json:
-    try:
-        return response.json() if response.content else None
-    except ValueError:
-        return None
 
 
 def _failed(video: dict[str, Json]) -> bool:

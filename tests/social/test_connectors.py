@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from devtools.platforms import PlatformSimulator
 from infra.settings import Settings
 from social.connectors import PLATFORMS, build_connector
-from social.connectors.base import token_key
+from social.connectors.base import json_body, token_key
 from social.connectors.meta import usage_pause
 from social.connectors.sandbox import external_id_for_code
 from social.connectors.types import (
@@ -809,3 +809,34 @@ async def test_concurrent_acquires_never_overspend(redis: Redis, prefix: str) ->
     )
     assert sum(r is None for r in results) == 20
     assert all(isinstance(r, RateLimited) for r in results if r is not None)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "read"),
+    [
+        (
+            b'{"id": "17841400008460056", "followers": 1234}',
+            "application/json",
+            {"id": "17841400008460056", "followers": 1234},
+        ),
+        (b"[]", "application/json", []),
+        (b"", "application/json", None),
+        (b"<html>Bad gateway</html>", "text/html", None),
+        # JSON is UTF-8 (RFC 8259), whatever the header says.
+        (
+            '{"name": "Café"}'.encode("latin-1"),
+            "application/json; charset=iso-8859-1",
+            None,
+        ),
+        # Not JSON to the letter, but what the standard library reads.
+        (b'{"ratio": Infinity}', "application/json", {"ratio": float("inf")}),
+        ('{"name": "Café"}'.encode("utf-16"), "application/json", {"name": "Café"}),
+        # X's ids are 63-bit: read to the unit.
+        (b'{"id": 1859283746501928374}', "application/json", {"id": 1859283746501928374}),
+    ],
+)
+def test_a_platforms_answer_is_read_as_json_or_none(
+    body: bytes, content_type: str, read: object
+) -> None:
+    response = httpx.Response(200, content=body, headers={"content-type": content_type})
+    assert json_body(response) == read
