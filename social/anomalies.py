@@ -163,12 +163,15 @@ def scan(
     missing. The result is ordered by day, then metric name.
     """
     found: list[Anomaly] = []
+    none: Mapping[str, int | None] = {}
+    metrics = sorted(WATCHED)
     for day in sorted(set(days)):
-        before = [day - timedelta(days=offset) for offset in range(window, 0, -1)]
-        for metric in sorted(WATCHED):
-            value = series.get(day, {}).get(metric)
-            history = [series.get(d, {}).get(metric) for d in before]
-            anomaly = judge(metric, day, value, history)
+        # The window's days looked up once for all metrics: the sync judges every account.
+        before = [series.get(day - timedelta(days=offset), none) for offset in range(window, 0, -1)]
+        figures = series.get(day, none)
+        for metric in metrics:
+            history = [row.get(metric) for row in before]
+            anomaly = judge(metric, day, figures.get(metric), history)
             if anomaly is not None:
                 found.append(anomaly)
     return found
