@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar
 from typing import Any, TypeVar
 
 import httpx
@@ -22,6 +23,28 @@ from infra.settings import Settings
 
 T = TypeVar("T")
 log = get_logger(__name__)
+
+
+class _KeepsNoCookies(CookieJar):
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+    def add_cookie_header(self, request: Any) -> None:
+        return None
+
+
+def platform_client(settings: Settings, **options: Any) -> httpx.AsyncClient:
+    """A client for the social platforms, shared by every tenant's requests: each carries its
+    own tenant's token and nothing of another's. It keeps no cookie, since one that a
+    platform's answer to one tenant set (a load balancer's, a tracker's) would ride along on the
+    next tenant's request to that platform. That also spares httpx reading every answer into a
+    cookie jar: 3 % of the stats worker's CPU (py-spy, bench social)."""
+    return httpx.AsyncClient(
+        timeout=settings.social_http_timeout_seconds,
+        follow_redirects=False,
+        cookies=_KeepsNoCookies(),
+        **options,
+    )
 
 
 @dataclass
@@ -50,10 +73,8 @@ class Resources:
                 time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
             ),
             limiter=RateLimiter(redis),
-            http=httpx.AsyncClient(
-                timeout=settings.social_http_timeout_seconds,
-                limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
-                follow_redirects=False,
+            http=platform_client(
+                settings, limits=httpx.Limits(max_connections=200, max_keepalive_connections=100)
             ),
         )
 

@@ -10,7 +10,7 @@ from functools import cached_property
 import httpx
 from redis.asyncio import Redis
 
-from infra.resources import Resources
+from infra.resources import Resources, platform_client
 from infra.settings import Settings
 from infra.vault import TokenVault
 from social.connectors import build_connector
@@ -94,10 +94,8 @@ def open_worker_kit(resources: Resources) -> SocialKit:
         for platform in Platform:
             raw = settings.social_rates.get(platform.value)
             size = pool_size(Rate.parse(raw) if raw else None, settings.worker_max_jobs)
-            clients[platform.value] = httpx.AsyncClient(
-                timeout=settings.social_http_timeout_seconds,
-                transport=ShardedTransport(size, tls=tls),
-                follow_redirects=False,
+            clients[platform.value] = platform_client(
+                settings, transport=ShardedTransport(size, tls=tls)
             )
         return SocialKit(
             settings=settings, http=resources.http, redis=resources.redis, platform_http=clients
