@@ -17,7 +17,7 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -31,8 +31,10 @@ from bench.common import (
     ROOT,
     VENV_BIN,
     BenchError,
+    Contestant,
     Measured,
     Server,
+    WrkRound,
     app_pool_shape,
     env_int,
     flush_redis,
@@ -41,16 +43,18 @@ from bench.common import (
     login_owner,
     machine_busy_percent,
     machine_note,
-    measure_wrk,
     migrate,
     package_versions,
+    pooled_measure,
     recreate_database,
     redis_with_db,
     require_env,
     token_claims,
+    warm_up,
     with_database,
     write_results,
     wrk_binary,
+    wrk_round,
 )
 
 NAME = "budget"
@@ -88,6 +92,7 @@ ACTIVITIES = (  # drawn uniformly from this list, so repeats weigh more
 TARGET_RATIO = 2.0
 BUSY_WARNING_PERCENT = 15
 WARMUP_S = 3
+ROUND_S = 5  # the endpoint and the raw side are measured in turns of this long
 THREADS = 2
 CONNECTIONS = 8
 STATEMENT_SAMPLES = 100
@@ -105,13 +110,15 @@ _ENTER_TENANT = "SELECT set_tenant($1)"
 T = TypeVar("T")
 
 
+def _runner() -> asyncio.Runner:
+    """An event loop on uvloop (the server runs on it too)."""
+    import uvloop
+
+    return asyncio.Runner(loop_factory=uvloop.new_event_loop)
+
+
 def _run_async(factory: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine on uvloop when it is installed (the server runs on it too)."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency of the server
-        return asyncio.run(factory())  # type: ignore[arg-type]
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+    with _runner() as runner:
         return runner.run(factory())  # type: ignore[arg-type]
 
 
@@ -545,7 +552,7 @@ class RawSide:
             server_ms=server_ms,
         )
 
-    async def drive(self, seconds: float, concurrency: int) -> RawResult:
+    async def drive(self, seconds: float, concurrency: int) -> RawRound:
         latencies: list[float] = []
         start = time.perf_counter()
         deadline = start + seconds
@@ -562,34 +569,65 @@ class RawSide:
                     latencies.append(ended - began)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        cpu = time.process_time() - cpu_before
-        if not latencies:
-            raise BenchError("the raw side completed no query within the duration")
-        latencies.sort()
-        return RawResult(
-            queries_per_s=len(latencies) / seconds,
-            p50_ms=_percentile(latencies, 50) * 1000,
-            p75_ms=_percentile(latencies, 75) * 1000,
-            p90_ms=_percentile(latencies, 90) * 1000,
-            p99_ms=_percentile(latencies, 99) * 1000,
-            queries=len(latencies),
-            duration_s=seconds,
-            client_cpu_s=cpu,
-        )
+        return RawRound(latencies, seconds, time.process_time() - cpu_before)
 
 
-def _measure_raw(raw: RawSide, duration_s: int) -> RawResult:
-    async def go() -> RawResult:
-        await raw.open()
+@dataclass(frozen=True)
+class RawRound:
+    latencies: list[float]
+    seconds: float
+    client_cpu_s: float
+
+
+def _pool_raw(rounds: Sequence[RawRound]) -> RawResult:
+    """The raw side's rounds as one run: queries over their time, percentiles of them all."""
+    latencies = sorted(latency for r in rounds for latency in r.latencies)
+    if not latencies:
+        raise BenchError("the raw side completed no query within the duration")
+    seconds = sum(r.seconds for r in rounds)
+    return RawResult(
+        queries_per_s=len(latencies) / seconds,
+        p50_ms=_percentile(latencies, 50) * 1000,
+        p75_ms=_percentile(latencies, 75) * 1000,
+        p90_ms=_percentile(latencies, 90) * 1000,
+        p99_ms=_percentile(latencies, 99) * 1000,
+        queries=len(latencies),
+        duration_s=seconds,
+        client_cpu_s=sum(r.client_cpu_s for r in rounds),
+    )
+
+
+def _measure_in_turns(
+    server: Server, path: str, token: str, raw: RawSide, duration_s: int
+) -> tuple[Measured, RawResult]:
+    """The endpoint and its raw SQL, each warmed up, then measured in turns (endpoint, raw;
+    raw, endpoint; …), as bench.common.measure_in_turns does for servers: on a shared
+    machine, one long run each would compare two different machines. The raw pool stays
+    open on one event loop from round to round."""
+    rounds = max(1, duration_s // ROUND_S)
+    round_s = duration_s // rounds
+    endpoint = Contestant(server, server.base_url + path, f"{NAME}-endpoint")
+    load = {"threads": THREADS, "connections": CONNECTIONS}
+    endpoint_rounds: list[WrkRound] = []
+    raw_rounds: list[RawRound] = []
+    with _runner() as runner:
+        runner.run(raw.open())
         try:
-            print(f"  raw BUDGET_SQL: warm-up {WARMUP_S} s …", flush=True)
-            await raw.drive(WARMUP_S, CONNECTIONS)
-            print(f"  raw BUDGET_SQL: measuring {duration_s} s …", flush=True)
-            return await raw.drive(duration_s, CONNECTIONS)
+            print(f"  endpoint and raw BUDGET_SQL: warm-up {WARMUP_S} s each …", flush=True)
+            warm_up(endpoint, token, warmup_s=WARMUP_S, **load)
+            runner.run(raw.drive(WARMUP_S, CONNECTIONS))
+            for turn in range(rounds):
+                for side in ("endpoint", "raw") if turn % 2 == 0 else ("raw", "endpoint"):
+                    print(f"  {side}: round {turn + 1} of {rounds}, {round_s} s …", flush=True)
+                    if side == "endpoint":
+                        endpoint_rounds.append(
+                            wrk_round(endpoint, token, turn, round_s=round_s, **load)
+                        )
+                    else:
+                        raw_rounds.append(runner.run(raw.drive(round_s, CONNECTIONS)))
         finally:
-            await raw.close()
-
-    return _run_async(go)
+            runner.run(raw.close())
+    return pooled_measure(endpoint, endpoint_rounds), _pool_raw(raw_rounds)
 
 
 def _check_raw(raw: RawSide, since: date) -> RawCheck:
@@ -628,20 +666,6 @@ def _check_endpoint(server: Server, path: str, token: str) -> dict[str, Any]:
     if response.status_code != 200:
         raise BenchError(f"GET {path} answered {response.status_code}: {response.text[:500]}")
     return response.json()  # type: ignore[no-any-return]
-
-
-def _measure_endpoint(server: Server, path: str, token: str, duration_s: int) -> Measured:
-    return measure_wrk(
-        server,
-        server.base_url + path,
-        token,
-        label="endpoint",
-        duration_s=duration_s,
-        warmup_s=WARMUP_S,
-        threads=THREADS,
-        connections=CONNECTIONS,
-        raw_path=RESULTS / f"{NAME}-endpoint.wrk.txt",
-    )
 
 
 @dataclass(frozen=True)
@@ -772,7 +796,7 @@ def run() -> None:
         f"   {TENANTS * ENTRIES:,} time entries over {TENANTS} agencies ({CLIENTS} clients, "
         f"{CLIENTS * BRANDS_PER_CLIENT} brands, {STAFF} staff, {ENTRIES:,} entries each, "
         f"{FIRST_DAY}..{LAST_DAY}); {CONNECTIONS} concurrent connections, {WARMUP_S} s warm-up "
-        f"(discarded) then {duration} s each"
+        f"(discarded) then {duration} s each, in turns of {ROUND_S} s"
     )
     print(
         f"   endpoint: `passerelle serve` (uvicorn, 1 process), wrk -t{THREADS} "
@@ -871,9 +895,8 @@ def run() -> None:
                 "is running): the figures will be low and noisy.",
                 flush=True,
             )
-        endpoint = _measure_endpoint(server, path, token, duration)
+        endpoint, raw_result = _measure_in_turns(server, path, token, raw, duration)
         peak_rss_kib = _peak_rss_kib(server)  # read while the server still runs
-        raw_result = _measure_raw(raw, duration)
 
     ratio = (
         raw_result.queries_per_s / endpoint.wrk.requests_per_s
@@ -947,6 +970,7 @@ def run() -> None:
                 "wrk_threads": THREADS,
                 "warmup_s": WARMUP_S,
                 "duration_s": duration,
+                "measured_in_turns_of_s": duration // max(1, duration // ROUND_S),
             },
             "server_peak_rss_kib": peak_rss_kib,
             "database_pool_size": pool_size,

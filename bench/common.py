@@ -646,32 +646,6 @@ class Contestant:
     """File stem under bench/results: <slug>.wrk.txt, and <slug>.folded when profiled."""
 
 
-def measure_wrk(
-    server: Server,
-    url: str,
-    token: str,
-    *,
-    label: str,
-    duration_s: int,
-    warmup_s: int,
-    threads: int,
-    connections: int,
-    raw_path: Path,
-) -> Measured:
-    """A discarded warm-up, then the measured run, with the server's CPU time around it."""
-    slug = raw_path.name.split(".")[0]
-    print(f"  {label}: warm-up {warmup_s} s, then measuring {duration_s} s …", flush=True)
-    return measure_in_turns(
-        [Contestant(server, url, slug)],
-        token,
-        rounds=1,
-        round_s=duration_s,
-        warmup_s=warmup_s,
-        threads=threads,
-        connections=connections,
-    )[server.name]
-
-
 def measure_in_turns(
     contestants: Sequence[Contestant],
     token: str,
@@ -689,54 +663,72 @@ def measure_in_turns(
     rounds: requests over time, latency percentiles from the rounds' distributions (wrk's
     own histogram, read at every 0.1 %, each round weighted by its requests), its CPU time
     summed."""
-    headers = {"Authorization": f"Bearer {token}"}
     for c in contestants:
-        run_wrk(
-            c.url,
-            duration_s=warmup_s,
-            threads=threads,
-            connections=connections,
-            headers=headers,
-            discarded=True,
-        )
-        c.server.check_alive()
-    runs: dict[str, list[tuple[WrkResult, list[float], float | None]]] = {
-        c.server.name: [] for c in contestants
-    }
-    raws: dict[str, list[str]] = {c.server.name: [] for c in contestants}
+        warm_up(c, token, warmup_s=warmup_s, threads=threads, connections=connections)
+    runs: dict[str, list[WrkRound]] = {c.server.name: [] for c in contestants}
     for turn in range(rounds):
         order = contestants if turn % 2 == 0 else list(reversed(contestants))
         for c in order:
-            server = c.server
             if rounds > 1:
-                print(f"  {server.name}: round {turn + 1} of {rounds}, {round_s} s …", flush=True)
-            cpu_before = server.cpu_seconds()
-            pid = server.proc.pid if server.proc else None
-            with profiled(pid, f"{c.slug}.round{turn}", report=False):
-                result, raw, quantiles = _run_wrk_with_quantiles(
-                    c.url,
-                    duration_s=round_s,
-                    threads=threads,
-                    connections=connections,
-                    headers=headers,
-                )
-            cpu_after = server.cpu_seconds()
-            server.check_alive()
-            cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
-            runs[server.name].append((result, quantiles, cpu))
-            raws[server.name].append(raw)
-    measured = {}
-    for c in contestants:
-        name = c.server.name
-        (RESULTS / f"{c.slug}.wrk.txt").write_text("\n".join(raws[name]))
-        _join_profiles(c.slug, rounds)
-        cpus = [cpu for _, _, cpu in runs[name]]
-        measured[name] = Measured(
-            pool_rounds([(result, quantiles) for result, quantiles, _ in runs[name]]),
-            None if None in cpus else sum(cpu for cpu in cpus if cpu is not None),
-            c.server.peak_rss_mib(),
+                print(f"  {c.server.name}: round {turn + 1} of {rounds}, {round_s} s …", flush=True)
+            runs[c.server.name].append(
+                wrk_round(c, token, turn, round_s=round_s, threads=threads, connections=connections)
+            )
+    return {c.server.name: pooled_measure(c, runs[c.server.name]) for c in contestants}
+
+
+@dataclass(frozen=True)
+class WrkRound:
+    result: WrkResult
+    quantiles: list[float]
+    server_cpu_s: float | None
+    report: str
+
+
+def warm_up(c: Contestant, token: str, *, warmup_s: int, threads: int, connections: int) -> None:
+    run_wrk(
+        c.url,
+        duration_s=warmup_s,
+        threads=threads,
+        connections=connections,
+        headers={"Authorization": f"Bearer {token}"},
+        discarded=True,
+    )
+    c.server.check_alive()
+
+
+def wrk_round(
+    c: Contestant, token: str, turn: int, *, round_s: int, threads: int, connections: int
+) -> WrkRound:
+    """One measured round of `c`, with its server's CPU time around it (profiled with
+    BENCH_PROFILE=1; `pooled_measure` joins the rounds' profiles)."""
+    server = c.server
+    cpu_before = server.cpu_seconds()
+    pid = server.proc.pid if server.proc else None
+    with profiled(pid, f"{c.slug}.round{turn}", report=False):
+        result, raw, quantiles = _run_wrk_with_quantiles(
+            c.url,
+            duration_s=round_s,
+            threads=threads,
+            connections=connections,
+            headers={"Authorization": f"Bearer {token}"},
         )
-    return measured
+    cpu_after = server.cpu_seconds()
+    server.check_alive()
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return WrkRound(result, quantiles, cpu, raw)
+
+
+def pooled_measure(c: Contestant, rounds: Sequence[WrkRound]) -> Measured:
+    """`c`'s rounds as one measurement: wrk's reports in <slug>.wrk.txt, one profile."""
+    (RESULTS / f"{c.slug}.wrk.txt").write_text("\n".join(r.report for r in rounds))
+    _join_profiles(c.slug, len(rounds))
+    cpus = [r.server_cpu_s for r in rounds]
+    return Measured(
+        pool_rounds([(r.result, r.quantiles) for r in rounds]),
+        None if None in cpus else sum(cpu for cpu in cpus if cpu is not None),
+        c.server.peak_rss_mib(),
+    )
 
 
 def app_pool_shape(settings: Any) -> str:
